@@ -1,0 +1,81 @@
+# Copyright 2026 The vehicle_detection Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""Shared fixtures: isolated ROS domains, rclpy contexts, paths to ../shared data."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get('VD_SHARED', REPO.parent / 'shared'))
+SAMPLES = SHARED / 'samples'
+MODEL = SHARED / 'models' / 'yolox_nano.onnx'
+
+os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
+_domains = itertools.count()
+
+
+def require_asset(path: Path) -> Path:
+    """Return ``path``, or skip (fail under VD_REQUIRE_ASSETS=1) when it is absent."""
+    if not path.exists():
+        reason = f'{path} is absent: put ../shared beside the checkout'
+        if os.environ.get('VD_REQUIRE_ASSETS') == '1':
+            pytest.fail(reason + ' (VD_REQUIRE_ASSETS=1)')
+        pytest.skip(reason)
+    return path
+
+
+@pytest.fixture
+def samples_dir() -> Path:
+    """The real photos in ../shared/samples."""
+    return require_asset(SAMPLES)
+
+
+@pytest.fixture
+def model_path() -> Path:
+    """The real YOLOX-Nano COCO model in ../shared/models."""
+    return require_asset(MODEL)
+
+
+@pytest.fixture
+def domain_id() -> int:
+    """A ROS domain of this test alone: no cross-talk with other tests or runs."""
+    return 1 + (os.getpid() * 7 + next(_domains)) % 100
+
+
+@pytest.fixture
+def ros_context(domain_id: int) -> Iterator[object]:
+    """A fresh rclpy Context for one test, shut down afterwards."""
+    import rclpy
+    from rclpy.context import Context
+    context = Context()
+    rclpy.init(context=context, domain_id=domain_id)
+    yield context
+    context.try_shutdown()
+
+
+@pytest.fixture
+def ros_env(domain_id: int) -> dict:
+    """Environment for node subprocesses in this test's domain."""
+    env = dict(os.environ)
+    env['ROS_DOMAIN_ID'] = str(domain_id)
+    env['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
+    env['PYTHONUNBUFFERED'] = '1'
+    return env

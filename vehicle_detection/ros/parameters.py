@@ -1,0 +1,98 @@
+# Copyright 2026 The vehicle_detection Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""Declare a node's parameters from :class:`ParamSpec` s and validate every change."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
+
+from rcl_interfaces.msg import (
+    FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType, SetParametersResult)
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+
+from vehicle_detection.core.params import ParamError, ParamSpec, validate_values
+
+_TYPES = {
+    bool: ParameterType.PARAMETER_BOOL,
+    int: ParameterType.PARAMETER_INTEGER,
+    float: ParameterType.PARAMETER_DOUBLE,
+    str: ParameterType.PARAMETER_STRING,
+}
+
+
+def descriptor(spec: ParamSpec) -> ParameterDescriptor:
+    """The ``ParameterDescriptor`` of one spec: type, description, range, read-only."""
+    desc = ParameterDescriptor(name=spec.name, description=spec.description,
+                               read_only=spec.read_only,
+                               additional_constraints=spec.constraints())
+    if isinstance(spec.default, list):
+        inner = type(spec.default[0]) if spec.default else str
+        desc.type = {str: ParameterType.PARAMETER_STRING_ARRAY,
+                     int: ParameterType.PARAMETER_INTEGER_ARRAY,
+                     float: ParameterType.PARAMETER_DOUBLE_ARRAY}[inner]
+    else:
+        desc.type = _TYPES[type(spec.default)]
+    if desc.type == ParameterType.PARAMETER_DOUBLE and (
+            spec.minimum is not None and spec.maximum is not None):
+        desc.floating_point_range = [FloatingPointRange(
+            from_value=float(spec.minimum), to_value=float(spec.maximum), step=0.0)]
+    elif desc.type == ParameterType.PARAMETER_INTEGER and (
+            spec.minimum is not None and spec.maximum is not None):
+        desc.integer_range = [IntegerRange(
+            from_value=int(spec.minimum), to_value=int(spec.maximum), step=0)]
+    return desc
+
+
+class DeclaredParameters:
+    """A node's validated parameter values, kept in step with the node.
+
+    Values given at start are checked like later changes: an invalid
+    start-up value raises :class:`ParamError` naming it. At run time
+    ``on_change`` is called with the new full set of values only after the
+    whole request passed validation, so nothing is half-applied.
+    """
+
+    def __init__(self, node: Node, specs: Sequence[ParamSpec],
+                 cross_check: Optional[Callable[[Mapping[str, Any]], Optional[str]]] = None,
+                 on_change: Optional[Callable[[Dict[str, Any]], Optional[str]]] = None) -> None:
+        self._node = node
+        self._specs = specs
+        self._cross_check = cross_check
+        self._on_change = on_change
+        declared = node.declare_parameters(
+            '', [(spec.name, spec.default, descriptor(spec)) for spec in specs])
+        given = {param.name: param.value for param in declared}
+        self.values: Dict[str, Any] = validate_values(specs, given, cross_check)
+        node.add_on_set_parameters_callback(self._validate)
+
+    def __getitem__(self, name: str) -> Any:
+        return self.values[name]
+
+    def _validate(self, params: List[Parameter]) -> SetParametersResult:
+        changes = {param.name: param.value for param in params}
+        try:
+            checked = validate_values(self._specs, changes, self._cross_check,
+                                      current=self.values)
+        except ParamError as error:
+            self._node.get_logger().warning(f'parameter change refused: {error}')
+            return SetParametersResult(successful=False, reason=str(error))
+        merged = {**self.values, **checked}
+        if self._on_change is not None:
+            reason = self._on_change(merged)
+            if reason:
+                return SetParametersResult(successful=False, reason=reason)
+        self.values = merged
+        return SetParametersResult(successful=True)
