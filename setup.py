@@ -34,7 +34,7 @@ setup(
     version='0.1.0',
     packages=find_packages(exclude=['test', 'test.*', 'bench']),
     include_package_data=True,
-    package_data={PACKAGE: ['cloud/server/static/*', 'cloud/server/migrations/*.ini',
+    package_data={PACKAGE: ['ros/*.xml', 'cloud/server/static/*', 'cloud/server/migrations/*.ini',
                             'cloud/server/migrations/*.mako']},
     data_files=[
         ('share/ament_index/resource_index/packages', [f'resource/{PACKAGE}']),

@@ -23,12 +23,16 @@ from typing import Iterator
 
 import pytest
 
+from vehicle_detection.ros.transport import tune_transport
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get('VD_SHARED', REPO.parent / 'shared'))
 SAMPLES = SHARED / 'samples'
 MODEL = SHARED / 'models' / 'yolox_nano.onnx'
 
 os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
+# Same process set-up as the nodes' entry points, before any rclpy context exists.
+tune_transport()
 _domains = itertools.count()
 
 
@@ -44,25 +48,25 @@ def require_asset(path: Path) -> Path:
 
 @pytest.fixture
 def samples_dir() -> Path:
-    """The real photos in ../shared/samples."""
+    """Return the real photos folder ../shared/samples."""
     return require_asset(SAMPLES)
 
 
 @pytest.fixture
 def model_path() -> Path:
-    """The real YOLOX-Nano COCO model in ../shared/models."""
+    """Return the real YOLOX-Nano COCO model in ../shared/models."""
     return require_asset(MODEL)
 
 
 @pytest.fixture
 def domain_id() -> int:
-    """A ROS domain of this test alone: no cross-talk with other tests or runs."""
+    """Pick a ROS domain for this test alone: no cross-talk with other tests or runs."""
     return 1 + (os.getpid() * 7 + next(_domains)) % 100
 
 
 @pytest.fixture
 def ros_context(domain_id: int) -> Iterator[object]:
-    """A fresh rclpy Context for one test, shut down afterwards."""
+    """Give one test a fresh rclpy Context, shut down afterwards."""
     import rclpy
     from rclpy.context import Context
     context = Context()
@@ -73,7 +77,7 @@ def ros_context(domain_id: int) -> Iterator[object]:
 
 @pytest.fixture
 def ros_env(domain_id: int) -> dict:
-    """Environment for node subprocesses in this test's domain."""
+    """Return the environment for node subprocesses in this test's domain."""
     env = dict(os.environ)
     env['ROS_DOMAIN_ID'] = str(domain_id)
     env['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'

@@ -111,7 +111,7 @@ def test_folder_errors_are_clear(tmp_path: Path) -> None:
 
 
 def write_video(path: Path, frames: int, size=(64, 48)) -> None:
-    """A small MJPG video whose frames differ in brightness."""
+    """Write a small MJPG video whose frames differ in brightness."""
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*'MJPG'), 10, size)
     assert writer.isOpened()
     for index in range(frames):
@@ -143,7 +143,7 @@ def test_resize_keeps_aspect_when_one_side_given() -> None:
 
 
 def test_config_refuses_bad_values() -> None:
-    with pytest.raises(ParamError, match='fps: -1.0 is below the minimum 0'):
+    with pytest.raises(ParamError, match=r'fps: -1\.0 is below the minimum 0'):
         CameraConfig.from_values({'fps': -1.0})
     with pytest.raises(ParamError, match='must not exceed reconnect_max'):
         CameraConfig.from_values({'reconnect_initial': 10.0, 'reconnect_max': 1.0})

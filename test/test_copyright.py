@@ -12,7 +12,8 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Every source file carries a copyright line and the Apache-2.0 licence header.
+"""
+Every source file carries a copyright line and the Apache-2.0 licence header.
 
 Uses ``ament_copyright`` where it is installed (a real ROS 2 machine). It is
 not published as a wheel, so elsewhere the same rule is checked here: a

@@ -31,6 +31,7 @@ from vehicle_detection.core.camera_config import CAMERA_PARAMS, check_camera
 from vehicle_detection.core.config_file import ConfigError, default_config_path, node_parameters
 from vehicle_detection.nodes.camera_node import CameraNode
 from vehicle_detection.ros.spin import NodeFactory, spin_nodes
+from vehicle_detection.ros.transport import tune_transport
 
 NODE_SPECS = {'camera_node': CAMERA_PARAMS}
 CROSS_CHECKS = {'camera_node': check_camera}
@@ -66,7 +67,7 @@ class Monitor(Node):
 
 
 def as_overrides(values: Dict[str, Any]) -> List[Parameter]:
-    """rclpy parameter overrides from validated values."""
+    """Turn validated values into rclpy parameter overrides."""
     return [Parameter(name, value=value) for name, value in values.items()]
 
 
@@ -89,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
                                    parameter_overrides=as_overrides(params['camera_node'])),
         make_monitor,
     ]
+    tune_transport()
     context = Context()
     rclpy.init(context=context)
     code = spin_nodes(context, factories, args.duration)

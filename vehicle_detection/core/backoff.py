@@ -21,7 +21,8 @@ from typing import Callable, Optional
 
 
 class Backoff:
-    """Delays that double after each failure up to a cap, reset on success.
+    """
+    Delays that double after each failure up to a cap, reset on success.
 
     ``jitter`` is the fraction of the delay that is randomised ("equal
     jitter"): 0 gives exact doubling (reconnect logs stay predictable), 0.5

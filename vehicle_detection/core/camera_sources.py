@@ -12,7 +12,8 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Frame sources behind one interface: devices, files, folders, streams, GStreamer.
+"""
+Frame sources behind one interface: devices, files, folders, streams, GStreamer.
 
 A source is described by one string (the camera node's ``source`` parameter)
 and opened by :func:`open_source`. Every failure is a :class:`SourceError`
@@ -21,12 +22,12 @@ whose message says what failed, so the stream supervisor can log it and retry.
 
 from __future__ import annotations
 
-import os
-import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from enum import Enum
+import os
 from pathlib import Path
+import re
 from typing import List, Optional, Set, Tuple, Union
 
 import cv2
@@ -94,7 +95,8 @@ def natural_key(name: str) -> Tuple[object, ...]:
 
 @dataclass
 class SourceHistory:
-    """What earlier generations of a non-looping source already delivered.
+    """
+    What earlier generations of a non-looping source already delivered.
 
     A finished folder is reopened later only for files it has not played; a
     finished video file only when it has changed on disk.
@@ -111,7 +113,8 @@ class FrameSource(ABC):
 
     @abstractmethod
     def read(self) -> Optional[np.ndarray]:
-        """Return the next BGR frame, None at the end of a finite source.
+        """
+        Return the next BGR frame, None at the end of a finite source.
 
         Raises :class:`SourceError` when the source fails.
         """

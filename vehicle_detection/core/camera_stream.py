@@ -12,7 +12,8 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""A self-healing camera stream: pacing, resize, stall detection, reconnect.
+"""
+A self-healing camera stream: pacing, resize, stall detection, reconnect.
 
 :class:`CameraStream` owns two kinds of thread. A *reader* per open source
 generation calls the (possibly blocking) ``read`` and hands frames over; the
@@ -26,12 +27,12 @@ delays the supervisor.
 from __future__ import annotations
 
 import collections
+from dataclasses import dataclass
+from enum import Enum
 import queue
 import threading
 import time
-from dataclasses import dataclass
-from enum import Enum
-from typing import Callable, Deque, Optional, Tuple, Union
+from typing import Callable, cast, Deque, Optional, Tuple, Union
 
 import cv2
 import numpy as np
@@ -39,7 +40,7 @@ import numpy as np
 from vehicle_detection.core.backoff import Backoff
 from vehicle_detection.core.camera_config import CameraConfig
 from vehicle_detection.core.camera_sources import (
-    FrameSource, SourceError, SourceHistory, SourceSpec, open_source, parse_source)
+    FrameSource, open_source, parse_source, SourceError, SourceHistory, SourceSpec)
 
 Opener = Callable[[SourceSpec, bool, SourceHistory], FrameSource]
 LogSink = Callable[[str, str], None]  # (level: 'info' | 'warn' | 'error', message)
@@ -182,7 +183,7 @@ class CameraStream:
             self._restart.set()
 
     def stats(self) -> StreamStats:
-        """Current state, counters and measured frame rate."""
+        """Return the current state, counters and measured frame rate."""
         with self._lock:
             times = list(self._emitted)
             fps = 0.0
@@ -264,7 +265,7 @@ class CameraStream:
                     return StreamState.ENDED, 'end of source'
                 if isinstance(item, SourceError):
                     return StreamState.RECONNECTING, str(item)
-                image, stamp_ns = item  # type: ignore[misc]
+                image, stamp_ns = cast(Tuple[np.ndarray, int], item)
                 backoff.reset()
                 self._set_state(StreamState.STREAMING)
                 period = 1.0 / config.fps if config.fps > 0 else 0.0

@@ -12,7 +12,8 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Node parameters from ``config/config.yaml`` plus ``--set node.param=value`` overrides.
+"""
+Node parameters from ``config/config.yaml`` plus ``--set node.param=value`` overrides.
 
 The launch files and the one-process runner both call
 :func:`node_parameters`, so a setting means the same thing in both.
@@ -24,9 +25,8 @@ import os
 import sys
 from typing import Any, Dict, Iterable, Mapping, Optional, Sequence
 
-import yaml
-
 from vehicle_detection.core.params import ParamError, ParamSpec, validate_values
+import yaml
 
 NodeSpecs = Mapping[str, Sequence[ParamSpec]]
 
@@ -78,7 +78,8 @@ def node_parameters(specs: NodeSpecs, config_path: Optional[str] = None,
                     overrides: Iterable[str] = (),
                     cross_checks: Optional[Mapping[str, Any]] = None
                     ) -> Dict[str, Dict[str, Any]]:
-    """Validated parameters of every node: file values overlaid with overrides.
+    """
+    Return the validated parameters of every node: file values plus overrides.
 
     Unknown nodes or parameters and invalid values raise :class:`ConfigError`
     that names the file, node and parameter.
@@ -89,7 +90,7 @@ def node_parameters(specs: NodeSpecs, config_path: Optional[str] = None,
         merged.setdefault(node, {})[param] = value
     where = f'config {config_path}' if config_path else 'settings'
     result: Dict[str, Dict[str, Any]] = {}
-    for node, values in merged.items():
+    for node in merged:
         if node not in specs:
             raise ConfigError(f'{where}: unknown node {node!r} (known: {", ".join(specs)})')
     for node, node_specs in specs.items():
@@ -102,7 +103,8 @@ def node_parameters(specs: NodeSpecs, config_path: Optional[str] = None,
 
 
 def share_directory() -> Optional[str]:
-    """The package's installed share folder (launch, config), or None.
+    """
+    Return the package's installed share folder (launch, config), or None.
 
     Found through the ament index; in a virtual environment without
     ``AMENT_PREFIX_PATH`` it is looked for under the interpreter's prefix.
@@ -116,7 +118,7 @@ def share_directory() -> Optional[str]:
 
 
 def default_config_path() -> Optional[str]:
-    """The installed ``config/config.yaml`` when the package share folder exists."""
+    """Return the installed ``config/config.yaml`` when the share folder exists."""
     share = share_directory()
     path = os.path.join(share, 'config', 'config.yaml') if share else ''
     return path if path and os.path.isfile(path) else None

@@ -12,7 +12,8 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Parameter specifications shared by the nodes, the launch files and the runner.
+"""
+Parameter specifications shared by the nodes, the launch files and the runner.
 
 Each node's parameters are declared once, here in pure Python, as a tuple of
 :class:`ParamSpec`. The ROS glue turns them into ``ParameterDescriptor`` s and
@@ -118,14 +119,15 @@ def spec_map(specs: Iterable[ParamSpec]) -> Dict[str, ParamSpec]:
 
 
 def defaults(specs: Iterable[ParamSpec]) -> Dict[str, Any]:
-    """Default value of every parameter."""
+    """Return the default value of every parameter."""
     return {spec.name: spec.default for spec in specs}
 
 
 def validate_values(specs: Sequence[ParamSpec], values: Mapping[str, Any],
                     cross_check: Optional[Callable[[Mapping[str, Any]], Optional[str]]] = None,
                     current: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
-    """Validate a full or partial set of values and return them coerced.
+    """
+    Validate a full or partial set of values and return them coerced.
 
     Raises :class:`ParamError` listing every refused value; nothing is
     returned half-checked. ``cross_check`` sees the merged result (defaults

@@ -65,8 +65,14 @@ class CameraNode(Node):
         return None
 
     def _log(self, level: str, message: str) -> None:
+        # One call site per severity: rclpy refuses a call site whose severity changes.
         logger = self.get_logger()
-        {'info': logger.info, 'warn': logger.warning, 'error': logger.error}[level](message)
+        if level == 'error':
+            logger.error(message)
+        elif level == 'warn':
+            logger.warning(message)
+        else:
+            logger.info(message)
 
     def _publish(self, frame: Frame) -> None:
         # Called on the stream's thread: publishing never waits for the executor.

@@ -12,7 +12,8 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Fast, dependency-free conversion between NumPy frames and ``sensor_msgs/Image``.
+"""
+Fast, dependency-free conversion between NumPy frames and ``sensor_msgs/Image``.
 
 ROS 2's ``cv_bridge`` is not available as a wheel and the PyPI ``cv-bridge``
 is ROS 1 code that no longer runs on NumPy 2. The ``Image.data`` setter walks
@@ -26,8 +27,8 @@ from __future__ import annotations
 import array
 from typing import Dict, Tuple
 
-import numpy as np
 from builtin_interfaces.msg import Time
+import numpy as np
 from sensor_msgs.msg import CameraInfo, Image
 
 # encoding -> (channels, dtype)
@@ -43,12 +44,12 @@ class ImageEncodingError(ValueError):
 
 
 def stamp_from_ns(stamp_ns: int) -> Time:
-    """A ``builtin_interfaces/Time`` from nanoseconds."""
+    """Make a ``builtin_interfaces/Time`` from nanoseconds."""
     return Time(sec=stamp_ns // 1_000_000_000, nanosec=stamp_ns % 1_000_000_000)
 
 
 def stamp_to_ns(stamp: Time) -> int:
-    """Nanoseconds from a ``builtin_interfaces/Time``."""
+    """Return nanoseconds from a ``builtin_interfaces/Time``."""
     return stamp.sec * 1_000_000_000 + stamp.nanosec
 
 
@@ -62,7 +63,7 @@ def to_image_msg(frame: np.ndarray, stamp: Time, frame_id: str,
     height, width = frame.shape[:2]
     channels = 1 if frame.ndim == 2 else frame.shape[2]
     data = array.array('B')
-    data.frombytes(memoryview(frame).cast('B'))
+    data.frombytes(frame.data.cast('B'))
     msg = Image(height=height, width=width, encoding=encoding, is_bigendian=0,
                 step=width * channels)
     msg.header.stamp = stamp
@@ -92,7 +93,7 @@ def image_view(msg: Image) -> np.ndarray:
 
 
 def to_bgr(msg: Image) -> np.ndarray:
-    """A BGR uint8 frame from any supported encoding (a view for bgr8)."""
+    """Return a BGR uint8 frame from any supported encoding (a view for bgr8)."""
     import cv2  # local: keeps this module importable for tools that only wrap frames
     pixels = image_view(msg)
     encoding = msg.encoding
@@ -110,7 +111,7 @@ def to_bgr(msg: Image) -> np.ndarray:
 
 
 def camera_info(width: int, height: int, stamp: Time, frame_id: str) -> CameraInfo:
-    """Camera info of an uncalibrated camera: size and frame only."""
+    """Make the camera info of an uncalibrated camera: size and frame only."""
     info = CameraInfo(width=width, height=height, distortion_model='plumb_bob')
     info.header.stamp = stamp
     info.header.frame_id = frame_id

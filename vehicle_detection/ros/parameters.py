@@ -34,7 +34,7 @@ _TYPES = {
 
 
 def descriptor(spec: ParamSpec) -> ParameterDescriptor:
-    """The ``ParameterDescriptor`` of one spec: type, description, range, read-only."""
+    """Build the ``ParameterDescriptor`` of one spec: type, description, range."""
     desc = ParameterDescriptor(name=spec.name, description=spec.description,
                                read_only=spec.read_only,
                                additional_constraints=spec.constraints())
@@ -57,7 +57,8 @@ def descriptor(spec: ParamSpec) -> ParameterDescriptor:
 
 
 class DeclaredParameters:
-    """A node's validated parameter values, kept in step with the node.
+    """
+    A node's validated parameter values, kept in step with the node.
 
     Values given at start are checked like later changes: an invalid
     start-up value raises :class:`ParamError` naming it. At run time

@@ -26,12 +26,15 @@ from rclpy.exceptions import InvalidParameterValueException, ParameterException
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 
+from vehicle_detection.ros.transport import tune_transport
+
 NodeFactory = Callable[[Context], Node]
 
 
 def spin_nodes(context: Context, factories: Sequence[NodeFactory],
                duration: float = 0.0) -> int:
-    """Create the nodes in ``context``, spin them, then shut everything down.
+    """
+    Create the nodes in ``context``, spin them, then shut everything down.
 
     Spins until Ctrl-C, an external shutdown or ``duration`` seconds (0: no
     limit). Returns 0 on a clean stop, 1 when a node refused its start-up
@@ -69,6 +72,7 @@ def spin_nodes(context: Context, factories: Sequence[NodeFactory],
 
 def run_nodes(factories: Sequence[NodeFactory], args: Optional[List[str]] = None) -> int:
     """Entry-point helper: init a context from ``args`` and spin the nodes in it."""
+    tune_transport()
     context = Context()
     rclpy.init(args=args if args is not None else sys.argv, context=context)
     return spin_nodes(context, factories)
