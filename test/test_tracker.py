@@ -1,0 +1,100 @@
+# Copyright 2026 The vehicle_detection Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""ByteTrack-style tracker on hand-made box sequences."""
+
+from __future__ import annotations
+
+from typing import List, Sequence
+
+import numpy as np
+
+from vehicle_detection.core.detection.tracker import ByteTracker, greedy_match, iou_matrix
+from vehicle_detection.core.detection.types import Detections
+
+
+def frame(boxes: Sequence[Sequence[float]], scores: Sequence[float],
+          names: Sequence[str] = ()) -> Detections:
+    """Build one frame of detections."""
+    names = list(names) or ['car'] * len(boxes)
+    return Detections(np.array(boxes, np.float32).reshape(-1, 4),
+                      np.array(scores, np.float32), np.full(len(boxes), 2, np.int64),
+                      names, np.full(len(boxes), -1, np.int64))
+
+
+def box_at(x: float, y: float = 100, w: float = 60, h: float = 40) -> List[float]:
+    """Return a box with its top-left corner at (x, y)."""
+    return [x, y, x + w, y + h]
+
+
+def test_iou_and_matching() -> None:
+    a = np.array([box_at(0, 0, 10, 10)], np.float32)
+    b = np.array([box_at(5, 0, 10, 10), box_at(100, 0, 10, 10)], np.float32)
+    np.testing.assert_allclose(iou_matrix(a, b), [[50 / 150, 0]])
+    assert greedy_match(np.array([[0.9, 0.8], [0.85, 0.1]]), 0.3) == [(0, 0)]
+    assert greedy_match(np.zeros((0, 3)), 0.3) == []
+
+
+def test_two_vehicles_crossing_keep_their_ids() -> None:
+    tracker = ByteTracker()
+    history = {'east': [], 'west': []}
+    for t in range(40):
+        east, west = box_at(10 + 12 * t, 100), box_at(490 - 12 * t, 110)
+        out = tracker.update(frame([east, west], [0.9, 0.85]))
+        ids = dict(zip(out.boxes[:, 1].round().tolist(), out.track_ids.tolist()))  # by lane
+        history['east'].append(ids[100])
+        history['west'].append(ids[110])
+    assert len(set(history['east'])) == 1 and len(set(history['west'])) == 1
+    assert history['east'][0] != history['west'][0]
+
+
+def test_occlusion_gap_keeps_the_id() -> None:
+    tracker = ByteTracker(max_lost=10)
+    ids = []
+    for t in range(30):
+        box = box_at(20 + 10 * t)
+        occluded = 12 <= t < 18  # six frames behind a bus
+        out = tracker.update(frame([] if occluded else [box], [] if occluded else [0.9]))
+        if not occluded:
+            ids.extend(out.track_ids.tolist())
+    assert len(ids) == 24 and len(set(ids)) == 1
+
+
+def test_low_score_frames_continue_a_track() -> None:
+    tracker = ByteTracker()
+    scores = [0.9] * 5 + [0.2] * 5 + [0.9] * 5  # score dips, e.g. partly hidden
+    ids = [tracker.update(frame([box_at(50 + 5 * t)], [s])).track_ids.tolist()
+           for t, s in enumerate(scores)]
+    assert all(len(i) == 1 for i in ids) and len({i[0] for i in ids}) == 1
+    # A lone low-score box never starts a track.
+    assert len(ByteTracker().update(frame([box_at(0)], [0.2]))) == 0
+
+
+def test_parked_vehicle_one_id_and_lost_tracks_expire() -> None:
+    tracker = ByteTracker(max_lost=5)
+    jitter = np.random.default_rng(0).normal(0, 1.0, (200, 4))
+    ids = {int(tracker.update(frame([np.add(box_at(300), jitter[t])], [0.8])).track_ids[0])
+           for t in range(200)}
+    assert ids == {1}
+    for _ in range(6):
+        tracker.update(frame([], []))
+    assert tracker.tracks == []
+    assert tracker.update(frame([box_at(300)], [0.8])).track_ids.tolist() == [2]
+
+
+def test_class_flicker_keeps_the_id() -> None:
+    tracker = ByteTracker()
+    ids = [tracker.update(frame([box_at(100 + 3 * t)], [0.8],
+                                ['car' if t % 2 else 'truck'])).track_ids[0] for t in range(10)]
+    assert len(set(ids)) == 1
