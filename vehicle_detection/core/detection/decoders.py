@@ -158,13 +158,15 @@ def _end2end(outputs: List[np.ndarray]) -> Tuple[np.ndarray, np.ndarray, np.ndar
 
 
 def decode(outputs: List[np.ndarray], layout: str, input_hw: Tuple[int, int],
-           confidence: float, iou: float, wanted: Optional[np.ndarray] = None
-           ) -> Candidates:
+           confidence: float, iou: float, wanted: Optional[np.ndarray] = None,
+           agnostic: bool = False) -> Candidates:
     """
     Turn raw outputs into final candidates in network pixels.
 
     ``wanted`` is a boolean mask over class ids (None keeps every class);
     boxes below ``confidence`` or of unwanted classes are dropped before NMS.
+    ``agnostic`` NMS lets one box suppress overlapping boxes of any class, so
+    a truck also scored as "car" is one vehicle, not two.
     """
     if layout == 'end2end':
         boxes, scores, class_ids = _end2end(outputs)
@@ -183,8 +185,12 @@ def decode(outputs: List[np.ndarray], layout: str, input_hw: Tuple[int, int],
     boxes, scores, class_ids = boxes[keep], scores[keep], class_ids[keep]
     if layout != 'end2end' and len(scores):
         xywh = np.concatenate((boxes[:, :2], boxes[:, 2:] - boxes[:, :2]), axis=1)
-        index = np.asarray(cv2.dnn.NMSBoxesBatched(xywh, scores, class_ids.astype(np.int32),
-                                                   confidence, iou), dtype=np.int64)
+        if agnostic:
+            kept = cv2.dnn.NMSBoxes(xywh, scores, confidence, iou)
+        else:
+            kept = cv2.dnn.NMSBoxesBatched(xywh, scores, class_ids.astype(np.int32),
+                                           confidence, iou)
+        index = np.asarray(kept, dtype=np.int64)
         index = index.reshape(-1)
         boxes, scores, class_ids = boxes[index], scores[index], class_ids[index]
     order = np.argsort(-scores, kind='stable')

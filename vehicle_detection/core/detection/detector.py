@@ -54,6 +54,7 @@ class DetectorSettings:
     classes: Sequence[str] = ('car', 'truck', 'bus', 'motorcycle', 'bicycle')
     confidence_threshold: float = 0.35
     nms_iou_threshold: float = 0.45
+    class_agnostic_nms: bool = True
     tracking: bool = True
     threads: int = 0
 
@@ -139,7 +140,8 @@ class Detector:
         outputs = self.backend.infer(tensor)
         inferred = time.perf_counter()
         floor = min(confidence, self.tracker.low_threshold) if self.tracker else confidence
-        found = decode(outputs, self.layout, self.input_hw, floor, iou, self._mask)
+        found = decode(outputs, self.layout, self.input_hw, floor, iou, self._mask,
+                       self.settings.class_agnostic_nms)
         boxes = transform.to_source(found.boxes)
         detections = Detections(boxes, found.scores, found.class_ids,
                                 [self.names[i] if i < len(self.names) else f'class_{i}'
