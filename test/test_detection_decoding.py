@@ -68,10 +68,13 @@ def test_yolov5_decoded_rows_with_centred_letterbox(tmp_path: Path) -> None:
     out[0, 6, 5 + 7] = 0.9
     out[0, 7, :5] = [33, 32, 16, 8, 0.8]  # same place, other class: kept (class-aware)
     out[0, 7, 5 + 5] = 0.9  # bus
-    det = detector(constant_model(tmp_path / 'v5.onnx', {'output': out}))
+    path = constant_model(tmp_path / 'v5.onnx', {'output': out})
+    det = detector(path, class_agnostic_nms=False)
     assert det.layout == 'yolov5'
     found, _ = det.detect(SOURCE)
     assert found.class_names == ['truck', 'bus']
+    # The default, class-agnostic NMS: one vehicle, one box.
+    assert detector(path).detect(SOURCE)[0].class_names == ['truck']
     # net (24, 28, 40, 36); pad_y 16, scale 0.5
     np.testing.assert_allclose(found.boxes[0], [48, 24, 80, 40], atol=1e-4)
 
