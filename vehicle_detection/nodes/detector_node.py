@@ -12,12 +12,183 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Detector node (placeholder until the detector issue lands)."""
+"""Detector node: ``/camera/image_raw`` in, ``/detections`` (vision_msgs) out."""
 
+from __future__ import annotations
+
+import collections
 import sys
+import threading
+import time
+from typing import Any, Deque, Dict, List, Optional
+
+from rclpy.context import Context
+from rclpy.node import Node
+from rclpy.qos import qos_profile_sensor_data, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import Image
+from vision_msgs.msg import Detection2DArray
+
+from vehicle_detection.core.detection.backends.base import BackendUnavailable, ModelLoadError
+from vehicle_detection.core.detection.classes import LabelsError
+from vehicle_detection.core.detection.decoders import LayoutError
+from vehicle_detection.core.detection.detector import Detector
+from vehicle_detection.core.detector_config import (
+    DETECTOR_PARAMS, detector_settings, MODEL_PARAMS)
+from vehicle_detection.ros.detection_msgs import annotate, to_detection_array
+from vehicle_detection.ros.diagnostics import DiagnosticsPublisher, ERROR, OK, WARN
+from vehicle_detection.ros.image_conv import ImageEncodingError, stamp_to_ns, to_bgr, to_image_msg
+from vehicle_detection.ros.parameters import DeclaredParameters
+from vehicle_detection.ros.spin import run_nodes
+
+LOAD_ERRORS = (ModelLoadError, BackendUnavailable, LabelsError, LayoutError)
+RELOAD_RETRY_S = 5.0
 
 
-def main() -> int:
-    """Say clearly that this node is not built yet."""
-    print('detector_node is not built yet (see the detector issue)', file=sys.stderr)
-    return 2
+class DetectorNode(Node):
+    """Runs the detector on the newest frame in a worker thread; drops stale frames."""
+
+    def __init__(self, context: Optional[Context] = None,
+                 parameter_overrides: Optional[List[Any]] = None) -> None:
+        super().__init__('detector_node', context=context,
+                         parameter_overrides=parameter_overrides)
+        self.params = DeclaredParameters(self, DETECTOR_PARAMS, on_change=self._apply)
+        self._detector: Optional[Detector] = None
+        self._load_error = ''
+        self._reload = threading.Event()
+        self._reload.set()
+        self._stop = threading.Event()
+        self._cond = threading.Condition()
+        self._latest: Optional[Image] = None
+        self.frames = self.dropped = self.published = 0
+        self._inference_ms: Deque[float] = collections.deque(maxlen=50)
+        self._latency_ms: Deque[float] = collections.deque(maxlen=50)
+        self._done_times: Deque[float] = collections.deque(maxlen=50)
+        image_qos = QoSProfile(depth=self.params['qos_depth'],
+                               reliability=qos_profile_sensor_data.reliability,
+                               durability=qos_profile_sensor_data.durability,
+                               history=qos_profile_sensor_data.history)
+        detections_qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+        self._detections_pub = self.create_publisher(Detection2DArray, 'detections',
+                                                     detections_qos)
+        self._annotated_pub = self.create_publisher(Image, 'detections/image', image_qos)
+        self.create_subscription(Image, self.params['input_topic'], self._on_image, image_qos)
+        self._diagnostics = DiagnosticsPublisher(self)
+        self.create_timer(self.params['diagnostics_period'], self._report)
+        self._worker = threading.Thread(target=self._work, daemon=True, name='detector')
+        self._worker.start()
+
+    # -- executor side ---------------------------------------------------------
+    def _apply(self, values: Dict[str, Any]) -> Optional[str]:
+        detector = self._detector
+        if detector is not None:
+            detector.set_thresholds(values['confidence_threshold'], values['nms_iou_threshold'])
+        if any(values[name] != self.params.values[name] for name in MODEL_PARAMS):
+            self._reload.set()
+            with self._cond:
+                self._cond.notify_all()
+        return None
+
+    def _on_image(self, msg: Image) -> None:
+        with self._cond:
+            if self._latest is not None:
+                self.dropped += 1  # the worker was busy: keep only the newest frame
+            self._latest = msg
+            self.frames += 1
+            self._cond.notify()
+
+    # -- worker side -------------------------------------------------------------
+    def _load(self) -> None:
+        self._reload.clear()
+        settings = detector_settings(self.params.values)
+        if not settings.model_path:
+            self._load_error = 'no model_path set'
+            return
+        try:
+            detector = Detector(settings)
+        except LOAD_ERRORS as error:
+            self._load_error = str(error)
+            self.get_logger().error(f'cannot load the detector: {error}; '
+                                    f'retrying in {RELOAD_RETRY_S:.0f} s')
+            return
+        for warning in detector.warnings:
+            self.get_logger().warning(warning)
+        old, self._detector, self._load_error = self._detector, detector, ''
+        if old is not None:
+            old.close()
+        self.get_logger().info(
+            f'detector ready: {settings.model_path} ({detector.layout}, {detector.backend.name} '
+            f'{detector.backend.detail}, input {detector.input_hw[1]}x{detector.input_hw[0]})')
+
+    def _work(self) -> None:
+        next_retry = 0.0
+        while not self._stop.is_set():
+            if self._reload.is_set() or (self._detector is None
+                                         and time.monotonic() >= next_retry):
+                self._load()
+                next_retry = time.monotonic() + RELOAD_RETRY_S
+            with self._cond:
+                self._cond.wait_for(lambda: self._latest is not None or self._stop.is_set()
+                                    or self._reload.is_set(), timeout=RELOAD_RETRY_S)
+                msg, self._latest = self._latest, None
+            if msg is None or self._detector is None:
+                continue
+            self._process(self._detector, msg)
+
+    def _process(self, detector: Detector, msg: Image) -> None:
+        try:
+            image = to_bgr(msg)
+        except ImageEncodingError as error:
+            self.get_logger().error(f'image refused: {error}', throttle_duration_sec=10.0)
+            return
+        detections, timing = detector.detect(image)
+        self._detections_pub.publish(to_detection_array(detections, msg.header))
+        now = time.time_ns()
+        self.published += 1
+        self._inference_ms.append(timing.inference_ms)
+        self._latency_ms.append((now - stamp_to_ns(msg.header.stamp)) / 1e6)
+        self._done_times.append(time.monotonic())
+        if self._annotated_pub.get_subscription_count() > 0:
+            self._annotated_pub.publish(to_image_msg(annotate(image, detections),
+                                                     msg.header.stamp, msg.header.frame_id))
+
+    def _report(self) -> None:
+        detector = self._detector
+        times = list(self._done_times)
+        fps = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and (
+            time.monotonic() - times[-1] < 2.0) else 0.0
+        values: Dict[str, object] = {
+            'model': self.params['model_path'], 'frames': self.frames,
+            'published': self.published, 'dropped_frames': self.dropped, 'fps': fps,
+            'inference_ms': _mean(self._inference_ms), 'latency_ms': _mean(self._latency_ms)}
+        if detector is None:
+            self._diagnostics.publish('detector', ERROR, f'model not loaded: {self._load_error}',
+                                      values)
+            return
+        values.update(backend=detector.backend.name, backend_detail=detector.backend.detail,
+                      layout=detector.layout)
+        level = WARN if self._load_error else OK
+        message = (f'running; reload failed: {self._load_error}' if self._load_error
+                   else 'running')
+        self._diagnostics.publish('detector', level, message, values)
+
+    def close(self) -> None:
+        """Stop the worker and release the model."""
+        self._stop.set()
+        with self._cond:
+            self._cond.notify_all()
+        self._worker.join(5.0)
+        if self._detector is not None:
+            self._detector.close()
+
+
+def _mean(values: Deque[float]) -> float:
+    return sum(values) / len(values) if values else 0.0
+
+
+def main(args: Optional[List[str]] = None) -> int:
+    """Entry point of ``ros2 run vehicle_detection detector_node``."""
+    return run_nodes([DetectorNode], args)
+
+
+if __name__ == '__main__':
+    sys.exit(main())

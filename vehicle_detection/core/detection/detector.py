@@ -148,9 +148,9 @@ class Detector:
                                  for i in found.class_ids.tolist()],
                                 np.full(len(found.scores), -1, np.int64))
         if self.tracker is not None:
+            # Low-score boxes keep tracks alive (ByteTrack) but are not reported.
             detections = self.tracker.update(detections)
-        else:
-            detections = detections.select(detections.scores >= confidence)
+        detections = detections.select(detections.scores >= confidence)
         done = time.perf_counter()
         return detections, Timing((prepared - start) * 1e3, (inferred - prepared) * 1e3,
                                   (done - inferred) * 1e3)

@@ -1,0 +1,120 @@
+# Copyright 2026 The vehicle_detection Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""Detector node over real topics: detections, runtime thresholds, missing model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+import pytest
+from rclpy.parameter import Parameter
+from rclpy.qos import qos_profile_sensor_data
+from ros_helpers import diagnostic_values, Harness
+from sensor_msgs.msg import Image
+from vision_msgs.msg import Detection2DArray
+
+from vehicle_detection.nodes.detector_node import DetectorNode
+from vehicle_detection.ros.image_conv import stamp_from_ns, to_image_msg
+
+pytestmark = pytest.mark.ros
+
+
+def start(harness: Harness, image_path: Path, **params) -> DetectorNode:
+    """Start a detector node and a 10 Hz publisher of one photo on camera/image_raw."""
+    node = DetectorNode(context=harness.context, parameter_overrides=[
+        Parameter(k, value=v) for k, v in params.items()])
+    harness.add(node)
+    image = cv2.imread(str(image_path))
+    publisher = harness.probe.create_publisher(Image, 'camera/image_raw',
+                                               qos_profile_sensor_data)
+    counter = iter(range(1, 10**6))
+
+    def publish() -> None:
+        seq = next(counter)
+        publisher.publish(to_image_msg(image, stamp_from_ns(seq * 1_000_000_000), f'cam{seq}'))
+
+    harness.probe.create_timer(0.1, publish)
+    return node
+
+
+def test_detections_with_header_classes_and_ids(ros_context, model_path: Path,
+                                                samples_dir: Path) -> None:
+    harness = Harness(ros_context)
+    try:
+        detections = harness.subscribe(Detection2DArray, 'detections')
+        annotated = harness.subscribe(Image, 'detections/image', qos_profile_sensor_data)
+        node = start(harness, samples_dir / 'motorcycle.png', model_path=str(model_path))
+        arrays = detections.wait_for(lambda msgs: sum(len(m.detections) > 0 for m in msgs) >= 3,
+                                     timeout=30.0, what='three arrays with a motorcycle')
+        annotated.wait_count(1)
+        full = [a for a in arrays if a.detections]
+        first = full[0].detections[0]
+        assert first.results[0].hypothesis.class_id == 'motorcycle'
+        assert first.results[0].hypothesis.score > 0.8
+        assert abs(first.bbox.center.position.x - 410) < 15 and abs(first.bbox.size_x - 600) < 30
+        # header copied from the image: frame_id names the stamp's second
+        assert all(a.header.frame_id == f'cam{a.header.stamp.sec}' for a in arrays)
+        assert {d.detections[0].id for d in full} == {first.id} and first.id != ''
+
+        # Raise the threshold above the motorcycle's score: empty arrays keep coming.
+        assert node.set_parameters([Parameter('confidence_threshold', value=0.97)])[0].successful
+        count = len(detections.messages)
+        detections.wait_for(lambda msgs: len(msgs) >= count + 5
+                            and all(not m.detections for m in msgs[-3:]),
+                            what='empty arrays after raising the threshold')
+        assert not node.set_parameters([Parameter('confidence_threshold', value=1.5)])[
+            0].successful
+    finally:
+        harness.close()
+
+
+def test_missing_model_reported_on_diagnostics(ros_context, tmp_path: Path,
+                                               samples_dir: Path) -> None:
+    harness = Harness(ros_context)
+    try:
+        diagnostics = harness.subscribe(DiagnosticArray, '/diagnostics')
+        detections = harness.subscribe(Detection2DArray, 'detections')
+        missing = tmp_path / 'absent.onnx'
+        start(harness, samples_dir / 'motorcycle.png', model_path=str(missing),
+              diagnostics_period=0.2)
+
+        def model_error(arrays):
+            return any(s.name.endswith(': detector') and s.level == DiagnosticStatus.ERROR
+                       and 'absent.onnx does not exist' in s.message
+                       for a in arrays for s in a.status)
+
+        arrays = diagnostics.wait_for(model_error, what='an ERROR naming the missing model')
+        status = next(s for a in arrays for s in a.status if s.level == DiagnosticStatus.ERROR)
+        assert int(diagnostic_values(status)['frames']) >= 0
+        assert not detections.messages
+    finally:
+        harness.close()
+
+
+def test_stale_frames_are_dropped_not_queued(ros_context, model_path: Path,
+                                             samples_dir: Path) -> None:
+    harness = Harness(ros_context)
+    try:
+        detections = harness.subscribe(Detection2DArray, 'detections')
+        node = start(harness, samples_dir / 'street_dog_bicycle_truck.jpg',
+                     model_path=str(model_path))
+        detections.wait_count(3, timeout=30.0)
+        # Frames arrive at 10 Hz; every received one is processed or counted dropped.
+        assert node.frames >= node.published
+        assert node.published + node.dropped <= node.frames + 1
+    finally:
+        harness.close()

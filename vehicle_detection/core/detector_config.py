@@ -1,0 +1,71 @@
+# Copyright 2026 The vehicle_detection Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""The detector node's parameters and the detector settings built from them."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from vehicle_detection.core.detection.backends.engine_cache import PRECISIONS
+from vehicle_detection.core.detection.backends.factory import BACKENDS
+from vehicle_detection.core.detection.classes import VEHICLE_CLASSES
+from vehicle_detection.core.detection.decoders import LAYOUTS
+from vehicle_detection.core.detection.detector import DetectorSettings
+from vehicle_detection.core.params import ParamSpec
+
+# Changing one of these reloads the model (in the worker thread, never the executor).
+MODEL_PARAMS = ('model_path', 'backend', 'model_type', 'precision', 'engine_cache_dir',
+                'calibration_images', 'labels_file', 'classes', 'class_agnostic_nms',
+                'tracking', 'threads')
+
+DETECTOR_PARAMS = (
+    ParamSpec('model_path', '', 'ONNX detector model (YOLOX, YOLOv5, YOLOv8/11 or end-to-end '
+              'with NMS inside). Empty: the node waits and reports it on /diagnostics.'),
+    ParamSpec('backend', 'auto', 'Inference backend; auto uses TensorRT when it imports and '
+              'a GPU is present, else ONNX Runtime.', choices=BACKENDS),
+    ParamSpec('model_type', 'auto', 'Output layout; auto detects it from the output shapes.',
+              choices=('auto', *LAYOUTS)),
+    ParamSpec('precision', 'fp16', 'TensorRT engine precision.', choices=PRECISIONS),
+    ParamSpec('engine_cache_dir', '~/.cache/vehicle_detection/engines',
+              'Folder of cached TensorRT engines (keyed by TensorRT, GPU, precision, model).'),
+    ParamSpec('calibration_images', '', 'Folder of images for INT8 calibration.'),
+    ParamSpec('labels_file', '', 'Class names, one per line; overrides the model metadata.'),
+    ParamSpec('classes', list(VEHICLE_CLASSES), 'Class names to report; empty reports all.'),
+    ParamSpec('confidence_threshold', 0.35, 'Minimum score of a reported detection '
+              '(changeable while running).', minimum=0.0, maximum=1.0),
+    ParamSpec('nms_iou_threshold', 0.45, 'IoU above which overlapping boxes are merged '
+              '(changeable while running).', minimum=0.0, maximum=1.0),
+    ParamSpec('class_agnostic_nms', True, 'Merge overlapping boxes of different classes '
+              '(one vehicle scored as car and truck is one detection).'),
+    ParamSpec('tracking', True, 'Track vehicles across frames (track id in Detection2D.id).'),
+    ParamSpec('threads', 0, 'ONNX Runtime CPU threads; 0 lets it choose.',
+              minimum=0, maximum=64),
+    ParamSpec('input_topic', 'camera/image_raw', 'Image topic to detect on (read at start).',
+              read_only=True, check=lambda v: None if v else 'must not be empty'),
+    ParamSpec('qos_depth', 1, 'Depth of the sensor-data QoS of the image subscription '
+              '(read at start).', minimum=1, maximum=100, read_only=True),
+    ParamSpec('diagnostics_period', 1.0, 'Seconds between /diagnostics reports '
+              '(read at start).', minimum=0.1, maximum=60.0, read_only=True),
+)
+
+
+def detector_settings(values: Mapping[str, Any]) -> DetectorSettings:
+    """Build :class:`DetectorSettings` from (validated) parameter values."""
+    names = DetectorSettings.__dataclass_fields__.keys()
+    chosen = {k: v for k, v in values.items() if k in names}
+    chosen['model_path'] = str(chosen.get('model_path', ''))
+    if 'classes' in chosen:
+        chosen['classes'] = tuple(chosen['classes'])
+    return DetectorSettings(**chosen)
