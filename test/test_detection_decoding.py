@@ -41,8 +41,8 @@ CELLS = grid_cells(64, 64)  # 84
 
 def detector(path: Path, **kwargs) -> Detector:
     """Create an untracked ONNX Runtime detector keeping every class."""
-    settings = dict(backend='onnxruntime', tracking=False, classes=(),
-                    confidence_threshold=0.3)
+    settings = {'backend': 'onnxruntime', 'tracking': False, 'classes': (),
+                'confidence_threshold': 0.3}
     settings.update(kwargs)
     return Detector(DetectorSettings(str(path), **settings))
 
@@ -138,11 +138,11 @@ def test_class_filter_keeps_vehicles_only(tmp_path: Path) -> None:
 
 def test_model_load_errors_name_file_and_reason(tmp_path: Path) -> None:
     settings = BackendSettings(str(tmp_path / 'missing.onnx'), backend='onnxruntime')
-    with pytest.raises(ModelLoadError, match='missing.onnx does not exist'):
+    with pytest.raises(ModelLoadError, match=r'missing\.onnx does not exist'):
         create_backend(settings)
     text = tmp_path / 'notes.onnx'
     text.write_text('not a model')
-    with pytest.raises(ModelLoadError, match='notes.onnx as an ONNX model'):
+    with pytest.raises(ModelLoadError, match=r'notes\.onnx as an ONNX model'):
         create_backend(BackendSettings(str(text), backend='onnxruntime'))
     flat = constant_model(tmp_path / 'flat.onnx', {'o': np.zeros((1, 4), np.float32)},
                           input_shape=(1, 12))

@@ -20,8 +20,8 @@ from typing import List, Sequence
 
 import numpy as np
 
+from vehicle_detection.core.detection.detections import Detections
 from vehicle_detection.core.detection.tracker import ByteTracker, greedy_match, iou_matrix
-from vehicle_detection.core.detection.types import Detections
 
 
 def frame(boxes: Sequence[Sequence[float]], scores: Sequence[float],

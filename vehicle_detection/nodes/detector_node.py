@@ -26,7 +26,6 @@ from rclpy.context import Context
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
-from vision_msgs.msg import Detection2DArray
 
 from vehicle_detection.core.detection.backends.base import BackendUnavailable, ModelLoadError
 from vehicle_detection.core.detection.classes import LabelsError
@@ -39,6 +38,7 @@ from vehicle_detection.ros.diagnostics import DiagnosticsPublisher, ERROR, OK, W
 from vehicle_detection.ros.image_conv import ImageEncodingError, stamp_to_ns, to_bgr, to_image_msg
 from vehicle_detection.ros.parameters import DeclaredParameters
 from vehicle_detection.ros.spin import run_nodes
+from vision_msgs.msg import Detection2DArray
 
 LOAD_ERRORS = (ModelLoadError, BackendUnavailable, LabelsError, LayoutError)
 RELOAD_RETRY_S = 5.0

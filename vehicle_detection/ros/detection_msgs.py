@@ -19,9 +19,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 from std_msgs.msg import Header
-from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithPose
 
-from vehicle_detection.core.detection.types import Detections
+from vehicle_detection.core.detection.detections import Detections
+from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithPose
 
 
 def to_detection_array(detections: Detections, header: Header) -> Detection2DArray:

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import List, Optional, Sequence, Tuple
+from typing import Any, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -113,7 +113,7 @@ def _best_class(scores: np.ndarray, objectness: Optional[np.ndarray]
 
 
 def _dense(outputs: List[np.ndarray], layout: str, input_hw: Tuple[int, int]
-           ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+           ) -> Tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
     """Return (xywh, class scores, objectness or None) rows of a dense layout."""
     out = outputs[0][0]
     if layout == 'yolov8':
@@ -157,6 +157,16 @@ def _end2end(outputs: List[np.ndarray]) -> Tuple[np.ndarray, np.ndarray, np.ndar
     return boxes, scores, classes.astype(np.int64)
 
 
+def _nms(xywh: Any, scores: Any, class_ids: Any, confidence: float, iou: float,
+         agnostic: bool) -> np.ndarray:
+    """Return the indices kept by OpenCV's NMS (its stubs ask for sequences; arrays work)."""
+    if agnostic:
+        kept = cv2.dnn.NMSBoxes(xywh, scores, confidence, iou)
+    else:
+        kept = cv2.dnn.NMSBoxesBatched(xywh, scores, class_ids, confidence, iou)
+    return np.asarray(kept, dtype=np.int64)
+
+
 def decode(outputs: List[np.ndarray], layout: str, input_hw: Tuple[int, int],
            confidence: float, iou: float, wanted: Optional[np.ndarray] = None,
            agnostic: bool = False) -> Candidates:
@@ -185,12 +195,7 @@ def decode(outputs: List[np.ndarray], layout: str, input_hw: Tuple[int, int],
     boxes, scores, class_ids = boxes[keep], scores[keep], class_ids[keep]
     if layout != 'end2end' and len(scores):
         xywh = np.concatenate((boxes[:, :2], boxes[:, 2:] - boxes[:, :2]), axis=1)
-        if agnostic:
-            kept = cv2.dnn.NMSBoxes(xywh, scores, confidence, iou)
-        else:
-            kept = cv2.dnn.NMSBoxesBatched(xywh, scores, class_ids.astype(np.int32),
-                                           confidence, iou)
-        index = np.asarray(kept, dtype=np.int64)
+        index = _nms(xywh, scores, class_ids.astype(np.int32), confidence, iou, agnostic)
         index = index.reshape(-1)
         boxes, scores, class_ids = boxes[index], scores[index], class_ids[index]
     order = np.argsort(-scores, kind='stable')

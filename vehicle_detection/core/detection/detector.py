@@ -26,10 +26,10 @@ import numpy as np
 from vehicle_detection.core.detection.backends.base import Backend, ModelLoadError
 from vehicle_detection.core.detection.backends.factory import BackendSettings, create_backend
 from vehicle_detection.core.detection.classes import class_mask, resolve_names
-from vehicle_detection.core.detection.decoders import decode, detect_layout, LAYOUTS, LayoutError
+from vehicle_detection.core.detection.decoders import decode, detect_layout, LayoutError, LAYOUTS
+from vehicle_detection.core.detection.detections import Detections
 from vehicle_detection.core.detection.preprocess import InputFormat, letterbox
 from vehicle_detection.core.detection.tracker import ByteTracker
-from vehicle_detection.core.detection.types import Detections
 
 # YOLOX wants BGR 0..255 at the top left; Ultralytics-style models RGB 0..1, centred.
 INPUT_FORMATS = {

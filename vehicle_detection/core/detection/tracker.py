@@ -30,7 +30,7 @@ from typing import List, Tuple
 
 import numpy as np
 
-from vehicle_detection.core.detection.types import Detections
+from vehicle_detection.core.detection.detections import Detections
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -131,7 +131,8 @@ class ByteTracker:
         self.tracks = [t for t in self.tracks if t.lost <= self.max_lost]
         for index in high[assigned[high] < 0]:
             if scores[index] >= self.new_track_threshold:
-                self.tracks.append(Track(self._next_id, detections.boxes[index].astype(np.float32)))
+                box = detections.boxes[index].astype(np.float32)
+                self.tracks.append(Track(self._next_id, box))
                 ids[index] = self._next_id
                 self._next_id += 1
         keep = ids >= 0

@@ -12,4 +12,4 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Inference backends behind :class:`~.base.Backend`; pick one with :func:`.factory.create_backend`."""
+"""Inference backends behind one base class; ``factory.create_backend`` picks one."""

@@ -33,7 +33,7 @@ def file_digest(path: str, chunk: int = 1 << 20) -> str:
 
 
 def engine_key(model_sha256: str, trt_version: str, gpu_name: str, precision: str) -> str:
-    """Return the cache key: an engine is only valid for this model, TensorRT, GPU and precision."""
+    """Return the cache key: an engine is valid for one model, TensorRT, GPU and precision."""
     if precision not in PRECISIONS:
         raise ValueError(f'precision {precision!r} is not one of {", ".join(PRECISIONS)}')
     text = '\n'.join((model_sha256, trt_version, gpu_name.strip(), precision))

@@ -51,7 +51,7 @@ def make_calibrator(trt, cuda, folder: str, shape: Tuple[int, ...],
         def get_batch_size(self) -> int:
             return 1
 
-        def get_batch(self, names):  # noqa: ARG002 - TensorRT's signature
+        def get_batch(self, names):  # TensorRT's signature; one input, names unused
             while self._files:
                 image = cv2.imread(self._files.pop(0), cv2.IMREAD_COLOR)
                 if image is not None:
