@@ -24,6 +24,7 @@ from typing import List, Optional
 # subcommand -> module with ``add_arguments(parser)`` and ``run(args) -> int``
 COMMANDS = {
     'run': ('vehicle_detection.cli.run', 'run the nodes in one process'),
+    'detect': ('vehicle_detection.cli.detect', 'detect vehicles in images or a video, no ROS'),
 }
 
 

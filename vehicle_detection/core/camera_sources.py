@@ -131,6 +131,7 @@ class ImageFolderSource(FrameSource):
         self._loop = loop
         self._history = history
         self._index = 0
+        self.last_path = ''  # the file of the frame read last
 
     def read(self) -> Optional[np.ndarray]:
         """Return the next decodable image; a broken file is an error."""
@@ -145,6 +146,7 @@ class ImageFolderSource(FrameSource):
             path = pending[0]
             self._index = self._files.index(path)
         self._index += 1
+        self.last_path = path
         image = cv2.imread(path, cv2.IMREAD_COLOR)
         if image is None:
             if not os.path.exists(path):

@@ -1,0 +1,68 @@
+# Copyright 2026 The vehicle_detection Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""``vehicle-detection detect``: the detector core on files, without ROS."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+
+
+def detect(*args: str) -> subprocess.CompletedProcess:
+    """Run the command in a subprocess, as a user would."""
+    return subprocess.run([sys.executable, '-m', 'vehicle_detection.cli.main', 'detect', *args],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_folder_to_json_lines(tmp_path: Path, model_path: Path, samples_dir: Path) -> None:
+    output = tmp_path / 'out.jsonl'
+    result = detect(str(samples_dir), '--model', str(model_path), '--output', str(output))
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in output.read_text().splitlines()]
+    by_file = {Path(r['file']).name: r for r in records}
+    assert [d['class_name'] for d in by_file['motorcycle.png']['detections']] == ['motorcycle']
+    street = by_file['street_dog_bicycle_truck.jpg']
+    assert sorted(d['class_name'] for d in street['detections']) == ['bicycle', 'car']
+    assert street['width'] == 768 and street['height'] == 576
+
+
+def test_video_with_tracking(tmp_path: Path, model_path: Path, samples_dir: Path) -> None:
+    image = cv2.imread(str(samples_dir / 'motorcycle.png'))
+    video = tmp_path / 'clip.avi'
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*'MJPG'), 10, (640, 480))
+    for step in range(5):
+        writer.write(np.ascontiguousarray(image[10:490, step * 10:step * 10 + 640]))
+    writer.release()
+    result = detect(str(video), '--model', str(model_path), '--track')
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(records) == 5
+    # The motorcycle (the best box of each frame) keeps one id; partial boxes the
+    # model reports where the crop cuts the motorcycle get ids of their own.
+    ids = {max(r['detections'], key=lambda d: d['score'])['track_id'] for r in records}
+    assert len(ids) == 1 and ids != {-1}
+
+
+def test_errors_are_clear(tmp_path: Path, model_path: Path) -> None:
+    result = detect(str(tmp_path), '--model', str(tmp_path / 'none.onnx'))
+    assert result.returncode == 2 and 'none.onnx does not exist' in result.stderr
+    result = detect(str(tmp_path / 'nothing'), '--model', str(model_path))
+    assert result.returncode == 2 and 'does not exist' in result.stderr
+    assert 'Traceback' not in result.stderr
