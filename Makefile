@@ -65,6 +65,7 @@ run: env
 
 bench: env
 	$(PY) bench/transport.py
+	$(PY) bench/detector.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
