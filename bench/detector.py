@@ -56,7 +56,7 @@ def percentile(values: list, q: float) -> float:
 
 
 def raw_throughput(model: str, seconds: float) -> dict:
-    """(a): back-to-back ``infer`` on a prepared tensor."""
+    """Measure (a): back-to-back ``infer`` on a prepared tensor."""
     detector = Detector(DetectorSettings(model, backend='onnxruntime', tracking=False))
     tensor = np.random.default_rng(0).random((1, 3, *detector.input_hw), np.float32) * 255
     times = []
@@ -80,7 +80,7 @@ def make_frames(folder: Path, samples: Path) -> None:
 
 
 def full_path(model: str, samples: Path, offered_fps: float, seconds: float) -> dict:
-    """(b): camera and detector nodes in their own processes, /detections received here."""
+    """Measure (b): camera and detector nodes as processes, /detections received here."""
     import rclpy
     from rclpy.context import Context
     from rclpy.executors import SingleThreadedExecutor
