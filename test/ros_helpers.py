@@ -23,39 +23,12 @@ a test can wait for them with a timeout instead of sleeping.
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable, Generic, List, Optional, TypeVar
+from typing import Any, Callable, List, Optional
 
 from rclpy.context import Context
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
-
-T = TypeVar('T')
-
-
-class Inbox(Generic[T]):
-    """Messages received on one subscription, waitable."""
-
-    def __init__(self) -> None:
-        self.messages: List[T] = []
-        self._cond = threading.Condition()
-
-    def __call__(self, msg: T) -> None:
-        with self._cond:
-            self.messages.append(msg)
-            self._cond.notify_all()
-
-    def wait_for(self, predicate: Callable[[List[T]], bool], timeout: float = 15.0,
-                 what: str = 'messages') -> List[T]:
-        """Block until ``predicate(messages)`` holds; fail the test after ``timeout``."""
-        with self._cond:
-            if not self._cond.wait_for(lambda: predicate(self.messages), timeout):
-                raise AssertionError(f'timed out after {timeout} s waiting for {what}; '
-                                     f'got {len(self.messages)} messages')
-            return list(self.messages)
-
-    def wait_count(self, count: int, timeout: float = 15.0) -> List[T]:
-        """Block until at least ``count`` messages arrived."""
-        return self.wait_for(lambda msgs: len(msgs) >= count, timeout, f'{count} messages')
+from waiting import Inbox
 
 
 class Harness:

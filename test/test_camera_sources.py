@@ -32,6 +32,7 @@ from vehicle_detection.core.camera_sources import (
     SourceKind, SourceSpec)
 from vehicle_detection.core.camera_stream import CameraStream, Frame, resize, StreamState
 from vehicle_detection.core.params import ParamError
+from waiting import Inbox
 
 
 def write_images(folder: Path, names: List[str], size=(48, 64)) -> None:
@@ -40,25 +41,6 @@ def write_images(folder: Path, names: List[str], size=(48, 64)) -> None:
     for index, name in enumerate(names):
         image = np.full((size[0], size[1], 3), index * 10, dtype=np.uint8)
         assert cv2.imwrite(str(folder / name), image)
-
-
-class Collector:
-    """Collects frames and lets a test wait for a count with a timeout."""
-
-    def __init__(self) -> None:
-        self.frames: List[Frame] = []
-        self._cond = threading.Condition()
-
-    def __call__(self, frame: Frame) -> None:
-        with self._cond:
-            self.frames.append(frame)
-            self._cond.notify_all()
-
-    def wait_for(self, count: int, timeout: float = 10.0) -> List[Frame]:
-        with self._cond:
-            assert self._cond.wait_for(lambda: len(self.frames) >= count, timeout), (
-                f'only {len(self.frames)} of {count} frames within {timeout} s')
-            return list(self.frames)
 
 
 def wait_until(predicate, timeout: float = 10.0, what: str = 'condition') -> None:
@@ -154,11 +136,11 @@ def test_config_refuses_bad_values() -> None:
 
 def test_stream_paces_recorded_frames(tmp_path: Path) -> None:
     write_images(tmp_path, [f'{i}.png' for i in range(6)])
-    collector = Collector()
+    collector: Inbox[Frame] = Inbox()
     stream = CameraStream(CameraConfig(source=str(tmp_path), fps=20.0, loop=True), collector)
     stream.start()
     try:
-        frames = collector.wait_for(11)
+        frames = collector.wait_count(11)
     finally:
         stream.stop()
     gaps = np.diff([f.stamp_ns for f in frames[:11]]) / 1e9
@@ -170,12 +152,12 @@ def test_stream_paces_recorded_frames(tmp_path: Path) -> None:
 
 def test_stream_resizes(tmp_path: Path) -> None:
     write_images(tmp_path, ['a.png'])
-    collector = Collector()
+    collector: Inbox[Frame] = Inbox()
     stream = CameraStream(CameraConfig(source=str(tmp_path), fps=0.0, width=32, loop=True),
                           collector)
     stream.start()
     try:
-        frame = collector.wait_for(1)[0]
+        frame = collector.wait_count(1)[0]
     finally:
         stream.stop()
     assert frame.image.shape == (24, 32, 3)
@@ -183,7 +165,7 @@ def test_stream_resizes(tmp_path: Path) -> None:
 
 def test_missing_folder_reconnects_when_it_appears(tmp_path: Path) -> None:
     folder = tmp_path / 'later'
-    collector = Collector()
+    collector: Inbox[Frame] = Inbox()
     logs: List[str] = []
     stream = CameraStream(CameraConfig(source=str(folder), fps=0.0, reconnect_initial=0.05,
                                        reconnect_max=0.2),
@@ -196,10 +178,10 @@ def test_missing_folder_reconnects_when_it_appears(tmp_path: Path) -> None:
         assert 'does not exist' in stats.last_error
         assert any('retrying in' in line for line in logs)
         write_images(folder, ['1.png', '2.png'])
-        collector.wait_for(2)
+        collector.wait_count(2)
         wait_until(lambda: stream.stats().state is StreamState.ENDED, what='end of folder')
         write_images(folder, ['3.png'])  # new material in a finished folder is played
-        frames = collector.wait_for(3)
+        frames = collector.wait_count(3)
     finally:
         stream.stop()
     assert len(frames) == 3
@@ -230,13 +212,13 @@ def test_stalled_source_is_reopened() -> None:
         opened.append(1)
         return BlockingSource(3, release)
 
-    collector = Collector()
+    collector: Inbox[Frame] = Inbox()
     stream = CameraStream(CameraConfig(source='0', fps=0.0, stall_timeout=0.2,
                                        reconnect_initial=0.05, reconnect_max=0.1),
                           collector, opener=opener)
     stream.start()
     try:
-        collector.wait_for(6)  # second generation delivered after the stall
+        collector.wait_count(6)  # second generation delivered after the stall
         assert len(opened) >= 2
         assert stream.stats().reconnects >= 1
         wait_until(lambda: 'stalled' in stream.stats().last_error, what='stall report')
@@ -249,14 +231,14 @@ def test_update_switches_source(tmp_path: Path) -> None:
     first, second = tmp_path / 'a', tmp_path / 'b'
     write_images(first, ['1.png'])
     write_images(second, ['1.png', '2.png'], size=(20, 30))
-    collector = Collector()
+    collector: Inbox[Frame] = Inbox()
     config = CameraConfig(source=str(first), fps=50.0, loop=True)
     stream = CameraStream(config, collector)
     stream.start()
     try:
-        collector.wait_for(2)
+        collector.wait_count(2)
         stream.update(CameraConfig(source=str(second), fps=50.0, loop=True))
-        wait_until(lambda: collector.frames[-1].image.shape == (20, 30, 3),
+        wait_until(lambda: collector.messages[-1].image.shape == (20, 30, 3),
                    what='frames of the new source')
     finally:
         stream.stop()
@@ -272,18 +254,18 @@ def test_finished_video_is_not_replayed(tmp_path: Path) -> None:
         opens.append(1)
         return open_source(spec, loop, history)
 
-    collector = Collector()
+    collector: Inbox[Frame] = Inbox()
     stream = CameraStream(CameraConfig(source=str(video), fps=0.0, reconnect_initial=0.05,
                                        reconnect_max=0.05), collector, opener=counting_opener)
     stream.start()
     try:
-        collector.wait_for(3)
+        collector.wait_count(3)
         wait_until(lambda: len(opens) >= 4, what='re-checks of the finished file')
-        assert len(collector.frames) == 3 and stream.stats().state is StreamState.ENDED
+        assert len(collector.messages) == 3 and stream.stats().state is StreamState.ENDED
         replacement = tmp_path / 'new.avi'
         write_video(replacement, 4)
         os.replace(replacement, video)  # a new recording under the same name
-        frames = collector.wait_for(7)
+        frames = collector.wait_count(7)
     finally:
         stream.stop()
     assert stream.stats().reconnects == 0  # re-checking a finished file is no failure

@@ -20,7 +20,6 @@ import argparse
 import sys
 from typing import Any, Dict, List
 
-import rclpy
 from rclpy.context import Context
 from rclpy.node import Node
 from rclpy.parameter import Parameter
@@ -30,8 +29,7 @@ from sensor_msgs.msg import Image
 from vehicle_detection.core.camera_config import CAMERA_PARAMS, check_camera
 from vehicle_detection.core.config_file import ConfigError, default_config_path, node_parameters
 from vehicle_detection.nodes.camera_node import CameraNode
-from vehicle_detection.ros.spin import NodeFactory, spin_nodes
-from vehicle_detection.ros.transport import tune_transport
+from vehicle_detection.ros.spin import NodeFactory, spin_nodes, start_context
 
 NODE_SPECS = {'camera_node': CAMERA_PARAMS}
 CROSS_CHECKS = {'camera_node': check_camera}
@@ -90,9 +88,6 @@ def run(args: argparse.Namespace) -> int:
                                    parameter_overrides=as_overrides(params['camera_node'])),
         make_monitor,
     ]
-    tune_transport()
-    context = Context()
-    rclpy.init(context=context)
-    code = spin_nodes(context, factories, args.duration)
+    code = spin_nodes(start_context(), factories, args.duration)
     print(f'summary: frames={monitor[0].frames if monitor else 0}', flush=True)
     return code

@@ -70,9 +70,14 @@ def spin_nodes(context: Context, factories: Sequence[NodeFactory],
     return code
 
 
-def run_nodes(factories: Sequence[NodeFactory], args: Optional[List[str]] = None) -> int:
-    """Entry-point helper: init a context from ``args`` and spin the nodes in it."""
+def start_context(args: Optional[List[str]] = None) -> Context:
+    """Tune the transport for large images, then init a fresh rclpy Context."""
     tune_transport()
     context = Context()
-    rclpy.init(args=args if args is not None else sys.argv, context=context)
-    return spin_nodes(context, factories)
+    rclpy.init(args=args, context=context)
+    return context
+
+
+def run_nodes(factories: Sequence[NodeFactory], args: Optional[List[str]] = None) -> int:
+    """Entry-point helper: init a context from ``args`` and spin the nodes in it."""
+    return spin_nodes(start_context(args if args is not None else sys.argv), factories)

@@ -37,12 +37,6 @@ class Detections:
     class_names: List[str]
     track_ids: np.ndarray  # (N,) int64
 
-    @classmethod
-    def empty(cls) -> 'Detections':
-        """Return no detections."""
-        return cls(np.zeros((0, 4), np.float32), np.zeros(0, np.float32),
-                   np.zeros(0, np.int64), [], np.zeros(0, np.int64))
-
     def __len__(self) -> int:
         return len(self.scores)
 

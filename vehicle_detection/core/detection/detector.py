@@ -76,10 +76,11 @@ class Detector:
         self.settings = settings
         self.warnings: List[str] = []
         if backend is None:
-            backend, self.warnings = create_backend(BackendSettings(
-                settings.model_path, settings.backend, settings.precision,
-                settings.engine_cache_dir, settings.calibration_images, settings.threads),
-                preprocess=self._calibration_tensor)
+            # DetectorSettings holds every BackendSettings field under the same name.
+            backend_settings = BackendSettings(**{
+                name: getattr(settings, name) for name in BackendSettings.__dataclass_fields__})
+            backend, self.warnings = create_backend(backend_settings,
+                                                    preprocess=self._calibration_tensor)
         self.backend = backend
         self.input_hw = backend.input_hw
         self.layout, outputs = self._probe_layout(settings.model_type)

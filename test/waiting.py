@@ -1,0 +1,48 @@
+# Copyright 2026 The vehicle_detection Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""A waitable inbox: tests wait for items with a timeout instead of sleeping (no ROS)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Callable, Generic, List, TypeVar
+
+T = TypeVar('T')
+
+
+class Inbox(Generic[T]):
+    """Items delivered by a callback, waitable from the test thread."""
+
+    def __init__(self) -> None:
+        self.messages: List[T] = []
+        self._cond = threading.Condition()
+
+    def __call__(self, item: T) -> None:
+        with self._cond:
+            self.messages.append(item)
+            self._cond.notify_all()
+
+    def wait_for(self, predicate: Callable[[List[T]], bool], timeout: float = 15.0,
+                 what: str = 'messages') -> List[T]:
+        """Block until ``predicate(messages)`` holds; fail the test after ``timeout``."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: predicate(self.messages), timeout):
+                raise AssertionError(f'timed out after {timeout} s waiting for {what}; '
+                                     f'got {len(self.messages)} messages')
+            return list(self.messages)
+
+    def wait_count(self, count: int, timeout: float = 15.0) -> List[T]:
+        """Block until at least ``count`` items arrived."""
+        return self.wait_for(lambda items: len(items) >= count, timeout, f'{count} messages')
