@@ -28,8 +28,8 @@ import pytest
 
 from vehicle_detection.core.camera_config import CameraConfig
 from vehicle_detection.core.camera_sources import (
-    FrameSource, natural_key, open_source, parse_source, SourceError, SourceHistory,
-    SourceKind, SourceSpec)
+    FrameSource, ImageFolderSource, natural_key, open_source, parse_source, SourceError,
+    SourceHistory, SourceKind, SourceSpec)
 from vehicle_detection.core.camera_stream import CameraStream, Frame, resize, StreamState
 from vehicle_detection.core.params import ParamError
 from waiting import Inbox
@@ -80,6 +80,27 @@ def test_folder_natural_order_and_loop(tmp_path: Path) -> None:
     once = open_source(parse_source(str(tmp_path)), loop=False)
     assert [int(once.read()[0, 0, 0]) for _ in range(3)] == [0, 10, 20]
     assert once.read() is None
+
+
+def test_looping_folder_decodes_each_image_once(tmp_path: Path) -> None:
+    write_images(tmp_path, ['a.png', 'b.png'])
+    files = [str(tmp_path / 'a.png'), str(tmp_path / 'b.png')]
+    source = ImageFolderSource(files, True, SourceHistory())
+    first, second, again = source.read(), source.read(), source.read()
+    assert again is first and second is not first  # served from the cache
+    assert not first.flags.writeable  # shared frames cannot be drawn on by accident
+    image = np.full((48, 64, 3), 200, np.uint8)
+    assert cv2.imwrite(str(tmp_path / 'b.png'), image)
+    os.utime(tmp_path / 'b.png', ns=(1, 1))  # a replaced file has another mtime
+    assert int(source.read()[0, 0, 0]) == 200  # decoded again
+    # A budget smaller than one frame caches nothing, but still plays.
+    tight = ImageFolderSource(files, True, SourceHistory(), cache_bytes=first.nbytes - 1)
+    first_tight = tight.read()
+    tight.read()
+    again_tight = tight.read()
+    assert again_tight is not first_tight and np.array_equal(again_tight, first_tight)
+    once = ImageFolderSource(files, False, SourceHistory())
+    assert once.read().flags.writeable  # a single pass caches nothing
 
 
 def test_folder_errors_are_clear(tmp_path: Path) -> None:

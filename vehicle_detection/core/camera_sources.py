@@ -28,7 +28,7 @@ from enum import Enum
 import os
 from pathlib import Path
 import re
-from typing import List, Optional, Set, Tuple, Union
+from typing import Dict, List, Optional, Set, Tuple, Union
 
 import cv2
 import numpy as np
@@ -123,15 +123,25 @@ class FrameSource(ABC):
         """Release the source."""
 
 
+# A looping folder decodes each image once while its frames fit in this many bytes:
+# decoding a 720p PNG costs ~14 ms, which at replay rates would take whole cores.
+LOOP_CACHE_BYTES = 512 * 1024 * 1024
+
+
 class ImageFolderSource(FrameSource):
     """Images of a folder (or one image file) in natural order."""
 
-    def __init__(self, files: List[str], loop: bool, history: SourceHistory) -> None:
+    def __init__(self, files: List[str], loop: bool, history: SourceHistory,
+                 cache_bytes: int = LOOP_CACHE_BYTES) -> None:
         self._files = files
         self._loop = loop
         self._history = history
         self._index = 0
         self.last_path = ''  # the file of the frame read last
+        # Decoded frames of a looping folder, keyed by path and (mtime, size), so
+        # that an image replaced on disk is decoded again.
+        self._cache: Dict[str, Tuple[Tuple[int, int], np.ndarray]] = {}
+        self._cache_room = cache_bytes if loop else 0
 
     def read(self) -> Optional[np.ndarray]:
         """Return the next decodable image; a broken file is an error."""
@@ -147,14 +157,38 @@ class ImageFolderSource(FrameSource):
             self._index = self._files.index(path)
         self._index += 1
         self.last_path = path
-        image = cv2.imread(path, cv2.IMREAD_COLOR)
-        if image is None:
-            if not os.path.exists(path):
-                raise SourceError(f'image {path} disappeared')
-            raise SourceError(f'cannot decode image {path}')
         if not self._loop:
             self._history.seen_files.add(path)
+            return _decode(path)
+        return self._cached_decode(path)
+
+    def _cached_decode(self, path: str) -> np.ndarray:
+        try:
+            stat = os.stat(path)
+        except OSError as error:
+            raise SourceError(f'image {path} disappeared') from error
+        version = (stat.st_mtime_ns, stat.st_size)
+        cached = self._cache.get(path)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        image = _decode(path)
+        if cached is not None:
+            self._cache_room += cached[1].nbytes
+            del self._cache[path]
+        if image.nbytes <= self._cache_room:
+            image.flags.writeable = False  # shared by every loop: nobody may draw on it
+            self._cache[path] = (version, image)
+            self._cache_room -= image.nbytes
         return image
+
+
+def _decode(path: str) -> np.ndarray:
+    image = cv2.imread(path, cv2.IMREAD_COLOR)
+    if image is None:
+        if not os.path.exists(path):
+            raise SourceError(f'image {path} disappeared')
+        raise SourceError(f'cannot decode image {path}')
+    return image
 
 
 class VideoCaptureSource(FrameSource):

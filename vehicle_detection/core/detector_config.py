@@ -50,7 +50,7 @@ DETECTOR_PARAMS = (
     ParamSpec('class_agnostic_nms', True, 'Merge overlapping boxes of different classes '
               '(one vehicle scored as car and truck is one detection).'),
     ParamSpec('tracking', True, 'Track vehicles across frames (track id in Detection2D.id).'),
-    ParamSpec('threads', 0, 'ONNX Runtime CPU threads; 0 lets it choose.',
+    ParamSpec('threads', 0, 'ONNX Runtime CPU threads; 0 uses half the cores.',
               minimum=0, maximum=64),
     ParamSpec('input_topic', 'camera/image_raw', 'Image topic to detect on (read at start).',
               read_only=True, check=lambda v: None if v else 'must not be empty'),

@@ -17,11 +17,13 @@
 from __future__ import annotations
 
 import collections
+import queue
 import sys
 import threading
 import time
 from typing import Any, Deque, Dict, List, Optional
 
+import numpy as np
 from rclpy.context import Context
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data, QoSProfile, ReliabilityPolicy
@@ -30,7 +32,8 @@ from sensor_msgs.msg import Image
 from vehicle_detection.core.detection.backends.base import BackendUnavailable, ModelLoadError
 from vehicle_detection.core.detection.classes import LabelsError
 from vehicle_detection.core.detection.decoders import LayoutError
-from vehicle_detection.core.detection.detector import Detector
+from vehicle_detection.core.detection.detections import Detections
+from vehicle_detection.core.detection.detector import Detector, Timing
 from vehicle_detection.core.detector_config import (
     DETECTOR_PARAMS, detector_settings, MODEL_PARAMS)
 from vehicle_detection.ros.detection_msgs import annotate, to_detection_array
@@ -74,8 +77,14 @@ class DetectorNode(Node):
         self.create_subscription(Image, self.params['input_topic'], self._on_image, image_qos)
         self._diagnostics = DiagnosticsPublisher(self)
         self.create_timer(self.params['diagnostics_period'], self._report)
-        self._worker = threading.Thread(target=self._work, daemon=True, name='detector')
-        self._worker.start()
+        # Inference of frame N+1 overlaps post-processing and publishing of frame N;
+        # one slot between them keeps the order and bounds the memory.
+        self._inferred: 'queue.Queue[Optional[tuple]]' = queue.Queue(maxsize=1)
+        self._threads = [threading.Thread(target=self._work, daemon=True, name='detector'),
+                         threading.Thread(target=self._publish_loop, daemon=True,
+                                          name='detections-publisher')]
+        for thread in self._threads:
+            thread.start()
 
     # -- executor side ---------------------------------------------------------
     def _apply(self, values: Dict[str, Any]) -> Optional[str]:
@@ -130,17 +139,25 @@ class DetectorNode(Node):
                 self._cond.wait_for(lambda: self._latest is not None or self._stop.is_set()
                                     or self._reload.is_set(), timeout=RELOAD_RETRY_S)
                 msg, self._latest = self._latest, None
-            if msg is None or self._detector is None:
+            detector = self._detector
+            if msg is None or detector is None:
                 continue
-            self._process(self._detector, msg)
+            try:
+                image = to_bgr(msg)
+            except ImageEncodingError as error:
+                self.get_logger().error(f'image refused: {error}', throttle_duration_sec=10.0)
+                continue
+            self._inferred.put((detector, msg, image, detector.infer(image)))
+        self._inferred.put(None)
 
-    def _process(self, detector: Detector, msg: Image) -> None:
-        try:
-            image = to_bgr(msg)
-        except ImageEncodingError as error:
-            self.get_logger().error(f'image refused: {error}', throttle_duration_sec=10.0)
-            return
-        detections, timing = detector.detect(image)
+    def _publish_loop(self) -> None:
+        while (item := self._inferred.get()) is not None:
+            detector, msg, image, inferred = item
+            detections, timing = detector.finish(inferred)
+            self._publish(msg, image, detections, timing)
+
+    def _publish(self, msg: Image, image: np.ndarray, detections: Detections,
+                 timing: Timing) -> None:
         self._detections_pub.publish(to_detection_array(detections, msg.header))
         now = time.time_ns()
         self.published += 1
@@ -176,7 +193,8 @@ class DetectorNode(Node):
         self._stop.set()
         with self._cond:
             self._cond.notify_all()
-        self._worker.join(5.0)
+        for thread in self._threads:
+            thread.join(5.0)
         if self._detector is not None:
             self._detector.close()
 

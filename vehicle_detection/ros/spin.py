@@ -23,7 +23,7 @@ from typing import Callable, List, Optional, Sequence
 import rclpy
 from rclpy.context import Context
 from rclpy.exceptions import InvalidParameterValueException, ParameterException
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 
 from vehicle_detection.ros.transport import tune_transport
@@ -41,7 +41,9 @@ def spin_nodes(context: Context, factories: Sequence[NodeFactory],
     parameters (the reason is printed, without a traceback).
     """
     nodes: List[Node] = []
-    executor = MultiThreadedExecutor(context=context)
+    # One thread is enough: nodes do their slow work (inference, network, disk) in
+    # their own threads, and the multi-threaded executor costs a core at 30 fps.
+    executor = SingleThreadedExecutor(context=context)
     timer = threading.Timer(duration, context.try_shutdown) if duration > 0 else None
     code = 0
     try:

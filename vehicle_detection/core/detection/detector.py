@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 import threading
 import time
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -28,7 +28,7 @@ from vehicle_detection.core.detection.backends.factory import BackendSettings, c
 from vehicle_detection.core.detection.classes import class_mask, resolve_names
 from vehicle_detection.core.detection.decoders import decode, detect_layout, LayoutError, LAYOUTS
 from vehicle_detection.core.detection.detections import Detections
-from vehicle_detection.core.detection.preprocess import InputFormat, letterbox
+from vehicle_detection.core.detection.preprocess import InputFormat, Letterbox, letterbox
 from vehicle_detection.core.detection.tracker import ByteTracker
 
 # YOLOX wants BGR 0..255 at the top left; Ultralytics-style models RGB 0..1, centred.
@@ -57,6 +57,16 @@ class DetectorSettings:
     class_agnostic_nms: bool = True
     tracking: bool = True
     threads: int = 0
+
+
+@dataclass(frozen=True)
+class Inferred:
+    """Raw outputs of one frame, waiting for :meth:`Detector.finish`."""
+
+    outputs: List[np.ndarray]
+    transform: Letterbox
+    preprocess_ms: float
+    inference_ms: float
 
 
 @dataclass(frozen=True)
@@ -131,19 +141,34 @@ class Detector:
                 self.tracker.high_threshold = max(confidence, 0.1)
                 self.tracker.new_track_threshold = max(confidence, 0.1)
 
-    def detect(self, image: np.ndarray) -> tuple:
+    def detect(self, image: np.ndarray) -> Tuple[Detections, Timing]:
         """Return (Detections in source pixels, Timing) for one BGR frame."""
-        with self._lock:
-            confidence, iou = self.confidence, self.iou
+        return self.finish(self.infer(image))
+
+    def infer(self, image: np.ndarray) -> 'Inferred':
+        """
+        Run the first half of :meth:`detect`: pre-processing and inference.
+
+        Split from :meth:`finish` so that a caller can post-process and publish
+        one frame while the next is inferred; call :meth:`finish` in frame order.
+        """
         start = time.perf_counter()
         tensor, transform = letterbox(image, self.input_hw, self.format)
         prepared = time.perf_counter()
         outputs = self.backend.infer(tensor)
         inferred = time.perf_counter()
+        return Inferred(outputs, transform, (prepared - start) * 1e3,
+                        (inferred - prepared) * 1e3)
+
+    def finish(self, inferred: 'Inferred') -> Tuple[Detections, Timing]:
+        """Decode, track and filter the outputs of :meth:`infer`."""
+        with self._lock:
+            confidence, iou = self.confidence, self.iou
+        start = time.perf_counter()
         floor = min(confidence, self.tracker.low_threshold) if self.tracker else confidence
-        found = decode(outputs, self.layout, self.input_hw, floor, iou, self._mask,
+        found = decode(inferred.outputs, self.layout, self.input_hw, floor, iou, self._mask,
                        self.settings.class_agnostic_nms)
-        boxes = transform.to_source(found.boxes)
+        boxes = inferred.transform.to_source(found.boxes)
         detections = Detections(boxes, found.scores, found.class_ids,
                                 [self.names[i] if i < len(self.names) else f'class_{i}'
                                  for i in found.class_ids.tolist()],
@@ -153,8 +178,8 @@ class Detector:
             detections = self.tracker.update(detections)
         detections = detections.select(detections.scores >= confidence)
         done = time.perf_counter()
-        return detections, Timing((prepared - start) * 1e3, (inferred - prepared) * 1e3,
-                                  (done - inferred) * 1e3)
+        return detections, Timing(inferred.preprocess_ms, inferred.inference_ms,
+                                  (done - start) * 1e3)
 
     def close(self) -> None:
         """Release the backend."""

