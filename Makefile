@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 SHARED ?= ../shared
 SOURCE ?= $(SHARED)/samples
 MODEL ?= $(SHARED)/models/yolox_nano.onnx
-APT_PACKAGES := cmake g++ libxml2-utils
+APT_PACKAGES := cmake g++ libxml2-utils postgresql chromium chromium-driver
 
 export AMENT_PREFIX_PATH := $(CURDIR)/$(VENV)
 export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST

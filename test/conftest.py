@@ -93,3 +93,15 @@ def pytest_collection_modifyitems(config, items) -> None:
     node tests are alive can deadlock on a lock held by one of them.
     """
     items.sort(key=lambda item: 0 if item.get_closest_marker('linter') else 1)
+
+
+@pytest.fixture(scope='session')
+def postgres():
+    """Yield a PostgreSQL cluster on 127.0.0.1 for this test session."""
+    from cloud_helpers import PostgresServer
+
+    server = PostgresServer()
+    try:
+        yield server
+    finally:
+        server.stop()

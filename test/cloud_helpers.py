@@ -1,0 +1,200 @@
+# Copyright 2026 The vehicle_detection Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""Real cloud servers for tests: a uvicorn process on 127.0.0.1, SQLite or PostgreSQL."""
+
+from __future__ import annotations
+
+import glob
+import os
+from pathlib import Path
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from typing import Iterator, List, Optional
+import uuid
+
+import cv2
+import numpy as np
+import pytest
+import requests
+
+BIN = Path(sys.prefix) / 'bin'
+CLOUD = str(BIN / 'vehicle-detection-cloud')
+
+
+def require_tool(found: bool, reason: str) -> None:
+    """Skip when a system tool is missing; fail under VD_REQUIRE_ASSETS=1 (CI installs it)."""
+    if not found:
+        if os.environ.get('VD_REQUIRE_ASSETS') == '1':
+            pytest.fail(reason + ' (VD_REQUIRE_ASSETS=1: make test installs it)')
+        pytest.skip(reason)
+
+
+def free_port() -> int:
+    """Return a TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as probe:
+        probe.bind(('127.0.0.1', 0))
+        return probe.getsockname()[1]
+
+
+def wait_http(url: str, timeout: float = 30.0, process: Optional[subprocess.Popen] = None
+              ) -> None:
+    """Wait until ``url`` answers 200 (no readiness event exists for a process)."""
+    pause = threading.Event()
+    deadline = time.monotonic() + timeout
+    while True:
+        if process is not None and process.poll() is not None:
+            raise AssertionError(f'server exited with {process.returncode}')
+        try:
+            if requests.get(url, timeout=2).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        assert time.monotonic() < deadline, f'{url} did not answer in {timeout} s'
+        pause.wait(0.05)
+
+
+def cloud_cli(*args: str, db: str, storage: str, check: bool = True
+              ) -> subprocess.CompletedProcess:
+    """Run ``vehicle-detection-cloud`` with ``--db``/``--storage``."""
+    result = subprocess.run([CLOUD, *args, '--db', db, '--storage', storage],
+                            capture_output=True, text=True, timeout=120)
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def add_device(name: str, db: str, storage: str) -> str:
+    """Register ``name`` and return its key (the last line of output)."""
+    return cloud_cli('add-device', name, db=db, storage=storage).stdout.strip().splitlines()[-1]
+
+
+class CloudServer:
+    """``vehicle-detection-cloud serve`` in its own process on a free port."""
+
+    def __init__(self, db: str, storage: str, extra: Optional[List[str]] = None) -> None:
+        self.db, self.storage = db, storage
+        self.port = free_port()
+        self.url = f'http://127.0.0.1:{self.port}'
+        self.log = tempfile.TemporaryFile()
+        self.process = subprocess.Popen(
+            [CLOUD, 'serve', '--db', db, '--storage', storage, '--port', str(self.port),
+             *(extra or [])], stdout=self.log, stderr=subprocess.STDOUT)
+        try:
+            wait_http(self.url + '/api/v1/health', process=self.process)
+        except AssertionError:
+            self.stop()
+            raise AssertionError(f'server did not start:\n{self.output()}') from None
+
+    def output(self) -> str:
+        """Return what the server printed."""
+        self.log.seek(0)
+        return self.log.read().decode(errors='replace')
+
+    def stop(self) -> None:
+        """Stop the server (SIGINT, then kill)."""
+        if self.process.poll() is None:
+            self.process.send_signal(2)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def jpeg_bytes(width: int = 320, height: int = 240, seed: int = 0, quality: int = 90) -> bytes:
+    """Return a real JPEG of noise (about 60 KB at 320x240, quality 90)."""
+    image = np.random.default_rng(seed).integers(0, 255, (height, width, 3), np.uint8)
+    ok, data = cv2.imencode('.jpg', image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    assert ok
+    return data.tobytes()
+
+
+def alert_body(device: str, event_id: Optional[str] = None, **changes: object) -> dict:
+    """Return a valid alert body for ``device``."""
+    body = {'event_id': event_id or str(uuid.uuid4()), 'device_id': device,
+            'camera_id': 'cam0', 'detected_at': '2026-11-23T10:11:12.5Z', 'track_id': 7,
+            'class_name': 'car', 'confidence': 0.91, 'bbox': [10.0, 20.0, 110.0, 90.0],
+            'image_width': 1280, 'image_height': 720}
+    body.update(changes)
+    return body
+
+
+def postgres_bin() -> Optional[Path]:
+    """Return the folder of Debian's PostgreSQL server binaries, if installed."""
+    found = sorted(glob.glob('/usr/lib/postgresql/*/bin/initdb'))
+    return Path(found[-1]).parent if found else None
+
+
+class PostgresServer:
+    """A throw-away PostgreSQL cluster on 127.0.0.1, in a temporary folder."""
+
+    def __init__(self) -> None:
+        binaries = postgres_bin()
+        require_tool(binaries is not None, 'PostgreSQL is not installed (apt-get install '
+                                           'postgresql)')
+        assert binaries is not None
+        self.folder = tempfile.mkdtemp(prefix='vd-pg-')
+        self.port = free_port()
+        # initdb refuses to run as root: run the cluster as the postgres user then.
+        self.prefix = ['runuser', '-u', 'postgres', '--'] if os.geteuid() == 0 else []
+        if self.prefix:
+            shutil.chown(self.folder, 'postgres')
+        data = os.path.join(self.folder, 'data')
+        self._run(str(binaries / 'initdb'), '-D', data, '-U', 'postgres', '--auth=trust',
+                  '-E', 'UTF8')
+        self._run(str(binaries / 'pg_ctl'), '-D', data, '-l', os.path.join(self.folder, 'log'),
+                  '-w', '-t', '60', '-o',
+                  f'-h 127.0.0.1 -p {self.port} -k {self.folder} -F', 'start')
+        self.pg_ctl, self.data = str(binaries / 'pg_ctl'), data
+        self._count = 0
+
+    def _run(self, *command: str) -> None:
+        result = subprocess.run([*self.prefix, *command], capture_output=True, text=True,
+                                timeout=120)
+        assert result.returncode == 0, f'{command[0]} failed: {result.stderr}'
+
+    def new_database(self) -> str:
+        """Create an empty database and return its URL."""
+        import psycopg2
+
+        self._count += 1
+        name = f'vd_test_{self._count}'
+        connection = psycopg2.connect(host='127.0.0.1', port=self.port, user='postgres',
+                                      dbname='postgres')
+        connection.autocommit = True
+        with connection.cursor() as cursor:
+            cursor.execute(f'CREATE DATABASE {name}')
+        connection.close()
+        return f'postgresql://postgres@127.0.0.1:{self.port}/{name}'
+
+    def stop(self) -> None:
+        """Stop the cluster and remove its folder."""
+        subprocess.run([*self.prefix, self.pg_ctl, '-D', self.data, '-m', 'immediate', 'stop'],
+                       capture_output=True, timeout=60)
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def servers(db: str, storage: str) -> Iterator[CloudServer]:
+    """Yield a started server and stop it afterwards (for fixtures)."""
+    server = CloudServer(db, storage)
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -1,0 +1,136 @@
+# Copyright 2026 The vehicle_detection Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""The FastAPI application: routes, body limit, metrics, dashboard."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Dict, MutableMapping
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from vehicle_detection import __version__
+from vehicle_detection.cloud.server import metrics
+from vehicle_detection.cloud.server.deps import ServerState
+from vehicle_detection.cloud.server.routes_ingest import router as ingest_router
+from vehicle_detection.cloud.server.routes_read import router as read_router
+from vehicle_detection.cloud.server.settings import ServerSettings
+from vehicle_detection.cloud.wire import HEALTH_PATH
+
+STATIC = Path(__file__).resolve().parent / 'static'
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+
+class BodyTooLarge(HTTPException):
+    """Raised from ``receive`` when a streamed body passes the limit (answered 413)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f'body over the limit of {limit} bytes')
+
+
+class BodyLimit:
+    """
+    Refuse bodies over ``max_bytes`` with 413 before reading them whole.
+
+    A declared Content-Length over the limit is refused before any byte is
+    read; a chunked body is counted as it streams and cut off at the limit.
+    """
+
+    def __init__(self, app: Any, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the wrapped app with a counting ``receive``."""
+        if scope['type'] != 'http':
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope['headers']).get(b'content-length')
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._refuse(send)
+            return
+        seen = 0
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get('body', b''))
+            if seen > self.max_bytes:
+                raise BodyTooLarge(self.max_bytes)
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message['type'] == 'http.response.start'
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except BodyTooLarge:
+            if not started:
+                await self._refuse(send)
+
+    async def _refuse(self, send: Send) -> None:
+        response = JSONResponse({'detail': f'body over the limit of {self.max_bytes} bytes'},
+                                status_code=413, headers={'Connection': 'close'})
+        await response({'type': 'http'}, _no_body, send)
+
+
+async def _no_body() -> Message:
+    return {'type': 'http.request', 'body': b'', 'more_body': False}
+
+
+def create_app(settings: ServerSettings) -> FastAPI:
+    """Build the app for ``settings`` (the database must already be migrated)."""
+    app = FastAPI(title='vehicle_detection cloud', version=__version__,
+                  description='Alerts, snapshots and device health from vehicle_detection '
+                              'edge boxes. Devices authenticate with `X-API-Key`.')
+    app.state.server = ServerState(settings)
+    app.include_router(ingest_router)
+    app.include_router(read_router)
+    app.add_middleware(metrics.RequestMetrics)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+
+    @app.get(HEALTH_PATH, tags=['health'])
+    def health(request: Request) -> Dict[str, str]:
+        """Tell whether the server and its database answer (no auth)."""
+        try:
+            with request.app.state.server.engine.connect() as connection:
+                connection.execute(text('SELECT 1'))
+        except SQLAlchemyError as error:
+            return JSONResponse({'status': 'degraded', 'database': str(error)[:200]},
+                                status_code=503)
+        return {'status': 'ok', 'version': __version__, 'database': 'ok'}
+
+    app.get('/metrics', include_in_schema=False)(metrics.endpoint)
+
+    @app.get('/', include_in_schema=False)
+    def dashboard() -> FileResponse:
+        return FileResponse(STATIC / 'index.html')
+
+    app.mount('/static', StaticFiles(directory=STATIC), name='static')
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Build the app from ``VD_CLOUD_*`` variables (uvicorn workers start here)."""
+    return create_app(ServerSettings.from_env())

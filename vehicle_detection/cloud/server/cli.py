@@ -1,0 +1,181 @@
+# Copyright 2026 The vehicle_detection Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""``vehicle-detection-cloud``: serve, migrate, and manage device keys."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+import sys
+import tempfile
+from typing import List, Optional
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
+
+from vehicle_detection.cloud.server.access import hash_key, new_key
+from vehicle_detection.cloud.server.db import Device, is_sqlite, make_engine, utcnow
+from vehicle_detection.cloud.server.schema import check_current, SchemaBehind, upgrade
+from vehicle_detection.cloud.server.settings import DEFAULT_DB, DEFAULT_STORAGE, ServerSettings
+from vehicle_detection.cloud.wire import is_valid_name
+
+
+def _prepare(args: argparse.Namespace) -> None:
+    """Migrate a SQLite database; refuse a PostgreSQL one that is behind."""
+    if is_sqlite(args.db):
+        upgrade(args.db)
+    else:
+        check_current(args.db, f'vehicle-detection-cloud migrate --db {args.db}')
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Run the API and dashboard under uvicorn."""
+    import uvicorn
+
+    _prepare(args)
+    settings = ServerSettings(db=args.db, storage=args.storage,
+                              max_body_bytes=args.max_body_mb * 1024 * 1024,
+                              rate_limit=args.rate_limit, rate_burst=2 * args.rate_limit)
+    os.environ.update(settings.to_env())
+    if args.workers > 1:
+        # Each worker counts in files here; a scrape adds them up (metrics.py).
+        metrics_dir = tempfile.mkdtemp(prefix='vd-cloud-metrics-')
+        os.environ['PROMETHEUS_MULTIPROC_DIR'] = metrics_dir
+    print(f'dashboard: http://{args.host}:{args.port}/  API docs: '
+          f'http://{args.host}:{args.port}/docs  database: {args.db}', flush=True)
+    uvicorn.run('vehicle_detection.cloud.server.app:app_from_env', factory=True,
+                host=args.host, port=args.port, workers=None if args.debug else args.workers,
+                reload=args.debug, log_level='debug' if args.debug else 'warning',
+                reload_dirs=[str(Path(__file__).resolve().parents[2])] if args.debug else None,
+                access_log=args.debug)
+    return 0
+
+
+def migrate(args: argparse.Namespace) -> int:
+    """Bring the database schema to the newest revision."""
+    upgrade(args.db)
+    print(f'database {args.db} is at the newest schema')
+    return 0
+
+
+def add_device(args: argparse.Namespace) -> int:
+    """Create a device and print its key once, alone on the last line."""
+    if not is_valid_name(args.name):
+        print(f'error: device name {args.name!r} must be 1-64 letters, digits, "_", "." '
+              f'or "-"', file=sys.stderr)
+        return 2
+    _prepare(args)
+    key = new_key()
+    engine = make_engine(args.db)
+    try:
+        with Session(engine) as session, session.begin():
+            device = session.execute(select(Device).where(Device.name == args.name)).scalar()
+            if device is None:
+                session.add(Device(name=args.name, key_hash=hash_key(key), created_at=utcnow()))
+            elif device.revoked_at is not None:  # a new key for a revoked device
+                device.key_hash, device.revoked_at = hash_key(key), None
+            else:
+                raise IntegrityError('', None, ValueError('exists'))
+    except IntegrityError:
+        print(f'error: device {args.name!r} already exists (revoke-device it first to '
+              f'issue a new key)', file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    print(f'device {args.name} added; its API key is shown once, store it on the device '
+          f'(VD_CLOUD_API_KEY or api_key_file):')
+    print(key)
+    return 0
+
+
+def list_devices(args: argparse.Namespace) -> int:
+    """Print the devices, their state and last heartbeat."""
+    _prepare(args)
+    engine = make_engine(args.db)
+    with Session(engine) as session:
+        devices = session.execute(select(Device).order_by(Device.name)).scalars().all()
+        for device in devices:
+            state = 'revoked' if device.revoked_at else 'active'
+            seen = device.last_seen_at.isoformat() + 'Z' if device.last_seen_at else 'never'
+            print(f'{device.name}\t{state}\tlast heartbeat {seen}')
+    engine.dispose()
+    return 0
+
+
+def revoke_device(args: argparse.Namespace) -> int:
+    """Revoke a device's key (its alerts stay)."""
+    _prepare(args)
+    engine = make_engine(args.db)
+    with Session(engine) as session, session.begin():
+        device = session.execute(select(Device).where(Device.name == args.name)).scalar()
+        if device is None:
+            print(f'error: no device {args.name!r}', file=sys.stderr)
+            return 1
+        device.revoked_at = device.revoked_at or utcnow()
+    engine.dispose()
+    print(f'device {args.name} revoked')
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the command-line parser."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument('--db', default=os.environ.get('VD_CLOUD_DB', DEFAULT_DB),
+                        help=f'database URL (default {DEFAULT_DB}; '
+                             f'postgresql://user:pass@host/db for a fleet)')
+    common.add_argument('--storage', default=os.environ.get('VD_CLOUD_STORAGE', DEFAULT_STORAGE),
+                        help=f'snapshot folder (default {DEFAULT_STORAGE})')
+    parser = argparse.ArgumentParser(prog='vehicle-detection-cloud', description=__doc__)
+    commands = parser.add_subparsers(dest='command', required=True)
+    run = commands.add_parser('serve', parents=[common], help='run the API and dashboard')
+    run.add_argument('--host', default='127.0.0.1', help='address to listen on '
+                     '(0.0.0.0 for every interface)')
+    run.add_argument('--port', type=int, default=8000)
+    run.add_argument('--workers', type=int, default=1, help='worker processes (production)')
+    run.add_argument('--debug', action='store_true', help='auto-reload and verbose logs')
+    run.add_argument('--max-body-mb', type=int, default=5, help='largest request body')
+    run.add_argument('--rate-limit', type=float, default=50.0,
+                     help='requests per second per device (0: no limit)')
+    run.set_defaults(handler=serve)
+    commands.add_parser('migrate', parents=[common],
+                        help='migrate the database schema').set_defaults(handler=migrate)
+    add = commands.add_parser('add-device', parents=[common], help='register a device')
+    add.add_argument('name')
+    add.set_defaults(handler=add_device)
+    commands.add_parser('list-devices', parents=[common],
+                        help='list devices').set_defaults(handler=list_devices)
+    revoke = commands.add_parser('revoke-device', parents=[common], help="revoke a device's key")
+    revoke.add_argument('name')
+    revoke.set_defaults(handler=revoke_device)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Entry point of ``vehicle-detection-cloud``."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except SchemaBehind as error:
+        print(f'error: {error}', file=sys.stderr)
+        return 2
+    except OperationalError as error:
+        print(f'error: cannot use the database {args.db}: {error.orig}', file=sys.stderr)
+        return 2
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,130 @@
+# Copyright 2026 The vehicle_detection Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+Database schema and engine set-up (SQLAlchemy), for SQLite and PostgreSQL.
+
+Times are stored as naive UTC (SQLite has no time zones); the API turns
+them back into aware UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Optional
+
+from sqlalchemy import (
+    BigInteger, create_engine, DateTime, event, Float, ForeignKey, Index, Integer, JSON,
+    String)
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    """Declarative base of the server's tables."""
+
+
+class Device(Base):
+    """An edge box allowed to post, with the hash of its API key."""
+
+    __tablename__ = 'devices'
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    revoked_at: Mapped[Optional[datetime]] = mapped_column(DateTime, nullable=True)
+    last_seen_at: Mapped[Optional[datetime]] = mapped_column(DateTime, nullable=True)
+    health: Mapped[Optional[dict]] = mapped_column(JSON, nullable=True)
+
+
+class Alert(Base):
+    """One vehicle reported by a device; ``event_id`` makes posting idempotent."""
+
+    __tablename__ = 'alerts'
+    __table_args__ = (Index('ix_alerts_device_detected', 'device_id', 'detected_at'),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(36), unique=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey('devices.id'))
+    camera_id: Mapped[str] = mapped_column(String(64))
+    detected_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    received_at: Mapped[datetime] = mapped_column(DateTime)
+    track_id: Mapped[int] = mapped_column(BigInteger)
+    class_name: Mapped[str] = mapped_column(String(64), index=True)
+    confidence: Mapped[float] = mapped_column(Float)
+    bbox: Mapped[Any] = mapped_column(JSON)
+    image_width: Mapped[int] = mapped_column(Integer)
+    image_height: Mapped[int] = mapped_column(Integer)
+    image_path: Mapped[Optional[str]] = mapped_column(String(200), nullable=True)
+    image_bytes: Mapped[Optional[int]] = mapped_column(Integer, nullable=True)
+    image_sha256: Mapped[Optional[str]] = mapped_column(String(64), nullable=True)
+
+
+def utcnow() -> datetime:
+    """Return the current time as naive UTC, the way it is stored."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def to_stored(moment: datetime) -> datetime:
+    """Convert an aware (or naive UTC) datetime to stored naive UTC."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+    return moment
+
+
+def from_stored(moment: Optional[datetime]) -> Optional[datetime]:
+    """Return a stored naive UTC datetime as aware UTC."""
+    return None if moment is None else moment.replace(tzinfo=timezone.utc)
+
+
+def is_sqlite(url: str) -> bool:
+    """Tell whether ``url`` names a SQLite database."""
+    return make_url(url).get_backend_name() == 'sqlite'
+
+
+def make_engine(url: str) -> Engine:
+    """
+    Create the engine for ``url``.
+
+    SQLite gets WAL, a busy timeout and ``BEGIN IMMEDIATE`` transactions: with
+    several workers writing, a deferred transaction that upgrades to a write
+    lock fails at once instead of waiting its turn.
+    """
+    if not is_sqlite(url):
+        parsed = make_url(url)
+        if parsed.drivername == 'postgresql':  # the driver installed with the server
+            parsed = parsed.set(drivername='postgresql+psycopg2')
+        return create_engine(parsed, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    database = make_url(url).database
+    if database and database != ':memory:':
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={'check_same_thread': False, 'timeout': 30})
+
+    @event.listens_for(engine, 'connect')
+    def _configure(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # transactions are begun below
+        cursor = dbapi_connection.cursor()
+        cursor.execute('PRAGMA journal_mode=WAL')
+        cursor.execute('PRAGMA synchronous=NORMAL')
+        cursor.execute('PRAGMA foreign_keys=ON')
+        cursor.execute('PRAGMA busy_timeout=30000')
+        cursor.close()
+
+    @event.listens_for(engine, 'begin')
+    def _begin(connection: Any) -> None:
+        connection.exec_driver_sql('BEGIN IMMEDIATE')
+
+    return engine

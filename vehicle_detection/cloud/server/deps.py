@@ -1,0 +1,101 @@
+# Copyright 2026 The vehicle_detection Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""Per-app state and the request dependencies: database sessions and device auth."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+import threading
+import time
+from typing import Dict, Optional, Tuple
+
+from fastapi import Header, HTTPException, Request
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+
+from vehicle_detection.cloud.server.access import hash_key, RateLimiter
+from vehicle_detection.cloud.server.db import Device, make_engine
+from vehicle_detection.cloud.server.settings import ServerSettings
+from vehicle_detection.cloud.server.storage import ImageStore, LocalImageStore
+from vehicle_detection.cloud.wire import API_KEY_HEADER
+
+KEY_CACHE_S = 5.0  # a revoked key stops working within this time in every worker
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The device a request was authenticated as."""
+
+    device_pk: int
+    name: str
+
+
+class ServerState:
+    """What one app (one worker process) holds: engine, store, limiter, key cache."""
+
+    def __init__(self, settings: ServerSettings) -> None:
+        self.settings = settings
+        self.engine: Engine = make_engine(settings.db)
+        self.store: ImageStore = LocalImageStore(settings.storage)
+        self.limiter = RateLimiter(settings.rate_limit, settings.rate_burst)
+        self._keys: Dict[str, Tuple[float, Optional[Caller]]] = {}
+        self._lock = threading.Lock()
+
+    def lookup(self, key: str) -> Optional[Caller]:
+        """Return the device of ``key`` (None if unknown or revoked), cached briefly."""
+        digest = hash_key(key)
+        now = time.monotonic()
+        with self._lock:
+            cached = self._keys.get(digest)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                select(Device.id, Device.name).where(Device.key_hash == digest,
+                                                     Device.revoked_at.is_(None))).first()
+        caller = Caller(row.id, row.name) if row is not None else None
+        with self._lock:
+            if len(self._keys) > 10000:
+                self._keys.clear()
+            self._keys[digest] = (now + KEY_CACHE_S, caller)
+        return caller
+
+
+def state(request: Request) -> ServerState:
+    """Return the app's :class:`ServerState`."""
+    return request.app.state.server
+
+
+def authenticated(request: Request,
+                  x_api_key: Optional[str] = Header(None, alias=API_KEY_HEADER)) -> Caller:
+    """Resolve the ``X-API-Key`` header to a device: 401 if bad, 429 if over its rate."""
+    if not x_api_key:
+        raise HTTPException(401, f'missing {API_KEY_HEADER} header')
+    server = state(request)
+    caller = server.lookup(x_api_key)
+    if caller is None:
+        raise HTTPException(401, 'unknown or revoked API key')
+    wait = server.limiter.acquire(caller.name)
+    if wait is not None:
+        raise HTTPException(429, f'rate limit of {server.settings.rate_limit:g} requests/s '
+                                 f'for device {caller.name}', headers={'Retry-After': str(wait)})
+    return caller
+
+
+def own_device(caller: Caller, device_id: str) -> None:
+    """Refuse (403) a request that speaks for another device than its key's."""
+    if device_id != caller.name:
+        raise HTTPException(403, f'this API key belongs to device {caller.name!r}, '
+                                 f'not {device_id!r}')

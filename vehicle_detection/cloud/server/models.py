@@ -1,0 +1,142 @@
+# Copyright 2026 The vehicle_detection Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""Request and response bodies of the API (pydantic), mirroring the wire contract."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Dict, List, Optional, Tuple
+import uuid
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from vehicle_detection.cloud.wire import is_valid_name, NAME_PATTERN
+
+Name = Field(pattern=NAME_PATTERN, max_length=64)
+
+
+class AlertIn(BaseModel):
+    """``POST /api/v1/alerts`` body (``wire.ALERT_FIELDS``)."""
+
+    model_config = ConfigDict(extra='forbid', allow_inf_nan=False)
+
+    event_id: uuid.UUID
+    device_id: str = Name
+    camera_id: str = Name
+    detected_at: AwareDatetime
+    track_id: int = Field(ge=-1, le=2 ** 62)
+    class_name: str = Field(min_length=1, max_length=64)
+    confidence: float = Field(ge=0.0, le=1.0)
+    bbox: Tuple[float, float, float, float]
+    image_width: int = Field(gt=0, le=100_000)
+    image_height: int = Field(gt=0, le=100_000)
+
+    @field_validator('device_id', 'camera_id')
+    @classmethod
+    def _safe_name(cls, value: str) -> str:
+        if not is_valid_name(value):
+            raise ValueError('must not contain ".."')
+        return value
+
+    @model_validator(mode='after')
+    def _box_is_ordered(self) -> 'AlertIn':
+        x1, y1, x2, y2 = self.bbox
+        if x2 < x1 or y2 < y1:
+            raise ValueError('bbox must be [x1, y1, x2, y2] with x2 >= x1 and y2 >= y1')
+        return self
+
+
+class AlertCreated(BaseModel):
+    """Answer to an alert post: 201 the first time, 200 with the same id after."""
+
+    id: int
+    event_id: uuid.UUID
+    created: bool
+
+
+class AlertOut(BaseModel):
+    """An alert as the read endpoints return it."""
+
+    id: int
+    event_id: str
+    device_id: str
+    camera_id: str
+    detected_at: datetime
+    received_at: datetime
+    track_id: int
+    class_name: str
+    confidence: float
+    bbox: List[float]
+    image_width: int
+    image_height: int
+    image_url: Optional[str]
+    thumbnail_url: Optional[str]
+    image_bytes: Optional[int]
+
+
+class AlertPage(BaseModel):
+    """One page of alerts, newest first; pass ``next_cursor`` as ``before_id``."""
+
+    items: List[AlertOut]
+    next_cursor: Optional[int]
+
+
+class ImageStored(BaseModel):
+    """Answer to a snapshot upload."""
+
+    event_id: uuid.UUID
+    path: str
+    bytes: int
+    created: bool
+
+
+class HeartbeatIn(BaseModel):
+    """``POST /api/v1/devices/{device_id}/heartbeat`` body (``wire.HEARTBEAT_FIELDS``)."""
+
+    model_config = ConfigDict(extra='forbid', allow_inf_nan=False)
+
+    cpu_percent: Optional[float] = Field(None, ge=0, le=100 * 1024)
+    memory_percent: Optional[float] = Field(None, ge=0, le=100)
+    temperature_c: Optional[float] = Field(None, ge=-100, le=200)
+    gpu_percent: Optional[float] = Field(None, ge=0, le=100)
+    link_state: Optional[str] = Field(None, max_length=32)
+    queue_depth: Optional[int] = Field(None, ge=0)
+    oldest_unsent_s: Optional[float] = Field(None, ge=0)
+    upload_success_rate: Optional[float] = Field(None, ge=0, le=1)
+    retries: Optional[int] = Field(None, ge=0)
+    evictions: Optional[int] = Field(None, ge=0)
+    bytes_month: Optional[int] = Field(None, ge=0)
+    projected_bytes_month: Optional[int] = Field(None, ge=0)
+    budget_bytes: Optional[int] = Field(None, ge=0)
+    uptime_s: Optional[float] = Field(None, ge=0)
+
+
+class DeviceOut(BaseModel):
+    """A device with its last heartbeat, for the dashboard."""
+
+    name: str
+    online: bool
+    revoked: bool
+    last_seen_at: Optional[datetime]
+    alerts_24h: int
+    health: Dict[str, object]
+
+
+class Stats(BaseModel):
+    """Alert counts per hour and per class for the charts."""
+
+    per_hour: List[Tuple[datetime, int]]
+    per_class: Dict[str, int]
+    total: int

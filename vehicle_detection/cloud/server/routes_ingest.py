@@ -1,0 +1,138 @@
+# Copyright 2026 The vehicle_detection Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""What devices post: alerts (idempotent), snapshots and heartbeats."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Optional
+import uuid
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from vehicle_detection.cloud.server.db import Alert, Device, from_stored, to_stored, utcnow
+from vehicle_detection.cloud.server.deps import authenticated, Caller, own_device, state
+from vehicle_detection.cloud.server.models import (
+    AlertCreated, AlertIn, HeartbeatIn, ImageStored)
+from vehicle_detection.cloud.server.storage import decode_jpeg, SnapshotConflict, StorageError
+from vehicle_detection.cloud.wire import (
+    ALERTS_PATH, DEVICES_PATH, IDEMPOTENCY_HEADER, JPEG_CONTENT_TYPE, snapshot_name)
+
+router = APIRouter(tags=['ingest'])
+
+
+@router.post(ALERTS_PATH, response_model=AlertCreated, status_code=201,
+             responses={200: {'model': AlertCreated, 'description': 'already stored'}})
+def post_alert(alert: AlertIn, request: Request, response: Response,
+               caller: Caller = Depends(authenticated),
+               idempotency_key: Optional[str] = Header(None, alias=IDEMPOTENCY_HEADER)
+               ) -> AlertCreated:
+    """Store an alert once: the same event id again answers 200 with the same id."""
+    own_device(caller, alert.device_id)
+    if idempotency_key is not None and idempotency_key != str(alert.event_id):
+        raise HTTPException(422, f'{IDEMPOTENCY_HEADER} must equal the event_id')
+    engine = state(request).engine
+    values = dict(event_id=str(alert.event_id), device_id=caller.device_pk,
+                  camera_id=alert.camera_id, detected_at=to_stored(alert.detected_at),
+                  received_at=utcnow(), track_id=alert.track_id, class_name=alert.class_name,
+                  confidence=alert.confidence, bbox=list(alert.bbox),
+                  image_width=alert.image_width, image_height=alert.image_height)
+    dialect = postgresql if engine.dialect.name == 'postgresql' else sqlite
+    # Concurrent retries of one event race here: the unique event_id decides, the
+    # loser reads the winner's row.
+    statement = (dialect.insert(Alert).values(**values)
+                 .on_conflict_do_nothing(index_elements=['event_id']).returning(Alert.id))
+    with Session(engine) as session, session.begin():
+        inserted = session.execute(statement).first()
+        if inserted is None:
+            existing = session.execute(select(Alert.id, Alert.device_id).where(
+                Alert.event_id == str(alert.event_id))).one()
+            if existing.device_id != caller.device_pk:
+                raise HTTPException(409, 'this event id belongs to another device')
+            response.status_code = 200
+            return AlertCreated(id=existing.id, event_id=alert.event_id, created=False)
+    return AlertCreated(id=inserted.id, event_id=alert.event_id, created=True)
+
+
+@router.put(ALERTS_PATH + '/{event_id}/image', response_model=ImageStored, status_code=201,
+            responses={200: {'model': ImageStored, 'description': 'same bytes already stored'},
+                       409: {'description': 'another snapshot is stored for this event'},
+                       413: {'description': 'body too large'},
+                       415: {'description': 'not a decodable JPEG'}},
+            openapi_extra={'requestBody': {'required': True, 'content': {
+                JPEG_CONTENT_TYPE: {'schema': {'type': 'string', 'format': 'binary'}}}}})
+async def put_image(event_id: uuid.UUID, request: Request, response: Response,
+                    caller: Caller = Depends(authenticated)) -> ImageStored:
+    """Store the snapshot of an alert under a name the server makes."""
+    content_type = request.headers.get('content-type', '').split(';')[0].strip().lower()
+    if content_type != JPEG_CONTENT_TYPE:
+        raise HTTPException(415, f'Content-Type must be {JPEG_CONTENT_TYPE}, '
+                                 f'not {content_type or "missing"}')
+    data = await request.body()  # the size was checked as it streamed in (BodyLimit)
+    stored = await run_in_threadpool(_store_image, request, str(event_id), caller, data)
+    if not stored.created:
+        response.status_code = 200
+    return stored
+
+
+def _store_image(request: Request, event_id: str, caller: Caller, data: bytes) -> ImageStored:
+    server = state(request)
+    with Session(server.engine) as session:
+        alert = session.execute(select(Alert).where(
+            Alert.event_id == event_id, Alert.device_id == caller.device_pk)).scalar_one_or_none()
+        if alert is None:
+            raise HTTPException(404, f'no alert {event_id} from device {caller.name}: '
+                                     f'post the alert first')
+        digest = hashlib.sha256(data).hexdigest()
+        if alert.image_sha256 is not None:
+            if alert.image_sha256 != digest:
+                raise HTTPException(409, 'a different snapshot is already stored for this event')
+            return ImageStored(event_id=event_id, path=alert.image_path or '',
+                               bytes=len(data), created=False)
+        name = snapshot_name(from_stored(alert.detected_at), alert.camera_id, event_id)
+    try:
+        decode_jpeg(data)
+    except ValueError as error:
+        raise HTTPException(415, str(error)) from error
+    try:
+        server.store.put(name, data)
+    except SnapshotConflict as error:
+        raise HTTPException(409, str(error)) from error
+    except StorageError as error:
+        raise HTTPException(507, str(error)) from error
+    try:
+        with Session(server.engine) as session, session.begin():
+            session.execute(update(Alert).where(Alert.event_id == event_id).values(
+                image_path=name, image_bytes=len(data), image_sha256=digest))
+    except Exception:
+        server.store.delete(name)  # nothing partial: no file without its row
+        raise
+    return ImageStored(event_id=event_id, path=name, bytes=len(data), created=True)
+
+
+@router.post(DEVICES_PATH + '/{device_id}/heartbeat')
+def post_heartbeat(device_id: str, heartbeat: HeartbeatIn, request: Request,
+                   caller: Caller = Depends(authenticated)) -> dict:
+    """Record a device's health figures and mark it online."""
+    own_device(caller, device_id)
+    now = utcnow()
+    with Session(state(request).engine) as session, session.begin():
+        session.execute(update(Device).where(Device.id == caller.device_pk).values(
+            last_seen_at=now, health=heartbeat.model_dump(exclude_none=True)))
+    return {'status': 'ok', 'server_time': now.isoformat() + 'Z'}

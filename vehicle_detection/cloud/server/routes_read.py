@@ -1,0 +1,152 @@
+# Copyright 2026 The vehicle_detection Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""What the dashboard and operators read: alerts, snapshots, devices, counts."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Dict, List, Optional
+
+from fastapi import APIRouter, HTTPException, Query, Request, Response
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import Select
+
+from vehicle_detection.cloud.server.db import (
+    Alert, Device, from_stored, to_stored, utcnow)
+from vehicle_detection.cloud.server.deps import state
+from vehicle_detection.cloud.server.models import AlertOut, AlertPage, DeviceOut, Stats
+from vehicle_detection.cloud.server.storage import StorageError
+from vehicle_detection.cloud.wire import ALERTS_PATH, API_PREFIX, DEVICES_PATH, JPEG_CONTENT_TYPE
+
+router = APIRouter(tags=['read'])
+
+
+def _filtered(query: Select, device: Optional[str], class_name: Optional[str],
+              since: Optional[datetime], until: Optional[datetime]) -> Select:
+    if device:
+        query = query.where(Device.name == device)
+    if class_name:
+        query = query.where(Alert.class_name == class_name)
+    if since is not None:
+        query = query.where(Alert.detected_at >= to_stored(since))
+    if until is not None:
+        query = query.where(Alert.detected_at < to_stored(until))
+    return query
+
+
+def _alert_out(alert: Alert, device: str) -> AlertOut:
+    image = f'{ALERTS_PATH}/{alert.event_id}/image' if alert.image_path else None
+    return AlertOut(
+        id=alert.id, event_id=alert.event_id, device_id=device, camera_id=alert.camera_id,
+        detected_at=from_stored(alert.detected_at), received_at=from_stored(alert.received_at),
+        track_id=alert.track_id, class_name=alert.class_name, confidence=alert.confidence,
+        bbox=list(alert.bbox), image_width=alert.image_width, image_height=alert.image_height,
+        image_url=image, thumbnail_url=f'{image}?thumbnail=true' if image else None,
+        image_bytes=alert.image_bytes)
+
+
+@router.get(ALERTS_PATH, response_model=AlertPage)
+def list_alerts(request: Request, device: Optional[str] = None,
+                class_name: Optional[str] = None, since: Optional[datetime] = None,
+                until: Optional[datetime] = None, limit: int = Query(50, ge=1, le=500),
+                before_id: Optional[int] = Query(None, ge=1)) -> AlertPage:
+    """Return alerts newest first, filtered by device, class and time, one page at a time."""
+    query = select(Alert, Device.name).join(Device, Alert.device_id == Device.id)
+    query = _filtered(query, device, class_name, since, until)
+    if before_id is not None:
+        query = query.where(Alert.id < before_id)
+    query = query.order_by(Alert.id.desc()).limit(limit + 1)
+    with Session(state(request).engine) as session:
+        rows = session.execute(query).all()
+    items = [_alert_out(alert, name) for alert, name in rows[:limit]]
+    return AlertPage(items=items, next_cursor=items[-1].id if len(rows) > limit else None)
+
+
+@router.get(ALERTS_PATH + '/{event_id}', response_model=AlertOut)
+def get_alert(event_id: str, request: Request) -> AlertOut:
+    """Return one alert by its event id."""
+    with Session(state(request).engine) as session:
+        row = session.execute(select(Alert, Device.name).join(
+            Device, Alert.device_id == Device.id).where(Alert.event_id == event_id)).first()
+    if row is None:
+        raise HTTPException(404, f'no alert {event_id}')
+    return _alert_out(*row)
+
+
+@router.get(ALERTS_PATH + '/{event_id}/image', response_class=Response,
+            responses={200: {'content': {JPEG_CONTENT_TYPE: {}}}})
+def get_image(event_id: str, request: Request, thumbnail: bool = False) -> Response:
+    """Return an alert's snapshot, or its thumbnail."""
+    server = state(request)
+    with Session(server.engine) as session:
+        name = session.execute(select(Alert.image_path).where(
+            Alert.event_id == event_id)).scalar_one_or_none()
+    if not name:
+        raise HTTPException(404, f'no snapshot for alert {event_id}')
+    try:
+        data = server.store.thumbnail(name) if thumbnail else server.store.get(name)
+    except StorageError as error:
+        raise HTTPException(404, str(error)) from error
+    return Response(data, media_type=JPEG_CONTENT_TYPE,
+                    headers={'Cache-Control': 'public, max-age=86400, immutable'})
+
+
+@router.get(DEVICES_PATH, response_model=List[DeviceOut])
+def list_devices(request: Request) -> List[DeviceOut]:
+    """Return every device with its last health figures and online state."""
+    server = state(request)
+    now = utcnow()
+    counts = (select(Alert.device_id, func.count().label('n'))
+              .where(Alert.detected_at >= now - timedelta(hours=24))
+              .group_by(Alert.device_id).subquery())
+    with Session(server.engine) as session:
+        rows = session.execute(select(Device, counts.c.n).outerjoin(
+            counts, counts.c.device_id == Device.id).order_by(Device.name)).all()
+    online_after = timedelta(seconds=server.settings.online_after_s)
+    return [DeviceOut(name=device.name, revoked=device.revoked_at is not None,
+                      online=(device.last_seen_at is not None and device.revoked_at is None
+                              and now - device.last_seen_at <= online_after),
+                      last_seen_at=from_stored(device.last_seen_at), alerts_24h=count or 0,
+                      health=device.health or {})
+            for device, count in rows]
+
+
+@router.get(API_PREFIX + '/stats', response_model=Stats)
+def stats(request: Request, device: Optional[str] = None, class_name: Optional[str] = None,
+          since: Optional[datetime] = None, until: Optional[datetime] = None) -> Stats:
+    """Count alerts per hour and per class (the last 24 hours unless ``since`` is given)."""
+    engine = state(request).engine
+    if since is None:
+        since = (utcnow() - timedelta(hours=24)).replace(minute=0, second=0, microsecond=0)
+    if engine.dialect.name == 'postgresql':
+        hour = func.date_trunc('hour', Alert.detected_at)
+    else:
+        hour = func.strftime('%Y-%m-%d %H:00:00', Alert.detected_at)
+    base = select().select_from(Alert).join(Device, Alert.device_id == Device.id)
+    base = _filtered(base, device, class_name, since, until)
+    with Session(engine) as session:
+        hours = session.execute(base.add_columns(hour.label('hour'), func.count())
+                                .group_by('hour').order_by('hour')).all()
+        classes = session.execute(base.add_columns(Alert.class_name, func.count())
+                                  .group_by(Alert.class_name)).all()
+    per_hour = [(_hour(value), count) for value, count in hours]
+    per_class: Dict[str, int] = {name: count for name, count in classes}
+    return Stats(per_hour=per_hour, per_class=per_class, total=sum(per_class.values()))
+
+
+def _hour(value: object) -> datetime:
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return from_stored(moment) or moment

@@ -1,0 +1,53 @@
+# Copyright 2026 The vehicle_detection Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""Server settings: command-line defaults, passed to worker processes by environment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+import os
+from typing import Dict
+
+from vehicle_detection.cloud.wire import MAX_BODY_BYTES
+
+DEFAULT_DB = 'sqlite:///var/cloud.db'
+DEFAULT_STORAGE = 'var/images'
+ENV_PREFIX = 'VD_CLOUD_'
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """Everything the app needs; every field has an embedded default."""
+
+    db: str = DEFAULT_DB
+    storage: str = DEFAULT_STORAGE
+    max_body_bytes: int = MAX_BODY_BYTES
+    rate_limit: float = 50.0  # requests a second per device; 0 turns it off
+    rate_burst: float = 100.0
+    online_after_s: float = 120.0  # a device without a heartbeat for longer is offline
+
+    def to_env(self) -> Dict[str, str]:
+        """Return the settings as ``VD_CLOUD_*`` variables for worker processes."""
+        return {ENV_PREFIX + f.name.upper(): str(getattr(self, f.name)) for f in fields(self)}
+
+    @classmethod
+    def from_env(cls) -> 'ServerSettings':
+        """Read the settings that :meth:`to_env` wrote; defaults for the rest."""
+        values = {}
+        for f in fields(cls):
+            raw = os.environ.get(ENV_PREFIX + f.name.upper())
+            if raw is not None:
+                values[f.name] = type(getattr(cls(), f.name))(raw)
+        return cls(**values)

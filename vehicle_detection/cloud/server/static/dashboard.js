@@ -1,0 +1,152 @@
+// Copyright 2026 The vehicle_detection Authors. Licensed under the Apache License, Version 2.0.
+// The dashboard: plain JavaScript, no build step. Polls the read API every 5 s.
+'use strict';
+
+const API = '/api/v1';
+const REFRESH_MS = 5000;
+const $ = (id) => document.getElementById(id);
+window.vdRefreshes = 0; // counted by the browser test: refreshes without a page load
+
+function filters() {
+  const params = new URLSearchParams();
+  const add = (key, value) => { if (value) params.set(key, value); };
+  add('device', $('f-device').value);
+  add('class_name', $('f-class').value);
+  const since = $('f-since').value, until = $('f-until').value;
+  if (since) params.set('since', new Date(since).toISOString());
+  if (until) params.set('until', new Date(until).toISOString());
+  return params;
+}
+
+async function getJSON(path) {
+  const response = await fetch(path, { cache: 'no-store' });
+  if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
+  return response.json();
+}
+
+function text(tag, content, className) {
+  const element = document.createElement(tag);
+  element.textContent = content;
+  if (className) element.className = className;
+  return element;
+}
+
+const fmtTime = (iso) => (iso ? new Date(iso).toLocaleString() : 'never');
+const fmtNum = (value, unit, digits = 0) =>
+  (value === undefined || value === null ? '–' : `${Number(value).toFixed(digits)}${unit}`);
+const fmtMB = (bytes) => fmtNum(bytes === undefined ? undefined : bytes / 1048576, ' MB', 1);
+
+function renderDevices(devices) {
+  const body = $('devices').querySelector('tbody');
+  body.replaceChildren();
+  const select = $('f-device');
+  const known = new Set([...select.options].map((o) => o.value));
+  for (const device of devices) {
+    const h = device.health || {};
+    const row = document.createElement('tr');
+    row.dataset.device = device.name;
+    const state = device.revoked ? 'revoked' : (device.online ? 'online' : 'offline');
+    const budget = h.budget_bytes ? ` / ${fmtMB(h.budget_bytes)}` : '';
+    [text('td', device.name), text('td', state, device.online ? 'online' : 'offline'),
+      text('td', fmtTime(device.last_seen_at)), text('td', fmtNum(h.cpu_percent, ' %')),
+      text('td', fmtNum(h.memory_percent, ' %')), text('td', fmtNum(h.temperature_c, ' °C')),
+      text('td', fmtNum(h.queue_depth, '')), text('td', fmtNum(h.oldest_unsent_s, ' s')),
+      text('td', fmtNum(h.upload_success_rate === undefined ? undefined
+        : 100 * h.upload_success_rate, ' %')),
+      text('td', fmtMB(h.bytes_month) + budget), text('td', String(device.alerts_24h)),
+    ].forEach((cell) => row.appendChild(cell));
+    body.appendChild(row);
+    if (!known.has(device.name)) select.appendChild(new Option(device.name, device.name));
+  }
+}
+
+function openViewer(alert) {
+  $('viewer-img').src = alert.image_url;
+  $('viewer-caption').textContent =
+    `${alert.class_name} ${(100 * alert.confidence).toFixed(0)} % — ${alert.device_id}/` +
+    `${alert.camera_id} — ${fmtTime(alert.detected_at)}`;
+  $('viewer').showModal();
+}
+
+function renderAlerts(page) {
+  const box = $('alerts');
+  box.replaceChildren();
+  for (const alert of page.items) {
+    const card = document.createElement('div');
+    card.className = 'alert';
+    card.dataset.eventId = alert.event_id;
+    if (alert.thumbnail_url) {
+      const img = document.createElement('img');
+      img.src = alert.thumbnail_url;
+      img.alt = `${alert.class_name} snapshot`;
+      img.addEventListener('click', () => openViewer(alert));
+      card.appendChild(img);
+    } else {
+      card.appendChild(text('div', 'no snapshot yet', 'noimg muted'));
+    }
+    card.appendChild(text('div', `${alert.class_name} ${(100 * alert.confidence).toFixed(0)} %`));
+    card.appendChild(text('div', `${alert.device_id} · track ${alert.track_id}`, 'muted'));
+    card.appendChild(text('div', fmtTime(alert.detected_at), 'muted'));
+    box.appendChild(card);
+  }
+  $('alert-count').textContent = `(${page.items.length} shown)`;
+}
+
+function barChart(svg, labels, values) {
+  svg.replaceChildren();
+  const ns = 'http://www.w3.org/2000/svg';
+  const max = Math.max(1, ...values);
+  const width = 480 / Math.max(1, values.length);
+  values.forEach((value, i) => {
+    const height = (130 * value) / max;
+    const rect = document.createElementNS(ns, 'rect');
+    rect.setAttribute('x', i * width + 2);
+    rect.setAttribute('y', 140 - height);
+    rect.setAttribute('width', Math.max(1, width - 4));
+    rect.setAttribute('height', height);
+    const title = document.createElementNS(ns, 'title');
+    title.textContent = `${labels[i]}: ${value}`;
+    rect.appendChild(title);
+    svg.appendChild(rect);
+    if (values.length <= 12 || i % Math.ceil(values.length / 12) === 0) {
+      const label = document.createElementNS(ns, 'text');
+      label.setAttribute('x', i * width + 2);
+      label.setAttribute('y', 155);
+      label.textContent = labels[i];
+      svg.appendChild(label);
+    }
+  });
+}
+
+function renderStats(stats) {
+  barChart($('chart-hour'), stats.per_hour.map(([h]) => `${new Date(h).getHours()}h`),
+    stats.per_hour.map(([, n]) => n));
+  const classes = Object.keys(stats.per_class).sort();
+  barChart($('chart-class'), classes, classes.map((c) => stats.per_class[c]));
+  const select = $('f-class');
+  const known = new Set([...select.options].map((o) => o.value));
+  classes.filter((c) => !known.has(c)).forEach((c) => select.appendChild(new Option(c, c)));
+}
+
+async function refresh() {
+  const query = filters();
+  try {
+    const alertQuery = new URLSearchParams(query);
+    alertQuery.set('limit', '60');
+    const [devices, page, stats] = await Promise.all([
+      getJSON(`${API}/devices`), getJSON(`${API}/alerts?${alertQuery}`),
+      getJSON(`${API}/stats?${query}`)]);
+    renderDevices(devices);
+    renderAlerts(page);
+    renderStats(stats);
+    window.vdRefreshes += 1;
+    $('status').textContent = `updated ${new Date().toLocaleTimeString()}`;
+  } catch (error) {
+    $('status').textContent = `update failed: ${error.message}`;
+  }
+}
+
+$('filters').addEventListener('change', refresh);
+$('filters').addEventListener('reset', () => setTimeout(refresh, 0));
+refresh();
+setInterval(refresh, REFRESH_MS);

@@ -1,0 +1,122 @@
+# Copyright 2026 The vehicle_detection Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+The wire contract between the edge boxes and the cloud server.
+
+One module, imported by both sides (and by nothing heavier than the standard
+library), so paths, headers, field names, limits and the retry rule cannot
+drift apart. The server's request models are checked against these field
+lists by a test.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+import re
+from typing import Any, Dict, Optional, Tuple
+import uuid
+
+API_PREFIX = '/api/v1'
+HEALTH_PATH = f'{API_PREFIX}/health'
+ALERTS_PATH = f'{API_PREFIX}/alerts'
+DEVICES_PATH = f'{API_PREFIX}/devices'
+
+API_KEY_HEADER = 'X-API-Key'
+IDEMPOTENCY_HEADER = 'Idempotency-Key'
+JPEG_CONTENT_TYPE = 'image/jpeg'
+
+MAX_BODY_BYTES = 5 * 1024 * 1024  # server default; the edge never sends more
+
+ALERT_FIELDS: Tuple[str, ...] = (
+    'event_id', 'device_id', 'camera_id', 'detected_at', 'track_id', 'class_name',
+    'confidence', 'bbox', 'image_width', 'image_height')
+
+# Health figures a heartbeat may carry; every one optional, numbers except link_state.
+HEARTBEAT_FIELDS: Tuple[str, ...] = (
+    'cpu_percent', 'memory_percent', 'temperature_c', 'gpu_percent', 'link_state',
+    'queue_depth', 'oldest_unsent_s', 'upload_success_rate', 'retries', 'evictions',
+    'bytes_month', 'projected_bytes_month', 'budget_bytes', 'uptime_s')
+
+# Camera and device names end up in file names: keep them to a safe alphabet.
+NAME_PATTERN = r'^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$'
+_NAME = re.compile(NAME_PATTERN)
+
+
+def alert_image_path(event_id: str) -> str:
+    """Return the path of the snapshot upload of ``event_id``."""
+    return f'{ALERTS_PATH}/{event_id}/image'
+
+
+def heartbeat_path(device_id: str) -> str:
+    """Return the path of ``device_id``'s heartbeat."""
+    return f'{DEVICES_PATH}/{device_id}/heartbeat'
+
+
+def is_valid_name(name: str) -> bool:
+    """Tell whether ``name`` may be a device or camera id (letters, digits, ``_.-``)."""
+    return bool(_NAME.match(name)) and '..' not in name
+
+
+def is_retryable(status: Optional[int]) -> bool:
+    """
+    Tell whether a request that ended with ``status`` should be sent again.
+
+    None stands for a network error. 5xx, 408 and 429 are retried; any other
+    4xx is permanent for that request (the sender records it and moves on).
+    """
+    return status is None or status >= 500 or status in (408, 429)
+
+
+def utc_iso(moment: datetime) -> str:
+    """Format an aware datetime as UTC ISO 8601 with a ``Z``, to the microsecond."""
+    return moment.astimezone(timezone.utc).strftime('%Y-%m-%dT%H:%M:%S.%fZ')
+
+
+def snapshot_name(detected_at: datetime, camera_id: str, event_id: str) -> str:
+    """
+    Return the storage path of a snapshot: ``YYYY-MM-DD/HHMMSS_<camera>_<event>.jpg``.
+
+    Only the server calls this, with a validated camera id and a parsed UUID,
+    so the result never leaves the storage root.
+    """
+    if not is_valid_name(camera_id):
+        raise ValueError(f'camera id {camera_id!r} is not a safe name')
+    event = str(uuid.UUID(event_id))
+    moment = detected_at.astimezone(timezone.utc)
+    return f'{moment:%Y-%m-%d}/{moment:%H%M%S}_{camera_id}_{event}.jpg'
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One alert as the edge sends it (``POST /api/v1/alerts``)."""
+
+    event_id: str
+    device_id: str
+    camera_id: str
+    detected_at: str
+    track_id: int
+    class_name: str
+    confidence: float
+    bbox: Tuple[float, float, float, float]
+    image_width: int
+    image_height: int
+
+    def to_json(self) -> Dict[str, Any]:
+        """Return the JSON body."""
+        body = asdict(self)
+        body['bbox'] = [round(float(v), 1) for v in self.bbox]
+        body['confidence'] = round(float(self.confidence), 4)
+        return body
