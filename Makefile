@@ -66,6 +66,7 @@ run: env
 bench: env
 	$(PY) bench/transport.py
 	$(PY) bench/detector.py
+	$(PY) bench/cloud_load.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -22,11 +22,11 @@ import sqlite3
 from typing import Iterator
 import uuid
 
+from cloud_helpers import (
+    add_device, alert_body, cloud_cli, CloudServer, jpeg_bytes)
 import pytest
 import requests
 
-from cloud_helpers import (
-    add_device, alert_body, cloud_cli, CloudServer, jpeg_bytes)
 from vehicle_detection.cloud.server.models import AlertIn, HeartbeatIn
 from vehicle_detection.cloud.wire import ALERT_FIELDS, HEARTBEAT_FIELDS
 

@@ -17,7 +17,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Dict, MutableMapping
+from typing import Any, Awaitable, Callable, MutableMapping
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, JSONResponse
@@ -111,7 +111,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
 
     @app.get(HEALTH_PATH, tags=['health'])
-    def health(request: Request) -> Dict[str, str]:
+    def health(request: Request) -> Any:
         """Tell whether the server and its database answer (no auth)."""
         try:
             with request.app.state.server.engine.connect() as connection:

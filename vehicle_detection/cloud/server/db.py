@@ -21,15 +21,20 @@ them back into aware UTC.
 
 from __future__ import annotations
 
+from contextlib import contextmanager, nullcontext
 from datetime import datetime, timezone
+import fcntl
+import os
 from pathlib import Path
-from typing import Any, Optional
+import threading
+from typing import Any, Iterator, Optional, overload
+import weakref
 
 from sqlalchemy import (
     BigInteger, create_engine, DateTime, event, Float, ForeignKey, Index, Integer, JSON,
     String)
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, Session
 
 
 class Base(DeclarativeBase):
@@ -41,7 +46,7 @@ class Device(Base):
 
     __tablename__ = 'devices'
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)  # noqa: A003 (wire name)
     name: Mapped[str] = mapped_column(String(64), unique=True)
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime)
@@ -56,7 +61,7 @@ class Alert(Base):
     __tablename__ = 'alerts'
     __table_args__ = (Index('ix_alerts_device_detected', 'device_id', 'detected_at'),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)  # noqa: A003 (wire name)
     event_id: Mapped[str] = mapped_column(String(36), unique=True)
     device_id: Mapped[int] = mapped_column(ForeignKey('devices.id'))
     camera_id: Mapped[str] = mapped_column(String(64))
@@ -81,8 +86,21 @@ def utcnow() -> datetime:
 def to_stored(moment: datetime) -> datetime:
     """Convert an aware (or naive UTC) datetime to stored naive UTC."""
     if moment.tzinfo is not None:
-        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+        try:
+            moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+        except OverflowError:  # an offset pushes year 1 or 9999 out of range: clamp
+            moment = datetime.min if moment.year == 1 else datetime.max
     return moment
+
+
+@overload
+def from_stored(moment: datetime) -> datetime:
+    ...
+
+
+@overload
+def from_stored(moment: None) -> None:
+    ...
 
 
 def from_stored(moment: Optional[datetime]) -> Optional[datetime]:
@@ -99,9 +117,8 @@ def make_engine(url: str) -> Engine:
     """
     Create the engine for ``url``.
 
-    SQLite gets WAL, a busy timeout and ``BEGIN IMMEDIATE`` transactions: with
-    several workers writing, a deferred transaction that upgrades to a write
-    lock fails at once instead of waiting its turn.
+    SQLite gets WAL and a busy timeout, and its writers take turns through a
+    :class:`WriteLock` (see :func:`writing`).
     """
     if not is_sqlite(url):
         parsed = make_url(url)
@@ -112,6 +129,8 @@ def make_engine(url: str) -> Engine:
     if database and database != ':memory:':
         Path(database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={'check_same_thread': False, 'timeout': 30})
+    _WRITE_LOCKS[engine] = WriteLock(f'{database}.lock' if database and database != ':memory:'
+                                     else None)
 
     @event.listens_for(engine, 'connect')
     def _configure(dbapi_connection: Any, _record: Any) -> None:
@@ -125,6 +144,56 @@ def make_engine(url: str) -> Engine:
 
     @event.listens_for(engine, 'begin')
     def _begin(connection: Any) -> None:
-        connection.exec_driver_sql('BEGIN IMMEDIATE')
+        connection.exec_driver_sql('BEGIN')
 
     return engine
+
+
+class WriteLock:
+    """
+    One SQLite writer at a time: a thread lock inside a process, ``flock`` across.
+
+    SQLite's own busy handler waits by sleeping (up to 100 ms a try), which
+    under concurrent writers turns into a long latency tail; a kernel lock
+    wakes the next writer the moment the last one commits.
+    """
+
+    def __init__(self, path: Optional[str]) -> None:
+        self._path = path
+        self._thread_lock = threading.Lock()
+        self._fd: Optional[int] = None
+        self._pid = 0
+
+    def __enter__(self) -> 'WriteLock':
+        """Take the lock."""
+        self._thread_lock.acquire()
+        if self._path is not None:
+            if self._pid != os.getpid():  # one descriptor per process, also after fork
+                self._fd, self._pid = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600), \
+                    os.getpid()
+            assert self._fd is not None
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        """Release the lock."""
+        if self._path is not None and self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        self._thread_lock.release()
+
+
+_WRITE_LOCKS: 'weakref.WeakKeyDictionary[Engine, WriteLock]' = weakref.WeakKeyDictionary()
+
+
+@contextmanager
+def writing(engine: Engine) -> Iterator[Session]:
+    """
+    Yield a session in a write transaction, committed on exit.
+
+    On SQLite the writers of every thread and worker process take turns; on
+    PostgreSQL MVCC and the unique constraints do that job.
+    """
+    lock = _WRITE_LOCKS.get(engine)
+    with lock if lock is not None else nullcontext():
+        with Session(engine) as session, session.begin():
+            yield session

@@ -61,7 +61,7 @@ class AlertIn(BaseModel):
 class AlertCreated(BaseModel):
     """Answer to an alert post: 201 the first time, 200 with the same id after."""
 
-    id: int
+    id: int  # noqa: A003 (wire name)
     event_id: uuid.UUID
     created: bool
 
@@ -69,7 +69,7 @@ class AlertCreated(BaseModel):
 class AlertOut(BaseModel):
     """An alert as the read endpoints return it."""
 
-    id: int
+    id: int  # noqa: A003 (wire name)
     event_id: str
     device_id: str
     camera_id: str
@@ -96,9 +96,9 @@ class AlertPage(BaseModel):
 class ImageStored(BaseModel):
     """Answer to a snapshot upload."""
 
-    event_id: uuid.UUID
+    event_id: str
     path: str
-    bytes: int
+    bytes: int  # noqa: A003 (wire name)
     created: bool
 
 

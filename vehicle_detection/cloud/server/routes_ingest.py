@@ -26,7 +26,8 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from vehicle_detection.cloud.server.db import Alert, Device, from_stored, to_stored, utcnow
+from vehicle_detection.cloud.server.db import (
+    Alert, Device, from_stored, to_stored, utcnow, writing)
 from vehicle_detection.cloud.server.deps import authenticated, Caller, own_device, state
 from vehicle_detection.cloud.server.models import (
     AlertCreated, AlertIn, HeartbeatIn, ImageStored)
@@ -48,17 +49,18 @@ def post_alert(alert: AlertIn, request: Request, response: Response,
     if idempotency_key is not None and idempotency_key != str(alert.event_id):
         raise HTTPException(422, f'{IDEMPOTENCY_HEADER} must equal the event_id')
     engine = state(request).engine
-    values = dict(event_id=str(alert.event_id), device_id=caller.device_pk,
-                  camera_id=alert.camera_id, detected_at=to_stored(alert.detected_at),
-                  received_at=utcnow(), track_id=alert.track_id, class_name=alert.class_name,
-                  confidence=alert.confidence, bbox=list(alert.bbox),
-                  image_width=alert.image_width, image_height=alert.image_height)
+    values = {'event_id': str(alert.event_id), 'device_id': caller.device_pk,
+              'camera_id': alert.camera_id, 'detected_at': to_stored(alert.detected_at),
+              'received_at': utcnow(), 'track_id': alert.track_id,
+              'class_name': alert.class_name, 'confidence': alert.confidence,
+              'bbox': list(alert.bbox), 'image_width': alert.image_width,
+              'image_height': alert.image_height}
     dialect = postgresql if engine.dialect.name == 'postgresql' else sqlite
     # Concurrent retries of one event race here: the unique event_id decides, the
     # loser reads the winner's row.
     statement = (dialect.insert(Alert).values(**values)
                  .on_conflict_do_nothing(index_elements=['event_id']).returning(Alert.id))
-    with Session(engine) as session, session.begin():
+    with writing(engine) as session:
         inserted = session.execute(statement).first()
         if inserted is None:
             existing = session.execute(select(Alert.id, Alert.device_id).where(
@@ -117,7 +119,7 @@ def _store_image(request: Request, event_id: str, caller: Caller, data: bytes) -
     except StorageError as error:
         raise HTTPException(507, str(error)) from error
     try:
-        with Session(server.engine) as session, session.begin():
+        with writing(server.engine) as session:
             session.execute(update(Alert).where(Alert.event_id == event_id).values(
                 image_path=name, image_bytes=len(data), image_sha256=digest))
     except Exception:
@@ -132,7 +134,7 @@ def post_heartbeat(device_id: str, heartbeat: HeartbeatIn, request: Request,
     """Record a device's health figures and mark it online."""
     own_device(caller, device_id)
     now = utcnow()
-    with Session(state(request).engine) as session, session.begin():
+    with writing(state(request).engine) as session:
         session.execute(update(Device).where(Device.id == caller.device_pk).values(
             last_seen_at=now, health=heartbeat.model_dump(exclude_none=True)))
     return {'status': 'ok', 'server_time': now.isoformat() + 'Z'}

@@ -143,7 +143,7 @@ def stats(request: Request, device: Optional[str] = None, class_name: Optional[s
         classes = session.execute(base.add_columns(Alert.class_name, func.count())
                                   .group_by(Alert.class_name)).all()
     per_hour = [(_hour(value), count) for value, count in hours]
-    per_class: Dict[str, int] = {name: count for name, count in classes}
+    per_class: Dict[str, int] = dict(classes)
     return Stats(per_hour=per_hour, per_class=per_class, total=sum(per_class.values()))
 
 

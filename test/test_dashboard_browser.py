@@ -1,0 +1,113 @@
+# Copyright 2026 The vehicle_detection Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""The dashboard in a real headless Chromium: alerts and device health appear live."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+import shutil
+from typing import Iterator
+
+from cloud_helpers import add_device, alert_body, CloudServer, jpeg_bytes, require_tool
+import pytest
+import requests
+
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / 'test-artifacts'
+
+
+@pytest.fixture
+def browser() -> Iterator[object]:
+    chromium = shutil.which('chromium') or shutil.which('chromium-browser')
+    driver_path = shutil.which('chromedriver')
+    require_tool(bool(chromium and driver_path),
+                 'Chromium and chromedriver are not installed (apt-get install chromium '
+                 'chromium-driver)')
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in ('--headless=new', '--no-sandbox', '--disable-gpu',
+                 '--disable-dev-shm-usage', '--window-size=1400,1000'):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def test_dashboard_shows_alerts_and_health_without_reload(browser, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    db, storage = f'sqlite:///{tmp_path}/cloud.db', str(tmp_path / 'images')
+    key = add_device('gate-north', db, storage)
+    server = CloudServer(db, storage)
+    api = server.url + '/api/v1'
+    headers = {'X-API-Key': key}
+    try:
+        browser.get(server.url + '/')
+        wait = WebDriverWait(browser, 20)
+        wait.until(lambda d: d.execute_script('return window.vdRefreshes') >= 1)
+        browser.execute_script('window.vdMarker = "same page"')
+        posted = []
+        for index, name in enumerate(['car', 'truck', 'bus']):
+            body = alert_body('gate-north', class_name=name, track_id=index,
+                              detected_at=_now_iso())
+            assert requests.post(f'{api}/alerts', json=body, headers=headers,
+                                 timeout=5).status_code == 201
+            answer = requests.put(f'{api}/alerts/{body["event_id"]}/image',
+                                  data=jpeg_bytes(seed=index), timeout=5,
+                                  headers={**headers, 'Content-Type': 'image/jpeg'})
+            assert answer.status_code == 201
+            posted.append(body['event_id'])
+        heartbeat = {'cpu_percent': 37.0, 'memory_percent': 52.0, 'temperature_c': 48.5,
+                     'queue_depth': 4, 'oldest_unsent_s': 12.0, 'upload_success_rate': 0.97,
+                     'bytes_month': 512 * 1048576, 'budget_bytes': 20480 * 1048576}
+        assert requests.post(f'{api}/devices/gate-north/heartbeat', json=heartbeat,
+                             headers=headers, timeout=5).status_code == 200
+
+        def thumbnails_loaded(driver) -> bool:
+            return driver.execute_script(
+                'return [...document.querySelectorAll("#alerts .alert img")]'
+                '.filter(i => i.complete && i.naturalWidth > 0).length') == len(posted)
+        wait.until(thumbnails_loaded)  # the 5 s refresh picks them up
+        cards = browser.find_elements(By.CSS_SELECTOR, '#alerts .alert')
+        assert {c.get_attribute('data-event-id') for c in cards} == set(posted)
+        row = wait.until(lambda d: d.find_element(
+            By.CSS_SELECTOR, '#devices tr[data-device="gate-north"]'))
+        wait.until(lambda d: 'online' in row.text and '37 %' in row.text)
+        assert '512.0 MB / 20480.0 MB' in row.text and '97 %' in row.text
+        assert browser.execute_script('return window.vdMarker') == 'same page'  # no reload
+        assert len(browser.find_elements(By.CSS_SELECTOR, '#chart-class rect')) == 3
+        browser.find_elements(By.CSS_SELECTOR, '#alerts .alert img')[0].click()
+        wait.until(lambda d: d.execute_script(
+            'const i = document.getElementById("viewer-img");'
+            'return document.getElementById("viewer").open && i.complete '
+            '&& i.naturalWidth == 320'))
+        browser.find_element(By.CSS_SELECTOR, '#viewer button').click()
+        ARTIFACTS.mkdir(exist_ok=True)
+        assert browser.save_screenshot(str(ARTIFACTS / 'dashboard.png'))
+        assert os.path.getsize(ARTIFACTS / 'dashboard.png') > 10000
+    finally:
+        server.stop()
+
+
+def _now_iso() -> str:
+    from datetime import datetime, timezone
+    return datetime.now(timezone.utc).isoformat()
