@@ -88,9 +88,10 @@ def add_device(name: str, db: str, storage: str) -> str:
 class CloudServer:
     """``vehicle-detection-cloud serve`` in its own process on a free port."""
 
-    def __init__(self, db: str, storage: str, extra: Optional[List[str]] = None) -> None:
+    def __init__(self, db: str, storage: str, extra: Optional[List[str]] = None,
+                 port: int = 0) -> None:
         self.db, self.storage = db, storage
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = f'http://127.0.0.1:{self.port}'
         self.log = tempfile.TemporaryFile()
         self.process = subprocess.Popen(

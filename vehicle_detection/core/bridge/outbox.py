@@ -1,0 +1,251 @@
+# Copyright 2026 The vehicle_detection Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+The durable outbox: every event is on disk before any byte goes on the wire.
+
+One SQLite file (WAL, ``synchronous=FULL``) holds every event (it is also the
+local record of detection results) with the state of its alert and of its
+snapshot; snapshots are JPEG files beside it, written by rename before the
+row that names them is committed. After a crash or ``kill -9`` a pending
+event is simply sent again: the server is idempotent on the event id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+import json
+import os
+from pathlib import Path
+import sqlite3
+import threading
+import time
+from typing import Any, Dict, List, Optional
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id TEXT NOT NULL UNIQUE,
+    created_at REAL NOT NULL,
+    alert TEXT NOT NULL,
+    image_path TEXT,
+    image_bytes INTEGER NOT NULL DEFAULT 0,
+    alert_state TEXT NOT NULL DEFAULT 'pending',
+    image_state TEXT NOT NULL DEFAULT 'pending',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT
+);
+CREATE INDEX IF NOT EXISTS events_open ON events (alert_state, image_state);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+
+# States. An alert: pending -> sent | failed. A snapshot: pending -> sent | failed,
+# or none (no snapshot taken), evicted (storage full), missing (file lost or
+# corrupt), skipped (data budget spent).
+PENDING, SENT, FAILED = 'pending', 'sent', 'failed'
+OPEN_SQL = "(alert_state = 'pending' OR (alert_state = 'sent' AND image_state = 'pending'))"
+
+
+@dataclass(frozen=True)
+class Event:
+    """One queued event as the uploader sees it."""
+
+    seq: int
+    event_id: str
+    created_at: float
+    alert: Dict[str, Any]
+    image_path: Optional[str]
+    alert_state: str
+    image_state: str
+
+
+@dataclass(frozen=True)
+class OutboxStats:
+    """Figures for diagnostics and heartbeats."""
+
+    depth: int
+    oldest_unsent_s: float
+    stored_bytes: int
+    evictions: int
+    failed: int
+
+
+class Outbox:
+    """Events and their snapshots under ``folder``; safe to use from several threads."""
+
+    def __init__(self, folder: str, max_storage_bytes: int = 0) -> None:
+        self.folder = Path(folder).expanduser()
+        self.snapshots = self.folder / 'snapshots'
+        self.snapshots.mkdir(parents=True, exist_ok=True)
+        self.max_storage_bytes = max_storage_bytes
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.folder / 'outbox.db', check_same_thread=False,
+                                   isolation_level=None, timeout=30)
+        self._db.execute('PRAGMA journal_mode=WAL')
+        self._db.execute('PRAGMA synchronous=FULL')
+        self._db.executescript(SCHEMA)
+        self._remove_orphans()
+
+    # -- writing ---------------------------------------------------------------------
+    def enqueue(self, alert: Dict[str, Any], jpeg: Optional[bytes]) -> bool:
+        """
+        Commit one event (and its snapshot file) to disk; False if already queued.
+
+        The snapshot is fsynced and renamed into place first, so a committed row
+        never names a half-written file; a crash in between leaves an orphan
+        file that the next start removes.
+        """
+        event_id = alert['event_id']
+        image_path = None
+        if jpeg is not None:
+            image_path = f'{event_id}.jpg'
+            _write_atomic(self.snapshots / image_path, jpeg)
+        with self._lock:
+            cursor = self._db.execute(
+                'INSERT OR IGNORE INTO events (event_id, created_at, alert, image_path, '
+                'image_bytes, image_state) VALUES (?, ?, ?, ?, ?, ?)',
+                (event_id, time.time(), json.dumps(alert), image_path,
+                 len(jpeg) if jpeg is not None else 0, PENDING if jpeg is not None else 'none'))
+            added = cursor.rowcount == 1
+        self.enforce_limit()
+        return added
+
+    def mark(self, seq: int, part: str, state: str, error: Optional[str] = None) -> None:
+        """Set the state of ``part`` ('alert' or 'image') of event ``seq``."""
+        column = {'alert': 'alert_state', 'image': 'image_state'}[part]
+        with self._lock:
+            self._db.execute(f'UPDATE events SET {column} = ?, last_error = ? WHERE seq = ?',
+                             (state, error, seq))
+            if part == 'image' and state != PENDING:
+                self._drop_snapshot(seq)
+
+    def count_attempt(self, seq: int, error: str) -> None:
+        """Record one failed try of event ``seq``."""
+        with self._lock:
+            self._db.execute('UPDATE events SET attempts = attempts + 1, last_error = ? '
+                             'WHERE seq = ?', (error, seq))
+
+    def enforce_limit(self) -> int:
+        """Evict the oldest unsent snapshots until storage fits; return how many."""
+        if self.max_storage_bytes <= 0:
+            return 0
+        evicted = 0
+        with self._lock:
+            while self._stored_bytes() > self.max_storage_bytes:
+                row = self._db.execute(
+                    "SELECT seq FROM events WHERE image_state = 'pending' "
+                    'ORDER BY seq LIMIT 1').fetchone()
+                if row is None:
+                    break  # only alerts left: those are never evicted
+                self._db.execute("UPDATE events SET image_state = 'evicted' WHERE seq = ?",
+                                 row)
+                self._drop_snapshot(row[0])
+                self._add_meta('evictions', 1)
+                evicted += 1
+        return evicted
+
+    # -- reading ---------------------------------------------------------------------
+    def next_open(self, after_seq: int = 0) -> Optional[Event]:
+        """Return the oldest event with something still to send, after ``after_seq``."""
+        with self._lock:
+            row = self._db.execute(
+                'SELECT seq, event_id, created_at, alert, image_path, alert_state, image_state '
+                f'FROM events WHERE {OPEN_SQL} AND seq > ? ORDER BY seq LIMIT 1',
+                (after_seq,)).fetchone()
+        if row is None:
+            return None
+        return Event(row[0], row[1], row[2], json.loads(row[3]), row[4], row[5], row[6])
+
+    def read_snapshot(self, event: Event) -> bytes:
+        """Return the snapshot bytes of ``event``; OSError when the file is gone."""
+        if event.image_path is None:
+            raise FileNotFoundError('no snapshot was taken')
+        return (self.snapshots / event.image_path).read_bytes()
+
+    def stats(self, now: Optional[float] = None) -> OutboxStats:
+        """Return queue depth, age of the oldest unsent event, storage, evictions."""
+        now = time.time() if now is None else now
+        with self._lock:
+            depth, oldest = self._db.execute(
+                f'SELECT COUNT(*), MIN(created_at) FROM events WHERE {OPEN_SQL}').fetchone()
+            failed = self._db.execute(
+                "SELECT COUNT(*) FROM events WHERE alert_state = 'failed' "
+                "OR image_state = 'failed'").fetchone()[0]
+            return OutboxStats(depth, max(0.0, now - oldest) if oldest else 0.0,
+                               self._stored_bytes(), self.meta('evictions'), failed)
+
+    def events(self) -> List[Dict[str, Any]]:
+        """Return every recorded event with its states (oldest first)."""
+        with self._lock:
+            rows = self._db.execute('SELECT seq, event_id, alert, alert_state, image_state, '
+                                    'last_error FROM events ORDER BY seq').fetchall()
+        return [{'seq': r[0], 'event_id': r[1], 'alert': json.loads(r[2]),
+                 'alert_state': r[3], 'image_state': r[4], 'last_error': r[5]} for r in rows]
+
+    # -- meta counters (also used by the data budget) -------------------------------------
+    def meta(self, key: str) -> int:
+        """Return a persisted counter (0 when unset)."""
+        row = self._db.execute('SELECT value FROM meta WHERE key = ?', (key,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def add_meta(self, key: str, amount: int) -> int:
+        """Add to a persisted counter and return its new value."""
+        with self._lock:
+            return self._add_meta(key, amount)
+
+    def close(self) -> None:
+        """Close the database."""
+        with self._lock:
+            self._db.close()
+
+    # -- internals -------------------------------------------------------------------
+    def _add_meta(self, key: str, amount: int) -> int:
+        self._db.execute('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) '
+                         'DO UPDATE SET value = value + excluded.value', (key, amount))
+        return self.meta(key)
+
+    def _stored_bytes(self) -> int:
+        pending = self._db.execute("SELECT COALESCE(SUM(image_bytes), 0) FROM events "
+                                   "WHERE image_state = 'pending'").fetchone()[0]
+        # The database's logical size: the WAL file grows and shrinks with checkpoints.
+        pages = self._db.execute('PRAGMA page_count').fetchone()[0]
+        page_size = self._db.execute('PRAGMA page_size').fetchone()[0]
+        return int(pending) + pages * page_size
+
+    def _drop_snapshot(self, seq: int) -> None:
+        row = self._db.execute('SELECT image_path FROM events WHERE seq = ?', (seq,)).fetchone()
+        if row and row[0]:
+            (self.snapshots / row[0]).unlink(missing_ok=True)
+
+    def _remove_orphans(self) -> None:
+        """Remove snapshot files no pending event names (a crash before the commit)."""
+        wanted = {row[0] for row in self._db.execute(
+            "SELECT image_path FROM events WHERE image_state = 'pending'")}
+        for path in self.snapshots.iterdir():
+            if path.name not in wanted:
+                path.unlink(missing_ok=True)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    temporary = path.with_name(f'.{path.name}.tmp')
+    with open(temporary, 'wb') as stream:
+        stream.write(data)
+        stream.flush()
+        os.fsync(stream.fileno())
+    os.replace(temporary, path)
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)

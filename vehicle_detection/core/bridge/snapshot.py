@@ -1,0 +1,77 @@
+# Copyright 2026 The vehicle_detection Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""Snapshots: the exact frame of an alert (a ring of recent frames) as a bounded JPEG."""
+
+from __future__ import annotations
+
+import collections
+import threading
+from typing import Deque, Optional, Tuple
+
+import cv2
+import numpy as np
+
+from vehicle_detection.core.bridge.budget import SnapshotPlan
+
+
+class FrameRing:
+    """The last ``capacity`` frames by capture stamp, to find an alert's own frame."""
+
+    def __init__(self, capacity: int) -> None:
+        self._frames: Deque[Tuple[int, np.ndarray]] = collections.deque(maxlen=capacity)
+        self._lock = threading.Lock()
+
+    def add(self, stamp_ns: int, image: np.ndarray) -> None:
+        """Remember a frame."""
+        with self._lock:
+            self._frames.append((stamp_ns, image))
+
+    def get(self, stamp_ns: int) -> Optional[np.ndarray]:
+        """Return the frame with exactly this stamp, or None when it is gone or never came."""
+        with self._lock:
+            for stamp, image in reversed(self._frames):
+                if stamp == stamp_ns:
+                    return image
+        return None
+
+
+def encode_snapshot(image: np.ndarray, max_width: int, quality: int, max_bytes: int,
+                    plan: SnapshotPlan) -> bytes:
+    """
+    Encode ``image`` as a JPEG no larger than ``max_bytes``.
+
+    The plan scales the configured ``max_width`` and quality; if the result is
+    still too large, quality and then size come down until it fits.
+    """
+    width = max(64, int(max_width * plan.scale))
+    quality = min(quality, plan.quality)
+    height, source_width = image.shape[:2]
+    while True:
+        if source_width > width:
+            frame = cv2.resize(image, (width, max(1, height * width // source_width)),
+                               interpolation=cv2.INTER_AREA)
+        else:
+            frame = image
+        ok, data = cv2.imencode('.jpg', frame, [cv2.IMWRITE_JPEG_QUALITY, quality])
+        if not ok:
+            raise ValueError('the frame cannot be encoded as JPEG')
+        if len(data) <= max_bytes or (width <= 64 and quality <= 10):
+            if len(data) > max_bytes:
+                raise ValueError(f'cannot fit a snapshot into {max_bytes} bytes')
+            return data.tobytes()
+        if quality > 30:
+            quality -= 15
+        else:
+            width = max(64, width * 3 // 4)

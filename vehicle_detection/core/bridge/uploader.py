@@ -1,0 +1,266 @@
+# Copyright 2026 The vehicle_detection Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+The upload worker: drains the outbox in order over a flaky link.
+
+Runs in its own threads (never a ROS executor): one drains the outbox, one
+checks ``/health`` and sends heartbeats. Each event goes as alert JSON, then
+its JPEG, both keyed by the event id, so a retry after any failure or crash
+is harmless. Per the wire contract 5xx, 408, 429 and network errors are
+retried (``retry_attempts`` a round, exponential backoff with jitter, and
+``Retry-After`` honoured), other 4xx are permanent for that request;
+401/403 mean the key is wrong: uploads pause and the fault is reported
+instead of hammering the server with a bad key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+import json
+import threading
+from typing import Callable, Dict, Optional
+
+import requests
+
+from vehicle_detection.cloud.wire import (
+    ALERTS_PATH, API_KEY_HEADER, HEALTH_PATH, heartbeat_path, IDEMPOTENCY_HEADER, is_retryable,
+    JPEG_CONTENT_TYPE)
+from vehicle_detection.core.backoff import Backoff
+from vehicle_detection.core.bridge.budget import DataBudget
+from vehicle_detection.core.bridge.outbox import Event, FAILED, Outbox, PENDING, SENT
+
+AUTH_PAUSE_S = 300.0  # a refused key is tried again after this long (or a settings change)
+
+
+@dataclass(frozen=True)
+class UploadSettings:
+    """The original system's upload settings, plus the device identity."""
+
+    api_base_url: str
+    api_key: str
+    device_id: str
+    enable_alert_upload: bool = True
+    enable_image_upload: bool = True
+    upload_interval: float = 5.0  # seconds between rounds when something failed
+    retry_attempts: int = 3
+    retry_delay: float = 1.0  # first backoff delay, doubled per retry
+    retry_max_delay: float = 60.0
+    timeout: float = 10.0
+    heartbeat_interval: float = 60.0
+    health_interval: float = 30.0
+
+
+@dataclass
+class LinkStats:
+    """What the link did (read by diagnostics, heartbeats and the health service)."""
+
+    link_state: str = 'unknown'  # up, down, unauthorized, unknown
+    requests_ok: int = 0
+    requests_failed: int = 0
+    retries: int = 0
+    permanent_failures: int = 0
+    missing_snapshots: int = 0
+    budget_skipped_images: int = 0
+    last_error: str = ''
+
+    @property
+    def success_rate(self) -> float:
+        """Share of requests that succeeded (1.0 before any)."""
+        total = self.requests_ok + self.requests_failed
+        return self.requests_ok / total if total else 1.0
+
+
+class Uploader:
+    """Owns the upload and health threads for one outbox."""
+
+    def __init__(self, settings: UploadSettings, outbox: Outbox, budget: DataBudget,
+                 health_figures: Optional[Callable[[], Dict[str, object]]] = None) -> None:
+        self.settings = settings
+        self.outbox = outbox
+        self.budget = budget
+        self.stats = LinkStats()
+        self._health_figures = health_figures or dict
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._drain_loop, daemon=True,
+                                          name='cloud-upload'),
+                         threading.Thread(target=self._health_loop, daemon=True,
+                                          name='cloud-health')]
+
+    def start(self) -> None:
+        """Start both threads."""
+        for thread in self._threads:
+            thread.start()
+
+    def wake(self) -> None:
+        """Tell the drain thread that an event was queued."""
+        self._wake.set()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the threads (an upload in flight ends by its own timeout)."""
+        self._stop.set()
+        self._wake.set()
+        for thread in self._threads:
+            if thread.is_alive():
+                thread.join(timeout)
+
+    # -- HTTP ------------------------------------------------------------------------------
+    def _exchange(self, session: requests.Session, method: str, path: str,
+                  **options: object) -> Optional[requests.Response]:
+        """Send one request, count its bytes; None on a network error."""
+        body = options.get('data') or b''
+        if 'json' in options:
+            body = json.dumps(options['json']).encode()
+        try:
+            response = session.request(method, self.settings.api_base_url.rstrip('/') + path,
+                                       timeout=self.settings.timeout, **options)  # type: ignore
+        except requests.RequestException as error:
+            self.budget.record(len(body), 0)  # it may have left: count it
+            self.stats.requests_failed += 1
+            self.stats.last_error = f'{method} {path}: {type(error).__name__}: {error}'[:300]
+            return None
+        sent = len(body) + sum(len(k) + len(v) + 4 for k, v in session.headers.items())
+        self.budget.record(sent, len(response.content) + sum(
+            len(k) + len(v) + 4 for k, v in response.headers.items()))
+        if response.status_code < 400:
+            self.stats.requests_ok += 1
+        else:
+            self.stats.requests_failed += 1
+            self.stats.last_error = f'{method} {path}: HTTP {response.status_code} ' \
+                                    f'{response.text[:200]}'
+        return response
+
+    def _session(self) -> requests.Session:
+        session = requests.Session()
+        session.headers[API_KEY_HEADER] = self.settings.api_key
+        return session
+
+    # -- draining --------------------------------------------------------------------------
+    def _drain_loop(self) -> None:
+        session = self._session()
+        while not self._stop.is_set():
+            if self.stats.link_state == 'unauthorized' or not self.settings.enable_alert_upload:
+                self._wait(AUTH_PAUSE_S if self.stats.link_state == 'unauthorized'
+                           else self.settings.upload_interval)
+                if self.stats.link_state == 'unauthorized':
+                    self.stats.link_state = 'unknown'  # try the key again
+                continue
+            drained = self._drain_round(session)
+            if not drained:
+                self._wait(self.settings.upload_interval)
+            elif self.outbox.next_open() is None:
+                self._wait(None)
+
+    def _wait(self, timeout: Optional[float]) -> None:
+        self._wake.wait(timeout)
+        self._wake.clear()
+
+    def _drain_round(self, session: requests.Session) -> bool:
+        """Send open events oldest first; False when one could not go this round."""
+        while not self._stop.is_set():
+            event = self.outbox.next_open()
+            if event is None:
+                return True
+            if not self._deliver(session, event):
+                return False
+        return True
+
+    def _deliver(self, session: requests.Session, event: Event) -> bool:
+        if event.alert_state == PENDING:
+            outcome = self._send(session, event, 'alert', lambda: self._exchange(
+                session, 'POST', ALERTS_PATH, json=event.alert,
+                headers={IDEMPOTENCY_HEADER: event.event_id}))
+            if outcome is None:
+                return False
+            if outcome == FAILED:
+                return True
+        if event.image_state != PENDING:
+            return True
+        if not self.settings.enable_image_upload:
+            self.outbox.mark(event.seq, 'image', 'skipped', 'image upload disabled')
+            return True
+        if not self.budget.plan(100).send_images:
+            self.stats.budget_skipped_images += 1
+            self.outbox.mark(event.seq, 'image', 'skipped', 'monthly data budget spent')
+            return True
+        try:
+            data = self.outbox.read_snapshot(event)
+            if not (data.startswith(b'\xff\xd8') and data.rstrip(b'\x00').endswith(b'\xff\xd9')):
+                raise ValueError('the snapshot file is not a complete JPEG')
+        except (OSError, ValueError) as error:
+            self.stats.missing_snapshots += 1
+            self.stats.last_error = f'snapshot of {event.event_id}: {error}'
+            self.outbox.mark(event.seq, 'image', 'missing', str(error))
+            return True
+        return self._send(session, event, 'image', lambda: self._exchange(
+            session, 'PUT', f'{ALERTS_PATH}/{event.event_id}/image', data=data,
+            headers={'Content-Type': JPEG_CONTENT_TYPE,
+                     IDEMPOTENCY_HEADER: event.event_id})) is not None
+
+    def _send(self, session: requests.Session, event: Event, part: str,
+              request: Callable[[], Optional[requests.Response]]) -> Optional[str]:
+        """Try one request up to ``retry_attempts`` times; return SENT, FAILED or None."""
+        backoff = Backoff(self.settings.retry_delay,
+                          max(self.settings.retry_delay, self.settings.retry_max_delay),
+                          jitter=0.5)
+        for attempt in range(max(1, self.settings.retry_attempts)):
+            if attempt:
+                self.stats.retries += 1
+            response = request()
+            status = None if response is None else response.status_code
+            if status is not None and status < 400:
+                self.stats.link_state = 'up'
+                self.outbox.mark(event.seq, part, SENT)
+                return SENT
+            if status in (401, 403):
+                self.stats.link_state = 'unauthorized'
+                self.stats.last_error = f'the server refused the API key (HTTP {status})'
+                return None
+            if not is_retryable(status):
+                self.stats.permanent_failures += 1
+                self.outbox.mark(event.seq, part, FAILED, self.stats.last_error)
+                return FAILED
+            if response is None:
+                self.stats.link_state = 'down'
+            self.outbox.count_attempt(event.seq, self.stats.last_error)
+            delay = backoff.next_delay()
+            retry_after = response.headers.get('Retry-After', '') if response is not None else ''
+            if retry_after.isdigit():
+                delay = max(delay, float(retry_after))
+            if attempt + 1 < self.settings.retry_attempts and self._stop.wait(delay):
+                return None
+        return None
+
+    # -- health and heartbeat ----------------------------------------------------------------
+    def _health_loop(self) -> None:
+        session = self._session()
+        next_heartbeat = elapsed = 0.0
+        while not self._stop.is_set():
+            response = self._exchange(session, 'GET', HEALTH_PATH)
+            if response is None or response.status_code >= 500:
+                self.stats.link_state = 'down'
+            elif self.stats.link_state in ('down', 'unknown'):
+                self.stats.link_state = 'up'
+                self._wake.set()  # the link is back: drain now
+            if elapsed >= next_heartbeat and self.stats.link_state == 'up':
+                figures = {k: v for k, v in self._health_figures().items() if v is not None}
+                reply = self._exchange(session, 'POST', heartbeat_path(self.settings.device_id),
+                                       json=figures)
+                if reply is not None and reply.status_code in (401, 403):
+                    self.stats.link_state = 'unauthorized'
+                next_heartbeat = elapsed + self.settings.heartbeat_interval
+            if self._stop.wait(self.settings.health_interval):
+                return
+            elapsed += self.settings.health_interval
