@@ -170,7 +170,7 @@ class Scripted(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    do_GET = do_POST = do_PUT = _answer  # noqa: N815 - http.server's naming
+    do_GET = do_POST = do_PUT = _answer
 
     def log_message(self, *_args: object) -> None:
         """Keep test output quiet."""

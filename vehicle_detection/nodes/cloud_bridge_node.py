@@ -12,12 +12,205 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Cloud bridge node (placeholder until the cloud bridge issue lands)."""
+"""Cloud bridge node: ``/detections`` + images in, one alert per vehicle to the cloud out."""
 
+from __future__ import annotations
+
+from datetime import datetime, timezone
+import queue
 import sys
+import threading
+from typing import Any, Dict, List, Optional, Tuple
+import uuid
+
+import numpy as np
+import psutil
+from rclpy.context import Context
+from rclpy.node import Node
+from rclpy.qos import qos_profile_sensor_data, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import Image
+from std_srvs.srv import Trigger
+
+from vehicle_detection.cloud.wire import Alert, utc_iso
+from vehicle_detection.core.bridge.budget import DataBudget
+from vehicle_detection.core.bridge.config import BRIDGE_PARAMS, resolve_api_key
+from vehicle_detection.core.bridge.outbox import Outbox
+from vehicle_detection.core.bridge.policy import AlertPolicy, Sighting
+from vehicle_detection.core.bridge.snapshot import encode_snapshot, FrameRing
+from vehicle_detection.core.bridge.uploader import Uploader, UploadSettings
+from vehicle_detection.ros.detection_msgs import to_sightings
+from vehicle_detection.ros.diagnostics import DiagnosticsPublisher, ERROR, OK, WARN
+from vehicle_detection.ros.image_conv import ImageEncodingError, stamp_to_ns, to_bgr
+from vehicle_detection.ros.parameters import DeclaredParameters
+from vehicle_detection.ros.spin import run_nodes
+from vision_msgs.msg import Detection2DArray
+
+MB = 1024 * 1024
 
 
-def main() -> int:
-    """Say clearly that this node is not built yet."""
-    print('cloud_bridge_node is not built yet (see the cloud bridge issue)', file=sys.stderr)
-    return 2
+class CloudBridgeNode(Node):
+    """Turns detections into alerts, queues them durably, and uploads them off-thread."""
+
+    def __init__(self, context: Optional[Context] = None,
+                 parameter_overrides: Optional[List[Any]] = None) -> None:
+        super().__init__('cloud_bridge_node', context=context,
+                         parameter_overrides=parameter_overrides)
+        self.params = DeclaredParameters(self, BRIDGE_PARAMS, on_change=self._apply)
+        values = self.params.values
+        self.alerts_generated = 0
+        self._problem = ''
+        try:
+            api_key, self._key_source = resolve_api_key(values)
+        except ValueError as error:
+            api_key, self._key_source, self._problem = '', 'nowhere', str(error)
+        self.outbox = Outbox(values['data_dir'], int(values['max_storage_mb'] * MB),
+                             values['snapshot_dir'])
+        self.budget = DataBudget(self.outbox, int(values['monthly_budget_mb'] * MB))
+        self.policy = AlertPolicy(values['min_track_hits'], values['track_cooldown'],
+                                  values['class_cooldown'])
+        self.frames = FrameRing(values['frame_buffer'])
+        self.uploader = Uploader(self._upload_settings(api_key), self.outbox, self.budget,
+                                 self.health_figures)
+        if values['enabled'] and api_key:
+            self.uploader.start()
+        elif values['enabled']:
+            self._problem = self._problem or (
+                'no API key: set VD_CLOUD_API_KEY or api_key_file; events are kept locally')
+        # Encoding and the fsynced outbox write happen here, never on the executor.
+        self._events: 'queue.Queue[Optional[Tuple[Sighting, int, Optional[np.ndarray]]]]' = \
+            queue.Queue(maxsize=1000)
+        self._writer = threading.Thread(target=self._write_events, daemon=True,
+                                        name='outbox-writer')
+        self._writer.start()
+        self.create_subscription(Image, values['image_topic'], self._on_image, QoSProfile(
+            depth=2, reliability=qos_profile_sensor_data.reliability,
+            history=qos_profile_sensor_data.history))
+        self.create_subscription(Detection2DArray, 'detections', self._on_detections,
+                                 QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE))
+        self.create_service(Trigger, '~/health_check', self._health_check)
+        self._diagnostics = DiagnosticsPublisher(self, hardware_id=values['api_base_url'])
+        self.create_timer(values['diagnostics_period'], self._report)
+
+    def _upload_settings(self, api_key: str) -> UploadSettings:
+        values = self.params.values
+        return UploadSettings(
+            values['api_base_url'], api_key, values['device_id'],
+            enable_alert_upload=values['enable_alert_upload'],
+            enable_image_upload=values['enable_image_upload'],
+            upload_interval=values['upload_interval'], retry_attempts=values['retry_attempts'],
+            retry_delay=values['retry_delay'], heartbeat_interval=values['heartbeat_interval'],
+            health_interval=values['health_interval'])
+
+    def _apply(self, values: Dict[str, Any]) -> Optional[str]:
+        self.policy.min_track_hits = values['min_track_hits']
+        self.policy.track_cooldown_s = values['track_cooldown']
+        self.policy.class_cooldown_s = values['class_cooldown']
+        self.outbox.max_storage_bytes = int(values['max_storage_mb'] * MB)
+        self.budget.budget = int(values['monthly_budget_mb'] * MB)
+        self.uploader.settings = self._upload_settings(self.uploader.settings.api_key)
+        return None
+
+    # -- executor side: cheap work only ----------------------------------------------------
+    def _on_image(self, msg: Image) -> None:
+        try:
+            self.frames.add(stamp_to_ns(msg.header.stamp), to_bgr(msg))
+        except ImageEncodingError as error:
+            self.get_logger().warning(f'image refused: {error}', throttle_duration_sec=10.0)
+
+    def _on_detections(self, msg: Detection2DArray) -> None:
+        stamp = stamp_to_ns(msg.header.stamp)
+        for sighting in self.policy.update(to_sightings(msg), stamp / 1e9):
+            try:
+                self._events.put_nowait((sighting, stamp, self.frames.get(stamp)))
+            except queue.Full:
+                self.get_logger().error('outbox writer is behind: alert dropped',
+                                        throttle_duration_sec=5.0)
+
+    # -- writer thread -------------------------------------------------------------------------
+    def _write_events(self) -> None:
+        while (item := self._events.get()) is not None:
+            sighting, stamp, frame = item
+            self._record(sighting, stamp, frame)
+
+    def _record(self, sighting: Sighting, stamp_ns: int, frame: Optional[np.ndarray]) -> None:
+        values = self.params.values
+        height, width = frame.shape[:2] if frame is not None else (0, 0)
+        moment = datetime.fromtimestamp(stamp_ns / 1e9, timezone.utc)
+        alert = Alert(str(uuid.uuid4()), values['device_id'], values['camera_id'],
+                      utc_iso(moment), sighting.track_id, sighting.class_name,
+                      sighting.confidence, sighting.bbox, max(width, 1), max(height, 1))
+        jpeg = None
+        if frame is None:
+            self.get_logger().warning(f'no frame with stamp {stamp_ns} for the snapshot of '
+                                      f'track {sighting.track_id}; alert goes without one')
+        else:
+            plan = self.budget.plan(values['snapshot_quality'])
+            if plan.send_images:
+                jpeg = encode_snapshot(frame, values['snapshot_max_width'],
+                                       values['snapshot_quality'],
+                                       int(values['max_image_size_mb'] * MB), plan)
+        try:
+            self.outbox.enqueue(alert.to_json(), jpeg)
+        except OSError as error:
+            self.get_logger().error(f'cannot record alert: {error}')
+            return
+        self.alerts_generated += 1
+        self.uploader.wake()
+
+    # -- health ------------------------------------------------------------------------------
+    def health_figures(self) -> Dict[str, Any]:
+        """Return the figures of a heartbeat (also on /diagnostics and ~/health_check)."""
+        stats, link, budget = self.outbox.stats(), self.uploader.stats, self.budget.figures()
+        figures: Dict[str, Any] = {
+            'link_state': link.link_state, 'queue_depth': stats.depth,
+            'oldest_unsent_s': round(stats.oldest_unsent_s, 1),
+            'upload_success_rate': round(link.success_rate, 4), 'retries': link.retries,
+            'evictions': stats.evictions, 'bytes_month': budget.used,
+            'projected_bytes_month': budget.projected, 'budget_bytes': budget.budget,
+            'cpu_percent': psutil.cpu_percent(), 'memory_percent': psutil.virtual_memory().percent}
+        temperatures: Dict[str, Any] = getattr(psutil, 'sensors_temperatures', dict)()
+        readings = [t.current for group in temperatures.values() for t in group]
+        if readings:
+            figures['temperature_c'] = max(readings)
+        return figures
+
+    def _summary(self) -> Tuple[bytes, str, Dict[str, Any]]:
+        figures = self.health_figures()
+        link = self.uploader.stats
+        figures.update(alerts_generated=self.alerts_generated, key_source=self._key_source,
+                       permanent_failures=link.permanent_failures,
+                       missing_snapshots=link.missing_snapshots, last_error=link.last_error)
+        if self._problem or link.link_state == 'unauthorized':
+            return ERROR, self._problem or link.last_error, figures
+        if not self.params['enabled']:
+            return OK, 'cloud upload disabled; events recorded locally', figures
+        if link.link_state == 'down':
+            return WARN, f'cloud unreachable, {figures["queue_depth"]} queued', figures
+        return OK, f'link {link.link_state}, {figures["queue_depth"]} queued', figures
+
+    def _report(self) -> None:
+        level, message, figures = self._summary()
+        self._diagnostics.publish('cloud_bridge', level, message, figures)
+
+    def _health_check(self, _request: Trigger.Request, response: Trigger.Response
+                      ) -> Trigger.Response:
+        level, message, figures = self._summary()
+        response.success = level == OK
+        response.message = message + '; ' + ', '.join(f'{k}={v}' for k, v in figures.items())
+        return response
+
+    def close(self) -> None:
+        """Finish writing queued events, stop uploading, close the outbox."""
+        self._events.put(None)
+        self._writer.join(10.0)
+        self.uploader.stop()
+        self.outbox.close()
+
+
+def main(args: Optional[List[str]] = None) -> int:
+    """Entry point of ``ros2 run vehicle_detection cloud_bridge_node``."""
+    return run_nodes([CloudBridgeNode], args)
+
+
+if __name__ == '__main__':
+    sys.exit(main())

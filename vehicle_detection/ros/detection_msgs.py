@@ -12,14 +12,17 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Build ``vision_msgs/Detection2DArray`` and the annotated image from detections."""
+"""Detections to and from ``vision_msgs/Detection2DArray``, and the annotated image."""
 
 from __future__ import annotations
+
+from typing import List
 
 import cv2
 import numpy as np
 from std_msgs.msg import Header
 
+from vehicle_detection.core.bridge.policy import Sighting
 from vehicle_detection.core.detection.detections import Detections
 from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithPose
 
@@ -57,3 +60,20 @@ def annotate(image: np.ndarray, detections: Detections) -> np.ndarray:
         cv2.putText(canvas, label, (box[0], max(12, box[1] - 4)), cv2.FONT_HERSHEY_SIMPLEX,
                     0.5, color, 1, cv2.LINE_AA)
     return canvas
+
+
+def to_sightings(msg: Detection2DArray) -> List[Sighting]:
+    """Turn a Detection2DArray back into the alert policy's sightings."""
+    sightings = []
+    for detection in msg.detections:
+        if not detection.results:
+            continue
+        hypothesis = detection.results[0].hypothesis
+        box = detection.bbox
+        half_w, half_h = box.size_x / 2, box.size_y / 2
+        centre = box.center.position
+        track = int(detection.id) if detection.id.lstrip('-').isdigit() else -1
+        sightings.append(Sighting(track, hypothesis.class_id, float(hypothesis.score),
+                                  (centre.x - half_w, centre.y - half_h,
+                                   centre.x + half_w, centre.y + half_h)))
+    return sightings

@@ -106,4 +106,4 @@ class DataBudget:
         scale = 1.0 - (1.0 - MIN_SCALE) * min(1.0, 2 * pressure)
         lower = min(quality, MIN_QUALITY)
         reduced = quality - (quality - lower) * max(0.0, 2 * pressure - 1)
-        return SnapshotPlan(True, scale, int(round(reduced)))
+        return SnapshotPlan(True, scale, round(reduced))

@@ -84,9 +84,12 @@ class OutboxStats:
 class Outbox:
     """Events and their snapshots under ``folder``; safe to use from several threads."""
 
-    def __init__(self, folder: str, max_storage_bytes: int = 0) -> None:
+    def __init__(self, folder: str, max_storage_bytes: int = 0,
+                 snapshot_dir: str = '') -> None:
         self.folder = Path(folder).expanduser()
-        self.snapshots = self.folder / 'snapshots'
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.snapshots = Path(snapshot_dir).expanduser() if snapshot_dir else \
+            self.folder / 'snapshots'
         self.snapshots.mkdir(parents=True, exist_ok=True)
         self.max_storage_bytes = max_storage_bytes
         self._lock = threading.Lock()

@@ -120,7 +120,8 @@ class Uploader:
     def _exchange(self, session: requests.Session, method: str, path: str,
                   **options: object) -> Optional[requests.Response]:
         """Send one request, count its bytes; None on a network error."""
-        body = options.get('data') or b''
+        data = options.get('data')
+        body = data if isinstance(data, bytes) else b''
         if 'json' in options:
             body = json.dumps(options['json']).encode()
         try:

@@ -1,0 +1,143 @@
+# Copyright 2026 The vehicle_detection Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""Unit tests of the bridge core without ROS or network: policy, budget, snapshots, outbox."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vehicle_detection.core.bridge.budget import DataBudget, PROTOCOL_OVERHEAD_BYTES
+from vehicle_detection.core.bridge.config import BRIDGE_PARAMS, resolve_api_key
+from vehicle_detection.core.bridge.outbox import Outbox
+from vehicle_detection.core.bridge.policy import AlertPolicy, Sighting
+from vehicle_detection.core.bridge.snapshot import encode_snapshot, FrameRing
+from vehicle_detection.core.params import defaults
+
+
+def seen(track: int, box=(0, 0, 10, 10), name: str = 'car') -> Sighting:
+    return Sighting(track, name, 0.9, tuple(float(v) for v in box))  # type: ignore[arg-type]
+
+
+def test_one_alert_per_track_after_min_hits() -> None:
+    policy = AlertPolicy(min_track_hits=3)
+    results = [policy.update([seen(1)], t) for t in range(6)]
+    assert [len(r) for r in results] == [0, 0, 1, 0, 0, 0]
+
+
+def test_parked_vehicle_reacquired_does_not_alert_again() -> None:
+    policy = AlertPolicy(min_track_hits=1, track_cooldown_s=60)
+    assert policy.update([seen(1, (100, 100, 200, 200))], 0.0)
+    # The tracker lost it behind a truck; a new id appears at the same place.
+    assert not policy.update([seen(2, (102, 101, 201, 199))], 5.0)
+    assert policy.update([seen(3, (400, 100, 500, 200))], 6.0)  # another vehicle
+    assert policy.update([seen(4, (100, 100, 200, 200))], 70.0)  # after the cool-down
+
+
+def test_class_cooldown_limits_alerts_per_class() -> None:
+    policy = AlertPolicy(min_track_hits=1, class_cooldown_s=10)
+    assert policy.update([seen(1, (0, 0, 10, 10), 'bus')], 0.0)
+    assert not policy.update([seen(2, (50, 0, 60, 10), 'bus')], 1.0)
+    assert policy.update([seen(3, (100, 0, 110, 10), 'car')], 1.0)  # other class
+    assert policy.update([seen(2, (50, 0, 60, 10), 'bus')], 11.0)  # ended: track 2 now
+
+
+class MemoryCounters(dict):
+    def meta(self, key: str) -> int:
+        return self.get(key, 0)
+
+    def add_meta(self, key: str, amount: int) -> int:
+        self[key] = self.meta(key) + amount
+        return self[key]
+
+
+def test_budget_counts_projects_and_plans() -> None:
+    mid_month = datetime(2026, 11, 16, tzinfo=timezone.utc).timestamp()  # 15 of 30 days
+    counters = MemoryCounters()
+    budget = DataBudget(counters, 1000 * 1000, clock=lambda: mid_month)
+    budget.record(1000, 100)
+    figures = budget.figures()
+    assert figures.used == 1100 + PROTOCOL_OVERHEAD_BYTES
+    assert figures.projected == pytest.approx(2 * figures.used, rel=0.01)
+    assert budget.plan(70).scale == 1.0 and budget.plan(70).quality == 70  # plenty left
+    counters['bytes:2026-11'] = 425_000  # projects 850 kB: 85 % of budget
+    half = budget.plan(70)
+    assert half.send_images and 0.5 < half.scale < 1.0 and half.quality == 70
+    counters['bytes:2026-11'] = 550_000  # projects 1.1 MB: resolution and quality cut
+    cut = budget.plan(70)
+    assert cut.scale == 0.5 and 40 <= cut.quality < 70
+    counters['bytes:2026-11'] = 1_000_000
+    assert not budget.plan(70).send_images
+    december = DataBudget(counters, 1000 * 1000, clock=lambda: datetime(
+        2026, 12, 2, tzinfo=timezone.utc).timestamp())
+    assert december.figures().used == 0  # a new month starts from zero
+
+
+def test_budget_persists_across_restarts(tmp_path: Path) -> None:
+    first = Outbox(str(tmp_path))
+    DataBudget(first, 10**9).record(5000, 0)
+    first.close()
+    assert DataBudget(Outbox(str(tmp_path)), 10**9).figures().used == 5000 + \
+        PROTOCOL_OVERHEAD_BYTES
+
+
+def test_snapshot_respects_size_cap_and_plan() -> None:
+    from vehicle_detection.core.bridge.budget import SnapshotPlan
+    image = np.random.default_rng(0).integers(0, 255, (720, 1280, 3), np.uint8)
+    full = encode_snapshot(image, 640, 80, 10**7, SnapshotPlan(True, 1.0, 80))
+    capped = encode_snapshot(image, 640, 80, 40_000, SnapshotPlan(True, 1.0, 80))
+    assert len(capped) <= 40_000 < len(full)
+    small = encode_snapshot(image, 640, 80, 10**7, SnapshotPlan(True, 0.5, 80))
+    import cv2
+    assert cv2.imdecode(np.frombuffer(small, np.uint8), cv2.IMREAD_COLOR).shape[1] == 320
+
+
+def test_frame_ring_finds_the_exact_stamp() -> None:
+    ring = FrameRing(3)
+    for stamp in range(5):
+        ring.add(stamp, np.full((2, 2, 3), stamp, np.uint8))
+    assert ring.get(4)[0, 0, 0] == 4 and ring.get(2)[0, 0, 0] == 2
+    assert ring.get(1) is None  # fell out of the ring
+
+
+def test_outbox_survives_reopen_and_removes_orphans(tmp_path: Path) -> None:
+    outbox = Outbox(str(tmp_path))
+    assert outbox.enqueue({'event_id': 'e1'}, b'\xff\xd8jpeg\xff\xd9')
+    assert not outbox.enqueue({'event_id': 'e1'}, None)  # same event: one row
+    (outbox.snapshots / 'orphan.jpg').write_bytes(b'x')  # a crash before the commit
+    outbox.close()
+    again = Outbox(str(tmp_path))
+    assert not (again.snapshots / 'orphan.jpg').exists()
+    event = again.next_open()
+    assert event is not None and again.read_snapshot(event) == b'\xff\xd8jpeg\xff\xd9'
+    assert again.stats().depth == 1
+
+
+def test_api_key_comes_from_env_then_file(tmp_path: Path, monkeypatch) -> None:
+    values = defaults(BRIDGE_PARAMS)
+    monkeypatch.delenv('VD_CLOUD_API_KEY', raising=False)
+    assert resolve_api_key(values) == ('', 'nowhere')
+    (tmp_path / 'key').write_text('from-file\n')
+    values['api_key_file'] = str(tmp_path / 'key')
+    assert resolve_api_key(values)[0] == 'from-file'
+    monkeypatch.setenv('VD_CLOUD_API_KEY', 'from-env')
+    assert resolve_api_key(values) == ('from-env', 'VD_CLOUD_API_KEY')
+    monkeypatch.delenv('VD_CLOUD_API_KEY')
+    values['api_key_file'] = str(tmp_path / 'missing')
+    with pytest.raises(ValueError, match='missing'):
+        resolve_api_key(values)

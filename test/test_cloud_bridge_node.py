@@ -1,0 +1,125 @@
+# Copyright 2026 The vehicle_detection Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""The cloud bridge node over real topics, against the real cloud server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+import threading
+import time
+from typing import Iterator, List, Tuple
+
+from cloud_helpers import add_device, CloudServer
+import cv2
+from diagnostic_msgs.msg import DiagnosticArray
+import numpy as np
+import pytest
+from rclpy.parameter import Parameter
+from rclpy.qos import qos_profile_sensor_data, QoSProfile, ReliabilityPolicy
+import requests
+from ros_helpers import diagnostic_values, Harness
+from sensor_msgs.msg import Image
+from std_srvs.srv import Trigger
+
+from vehicle_detection.core.detection.detections import Detections
+from vehicle_detection.nodes.cloud_bridge_node import CloudBridgeNode
+from vehicle_detection.ros.detection_msgs import to_detection_array
+from vehicle_detection.ros.image_conv import stamp_from_ns, to_image_msg
+from vision_msgs.msg import Detection2DArray
+from waiting import Inbox
+
+
+@pytest.fixture
+def cloud(tmp_path: Path) -> Iterator[Tuple[CloudServer, str]]:
+    db, storage = f'sqlite:///{tmp_path}/cloud.db', str(tmp_path / 'images')
+    key = add_device('gate-1', db, storage)
+    server = CloudServer(db, storage)
+    try:
+        yield server, key
+    finally:
+        server.stop()
+
+
+def frame_and_detections(seq: int, tracks: List[Tuple[int, str]]) -> Tuple[Image, object]:
+    image = np.full((240, 320, 3), 40 + seq, np.uint8)
+    stamp = stamp_from_ns(1_700_000_000_000_000_000 + seq * 100_000_000)
+    header_image = to_image_msg(image, stamp, 'cam')
+    boxes = np.array([[20.0 + 60 * i, 30.0, 70.0 + 60 * i, 90.0] for i in range(len(tracks))],
+                     np.float32).reshape(-1, 4)
+    detections = Detections(boxes, np.full(len(tracks), 0.8, np.float32),
+                            np.zeros(len(tracks), np.int64), [name for _, name in tracks],
+                            np.array([track for track, _ in tracks], np.int64))
+    return header_image, to_detection_array(detections, header_image.header)
+
+
+def test_one_alert_per_vehicle_with_its_frame(ros_context, cloud, tmp_path: Path,
+                                              monkeypatch) -> None:
+    server, key = cloud
+    monkeypatch.setenv('VD_CLOUD_API_KEY', key)
+    harness = Harness(ros_context)
+    try:
+        node = harness.add(CloudBridgeNode(context=ros_context, parameter_overrides=[
+            Parameter('api_base_url', value=server.url), Parameter('device_id', value='gate-1'),
+            Parameter('data_dir', value=str(tmp_path / 'edge')),
+            Parameter('min_track_hits', value=3), Parameter('health_interval', value=0.5),
+            Parameter('heartbeat_interval', value=1.0)]))
+        images = harness.probe.create_publisher(Image, 'camera/image_raw',
+                                                qos_profile_sensor_data)
+        detections = harness.probe.create_publisher(
+            Detection2DArray, 'detections', QoSProfile(depth=10,
+                                                       reliability=ReliabilityPolicy.RELIABLE))
+        diagnostics = harness.subscribe(DiagnosticArray, 'diagnostics')
+        diagnostics.wait_count(1)  # discovery done: the node reports
+        pace = threading.Event()
+        for seq in range(8):  # a car seen 8 times, a truck from frame 4 on
+            tracks = [(11, 'car')] + ([(12, 'truck')] if seq >= 4 else [])
+            image, array = frame_and_detections(seq, tracks)
+            images.publish(image)
+            detections.publish(array)
+            pace.wait(0.05)  # a camera's frame interval, not a synchronisation
+        alerts = wait_alerts(server.url, 2)
+        assert sorted(a['class_name'] for a in alerts) == ['car', 'truck']
+        assert {a['track_id'] for a in alerts} == {11, 12}
+        for alert in alerts:
+            assert alert['device_id'] == 'gate-1' and alert['image_url']
+            snapshot = requests.get(server.url + alert['image_url'], timeout=5).content
+            decoded = cv2.imdecode(np.frombuffer(snapshot, np.uint8), cv2.IMREAD_COLOR)
+            seq = 2 if alert['class_name'] == 'car' else 6  # the third sighting's frame
+            assert abs(int(decoded[5, 5, 0]) - (40 + seq)) <= 2
+        client = harness.probe.create_client(Trigger, 'cloud_bridge_node/health_check')
+        assert client.wait_for_service(timeout_sec=10)
+        answer = Inbox()
+        client.call_async(Trigger.Request()).add_done_callback(lambda f: answer(f.result()))
+        result = answer.wait_count(1)[0]
+        assert result.success and 'queue_depth=0' in result.message
+        status = diagnostics.wait_for(lambda msgs: any(
+            diagnostic_values(s).get('link_state') == 'up' and s.name.endswith('cloud_bridge')
+            for m in msgs for s in m.status), what='link up on /diagnostics')
+        assert status
+        assert node.alerts_generated == 2
+    finally:
+        harness.close()
+
+
+def wait_alerts(url: str, count: int) -> list:
+    """Wait until the server holds ``count`` alerts with images."""
+    pause = threading.Event()
+    deadline = time.monotonic() + 20
+    while True:
+        items = requests.get(f'{url}/api/v1/alerts', timeout=5).json()['items']
+        if len(items) >= count and all(a['image_url'] for a in items):
+            return items
+        assert time.monotonic() < deadline, f'server has {items}'
+        pause.wait(0.1)
