@@ -67,6 +67,7 @@ bench: env
 	$(PY) bench/transport.py
 	$(PY) bench/detector.py
 	$(PY) bench/cloud_load.py
+	$(PY) bench/outbox.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -72,8 +72,8 @@ def make_alert(index: int, device: str = 'edge-1') -> dict:
 
 
 def settings(url: str, key: str, **changes: object) -> UploadSettings:
-    values = dict(api_base_url=url, api_key=key, device_id='edge-1', retry_delay=0.05,
-                  retry_max_delay=0.2, upload_interval=0.2, health_interval=0.2)
+    values = {'api_base_url': url, 'api_key': key, 'device_id': 'edge-1', 'retry_delay': 0.05,
+              'retry_max_delay': 0.2, 'upload_interval': 0.2, 'health_interval': 0.2}
     values.update(changes)
     return UploadSettings(**values)  # type: ignore[arg-type]
 

@@ -41,7 +41,7 @@ BRIDGE_PARAMS = (
     ParamSpec('api_key', '', 'API key; better left empty here and given by the '
               f'{API_KEY_ENV} environment variable or api_key_file.'),
     ParamSpec('api_key_file', '', 'File holding the API key (one line).'),
-    ParamSpec('device_id', 'edge-1', 'This device\'s name on the server.', check=_name),
+    ParamSpec('device_id', 'edge-1', "This device's name on the server.", check=_name),
     ParamSpec('camera_id', 'cam0', 'Camera name in alerts and snapshot names.', check=_name),
     ParamSpec('upload_interval', 5.0, 'Seconds before a failed upload round is tried again.',
               minimum=0.1, maximum=3600.0),
@@ -76,7 +76,7 @@ BRIDGE_PARAMS = (
               minimum=0.5, maximum=3600.0, read_only=True),
     ParamSpec('image_topic', 'camera/image_raw', 'Images to take snapshots from (read at '
               'start).', read_only=True),
-    ParamSpec('frame_buffer', 30, 'Recent frames kept to find an alert\'s own frame '
+    ParamSpec('frame_buffer', 30, "Recent frames kept to find an alert's own frame "
               '(read at start).', minimum=1, maximum=1000, read_only=True),
     ParamSpec('diagnostics_period', 1.0, 'Seconds between /diagnostics reports (read at '
               'start).', minimum=0.1, maximum=60.0, read_only=True),

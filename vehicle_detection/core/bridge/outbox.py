@@ -219,7 +219,7 @@ class Outbox:
         return self.meta(key)
 
     def _stored_bytes(self) -> int:
-        pending = self._db.execute("SELECT COALESCE(SUM(image_bytes), 0) FROM events "
+        pending = self._db.execute('SELECT COALESCE(SUM(image_bytes), 0) FROM events '
                                    "WHERE image_state = 'pending'").fetchone()[0]
         # The database's logical size: the WAL file grows and shrinks with checkpoints.
         pages = self._db.execute('PRAGMA page_count').fetchone()[0]

@@ -1,0 +1,124 @@
+# Copyright 2026 The vehicle_detection Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+Outbox benchmark: enqueue latency, drain rate and bytes on the wire per alert.
+
+Snapshots are the sample photos at 1280x720 encoded with the bridge's default
+settings (640 px wide, quality 70). Enqueue is the durable part (snapshot
+fsync + SQLite commit with ``synchronous=FULL``); the drain goes to a real
+server on 127.0.0.1. Targets: enqueue p99 < 10 ms, drain >= 50 events/s,
+<= 80 KB per alert with its snapshot. The last line is one JSON object.
+
+    python bench/outbox.py [--events 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+import sys
+import tempfile
+import threading
+import time
+import uuid
+
+import cv2
+
+from vehicle_detection.cloud.wire import Alert
+from vehicle_detection.core.bridge.budget import DataBudget
+from vehicle_detection.core.bridge.config import BRIDGE_PARAMS
+from vehicle_detection.core.bridge.outbox import Outbox
+from vehicle_detection.core.bridge.snapshot import encode_snapshot
+from vehicle_detection.core.bridge.uploader import Uploader, UploadSettings
+from vehicle_detection.core.params import defaults
+
+REPO = Path(__file__).resolve().parents[1]
+TEST_HELPERS = REPO / 'test'
+
+
+def percentile(values: list, q: float) -> float:
+    """Return the q-quantile (0..1)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def main() -> None:
+    """Enqueue, then drain, then print the figures and one JSON line."""
+    parser = argparse.ArgumentParser(description='outbox enqueue/drain benchmark')
+    parser.add_argument('--events', type=int, default=300)
+    parser.add_argument('--samples', default=str(REPO.parent / 'shared/samples'))
+    args = parser.parse_args()
+    sys.path.insert(0, str(TEST_HELPERS))  # the tests' server fixture, shared
+    from cloud_helpers import add_device, CloudServer
+
+    values = defaults(BRIDGE_PARAMS)
+    photos = [cv2.resize(cv2.imread(str(p)), (1280, 720))
+              for p in sorted(Path(args.samples).iterdir()) if p.suffix in ('.png', '.jpg')]
+    with tempfile.TemporaryDirectory() as folder:
+        outbox = Outbox(f'{folder}/edge', int(values['max_storage_mb'] * 1024 * 1024))
+        budget = DataBudget(outbox, int(values['monthly_budget_mb'] * 1024 * 1024))
+        plan = budget.plan(values['snapshot_quality'])
+        snapshots = [encode_snapshot(photo, values['snapshot_max_width'],
+                                     values['snapshot_quality'],
+                                     int(values['max_image_size_mb'] * 1024 * 1024), plan)
+                     for photo in photos]
+        enqueue_ms = []
+        for index in range(args.events):
+            alert = Alert(str(uuid.uuid4()), 'bench', 'cam0', '2026-11-23T10:00:00Z', index,
+                          'car', 0.9, (100.0, 120.0, 400.0, 380.0), 1280, 720).to_json()
+            start = time.perf_counter()
+            outbox.enqueue(alert, snapshots[index % len(snapshots)])
+            enqueue_ms.append((time.perf_counter() - start) * 1e3)
+        db, storage = f'sqlite:///{folder}/cloud.db', f'{folder}/images'
+        key = add_device('bench', db, storage)
+        server = CloudServer(db, storage, ['--rate-limit', '0'])
+        uploader = Uploader(UploadSettings(server.url, key, 'bench', health_interval=3600),
+                            outbox, budget)
+        try:
+            start = time.perf_counter()
+            uploader.start()
+            uploader.wake()
+            pause = threading.Event()
+            while outbox.stats().depth:
+                pause.wait(0.01)
+            drain_s = time.perf_counter() - start
+        finally:
+            uploader.stop()
+            server.stop()
+        used = budget.figures().used
+    per_alert = used / args.events  # includes one /health check: slightly pessimistic
+    result = {
+        'events': args.events,
+        'snapshot_bytes_mean': round(sum(map(len, snapshots)) / len(snapshots)),
+        'enqueue_p50_ms': round(percentile(enqueue_ms, 0.5), 2),
+        'enqueue_p99_ms': round(percentile(enqueue_ms, 0.99), 2),
+        'drain_events_per_s': round(args.events / drain_s, 1),
+        'bytes_per_alert': round(per_alert),
+        'projected_month_mb_at_1000_per_day': round(per_alert * 1000 * 30 / 1024 / 1024, 1)}
+    result['enqueue_ratio'] = round(result['enqueue_p99_ms'] / 10, 3)
+    result['drain_ratio'] = round(result['drain_events_per_s'] / 50, 3)
+    result['bytes_ratio'] = round(per_alert / (80 * 1024), 3)
+    result['meets_targets'] = (result['enqueue_ratio'] < 1 and result['drain_ratio'] >= 1
+                               and result['bytes_ratio'] <= 1)
+    print(f'enqueue p50 {result["enqueue_p50_ms"]} ms, p99 {result["enqueue_p99_ms"]} ms '
+          f'(target < 10); drain {result["drain_events_per_s"]} events/s (target >= 50); '
+          f'{per_alert / 1024:.1f} KB per alert on the wire (target <= 80), '
+          f'{result["projected_month_mb_at_1000_per_day"]} MB/month at 1,000 alerts/day')
+    print(json.dumps(result))
+
+
+if __name__ == '__main__':
+    main()
