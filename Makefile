@@ -59,8 +59,8 @@ test: env lint
 	$(PY) -m pytest
 
 run: env
-	$(VENV)/bin/vehicle-detection run --config config/config.yaml \
-	  --set camera_node.source=$(SOURCE) --set camera_node.loop=true \
+	$(VENV)/bin/vehicle-detection demo --config config/config.yaml \
+	  --source $(SOURCE) --model $(MODEL) --set camera_node.loop=true \
 	  $(if $(DURATION),--duration $(DURATION))
 
 bench: env

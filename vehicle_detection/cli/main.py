@@ -24,6 +24,7 @@ from typing import List, Optional
 # subcommand -> module with ``add_arguments(parser)`` and ``run(args) -> int``
 COMMANDS = {
     'run': ('vehicle_detection.cli.run', 'run the nodes in one process'),
+    'demo': ('vehicle_detection.cli.demo', 'cloud server + the nodes on this machine'),
     'detect': ('vehicle_detection.cli.detect', 'detect vehicles in images or a video, no ROS'),
 }
 

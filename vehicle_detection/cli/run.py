@@ -12,27 +12,27 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Run the nodes in one process (for machines without the ROS 2 command-line tools)."""
+"""Run the three nodes in one process (for machines without the ROS 2 command-line tools)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 from rclpy.context import Context
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from rclpy.qos import qos_profile_sensor_data
+from rclpy.qos import qos_profile_sensor_data, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 
-from vehicle_detection.core.camera_config import CAMERA_PARAMS, check_camera
-from vehicle_detection.core.config_file import ConfigError, default_config_path, node_parameters
+from vehicle_detection.core.config_file import ConfigError, default_config_path
+from vehicle_detection.core.system_config import system_parameters
 from vehicle_detection.nodes.camera_node import CameraNode
+from vehicle_detection.nodes.cloud_bridge_node import CloudBridgeNode
+from vehicle_detection.nodes.detector_node import DetectorNode
 from vehicle_detection.ros.spin import NodeFactory, spin_nodes, start_context
-
-NODE_SPECS = {'camera_node': CAMERA_PARAMS}
-CROSS_CHECKS = {'camera_node': check_camera}
+from vision_msgs.msg import Detection2DArray
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,27 +41,39 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='ROS 2 parameter file (default: the installed config/config.yaml)')
     parser.add_argument('--set', dest='overrides', action='append', default=[],
                         metavar='NODE.PARAM=VALUE', help='override one parameter (repeatable)')
+    parser.add_argument('--source', default='', help='shortcut for camera_node.source')
+    parser.add_argument('--model', default='', help='shortcut for detector_node.model_path')
+    parser.add_argument('--cloud-url', default='',
+                        help='shortcut for cloud_bridge_node.api_base_url')
     parser.add_argument('--duration', type=float, default=0.0,
                         help='stop after this many seconds (default: run until Ctrl-C)')
-    parser.add_argument('--quiet', action='store_true', help='do not print each message')
+    parser.add_argument('--quiet', action='store_true', help='do not print each detection')
 
 
 class Monitor(Node):
-    """Prints one line per message the system publishes."""
+    """Counts frames and detections, and prints a line per frame with vehicles."""
 
     def __init__(self, context: Context, quiet: bool) -> None:
         super().__init__('vehicle_detection_monitor', context=context)
-        self.frames = 0
+        self.frames = self.detection_frames = self.vehicles = 0
         self._quiet = quiet
         self.create_subscription(Image, 'camera/image_raw', self._on_image,
                                  qos_profile_sensor_data)
+        self.create_subscription(Detection2DArray, 'detections', self._on_detections,
+                                 QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE))
 
-    def _on_image(self, msg: Image) -> None:
+    def _on_image(self, _msg: Image) -> None:
         self.frames += 1
-        if not self._quiet:
-            stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
-            print(f'/camera/image_raw #{self.frames}: {msg.width}x{msg.height} {msg.encoding} '
-                  f'frame_id={msg.header.frame_id} stamp={stamp:.3f}', flush=True)
+
+    def _on_detections(self, msg: Detection2DArray) -> None:
+        self.detection_frames += 1
+        self.vehicles += len(msg.detections)
+        if msg.detections and not self._quiet:
+            found = ', '.join(f'{d.results[0].hypothesis.class_id}#{d.id} '
+                              f'{d.results[0].hypothesis.score:.2f}'
+                              for d in msg.detections if d.results)
+            print(f'/detections {msg.header.stamp.sec}.{msg.header.stamp.nanosec:09d}: {found}',
+                  flush=True)
 
 
 def as_overrides(values: Dict[str, Any]) -> List[Parameter]:
@@ -73,21 +85,41 @@ def run(args: argparse.Namespace) -> int:
     """Start the nodes, spin until Ctrl-C or ``--duration``, print a summary."""
     config = args.config or default_config_path()
     try:
-        params = node_parameters(NODE_SPECS, config, args.overrides, CROSS_CHECKS)
+        params = system_parameters(config, args.overrides, args.source, args.model,
+                                   args.cloud_url)
     except ConfigError as error:
         print(f'error: {error}', file=sys.stderr)
         return 2
-    monitor: List[Monitor] = []
+    made: Dict[str, Any] = {}
 
-    def make_monitor(context: Context) -> Monitor:
-        monitor.append(Monitor(context, args.quiet))
-        return monitor[0]
+    def factory(name: str, make: Any) -> NodeFactory:
+        def create(context: Context) -> Node:
+            made[name] = make(context)
+            return made[name]
+        return create
 
-    factories: List[NodeFactory] = [
-        lambda context: CameraNode(context=context,
-                                   parameter_overrides=as_overrides(params['camera_node'])),
-        make_monitor,
+    factories = [
+        factory('camera', lambda c: CameraNode(
+            context=c, parameter_overrides=as_overrides(params['camera_node']))),
+        factory('detector', lambda c: DetectorNode(
+            context=c, parameter_overrides=as_overrides(params['detector_node']))),
+        factory('bridge', lambda c: CloudBridgeNode(
+            context=c, parameter_overrides=as_overrides(params['cloud_bridge_node']))),
+        factory('monitor', lambda c: Monitor(c, args.quiet)),
     ]
     code = spin_nodes(start_context(), factories, args.duration)
-    print(f'summary: frames={monitor[0].frames if monitor else 0}', flush=True)
+    print(summary(made.get('monitor'), made.get('bridge')), flush=True)
     return code
+
+
+def summary(monitor: Optional[Monitor], bridge: Optional[CloudBridgeNode]) -> str:
+    """Return the one-line summary printed at exit."""
+    parts = [f'frames={monitor.frames if monitor else 0}',
+             f'detection_frames={monitor.detection_frames if monitor else 0}',
+             f'vehicles_detected={monitor.vehicles if monitor else 0}']
+    if bridge is not None:
+        events = bridge.outbox_summary
+        parts += [f'{label}={events.get(key, 0)}' for label, key in (
+            ('alerts', 'alerts'), ('alerts_sent', 'sent'), ('images_sent', 'images_sent'),
+            ('pending', 'pending'))]
+    return 'summary: ' + ' '.join(parts)

@@ -58,6 +58,7 @@ class CloudBridgeNode(Node):
         self.params = DeclaredParameters(self, BRIDGE_PARAMS, on_change=self._apply)
         values = self.params.values
         self.alerts_generated = 0
+        self.outbox_summary: Dict[str, int] = {}
         self._problem = ''
         try:
             api_key, self._key_source = resolve_api_key(values)
@@ -204,6 +205,11 @@ class CloudBridgeNode(Node):
         self._events.put(None)
         self._writer.join(10.0)
         self.uploader.stop()
+        events = self.outbox.events()
+        self.outbox_summary = {
+            'alerts': len(events), 'sent': sum(e['alert_state'] == 'sent' for e in events),
+            'images_sent': sum(e['image_state'] == 'sent' for e in events),
+            'pending': self.outbox.stats().depth}
         self.outbox.close()
 
 

@@ -1,0 +1,35 @@
+# Copyright 2026 The vehicle_detection Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+Launch detector and cloud bridge only, fed by a bag played alongside.
+
+    ros2 launch vehicle_detection replay.launch.py
+    ros2 bag play my_bag        # publishes /camera/image_raw
+"""
+
+from launch import LaunchDescription
+from launch.actions import OpaqueFunction
+
+from vehicle_detection.launch_support import declare_arguments, make_nodes
+
+
+def replay_nodes(context: object) -> list:
+    """Build the detector and the bridge (no camera: the bag is the camera)."""
+    return make_nodes(context, ('detector_node', 'cloud_bridge_node'))
+
+
+def generate_launch_description() -> LaunchDescription:
+    """Describe detector and bridge with the system's arguments and parameters."""
+    return LaunchDescription([*declare_arguments(), OpaqueFunction(function=replay_nodes)])

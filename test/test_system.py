@@ -1,0 +1,117 @@
+# Copyright 2026 The vehicle_detection Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""The system as users run it: shared parameter building, launch files, runner, demo."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+import sqlite3
+import subprocess
+import sys
+
+from cloud_helpers import free_port
+import pytest
+
+from vehicle_detection.core.config_file import ConfigError
+from vehicle_detection.core.system_config import NODE_SPECS, system_parameters
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIG = str(REPO / 'config' / 'config.yaml')
+CLI = str(Path(sys.prefix) / 'bin' / 'vehicle-detection')
+
+
+def test_config_file_lists_every_parameter_with_a_comment() -> None:
+    text = Path(CONFIG).read_text()
+    for node, specs in NODE_SPECS.items():
+        assert f'\n{node}:\n  ros__parameters:' in text
+        for spec in specs:
+            line = f'    {spec.name}: '
+            assert line in text, f'{node}.{spec.name} missing from config.yaml'
+            before = text[:text.index(line, text.index(f'\n{node}:'))].rstrip().splitlines()[-1]
+            assert before.strip().startswith('#'), f'{node}.{spec.name} has no comment'
+    assert 'vdk_' not in text and 'api_key: ""' in text  # no secret
+
+
+def test_system_parameters_apply_file_overrides_and_shortcuts(tmp_path: Path) -> None:
+    params = system_parameters(CONFIG, ['detector_node.confidence_threshold=0.5'],
+                               source='/data/frames', model='/m.onnx',
+                               cloud_url='https://cloud.example')
+    assert set(params) == set(NODE_SPECS)
+    assert params['camera_node']['source'] == '/data/frames'
+    assert params['detector_node']['model_path'] == '/m.onnx'
+    assert params['detector_node']['confidence_threshold'] == 0.5
+    assert params['cloud_bridge_node']['api_base_url'] == 'https://cloud.example'
+    replay = system_parameters(CONFIG, nodes=('detector_node', 'cloud_bridge_node'))
+    assert set(replay) == {'detector_node', 'cloud_bridge_node'}
+    with pytest.raises(ConfigError, match=r'cloud_bridge_node.*api_base_url'):
+        system_parameters(CONFIG, cloud_url='ftp://nope')
+    with pytest.raises(ConfigError, match='confidence_threshold'):
+        system_parameters(CONFIG, ['detector_node.confidence_threshold=2.0'])
+
+
+def test_launch_files_describe_the_system() -> None:
+    reason = 'launch_ros is not installed (no ROS 2 distribution here); runs on ROS 2'
+    pytest.importorskip('launch_ros', reason=reason)
+    from launch import LaunchContext
+    from launch.launch_description_sources import get_launch_description_from_python_launch_file
+
+    for name, expected in (('system', 3), ('replay', 2)):
+        description = get_launch_description_from_python_launch_file(
+            str(REPO / 'launch' / f'{name}.launch.py'))
+        context = LaunchContext()
+        built = []
+        for action in description.entities:
+            result = action.visit(context) or []
+            built += [entity for entity in result if type(entity).__name__ == 'Node']
+        assert len(built) == expected, built
+
+
+def test_demo_reports_vehicles_to_the_real_server(samples_dir: Path, model_path: Path,
+                                                  tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != 'VD_CLOUD_API_KEY'}
+    result = subprocess.run(
+        [CLI, 'demo', '--config', CONFIG, '--source', str(samples_dir), '--model',
+         str(model_path), '--set', 'camera_node.loop=true', '--set', 'camera_node.fps=4.0',
+         '--set', 'cloud_bridge_node.min_track_hits=2', '--duration', '14', '--quiet',
+         '--port', str(free_port()), '--data', str(tmp_path / 'var')],
+        capture_output=True, text=True, timeout=180, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = result.stdout.strip().splitlines()[-2]
+    assert summary.startswith('summary:') and 'pending=0' in summary, result.stdout[-2000:]
+    assert 'Traceback' not in result.stderr
+    rows = sqlite3.connect(tmp_path / 'var' / 'cloud.db').execute(
+        'SELECT class_name, image_path FROM alerts').fetchall()
+    assert rows, summary
+    assert all(path for _, path in rows)  # every alert with its snapshot
+    assert {name for name, _ in rows} <= {'car', 'truck', 'bus', 'motorcycle', 'bicycle'}
+    for _, path in rows:
+        assert (tmp_path / 'var' / 'images' / path).stat().st_size > 1000
+
+
+def test_runner_reports_faults_without_crashing(tmp_path: Path) -> None:
+    env = dict(os.environ, VD_CLOUD_API_KEY='vdk_unused')
+    result = subprocess.run(
+        [CLI, 'run', '--config', CONFIG, '--source', str(tmp_path / 'no-camera'),
+         '--model', str(tmp_path / 'no-model.onnx'),
+         '--cloud-url', f'http://127.0.0.1:{free_port()}',
+         '--set', f'cloud_bridge_node.data_dir={tmp_path / "edge"}',
+         '--set', 'cloud_bridge_node.health_interval=0.5', '--duration', '6', '--quiet'],
+        capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert 'Traceback' not in result.stderr
+    assert 'no-camera' in result.stderr  # the camera says what is wrong
+    assert 'no-model.onnx' in result.stderr  # so does the detector
+    assert result.stdout.strip().splitlines()[-1].startswith('summary: frames=0')

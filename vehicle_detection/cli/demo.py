@@ -1,0 +1,116 @@
+# Copyright 2026 The vehicle_detection Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+The whole system on one machine: the cloud server on its embedded defaults, then the nodes.
+
+Starts ``vehicle-detection-cloud serve`` (SQLite and images under ``--data``),
+registers this device once (its key kept in ``--data``/edge.key), prints the
+dashboard URL, and runs camera, detector and cloud bridge in this process
+until Ctrl-C or ``--duration``; the server stops with it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+import subprocess
+import sys
+import threading
+import time
+
+import requests
+
+from vehicle_detection.cli import run as runner
+
+DEVICE = 'edge-1'
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``vehicle-detection demo`` (plus those of ``run``)."""
+    runner.add_arguments(parser)
+    parser.add_argument('--data', default='var', help='folder of the server and the outbox')
+    parser.add_argument('--port', type=int, default=8000, help='port of the cloud server')
+
+
+def _cloud(*args: str, data: Path) -> subprocess.CompletedProcess:
+    command = [str(Path(sys.executable).parent / 'vehicle-detection-cloud'), *args,
+               '--db', f'sqlite:///{data}/cloud.db', '--storage', str(data / 'images')]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+
+def _device_key(data: Path) -> Path:
+    """Return the key file of this device, registering it on first use."""
+    key_file = data / 'edge.key'
+    if key_file.exists():
+        return key_file
+    result = _cloud('add-device', DEVICE, data=data)
+    if result.returncode != 0:  # registered before but the key file is gone: new key
+        _cloud('revoke-device', DEVICE, data=data)
+        result = _cloud('add-device', DEVICE, data=data)
+    if result.returncode != 0:
+        raise RuntimeError(f'cannot register {DEVICE}: {result.stderr.strip()}')
+    key_file.write_text(result.stdout.strip().splitlines()[-1] + '\n')
+    key_file.chmod(0o600)
+    return key_file
+
+
+def _wait_healthy(url: str, server: subprocess.Popen, timeout: float = 60.0) -> None:
+    pause = threading.Event()
+    deadline = time.monotonic() + timeout
+    while server.poll() is None and time.monotonic() < deadline:
+        try:
+            if requests.get(f'{url}/api/v1/health', timeout=2).ok:
+                return
+        except requests.RequestException:
+            pass
+        pause.wait(0.1)
+    raise RuntimeError(f'the cloud server did not start at {url}')
+
+
+def run(args: argparse.Namespace) -> int:
+    """Start the server, register the device, run the nodes, stop the server."""
+    data = Path(args.data).resolve()
+    data.mkdir(parents=True, exist_ok=True)
+    url = f'http://127.0.0.1:{args.port}'
+    log = open(data / 'server.log', 'ab')
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / 'vehicle-detection-cloud'), 'serve', '--port',
+         str(args.port), '--db', f'sqlite:///{data}/cloud.db', '--storage',
+         str(data / 'images')], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        _wait_healthy(url, server)
+        key_file = _device_key(data)
+        print(f'dashboard: {url}/   (server log: {data / "server.log"})', flush=True)
+        args.cloud_url = args.cloud_url or url
+        args.overrides = [f'cloud_bridge_node.api_key_file={key_file}',
+                          f'cloud_bridge_node.device_id={DEVICE}',
+                          f'cloud_bridge_node.data_dir={data / "edge"}', *args.overrides]
+        os.environ.pop('VD_CLOUD_API_KEY', None)  # this run's key is the demo device's
+        code = runner.run(args)
+        print(f'dashboard: {url}/ (stopped with this command; start it again with '
+              f'`vehicle-detection-cloud serve --db sqlite:///{data}/cloud.db '
+              f'--storage {data / "images"}`)', flush=True)
+        return code
+    except RuntimeError as error:
+        print(f'error: {error}', file=sys.stderr)
+        return 1
+    finally:
+        server.send_signal(2)
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()

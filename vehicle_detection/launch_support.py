@@ -1,0 +1,62 @@
+# Copyright 2026 The vehicle_detection Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+What the launch files share: their arguments and the nodes built from them.
+
+Imported only by ``launch/*.launch.py`` (it needs ``launch`` and
+``launch_ros`` from a ROS 2 install); the parameters come from
+:func:`vehicle_detection.core.system_config.system_parameters`, the function
+the one-process runner uses too.
+"""
+
+import os
+from typing import Any, List, Sequence
+
+from ament_index_python.packages import get_package_share_directory
+from launch.actions import DeclareLaunchArgument
+from launch.substitutions import LaunchConfiguration
+from launch_ros.actions import Node
+
+from vehicle_detection.core.system_config import NODE_SPECS, system_parameters
+
+ARGUMENTS = {
+    'config': 'ROS 2 parameter file of the nodes (default: the installed config.yaml)',
+    'source': 'camera source (device, file, folder, URL, GStreamer); empty: from config',
+    'model': 'ONNX model path; empty: from config',
+    'cloud_url': 'cloud server URL; empty: from config',
+    'namespace': 'namespace of the nodes and their topics',
+    'log_level': 'logging level of the nodes (debug, info, warn, error)',
+}
+
+
+def declare_arguments() -> List[DeclareLaunchArgument]:
+    """Return the launch arguments with their descriptions and defaults."""
+    defaults = {'config': os.path.join(get_package_share_directory('vehicle_detection'),
+                                       'config', 'config.yaml'),
+                'log_level': 'info'}
+    return [DeclareLaunchArgument(name, default_value=defaults.get(name, ''),
+                                  description=description)
+            for name, description in ARGUMENTS.items()]
+
+
+def make_nodes(context: Any, names: Sequence[str] = tuple(NODE_SPECS)) -> List[Node]:
+    """Build ``names`` from the resolved arguments (an ``OpaqueFunction`` callback)."""
+    value = {name: LaunchConfiguration(name).perform(context) for name in ARGUMENTS}
+    params = system_parameters(value['config'], source=value['source'], model=value['model'],
+                               cloud_url=value['cloud_url'], nodes=names)
+    return [Node(package='vehicle_detection', executable=name, name=name,
+                 namespace=value['namespace'], parameters=[params[name]], output='screen',
+                 arguments=['--ros-args', '--log-level', value['log_level']])
+            for name in names]
