@@ -115,3 +115,31 @@ def test_runner_reports_faults_without_crashing(tmp_path: Path) -> None:
     assert 'no-camera' in result.stderr  # the camera says what is wrong
     assert 'no-model.onnx' in result.stderr  # so does the detector
     assert result.stdout.strip().splitlines()[-1].startswith('summary: frames=0')
+
+
+def test_doctor_on_a_good_and_a_broken_configuration(samples_dir: Path, model_path: Path,
+                                                     tmp_path: Path) -> None:
+    from cloud_helpers import add_device, CloudServer
+
+    db, storage = f'sqlite:///{tmp_path}/cloud.db', str(tmp_path / 'images')
+    key = add_device('edge-1', db, storage)
+    server = CloudServer(db, storage)
+    common = [CLI, 'doctor', '--config', CONFIG, '--cloud-url', server.url,
+              '--set', f'cloud_bridge_node.data_dir={tmp_path / "edge"}']
+    try:
+        good = subprocess.run([*common, '--source', str(samples_dir), '--model',
+                               str(model_path)], capture_output=True, text=True, timeout=120,
+                              env=dict(os.environ, VD_CLOUD_API_KEY=key))
+        broken = subprocess.run([*common, '--source', str(tmp_path / 'nothing'), '--model',
+                                 str(tmp_path / 'none.onnx')], capture_output=True, text=True,
+                                timeout=120, env=dict(os.environ, VD_CLOUD_API_KEY='vdk_bad'))
+    finally:
+        server.stop()
+    assert good.returncode == 0, good.stdout
+    for name in ('model', 'camera', 'cloud', 'api key', 'disk'):
+        assert f'OK    {name}:' in good.stdout, good.stdout
+    assert broken.returncode == 1
+    for name in ('model', 'camera', 'api key'):
+        assert f'FAIL  {name}:' in broken.stdout, broken.stdout
+    assert 'OK    cloud:' in broken.stdout and '->' in broken.stdout
+    assert broken.stdout.strip().endswith('failed: model, camera, api key')
