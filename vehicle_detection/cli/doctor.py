@@ -17,7 +17,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from vehicle_detection.core.config_file import ConfigError, default_config_path
 from vehicle_detection.core.doctor import run_checks
