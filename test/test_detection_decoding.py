@@ -224,3 +224,16 @@ def test_input_formats_per_family() -> None:
     assert detect_layout([(1, 25200, 85)], (640, 640)) == 'yolov5'
     assert detect_layout([(1, 84, 8400)], (640, 640)) == 'yolov8'
     assert detect_layout([(1, 100, 6)], (640, 640)) == 'end2end'
+
+
+def test_part_boxes_nested_in_a_larger_box_are_dropped() -> None:
+    from vehicle_detection.core.detection.decoders import nested_mask
+
+    boxes = np.array([[0, 0, 100, 100],      # a whole bicycle
+                      [50, 40, 98, 99],      # its rear wheel, all inside: dropped
+                      [90, 0, 190, 100],     # a neighbour overlapping a little: kept
+                      [10, 10, 60, 60]], np.float32)  # inside, but another class: kept
+    classes = np.array([1, 1, 1, 2])
+    assert nested_mask(boxes, classes).tolist() == [True, False, True, True]
+    assert nested_mask(boxes, classes, containment=0).all()
+    assert nested_mask(boxes[:1], classes[:1]).tolist() == [True]

@@ -26,6 +26,7 @@ COMMANDS = {
     'run': ('vehicle_detection.cli.run', 'run the nodes in one process'),
     'demo': ('vehicle_detection.cli.demo', 'cloud server + the nodes on this machine'),
     'doctor': ('vehicle_detection.cli.doctor', 'check model, camera, cloud, key and disk'),
+    'bag': ('vehicle_detection.cli.bag', 'make, play and compare rosbag2 recordings'),
     'detect': ('vehicle_detection.cli.detect', 'detect vehicles in images or a video, no ROS'),
 }
 

@@ -48,6 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--duration', type=float, default=0.0,
                         help='stop after this many seconds (default: run until Ctrl-C)')
     parser.add_argument('--quiet', action='store_true', help='do not print each detection')
+    parser.add_argument('--replay', action='store_true',
+                        help='detector and bridge only, fed by `bag play` (like replay.launch.py)')
 
 
 class Monitor(Node):
@@ -98,9 +100,10 @@ def run(args: argparse.Namespace) -> int:
             return made[name]
         return create
 
-    factories = [
+    factories = [] if getattr(args, 'replay', False) else [
         factory('camera', lambda c: CameraNode(
-            context=c, parameter_overrides=as_overrides(params['camera_node']))),
+            context=c, parameter_overrides=as_overrides(params['camera_node'])))]
+    factories += [
         factory('detector', lambda c: DetectorNode(
             context=c, parameter_overrides=as_overrides(params['detector_node']))),
         factory('bridge', lambda c: CloudBridgeNode(

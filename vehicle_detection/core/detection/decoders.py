@@ -41,6 +41,7 @@ import cv2
 import numpy as np
 
 LAYOUTS = ('yolox', 'yolov5', 'yolov8', 'end2end')
+NESTED_CONTAINMENT = 0.85  # share of a box inside a larger one that makes it a part-box
 STRIDES = (8, 16, 32)
 
 
@@ -167,16 +168,41 @@ def _nms(xywh: Any, scores: Any, class_ids: Any, confidence: float, iou: float,
     return np.asarray(kept, dtype=np.int64)
 
 
+def nested_mask(boxes: np.ndarray, class_ids: np.ndarray,
+                containment: float = NESTED_CONTAINMENT) -> np.ndarray:
+    """
+    Return a keep-mask that drops part-boxes: boxes lying mostly inside a larger box.
+
+    A box is dropped when at least ``containment`` of its area is inside a
+    larger box of the same class (a wheel-and-fork "bicycle" inside the whole
+    bicycle; the model's half-vehicle box at a frame edge). Plain NMS keeps such
+    pairs because their IoU is low. 0 keeps everything.
+    """
+    count = len(boxes)
+    if containment <= 0 or count < 2:
+        return np.ones(count, bool)
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    width = np.clip(np.minimum(boxes[:, None, 2], boxes[None, :, 2])
+                    - np.maximum(boxes[:, None, 0], boxes[None, :, 0]), 0, None)
+    height = np.clip(np.minimum(boxes[:, None, 3], boxes[None, :, 3])
+                     - np.maximum(boxes[:, None, 1], boxes[None, :, 1]), 0, None)
+    inside = width * height / np.maximum(area[:, None], 1e-6)  # share of box i inside j
+    bigger = area[None, :] > area[:, None]
+    same = class_ids[:, None] == class_ids[None, :]
+    return ~np.any((inside >= containment) & bigger & same, axis=1)
+
+
 def decode(outputs: List[np.ndarray], layout: str, input_hw: Tuple[int, int],
            confidence: float, iou: float, wanted: Optional[np.ndarray] = None,
-           agnostic: bool = False) -> Candidates:
+           agnostic: bool = False, containment: float = NESTED_CONTAINMENT) -> Candidates:
     """
     Turn raw outputs into final candidates in network pixels.
 
     ``wanted`` is a boolean mask over class ids (None keeps every class);
     boxes below ``confidence`` or of unwanted classes are dropped before NMS.
     ``agnostic`` NMS lets one box suppress overlapping boxes of any class, so
-    a truck also scored as "car" is one vehicle, not two.
+    a truck also scored as "car" is one vehicle, not two. Part-boxes nested
+    in a larger box of their class are dropped after NMS (:func:`nested_mask`).
     """
     if layout == 'end2end':
         boxes, scores, class_ids = _end2end(outputs)
@@ -198,5 +224,7 @@ def decode(outputs: List[np.ndarray], layout: str, input_hw: Tuple[int, int],
         index = _nms(xywh, scores, class_ids.astype(np.int32), confidence, iou, agnostic)
         index = index.reshape(-1)
         boxes, scores, class_ids = boxes[index], scores[index], class_ids[index]
+    keep = nested_mask(boxes, class_ids, containment)
+    boxes, scores, class_ids = boxes[keep], scores[keep], class_ids[keep]
     order = np.argsort(-scores, kind='stable')
     return Candidates(boxes[order], scores[order], class_ids[order])
