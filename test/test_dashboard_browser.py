@@ -21,7 +21,7 @@ from pathlib import Path
 import shutil
 from typing import Iterator
 
-from cloud_helpers import add_device, alert_body, CloudServer, jpeg_bytes, require_tool
+from cloud_helpers import add_device, alert_body, CloudServer, require_tool
 import pytest
 import requests
 
@@ -51,7 +51,17 @@ def browser() -> Iterator[object]:
         driver.quit()
 
 
-def test_dashboard_shows_alerts_and_health_without_reload(browser, tmp_path: Path) -> None:
+def photo_jpegs(samples_dir: Path) -> list:
+    """The sample photos as 320 px wide JPEG snapshots."""
+    import cv2
+    images = [cv2.imread(str(p)) for p in sorted(samples_dir.iterdir())
+              if p.suffix in ('.png', '.jpg')]
+    return [cv2.imencode('.jpg', cv2.resize(i, (320, 320 * i.shape[0] // i.shape[1])))[1]
+            .tobytes() for i in images]
+
+
+def test_dashboard_shows_alerts_and_health_without_reload(browser, tmp_path: Path,
+                                                          samples_dir: Path) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -61,18 +71,21 @@ def test_dashboard_shows_alerts_and_health_without_reload(browser, tmp_path: Pat
     api = server.url + '/api/v1'
     headers = {'X-API-Key': key}
     try:
+        ARTIFACTS.mkdir(exist_ok=True)
         browser.get(server.url + '/')
         wait = WebDriverWait(browser, 20)
         wait.until(lambda d: d.execute_script('return window.vdRefreshes') >= 1)
         browser.execute_script('window.vdMarker = "same page"')
         posted = []
-        for index, name in enumerate(['car', 'truck', 'bus']):
+        photos = photo_jpegs(samples_dir)
+        # Sorted samples: motorcycle.png, then the street photo with the bicycle and truck.
+        for index, name in enumerate(['motorcycle', 'bicycle', 'truck']):
             body = alert_body('gate-north', class_name=name, track_id=index,
                               detected_at=_now_iso())
             assert requests.post(f'{api}/alerts', json=body, headers=headers,
                                  timeout=5).status_code == 201
             answer = requests.put(f'{api}/alerts/{body["event_id"]}/image',
-                                  data=jpeg_bytes(seed=index), timeout=5,
+                                  data=photos[min(index, len(photos) - 1)], timeout=5,
                                   headers={**headers, 'Content-Type': 'image/jpeg'})
             assert answer.status_code == 201
             posted.append(body['event_id'])
@@ -100,8 +113,8 @@ def test_dashboard_shows_alerts_and_health_without_reload(browser, tmp_path: Pat
             'const i = document.getElementById("viewer-img");'
             'return document.getElementById("viewer").open && i.complete '
             '&& i.naturalWidth == 320'))
+        browser.save_screenshot(str(ARTIFACTS / 'dashboard-viewer.png'))
         browser.find_element(By.CSS_SELECTOR, '#viewer button').click()
-        ARTIFACTS.mkdir(exist_ok=True)
         assert browser.save_screenshot(str(ARTIFACTS / 'dashboard.png'))
         assert os.path.getsize(ARTIFACTS / 'dashboard.png') > 10000
     finally:

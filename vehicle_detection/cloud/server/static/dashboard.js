@@ -118,9 +118,24 @@ function barChart(svg, labels, values) {
   });
 }
 
+function hourlySlots(perHour) {
+  // Every hour of the window gets a bar, empty hours too, so the time axis is honest.
+  const counts = new Map(perHour.map(([h, n]) => [new Date(h).getTime(), n]));
+  const hour = 3600 * 1000;
+  const end = Math.floor(Date.now() / hour) * hour;
+  const first = perHour.length ? Math.min(new Date(perHour[0][0]).getTime(), end - 23 * hour)
+    : end - 23 * hour;
+  const slots = [];
+  for (let t = Math.max(first, end - 167 * hour); t <= end; t += hour) {
+    slots.push([t, counts.get(t) || 0]);
+  }
+  return slots;
+}
+
 function renderStats(stats) {
-  barChart($('chart-hour'), stats.per_hour.map(([h]) => `${new Date(h).getHours()}h`),
-    stats.per_hour.map(([, n]) => n));
+  const slots = hourlySlots(stats.per_hour);
+  barChart($('chart-hour'), slots.map(([t]) => `${new Date(t).getHours()}h`),
+    slots.map(([, n]) => n));
   const classes = Object.keys(stats.per_class).sort();
   barChart($('chart-class'), classes, classes.map((c) => stats.per_class[c]));
   const select = $('f-class');
