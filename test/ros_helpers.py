@@ -58,13 +58,13 @@ class Harness:
     def close(self) -> None:
         """Stop spinning and destroy every node."""
         self.executor.shutdown()
+        self._thread.join(5.0)  # spinning has stopped before any handle is destroyed
         for node in self.nodes:
             close: Optional[Callable[[], None]] = getattr(node, 'close', None)
             if close is not None:
                 close()
             node.destroy_node()
         self.probe.destroy_node()
-        self._thread.join(5.0)
 
 
 def diagnostic_values(status: Any) -> dict:

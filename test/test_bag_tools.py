@@ -59,5 +59,5 @@ def test_compare_counts_matches_by_class_and_iou(tmp_path: Path) -> None:
     assert result.precision == 0.5 and result.recall == 0.5 and result.frames == 2
     path = tmp_path / 'run.jsonl'
     path.write_text(json.dumps({'stamp_ns': 1, 'detections': [car]}) + '\n\nnot json\n')
-    with pytest.raises(ValueError, match='run.jsonl:3'):
+    with pytest.raises(ValueError, match=r'run\.jsonl:3'):
         load_records(str(path))

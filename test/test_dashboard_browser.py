@@ -52,7 +52,7 @@ def browser() -> Iterator[object]:
 
 
 def photo_jpegs(samples_dir: Path) -> list:
-    """The sample photos as 320 px wide JPEG snapshots."""
+    """Return the sample photos as 320 px wide JPEG snapshots."""
     import cv2
     images = [cv2.imread(str(p)) for p in sorted(samples_dir.iterdir())
               if p.suffix in ('.png', '.jpg')]

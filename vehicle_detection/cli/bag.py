@@ -108,16 +108,23 @@ def play(args: argparse.Namespace) -> int:
         if stamp == last_stamp[0]:
             last.set()
 
-    if args.record:
-        node.create_subscription(Detection2DArray, 'detections', on_detections,
-                                 QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE))
+    subscription = node.create_subscription(
+        Detection2DArray, 'detections', on_detections,
+        QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)) if args.record else None
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(node)
     spinner = threading.Thread(target=executor.spin, daemon=True)
     spinner.start()
     pause = threading.Event()
     try:
-        pause.wait(1.0)  # let subscribers discover the publisher before the first frame
+        # Frames published before discovery completes are lost: wait for the detector
+        # (and, when recording, for its /detections) to be matched, with a limit.
+        deadline = time.monotonic() + args.settle
+        while time.monotonic() < deadline and (
+                publisher.get_subscription_count() == 0
+                or (subscription is not None and subscription.get_publisher_count() == 0)):
+            pause.wait(0.05)
+        pause.wait(0.5)  # matching is seen here a little before the other side is ready
         start_wall, first = time.monotonic(), None
         for index, (timestamp, raw) in enumerate(read_images(args.bag, args.topic), 1):
             first = timestamp if first is None else first
