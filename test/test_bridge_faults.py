@@ -35,7 +35,7 @@ from vehicle_detection.cloud.wire import Alert
 from vehicle_detection.core.bridge.budget import DataBudget
 from vehicle_detection.core.bridge.outbox import Outbox
 from vehicle_detection.core.bridge.uploader import Uploader, UploadSettings
-from waiting import Inbox
+from waiting import Inbox, wait_until
 
 DRIVER = Path(__file__).resolve().parent / 'bridge_driver.py'
 
@@ -79,11 +79,16 @@ def settings(url: str, key: str, **changes: object) -> UploadSettings:
 
 
 def wait_for(predicate, timeout: float = 30.0, what: str = 'condition') -> None:
-    pause = threading.Event()
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f'timed out waiting for {what}'
-        pause.wait(0.05)
+    wait_until(predicate, timeout, what, poll=0.05)
+
+
+def drain(outbox: Outbox, uploader: Uploader) -> None:
+    """Run ``uploader`` until ``outbox`` has nothing left to send."""
+    uploader.start()
+    try:
+        wait_for(lambda: outbox.stats().depth == 0, what='outbox drained')
+    finally:
+        uploader.stop()
 
 
 def test_kill_9_at_random_points_loses_and_duplicates_nothing(cloud, tmp_path: Path) -> None:
@@ -242,11 +247,7 @@ def test_storage_full_evicts_images_first_and_keeps_alerts(cloud, tmp_path: Path
     assert states[:stats.evictions] == ['evicted'] * stats.evictions  # oldest first
     assert set(states[stats.evictions:]) == {'pending'}
     uploader = Uploader(settings(server.url, key), outbox, DataBudget(outbox, 0))
-    uploader.start()
-    try:
-        wait_for(lambda: outbox.stats().depth == 0, what='drained')
-    finally:
-        uploader.stop()
+    drain(outbox, uploader)
     alerts = {a['event_id']: a for a in server_alerts(server.url)}
     assert list(alerts) == ids or set(alerts) == set(ids)  # every alert kept
     assert sum(1 for a in alerts.values() if a['image_url']) == 12 - stats.evictions
@@ -260,11 +261,7 @@ def test_budget_spent_sends_alerts_without_images(cloud, tmp_path: Path) -> None
     alert = make_alert(0)
     outbox.enqueue(alert, jpeg_bytes())
     uploader = Uploader(settings(server.url, key), outbox, budget)
-    uploader.start()
-    try:
-        wait_for(lambda: outbox.stats().depth == 0, what='drained')
-    finally:
-        uploader.stop()
+    drain(outbox, uploader)
     stored = requests.get(f'{server.url}/api/v1/alerts/{alert["event_id"]}', timeout=5).json()
     assert stored['image_url'] is None
     assert uploader.stats.budget_skipped_images == 1
@@ -280,11 +277,7 @@ def test_missing_or_corrupt_snapshot_still_sends_the_alert(cloud, tmp_path: Path
     (outbox.snapshots / f'{missing["event_id"]}.jpg').unlink()
     (outbox.snapshots / f'{corrupt["event_id"]}.jpg').write_bytes(jpeg_bytes()[:500])
     uploader = Uploader(settings(server.url, key), outbox, DataBudget(outbox, 0))
-    uploader.start()
-    try:
-        wait_for(lambda: outbox.stats().depth == 0, what='drained')
-    finally:
-        uploader.stop()
+    drain(outbox, uploader)
     on_server = {a['event_id'] for a in server_alerts(server.url)}
     assert {missing['event_id'], corrupt['event_id']} <= on_server
     assert [e['image_state'] for e in outbox.events()] == ['missing', 'missing']

@@ -19,7 +19,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 import threading
-import time
 from typing import List, Optional
 
 import cv2
@@ -32,7 +31,7 @@ from vehicle_detection.core.camera_sources import (
     SourceHistory, SourceKind, SourceSpec)
 from vehicle_detection.core.camera_stream import CameraStream, Frame, resize, StreamState
 from vehicle_detection.core.params import ParamError
-from waiting import Inbox
+from waiting import Inbox, wait_until
 
 
 def write_images(folder: Path, names: List[str], size=(48, 64)) -> None:
@@ -41,15 +40,6 @@ def write_images(folder: Path, names: List[str], size=(48, 64)) -> None:
     for index, name in enumerate(names):
         image = np.full((size[0], size[1], 3), index * 10, dtype=np.uint8)
         assert cv2.imwrite(str(folder / name), image)
-
-
-def wait_until(predicate, timeout: float = 10.0, what: str = 'condition') -> None:
-    """Poll a condition on a stream's state (no event exists for it) with a deadline."""
-    event = threading.Event()
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f'timed out waiting for {what}'
-        event.wait(0.01)
 
 
 def test_parse_source_kinds() -> None:

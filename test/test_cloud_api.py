@@ -228,6 +228,15 @@ def test_read_filters_and_pages(fleet: Fleet) -> None:
     assert [count for _, count in stats['per_hour']] == [1, 1, 1]
 
 
+def test_out_of_range_queries_are_422_not_500(fleet: Fleet) -> None:
+    # Found by the OpenAPI property run: a cursor beyond 64 bits crashed the query.
+    answer = requests.get(f'{fleet.url}/alerts', params={'before_id': 2 ** 80}, timeout=5)
+    assert answer.status_code == 422
+    early = requests.get(f'{fleet.url}/alerts', params={'since': '0583-10-29T00:41:06+08:41'},
+                         timeout=5)
+    assert early.status_code == 200
+
+
 def test_metrics_count_requests_and_storage(fleet: Fleet) -> None:
     body = alert_body('edge-1')
     assert fleet.post(body).status_code == 201

@@ -36,7 +36,8 @@ def test_openapi_spec_finds_no_server_error(tmp_path: Path) -> None:
             [str(Path(sys.prefix) / 'bin' / 'schemathesis'), 'run', server.url + '/openapi.json',
              '--checks', 'not_a_server_error', '--max-examples', '25', '--seed', '7',
              '--phases', 'examples,coverage,fuzzing', '--header', f'X-API-Key: {key}',
-             '--request-timeout', '10', '--no-color'],
+             '--request-timeout', '10', '--no-color',
+             '--generation-database', 'none'],
             capture_output=True, text=True, timeout=400)
     finally:
         server.stop()

@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from typing import Callable, Generic, List, TypeVar
 
 T = TypeVar('T')
@@ -46,3 +47,13 @@ class Inbox(Generic[T]):
     def wait_count(self, count: int, timeout: float = 15.0) -> List[T]:
         """Block until at least ``count`` items arrived."""
         return self.wait_for(lambda items: len(items) >= count, timeout, f'{count} messages')
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 10.0,
+               what: str = 'condition', poll: float = 0.01) -> None:
+    """Poll a state that has no event of its own (a stream, a queue, a server) until true."""
+    pause = threading.Event()
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f'timed out after {timeout} s waiting for {what}'
+        pause.wait(poll)

@@ -18,33 +18,24 @@ from __future__ import annotations
 
 import argparse
 
+from vehicle_detection.cli.run import add_config_arguments, load_parameters
 from vehicle_detection.core.config_file import ConfigError, default_config_path
 from vehicle_detection.core.doctor import run_checks
-from vehicle_detection.core.system_config import system_parameters
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``vehicle-detection doctor`` (those of ``run`` that shape the config)."""
-    parser.add_argument('--config', default=None,
-                        help='ROS 2 parameter file (default: the installed config/config.yaml)')
-    parser.add_argument('--set', dest='overrides', action='append', default=[],
-                        metavar='NODE.PARAM=VALUE', help='override one parameter (repeatable)')
-    parser.add_argument('--source', default='', help='shortcut for camera_node.source')
-    parser.add_argument('--model', default='', help='shortcut for detector_node.model_path')
-    parser.add_argument('--cloud-url', default='',
-                        help='shortcut for cloud_bridge_node.api_base_url')
+    """Options of ``vehicle-detection doctor``: those of ``run`` that shape the config."""
+    add_config_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     """Print one line per check; return 1 when any failed."""
-    config = args.config or default_config_path()
     try:
-        params = system_parameters(config, args.overrides, args.source, args.model,
-                                   args.cloud_url)
+        params = load_parameters(args)
     except ConfigError as error:
         print(f'FAIL  config: {error}')
         return 1
-    print(f'OK    config: {config}')
+    print(f'OK    config: {args.config or default_config_path()}')
     results = run_checks(params, report=lambda result: print(result.line(), flush=True))
     failed = [r.name for r in results if not r.ok]
     print(f'{len(results) - len(failed)} passed, {len(failed)} failed'

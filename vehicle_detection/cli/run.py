@@ -35,8 +35,8 @@ from vehicle_detection.ros.spin import NodeFactory, spin_nodes, start_context
 from vision_msgs.msg import Detection2DArray
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``vehicle-detection run``."""
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options that shape the node parameters (shared by ``run``, ``demo``, ``doctor``)."""
     parser.add_argument('--config', default=None,
                         help='ROS 2 parameter file (default: the installed config/config.yaml)')
     parser.add_argument('--set', dest='overrides', action='append', default=[],
@@ -45,6 +45,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--model', default='', help='shortcut for detector_node.model_path')
     parser.add_argument('--cloud-url', default='',
                         help='shortcut for cloud_bridge_node.api_base_url')
+
+
+def load_parameters(args: argparse.Namespace) -> Dict[str, Dict[str, Any]]:
+    """Return the validated node parameters the options describe (or raise ConfigError)."""
+    return system_parameters(args.config or default_config_path(), args.overrides,
+                             args.source, args.model, args.cloud_url)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``vehicle-detection run``."""
+    add_config_arguments(parser)
     parser.add_argument('--duration', type=float, default=0.0,
                         help='stop after this many seconds (default: run until Ctrl-C)')
     parser.add_argument('--quiet', action='store_true', help='do not print each detection')
@@ -85,10 +96,8 @@ def as_overrides(values: Dict[str, Any]) -> List[Parameter]:
 
 def run(args: argparse.Namespace) -> int:
     """Start the nodes, spin until Ctrl-C or ``--duration``, print a summary."""
-    config = args.config or default_config_path()
     try:
-        params = system_parameters(config, args.overrides, args.source, args.model,
-                                   args.cloud_url)
+        params = load_parameters(args)
     except ConfigError as error:
         print(f'error: {error}', file=sys.stderr)
         return 2

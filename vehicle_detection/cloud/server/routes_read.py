@@ -62,7 +62,7 @@ def _alert_out(alert: Alert, device: str) -> AlertOut:
 def list_alerts(request: Request, device: Optional[str] = None,
                 class_name: Optional[str] = None, since: Optional[datetime] = None,
                 until: Optional[datetime] = None, limit: int = Query(50, ge=1, le=500),
-                before_id: Optional[int] = Query(None, ge=1)) -> AlertPage:
+                before_id: Optional[int] = Query(None, ge=1, le=2 ** 63 - 1)) -> AlertPage:
     """Return alerts newest first, filtered by device, class and time, one page at a time."""
     query = select(Alert, Device.name).join(Device, Alert.device_id == Device.id)
     query = _filtered(query, device, class_name, since, until)
