@@ -141,3 +141,11 @@ def test_api_key_comes_from_env_then_file(tmp_path: Path, monkeypatch) -> None:
     values['api_key_file'] = str(tmp_path / 'missing')
     with pytest.raises(ValueError, match='missing'):
         resolve_api_key(values)
+
+
+def test_system_figures_are_plausible() -> None:
+    from vehicle_detection.core.bridge.system_health import system_figures
+
+    figures = system_figures()
+    assert 0 <= figures['cpu_percent'] <= 100 * 1024 and 0 < figures['memory_percent'] <= 100
+    assert 'gpu_percent' not in figures or 0 <= figures['gpu_percent'] <= 100

@@ -29,14 +29,14 @@ from pathlib import Path
 import sqlite3
 import subprocess
 import sys
-import threading
-from typing import Iterator, List
+from typing import Iterator
 
 from cloud_helpers import add_device, CloudServer
 import cv2
 import numpy as np
 
 from vehicle_detection.core.bag_tools import compare, load_records, make_bag
+from waiting import Lines
 
 CLI = str(Path(sys.prefix) / 'bin' / 'vehicle-detection')
 CONFIG = str(Path(__file__).resolve().parents[1] / 'config' / 'config.yaml')
@@ -63,26 +63,6 @@ def scene(samples: Path) -> Iterator[np.ndarray]:
     yield from sliding(motorcycle, 16, leftwards=False)
     yield from [blank] * 4  # the road is empty for a moment
     yield from sliding(street, 16, leftwards=True)
-
-
-class Lines:
-    """Collect a process's stderr lines; wait for one that contains a text."""
-
-    def __init__(self, stream) -> None:
-        self.lines: List[str] = []
-        self._cond = threading.Condition()
-        threading.Thread(target=self._read, args=(stream,), daemon=True).start()
-
-    def _read(self, stream) -> None:
-        for line in stream:
-            with self._cond:
-                self.lines.append(line)
-                self._cond.notify_all()
-
-    def wait_for(self, text: str, timeout: float = 60.0) -> None:
-        with self._cond:
-            assert self._cond.wait_for(lambda: any(text in line for line in self.lines),
-                                       timeout), ''.join(self.lines[-30:])
 
 
 def play(bag: Path, record: Path) -> None:

@@ -57,3 +57,23 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 10.0,
     while not predicate():
         assert time.monotonic() < deadline, f'timed out after {timeout} s waiting for {what}'
         pause.wait(poll)
+
+
+class Lines:
+    """Collect the lines of a process's output stream; wait for one containing a text."""
+
+    def __init__(self, stream) -> None:
+        self.lines: List[str] = []
+        self._cond = threading.Condition()
+        threading.Thread(target=self._read, args=(stream,), daemon=True).start()
+
+    def _read(self, stream) -> None:
+        for line in stream:
+            with self._cond:
+                self.lines.append(line)
+                self._cond.notify_all()
+
+    def wait_for(self, text: str, timeout: float = 60.0) -> None:
+        with self._cond:
+            assert self._cond.wait_for(lambda: any(text in line for line in self.lines),
+                                       timeout), ''.join(self.lines[-30:])

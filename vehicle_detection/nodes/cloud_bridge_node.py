@@ -24,7 +24,6 @@ from typing import Any, Dict, List, Optional, Tuple
 import uuid
 
 import numpy as np
-import psutil
 from rclpy.context import Context
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data, QoSProfile, ReliabilityPolicy
@@ -37,6 +36,7 @@ from vehicle_detection.core.bridge.config import BRIDGE_PARAMS, resolve_api_key
 from vehicle_detection.core.bridge.outbox import Outbox
 from vehicle_detection.core.bridge.policy import AlertPolicy, Sighting
 from vehicle_detection.core.bridge.snapshot import encode_snapshot, FrameRing
+from vehicle_detection.core.bridge.system_health import system_figures
 from vehicle_detection.core.bridge.uploader import Uploader, UploadSettings
 from vehicle_detection.ros.detection_msgs import to_sightings
 from vehicle_detection.ros.diagnostics import DiagnosticsPublisher, ERROR, OK, WARN
@@ -59,6 +59,7 @@ class CloudBridgeNode(Node):
         values = self.params.values
         self.alerts_generated = 0
         self.outbox_summary: Dict[str, int] = {}
+        self._system: Dict[str, Any] = {}  # last CPU/memory/GPU reading (health thread)
         self._problem = ''
         try:
             api_key, self._key_source = resolve_api_key(values)
@@ -160,23 +161,27 @@ class CloudBridgeNode(Node):
 
     # -- health ------------------------------------------------------------------------------
     def health_figures(self) -> Dict[str, Any]:
-        """Return the figures of a heartbeat (also on /diagnostics and ~/health_check)."""
+        """
+        Return the figures of a heartbeat, reading this box's CPU/GPU/temperature.
+
+        Called from the uploader's health thread: reading the GPU may run
+        ``nvidia-smi``. /diagnostics and ~/health_check reuse the last reading.
+        """
+        self._system = system_figures()
+        return {**self._link_figures(), **self._system}
+
+    def _link_figures(self) -> Dict[str, Any]:
         stats, link, budget = self.outbox.stats(), self.uploader.stats, self.budget.figures()
         figures: Dict[str, Any] = {
             'link_state': link.link_state, 'queue_depth': stats.depth,
             'oldest_unsent_s': round(stats.oldest_unsent_s, 1),
             'upload_success_rate': round(link.success_rate, 4), 'retries': link.retries,
             'evictions': stats.evictions, 'bytes_month': budget.used,
-            'projected_bytes_month': budget.projected, 'budget_bytes': budget.budget,
-            'cpu_percent': psutil.cpu_percent(), 'memory_percent': psutil.virtual_memory().percent}
-        temperatures: Dict[str, Any] = getattr(psutil, 'sensors_temperatures', dict)()
-        readings = [t.current for group in temperatures.values() for t in group]
-        if readings:
-            figures['temperature_c'] = max(readings)
+            'projected_bytes_month': budget.projected, 'budget_bytes': budget.budget}
         return figures
 
     def _summary(self) -> Tuple[bytes, str, Dict[str, Any]]:
-        figures = self.health_figures()
+        figures = {**self._link_figures(), **self._system}
         link = self.uploader.stats
         figures.update(alerts_generated=self.alerts_generated, key_source=self._key_source,
                        permanent_failures=link.permanent_failures,
