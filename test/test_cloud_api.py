@@ -163,6 +163,7 @@ def test_image_errors_store_nothing(fleet: Fleet) -> None:
     assert fleet.put_image(str(uuid.uuid4()), jpeg_bytes()).status_code == 404
     assert fleet.put_image(event, jpeg_bytes(), device='edge-2').status_code == 404
     assert fleet.put_image(event, b'\xff\xd8\xff garbage').status_code == 415
+    assert fleet.put_image(event, jpeg_bytes()[:-300]).status_code == 415  # truncated
     assert fleet.put_image(event, jpeg_bytes(), content_type='image/png').status_code == 415
     big = jpeg_bytes(1600, 1200, quality=100)
     assert len(big) > 1024 * 1024

@@ -28,7 +28,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from vehicle_detection.cloud.server.access import hash_key, new_key
-from vehicle_detection.cloud.server.db import Device, is_sqlite, make_engine, utcnow, writing
+from vehicle_detection.cloud.server.db import Device, is_sqlite, make_engine, utcnow
 from vehicle_detection.cloud.server.schema import check_current, SchemaBehind, upgrade
 from vehicle_detection.cloud.server.settings import DEFAULT_DB, DEFAULT_STORAGE, ServerSettings
 from vehicle_detection.cloud.wire import is_valid_name
@@ -82,7 +82,7 @@ def add_device(args: argparse.Namespace) -> int:
     key = new_key()
     engine = make_engine(args.db)
     try:
-        with writing(engine) as session:
+        with Session(engine) as session, session.begin():
             device = session.execute(select(Device).where(Device.name == args.name)).scalar()
             if device is None:
                 session.add(Device(name=args.name, key_hash=hash_key(key), created_at=utcnow()))
@@ -120,7 +120,7 @@ def revoke_device(args: argparse.Namespace) -> int:
     """Revoke a device's key (its alerts stay)."""
     _prepare(args)
     engine = make_engine(args.db)
-    with writing(engine) as session:
+    with Session(engine) as session, session.begin():
         device = session.execute(select(Device).where(Device.name == args.name)).scalar()
         if device is None:
             print(f'error: no device {args.name!r}', file=sys.stderr)

@@ -33,8 +33,8 @@ import weakref
 from sqlalchemy import (
     BigInteger, create_engine, DateTime, event, Float, ForeignKey, Index, Integer, JSON,
     String)
-from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, Session
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
 class Base(DeclarativeBase):
@@ -186,14 +186,15 @@ _WRITE_LOCKS: 'weakref.WeakKeyDictionary[Engine, WriteLock]' = weakref.WeakKeyDi
 
 
 @contextmanager
-def writing(engine: Engine) -> Iterator[Session]:
+def writing(engine: Engine) -> Iterator[Connection]:
     """
-    Yield a session in a write transaction, committed on exit.
+    Yield a connection in a write transaction, committed on exit.
 
     On SQLite the writers of every thread and worker process take turns; on
-    PostgreSQL MVCC and the unique constraints do that job.
+    PostgreSQL MVCC and the unique constraints do that job. Core statements
+    only: the lock is held for as short a time as possible.
     """
     lock = _WRITE_LOCKS.get(engine)
     with lock if lock is not None else nullcontext():
-        with Session(engine) as session, session.begin():
-            yield session
+        with engine.begin() as connection:
+            yield connection

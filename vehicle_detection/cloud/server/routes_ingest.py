@@ -31,7 +31,7 @@ from vehicle_detection.cloud.server.db import (
 from vehicle_detection.cloud.server.deps import authenticated, Caller, own_device, state
 from vehicle_detection.cloud.server.models import (
     AlertCreated, AlertIn, HeartbeatIn, ImageStored)
-from vehicle_detection.cloud.server.storage import decode_jpeg, SnapshotConflict, StorageError
+from vehicle_detection.cloud.server.storage import check_jpeg, SnapshotConflict, StorageError
 from vehicle_detection.cloud.wire import (
     ALERTS_PATH, DEVICES_PATH, IDEMPOTENCY_HEADER, JPEG_CONTENT_TYPE, snapshot_name)
 
@@ -109,7 +109,7 @@ def _store_image(request: Request, event_id: str, caller: Caller, data: bytes) -
                                bytes=len(data), created=False)
         name = snapshot_name(from_stored(alert.detected_at), alert.camera_id, event_id)
     try:
-        decode_jpeg(data)
+        check_jpeg(data)
     except ValueError as error:
         raise HTTPException(415, str(error)) from error
     try:

@@ -119,14 +119,26 @@ class LocalImageStore(ImageStore):
             path.unlink(missing_ok=True)
 
 
-def decode_jpeg(data: bytes) -> np.ndarray:
+def decode_jpeg(data: bytes, mode: int = cv2.IMREAD_COLOR) -> np.ndarray:
     """Return the decoded image; raise ValueError unless ``data`` is a decodable JPEG."""
     if not data.startswith(b'\xff\xd8\xff'):
         raise ValueError('not a JPEG (no JPEG start-of-image marker)')
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if not data.rstrip(b'\x00').endswith(b'\xff\xd9'):
+        raise ValueError('the JPEG is truncated (no end-of-image marker)')
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), mode)
     if image is None:
         raise ValueError('the JPEG data cannot be decoded')
     return image
+
+
+def check_jpeg(data: bytes) -> None:
+    """
+    Raise ValueError unless ``data`` is a whole, decodable JPEG.
+
+    Decodes at 1/8 scale in grey: libjpeg still walks every entropy-coded
+    block, at a fraction of the cost of a full decode.
+    """
+    decode_jpeg(data, cv2.IMREAD_REDUCED_GRAYSCALE_8)
 
 
 def make_thumbnail(data: bytes) -> bytes:
