@@ -38,7 +38,7 @@ def test_openapi_spec_finds_no_server_error(tmp_path: Path) -> None:
              '--phases', 'examples,coverage,fuzzing', '--header', f'X-API-Key: {key}',
              '--request-timeout', '10', '--no-color',
              '--generation-database', 'none'],
-            capture_output=True, text=True, timeout=400)
+            capture_output=True, text=True, timeout=400, cwd=tmp_path)  # its cache goes there
     finally:
         server.stop()
     tail = result.stdout[-3000:] + result.stderr[-2000:]
