@@ -44,6 +44,7 @@ import time
 from typing import Dict, List, Tuple
 import uuid
 
+from bench_stats import percentile
 import cv2
 import numpy as np
 import requests
@@ -113,12 +114,6 @@ def client_process(args: Tuple[str, List[Tuple[str, str]], int, float, float, fl
     for thread in threads:
         thread.join()
     return records
-
-
-def percentile(values: List[float], q: float) -> float:
-    """Return the q-quantile (0..1)."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else 0.0
 
 
 def main() -> None:

@@ -44,6 +44,7 @@ import tempfile
 import threading
 import time
 
+from bench_stats import percentile
 import cv2
 import numpy as np
 
@@ -51,12 +52,6 @@ from vehicle_detection.core.detection.detector import Detector, DetectorSettings
 from vehicle_detection.ros.transport import tune_transport
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def percentile(values: list, q: float) -> float:
-    """Return the q-quantile (0..1) of ``values``."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def raw_throughput(model: str, seconds: float, threads: int) -> dict:

@@ -35,6 +35,7 @@ import threading
 import time
 import uuid
 
+from bench_stats import percentile
 import cv2
 
 from vehicle_detection.cloud.wire import Alert
@@ -47,12 +48,6 @@ from vehicle_detection.core.params import defaults
 
 REPO = Path(__file__).resolve().parents[1]
 TEST_HELPERS = REPO / 'test'
-
-
-def percentile(values: list, q: float) -> float:
-    """Return the q-quantile (0..1)."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def main() -> None:

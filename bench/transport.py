@@ -43,6 +43,7 @@ import sys
 import threading
 import time
 
+from bench_stats import percentile
 import numpy as np
 
 from vehicle_detection.ros.transport import tune_transport
@@ -134,12 +135,6 @@ def subscriber(frames: int) -> None:
     node.destroy_node()
     context.try_shutdown()
     print(json.dumps({v: values[5:] for v, values in latencies.items()}))
-
-
-def percentile(values: list, q: float) -> float:
-    """Return the q-quantile (0..1) of ``values``."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def measure(setup: str, frames: int, rate: float) -> dict:

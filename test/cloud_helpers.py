@@ -24,8 +24,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 from typing import Iterator, List, Optional
 import uuid
 
@@ -33,6 +31,7 @@ import cv2
 import numpy as np
 import pytest
 import requests
+from waiting import wait_until
 
 BIN = Path(sys.prefix) / 'bin'
 CLOUD = str(BIN / 'vehicle-detection-cloud')
@@ -56,18 +55,15 @@ def free_port() -> int:
 def wait_http(url: str, timeout: float = 30.0, process: Optional[subprocess.Popen] = None
               ) -> None:
     """Wait until ``url`` answers 200 (no readiness event exists for a process)."""
-    pause = threading.Event()
-    deadline = time.monotonic() + timeout
-    while True:
+    def answers() -> bool:
         if process is not None and process.poll() is not None:
             raise AssertionError(f'server exited with {process.returncode}')
         try:
-            if requests.get(url, timeout=2).status_code == 200:
-                return
+            return requests.get(url, timeout=2).status_code == 200
         except requests.ConnectionError:
-            pass
-        assert time.monotonic() < deadline, f'{url} did not answer in {timeout} s'
-        pause.wait(0.05)
+            return False
+
+    wait_until(answers, timeout, f'{url} to answer', poll=0.05)
 
 
 def cloud_cli(*args: str, db: str, storage: str, check: bool = True

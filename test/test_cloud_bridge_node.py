@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from pathlib import Path
 import threading
-import time
 from typing import Iterator, List, Tuple
 
 from cloud_helpers import add_device, CloudServer
@@ -38,7 +37,7 @@ from vehicle_detection.nodes.cloud_bridge_node import CloudBridgeNode
 from vehicle_detection.ros.detection_msgs import to_detection_array
 from vehicle_detection.ros.image_conv import stamp_from_ns, to_image_msg
 from vision_msgs.msg import Detection2DArray
-from waiting import Inbox
+from waiting import Inbox, wait_until
 
 
 @pytest.fixture
@@ -115,11 +114,11 @@ def test_one_alert_per_vehicle_with_its_frame(ros_context, cloud, tmp_path: Path
 
 def wait_alerts(url: str, count: int) -> list:
     """Wait until the server holds ``count`` alerts with images."""
-    pause = threading.Event()
-    deadline = time.monotonic() + 20
-    while True:
-        items = requests.get(f'{url}/api/v1/alerts', timeout=5).json()['items']
-        if len(items) >= count and all(a['image_url'] for a in items):
-            return items
-        assert time.monotonic() < deadline, f'server has {items}'
-        pause.wait(0.1)
+    items: list = []
+
+    def arrived() -> bool:
+        items[:] = requests.get(f'{url}/api/v1/alerts', timeout=5).json()['items']
+        return len(items) >= count and all(a['image_url'] for a in items)
+
+    wait_until(arrived, timeout=20, what=f'{count} alerts with images', poll=0.1)
+    return items

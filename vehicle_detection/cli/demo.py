@@ -45,10 +45,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--port', type=int, default=8000, help='port of the cloud server')
 
 
+def _cloud_command(*args: str, data: Path) -> list:
+    """Return a ``vehicle-detection-cloud`` command on the database and images in ``data``."""
+    return [str(Path(sys.executable).parent / 'vehicle-detection-cloud'), *args,
+            '--db', f'sqlite:///{data}/cloud.db', '--storage', str(data / 'images')]
+
+
 def _cloud(*args: str, data: Path) -> subprocess.CompletedProcess:
-    command = [str(Path(sys.executable).parent / 'vehicle-detection-cloud'), *args,
-               '--db', f'sqlite:///{data}/cloud.db', '--storage', str(data / 'images')]
-    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+    return subprocess.run(_cloud_command(*args, data=data), capture_output=True, text=True,
+                          timeout=120)
 
 
 def _device_key(data: Path) -> Path:
@@ -86,10 +91,8 @@ def run(args: argparse.Namespace) -> int:
     data.mkdir(parents=True, exist_ok=True)
     url = f'http://127.0.0.1:{args.port}'
     log = open(data / 'server.log', 'ab')
-    server = subprocess.Popen(
-        [str(Path(sys.executable).parent / 'vehicle-detection-cloud'), 'serve', '--port',
-         str(args.port), '--db', f'sqlite:///{data}/cloud.db', '--storage',
-         str(data / 'images')], stdout=log, stderr=subprocess.STDOUT)
+    server = subprocess.Popen(_cloud_command('serve', '--port', str(args.port), data=data),
+                              stdout=log, stderr=subprocess.STDOUT)
     try:
         _wait_healthy(url, server)
         key_file = _device_key(data)

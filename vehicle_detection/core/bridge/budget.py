@@ -93,13 +93,17 @@ class DataBudget:
         elapsed = max(now - start.timestamp(), 86400.0)  # one day at least: no wild guesses
         return BudgetFigures(used, int(used * days * 86400 / elapsed), self.budget)
 
+    def images_allowed(self) -> bool:
+        """Tell whether snapshots may still be sent this month."""
+        return self.budget <= 0 or self.figures().used < self.budget
+
     def plan(self, quality: int) -> SnapshotPlan:
         """Return how to encode snapshots now, starting from ``quality``."""
-        figures = self.figures()
         if self.budget <= 0:
             return SnapshotPlan(True, 1.0, quality)
-        if figures.used >= self.budget:
+        if not self.images_allowed():
             return SnapshotPlan(False, MIN_SCALE, MIN_QUALITY)
+        figures = self.figures()
         pressure = (figures.projected / self.budget - SHRINK_FROM) / (1.0 - SHRINK_FROM)
         pressure = min(1.0, max(0.0, pressure))
         # The first half of the pressure costs resolution, the second half quality.

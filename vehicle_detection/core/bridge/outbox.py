@@ -92,7 +92,8 @@ class Outbox:
             self.folder / 'snapshots'
         self.snapshots.mkdir(parents=True, exist_ok=True)
         self.max_storage_bytes = max_storage_bytes
-        self._lock = threading.Lock()
+        # Re-entrant: stats() reads meta() under the lock that meta() takes itself.
+        self._lock = threading.RLock()
         self._db = sqlite3.connect(self.folder / 'outbox.db', check_same_thread=False,
                                    isolation_level=None, timeout=30)
         self._db.execute('PRAGMA journal_mode=WAL')
@@ -199,7 +200,8 @@ class Outbox:
     # -- meta counters (also used by the data budget) -------------------------------------
     def meta(self, key: str) -> int:
         """Return a persisted counter (0 when unset)."""
-        row = self._db.execute('SELECT value FROM meta WHERE key = ?', (key,)).fetchone()
+        with self._lock:  # one sqlite3 connection serves several threads
+            row = self._db.execute('SELECT value FROM meta WHERE key = ?', (key,)).fetchone()
         return int(row[0]) if row else 0
 
     def add_meta(self, key: str, amount: int) -> int:

@@ -17,7 +17,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Sequence, Set, Tuple
 
 Box = Tuple[float, float, float, float]
 FORGET_TRACK_S = 30.0  # a track unseen this long is forgotten
@@ -59,8 +59,9 @@ class AlertPolicy:
         self.track_cooldown_s = track_cooldown_s
         self.class_cooldown_s = class_cooldown_s
         self.same_place_iou = same_place_iou
-        self._hits: Dict[int, Tuple[int, float]] = {}  # track -> (hits, last seen)
-        self._done: Dict[int, float] = {}  # tracks that alerted (or were silenced)
+        self._hits: Dict[int, int] = {}  # track -> frames seen
+        self._last_seen: Dict[int, float] = {}
+        self._done: Set[int] = set()  # tracks that alerted (or were silenced)
         self._recent: List[Tuple[float, Box]] = []  # where alerts happened, when
         self._class_last: Dict[str, float] = {}
 
@@ -70,23 +71,22 @@ class AlertPolicy:
         self._recent = [(t, box) for t, box in self._recent if now - t < self.track_cooldown_s]
         for sighting in sightings:
             track = sighting.track_id
-            hits = self._hits.get(track, (0, now))[0] + 1
-            self._hits[track] = (hits, now)
+            hits = self._hits[track] = self._hits.get(track, 0) + 1
+            self._last_seen[track] = now
             if track in self._done:
-                self._done[track] = now
                 continue
             needed = self.min_track_hits if track >= 0 else 1
             if hits < needed:
                 continue
             if any(iou(box, sighting.bbox) >= self.same_place_iou for _, box in self._recent):
                 if track >= 0:
-                    self._done[track] = now
+                    self._done.add(track)
                 continue
             last = self._class_last.get(sighting.class_name)
             if last is not None and now - last < self.class_cooldown_s:
                 continue  # may still alert when the class cool-down ends
             if track >= 0:
-                self._done[track] = now
+                self._done.add(track)
             self._recent.append((now, sighting.bbox))
             self._class_last[sighting.class_name] = now
             alerts.append(sighting)
@@ -94,8 +94,7 @@ class AlertPolicy:
         return alerts
 
     def _forget(self, now: float) -> None:
-        for table in (self._hits, self._done):
-            stale = [track for track, value in table.items()
-                     if now - (value[1] if isinstance(value, tuple) else value) > FORGET_TRACK_S]
-            for track in stale:
-                del table[track]
+        stale = [track for track, seen in self._last_seen.items() if now - seen > FORGET_TRACK_S]
+        for track in stale:
+            del self._last_seen[track], self._hits[track]
+            self._done.discard(track)

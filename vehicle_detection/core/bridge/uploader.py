@@ -120,10 +120,12 @@ class Uploader:
     def _exchange(self, session: requests.Session, method: str, path: str,
                   **options: object) -> Optional[requests.Response]:
         """Send one request, count its bytes; None on a network error."""
+        if 'json' in options:  # serialise once: the same bytes are sent and counted
+            options['data'] = json.dumps(options.pop('json')).encode()
+            headers = dict(options.get('headers') or {})  # type: ignore[call-overload]
+            options['headers'] = {**headers, 'Content-Type': 'application/json'}
         data = options.get('data')
         body = data if isinstance(data, bytes) else b''
-        if 'json' in options:
-            body = json.dumps(options['json']).encode()
         try:
             response = session.request(method, self.settings.api_base_url.rstrip('/') + path,
                                        timeout=self.settings.timeout, **options)  # type: ignore
@@ -158,11 +160,9 @@ class Uploader:
                 if self.stats.link_state == 'unauthorized':
                     self.stats.link_state = 'unknown'  # try the key again
                 continue
+            # A failed round waits for the next; an empty outbox waits for wake().
             drained = self._drain_round(session)
-            if not drained:
-                self._wait(self.settings.upload_interval)
-            elif self.outbox.next_open() is None:
-                self._wait(None)
+            self._wait(None if drained else self.settings.upload_interval)
 
     def _wait(self, timeout: Optional[float]) -> None:
         self._wake.wait(timeout)
@@ -192,7 +192,7 @@ class Uploader:
         if not self.settings.enable_image_upload:
             self.outbox.mark(event.seq, 'image', 'skipped', 'image upload disabled')
             return True
-        if not self.budget.plan(100).send_images:
+        if not self.budget.images_allowed():
             self.stats.budget_skipped_images += 1
             self.outbox.mark(event.seq, 'image', 'skipped', 'monthly data budget spent')
             return True
