@@ -170,6 +170,20 @@ def test_letterbox_inverse_is_exact(src_hw, center: bool) -> None:
         assert tensor[0, 0, top, left - 1] == 114
 
 
+def test_letterbox_channel_order_and_scale() -> None:
+    image = np.empty((32, 64, 3), np.uint8)
+    image[...] = (10, 20, 30)  # BGR
+    bgr, _ = letterbox(image, (64, 64), InputFormat(center=False, rgb=False, scale=1.0))
+    assert bgr[0, :, 0, 0].tolist() == [10, 20, 30]
+    assert bgr[0, :, 63, 0].tolist() == [114, 114, 114]  # below the image: padding
+    rgb, transform = letterbox(image, (64, 64), InputFormat(center=True, rgb=True,
+                                                            scale=1 / 255))
+    assert transform.pad_y == 16
+    np.testing.assert_allclose(rgb[0, :, 16, 0], np.array([30, 20, 10]) / 255, rtol=1e-6)
+    np.testing.assert_allclose(rgb[0, :, 0, 0], np.full(3, 114 / 255), rtol=1e-6)
+    assert rgb.dtype == np.float32 and rgb.flags['C_CONTIGUOUS']
+
+
 def test_class_names_resolution(tmp_path: Path) -> None:
     assert names_from_metadata({'names': '["a", "b"]'}) == ['a', 'b']
     assert names_from_metadata({'names': 'garbage{'}) is None

@@ -34,6 +34,7 @@ from vehicle_detection.core.detection.classes import LabelsError
 from vehicle_detection.core.detection.decoders import LayoutError
 from vehicle_detection.core.detection.detections import Detections
 from vehicle_detection.core.detection.detector import Detector, Timing
+from vehicle_detection.core.detection.frame_slot import NewestFrameSlot
 from vehicle_detection.core.detector_config import (
     DETECTOR_PARAMS, detector_settings, MODEL_PARAMS)
 from vehicle_detection.ros.detection_msgs import annotate, to_detection_array
@@ -60,9 +61,15 @@ class DetectorNode(Node):
         self._reload = threading.Event()
         self._reload.set()
         self._stop = threading.Event()
-        self._cond = threading.Condition()
-        self._latest: Optional[Image] = None
-        self.frames = self.dropped = self.published = 0
+        # Three stages on their own threads, each handing over through one slot:
+        # prepare (decode + letterbox) the newest image -> infer the newest
+        # prepared frame -> post-process and publish in order. While a frame is
+        # inferred the next is already prepared and the previous one published.
+        self._received: NewestFrameSlot[Image] = NewestFrameSlot()
+        self._prepared: NewestFrameSlot[tuple] = NewestFrameSlot(
+            self.params['fresh_frame_wait'])
+        self._inferred: 'queue.Queue[Optional[tuple]]' = queue.Queue(maxsize=1)
+        self.published = 0
         self._inference_ms: Deque[float] = collections.deque(maxlen=50)
         self._latency_ms: Deque[float] = collections.deque(maxlen=50)
         self._done_times: Deque[float] = collections.deque(maxlen=50)
@@ -77,14 +84,22 @@ class DetectorNode(Node):
         self.create_subscription(Image, self.params['input_topic'], self._on_image, image_qos)
         self._diagnostics = DiagnosticsPublisher(self)
         self.create_timer(self.params['diagnostics_period'], self._report)
-        # Inference of frame N+1 overlaps post-processing and publishing of frame N;
-        # one slot between them keeps the order and bounds the memory.
-        self._inferred: 'queue.Queue[Optional[tuple]]' = queue.Queue(maxsize=1)
-        self._threads = [threading.Thread(target=self._work, daemon=True, name='detector'),
-                         threading.Thread(target=self._publish_loop, daemon=True,
-                                          name='detections-publisher')]
+        self._threads = [
+            threading.Thread(target=self._prepare_loop, daemon=True, name='detector-prepare'),
+            threading.Thread(target=self._infer_loop, daemon=True, name='detector-infer'),
+            threading.Thread(target=self._publish_loop, daemon=True, name='detector-publish')]
         for thread in self._threads:
             thread.start()
+
+    @property
+    def frames(self) -> int:
+        """Images received."""
+        return self._received.frames
+
+    @property
+    def dropped(self) -> int:
+        """Images replaced by a newer one before they were prepared or inferred."""
+        return self._received.dropped + self._prepared.dropped
 
     # -- executor side ---------------------------------------------------------
     def _apply(self, values: Dict[str, Any]) -> Optional[str]:
@@ -93,17 +108,12 @@ class DetectorNode(Node):
             detector.set_thresholds(values['confidence_threshold'], values['nms_iou_threshold'])
         if any(values[name] != self.params.values[name] for name in MODEL_PARAMS):
             self._reload.set()
-            with self._cond:
-                self._cond.notify_all()
+            self._prepared.notify()
+        self._prepared.wait_fraction = values['fresh_frame_wait']
         return None
 
     def _on_image(self, msg: Image) -> None:
-        with self._cond:
-            if self._latest is not None:
-                self.dropped += 1  # the worker was busy: keep only the newest frame
-            self._latest = msg
-            self.frames += 1
-            self._cond.notify()
+        self._received.put(msg)  # an older frame not yet taken is dropped
 
     # -- worker side -------------------------------------------------------------
     def _load(self) -> None:
@@ -128,17 +138,9 @@ class DetectorNode(Node):
             f'detector ready: {settings.model_path} ({detector.layout}, {detector.backend.name} '
             f'{detector.backend.detail}, input {detector.input_hw[1]}x{detector.input_hw[0]})')
 
-    def _work(self) -> None:
-        next_retry = 0.0
+    def _prepare_loop(self) -> None:
         while not self._stop.is_set():
-            if self._reload.is_set() or (self._detector is None
-                                         and time.monotonic() >= next_retry):
-                self._load()
-                next_retry = time.monotonic() + RELOAD_RETRY_S
-            with self._cond:
-                self._cond.wait_for(lambda: self._latest is not None or self._stop.is_set()
-                                    or self._reload.is_set(), timeout=RELOAD_RETRY_S)
-                msg, self._latest = self._latest, None
+            msg = self._received.take(RELOAD_RETRY_S, self._stop.is_set)
             detector = self._detector
             if msg is None or detector is None:
                 continue
@@ -147,7 +149,22 @@ class DetectorNode(Node):
             except ImageEncodingError as error:
                 self.get_logger().error(f'image refused: {error}', throttle_duration_sec=10.0)
                 continue
-            self._inferred.put((detector, msg, image, detector.infer(image)))
+            self._prepared.put((detector, msg, image, detector.prepare(image)))
+
+    def _infer_loop(self) -> None:
+        next_retry = 0.0
+        while not self._stop.is_set():
+            if self._reload.is_set() or (self._detector is None
+                                         and time.monotonic() >= next_retry):
+                self._load()
+                next_retry = time.monotonic() + RELOAD_RETRY_S
+            item = self._prepared.take(RELOAD_RETRY_S, lambda: self._stop.is_set()
+                                       or self._reload.is_set())
+            # A frame prepared for a model that was since replaced is skipped.
+            if item is None or item[0] is not self._detector:
+                continue
+            detector, msg, image, prepared = item
+            self._inferred.put((detector, msg, image, detector.infer(prepared)))
         self._inferred.put(None)
 
     def _publish_loop(self) -> None:
@@ -191,8 +208,8 @@ class DetectorNode(Node):
     def close(self) -> None:
         """Stop the worker and release the model."""
         self._stop.set()
-        with self._cond:
-            self._cond.notify_all()
+        self._received.notify()
+        self._prepared.notify()
         for thread in self._threads:
             thread.join(5.0)
         if self._detector is not None:

@@ -113,21 +113,31 @@ def _best_class(scores: np.ndarray, objectness: Optional[np.ndarray]
     return best.astype(np.float32), class_ids
 
 
-def _dense(outputs: List[np.ndarray], layout: str, input_hw: Tuple[int, int]
-           ) -> Tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
-    """Return (xywh, class scores, objectness or None) rows of a dense layout."""
+def _dense(outputs: List[np.ndarray], layout: str, input_hw: Tuple[int, int],
+           floor: float) -> Tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
+    """
+    Return (xywh, class scores, objectness or None) rows of a dense layout.
+
+    With an objectness column only rows whose objectness reaches ``floor`` are
+    returned: scores are objectness x class probability (both sigmoid outputs
+    in [0, 1]), so no other row can reach it. That leaves a few dozen of
+    thousands of rows for the per-row work.
+    """
     out = outputs[0][0]
     if layout == 'yolov8':
         out = out.T
         return out[:, :4], out[:, 4:], None
+    rows = np.flatnonzero(out[:, 4] >= floor)
     if layout == 'yolox':
         grid, stride = _yolox_grid(*input_hw)
         if len(out) != len(grid):
             raise LayoutError(f'yolox output has {len(out)} rows, the grid of a '
                               f'{input_hw[0]}x{input_hw[1]} input has {len(grid)}')
+        out, grid, stride = out[rows], grid[rows], stride[rows]
         xy = (out[:, :2] + grid) * stride
         wh = np.exp(np.minimum(out[:, 2:4], 20.0)) * stride
         return np.concatenate((xy, wh), axis=1), out[:, 5:], out[:, 4]
+    out = out[rows]
     return out[:, :4], out[:, 5:], out[:, 4]
 
 
@@ -209,7 +219,7 @@ def decode(outputs: List[np.ndarray], layout: str, input_hw: Tuple[int, int],
         boxes = boxes.astype(np.float32)
         scores = scores.astype(np.float32)
     else:
-        xywh, class_scores, objectness = _dense(outputs, layout, input_hw)
+        xywh, class_scores, objectness = _dense(outputs, layout, input_hw, confidence)
         scores, class_ids = _best_class(class_scores, objectness)
         keep = scores >= confidence
         boxes = _xywh_to_xyxy(xywh[keep].astype(np.float32))

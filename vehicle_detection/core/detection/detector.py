@@ -60,6 +60,15 @@ class DetectorSettings:
 
 
 @dataclass(frozen=True)
+class Prepared:
+    """The network input of one frame, waiting for :meth:`Detector.infer`."""
+
+    tensor: np.ndarray
+    transform: Letterbox
+    preprocess_ms: float
+
+
+@dataclass(frozen=True)
 class Inferred:
     """Raw outputs of one frame, waiting for :meth:`Detector.finish`."""
 
@@ -143,24 +152,25 @@ class Detector:
 
     def detect(self, image: np.ndarray) -> Tuple[Detections, Timing]:
         """Return (Detections in source pixels, Timing) for one BGR frame."""
-        return self.finish(self.infer(image))
+        return self.finish(self.infer(self.prepare(image)))
 
-    def infer(self, image: np.ndarray) -> 'Inferred':
-        """
-        Run the first half of :meth:`detect`: pre-processing and inference.
-
-        Split from :meth:`finish` so that a caller can post-process and publish
-        one frame while the next is inferred; call :meth:`finish` in frame order.
-        """
+    # detect() in three stages, so that a caller can run them on separate
+    # threads: prepare the next frame and post-process the previous one while
+    # a frame is inferred. Stages may overlap; call finish() in frame order.
+    def prepare(self, image: np.ndarray) -> Prepared:
+        """Letterbox one BGR frame into the network input."""
         start = time.perf_counter()
         tensor, transform = letterbox(image, self.input_hw, self.format)
-        prepared = time.perf_counter()
-        outputs = self.backend.infer(tensor)
-        inferred = time.perf_counter()
-        return Inferred(outputs, transform, (prepared - start) * 1e3,
-                        (inferred - prepared) * 1e3)
+        return Prepared(tensor, transform, (time.perf_counter() - start) * 1e3)
 
-    def finish(self, inferred: 'Inferred') -> Tuple[Detections, Timing]:
+    def infer(self, prepared: Prepared) -> Inferred:
+        """Run the network on a prepared frame."""
+        start = time.perf_counter()
+        outputs = self.backend.infer(prepared.tensor)
+        return Inferred(outputs, prepared.transform, prepared.preprocess_ms,
+                        (time.perf_counter() - start) * 1e3)
+
+    def finish(self, inferred: Inferred) -> Tuple[Detections, Timing]:
         """Decode, track and filter the outputs of :meth:`infer`."""
         with self._lock:
             confidence, iou = self.confidence, self.iou
