@@ -52,10 +52,6 @@ DETECTOR_PARAMS = (
     ParamSpec('tracking', True, 'Track vehicles across frames (track id in Detection2D.id).'),
     ParamSpec('threads', 0, 'ONNX Runtime CPU threads; 0 uses half the cores.',
               minimum=0, maximum=64),
-    ParamSpec('fresh_frame_wait', 0.0, 'While inference is slower than the camera: when the '
-              'next frame is due within this fraction of the frame interval, wait for it '
-              'instead of starting on an older one (fresher results for a little '
-              'throughput). 0 takes the newest frame at once.', minimum=0.0, maximum=1.0),
     ParamSpec('input_topic', 'camera/image_raw', 'Image topic to detect on (read at start).',
               read_only=True, check=lambda v: None if v else 'must not be empty'),
     ParamSpec('qos_depth', 1, 'Depth of the sensor-data QoS of the image subscription '

@@ -66,8 +66,7 @@ class DetectorNode(Node):
         # prepared frame -> post-process and publish in order. While a frame is
         # inferred the next is already prepared and the previous one published.
         self._received: NewestFrameSlot[Image] = NewestFrameSlot()
-        self._prepared: NewestFrameSlot[tuple] = NewestFrameSlot(
-            self.params['fresh_frame_wait'])
+        self._prepared: NewestFrameSlot[tuple] = NewestFrameSlot()
         self._inferred: 'queue.Queue[Optional[tuple]]' = queue.Queue(maxsize=1)
         self.published = 0
         self._inference_ms: Deque[float] = collections.deque(maxlen=50)
@@ -92,6 +91,11 @@ class DetectorNode(Node):
             thread.start()
 
     @property
+    def ready(self) -> bool:
+        """Whether a model is loaded and frames are being detected."""
+        return self._detector is not None
+
+    @property
     def frames(self) -> int:
         """Images received."""
         return self._received.frames
@@ -109,7 +113,6 @@ class DetectorNode(Node):
         if any(values[name] != self.params.values[name] for name in MODEL_PARAMS):
             self._reload.set()
             self._prepared.notify()
-        self._prepared.wait_fraction = values['fresh_frame_wait']
         return None
 
     def _on_image(self, msg: Image) -> None:

@@ -16,47 +16,31 @@
 
 from __future__ import annotations
 
-import collections
-import statistics
 import threading
-import time
-from typing import Callable, Deque, Generic, Optional, TypeVar
+from typing import Callable, Generic, Optional, TypeVar
 
 Frame = TypeVar('Frame')
-INTERVAL_SAMPLES = 15  # arrival gaps whose median estimates the producer's interval
 
 
 class NewestFrameSlot(Generic[Frame]):
     """
     Holds only the newest frame: a frame not taken before the next one is dropped and counted.
 
-    A slower consumer therefore always works on a recent frame and nothing
-    queues up behind it. With ``wait_fraction`` > 0, :meth:`take` trades a
-    little throughput for fresher frames: when the next frame is due within
-    that fraction of the producer's interval, it waits for that frame (idle at
-    most that long) rather than starting on one that is almost an interval old.
-    A consumer that keeps up finds the slot empty and is not affected.
+    A slower consumer therefore always works on the most recent frame and
+    nothing queues up behind it (bounded latency, one frame of memory).
     """
 
-    def __init__(self, wait_fraction: float = 0.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.wait_fraction = wait_fraction
+    def __init__(self) -> None:
         self.frames = self.dropped = 0
-        self._clock = clock
         self._cond = threading.Condition()
         self._frame: Optional[Frame] = None
-        self._arrived = float('-inf')
-        self._gaps: Deque[float] = collections.deque(maxlen=INTERVAL_SAMPLES)
 
     def put(self, frame: Frame) -> None:
         """Offer a new frame; an untaken older one is dropped."""
-        now = self._clock()
         with self._cond:
             if self._frame is not None:
                 self.dropped += 1
-            if self._arrived < now:
-                self._gaps.append(now - self._arrived)
-            self._frame, self._arrived = frame, now
+            self._frame = frame
             self.frames += 1
             self._cond.notify_all()
 
@@ -70,12 +54,5 @@ class NewestFrameSlot(Generic[Frame]):
         """Return the newest frame, or None after ``timeout`` s or once ``interrupted()``."""
         with self._cond:
             self._cond.wait_for(lambda: self._frame is not None or interrupted(), timeout)
-            current = self._frame
-            if current is not None and self.wait_fraction > 0 and len(self._gaps) >= 4:
-                longest_wait = self.wait_fraction * statistics.median(self._gaps)
-                due = self._arrived + longest_wait / self.wait_fraction - self._clock()
-                if 0 < due <= longest_wait:
-                    self._cond.wait_for(lambda: self._frame is not current or interrupted(),
-                                        longest_wait)
             frame, self._frame = self._frame, None
             return frame
