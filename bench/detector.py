@@ -128,6 +128,9 @@ def full_path(model: str, samples: Path, offered_fps: float, seconds: float,
         executor.shutdown()
         node.destroy_node()
         context.try_shutdown()
+    if len(window) < 2:
+        raise SystemExit(f'(b) received {len(window)} /detections messages in {seconds:.0f} s: '
+                         'see the node output above')
     latencies = [lat for _, lat in window]
     span = window[-1][0] - window[0][0] if len(window) > 1 else float('nan')
     return {'fps': (len(window) - 1) / span, 'p50_ms': statistics.median(latencies),

@@ -25,11 +25,11 @@ from rclpy.parameter import Parameter
 from rclpy.qos import qos_profile_sensor_data
 from ros_helpers import diagnostic_values, Harness
 from sensor_msgs.msg import Image
-from waiting import wait_until
 
 from vehicle_detection.nodes.detector_node import DetectorNode
 from vehicle_detection.ros.image_conv import stamp_from_ns, to_image_msg
 from vision_msgs.msg import Detection2DArray
+from waiting import wait_until
 
 pytestmark = pytest.mark.ros
 
