@@ -59,7 +59,9 @@ def test_detections_with_header_classes_and_ids(ros_context, model_path: Path,
     try:
         detections = harness.subscribe(Detection2DArray, 'detections')
         annotated = harness.subscribe(Image, 'detections/image', qos_profile_sensor_data)
-        node = start(harness, samples_dir / 'motorcycle.png', model_path=str(model_path))
+        diagnostics = harness.subscribe(DiagnosticArray, '/diagnostics')
+        node = start(harness, samples_dir / 'motorcycle.png', model_path=str(model_path),
+                     diagnostics_period=0.2)
         arrays = detections.wait_for(lambda msgs: sum(len(m.detections) > 0 for m in msgs) >= 3,
                                      timeout=30.0, what='three arrays with a motorcycle')
         annotated.wait_count(1)
@@ -71,6 +73,17 @@ def test_detections_with_header_classes_and_ids(ros_context, model_path: Path,
         # header copied from the image: frame_id names the stamp's second
         assert all(a.header.frame_id == f'cam{a.header.stamp.sec}' for a in arrays)
         assert {d.detections[0].id for d in full} == {first.id} and first.id != ''
+
+        def running(arrays):
+            return [diagnostic_values(s) for a in arrays for s in a.status
+                    if s.name.endswith(': detector') and s.level == DiagnosticStatus.OK
+                    and float(diagnostic_values(s)['fps']) > 0]
+
+        values = running(diagnostics.wait_for(running, what='an OK detector status'))[-1]
+        assert values['backend'] == 'onnxruntime' and values['model'] == str(model_path)
+        assert float(values['inference_ms']) > 0 and int(values['published']) > 0
+        assert float(values['latency_ms']) >= float(values['frame_age_ms']) > 0
+        assert int(values['dropped_frames']) >= 0 and values['layout'] == 'yolox'
 
         # Raise the threshold above the motorcycle's score: empty arrays keep coming.
         assert node.set_parameters([Parameter('confidence_threshold', value=0.97)])[0].successful

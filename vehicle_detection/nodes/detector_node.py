@@ -71,6 +71,7 @@ class DetectorNode(Node):
         self.published = 0
         self._inference_ms: Deque[float] = collections.deque(maxlen=50)
         self._latency_ms: Deque[float] = collections.deque(maxlen=50)
+        self._frame_age_ms: Deque[float] = collections.deque(maxlen=50)
         self._done_times: Deque[float] = collections.deque(maxlen=50)
         image_qos = QoSProfile(depth=self.params['qos_depth'],
                                reliability=qos_profile_sensor_data.reliability,
@@ -167,6 +168,10 @@ class DetectorNode(Node):
             if item is None or item[0] is not self._detector:
                 continue
             detector, msg, image, prepared = item
+            # How old the frame is when its inference starts: transport, preparation
+            # and the wait for the previous inference (the share of latency_ms that
+            # a faster camera or engine shortens).
+            self._frame_age_ms.append((time.time_ns() - stamp_to_ns(msg.header.stamp)) / 1e6)
             self._inferred.put((detector, msg, image, detector.infer(prepared)))
         self._inferred.put(None)
 
@@ -196,7 +201,8 @@ class DetectorNode(Node):
         values: Dict[str, object] = {
             'model': self.params['model_path'], 'frames': self.frames,
             'published': self.published, 'dropped_frames': self.dropped, 'fps': fps,
-            'inference_ms': _mean(self._inference_ms), 'latency_ms': _mean(self._latency_ms)}
+            'inference_ms': _mean(self._inference_ms), 'latency_ms': _mean(self._latency_ms),
+            'frame_age_ms': _mean(self._frame_age_ms)}
         if detector is None:
             self._diagnostics.publish('detector', ERROR, f'model not loaded: {self._load_error}',
                                       values)
