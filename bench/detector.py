@@ -132,7 +132,7 @@ def full_path(model: str, samples: Path, offered_fps: float, seconds: float,
         raise SystemExit(f'(b) received {len(window)} /detections messages in {seconds:.0f} s: '
                          'see the node output above')
     latencies = [lat for _, lat in window]
-    span = window[-1][0] - window[0][0] if len(window) > 1 else float('nan')
+    span = window[-1][0] - window[0][0]
     return {'fps': (len(window) - 1) / span, 'p50_ms': statistics.median(latencies),
             'p95_ms': percentile(latencies, 0.95), 'messages': len(window),
             'detector_cpu': cpu[0], 'camera_cpu': cpu[1]}
