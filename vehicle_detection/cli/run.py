@@ -24,13 +24,13 @@ from rclpy.context import Context
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import qos_profile_sensor_data, QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import Image
 
 from vehicle_detection.core.config_file import ConfigError, default_config_path
 from vehicle_detection.core.system_config import system_parameters
 from vehicle_detection.nodes.camera_node import CameraNode
 from vehicle_detection.nodes.cloud_bridge_node import CloudBridgeNode
 from vehicle_detection.nodes.detector_node import DetectorNode
+from vehicle_detection.ros.intra_process import ImageInput, ReceivedImage
 from vehicle_detection.ros.spin import NodeFactory, spin_nodes, start_context
 from vision_msgs.msg import Detection2DArray
 
@@ -70,12 +70,12 @@ class Monitor(Node):
         super().__init__('vehicle_detection_monitor', context=context)
         self.frames = self.detection_frames = self.vehicles = 0
         self._quiet = quiet
-        self.create_subscription(Image, 'camera/image_raw', self._on_image,
-                                 qos_profile_sensor_data)
+        self._images = ImageInput(self, 'camera/image_raw', qos_profile_sensor_data,
+                                  self._on_image)
         self.create_subscription(Detection2DArray, 'detections', self._on_detections,
                                  QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE))
 
-    def _on_image(self, _msg: Image) -> None:
+    def _on_image(self, _image: ReceivedImage) -> None:
         self.frames += 1
 
     def _on_detections(self, msg: Detection2DArray) -> None:

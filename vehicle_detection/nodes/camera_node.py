@@ -22,12 +22,14 @@ from typing import Any, Dict, List, Optional
 from rclpy.context import Context
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data, QoSProfile
-from sensor_msgs.msg import CameraInfo, Image
+from sensor_msgs.msg import CameraInfo
+from std_msgs.msg import Header
 
 from vehicle_detection.core.camera_config import CAMERA_PARAMS, CameraConfig, check_camera
 from vehicle_detection.core.camera_stream import CameraStream, Frame, StreamState
 from vehicle_detection.ros.diagnostics import DiagnosticsPublisher, ERROR, OK, WARN
-from vehicle_detection.ros.image_conv import camera_info, stamp_from_ns, to_image_msg
+from vehicle_detection.ros.image_conv import camera_info, stamp_from_ns
+from vehicle_detection.ros.intra_process import ImageOutput
 from vehicle_detection.ros.parameters import DeclaredParameters
 from vehicle_detection.ros.spin import run_nodes
 
@@ -48,7 +50,8 @@ class CameraNode(Node):
                          reliability=qos_profile_sensor_data.reliability,
                          durability=qos_profile_sensor_data.durability,
                          history=qos_profile_sensor_data.history)
-        self._image_pub = self.create_publisher(Image, 'camera/image_raw', qos)
+        # Nodes in this process get the frames without DDS (see intra_process).
+        self._image_out = ImageOutput(self, 'camera/image_raw', qos)
         self._info_pub = self.create_publisher(CameraInfo, 'camera/camera_info', qos)
         self._diagnostics = DiagnosticsPublisher(self, hardware_id=self._config.source)
         self._stream = CameraStream(self._config, self._publish, log=self._log)
@@ -76,11 +79,10 @@ class CameraNode(Node):
 
     def _publish(self, frame: Frame) -> None:
         # Called on the stream's thread: publishing never waits for the executor.
-        stamp = stamp_from_ns(frame.stamp_ns)
-        frame_id = self._config.frame_id
-        msg = to_image_msg(frame.image, stamp, frame_id)
-        self._image_pub.publish(msg)
-        self._info_pub.publish(camera_info(msg.width, msg.height, stamp, frame_id))
+        header = Header(stamp=stamp_from_ns(frame.stamp_ns), frame_id=self._config.frame_id)
+        self._image_out.publish(frame.image, header)
+        height, width = frame.image.shape[:2]
+        self._info_pub.publish(camera_info(width, height, header.stamp, header.frame_id))
 
     def _report(self) -> None:
         stats = self._stream.stats()

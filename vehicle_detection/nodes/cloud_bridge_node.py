@@ -27,7 +27,6 @@ import numpy as np
 from rclpy.context import Context
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data, QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import Image
 from std_srvs.srv import Trigger
 
 from vehicle_detection.cloud.wire import Alert, utc_iso
@@ -40,7 +39,8 @@ from vehicle_detection.core.bridge.system_health import system_figures
 from vehicle_detection.core.bridge.uploader import Uploader, UploadSettings
 from vehicle_detection.ros.detection_msgs import to_sightings
 from vehicle_detection.ros.diagnostics import DiagnosticsPublisher, ERROR, OK, WARN
-from vehicle_detection.ros.image_conv import ImageEncodingError, stamp_to_ns, to_bgr
+from vehicle_detection.ros.image_conv import ImageEncodingError, stamp_to_ns
+from vehicle_detection.ros.intra_process import ImageInput, ReceivedImage
 from vehicle_detection.ros.parameters import DeclaredParameters
 from vehicle_detection.ros.spin import run_nodes
 from vision_msgs.msg import Detection2DArray
@@ -84,9 +84,9 @@ class CloudBridgeNode(Node):
         self._writer = threading.Thread(target=self._write_events, daemon=True,
                                         name='outbox-writer')
         self._writer.start()
-        self.create_subscription(Image, values['image_topic'], self._on_image, QoSProfile(
+        self._images = ImageInput(self, values['image_topic'], QoSProfile(
             depth=2, reliability=qos_profile_sensor_data.reliability,
-            history=qos_profile_sensor_data.history))
+            history=qos_profile_sensor_data.history), self._on_image)
         self.create_subscription(Detection2DArray, 'detections', self._on_detections,
                                  QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE))
         self.create_service(Trigger, '~/health_check', self._health_check)
@@ -113,9 +113,10 @@ class CloudBridgeNode(Node):
         return None
 
     # -- executor side: cheap work only ----------------------------------------------------
-    def _on_image(self, msg: Image) -> None:
+    def _on_image(self, image: ReceivedImage) -> None:
+        # On the executor, or on the camera's thread for a camera in this process.
         try:
-            self.frames.add(stamp_to_ns(msg.header.stamp), to_bgr(msg))
+            self.frames.add(stamp_to_ns(image.header.stamp), image.bgr())
         except ImageEncodingError as error:
             self.get_logger().warning(f'image refused: {error}', throttle_duration_sec=10.0)
 
@@ -207,6 +208,7 @@ class CloudBridgeNode(Node):
 
     def close(self) -> None:
         """Finish writing queued events, stop uploading, close the outbox."""
+        self._images.close()
         self._events.put(None)
         self._writer.join(10.0)
         self.uploader.stop()

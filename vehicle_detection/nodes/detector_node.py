@@ -28,6 +28,7 @@ from rclpy.context import Context
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
+from std_msgs.msg import Header
 
 from vehicle_detection.core.detection.backends.base import BackendUnavailable, ModelLoadError
 from vehicle_detection.core.detection.classes import LabelsError
@@ -39,7 +40,8 @@ from vehicle_detection.core.detector_config import (
     DETECTOR_PARAMS, detector_settings, MODEL_PARAMS)
 from vehicle_detection.ros.detection_msgs import annotate, to_detection_array
 from vehicle_detection.ros.diagnostics import DiagnosticsPublisher, ERROR, OK, WARN
-from vehicle_detection.ros.image_conv import ImageEncodingError, stamp_to_ns, to_bgr, to_image_msg
+from vehicle_detection.ros.image_conv import ImageEncodingError, stamp_to_ns, to_image_msg
+from vehicle_detection.ros.intra_process import ImageInput, ReceivedImage
 from vehicle_detection.ros.parameters import DeclaredParameters
 from vehicle_detection.ros.spin import run_nodes
 from vision_msgs.msg import Detection2DArray
@@ -65,7 +67,7 @@ class DetectorNode(Node):
         # prepare (decode + letterbox) the newest image -> infer the newest
         # prepared frame -> post-process and publish in order. While a frame is
         # inferred the next is already prepared and the previous one published.
-        self._received: NewestFrameSlot[Image] = NewestFrameSlot()
+        self._received: NewestFrameSlot[ReceivedImage] = NewestFrameSlot()
         self._prepared: NewestFrameSlot[tuple] = NewestFrameSlot()
         self._inferred: 'queue.Queue[Optional[tuple]]' = queue.Queue(maxsize=1)
         self.published = 0
@@ -81,7 +83,10 @@ class DetectorNode(Node):
         self._detections_pub = self.create_publisher(Detection2DArray, 'detections',
                                                      detections_qos)
         self._annotated_pub = self.create_publisher(Image, 'detections/image', image_qos)
-        self.create_subscription(Image, self.params['input_topic'], self._on_image, image_qos)
+        # Frames of a camera node in this process come without DDS (see intra_process);
+        # an older frame not yet taken is dropped.
+        self._input = ImageInput(self, self.params['input_topic'], image_qos,
+                                 self._received.put)
         self._diagnostics = DiagnosticsPublisher(self)
         self.create_timer(self.params['diagnostics_period'], self._report)
         self._threads = [
@@ -116,9 +121,6 @@ class DetectorNode(Node):
             self._prepared.notify()
         return None
 
-    def _on_image(self, msg: Image) -> None:
-        self._received.put(msg)  # an older frame not yet taken is dropped
-
     # -- worker side -------------------------------------------------------------
     def _load(self) -> None:
         self._reload.clear()
@@ -144,16 +146,16 @@ class DetectorNode(Node):
 
     def _prepare_loop(self) -> None:
         while not self._stop.is_set():
-            msg = self._received.take(RELOAD_RETRY_S, self._stop.is_set)
+            frame = self._received.take(RELOAD_RETRY_S, self._stop.is_set)
             detector = self._detector
-            if msg is None or detector is None:
+            if frame is None or detector is None:
                 continue
             try:
-                image = to_bgr(msg)
+                image = frame.bgr()
             except ImageEncodingError as error:
                 self.get_logger().error(f'image refused: {error}', throttle_duration_sec=10.0)
                 continue
-            self._prepared.put((detector, msg, image, detector.prepare(image)))
+            self._prepared.put((detector, frame.header, image, detector.prepare(image)))
 
     def _infer_loop(self) -> None:
         next_retry = 0.0
@@ -167,31 +169,31 @@ class DetectorNode(Node):
             # A frame prepared for a model that was since replaced is skipped.
             if item is None or item[0] is not self._detector:
                 continue
-            detector, msg, image, prepared = item
+            detector, header, image, prepared = item
             # How old the frame is when its inference starts: transport, preparation
             # and the wait for the previous inference (the share of latency_ms that
             # a faster camera or engine shortens).
-            self._frame_age_ms.append((time.time_ns() - stamp_to_ns(msg.header.stamp)) / 1e6)
-            self._inferred.put((detector, msg, image, detector.infer(prepared)))
+            self._frame_age_ms.append((time.time_ns() - stamp_to_ns(header.stamp)) / 1e6)
+            self._inferred.put((detector, header, image, detector.infer(prepared)))
         self._inferred.put(None)
 
     def _publish_loop(self) -> None:
         while (item := self._inferred.get()) is not None:
-            detector, msg, image, inferred = item
+            detector, header, image, inferred = item
             detections, timing = detector.finish(inferred)
-            self._publish(msg, image, detections, timing)
+            self._publish(header, image, detections, timing)
 
-    def _publish(self, msg: Image, image: np.ndarray, detections: Detections,
+    def _publish(self, header: Header, image: np.ndarray, detections: Detections,
                  timing: Timing) -> None:
-        self._detections_pub.publish(to_detection_array(detections, msg.header))
+        self._detections_pub.publish(to_detection_array(detections, header))
         now = time.time_ns()
         self.published += 1
         self._inference_ms.append(timing.inference_ms)
-        self._latency_ms.append((now - stamp_to_ns(msg.header.stamp)) / 1e6)
+        self._latency_ms.append((now - stamp_to_ns(header.stamp)) / 1e6)
         self._done_times.append(time.monotonic())
         if self._annotated_pub.get_subscription_count() > 0:
             self._annotated_pub.publish(to_image_msg(annotate(image, detections),
-                                                     msg.header.stamp, msg.header.frame_id))
+                                                     header.stamp, header.frame_id))
 
     def _report(self) -> None:
         detector = self._detector
@@ -217,6 +219,7 @@ class DetectorNode(Node):
     def close(self) -> None:
         """Stop the worker and release the model."""
         self._stop.set()
+        self._input.close()
         self._received.notify()
         self._prepared.notify()
         for thread in self._threads:
