@@ -85,8 +85,8 @@ class DetectorNode(Node):
         self._annotated_pub = self.create_publisher(Image, 'detections/image', image_qos)
         # Frames of a camera node in this process come without DDS (see intra_process);
         # an older frame not yet taken is dropped.
-        self._input = ImageInput(self, self.params['input_topic'], image_qos,
-                                 self._received.put)
+        self.image_input = ImageInput(self, self.params['input_topic'], image_qos,
+                                      self._received.put)
         self._diagnostics = DiagnosticsPublisher(self)
         self.create_timer(self.params['diagnostics_period'], self._report)
         self._threads = [
@@ -219,7 +219,7 @@ class DetectorNode(Node):
     def close(self) -> None:
         """Stop the worker and release the model."""
         self._stop.set()
-        self._input.close()
+        self.image_input.close()
         self._received.notify()
         self._prepared.notify()
         for thread in self._threads:

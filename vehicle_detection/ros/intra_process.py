@@ -119,6 +119,7 @@ class ImageInput:
     def __init__(self, node: Node, topic: str, qos: QoSProfile,
                  on_image: Callable[[ReceivedImage], None]) -> None:
         self._on_image = on_image
+        self.in_process = self.over_dds = self.duplicates = 0  # frames by path; DDS copies
         self._lock = threading.Lock()
         self._recent: Deque[Tuple[int, str]] = collections.deque(maxlen=_RECENT_LOCAL_FRAMES)
         subscription = node.create_subscription(Image, topic, self._on_message, qos)
@@ -129,11 +130,16 @@ class ImageInput:
     def _on_local(self, header: Header, image: np.ndarray) -> None:
         with self._lock:
             self._recent.append(_frame_key(header))
+            self.in_process += 1
         self._on_image(ReceivedImage(header, array=image))
 
     def _on_message(self, msg: Image) -> None:
         with self._lock:
             had_it = _frame_key(msg.header) in self._recent
+            if had_it:
+                self.duplicates += 1
+            else:
+                self.over_dds += 1
         if not had_it:
             self._on_image(ReceivedImage(msg.header, msg=msg))
 
@@ -150,12 +156,17 @@ class ImageOutput:
         self.topic = self._publisher.topic_name
         self._bus = frame_bus(node.context)
 
+    @property
+    def matched_subscriptions(self) -> int:
+        """DDS subscriptions matched to the publisher, local ones included."""
+        return self._publisher.get_subscription_count()
+
     def publish(self, image: np.ndarray, header: Header) -> bool:
         """Deliver one frame; return whether it also went on DDS."""
         # Local subscribers share the array: it must not change after this point.
         image.flags.writeable = False
         served = self._bus.publish(self.topic, header, image)
-        if self._publisher.get_subscription_count() <= served:
+        if self.matched_subscriptions <= served:
             return False
         self._publisher.publish(to_image_msg(image, header.stamp, header.frame_id))
         return True
