@@ -15,12 +15,17 @@
 """
 Detector benchmark on 1280x720 frames, measured side by side in one run.
 
-(a) raw ``session.run`` on an already-prepared input tensor: the limit of
-    this CPU with this model;
-(b) the full path: ``camera_node`` (a folder of 720p frames offered at
+(a) raw ``session.run`` on an already-prepared input tensor (a sample photo,
+    letterboxed): the limit of this CPU with this model;
+(b) the full path: camera node (a folder of 720p frames offered at
     ``--offer`` times the rate of (a), 1.25 by default: more than it can
-    handle) -> ``detector_node`` -> ``/detections``, each in its own process,
-    received here.
+    handle) -> detector node -> ``/detections``, received in this process, in
+    two layouts (``--layouts``):
+    ``composed``: the product's main job, ``vehicle-detection run`` (camera,
+    detector, cloud bridge with uploads off, console monitor in one process,
+    frames handed over in-process); held to the targets;
+    ``processes``: ``camera_node`` and ``detector_node`` processes, frames over
+    DDS shared memory, as ``ros2 launch`` starts them; reported alongside.
 
 Both use the node's ONNX Runtime settings (``--threads``, 0: its default of
 half the cores).
@@ -46,7 +51,6 @@ import time
 
 from bench_stats import percentile
 import cv2
-import numpy as np
 
 from vehicle_detection.core.detection.detector import Detector, DetectorSettings
 from vehicle_detection.ros.transport import tune_transport
@@ -56,11 +60,12 @@ LAYOUTS = {'composed': 'camera + detector composed in one process (`vehicle-dete
            'processes': 'camera_node and detector_node processes'}
 
 
-def raw_throughput(model: str, seconds: float, threads: int) -> dict:
-    """Measure (a): back-to-back ``infer`` on a prepared tensor."""
+def raw_throughput(model: str, samples: Path, seconds: float, threads: int) -> dict:
+    """Measure (a): back-to-back ``session.run`` on a prepared 720p sample photo."""
     detector = Detector(DetectorSettings(model, backend='onnxruntime', tracking=False,
                                          threads=threads))
-    tensor = np.random.default_rng(0).random((1, 3, *detector.input_hw), np.float32) * 255
+    photo = cv2.imread(str(sorted(samples.glob('*.jpg'))[0]))
+    tensor = detector.prepare(cv2.resize(photo, (1280, 720))).tensor
     times = []
     end = time.monotonic() + seconds
     while time.monotonic() < end:
@@ -175,7 +180,7 @@ def main() -> None:
     if not layouts or set(layouts) - set(LAYOUTS):
         parser.error(f'--layouts takes {" and/or ".join(LAYOUTS)}, got {args.layouts!r}')
     tune_transport()
-    raw = raw_throughput(args.model, args.seconds / 2, args.threads)
+    raw = raw_throughput(args.model, Path(args.samples), args.seconds / 2, args.threads)
     print(f'(a) raw session.run: {raw["fps"]:.1f} fps, p50 {raw["p50_ms"]:.1f} ms, '
           f'p95 {raw["p95_ms"]:.1f} ms')
     offered = args.offer * raw['fps']
