@@ -78,6 +78,10 @@ class Monitor(Node):
     def _on_image(self, _image: ReceivedImage) -> None:
         self.frames += 1
 
+    def close(self) -> None:
+        """Stop taking in-process frames (called before the node is destroyed)."""
+        self._images.close()
+
     def _on_detections(self, msg: Detection2DArray) -> None:
         self.detection_frames += 1
         self.vehicles += len(msg.detections)
