@@ -120,3 +120,19 @@ def test_composed_camera_and_detector_hand_frames_over_in_process(
         assert detector.image_input.over_dds == detector.image_input.duplicates == 0
     finally:
         harness.close()
+
+
+def test_a_strided_frame_is_handed_over_contiguous(ros_context) -> None:
+    harness = Harness(ros_context)
+    try:
+        output = ImageOutput(harness.probe, TOPIC, qos_profile_sensor_data)
+        local: Inbox = Inbox()
+        ImageInput(harness.probe, TOPIC, qos_profile_sensor_data, local)
+        image, header = frame(5)
+        image[:, ::2] = 200
+        crop = image[:, 1::2]  # a view with strides, as a crop of a larger frame is
+        output.publish(crop, header)
+        received = local.wait_count(1)[0].bgr()
+        assert received.flags.c_contiguous and (received == crop).all()
+    finally:
+        harness.close()

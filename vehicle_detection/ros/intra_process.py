@@ -163,7 +163,9 @@ class ImageOutput:
 
     def publish(self, image: np.ndarray, header: Header) -> bool:
         """Deliver one frame; return whether it also went on DDS."""
-        # Local subscribers share the array: it must not change after this point.
+        # Local subscribers share the array (made contiguous, as a message's pixels
+        # are): it must not change after this point.
+        image = np.ascontiguousarray(image)
         image.flags.writeable = False
         served = self._bus.publish(self.topic, header, image)
         if self.matched_subscriptions <= served:
