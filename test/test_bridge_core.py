@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from pathlib import Path
+import threading
 
 import numpy as np
 import pytest
@@ -113,6 +114,24 @@ def test_frame_ring_finds_the_exact_stamp() -> None:
         ring.add(stamp, np.full((2, 2, 3), stamp, np.uint8))
     assert ring.get(4)[0, 0, 0] == 4 and ring.get(2)[0, 0, 0] == 2
     assert ring.get(1) is None  # fell out of the ring
+
+
+def test_frame_ring_waits_for_a_frame_that_lags_its_detections() -> None:
+    ring = FrameRing(3)
+    ring.add(5, np.full((2, 2, 3), 5, np.uint8))
+    found: list = []
+    waiter = threading.Thread(target=lambda: found.append(ring.wait_for(7, 30.0)))
+    waiter.start()
+    ring.add(7, np.full((2, 2, 3), 7, np.uint8))
+    waiter.join(10.0)
+    assert not waiter.is_alive() and found[0][0, 0, 0] == 7
+    # A later frame means this one is lost: the wait ends well before its timeout.
+    waiter = threading.Thread(target=lambda: found.append(ring.wait_for(8, 30.0)))
+    waiter.start()
+    ring.add(9, np.full((2, 2, 3), 9, np.uint8))
+    waiter.join(10.0)
+    assert not waiter.is_alive() and found[1] is None
+    assert ring.wait_for(20, 0.01) is None  # nothing came: gives up after the timeout
 
 
 def test_outbox_survives_reopen_and_removes_orphans(tmp_path: Path) -> None:

@@ -46,6 +46,7 @@ from vehicle_detection.ros.spin import run_nodes
 from vision_msgs.msg import Detection2DArray
 
 MB = 1024 * 1024
+FRAME_WAIT_S = 1.0  # longest wait of the writer for an image that lags its detections
 
 
 class CloudBridgeNode(Node):
@@ -133,6 +134,8 @@ class CloudBridgeNode(Node):
     def _write_events(self) -> None:
         while (item := self._events.get()) is not None:
             sighting, stamp, frame = item
+            if frame is None:  # its image may still be on the way (another topic)
+                frame = self.frames.wait_for(stamp, FRAME_WAIT_S)
             self._record(sighting, stamp, frame)
 
     def _record(self, sighting: Sighting, stamp_ns: int, frame: Optional[np.ndarray]) -> None:

@@ -31,19 +31,36 @@ class FrameRing:
 
     def __init__(self, capacity: int) -> None:
         self._frames: Deque[Tuple[int, np.ndarray]] = collections.deque(maxlen=capacity)
-        self._lock = threading.Lock()
+        self._cond = threading.Condition()
 
     def add(self, stamp_ns: int, image: np.ndarray) -> None:
         """Remember a frame."""
-        with self._lock:
+        with self._cond:
             self._frames.append((stamp_ns, image))
+            self._cond.notify_all()
 
     def get(self, stamp_ns: int) -> Optional[np.ndarray]:
         """Return the frame with exactly this stamp, or None when it is gone or never came."""
-        with self._lock:
-            for stamp, image in reversed(self._frames):
-                if stamp == stamp_ns:
-                    return image
+        with self._cond:
+            return self._find(stamp_ns)
+
+    def wait_for(self, stamp_ns: int, timeout: float) -> Optional[np.ndarray]:
+        """
+        Return the frame with this stamp, waiting up to ``timeout`` s for it to arrive.
+
+        Images and detections come on separate topics, so a frame may arrive just
+        after the detections made from it. Frames come in stamp order: once a later
+        one is here, this one is lost and the wait ends early.
+        """
+        with self._cond:
+            self._cond.wait_for(lambda: self._find(stamp_ns) is not None or (
+                bool(self._frames) and self._frames[-1][0] > stamp_ns), timeout)
+            return self._find(stamp_ns)
+
+    def _find(self, stamp_ns: int) -> Optional[np.ndarray]:
+        for stamp, image in reversed(self._frames):
+            if stamp == stamp_ns:
+                return image
         return None
 
 
