@@ -90,20 +90,21 @@ def node_processes(layout: str, model: str, folder: str, offered_fps: float, thr
                    env: dict) -> list:
     """Start camera and detector: composed in one process, or one process each."""
     bin_dir = Path(sys.prefix) / 'bin'
-    camera = ['loop:=true', f'source:={folder}', f'fps:={offered_fps:.1f}']
-    detector = [f'model_path:={model}', 'backend:=onnxruntime', f'threads:={threads}']
+    params = {'camera_node': {'loop': 'true', 'source': folder, 'fps': f'{offered_fps:.1f}'},
+              'detector_node': {'model_path': model, 'backend': 'onnxruntime',
+                                'threads': str(threads)}}
     if layout == 'composed':
         # The product's main job: camera, detector, cloud bridge (uploads off) and the
         # console monitor in one process, frames handed over in-process.
-        sets = [f'camera_node.{p}' for p in camera] + [f'detector_node.{p}' for p in detector]
-        sets += ['cloud_bridge_node.enabled:=false', f'cloud_bridge_node.data_dir:={folder}/var']
+        params['cloud_bridge_node'] = {'enabled': 'false', 'data_dir': f'{folder}/var'}
         command = [str(bin_dir / 'vehicle-detection'), 'run', '--quiet']
-        for value in sets:
-            command += ['--set', value.replace(':=', '=', 1)]
+        for node, values in params.items():
+            for name, value in values.items():
+                command += ['--set', f'{node}.{name}={value}']
         return [subprocess.Popen(command, env=env)]
-    return [subprocess.Popen([str(bin_dir / name), '--ros-args'] + [
-        arg for value in params for arg in ('-p', value)], env=env)
-        for name, params in (('detector_node', detector), ('camera_node', camera))]
+    return [subprocess.Popen([str(bin_dir / node), '--ros-args'] + [
+        arg for name, value in values.items() for arg in ('-p', f'{name}:={value}')], env=env)
+        for node, values in params.items()]
 
 
 def full_path(layout: str, model: str, samples: Path, offered_fps: float, seconds: float,

@@ -101,9 +101,9 @@ class DataBudget:
         """Return how to encode snapshots now, starting from ``quality``."""
         if self.budget <= 0:
             return SnapshotPlan(True, 1.0, quality)
-        if not self.images_allowed():
+        figures = self.figures()  # one outbox read for both decisions
+        if figures.used >= self.budget:
             return SnapshotPlan(False, MIN_SCALE, MIN_QUALITY)
-        figures = self.figures()
         pressure = (figures.projected / self.budget - SHRINK_FROM) / (1.0 - SHRINK_FROM)
         pressure = min(1.0, max(0.0, pressure))
         # The first half of the pressure costs resolution, the second half quality.
