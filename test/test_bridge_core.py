@@ -26,36 +26,8 @@ import pytest
 from vehicle_detection.core.bridge.budget import DataBudget, PROTOCOL_OVERHEAD_BYTES
 from vehicle_detection.core.bridge.config import BRIDGE_PARAMS, resolve_api_key
 from vehicle_detection.core.bridge.outbox import Outbox
-from vehicle_detection.core.bridge.policy import AlertPolicy, Sighting
 from vehicle_detection.core.bridge.snapshot import encode_snapshot, FrameRing
 from vehicle_detection.core.params import defaults
-
-
-def seen(track: int, box=(0, 0, 10, 10), name: str = 'car') -> Sighting:
-    return Sighting(track, name, 0.9, tuple(float(v) for v in box))  # type: ignore[arg-type]
-
-
-def test_one_alert_per_track_after_min_hits() -> None:
-    policy = AlertPolicy(min_track_hits=3)
-    results = [policy.update([seen(1)], t) for t in range(6)]
-    assert [len(r) for r in results] == [0, 0, 1, 0, 0, 0]
-
-
-def test_parked_vehicle_reacquired_does_not_alert_again() -> None:
-    policy = AlertPolicy(min_track_hits=1, track_cooldown_s=60)
-    assert policy.update([seen(1, (100, 100, 200, 200))], 0.0)
-    # The tracker lost it behind a truck; a new id appears at the same place.
-    assert not policy.update([seen(2, (102, 101, 201, 199))], 5.0)
-    assert policy.update([seen(3, (400, 100, 500, 200))], 6.0)  # another vehicle
-    assert policy.update([seen(4, (100, 100, 200, 200))], 70.0)  # after the cool-down
-
-
-def test_class_cooldown_limits_alerts_per_class() -> None:
-    policy = AlertPolicy(min_track_hits=1, class_cooldown_s=10)
-    assert policy.update([seen(1, (0, 0, 10, 10), 'bus')], 0.0)
-    assert not policy.update([seen(2, (50, 0, 60, 10), 'bus')], 1.0)
-    assert policy.update([seen(3, (100, 0, 110, 10), 'car')], 1.0)  # other class
-    assert policy.update([seen(2, (50, 0, 60, 10), 'bus')], 11.0)  # ended: track 2 now
 
 
 class MemoryCounters(dict):

@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+import time
 
 import cv2
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
@@ -27,7 +28,7 @@ from ros_helpers import diagnostic_values, Harness
 from sensor_msgs.msg import Image
 
 from vehicle_detection.nodes.detector_node import DetectorNode
-from vehicle_detection.ros.image_conv import stamp_from_ns, to_image_msg
+from vehicle_detection.ros.image_conv import stamp_from_ns, stamp_to_ns, to_image_msg
 from vision_msgs.msg import Detection2DArray
 from waiting import wait_until
 
@@ -42,11 +43,11 @@ def start(harness: Harness, image_path: Path, period: float = 0.1, **params) -> 
     image = cv2.imread(str(image_path))
     publisher = harness.probe.create_publisher(Image, 'camera/image_raw',
                                                qos_profile_sensor_data)
-    counter = iter(range(1, 10**6))
 
     def publish() -> None:
-        seq = next(counter)
-        publisher.publish(to_image_msg(image, stamp_from_ns(seq * 1_000_000_000), f'cam{seq}'))
+        # Stamped with the wall clock the node measures frame age and latency against.
+        stamp = time.time_ns()
+        publisher.publish(to_image_msg(image, stamp_from_ns(stamp), f'cam{stamp}'))
 
     if period > 0:
         harness.probe.create_timer(period, publish)
@@ -70,8 +71,8 @@ def test_detections_with_header_classes_and_ids(ros_context, model_path: Path,
         assert first.results[0].hypothesis.class_id == 'motorcycle'
         assert first.results[0].hypothesis.score > 0.8
         assert abs(first.bbox.center.position.x - 410) < 15 and abs(first.bbox.size_x - 600) < 30
-        # header copied from the image: frame_id names the stamp's second
-        assert all(a.header.frame_id == f'cam{a.header.stamp.sec}' for a in arrays)
+        # header copied from the image: frame_id names the stamp
+        assert all(a.header.frame_id == f'cam{stamp_to_ns(a.header.stamp)}' for a in arrays)
         assert {d.detections[0].id for d in full} == {first.id} and first.id != ''
 
         def running(arrays):

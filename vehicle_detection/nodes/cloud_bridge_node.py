@@ -33,7 +33,7 @@ from vehicle_detection.cloud.wire import Alert, utc_iso
 from vehicle_detection.core.bridge.budget import DataBudget
 from vehicle_detection.core.bridge.config import BRIDGE_PARAMS, resolve_api_key
 from vehicle_detection.core.bridge.outbox import Outbox
-from vehicle_detection.core.bridge.policy import AlertPolicy, Sighting
+from vehicle_detection.core.bridge.policy import AlertDecision, AlertPolicy, Sighting
 from vehicle_detection.core.bridge.snapshot import encode_snapshot, FrameRing
 from vehicle_detection.core.bridge.system_health import system_figures
 from vehicle_detection.core.bridge.uploader import Uploader, UploadSettings
@@ -69,8 +69,10 @@ class CloudBridgeNode(Node):
         self.outbox = Outbox(values['data_dir'], int(values['max_storage_mb'] * MB),
                              values['snapshot_dir'])
         self.budget = DataBudget(self.outbox, int(values['monthly_budget_mb'] * MB))
-        self.policy = AlertPolicy(values['min_track_hits'], values['track_cooldown'],
-                                  values['class_cooldown'])
+        self.policy = AlertPolicy(
+            values['min_track_hits'], values['track_cooldown'], values['class_cooldown'],
+            min_alert_score=values['min_alert_score'],
+            snapshot_window_s=values['snapshot_window'])
         self.frames = FrameRing(values['frame_buffer'])
         self.uploader = Uploader(self._upload_settings(api_key), self.outbox, self.budget,
                                  self.health_figures)
@@ -82,6 +84,7 @@ class CloudBridgeNode(Node):
         # Encoding and the fsynced outbox write happen here, never on the executor.
         self._events: 'queue.Queue[Optional[Tuple[Sighting, int, Optional[np.ndarray]]]]' = \
             queue.Queue(maxsize=1000)
+        self._last_snapshot: Tuple[int, Optional[bytes]] = (-1, None)  # writer thread only
         self._writer = threading.Thread(target=self._write_events, daemon=True,
                                         name='outbox-writer')
         self._writer.start()
@@ -108,6 +111,8 @@ class CloudBridgeNode(Node):
         self.policy.min_track_hits = values['min_track_hits']
         self.policy.track_cooldown_s = values['track_cooldown']
         self.policy.class_cooldown_s = values['class_cooldown']
+        self.policy.min_alert_score = values['min_alert_score']
+        self.policy.snapshot_window_s = values['snapshot_window']
         self.outbox.max_storage_bytes = int(values['max_storage_mb'] * MB)
         self.budget.budget = int(values['monthly_budget_mb'] * MB)
         self.uploader.settings = self._upload_settings(self.uploader.settings.api_key)
@@ -123,9 +128,13 @@ class CloudBridgeNode(Node):
 
     def _on_detections(self, msg: Detection2DArray) -> None:
         stamp = stamp_to_ns(msg.header.stamp)
-        for sighting in self.policy.update(to_sightings(msg), stamp / 1e9):
+        self._queue_alerts(self.policy.update(to_sightings(msg), stamp / 1e9, stamp))
+
+    def _queue_alerts(self, decisions: List[AlertDecision]) -> None:
+        for decision in decisions:
+            stamp = int(decision.frame)  # type: ignore[call-overload]  # the key given above
             try:
-                self._events.put_nowait((sighting, stamp, self.frames.get(stamp)))
+                self._events.put_nowait((decision.sighting, stamp, self.frames.get(stamp)))
             except queue.Full:
                 self.get_logger().error('outbox writer is behind: alert dropped',
                                         throttle_duration_sec=5.0)
@@ -137,6 +146,18 @@ class CloudBridgeNode(Node):
             if frame is None:  # its image may still be on the way (another topic)
                 frame = self.frames.wait_for(stamp, FRAME_WAIT_S)
             self._record(sighting, stamp, frame)
+
+    def _encode(self, stamp_ns: int, frame: np.ndarray) -> Optional[bytes]:
+        """Encode a frame's snapshot once: alerts of one frame share the same bytes."""
+        if self._last_snapshot[0] == stamp_ns:
+            return self._last_snapshot[1]
+        values = self.params.values
+        plan = self.budget.plan(values['snapshot_quality'])
+        jpeg = encode_snapshot(frame, values['snapshot_max_width'], values['snapshot_quality'],
+                               int(values['max_image_size_mb'] * MB), plan) \
+            if plan.send_images else None
+        self._last_snapshot = (stamp_ns, jpeg)
+        return jpeg
 
     def _record(self, sighting: Sighting, stamp_ns: int, frame: Optional[np.ndarray]) -> None:
         values = self.params.values
@@ -150,11 +171,7 @@ class CloudBridgeNode(Node):
             self.get_logger().warning(f'no frame with stamp {stamp_ns} for the snapshot of '
                                       f'track {sighting.track_id}; alert goes without one')
         else:
-            plan = self.budget.plan(values['snapshot_quality'])
-            if plan.send_images:
-                jpeg = encode_snapshot(frame, values['snapshot_max_width'],
-                                       values['snapshot_quality'],
-                                       int(values['max_image_size_mb'] * MB), plan)
+            jpeg = self._encode(stamp_ns, frame)
         try:
             self.outbox.enqueue(alert.to_json(), jpeg)
         except OSError as error:
@@ -212,6 +229,7 @@ class CloudBridgeNode(Node):
     def close(self) -> None:
         """Finish writing queued events, stop uploading, close the outbox."""
         self._images.close()
+        self._queue_alerts(self.policy.flush())  # confirmed vehicles still in their window
         self._events.put(None)
         self._writer.join(10.0)
         self.uploader.stop()

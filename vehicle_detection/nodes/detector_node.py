@@ -21,7 +21,7 @@ import queue
 import sys
 import threading
 import time
-from typing import Any, Deque, Dict, List, Optional
+from typing import Any, Deque, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from rclpy.context import Context
@@ -72,8 +72,9 @@ class DetectorNode(Node):
         self._inferred: 'queue.Queue[Optional[tuple]]' = queue.Queue(maxsize=1)
         self.published = 0
         self._inference_ms: Deque[float] = collections.deque(maxlen=50)
-        self._latency_ms: Deque[float] = collections.deque(maxlen=50)
-        self._frame_age_ms: Deque[float] = collections.deque(maxlen=50)
+        # (frame_age_ms, latency_ms) of one frame, appended together: both means are
+        # always over the same frames.
+        self._frame_times: Deque[Tuple[float, float]] = collections.deque(maxlen=50)
         self._done_times: Deque[float] = collections.deque(maxlen=50)
         image_qos = QoSProfile(depth=self.params['qos_depth'],
                                reliability=qos_profile_sensor_data.reliability,
@@ -173,23 +174,24 @@ class DetectorNode(Node):
             # How old the frame is when its inference starts: transport, preparation
             # and the wait for the previous inference (the share of latency_ms that
             # a faster camera or engine shortens).
-            self._frame_age_ms.append((time.time_ns() - stamp_to_ns(header.stamp)) / 1e6)
-            self._inferred.put((detector, header, image, detector.infer(prepared)))
+            # Recorded with the frame's latency once it is published (one window).
+            age_ms = (time.time_ns() - stamp_to_ns(header.stamp)) / 1e6
+            self._inferred.put((detector, header, image, detector.infer(prepared), age_ms))
         self._inferred.put(None)
 
     def _publish_loop(self) -> None:
         while (item := self._inferred.get()) is not None:
-            detector, header, image, inferred = item
+            detector, header, image, inferred, age_ms = item
             detections, timing = detector.finish(inferred)
-            self._publish(header, image, detections, timing)
+            self._publish(header, image, detections, timing, age_ms)
 
     def _publish(self, header: Header, image: np.ndarray, detections: Detections,
-                 timing: Timing) -> None:
+                 timing: Timing, age_ms: float) -> None:
         self._detections_pub.publish(to_detection_array(detections, header))
         now = time.time_ns()
         self.published += 1
         self._inference_ms.append(timing.inference_ms)
-        self._latency_ms.append((now - stamp_to_ns(header.stamp)) / 1e6)
+        self._frame_times.append((age_ms, (now - stamp_to_ns(header.stamp)) / 1e6))
         self._done_times.append(time.monotonic())
         if self._annotated_pub.get_subscription_count() > 0:
             self._annotated_pub.publish(to_image_msg(annotate(image, detections),
@@ -198,13 +200,15 @@ class DetectorNode(Node):
     def _report(self) -> None:
         detector = self._detector
         times = list(self._done_times)
+        frame_times = list(self._frame_times)  # one copy: both means over the same frames
         fps = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and (
             time.monotonic() - times[-1] < 2.0) else 0.0
         values: Dict[str, object] = {
             'model': self.params['model_path'], 'frames': self.frames,
             'published': self.published, 'dropped_frames': self.dropped, 'fps': fps,
-            'inference_ms': _mean(self._inference_ms), 'latency_ms': _mean(self._latency_ms),
-            'frame_age_ms': _mean(self._frame_age_ms)}
+            'inference_ms': _mean(self._inference_ms),
+            'latency_ms': _mean([latency for _, latency in frame_times]),
+            'frame_age_ms': _mean([age for age, _ in frame_times])}
         if detector is None:
             self._diagnostics.publish('detector', ERROR, f'model not loaded: {self._load_error}',
                                       values)
@@ -228,7 +232,7 @@ class DetectorNode(Node):
             self._detector.close()
 
 
-def _mean(values: Deque[float]) -> float:
+def _mean(values: Sequence[float]) -> float:
     return sum(values) / len(values) if values else 0.0
 
 

@@ -64,10 +64,17 @@ BRIDGE_PARAMS = (
               'snapshots are evicted first, alerts never.', minimum=1.0, maximum=1e6),
     ParamSpec('monthly_budget_mb', 20480.0, 'Mobile data per calendar month; 0: no budget.',
               minimum=0.0, maximum=1e7),
-    ParamSpec('min_track_hits', 3, 'Frames a track must be seen before it alerts.',
-              minimum=1, maximum=1000),
-    ParamSpec('track_cooldown', 60.0, 'Seconds during which a new track at the place of an '
-              'alert counts as the same vehicle.', minimum=0.0, maximum=86400.0),
+    ParamSpec('min_track_hits', 3, 'Frames a track must be seen with at least '
+              'min_alert_score before it alerts.', minimum=1, maximum=1000),
+    ParamSpec('min_alert_score', 0.5, 'Score a sighting needs to count towards '
+              'min_track_hits (tracks that never look like a vehicle do not alert).',
+              minimum=0.0, maximum=1.0),
+    ParamSpec('snapshot_window', 1.0, 'Seconds after a track is confirmed during which its '
+              'best view (largest box x score) is chosen for the snapshot; keep frame_buffer '
+              'above this many seconds of camera frames.', minimum=0.0, maximum=10.0),
+    ParamSpec('track_cooldown', 60.0, 'Seconds during which a new track standing still '
+              'where an alerted vehicle stood counts as that vehicle (moving vehicles always '
+              'alert).', minimum=0.0, maximum=86400.0),
     ParamSpec('class_cooldown', 0.0, 'Minimum seconds between two alerts of one class; 0: '
               'none.', minimum=0.0, maximum=86400.0),
     ParamSpec('heartbeat_interval', 60.0, 'Seconds between heartbeats (read at start).',

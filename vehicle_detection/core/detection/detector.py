@@ -185,7 +185,8 @@ class Detector:
                                 np.full(len(found.scores), -1, np.int64))
         if self.tracker is not None:
             # Low-score boxes keep tracks alive (ByteTrack) but are not reported.
-            detections = self.tracker.update(detections)
+            source = inferred.transform
+            detections = self.tracker.update(detections, (source.src_width, source.src_height))
         detections = detections.select(detections.scores >= confidence)
         done = time.perf_counter()
         return detections, Timing(inferred.preprocess_ms, inferred.inference_ms,

@@ -13,24 +13,40 @@
 # limitations under the License.
 
 """
-ByteTrack-style multi-object tracking on IoU, in NumPy.
+Multi-object tracking of vehicles: ByteTrack association on Kalman predictions.
 
-Each frame: tracks move by their estimated velocity; high-score detections
-are matched to all tracks first, then low-score detections to the tracks still
-unmatched (so a vehicle whose score dips behind an occluder keeps its id);
-unmatched tracks wait ``max_lost`` frames before they are dropped; unmatched
-high-score detections start new tracks. Association is class-agnostic, so a
-vehicle that flickers between "car" and "truck" keeps one id.
+Each frame, every track's box is predicted by a constant-velocity Kalman
+filter (:mod:`box_filter`), then detections are matched in three passes:
+
+1. high-score detections to every track, on IoU with the predicted boxes;
+2. low-score detections to the tracks seen in the last frame (ByteTrack: a
+   vehicle whose score dips behind an occluder keeps its id);
+3. the high-score detections still unmatched to the tracks still unmatched,
+   on the distance between centres relative to the box size, with a gate
+   that widens while a track is lost. This re-finds a vehicle at its
+   predicted position after an occlusion, and keeps a small, fast vehicle
+   whose boxes no longer overlap from one frame to the next (10 fps).
+
+Unmatched tracks wait ``max_lost`` frames (or until their prediction leaves
+the picture) before they are dropped; unmatched high-score detections start
+new tracks. Association is class-agnostic and each track's class is decided
+by a vote weighted by score, so a truck scored "bus" for a few frames keeps
+its id and stays a truck. A side of a box that lies on the image edge is not
+used to correct the filter (the vehicle is cut there, see :mod:`box_filter`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
+from vehicle_detection.core.detection.box_filter import BoxFilter
 from vehicle_detection.core.detection.detections import Detections
+
+EDGE_MARGIN = 2.0  # pixels: a side this close to the image edge counts as cut
+ImageSize = Tuple[int, int]  # width, height
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -45,10 +61,10 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
 
 
-def greedy_match(iou: np.ndarray, threshold: float) -> List[Tuple[int, int]]:
-    """Match rows to columns by descending IoU above ``threshold``, each used once."""
-    rows, cols = np.nonzero(iou >= threshold)
-    order = np.argsort(-iou[rows, cols], kind='stable')
+def greedy_match(affinity: np.ndarray, threshold: float) -> List[Tuple[int, int]]:
+    """Match rows to columns by descending ``affinity`` at or above ``threshold``, once each."""
+    rows, cols = np.nonzero(affinity >= threshold)
+    order = np.argsort(-affinity[rows, cols], kind='stable')
     used_rows, used_cols, pairs = set(), set(), []
     for r, c in zip(rows[order].tolist(), cols[order].tolist()):
         if r not in used_rows and c not in used_cols:
@@ -58,88 +74,183 @@ def greedy_match(iou: np.ndarray, threshold: float) -> List[Tuple[int, int]]:
     return pairs
 
 
+def centre_affinity(dets: np.ndarray, tracks: np.ndarray, gates: np.ndarray) -> np.ndarray:
+    """
+    Return 1 - distance / gate between centres, for boxes of similar size (else 0).
+
+    Distances are in units of the track box's diagonal; ``gates`` (M,) is each
+    track's largest allowed distance in those units.
+    """
+    if not len(dets) or not len(tracks):
+        return np.zeros((len(dets), len(tracks)), np.float32)
+    centre_d = (dets[:, :2] + dets[:, 2:]) / 2
+    centre_t = (tracks[:, :2] + tracks[:, 2:]) / 2
+    size_d = np.maximum(dets[:, 2:] - dets[:, :2], 1.0)
+    size_t = np.maximum(tracks[:, 2:] - tracks[:, :2], 1.0)
+    diagonal = np.hypot(size_t[:, 0], size_t[:, 1])
+    distance = np.linalg.norm(centre_d[:, None] - centre_t[None], axis=2) / diagonal[None]
+    ratio = np.prod(size_d[:, None] / size_t[None], axis=2)  # area ratio
+    similar = (ratio > 0.4) & (ratio < 2.5)
+    return np.where(similar, 1.0 - distance / gates[None], 0.0).astype(np.float32)
+
+
 @dataclass
 class Track:
-    """One tracked object."""
+    """One tracked vehicle."""
 
     track_id: int
-    box: np.ndarray
-    velocity: np.ndarray = field(default_factory=lambda: np.zeros(4, np.float32))
+    filter: BoxFilter
+    last_box: np.ndarray = field(default_factory=lambda: np.zeros(4, np.float32))
     hits: int = 1
     lost: int = 0
+    votes: Dict[Tuple[int, str], float] = field(default_factory=dict)
 
-    def predict(self) -> None:
-        """Move the box by one frame of velocity."""
-        self.box = self.box + self.velocity
+    @property
+    def box(self) -> np.ndarray:
+        """Return the filtered (or, while lost, predicted) box."""
+        return self.filter.box
 
-    def update(self, box: np.ndarray) -> None:
-        """Take the matched detection's box and smooth the velocity."""
-        # self.box was predicted (lost + 1) frames ahead of the last real box.
-        step = (box - self.box) / (1 + self.lost) + self.velocity
-        self.velocity = 0.5 * self.velocity + 0.5 * step
-        self.box = box.astype(np.float32)
-        self.hits += 1
-        self.lost = 0
+    def vote(self, class_id: int, class_name: str, score: float) -> Tuple[int, str]:
+        """Add one detection's class to the vote and return the winning class."""
+        key = (class_id, class_name)
+        self.votes[key] = self.votes.get(key, 0.0) + score
+        return max(self.votes.items(), key=lambda item: item[1])[0]
 
 
 class ByteTracker:
-    """Stable integer ids for detections across frames."""
+    """Stable integer ids, and one class per vehicle, across frames."""
 
     def __init__(self, high_threshold: float = 0.5, low_threshold: float = 0.1,
                  match_iou: float = 0.2, low_match_iou: float = 0.4,
-                 new_track_threshold: float = 0.5, max_lost: int = 30) -> None:
+                 new_track_threshold: float = 0.5, max_lost: int = 30,
+                 refind_gate: float = 0.8) -> None:
         self.high_threshold = high_threshold
         self.low_threshold = low_threshold
         self.match_iou = match_iou
         self.low_match_iou = low_match_iou
         self.new_track_threshold = new_track_threshold
         self.max_lost = max_lost
+        self.refind_gate = refind_gate  # centre distance, in box diagonals, for a track just seen
         self.tracks: List[Track] = []
         self._next_id = 1
 
-    def update(self, detections: Detections) -> Detections:
-        """Assign track ids; return matched and new detections (unmatched low ones dropped)."""
+    def update(self, detections: Detections,
+               image_size: Optional[ImageSize] = None) -> Detections:
+        """
+        Assign track ids and voted classes to one frame's detections.
+
+        ``image_size`` (width, height) tells which boxes are cut by the image
+        edge. Returns the matched and new detections; unmatched low-score ones
+        are dropped.
+        """
         for track in self.tracks:
-            track.predict()
-        scores = detections.scores
+            track.filter.predict()
+        predicted = np.array([t.box for t in self.tracks], np.float32).reshape(-1, 4)
+        if image_size is not None:  # a vehicle leaving the picture is matched by its visible part
+            predicted = _clip(predicted, image_size)
+        boxes, scores = detections.boxes, detections.scores
         high = np.flatnonzero(scores >= self.high_threshold)
         low = np.flatnonzero((scores >= self.low_threshold) & (scores < self.high_threshold))
-        track_boxes = np.array([t.box for t in self.tracks], np.float32).reshape(-1, 4)
         assigned = np.full(len(detections), -1, np.int64)
 
-        first = greedy_match(iou_matrix(detections.boxes[high], track_boxes), self.match_iou)
-        matched_tracks = {t for _, t in first}
-        for d, t in first:
-            assigned[high[d]] = t
-        # Second pass: low-score boxes may only continue tracks seen in the last frame.
-        remaining = [t for t in range(len(self.tracks))
-                     if t not in matched_tracks and self.tracks[t].lost == 0]
-        second = greedy_match(iou_matrix(detections.boxes[low], track_boxes[remaining]),
-                              self.low_match_iou)
-        for d, r in second:
-            assigned[low[d]] = remaining[r]
-            matched_tracks.add(remaining[r])
+        def match(dets: np.ndarray, tracks: List[int], affinity: np.ndarray,
+                  threshold: float) -> None:
+            for d, t in greedy_match(affinity, threshold):
+                assigned[dets[d]] = tracks[t]
+
+        everyone = list(range(len(self.tracks)))
+        match(high, everyone, iou_matrix(boxes[high], predicted), self.match_iou)
+        free = self._unmatched(assigned, lambda t: self.tracks[t].lost == 0)
+        match(low, free, iou_matrix(boxes[low], predicted[free]), self.low_match_iou)
+        rest = high[assigned[high] < 0]
+        free = self._unmatched(assigned, lambda t: True)
+        gates = np.array([self.refind_gate * min(3.0, 1 + 0.1 * self.tracks[t].lost)
+                          for t in free])
+        affinity = centre_affinity(boxes[rest], predicted[free], gates)
+        affinity *= self._same_way(boxes[rest], free)
+        match(rest, free, affinity, 1e-6)
 
         ids = np.full(len(detections), -1, np.int64)
+        class_ids, names = detections.class_ids.copy(), list(detections.class_names)
+        matched = set()
         for index in np.flatnonzero(assigned >= 0):
             track = self.tracks[assigned[index]]
-            track.update(detections.boxes[index])
+            self._correct(track, boxes[index], image_size)
+            class_ids[index], names[index] = track.vote(
+                int(class_ids[index]), names[index], float(scores[index]))
             ids[index] = track.track_id
+            matched.add(assigned[index])
         for t, track in enumerate(self.tracks):
-            if t not in matched_tracks:
+            if t not in matched:
                 track.lost += 1
-        self.tracks = [t for t in self.tracks if t.lost <= self.max_lost]
+        self.tracks = [t for t in self.tracks if t.lost <= self.max_lost
+                       and not (t.lost and _outside(t.box, image_size))]
         for index in high[assigned[high] < 0]:
             if scores[index] >= self.new_track_threshold:
-                box = detections.boxes[index].astype(np.float32)
-                self.tracks.append(Track(self._next_id, box))
+                track = Track(self._next_id, BoxFilter(boxes[index].astype(np.float64)),
+                              boxes[index].astype(np.float32))
+                track.vote(int(class_ids[index]), names[index], float(scores[index]))
+                self.tracks.append(track)
                 ids[index] = self._next_id
                 self._next_id += 1
         keep = ids >= 0
-        result = detections.select(keep)
-        result.track_ids = ids[keep]
+        result = Detections(boxes, scores, class_ids, names, ids).select(keep)
         return result
 
     def reset(self) -> None:
         """Forget every track (e.g. when the source changes)."""
         self.tracks = []
+
+    def _same_way(self, dets: np.ndarray, tracks: List[int]) -> np.ndarray:
+        """
+        Return 0 where a detection lies well behind a track's motion, else 1 (N, M).
+
+        Where vehicles vanish into the distance others emerge from it: a lost
+        track driving away must not be continued by a vehicle coming the
+        other way, so a step from the track's last seen box to the detection
+        longer than a third of the box may not go against the track's motion
+        (shorter steps are noise: a parked car found again).
+        """
+        ok = np.ones((len(dets), len(tracks)), np.float32)
+        for column, t in enumerate(tracks):
+            track = self.tracks[t]
+            velocity = track.filter.velocity.reshape(2, 2).mean(axis=0)  # centre, px/frame
+            last = (track.last_box[:2] + track.last_box[2:]) / 2
+            step = (dets[:, :2] + dets[:, 2:]) / 2 - last
+            diagonal = max(1.0, float(np.hypot(*(track.last_box[2:] - track.last_box[:2]))))
+            backwards = (step @ velocity < 0) & (np.hypot(step[:, 0], step[:, 1])
+                                                 > diagonal / 3)
+            ok[backwards, column] = 0.0
+        return ok
+
+    def _unmatched(self, assigned: np.ndarray, wanted) -> List[int]:
+        taken = set(assigned[assigned >= 0].tolist())
+        return [t for t in range(len(self.tracks)) if t not in taken and wanted(t)]
+
+    @staticmethod
+    def _correct(track: Track, box: np.ndarray, image_size: Optional[ImageSize]) -> None:
+        observed = np.ones(4, bool)
+        if image_size is not None:
+            width, height = image_size
+            observed = np.array([box[0] > EDGE_MARGIN, box[1] > EDGE_MARGIN,
+                                 box[2] < width - EDGE_MARGIN, box[3] < height - EDGE_MARGIN])
+        track.filter.update(box.astype(np.float64), observed)
+        track.last_box = box.astype(np.float32)
+        track.hits += 1
+        track.lost = 0
+
+
+def _clip(boxes: np.ndarray, image_size: ImageSize) -> np.ndarray:
+    width, height = image_size
+    out = boxes.copy()
+    np.clip(out[:, [0, 2]], 0, width, out=out[:, [0, 2]])
+    np.clip(out[:, [1, 3]], 0, height, out=out[:, [1, 3]])
+    return out
+
+
+def _outside(box: np.ndarray, image_size: Optional[ImageSize]) -> bool:
+    """Tell whether a predicted box has left the picture entirely."""
+    if image_size is None:
+        return False
+    width, height = image_size
+    return bool(box[2] <= 0 or box[3] <= 0 or box[0] >= width or box[1] >= height)
