@@ -96,7 +96,7 @@ class _Track:
     done: bool = False  # alerted, or silenced as a re-acquired vehicle
 
     def observe(self, sighting: Sighting, now: float, frame: Hashable,
-                min_score: float) -> None:
+                min_score: float, window: float) -> None:
         self.last_seen = now
         self.votes[sighting.class_name] = self.votes.get(sighting.class_name, 0.0) \
             + sighting.confidence
@@ -106,8 +106,9 @@ class _Track:
         if sighting.confidence >= min_score:
             self.strong_hits += 1
         quality = view_quality(sighting)
-        if self.confirmed_at is not None and not self.done and (
-                self.best is None or quality > self.best[0]):
+        if self.confirmed_at is not None and not self.done \
+                and now - self.confirmed_at <= window \
+                and (self.best is None or quality > self.best[0]):
             self.best = (quality, sighting, now, frame)
 
     def standing_still(self) -> bool:
@@ -158,7 +159,8 @@ class AlertPolicy:
                 alerts.extend(self._untracked_alert(sighting, now, frame))
                 continue
             track = self._tracks.setdefault(sighting.track_id, _Track(now))
-            track.observe(sighting, now, frame, self.min_alert_score)
+            track.observe(sighting, now, frame, self.min_alert_score,
+                          self.snapshot_window_s)
             if track.done:
                 self._remember_place(sighting.track_id, track, now)
             elif track.confirmed_at is None and track.strong_hits >= self.min_track_hits:
