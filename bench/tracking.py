@@ -39,10 +39,9 @@ import motmetrics
 import numpy as np
 
 from vehicle_detection.cloud.wire import Alert
+from vehicle_detection.core.bridge.budget import SnapshotPlan
 from vehicle_detection.core.bridge.config import BRIDGE_PARAMS
 from vehicle_detection.core.bridge.snapshot import encode_snapshot
-from vehicle_detection.core.bridge.budget import SnapshotPlan
-from vehicle_detection.core.detection.detections import Detections
 from vehicle_detection.core.detection.detector import Detector, DetectorSettings
 from vehicle_detection.core.detection.tracker import iou_matrix
 from vehicle_detection.core.evaluation.render import load_sprites, render_frames

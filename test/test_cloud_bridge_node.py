@@ -72,7 +72,8 @@ def test_one_alert_per_vehicle_with_its_frame(ros_context, cloud, tmp_path: Path
         node = harness.add(CloudBridgeNode(context=ros_context, parameter_overrides=[
             Parameter('api_base_url', value=server.url), Parameter('device_id', value='gate-1'),
             Parameter('data_dir', value=str(tmp_path / 'edge')),
-            Parameter('min_track_hits', value=3), Parameter('health_interval', value=0.5),
+            Parameter('min_track_hits', value=3), Parameter('snapshot_window', value=0.0),
+            Parameter('health_interval', value=0.5),
             Parameter('heartbeat_interval', value=1.0)]))
         images = harness.probe.create_publisher(Image, 'camera/image_raw',
                                                 qos_profile_sensor_data)

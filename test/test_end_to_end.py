@@ -36,7 +36,7 @@ import cv2
 import numpy as np
 
 from vehicle_detection.core.bag_tools import compare, load_records, make_bag
-from waiting import Lines
+from waiting import Lines, wait_until
 
 CLI = str(Path(sys.prefix) / 'bin' / 'vehicle-detection')
 CONFIG = str(Path(__file__).resolve().parents[1] / 'config' / 'config.yaml')
@@ -89,6 +89,11 @@ def test_bag_replay_gives_one_alert_per_vehicle(samples_dir: Path, model_path: P
     try:
         Lines(system.stderr).wait_for('detector ready')
         play(bag, tmp_path / 'first.jsonl')
+        # Every vehicle of the first pass is on the server before the second pass: the
+        # second pass replays the same moving vehicles, which may alert again.
+        wait_until(lambda: len(stored_alerts(tmp_path / 'cloud.db')) >= 3, timeout=30,
+                   what='the alerts of the first pass', poll=0.2)
+        first_pass = stored_alerts(tmp_path / 'cloud.db')
         play(bag, tmp_path / 'second.jsonl')
         system.send_signal(2)
         out, _ = system.communicate(timeout=30)
@@ -98,8 +103,7 @@ def test_bag_replay_gives_one_alert_per_vehicle(samples_dir: Path, model_path: P
         server.stop()
     assert system.returncode == 0
     assert 'pending=0' in out.strip().splitlines()[-1], out
-    rows = sqlite3.connect(tmp_path / 'cloud.db').execute(
-        'SELECT class_name, image_path FROM alerts ORDER BY id').fetchall()
+    rows = first_pass
     classes = sorted(name for name, _ in rows)
     assert classes == ['bicycle', 'car', 'motorcycle'], classes  # the truck scores as car
     assert all(path and (Path(storage) / path).stat().st_size > 1000 for _, path in rows)
@@ -112,3 +116,10 @@ def test_bag_replay_gives_one_alert_per_vehicle(samples_dir: Path, model_path: P
     result = compare({s: second[s] for s in common}, {s: first[s] for s in common})
     assert result.true_positives >= 20
     assert result.precision >= 0.95 and result.recall >= 0.95, result
+
+
+def stored_alerts(db: Path) -> list:
+    """Return (class_name, image_path) of the server's alerts that have their snapshot."""
+    with sqlite3.connect(db) as connection:
+        return connection.execute('SELECT class_name, image_path FROM alerts '
+                                  'WHERE image_path IS NOT NULL ORDER BY id').fetchall()

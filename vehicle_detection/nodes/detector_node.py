@@ -180,8 +180,15 @@ class DetectorNode(Node):
         self._inferred.put(None)
 
     def _publish_loop(self) -> None:
+        last_stamp = 0
         while (item := self._inferred.get()) is not None:
             detector, header, image, inferred, age_ms = item
+            stamp = stamp_to_ns(header.stamp)
+            if stamp < last_stamp and detector.tracker is not None:
+                # Time went back: a bag replayed again or a source that looped. Its
+                # vehicles are not the ones tracked so far.
+                detector.tracker.reset()
+            last_stamp = stamp
             detections, timing = detector.finish(inferred)
             self._publish(header, image, detections, timing, age_ms)
 

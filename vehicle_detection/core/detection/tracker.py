@@ -99,7 +99,7 @@ class Track:
     """One tracked vehicle."""
 
     track_id: int
-    filter: BoxFilter
+    motion: BoxFilter
     last_box: np.ndarray = field(default_factory=lambda: np.zeros(4, np.float32))
     hits: int = 1
     lost: int = 0
@@ -108,7 +108,7 @@ class Track:
     @property
     def box(self) -> np.ndarray:
         """Return the filtered (or, while lost, predicted) box."""
-        return self.filter.box
+        return self.motion.box
 
     def vote(self, class_id: int, class_name: str, score: float) -> Tuple[int, str]:
         """Add one detection's class to the vote and return the winning class."""
@@ -144,7 +144,7 @@ class ByteTracker:
         are dropped.
         """
         for track in self.tracks:
-            track.filter.predict()
+            track.motion.predict()
         predicted = np.array([t.box for t in self.tracks], np.float32).reshape(-1, 4)
         if image_size is not None:  # a vehicle leaving the picture is matched by its visible part
             predicted = _clip(predicted, image_size)
@@ -214,7 +214,7 @@ class ByteTracker:
         ok = np.ones((len(dets), len(tracks)), np.float32)
         for column, t in enumerate(tracks):
             track = self.tracks[t]
-            velocity = track.filter.velocity.reshape(2, 2).mean(axis=0)  # centre, px/frame
+            velocity = track.motion.velocity.reshape(2, 2).mean(axis=0)  # centre, px/frame
             last = (track.last_box[:2] + track.last_box[2:]) / 2
             step = (dets[:, :2] + dets[:, 2:]) / 2 - last
             diagonal = max(1.0, float(np.hypot(*(track.last_box[2:] - track.last_box[:2]))))
@@ -234,7 +234,7 @@ class ByteTracker:
             width, height = image_size
             observed = np.array([box[0] > EDGE_MARGIN, box[1] > EDGE_MARGIN,
                                  box[2] < width - EDGE_MARGIN, box[3] < height - EDGE_MARGIN])
-        track.filter.update(box.astype(np.float64), observed)
+        track.motion.update(box.astype(np.float64), observed)
         track.last_box = box.astype(np.float32)
         track.hits += 1
         track.lost = 0

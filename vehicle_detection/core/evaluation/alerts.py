@@ -25,7 +25,7 @@ expects an alert for: recall (vehicles alerted at least once), duplicates
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List, Mapping, Sequence, Tuple
+from typing import Dict, List, Mapping, Sequence
 
 import numpy as np
 
@@ -97,10 +97,12 @@ def score_alerts(alerts: Sequence[AlertDecision], truth: Sequence[Sequence[Truth
 
 def to_sightings(detections: Detections) -> List[Sighting]:
     """Turn one frame's tracked detections into the alert policy's sightings."""
-    return [Sighting(int(track), name, float(score), tuple(float(v) for v in box))
-            for box, score, name, track in zip(detections.boxes, detections.scores,
-                                               detections.class_names,
-                                               detections.track_ids)]  # type: ignore[misc]
+    sightings = []
+    for box, score, name, track in zip(detections.boxes.tolist(), detections.scores.tolist(),
+                                       detections.class_names, detections.track_ids.tolist()):
+        x1, y1, x2, y2 = box
+        sightings.append(Sighting(track, name, score, (x1, y1, x2, y2)))
+    return sightings
 
 
 def run_policy(frames: Sequence[Detections], fps: float,
@@ -119,7 +121,8 @@ def truth_as_detections(frame_truth: Sequence[Truth], rng: np.random.Generator,
     Return what a good detector would see: visible vehicles, boxes jittered.
 
     Each box side moves by ``jitter`` of the box size (normal); scores fall
-    with occlusion; boxes under ``min_size`` pixels are missed. For tracker tests without rendering or a model.
+    with occlusion; boxes under ``min_size`` pixels are missed. For tracker
+    tests without rendering or a model.
     """
     seen = [t for t in frame_truth if t.visible >= min_visible
             and t.box[2] - t.box[0] >= min_size and t.box[3] - t.box[1] >= min_size]
@@ -131,19 +134,3 @@ def truth_as_detections(frame_truth: Sequence[Truth], rng: np.random.Generator,
     scores = np.array([0.55 + 0.4 * t.visible for t in seen], np.float32)
     return Detections(boxes, scores, np.full(len(seen), 2, np.int64), [t.kind for t in seen],
                       np.full(len(seen), -1, np.int64))
-
-
-def id_switch_pairs(frames: Sequence[Detections], truth: Sequence[Sequence[Truth]]
-                    ) -> List[Tuple[int, int]]:
-    """Return (frame, vehicle) wherever a vehicle's matched track id changes."""
-    last: Dict[int, int] = {}
-    switches = []
-    for index, (detections, frame_truth) in enumerate(zip(frames, truth)):
-        for box, track in zip(detections.boxes, detections.track_ids.tolist()):
-            sighting = AlertDecision(Sighting(track, '', 1.0, tuple(box)), 0.0)  # type: ignore
-            vehicle = match_alert(sighting, frame_truth)
-            if vehicle >= 0:
-                if vehicle in last and last[vehicle] != track:
-                    switches.append((index, vehicle))
-                last[vehicle] = track
-    return switches

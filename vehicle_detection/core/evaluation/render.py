@@ -27,7 +27,7 @@ tests and benches); without it there is nothing to draw.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, Iterator, List, Tuple
+from typing import Dict, Iterator, List, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -52,20 +52,23 @@ def load_sprites(samples: Path) -> Dict[str, List[np.ndarray]]:
     wanted = {(name, index) for sources in SPRITE_SOURCES.values() for name, index, _ in sources}
     for name, index in sorted(wanted):
         path = samples / name
-        if name.endswith('.mp4'):
-            capture = cv2.VideoCapture(str(path))
-            capture.set(cv2.CAP_PROP_POS_FRAMES, index)
-            ok, image = capture.read()
-            capture.release()
-        else:
-            image = cv2.imread(str(path))
-            ok = image is not None
-        if not ok:
+        image = _read_frame(path, index)
+        if image is None:
             raise FileNotFoundError(f'cannot read frame {index} of {path}')
         frames[name, index] = image
     return {kind: [frames[name, index][y1:y2, x1:x2].copy()
                    for name, index, (x1, y1, x2, y2) in sources]
             for kind, sources in SPRITE_SOURCES.items()}
+
+
+def _read_frame(path: Path, index: int) -> Optional[np.ndarray]:
+    if path.suffix != '.mp4':
+        return cv2.imread(str(path))
+    capture = cv2.VideoCapture(str(path))
+    capture.set(cv2.CAP_PROP_POS_FRAMES, index)
+    ok, image = capture.read()
+    capture.release()
+    return image if ok else None
 
 
 def road_background(camera: Camera, lanes_per_direction: int = 3) -> np.ndarray:
@@ -77,8 +80,8 @@ def road_background(camera: Camera, lanes_per_direction: int = 3) -> np.ndarray:
 
     def point(lateral: float, distance: float) -> Tuple[int, int]:
         x = camera.width / 2 + camera.focal * (lateral - camera.centre_offset) / distance
-        return int(round(x)), int(round(camera.horizon + camera.focal * camera.mount_height
-                                        / distance))
+        y = camera.horizon + camera.focal * camera.mount_height / distance
+        return round(x), round(y)
 
     half = lanes_per_direction * LANE_WIDTH + 0.5 + 3.0
     near, far = camera.near * 0.5, 2000.0
@@ -121,7 +124,7 @@ def _pick(sprites: Dict[str, List[np.ndarray]], kind: str, which: int) -> np.nda
 
 def _paste(frame: np.ndarray, sprite: np.ndarray, box: Tuple[float, float, float, float]) -> None:
     """Scale ``sprite`` to ``box`` (may reach past the edges) and blend it in."""
-    x1, y1, x2, y2 = (int(round(v)) for v in box)
+    x1, y1, x2, y2 = (round(v) for v in box)
     width, height = x2 - x1, y2 - y1
     if width < 2 or height < 2:
         return

@@ -114,7 +114,7 @@ class Scene:
     @property
     def frame_count(self) -> int:
         """Return the number of frames."""
-        return int(round(self.seconds * self.fps))
+        return round(self.seconds * self.fps)
 
     def frame_truth(self, index: int) -> List[Truth]:
         """Return the ground truth of frame ``index``, far vehicles first (drawing order)."""
@@ -137,14 +137,14 @@ def truth_at(camera: Camera, vehicles: List[Vehicle], t: float) -> List[Truth]:
     scale = 4  # the visibility mask at a quarter of the resolution
     cover = np.zeros((camera.height // scale + 1, camera.width // scale + 1), np.int32)
     for order, (_, _, box) in enumerate(placed):
-        x1, y1, x2, y2 = (int(round(max(v, 0) / scale)) for v in box)
+        x1, y1, x2, y2 = (round(max(v, 0) / scale) for v in box)
         cover[y1:y2, x1:x2] = order + 1  # nearer vehicles paint over farther ones
     result = []
     for order, (distance, vehicle, box) in enumerate(placed):
         full = max(1.0, (box[2] - box[0]) * (box[3] - box[1]))
         clipped = (max(box[0], 0.0), max(box[1], 0.0), min(box[2], float(camera.width)),
                    min(box[3], float(camera.height)))
-        x1, y1, x2, y2 = (int(round(v / scale)) for v in clipped)
+        x1, y1, x2, y2 = (round(v / scale) for v in clipped)
         own = float((cover[y1:y2, x1:x2] == order + 1).sum()) * scale * scale
         result.append(Truth(vehicle.vehicle_id, vehicle.kind, clipped,
                             min(1.0, own / full), distance))
@@ -158,7 +158,8 @@ def build_truth(scene: Scene) -> Scene:
 
 
 # -- motion ----------------------------------------------------------------------------
-def driving(start_t: float, start_d: float, speed: float, stops: Tuple[Tuple[float, float], ...] = (),
+def driving(start_t: float, start_d: float, speed: float,
+            stops: Tuple[Tuple[float, float], ...] = (),
             end_d: float = 120.0) -> Callable[[float], Optional[float]]:
     """
     Return a position function: from ``start_d`` at ``start_t`` at ``speed`` m/s.
