@@ -29,7 +29,7 @@ from vehicle_detection.core.evaluation.scene import build_truth, scenario, visib
 FIXTURE = Path(__file__).parent / 'fixtures' / 'highway_bridge_jitter.truth.json'
 
 
-@pytest.fixture(scope='module')
+@pytest.fixture
 def detector(model_path: Path) -> Detector:
     return Detector(DetectorSettings(str(model_path), backend='onnxruntime'))
 
