@@ -101,7 +101,6 @@ class Track:
     track_id: int
     motion: BoxFilter
     last_box: np.ndarray = field(default_factory=lambda: np.zeros(4, np.float32))
-    hits: int = 1
     lost: int = 0
     votes: Dict[Tuple[int, str], float] = field(default_factory=dict)
 
@@ -193,9 +192,7 @@ class ByteTracker:
                 self.tracks.append(track)
                 ids[index] = self._next_id
                 self._next_id += 1
-        keep = ids >= 0
-        result = Detections(boxes, scores, class_ids, names, ids).select(keep)
-        return result
+        return Detections(boxes, scores, class_ids, names, ids).select(ids >= 0)
 
     def reset(self) -> None:
         """Forget every track (e.g. when the source changes)."""
@@ -236,7 +233,6 @@ class ByteTracker:
                                  box[2] < width - EDGE_MARGIN, box[3] < height - EDGE_MARGIN])
         track.motion.update(box.astype(np.float64), observed)
         track.last_box = box.astype(np.float32)
-        track.hits += 1
         track.lost = 0
 
 

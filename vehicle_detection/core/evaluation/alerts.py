@@ -127,10 +127,8 @@ def truth_as_detections(frame_truth: Sequence[Truth], rng: np.random.Generator,
     seen = [t for t in frame_truth if t.visible >= min_visible
             and t.box[2] - t.box[0] >= min_size and t.box[3] - t.box[1] >= min_size]
     boxes = np.array([t.box for t in seen], np.float32).reshape(-1, 4)
-    size = np.repeat(boxes[:, 2:] - boxes[:, :2], 2, axis=0).reshape(-1, 2, 2)
-    if len(boxes):
-        boxes += (rng.normal(0, jitter, (len(boxes), 4)).reshape(-1, 2, 2)
-                  * size).reshape(-1, 4).astype(np.float32)
+    sizes = np.tile(boxes[:, 2:] - boxes[:, :2], 2)  # w, h, w, h: one per side
+    boxes += (rng.normal(0, jitter, boxes.shape) * sizes).astype(np.float32)
     scores = np.array([0.55 + 0.4 * t.visible for t in seen], np.float32)
     return Detections(boxes, scores, np.full(len(seen), 2, np.int64), [t.kind for t in seen],
                       np.full(len(seen), -1, np.int64))

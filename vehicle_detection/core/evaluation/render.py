@@ -32,7 +32,7 @@ from typing import Dict, Iterator, List, Optional, Tuple
 import cv2
 import numpy as np
 
-from vehicle_detection.core.evaluation.scene import Camera, LANE_WIDTH, Scene
+from vehicle_detection.core.evaluation.scene import build_truth, Camera, LANE_WIDTH, Scene
 
 CLIP = 'highway_bridge_jitter.mp4'
 # kind -> (file, frame index, box x1, y1, x2, y2): clear, unoccluded views.
@@ -104,12 +104,14 @@ def road_background(camera: Camera, lanes_per_direction: int = 3) -> np.ndarray:
 def render_frames(scene: Scene, sprites: Dict[str, List[np.ndarray]]) -> Iterator[np.ndarray]:
     """Yield the scene's frames (BGR), in step with ``scene.truth``."""
     background = road_background(scene.camera)
+    vehicles = {v.vehicle_id: v for v in scene.vehicles}
     sprite_of = {v.vehicle_id: _pick(sprites, v.kind, v.sprite) for v in scene.vehicles}
     rng = np.random.default_rng(len(scene.vehicles))
-    for index in range(scene.frame_count):
+    for frame_truth in scene.truth or build_truth(scene).truth:
         frame = background.copy()
-        for truth in scene.frame_truth(index):  # far first: near vehicles paint over
-            vehicle = next(v for v in scene.vehicles if v.vehicle_id == truth.vehicle_id)
+        for truth in frame_truth:  # far first: near vehicles paint over
+            vehicle = vehicles[truth.vehicle_id]
+            # The whole box, also where the image edge cuts it (the truth's is clipped).
             box = scene.camera.box(vehicle.lateral, truth.distance, vehicle.size)
             _paste(frame, sprite_of[truth.vehicle_id], box)
         # A little sensor noise, as a camera has.

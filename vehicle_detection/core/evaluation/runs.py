@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 import json
 from pathlib import Path
-from typing import Dict, Iterable, Iterator, List, Sequence, Tuple
+from typing import Dict, Iterable, Iterator, List, Sequence
 
 import cv2
 import numpy as np
@@ -113,8 +113,3 @@ def evaluate(detector: Detector, frames: Iterable[np.ndarray], truth: Sequence[L
     # Alerts name processed frames; score them against the source frames' truth.
     sub_truth = [truth[i] for i in indices]
     return Run(tracked, alerts, score_alerts(alerts, sub_truth, expected), indices)
-
-
-def unique_frames(alerts: Sequence[AlertDecision]) -> Tuple[int, int]:
-    """Return (alerts, distinct snapshot frames): alerts of one frame share one upload."""
-    return len(alerts), len({alert.frame for alert in alerts})

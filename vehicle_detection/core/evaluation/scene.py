@@ -184,7 +184,7 @@ def parked(distance: float) -> Callable[[float], Optional[float]]:
 
 
 # -- scenarios ---------------------------------------------------------------------------
-def _lanes(camera: Camera, per_direction: int) -> Tuple[List[float], List[float]]:
+def _lanes(per_direction: int) -> Tuple[List[float], List[float]]:
     """Return lane centres towards the camera (left) and away from it (right)."""
     towards = [-(i + 0.5) * LANE_WIDTH - 0.5 for i in range(per_direction)]
     away = [(i + 0.5) * LANE_WIDTH + 0.5 for i in range(per_direction)]
@@ -210,7 +210,7 @@ def _traffic(rng: random.Random, camera: Camera, seconds: float, per_direction: 
              headway: float, speeds: Tuple[float, float], next_id: int,
              stops: Tuple[Tuple[float, float], ...] = ()) -> List[Vehicle]:
     """Lanes of followers about ``headway`` s apart, both directions, overtaking included."""
-    towards, away = _lanes(camera, per_direction)
+    towards, away = _lanes(per_direction)
     far = 110.0  # metres: a car is about 10 px high there
     vehicles = []
     for lane_index, lateral in enumerate(towards + away):
