@@ -26,31 +26,39 @@ from onnx import helper, numpy_helper, TensorProto
 
 def constant_model(path: Path, outputs: Dict[str, np.ndarray],
                    input_shape: Sequence[int] = (1, 3, 64, 64),
-                   metadata: Optional[Dict[str, str]] = None) -> Path:
+                   metadata: Optional[Dict[str, str]] = None,
+                   input_dtype: type = np.float32) -> Path:
     """
-    Write a model with one image input whose outputs are ``outputs``.
+    Write a model with one image input of ``input_dtype`` whose outputs are ``outputs``.
 
     Each output is ``constant + 0 * mean(input)``, so the graph really reads
-    its input and runs through every backend like a detector would.
+    its input and runs through every backend like a detector would. Float16
+    outputs are computed in float32 and cast, as half-precision exports end.
     """
-    nodes = [helper.make_node('ReduceMean', ['images'], ['mean'], keepdims=0),
+    nodes = [helper.make_node('Cast', ['images'], ['pixels'], to=TensorProto.FLOAT),
+             helper.make_node('ReduceMean', ['pixels'], ['mean'], keepdims=0),
              helper.make_node('Mul', ['mean', 'zero'], ['nothing'])]
     initializers = [numpy_helper.from_array(np.zeros((), np.float32), 'zero')]
     graph_outputs = []
     for name, value in outputs.items():
         value = np.asarray(value)
         const = f'{name}_value'
-        initializers.append(numpy_helper.from_array(value, const))
+        half = value.dtype == np.float16
+        initializers.append(numpy_helper.from_array(value.astype(np.float32) if half else value,
+                                                    const))
+        elem = helper.np_dtype_to_tensor_dtype(value.dtype)
         if value.dtype == np.float32:
             nodes.append(helper.make_node('Add', [const, 'nothing'], [name]))
-            elem = TensorProto.FLOAT
+        elif half:
+            nodes += [helper.make_node('Add', [const, 'nothing'], [f'{name}_wide']),
+                      helper.make_node('Cast', [f'{name}_wide'], [name], to=elem)]
         else:
             nodes.append(helper.make_node('Identity', [const], [name]))
-            elem = helper.np_dtype_to_tensor_dtype(value.dtype)
         graph_outputs.append(helper.make_tensor_value_info(name, elem, list(value.shape)))
     graph = helper.make_graph(
         nodes, 'constant_detector',
-        [helper.make_tensor_value_info('images', TensorProto.FLOAT, list(input_shape))],
+        [helper.make_tensor_value_info('images', helper.np_dtype_to_tensor_dtype(
+            np.dtype(input_dtype)), list(input_shape))],
         graph_outputs, initializer=initializers)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid('', 17)])
     model.ir_version = 8

@@ -85,6 +85,7 @@ def test_detections_with_header_classes_and_ids(ros_context, model_path: Path,
         assert float(values['inference_ms']) > 0 and int(values['published']) > 0
         assert float(values['latency_ms']) >= float(values['frame_age_ms']) > 0
         assert int(values['dropped_frames']) >= 0 and values['layout'] == 'yolox'
+        assert values['input_dtype'] == 'float32'
 
         # Raise the threshold above the motorcycle's score: empty arrays keep coming.
         assert node.set_parameters([Parameter('confidence_threshold', value=0.97)])[0].successful

@@ -66,9 +66,7 @@ def check_model(values: Dict[str, Any]) -> CheckResult:
     except (ModelLoadError, BackendUnavailable, LabelsError, LayoutError) as error:
         return CheckResult('model', False, str(error),
                            'check the path, or export the model to ONNX (opset >= 11)')
-    detail = (f'{values["model_path"]}: {detector.layout} layout, input '
-              f'{detector.input_hw[1]}x{detector.input_hw[0]}, backend {detector.backend.name} '
-              f'({detector.backend.detail})')
+    detail = f'{values["model_path"]}: {detector.describe()}'
     warnings = '; '.join(detector.warnings)
     detector.close()
     return CheckResult('model', True, detail + (f'; {warnings}' if warnings else ''))

@@ -141,9 +141,7 @@ class DetectorNode(Node):
         old, self._detector, self._load_error = self._detector, detector, ''
         if old is not None:
             old.close()
-        self.get_logger().info(
-            f'detector ready: {settings.model_path} ({detector.layout}, {detector.backend.name} '
-            f'{detector.backend.detail}, input {detector.input_hw[1]}x{detector.input_hw[0]})')
+        self.get_logger().info(f'detector ready: {settings.model_path}: {detector.describe()}')
 
     def _prepare_loop(self) -> None:
         while not self._stop.is_set():
@@ -221,7 +219,7 @@ class DetectorNode(Node):
                                       values)
             return
         values.update(backend=detector.backend.name, backend_detail=detector.backend.detail,
-                      layout=detector.layout)
+                      layout=detector.layout, input_dtype=str(detector.backend.input_dtype))
         level = WARN if self._load_error else OK
         message = (f'running; reload failed: {self._load_error}' if self._load_error
                    else 'running')

@@ -16,7 +16,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 import threading
 import time
 from typing import List, Optional, Sequence, Tuple
@@ -38,6 +38,18 @@ INPUT_FORMATS = {
     'yolov8': InputFormat(center=True, rgb=True, scale=1.0 / 255.0),
     'end2end': InputFormat(center=True, rgb=True, scale=1.0 / 255.0),
 }
+
+
+def input_format(layout: str, dtype: np.dtype) -> InputFormat:
+    """
+    Return how to prepare the input of a ``layout`` model whose input is ``dtype``.
+
+    A uint8 input takes raw 0..255 pixels (the model normalises inside), so the
+    family's 1/255 scale is dropped; float16 and float32 keep it.
+    """
+    family = INPUT_FORMATS[layout]
+    return replace(family, dtype=np.dtype(dtype),
+                   scale=1.0 if np.dtype(dtype) == np.uint8 else family.scale)
 
 
 @dataclass(frozen=True)
@@ -103,7 +115,7 @@ class Detector:
         self.backend = backend
         self.input_hw = backend.input_hw
         self.layout, outputs = self._probe_layout(settings.model_type)
-        self.format = INPUT_FORMATS[self.layout]
+        self.format = input_format(self.layout, backend.input_dtype)
         self.names = resolve_names(backend.metadata, self._class_count(outputs),
                                    settings.labels_file)
         self._mask = class_mask(self.names, list(settings.classes))
@@ -115,12 +127,18 @@ class Detector:
                         new_track_threshold=max(self.confidence, 0.1))
             if settings.tracking else None)
 
+    def describe(self) -> str:
+        """One line for logs and checks: layout, input type and size, backend."""
+        height, width = self.input_hw
+        return (f'{self.layout} layout, {self.backend.input_dtype} input {width}x{height}, '
+                f'{self.backend.name} ({self.backend.detail})')
+
     def _calibration_tensor(self, image: np.ndarray) -> np.ndarray:
         return letterbox(image, self.backend.input_hw, self.format)[0]
 
     def _probe_layout(self, model_type: str):
         """Run one blank frame: warms the backend up and reveals the output shapes."""
-        blank = np.zeros((1, 3, *self.input_hw), np.float32)
+        blank = np.zeros((1, 3, *self.input_hw), self.backend.input_dtype)
         try:
             outputs = self.backend.infer(blank)
         except Exception as error:  # backends raise their own runtime errors

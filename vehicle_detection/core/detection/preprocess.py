@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 PAD_VALUE = 114
+FLOAT32 = np.dtype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class InputFormat:
     center: bool  # YOLOv5/v8 centre the image; YOLOX places it at the top left
     rgb: bool  # channel order of the tensor
     scale: float  # multiply pixel values by this (1/255 or 1)
+    dtype: np.dtype = FLOAT32  # the model input's element type
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,7 @@ def letterbox(image: np.ndarray, size: Tuple[int, int], fmt: InputFormat
     Resize ``image`` (BGR, HxWx3 uint8) into a ``size`` = (height, width) NCHW tensor.
 
     The scale keeps the aspect ratio (also upwards for small images); the rest
-    is padded with 114. Returns the float32 tensor and the transform whose
+    is padded with 114. Returns the tensor (in ``fmt.dtype``) and the transform whose
     :meth:`Letterbox.to_source` undoes it.
     """
     net_h, net_w = size
@@ -84,6 +86,10 @@ def letterbox(image: np.ndarray, size: Tuple[int, int], fmt: InputFormat
     window[...] = planes
     if fmt.scale != 1.0:
         window *= fmt.scale
+    if fmt.dtype != tensor.dtype:
+        # One vectorised cast: faster than arithmetic in float16, exact for uint8
+        # (scale is 1 there, the values are whole pixels).
+        tensor = tensor.astype(fmt.dtype)
     # The inverse uses the realised (rounded) size per axis and the integer
     # offset, so pixel edges map back exactly, without a rounding shift.
     transform = Letterbox(scale_x=new_w / src_w, scale_y=new_h / src_h, pad_x=float(left),

@@ -17,9 +17,14 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Dict, List, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
+
+#: input element types a backend can feed, by the name ONNX Runtime reports
+INPUT_DTYPES: Dict[str, np.dtype] = {
+    'tensor(float)': np.dtype(np.float32), 'tensor(float16)': np.dtype(np.float16),
+    'tensor(uint8)': np.dtype(np.uint8)}
 
 
 class ModelLoadError(RuntimeError):
@@ -30,8 +35,13 @@ class BackendUnavailable(RuntimeError):
     """The backend's libraries are not installed here; the message says what to install."""
 
 
+def widen_half(outputs: Sequence[np.ndarray]) -> List[np.ndarray]:
+    """Return ``outputs`` with float16 arrays widened to float32 (decoding works in float32)."""
+    return [out.astype(np.float32) if out.dtype == np.float16 else out for out in outputs]
+
+
 class Backend(ABC):
-    """Runs a detector model on a prepared NCHW float32 tensor."""
+    """Runs a detector model on a prepared NCHW tensor of :attr:`input_dtype`."""
 
     #: short name reported on /diagnostics ("onnxruntime", "tensorrt")
     name: str = ''
@@ -39,12 +49,19 @@ class Backend(ABC):
     input_hw: Tuple[int, int] = (640, 640)
     #: the model's custom metadata (class names live here for Ultralytics exports)
     metadata: Dict[str, str] = {}
+    #: element type of the model's input (float32, float16 or uint8 raw pixels)
+    input_dtype: np.dtype = np.dtype(np.float32)
     #: extra detail for diagnostics, e.g. execution providers or precision
     detail: str = ''
 
     @abstractmethod
     def infer(self, tensor: np.ndarray) -> List[np.ndarray]:
-        """Run the model and return its outputs in the model's output order."""
+        """
+        Run the model and return its outputs in the model's output order.
+
+        The tensor is cast to :attr:`input_dtype` when it is not in it already;
+        float16 outputs come back as float32.
+        """
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources (GPU memory, sessions)."""

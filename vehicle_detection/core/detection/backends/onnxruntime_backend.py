@@ -22,7 +22,7 @@ from typing import List, Sequence
 import numpy as np
 
 from vehicle_detection.core.detection.backends.base import (
-    Backend, BackendUnavailable, ModelLoadError)
+    Backend, BackendUnavailable, INPUT_DTYPES, ModelLoadError, widen_half)
 
 try:
     import onnxruntime as ort
@@ -83,6 +83,10 @@ class OnnxRuntimeBackend(Backend):
             shapes = [i.shape for i in inputs]
             raise ModelLoadError(f'{model_path}: expected one image input of rank 4 (NCHW), '
                                  f'got inputs with shapes {shapes}')
+        if inputs[0].type not in INPUT_DTYPES:
+            raise ModelLoadError(f'{model_path}: input {inputs[0].name!r} is {inputs[0].type}; '
+                                 'supported: ' + ', '.join(INPUT_DTYPES))
+        self.input_dtype = INPUT_DTYPES[inputs[0].type]
         self._input_name = inputs[0].name
         shape = inputs[0].shape
         self.input_hw = (_dimension(shape[2]), _dimension(shape[3]))
@@ -91,4 +95,5 @@ class OnnxRuntimeBackend(Backend):
 
     def infer(self, tensor: np.ndarray) -> List[np.ndarray]:
         """Run one batch."""
-        return list(self._session.run(None, {self._input_name: tensor}))
+        feed = {self._input_name: tensor.astype(self.input_dtype, copy=False)}
+        return widen_half(self._session.run(None, feed))

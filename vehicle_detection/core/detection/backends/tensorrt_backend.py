@@ -32,7 +32,7 @@ from typing import Callable, List, Optional
 import numpy as np
 
 from vehicle_detection.core.detection.backends.base import (
-    Backend, BackendUnavailable, ModelLoadError)
+    Backend, BackendUnavailable, ModelLoadError, widen_half)
 from vehicle_detection.core.detection.backends.engine_cache import (
     engine_key, engine_path, file_digest, write_atomically)
 
@@ -130,6 +130,7 @@ class TensorRTBackend(Backend):
             if self._engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT:
                 self._inputs.append((name, host, device))
                 self.input_hw = (int(shape[2]), int(shape[3]))
+                self.input_dtype = np.dtype(dtype)
             else:
                 self._outputs.append((name, host, device))
 
@@ -139,13 +140,15 @@ class TensorRTBackend(Backend):
         self._context_gpu.push()
         try:
             _, host, device = self._inputs[0]
-            np.copyto(host, tensor.reshape(host.shape))
+            # 'unsafe' only allows float -> uint8: the detector prepares raw 0..255
+            # pixels for a uint8 input, so nothing is cut.
+            np.copyto(host, tensor.reshape(host.shape), casting='unsafe')
             cuda.memcpy_htod_async(device, host, self._stream)
             self._context.execute_async_v3(stream_handle=self._stream.handle)
             for _, out_host, out_device in self._outputs:
                 cuda.memcpy_dtoh_async(out_host, out_device, self._stream)
             self._stream.synchronize()
-            return [out_host.copy() for _, out_host, _ in self._outputs]
+            return widen_half([out_host.copy() for _, out_host, _ in self._outputs])
         finally:
             self._context_gpu.pop()
 
