@@ -1,7 +1,10 @@
 # One-command environment: `make run` (the main job) and `make test` (every test).
 # Each target installs what it needs: Debian packages, a .venv with the ROS 2
-# Kilted wheels and pinned dependencies, vision_msgs built from ../shared, and
-# this package installed (not editable) so that its share folder exists.
+# Kilted wheels and pinned dependencies, vision_msgs built from ../shared, the
+# ros2 command line and launch from ../shared, and this package installed (not
+# editable, so that its share folder exists) with its executables linked into
+# lib/vehicle_detection/, where `ros2 run` and launch_ros look (as colcon does).
+# Test-only tools (PostgreSQL, Chromium, xmllint, pytest...) come with `make test`.
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -10,7 +13,8 @@ PY := $(VENV)/bin/python
 SHARED ?= ../shared
 SOURCE ?= $(SHARED)/samples
 MODEL ?= $(SHARED)/models/yolox_nano.onnx
-APT_PACKAGES := cmake g++ libxml2-utils postgresql chromium chromium-driver
+RUN_APT := cmake g++
+TEST_APT := libxml2-utils postgresql chromium chromium-driver
 
 export AMENT_PREFIX_PATH := $(CURDIR)/$(VENV)
 export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
@@ -19,25 +23,40 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 PACKAGE_FILES := setup.py setup.cfg package.xml resource/vehicle_detection \
 	$(shell find vehicle_detection launch config -type f -not -name '*.pyc' 2>/dev/null)
 
-.PHONY: env test lint unit run bench clean
+# Installs the Debian packages of $(1) that are missing.
+define apt_install
+	@missing=""; for p in $(1); do \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+endef
+
+.PHONY: env test-env test lint unit run bench clean
 
 env: $(VENV)/.installed
+
+test-env: env $(VENV)/.apt-test $(VENV)/.deps-dev
 
 $(VENV)/.created:
 	$(PYTHON) -m venv $(VENV)
 	touch $@
 
 $(VENV)/.apt: $(VENV)/.created Makefile
-	@missing=""; for p in $(APT_PACKAGES); do \
-	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
-	if [ -n "$$missing" ]; then \
-	  echo "installing Debian packages:$$missing"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
-	fi
+	$(call apt_install,$(RUN_APT))
 	touch $@
 
-$(VENV)/.deps: $(VENV)/.apt requirements.txt requirements-dev.txt
-	$(PY) -m pip install -q -r requirements.txt -r requirements-dev.txt
+$(VENV)/.apt-test: $(VENV)/.created Makefile
+	$(call apt_install,$(TEST_APT))
+	touch $@
+
+$(VENV)/.deps: $(VENV)/.apt requirements.txt
+	$(PY) -m pip install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.deps-dev: $(VENV)/.deps requirements-dev.txt
+	$(PY) -m pip install -q -r requirements-dev.txt
 	touch $@
 
 $(VENV)/.vision_msgs: $(VENV)/.deps
@@ -46,16 +65,27 @@ $(VENV)/.vision_msgs: $(VENV)/.deps
 	bash $(SHARED)/ros/build-vision-msgs $(VENV)
 	touch $@
 
-$(VENV)/.installed: $(VENV)/.vision_msgs $(PACKAGE_FILES)
-	$(PY) -m pip install -q --no-deps --no-build-isolation --force-reinstall .
-	rm -rf build *.egg-info
+$(VENV)/.ros2cli: $(VENV)/.vision_msgs
+	bash $(SHARED)/ros/install-ros2-cli $(VENV)
 	touch $@
 
-lint: env
+# pip puts console scripts in bin/; ROS looks in lib/<package>/ (colcon's
+# install_scripts from setup.cfg, which pip ignores): link every one there.
+$(VENV)/.installed: $(VENV)/.ros2cli $(PACKAGE_FILES)
+	$(PY) -m pip install -q --no-deps --no-build-isolation --force-reinstall .
+	rm -rf build *.egg-info
+	mkdir -p $(VENV)/lib/vehicle_detection
+	for name in $$($(PY) -c "from importlib.metadata import distribution; \
+	    print(*(e.name for e in distribution('vehicle_detection').entry_points \
+	    if e.group == 'console_scripts'))"); do \
+	  ln -sfn ../../bin/$$name $(VENV)/lib/vehicle_detection/$$name; done
+	touch $@
+
+lint: test-env
 	$(PY) -m ruff check vehicle_detection test bench launch setup.py
 	$(PY) -m mypy
 
-test: env lint
+test: test-env lint
 	$(PY) -m pytest
 
 run: env

@@ -15,8 +15,8 @@
 """
 Launch detector and cloud bridge only, fed by a bag played alongside.
 
-    ros2 launch vehicle_detection replay.launch.py
-    ros2 bag play my_bag        # publishes /camera/image_raw
+    ros2 launch vehicle_detection replay.launch.py model:=... cloud_url:=...
+    vehicle-detection bag play my_bag   # or ros2 bag play: publishes /camera/image_raw
 """
 
 from launch import LaunchDescription

@@ -65,13 +65,21 @@ class Lines:
     def __init__(self, stream) -> None:
         self.lines: List[str] = []
         self._cond = threading.Condition()
+        self._closed = threading.Event()
         threading.Thread(target=self._read, args=(stream,), daemon=True).start()
 
     def _read(self, stream) -> None:
-        for line in stream:
-            with self._cond:
-                self.lines.append(line)
-                self._cond.notify_all()
+        try:
+            for line in stream:
+                with self._cond:
+                    self.lines.append(line)
+                    self._cond.notify_all()
+        finally:
+            self._closed.set()
+
+    def wait_closed(self, timeout: float = 30.0) -> None:
+        """Wait until the stream ended (every line is in :attr:`lines`)."""
+        assert self._closed.wait(timeout), 'the output stream is still open'
 
     def wait_for(self, text: str, timeout: float = 60.0) -> None:
         with self._cond:

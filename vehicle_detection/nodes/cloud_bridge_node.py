@@ -96,6 +96,10 @@ class CloudBridgeNode(Node):
         self.create_service(Trigger, '~/health_check', self._health_check)
         self._diagnostics = DiagnosticsPublisher(self, hardware_id=values['api_base_url'])
         self.create_timer(values['diagnostics_period'], self._report)
+        self.get_logger().info(
+            f"cloud bridge ready: {values['api_base_url']} as {values['device_id']} (key from "
+            f"{self._key_source}), outbox in {values['data_dir']}"
+            + (f'; {self._problem}' if self._problem else ''))
 
     def _upload_settings(self, api_key: str) -> UploadSettings:
         values = self.params.values

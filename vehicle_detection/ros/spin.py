@@ -12,13 +12,16 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Run nodes with clean shutdown on Ctrl-C, on external shutdown or after a time."""
+"""Run nodes with clean shutdown on Ctrl-C, SIGTERM, external shutdown or after a time."""
 
 from __future__ import annotations
 
+import signal
 import sys
 import threading
-from typing import Callable, List, Optional, Sequence
+import time
+from types import FrameType
+from typing import Callable, Dict, List, Optional, Sequence
 
 import rclpy
 from rclpy.context import Context
@@ -29,6 +32,54 @@ from rclpy.node import Node
 from vehicle_detection.ros.transport import tune_transport
 
 NodeFactory = Callable[[Context], Node]
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# How often the spin loop looks at the stop request when no callback wakes it.
+STOP_POLL_S = 0.1
+
+
+class StopRequest:
+    """
+    SIGINT and SIGTERM ask for a stop; they never raise inside shutdown code.
+
+    A terminal's Ctrl-C reaches every process of ``ros2 launch``'s group, and
+    launch then sends its own SIGINT (and SIGTERM after a grace time): a node
+    gets two or three signals. Python's default turns each SIGINT into a
+    ``KeyboardInterrupt`` wherever the main thread is, destroy_node included,
+    and SIGTERM kills without any clean-up. Here every such signal only sets a
+    flag, which the spin loop reads. rclpy installs its own handlers for the
+    default context only (ours is a fresh one), and with them a SIGTERM can
+    shut the context down under a running wait (an RCLError, not a clean
+    stop). Installed in the main thread only (Python's rule); elsewhere it is
+    a plain flag.
+    """
+
+    def __init__(self) -> None:
+        """Create the flag; :meth:`install` hooks the signals up to it."""
+        self._event = threading.Event()
+        self.signal_name = ''
+        self._previous: Dict[int, object] = {}
+
+    def __call__(self, signum: int, frame: Optional[FrameType]) -> None:
+        """Record the signal (the handler itself)."""
+        self.signal_name = self.signal_name or signal.Signals(signum).name
+        self._event.set()
+
+    def install(self) -> 'StopRequest':
+        """Handle SIGINT and SIGTERM from now on (main thread only)."""
+        if threading.current_thread() is threading.main_thread():
+            for signum in STOP_SIGNALS:
+                self._previous[signum] = signal.signal(signum, self)
+        return self
+
+    def restore(self) -> None:
+        """Put back the handlers that were there before."""
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)  # type: ignore[arg-type]
+        self._previous.clear()
+
+    def is_set(self) -> bool:
+        """Whether a stop was asked for."""
+        return self._event.is_set()
 
 
 def spin_nodes(context: Context, factories: Sequence[NodeFactory],
@@ -36,23 +87,27 @@ def spin_nodes(context: Context, factories: Sequence[NodeFactory],
     """
     Create the nodes in ``context``, spin them, then shut everything down.
 
-    Spins until Ctrl-C, an external shutdown or ``duration`` seconds (0: no
-    limit). Returns 0 on a clean stop, 1 when a node refused its start-up
-    parameters (the reason is printed, without a traceback).
+    Spins until SIGINT (Ctrl-C), SIGTERM, an external shutdown or
+    ``duration`` seconds (0: no limit); then closes and destroys every node,
+    still handling further signals as stop requests. Returns 0 on a clean
+    stop, 1 when a node refused its start-up parameters (the reason is
+    printed, without a traceback).
     """
     nodes: List[Node] = []
     # One thread is enough: nodes do their slow work (inference, network, disk) in
     # their own threads, and the multi-threaded executor costs a core at 30 fps.
     executor = SingleThreadedExecutor(context=context)
-    timer = threading.Timer(duration, context.try_shutdown) if duration > 0 else None
+    stop = StopRequest().install()
+    deadline = time.monotonic() + duration if duration > 0 else float('inf')
     code = 0
     try:
         for factory in factories:
             nodes.append(factory(context))
             executor.add_node(nodes[-1])
-        if timer is not None:
-            timer.start()
-        executor.spin()
+        # spin_once with a timeout, not spin(): a Python signal handler runs only
+        # when the main thread is back in Python, at the latest after STOP_POLL_S.
+        while context.ok() and not stop.is_set() and time.monotonic() < deadline:
+            executor.spin_once(timeout_sec=STOP_POLL_S)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except (ValueError, ParameterException, InvalidParameterValueException) as error:
@@ -60,8 +115,6 @@ def spin_nodes(context: Context, factories: Sequence[NodeFactory],
         print(f'error: {error}', file=sys.stderr)
         code = 1
     finally:
-        if timer is not None:
-            timer.cancel()
         executor.shutdown()
         for node in reversed(nodes):
             close = getattr(node, 'close', None)
@@ -69,6 +122,7 @@ def spin_nodes(context: Context, factories: Sequence[NodeFactory],
                 close()
             node.destroy_node()
         context.try_shutdown()
+        stop.restore()
     return code
 
 

@@ -1,0 +1,211 @@
+# Copyright 2026 The vehicle_detection Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+The ROS 2 commands users type, for real: ros2 pkg/run/launch/topic/param/service.
+
+Each test runs the installed ``ros2`` command line (``make test`` puts it in
+the venv with ../shared/ros/install-ros2-cli) against the installed package,
+on its own ROS domain, with a real cloud server where alerts are involved.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+import signal
+import sqlite3
+import subprocess
+import sys
+from typing import Dict, Iterator
+
+from cloud_helpers import add_device, CloudServer
+import cv2
+import pytest
+from ros_cli import BIN, launched_node_exits, ros2, ros2_env, stop_daemon, Terminal
+from vehicle_detection.core.bag_tools import make_bag
+from waiting import wait_until
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+NODES = ('camera_node', 'detector_node', 'cloud_bridge_node')
+CLIP = 'highway_bridge_jitter.mp4'
+
+
+@pytest.fixture
+def env(domain_id: int, tmp_path: Path) -> Iterator[Dict[str, str]]:
+    """Give a shell environment as the README sets it up; stop the ros2 daemon after."""
+    environment = ros2_env(domain_id, tmp_path / 'ros_log')
+    yield environment
+    stop_daemon(environment)
+
+
+def user_config(tmp_path: Path, **bridge: object) -> Path:
+    """Write the shipped config.yaml with the bridge's data in ``tmp_path`` (a user's copy)."""
+    config = yaml.safe_load((REPO / 'config' / 'config.yaml').read_text())
+    values = config['cloud_bridge_node']['ros__parameters']
+    values.update(data_dir=str(tmp_path / 'edge'), **bridge)
+    path = tmp_path / 'config.yaml'
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def alerts_with_snapshots(db: Path) -> list:
+    """Return (class_name, image_path) of the server's alerts whose snapshot arrived."""
+    with sqlite3.connect(db) as connection:
+        return connection.execute('SELECT class_name, image_path FROM alerts '
+                                  'WHERE image_path IS NOT NULL').fetchall()
+
+
+def assert_clean_stop(terminal: Terminal, code: int, nodes: tuple) -> None:
+    """Check launch and every node ended with 0 and nothing printed a traceback."""
+    text = terminal.text()
+    exits = launched_node_exits(text)
+    assert code == 0, text[-3000:]
+    assert exits is not None and len(exits) == len(nodes), text[-3000:]
+    assert all('finished cleanly' in line for line in exits), exits
+    assert 'Traceback' not in text and 'KeyboardInterrupt' not in text, text[-3000:]
+
+
+def test_executables_are_where_ros_looks(env: Dict[str, str]) -> None:
+    listed = ros2(env, 'pkg', 'executables', 'vehicle_detection').stdout.split('\n')
+    for node in NODES:
+        assert f'vehicle_detection {node}' in listed
+    assert ros2(env, 'pkg', 'prefix', 'vehicle_detection').stdout.strip() == sys.prefix
+    share = ros2(env, 'pkg', 'prefix', '--share', 'vehicle_detection').stdout.strip()
+    assert (Path(share) / 'launch' / 'system.launch.py').is_file()
+    assert (Path(share) / 'config' / 'config.yaml').is_file()
+
+
+def test_ros2_run_a_node_and_ctrl_c(env: Dict[str, str], samples_dir: Path) -> None:
+    command = [str(BIN / 'ros2'), 'run', 'vehicle_detection', 'camera_node',
+               '--ros-args', '-p', f'source:={samples_dir}']
+    with Terminal(command, env) as terminal:
+        terminal.wait_for('camera source')
+        topics = ros2(env, 'topic', 'list').stdout.split()
+        assert '/camera/image_raw' in topics and '/diagnostics' in topics
+        code = terminal.interrupt()
+    assert code == 0, terminal.text()
+    assert 'Traceback' not in terminal.text()
+
+
+def test_system_launch_end_to_end(env: Dict[str, str], samples_dir: Path, model_path: Path,
+                                  tmp_path: Path) -> None:
+    db, storage = tmp_path / 'cloud.db', str(tmp_path / 'images')
+    key = add_device('edge-1', f'sqlite:///{db}', storage)
+    server = CloudServer(f'sqlite:///{db}', storage)
+    command = [str(BIN / 'ros2'), 'launch', 'vehicle_detection', 'system.launch.py',
+               f'config:={user_config(tmp_path)}', f'source:={samples_dir / CLIP}',
+               f'model:={model_path}', f'cloud_url:={server.url}']
+    try:
+        with Terminal(command, dict(env, VD_CLOUD_API_KEY=key)) as terminal:
+            terminal.wait_for('detector ready')
+            echo = ros2(env, 'topic', 'echo', '/detections', '--once', timeout=60).stdout
+            for field in ('header:', 'frame_id: camera', 'detections:', 'class_id: car',
+                          'score:', 'bbox:', 'size_x:', 'id: '):
+                assert field in echo, echo[:2000]
+
+            # --timeout: the CLI daemon, started by the first command, may not have
+            # discovered the node yet.
+            threshold = ('/detector_node', 'confidence_threshold', '--timeout', '10')
+            assert 'Double value is: 0.35' in ros2(env, 'param', 'get', *threshold).stdout
+            assert 'successful' in ros2(env, 'param', 'set', *threshold, '0.4').stdout
+            assert 'Double value is: 0.4' in ros2(env, 'param', 'get', *threshold).stdout
+            refused = ros2(env, 'param', 'set', *threshold, '2.0', check=False)
+            assert 'Setting parameter failed' in refused.stdout + refused.stderr
+            assert 'Max: 1.0' in refused.stdout + refused.stderr
+            assert 'Double value is: 0.4' in ros2(env, 'param', 'get', *threshold).stdout
+
+            wait_until(lambda: len(alerts_with_snapshots(db)) >= 3, timeout=90,
+                       what='three alerts with their snapshot on the server', poll=0.5)
+            health = ros2(env, 'service', 'call', '/cloud_bridge_node/health_check',
+                          'std_srvs/srv/Trigger').stdout
+            assert 'success=True' in health and 'link_state=up' in health, health
+            code = terminal.interrupt()
+        assert_clean_stop(terminal, code, NODES)
+    finally:
+        server.stop()
+    classes = {name for name, _ in alerts_with_snapshots(db)}
+    assert classes <= {'car', 'truck', 'bus', 'motorcycle'}, classes
+    assert all((Path(storage) / path).stat().st_size > 1000
+               for _, path in alerts_with_snapshots(db))
+
+
+def first_frames(video: Path, count: int) -> Iterator:
+    """Yield the first ``count`` frames of ``video``."""
+    capture = cv2.VideoCapture(str(video))
+    try:
+        for _ in range(count):
+            ok, frame = capture.read()
+            if not ok:
+                return
+            yield frame
+    finally:
+        capture.release()
+
+
+def test_replay_launch_with_a_played_bag(env: Dict[str, str], samples_dir: Path,
+                                         model_path: Path, tmp_path: Path) -> None:
+    bag = tmp_path / 'road'
+    assert make_bag('', str(bag), 10.0, frames=first_frames(samples_dir / CLIP, 120)) == 120
+    db, storage = tmp_path / 'cloud.db', str(tmp_path / 'images')
+    key = add_device('edge-1', f'sqlite:///{db}', storage)
+    server = CloudServer(f'sqlite:///{db}', storage)
+    command = [str(BIN / 'ros2'), 'launch', 'vehicle_detection', 'replay.launch.py',
+               f'config:={user_config(tmp_path)}', f'model:={model_path}',
+               f'cloud_url:={server.url}']
+    try:
+        with Terminal(command, dict(env, VD_CLOUD_API_KEY=key)) as terminal:
+            terminal.wait_for('detector ready')
+            played = subprocess.run([str(BIN / 'vehicle-detection'), 'bag', 'play', str(bag)],
+                                    env=env, capture_output=True, text=True, timeout=120)
+            assert played.returncode == 0 and '120/120' in played.stderr, played.stderr
+            wait_until(lambda: len(alerts_with_snapshots(db)) >= 3, timeout=60,
+                       what='alerts of the replay on the server', poll=0.5)
+            code = terminal.interrupt()
+        assert_clean_stop(terminal, code, NODES[1:])
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize('sig', [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_stops_run_cleanly_with_its_summary(env: Dict[str, str], samples_dir: Path,
+                                                     model_path: Path, tmp_path: Path,
+                                                     sig: int) -> None:
+    command = [str(BIN / 'vehicle-detection'), 'run', '--config', str(user_config(tmp_path)),
+               '--source', str(samples_dir / CLIP), '--model', str(model_path),
+               '--cloud-url', 'http://127.0.0.1:9', '--quiet']
+    with Terminal(command, env) as terminal:
+        terminal.wait_for('detector ready')
+        code = terminal.interrupt(sig)
+    text = terminal.text()
+    assert code == 0, text[-3000:]
+    assert text.strip().splitlines()[-1].startswith('summary: frames='), text[-3000:]
+    assert 'Traceback' not in text
+
+
+@pytest.mark.parametrize('node', NODES)
+def test_sigterm_stops_each_node_cleanly(env: Dict[str, str], samples_dir: Path,
+                                         model_path: Path, tmp_path: Path, node: str) -> None:
+    params = {'camera_node': f'source:={samples_dir / CLIP}',
+              'detector_node': f'model_path:={model_path}',
+              'cloud_bridge_node': f'data_dir:={tmp_path / "edge"}'}
+    ready = {'camera_node': 'camera source', 'detector_node': 'detector ready',
+             'cloud_bridge_node': 'cloud bridge ready'}
+    command = [str(Path(sys.prefix) / 'lib' / 'vehicle_detection' / node),
+               '--ros-args', '-p', params[node]]
+    with Terminal(command, env) as terminal:
+        terminal.wait_for(ready[node])
+        code = terminal.interrupt(signal.SIGTERM)
+    assert code == 0, terminal.text()[-3000:]
+    assert 'Traceback' not in terminal.text()
