@@ -22,11 +22,13 @@ import time
 import cv2
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 import pytest
+from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from rclpy.qos import qos_profile_sensor_data
 from ros_helpers import diagnostic_values, Harness
 from sensor_msgs.msg import Image
 
+from vehicle_detection.core.detection.detector import Detector
 from vehicle_detection.nodes.detector_node import DetectorNode
 from vehicle_detection.ros.image_conv import stamp_from_ns, stamp_to_ns, to_image_msg
 from vision_msgs.msg import Detection2DArray
@@ -146,5 +148,70 @@ def test_stale_frames_are_dropped_not_queued(ros_context, model_path: Path,
         assert burst == sorted(set(burst)), f'out of order or twice: {burst}'
         # Skipped frames were dropped by the node or, with qos_depth 1, by the reader.
         assert len(burst) == node.published < 40
+    finally:
+        harness.close()
+
+
+def detector_status(arrays, level: int, text: str) -> bool:
+    """Tell whether a detector status of ``level`` whose message holds ``text`` arrived."""
+    return any(s.name.endswith(': detector') and s.level == level and text in s.message
+               for a in arrays for s in a.status)
+
+
+def test_lifecycle_unconfigured_until_asked_then_back(ros_context, model_path: Path,
+                                                      samples_dir: Path) -> None:
+    harness = Harness(ros_context)
+    try:
+        diagnostics = harness.subscribe(DiagnosticArray, '/diagnostics')
+        detections = harness.subscribe(Detection2DArray, 'detections')
+        node = start(harness, samples_dir / 'motorcycle.png', model_path=str(model_path),
+                     autostart=False, diagnostics_period=0.2)
+        diagnostics.wait_for(lambda a: detector_status(
+            a, DiagnosticStatus.WARN, 'lifecycle state unconfigured'), what='unconfigured')
+        assert node.lifecycle_state == 'unconfigured' and not node.ready
+        assert not detections.messages
+
+        assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+        assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+        detections.wait_for(lambda msgs: any(m.detections for m in msgs), timeout=30.0,
+                            what='detections once active')
+
+        assert node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
+        assert not node.ready  # the model is freed
+        count = len(detections.messages)
+        seen = len(diagnostics.messages)
+        diagnostics.wait_for(lambda a: len(a) > seen + 2 and detector_status(
+            a[seen:], DiagnosticStatus.WARN, 'lifecycle state inactive'), what='inactive')
+        assert len(detections.messages) == count  # frames keep coming; nothing published
+
+        assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS  # and back
+        detections.wait_for(lambda msgs: len(msgs) > count, timeout=30.0,
+                            what='detections after a second activation')
+        assert node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
+        assert node.trigger_cleanup() == TransitionCallbackReturn.SUCCESS
+        assert node.lifecycle_state == 'unconfigured'
+    finally:
+        harness.close()
+
+
+def test_a_dead_worker_thread_is_an_error_on_diagnostics(ros_context, model_path: Path,
+                                                         samples_dir: Path,
+                                                         monkeypatch) -> None:
+    def broken_finish(self, inferred):
+        raise RuntimeError('decoder bug')
+
+    harness = Harness(ros_context)
+    try:
+        diagnostics = harness.subscribe(DiagnosticArray, '/diagnostics')
+        monkeypatch.setattr(Detector, 'finish', broken_finish)
+        start(harness, samples_dir / 'motorcycle.png', model_path=str(model_path),
+              diagnostics_period=0.2)
+        arrays = diagnostics.wait_for(lambda a: detector_status(
+            a, DiagnosticStatus.ERROR, "detector-publish died: RuntimeError('decoder bug')"),
+            timeout=30.0, what='an ERROR naming the dead thread')
+        later = len(arrays)
+        diagnostics.wait_for(lambda a: len(a) > later + 2, what='more reports')
+        # It stays an error, never "running" again.
+        assert not detector_status(diagnostics.messages[later:], DiagnosticStatus.OK, '')
     finally:
         harness.close()

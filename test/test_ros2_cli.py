@@ -131,6 +131,19 @@ def test_system_launch_end_to_end(env: Dict[str, str], samples_dir: Path, model_
             health = ros2(env, 'service', 'call', '/cloud_bridge_node/health_check',
                           'std_srvs/srv/Trigger').stdout
             assert 'success=True' in health and 'link_state=up' in health, health
+
+            assert ros2(env, 'lifecycle', 'nodes').stdout.split() == ['/detector_node']
+            assert ros2(env, 'lifecycle', 'get', '/detector_node').stdout.startswith('active')
+            assert 'Transitioning successful' in ros2(
+                env, 'lifecycle', 'set', '/detector_node', 'deactivate').stdout
+            assert ros2(env, 'lifecycle', 'get', '/detector_node').stdout.startswith('inactive')
+            quiet = ros2(env, 'topic', 'echo', '/detections', '--once', '--timeout', '3',
+                         check=False)
+            assert 'detections:' not in quiet.stdout  # frames still come; no detections
+            assert 'Transitioning successful' in ros2(
+                env, 'lifecycle', 'set', '/detector_node', 'activate').stdout
+            assert 'detections:' in ros2(env, 'topic', 'echo', '/detections', '--once',
+                                         timeout=60).stdout
             code = terminal.interrupt()
         assert_clean_stop(terminal, code, NODES)
     finally:

@@ -23,7 +23,7 @@ from typing import Any, Dict, List, Optional
 from rclpy.context import Context
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from rclpy.qos import qos_profile_sensor_data, QoSProfile, ReliabilityPolicy
+from rclpy.qos import qos_profile_sensor_data
 
 from vehicle_detection.core.config_file import ConfigError, default_config_path
 from vehicle_detection.core.system_config import system_parameters
@@ -31,6 +31,7 @@ from vehicle_detection.nodes.camera_node import CameraNode
 from vehicle_detection.nodes.cloud_bridge_node import CloudBridgeNode
 from vehicle_detection.nodes.detector_node import DetectorNode
 from vehicle_detection.ros.intra_process import ImageInput, ReceivedImage
+from vehicle_detection.ros.qos import DETECTIONS_QOS
 from vehicle_detection.ros.spin import NodeFactory, spin_nodes, start_context
 from vision_msgs.msg import Detection2DArray
 
@@ -73,7 +74,7 @@ class Monitor(Node):
         self._images = ImageInput(self, 'camera/image_raw', qos_profile_sensor_data,
                                   self._on_image)
         self.create_subscription(Detection2DArray, 'detections', self._on_detections,
-                                 QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE))
+                                 DETECTIONS_QOS)
 
     def _on_image(self, _image: ReceivedImage) -> None:
         self.frames += 1

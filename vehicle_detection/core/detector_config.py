@@ -23,7 +23,7 @@ from vehicle_detection.core.detection.backends.factory import BACKENDS
 from vehicle_detection.core.detection.classes import VEHICLE_CLASSES
 from vehicle_detection.core.detection.decoders import LAYOUTS
 from vehicle_detection.core.detection.detector import DetectorSettings
-from vehicle_detection.core.params import ParamSpec
+from vehicle_detection.core.params import IMAGE_RELIABILITY, ParamSpec
 
 # Changing one of these reloads the model (in the worker thread, never the executor).
 MODEL_PARAMS = ('model_path', 'backend', 'model_type', 'precision', 'engine_cache_dir',
@@ -56,6 +56,10 @@ DETECTOR_PARAMS = (
               read_only=True, check=lambda v: None if v else 'must not be empty'),
     ParamSpec('qos_depth', 1, 'Depth of the sensor-data QoS of the image subscription '
               '(read at start).', minimum=1, maximum=100, read_only=True),
+    IMAGE_RELIABILITY,
+    ParamSpec('autostart', True, 'Configure and activate the (lifecycle) node at start; '
+              'false: it waits unconfigured for ros2 lifecycle set (read at start).',
+              read_only=True),
     ParamSpec('diagnostics_period', 1.0, 'Seconds between /diagnostics reports '
               '(read at start).', minimum=0.1, maximum=60.0, read_only=True),
 )

@@ -109,6 +109,15 @@ def _same_kind(default: Any, value: Any) -> bool:
     return type(value) is type(default)
 
 
+#: the image subscriptions' reliability, a parameter of every node that takes images
+IMAGE_RELIABILITY = ParamSpec(
+    'image_reliability', 'best_effort',
+    'Reliability of the image subscription (read at start): best_effort hears every '
+    'camera; reliable hears only reliable publishers, but large frames from another '
+    'process then arrive whole instead of being lost to one dropped fragment.',
+    choices=('best_effort', 'reliable'), read_only=True)
+
+
 class ParamError(ValueError):
     """Raised when parameters are refused; the message says which and why."""
 

@@ -21,7 +21,6 @@ from typing import Any, Dict, List, Optional
 
 from rclpy.context import Context
 from rclpy.node import Node
-from rclpy.qos import qos_profile_sensor_data, QoSProfile
 from sensor_msgs.msg import CameraInfo
 from std_msgs.msg import Header
 
@@ -31,6 +30,7 @@ from vehicle_detection.ros.diagnostics import DiagnosticsPublisher, ERROR, OK, W
 from vehicle_detection.ros.image_conv import camera_info, stamp_from_ns
 from vehicle_detection.ros.intra_process import ImageOutput
 from vehicle_detection.ros.parameters import DeclaredParameters
+from vehicle_detection.ros.qos import image_qos
 from vehicle_detection.ros.spin import run_nodes
 
 _LEVELS = {StreamState.STREAMING: OK, StreamState.CONNECTING: OK, StreamState.ENDED: WARN,
@@ -46,10 +46,7 @@ class CameraNode(Node):
                          parameter_overrides=parameter_overrides)
         self.params = DeclaredParameters(self, CAMERA_PARAMS, check_camera, self._apply)
         self._config = CameraConfig.from_values(self.params.values)
-        qos = QoSProfile(depth=self.params['qos_depth'],
-                         reliability=qos_profile_sensor_data.reliability,
-                         durability=qos_profile_sensor_data.durability,
-                         history=qos_profile_sensor_data.history)
+        qos = image_qos(self.params['qos_depth'])
         # Nodes in this process get the frames without DDS (see intra_process).
         self._image_out = ImageOutput(self, 'camera/image_raw', qos)
         self._info_pub = self.create_publisher(CameraInfo, 'camera/camera_info', qos)

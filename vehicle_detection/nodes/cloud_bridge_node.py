@@ -26,7 +26,6 @@ import uuid
 import numpy as np
 from rclpy.context import Context
 from rclpy.node import Node
-from rclpy.qos import qos_profile_sensor_data, QoSProfile, ReliabilityPolicy
 from std_srvs.srv import Trigger
 
 from vehicle_detection.cloud.wire import Alert, utc_iso
@@ -42,6 +41,7 @@ from vehicle_detection.ros.diagnostics import DiagnosticsPublisher, ERROR, OK, W
 from vehicle_detection.ros.image_conv import ImageEncodingError, stamp_to_ns
 from vehicle_detection.ros.intra_process import ImageInput, ReceivedImage
 from vehicle_detection.ros.parameters import DeclaredParameters
+from vehicle_detection.ros.qos import DETECTIONS_QOS, image_qos
 from vehicle_detection.ros.spin import run_nodes
 from vision_msgs.msg import Detection2DArray
 
@@ -88,11 +88,10 @@ class CloudBridgeNode(Node):
         self._writer = threading.Thread(target=self._write_events, daemon=True,
                                         name='outbox-writer')
         self._writer.start()
-        self._images = ImageInput(self, values['image_topic'], QoSProfile(
-            depth=2, reliability=qos_profile_sensor_data.reliability,
-            history=qos_profile_sensor_data.history), self._on_image)
+        self._images = ImageInput(self, values['image_topic'],
+                                  image_qos(2, values['image_reliability']), self._on_image)
         self.create_subscription(Detection2DArray, 'detections', self._on_detections,
-                                 QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE))
+                                 DETECTIONS_QOS)
         self.create_service(Trigger, '~/health_check', self._health_check)
         self._diagnostics = DiagnosticsPublisher(self, hardware_id=values['api_base_url'])
         self.create_timer(values['diagnostics_period'], self._report)

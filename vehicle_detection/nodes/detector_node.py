@@ -12,7 +12,15 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Detector node: ``/camera/image_raw`` in, ``/detections`` (vision_msgs) out."""
+"""
+Detector node: ``/camera/image_raw`` in, ``/detections`` (vision_msgs) out.
+
+A managed (lifecycle) node: configure creates the publishers and the image
+subscription, activate starts the worker threads (the first thing they do is
+load the model, so a TensorRT build never blocks the executor), deactivate
+stops them and frees the model, cleanup destroys the topics. It configures and
+activates itself at start unless ``autostart`` is false.
+"""
 
 from __future__ import annotations
 
@@ -21,12 +29,11 @@ import queue
 import sys
 import threading
 import time
-from typing import Any, Deque, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Deque, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from rclpy.context import Context
-from rclpy.node import Node
-from rclpy.qos import qos_profile_sensor_data, QoSProfile, ReliabilityPolicy
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
@@ -43,15 +50,17 @@ from vehicle_detection.ros.diagnostics import DiagnosticsPublisher, ERROR, OK, W
 from vehicle_detection.ros.image_conv import ImageEncodingError, stamp_to_ns, to_image_msg
 from vehicle_detection.ros.intra_process import ImageInput, ReceivedImage
 from vehicle_detection.ros.parameters import DeclaredParameters
+from vehicle_detection.ros.qos import DETECTIONS_QOS, image_qos
 from vehicle_detection.ros.spin import run_nodes
 from vision_msgs.msg import Detection2DArray
 
 LOAD_ERRORS = (ModelLoadError, BackendUnavailable, LabelsError, LayoutError)
 RELOAD_RETRY_S = 5.0
+SUCCESS = TransitionCallbackReturn.SUCCESS
 
 
-class DetectorNode(Node):
-    """Runs the detector on the newest frame in a worker thread; drops stale frames."""
+class DetectorNode(LifecycleNode):
+    """Runs the detector on the newest frame in worker threads; drops stale frames."""
 
     def __init__(self, context: Optional[Context] = None,
                  parameter_overrides: Optional[List[Any]] = None) -> None:
@@ -60,9 +69,12 @@ class DetectorNode(Node):
         self.params = DeclaredParameters(self, DETECTOR_PARAMS, on_change=self._apply)
         self._detector: Optional[Detector] = None
         self._load_error = ''
+        self._worker_error = ''
         self._reload = threading.Event()
-        self._reload.set()
         self._stop = threading.Event()
+        self.lifecycle_state = 'unconfigured'  # as `ros2 lifecycle get` names it
+        self._threads: List[threading.Thread] = []
+        self.image_input: Optional[ImageInput] = None
         # Three stages on their own threads, each handing over through one slot:
         # prepare (decode + letterbox) the newest image -> infer the newest
         # prepared frame -> post-process and publish in order. While a frame is
@@ -76,26 +88,96 @@ class DetectorNode(Node):
         # always over the same frames.
         self._frame_times: Deque[Tuple[float, float]] = collections.deque(maxlen=50)
         self._done_times: Deque[float] = collections.deque(maxlen=50)
-        image_qos = QoSProfile(depth=self.params['qos_depth'],
-                               reliability=qos_profile_sensor_data.reliability,
-                               durability=qos_profile_sensor_data.durability,
-                               history=qos_profile_sensor_data.history)
-        detections_qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-        self._detections_pub = self.create_publisher(Detection2DArray, 'detections',
-                                                     detections_qos)
-        self._annotated_pub = self.create_publisher(Image, 'detections/image', image_qos)
-        # Frames of a camera node in this process come without DDS (see intra_process);
-        # an older frame not yet taken is dropped.
-        self.image_input = ImageInput(self, self.params['input_topic'], image_qos,
-                                      self._received.put)
+        # /diagnostics in every state: an operator sees an inactive detector too.
         self._diagnostics = DiagnosticsPublisher(self)
         self.create_timer(self.params['diagnostics_period'], self._report)
+        if self.params['autostart']:
+            self.trigger_configure()
+            self.trigger_activate()
+
+    # -- lifecycle transitions (executor thread) ----------------------------------
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Create the publishers and the image subscription."""
+        qos = image_qos(self.params['qos_depth'], self.params['image_reliability'])
+        self._detections_pub = self.create_lifecycle_publisher(
+            Detection2DArray, 'detections', DETECTIONS_QOS)
+        self._annotated_pub = self.create_lifecycle_publisher(Image, 'detections/image', qos)
+        # Frames of a camera node in this process come without DDS (see intra_process);
+        # an older frame not yet taken is dropped.
+        self.image_input = ImageInput(self, self.params['input_topic'], qos, self._on_image)
+        self.lifecycle_state = 'inactive'
+        return SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Start the worker threads; they load the model first."""
+        self._stop.clear()
+        self._reload.set()
+        self._worker_error = ''
+        self._inferred = queue.Queue(maxsize=1)  # no end marker left from a last run
         self._threads = [
-            threading.Thread(target=self._prepare_loop, daemon=True, name='detector-prepare'),
-            threading.Thread(target=self._infer_loop, daemon=True, name='detector-infer'),
-            threading.Thread(target=self._publish_loop, daemon=True, name='detector-publish')]
+            threading.Thread(target=self._guarded(loop), daemon=True, name=f'detector-{name}')
+            for name, loop in (('prepare', self._prepare_loop), ('infer', self._infer_loop),
+                               ('publish', self._publish_loop))]
         for thread in self._threads:
             thread.start()
+        self.lifecycle_state = 'active'
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Stop the worker threads and free the model (or TensorRT engine)."""
+        self._stop_workers()
+        self.lifecycle_state = 'inactive'
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Destroy the publishers and the image subscription."""
+        self._release_topics()
+        self.lifecycle_state = 'unconfigured'
+        return SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Release everything, from whichever state."""
+        self._stop_workers()
+        self._release_topics()
+        self.lifecycle_state = 'finalized'
+        return SUCCESS
+
+    def _stop_workers(self) -> None:
+        if self.lifecycle_state == 'active':
+            self.lifecycle_state = 'inactive'
+        self._stop.set()
+        self._received.notify()
+        self._prepared.notify()
+        for thread in self._threads:
+            thread.join(5.0)
+        self._threads = []
+        detector, self._detector = self._detector, None
+        if detector is not None:
+            detector.close()
+
+    def _release_topics(self) -> None:
+        if self.image_input is not None:
+            self.image_input.close()
+            self.image_input = None
+            self.destroy_lifecycle_publisher(self._detections_pub)
+            self.destroy_lifecycle_publisher(self._annotated_pub)
+
+    def _guarded(self, loop: Callable[[], None]) -> Callable[[], None]:
+        """Wrap a worker loop so that its death is reported, not silent."""
+        def run() -> None:
+            try:
+                loop()
+            except Exception as error:  # any bug: say it on /diagnostics, not "running"
+                self._worker_error = f'{threading.current_thread().name} died: {error!r}'
+                self.get_logger().error(self._worker_error)
+                self._stop.set()  # the other stages stop too: nothing half-running
+                self._received.notify()
+                self._prepared.notify()
+                try:
+                    self._inferred.put_nowait(None)
+                except queue.Full:
+                    pass
+        return run
 
     @property
     def ready(self) -> bool:
@@ -113,6 +195,10 @@ class DetectorNode(Node):
         return self._received.dropped + self._prepared.dropped
 
     # -- executor side ---------------------------------------------------------
+    def _on_image(self, frame: ReceivedImage) -> None:
+        if self.lifecycle_state == 'active':
+            self._received.put(frame)
+
     def _apply(self, values: Dict[str, Any]) -> Optional[str]:
         detector = self._detector
         if detector is not None:
@@ -214,6 +300,13 @@ class DetectorNode(Node):
             'inference_ms': _mean(self._inference_ms),
             'latency_ms': _mean([latency for _, latency in frame_times]),
             'frame_age_ms': _mean([age for age, _ in frame_times])}
+        if self._worker_error:
+            self._diagnostics.publish('detector', ERROR, self._worker_error, values)
+            return
+        if self.lifecycle_state != 'active':
+            self._diagnostics.publish('detector', WARN, 'not detecting: lifecycle state '
+                                      f'{self.lifecycle_state}', values)
+            return
         if detector is None:
             self._diagnostics.publish('detector', ERROR, f'model not loaded: {self._load_error}',
                                       values)
@@ -226,15 +319,9 @@ class DetectorNode(Node):
         self._diagnostics.publish('detector', level, message, values)
 
     def close(self) -> None:
-        """Stop the worker and release the model."""
-        self._stop.set()
-        self.image_input.close()
-        self._received.notify()
-        self._prepared.notify()
-        for thread in self._threads:
-            thread.join(5.0)
-        if self._detector is not None:
-            self._detector.close()
+        """Stop the workers and release the model and the topics (the process ends)."""
+        self._stop_workers()
+        self._release_topics()
 
 
 def _mean(values: Sequence[float]) -> float:

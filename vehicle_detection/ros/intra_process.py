@@ -122,8 +122,9 @@ class ImageInput:
         self.in_process = self.over_dds = self.duplicates = 0  # frames by path; DDS copies
         self._lock = threading.Lock()
         self._recent: Deque[Tuple[int, str]] = collections.deque(maxlen=_RECENT_LOCAL_FRAMES)
-        subscription = node.create_subscription(Image, topic, self._on_message, qos)
-        self.topic = subscription.topic_name
+        self._node = node
+        self._subscription = node.create_subscription(Image, topic, self._on_message, qos)
+        self.topic = self._subscription.topic_name
         self._bus = frame_bus(node.context)
         self._bus.subscribe(self.topic, self._on_local)
 
@@ -144,8 +145,9 @@ class ImageInput:
             self._on_image(ReceivedImage(msg.header, msg=msg))
 
     def close(self) -> None:
-        """Stop taking in-process frames (the DDS subscription goes with the node)."""
+        """Stop taking frames: leave the in-process bus, destroy the DDS subscription."""
         self._bus.unsubscribe(self.topic, self._on_local)
+        self._node.destroy_subscription(self._subscription)
 
 
 class ImageOutput:

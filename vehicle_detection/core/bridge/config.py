@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Mapping, Optional, Tuple
 
 from vehicle_detection.cloud.wire import is_valid_name
-from vehicle_detection.core.params import ParamSpec
+from vehicle_detection.core.params import IMAGE_RELIABILITY, ParamSpec
 
 API_KEY_ENV = 'VD_CLOUD_API_KEY'
 
@@ -83,6 +83,7 @@ BRIDGE_PARAMS = (
               minimum=0.5, maximum=3600.0, read_only=True),
     ParamSpec('image_topic', 'camera/image_raw', 'Images to take snapshots from (read at '
               'start).', read_only=True),
+    IMAGE_RELIABILITY,
     ParamSpec('frame_buffer', 30, "Recent frames kept to find an alert's own frame "
               '(read at start).', minimum=1, maximum=1000, read_only=True),
     ParamSpec('diagnostics_period', 1.0, 'Seconds between /diagnostics reports (read at '

@@ -1,0 +1,44 @@
+# Copyright 2026 The vehicle_detection Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""The QoS profiles of the package's topics, chosen once, on purpose."""
+
+from __future__ import annotations
+
+from rclpy.qos import (
+    qos_profile_sensor_data, QoSDurabilityPolicy, QoSHistoryPolicy, QoSProfile,
+    ReliabilityPolicy)
+
+RELIABILITY = {'best_effort': ReliabilityPolicy.BEST_EFFORT,
+               'reliable': ReliabilityPolicy.RELIABLE}
+
+
+def image_qos(depth: int, reliability: str = 'best_effort') -> QoSProfile:
+    """
+    Return the QoS of image topics: sensor data (keep last ``depth``, volatile).
+
+    Best effort by default: a late frame is worth nothing, and a best-effort
+    subscription hears reliable and best-effort cameras alike. ``reliable``
+    hears only reliable publishers but gets their large frames whole (see the
+    ``image_reliability`` parameter).
+    """
+    return QoSProfile(depth=depth, reliability=RELIABILITY[reliability],
+                      durability=qos_profile_sensor_data.durability,
+                      history=qos_profile_sensor_data.history)
+
+
+#: detections and alerts are small and each one matters: reliable, a short queue
+DETECTIONS_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
+                            durability=QoSDurabilityPolicy.VOLATILE,
+                            history=QoSHistoryPolicy.KEEP_LAST)
