@@ -95,6 +95,7 @@ run: env
 
 bench: env
 	$(PY) bench/transport.py
+	$(PY) bench/foreign_camera.py
 	$(PY) bench/detector.py
 	$(PY) bench/cloud_load.py
 	$(PY) bench/outbox.py

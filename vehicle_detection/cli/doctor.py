@@ -12,20 +12,51 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Check a configuration: model, backend, camera, cloud and key, disk. Exit 1 on a failure."""
+"""
+Check a configuration: model, backend, camera, cloud and key, disk. Exit 1 on a failure.
+
+With ``--listen SECONDS`` it also subscribes to the detector's image topic as
+the detector would and reports frames lost between processes.
+"""
 
 from __future__ import annotations
 
 import argparse
+from typing import Any, Dict, List
 
 from vehicle_detection.cli.run import add_config_arguments, load_parameters
 from vehicle_detection.core.config_file import ConfigError, default_config_path
-from vehicle_detection.core.doctor import run_checks
+from vehicle_detection.core.doctor import CheckResult, run_checks
+from vehicle_detection.core.image_stream import (
+    ASSUMED_FRAME, check_image_stream, check_socket_buffers, read_socket_buffers)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``vehicle-detection doctor``: those of ``run`` that shape the config."""
     add_config_arguments(parser)
+    parser.add_argument('--listen', type=float, default=0.0, metavar='SECONDS',
+                        help='also listen to the image topic this long and report lost '
+                             'frames (the camera runs in another process)')
+
+
+def stream_checks(params: Dict[str, Dict[str, Any]], seconds: float) -> List[CheckResult]:
+    """Listen to the detector's image topic (when asked) and check the socket buffers."""
+    results: List[CheckResult] = []
+    frame_bytes = 0
+    if seconds > 0:
+        from vehicle_detection.ros.image_probe import listen_to_images
+        from vehicle_detection.ros.transport import PROFILE
+        detector = params['detector_node']
+        sample = listen_to_images(detector['input_topic'], seconds,
+                                  detector['image_reliability'])
+        results.append(check_image_stream(sample, PROFILE))
+        frame_bytes = sample.frame_bytes
+    camera = params['camera_node']
+    width, height = (camera['width'], camera['height']) if camera['width'] and camera[
+        'height'] else ASSUMED_FRAME
+    results.append(check_socket_buffers(frame_bytes or width * height * 3,
+                                        *read_socket_buffers()))
+    return results
 
 
 def run(args: argparse.Namespace) -> int:
@@ -37,6 +68,9 @@ def run(args: argparse.Namespace) -> int:
         return 1
     print(f'OK    config: {args.config or default_config_path()}')
     results = run_checks(params, report=lambda result: print(result.line(), flush=True))
+    for result in stream_checks(params, args.listen):
+        print(result.line(), flush=True)
+        results.append(result)
     failed = [r.name for r in results if not r.ok]
     print(f'{len(results) - len(failed)} passed, {len(failed)} failed'
           + (f': {", ".join(failed)}' if failed else ''))

@@ -49,11 +49,15 @@ class CheckResult:
     ok: bool
     detail: str
     fix: str = ''
+    #: passed, but something will bite (shown as WARN with its fix; not a failure)
+    warning: bool = False
 
     def line(self) -> str:
         """Return the report line."""
-        text = f'{"OK  " if self.ok else "FAIL"}  {self.name}: {self.detail}'
-        return text if self.ok or not self.fix else f'{text}\n        -> {self.fix}'
+        label = 'FAIL' if not self.ok else 'WARN' if self.warning else 'OK  '
+        text = f'{label}  {self.name}: {self.detail}'
+        shown = self.fix and (not self.ok or self.warning)
+        return f'{text}\n        -> {self.fix}' if shown else text
 
 
 def check_model(values: Dict[str, Any]) -> CheckResult:

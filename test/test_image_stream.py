@@ -1,0 +1,133 @@
+# Copyright 2026 The vehicle_detection Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""Frames from a camera in another process with stock settings, as doctor reports them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+import subprocess
+import sys
+from typing import Dict
+
+import cv2
+import numpy as np
+import pytest
+from ros_cli import Terminal
+
+from vehicle_detection.core.image_stream import (
+    check_image_stream, check_socket_buffers, lost_share, read_socket_buffers, StreamSample)
+
+BIN = Path(sys.prefix) / 'bin'
+PROFILE = Path('/profile.xml')
+SECOND = 10**9
+
+
+def sample(stamps, publishers=('best_effort',), reliability='best_effort') -> StreamSample:
+    return StreamSample('/camera/image_raw', 3.0, reliability, stamps, 2764800, publishers)
+
+
+def test_lost_share_from_stamp_gaps() -> None:
+    every = [i * SECOND // 10 for i in range(30)]
+    assert lost_share(every) == 0.0
+    assert lost_share(every[::3]) == 0.0  # a slower camera, nothing lost
+    holes = [s for i, s in enumerate(every) if i % 5 != 2]  # one frame in five lost
+    assert lost_share(holes) == pytest.approx(0.2, abs=0.01)
+    assert lost_share(every[:2]) is None
+
+
+def test_stream_verdicts_name_the_cause_and_the_fix() -> None:
+    every = [i * SECOND // 10 for i in range(30)]
+    good = check_image_stream(sample(every), PROFILE)
+    assert good.ok and not good.warning and '0% lost' in good.detail
+    lossy = check_image_stream(sample([s for i, s in enumerate(every) if i % 3]), PROFILE)
+    assert lossy.ok and lossy.warning and '31% lost' in lossy.detail  # 20 of 29
+    gone = check_image_stream(sample(every[:1]), PROFILE)
+    assert not gone.ok and 'lost in transport' in gone.detail
+    assert f'FASTDDS_DEFAULT_PROFILES_FILE={PROFILE}' in gone.fix
+    reliable = check_image_stream(sample([], publishers=('reliable',)), PROFILE)
+    assert 'image_reliability: reliable' in reliable.fix
+    deaf = check_image_stream(sample([], reliability='reliable'), PROFILE)
+    assert not deaf.ok and 'never heard' in deaf.detail
+    nobody = check_image_stream(sample([], publishers=()), PROFILE)
+    assert nobody.ok and nobody.warning and 'no publisher' in nobody.detail
+
+
+def test_socket_buffers_against_one_frame(tmp_path: Path) -> None:
+    frame = 1280 * 720 * 3
+    assert not check_socket_buffers(frame, 212992, 4 * frame).warning
+    small = check_socket_buffers(frame, 212992, 212992)
+    assert small.ok and small.warning and f'net.core.rmem_max={4 * frame}' in small.fix
+    (tmp_path / 'rmem_default').write_text('212992\n')
+    (tmp_path / 'rmem_max').write_text('4194304\n')
+    assert read_socket_buffers(tmp_path) == (212992, 4194304)
+    assert read_socket_buffers(tmp_path / 'absent') == (0, 0)
+
+
+@pytest.fixture
+def frames_720p(tmp_path: Path) -> Path:
+    """Give a folder with one 1280x720 photo-like frame (noise: it does not compress)."""
+    folder = tmp_path / 'frames'
+    folder.mkdir()
+    image = np.random.default_rng(0).integers(0, 255, (720, 1280, 3), np.uint8)
+    cv2.imwrite(str(folder / 'frame.png'), image)
+    return folder
+
+
+@pytest.fixture
+def stock_env(ros_env: Dict[str, str]) -> Dict[str, str]:
+    """Environment of a third-party driver: stock Fast DDS, no profile, no tuning."""
+    env = {k: v for k, v in ros_env.items()
+           if k not in ('FASTDDS_DEFAULT_PROFILES_FILE', 'FASTRTPS_DEFAULT_PROFILES_FILE')}
+    return dict(env, VD_TRANSPORT_TUNING='0')
+
+
+def camera(frames: Path, env: Dict[str, str], *params: str) -> Terminal:
+    """Start a camera node publishing the 720p folder in a loop at 10 fps."""
+    terminal = Terminal([str(BIN / 'camera_node'), '--ros-args', '-p', f'source:={frames}',
+                         '-p', 'loop:=true', *params], env)
+    terminal.wait_for('camera source')
+    return terminal
+
+
+def doctor(env: Dict[str, str], model_path: Path, *extra: str) -> str:
+    result = subprocess.run(
+        [str(BIN / 'vehicle-detection'), 'doctor', '--listen', '3', '--model', str(model_path),
+         '--cloud-url', 'http://127.0.0.1:9', *extra], env=env, capture_output=True,
+        text=True, timeout=120)
+    return result.stdout
+
+
+def test_doctor_sees_frames_lost_from_a_stock_camera(frames_720p: Path, stock_env, ros_env,
+                                                     model_path: Path) -> None:
+    with camera(frames_720p, stock_env) as stock:
+        report = doctor(ros_env, model_path)
+        stock.interrupt()
+    assert 'FAIL  images /camera/image_raw: ' in report, report
+    assert 'frames are lost in transport' in report and 'FASTDDS_DEFAULT_PROFILES_FILE=' in report
+    # The fix the report gives: the same driver with the package's profile.
+    profile = next(line.split('FASTDDS_DEFAULT_PROFILES_FILE=')[1].split()[0]
+                   for line in report.splitlines() if 'FASTDDS_DEFAULT_PROFILES_FILE=' in line)
+    with camera(frames_720p, dict(stock_env, FASTDDS_DEFAULT_PROFILES_FILE=profile)) as fixed:
+        report = doctor(ros_env, model_path)
+        fixed.interrupt()
+    assert 'OK    images /camera/image_raw: ' in report, report
+
+
+def test_doctor_says_a_reliable_subscription_cannot_hear_best_effort(
+        frames_720p: Path, ros_env, model_path: Path) -> None:
+    with camera(frames_720p, ros_env) as tuned:
+        report = doctor(ros_env, model_path, '--set', 'detector_node.image_reliability=reliable')
+        tuned.interrupt()
+    assert 'FAIL  images /camera/image_raw: image_reliability is reliable' in report, report
