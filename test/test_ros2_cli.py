@@ -154,6 +154,33 @@ def test_system_launch_end_to_end(env: Dict[str, str], samples_dir: Path, model_
                for _, path in alerts_with_snapshots(db))
 
 
+def test_system_launch_composed_layout(env: Dict[str, str], samples_dir: Path,
+                                       model_path: Path, tmp_path: Path) -> None:
+    db, storage = tmp_path / 'cloud.db', str(tmp_path / 'images')
+    key = add_device('edge-1', f'sqlite:///{db}', storage)
+    server = CloudServer(f'sqlite:///{db}', storage)
+    command = [str(BIN / 'ros2'), 'launch', 'vehicle_detection', 'system.launch.py',
+               'layout:=composed', f'config:={user_config(tmp_path)}',
+               f'source:={samples_dir / CLIP}', f'model:={model_path}', f'cloud_url:={server.url}']
+    try:
+        with Terminal(command, dict(env, VD_CLOUD_API_KEY=key)) as terminal:
+            terminal.wait_for('detector ready')
+            expected = sorted([*(f'/{n}' for n in NODES), '/vehicle_detection_monitor'])
+            # Polled: the CLI daemon discovers the nodes over a moment.
+            wait_until(lambda: sorted(ros2(env, 'node', 'list').stdout.split()) == expected,
+                       timeout=20, what=f'ros2 node list to show {expected}', poll=0.5)
+            wait_until(lambda: len(alerts_with_snapshots(db)) >= 3, timeout=90,
+                       what='alerts from the composed process', poll=0.5)
+            code = terminal.interrupt()
+        assert_clean_stop(terminal, code, ('vehicle_detection',))
+        assert 'summary: frames=' in terminal.text()
+    finally:
+        server.stop()
+    bad = ros2(env, 'launch', 'vehicle_detection', 'system.launch.py', 'layout:=threads',
+               check=False)
+    assert bad.returncode != 0 and "'processes', 'composed'" in bad.stdout + bad.stderr
+
+
 def first_frames(video: Path, count: int) -> Iterator:
     """Yield the first ``count`` frames of ``video``."""
     capture = cv2.VideoCapture(str(video))

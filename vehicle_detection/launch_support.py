@@ -22,12 +22,13 @@ the one-process runner uses too.
 """
 
 import os
-from typing import Any, List, Sequence
+from typing import Any, Dict, List, Sequence
 
 from ament_index_python.packages import get_package_share_directory
-from launch.actions import DeclareLaunchArgument
+from launch.actions import DeclareLaunchArgument, ExecuteProcess
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
+from launch_ros.substitutions import ExecutableInPackage
 
 from vehicle_detection.core.system_config import NODE_SPECS, system_parameters
 
@@ -38,25 +39,52 @@ ARGUMENTS = {
     'cloud_url': 'cloud server URL; empty: from config',
     'namespace': 'namespace of the nodes and their topics',
     'log_level': 'logging level of the nodes (debug, info, warn, error)',
+    'layout': 'processes: one process per node; composed: all nodes in one process '
+              '(vehicle-detection run), frames handed over without DDS: lower latency, '
+              'see bench/detector.py; no namespace there',
 }
+LAYOUTS = ('processes', 'composed')
 
 
 def declare_arguments() -> List[DeclareLaunchArgument]:
     """Return the launch arguments with their descriptions and defaults."""
     defaults = {'config': os.path.join(get_package_share_directory('vehicle_detection'),
                                        'config', 'config.yaml'),
-                'log_level': 'info'}
+                'log_level': 'info', 'layout': LAYOUTS[0]}
     return [DeclareLaunchArgument(name, default_value=defaults.get(name, ''),
-                                  description=description)
+                                  description=description,
+                                  choices=list(LAYOUTS) if name == 'layout' else None)
             for name, description in ARGUMENTS.items()]
 
 
-def make_nodes(context: Any, names: Sequence[str] = tuple(NODE_SPECS)) -> List[Node]:
+def make_nodes(context: Any, names: Sequence[str] = tuple(NODE_SPECS)
+               ) -> List[ExecuteProcess]:
     """Build ``names`` from the resolved arguments (an ``OpaqueFunction`` callback)."""
     value = {name: LaunchConfiguration(name).perform(context) for name in ARGUMENTS}
+    if value['layout'] == 'composed':
+        return [composed(value, replay='camera_node' not in names)]
     params = system_parameters(value['config'], source=value['source'], model=value['model'],
                                cloud_url=value['cloud_url'], nodes=names)
     return [Node(package='vehicle_detection', executable=name, name=name,
                  namespace=value['namespace'], parameters=[params[name]], output='screen',
                  arguments=['--ros-args', '--log-level', value['log_level']])
             for name in names]
+
+
+def composed(value: Dict[str, str], replay: bool) -> ExecuteProcess:
+    """Run the nodes in one ``vehicle-detection run`` process with the same arguments."""
+    if value['namespace']:
+        raise ValueError('layout:=composed runs the nodes under their own names; '
+                         'use layout:=processes for a namespace')
+    # Checked here, not only in the process: a bad file fails the launch at once.
+    system_parameters(value['config'], source=value['source'], model=value['model'],
+                      cloud_url=value['cloud_url'])
+    arguments = ['run', '--config', value['config'], '--quiet']
+    for option in ('source', 'model', 'cloud_url'):
+        if value[option]:
+            arguments += [f'--{option.replace("_", "-")}', value[option]]
+    # A plain process: launch_ros's Node would add --ros-args remappings that rename
+    # every node of the process to one name.
+    return ExecuteProcess(cmd=[ExecutableInPackage('vehicle-detection', 'vehicle_detection'),
+                               *arguments, *(['--replay'] if replay else [])],
+                          name='vehicle_detection', output='screen')
