@@ -17,12 +17,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+import threading
 import time
 
 import cv2
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from lifecycle_msgs.msg import Transition
+from lifecycle_msgs.srv import ChangeState
 import pytest
-from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from rclpy.qos import qos_profile_sensor_data
 from ros_helpers import diagnostic_values, Harness
@@ -158,6 +160,20 @@ def detector_status(arrays, level: int, text: str) -> bool:
                for a in arrays for s in a.status)
 
 
+def transition(harness: Harness, label: str) -> bool:
+    """Ask /detector_node/change_state for a transition, as a lifecycle manager does."""
+    client = harness.probe.create_client(ChangeState, '/detector_node/change_state')
+    try:
+        assert client.wait_for_service(timeout_sec=10.0)
+        future = client.call_async(ChangeState.Request(transition=Transition(label=label)))
+        done = threading.Event()
+        future.add_done_callback(lambda _: done.set())
+        assert done.wait(30.0), f'no answer to {label}'
+        return bool(future.result().success)
+    finally:
+        harness.probe.destroy_client(client)
+
+
 def test_lifecycle_unconfigured_until_asked_then_back(ros_context, model_path: Path,
                                                       samples_dir: Path) -> None:
     harness = Harness(ros_context)
@@ -171,12 +187,11 @@ def test_lifecycle_unconfigured_until_asked_then_back(ros_context, model_path: P
         assert node.lifecycle_state == 'unconfigured' and not node.ready
         assert not detections.messages
 
-        assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
-        assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+        assert transition(harness, 'configure') and transition(harness, 'activate')
         detections.wait_for(lambda msgs: any(m.detections for m in msgs), timeout=30.0,
                             what='detections once active')
 
-        assert node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
+        assert transition(harness, 'deactivate')
         assert not node.ready  # the model is freed
         count = len(detections.messages)
         seen = len(diagnostics.messages)
@@ -184,11 +199,10 @@ def test_lifecycle_unconfigured_until_asked_then_back(ros_context, model_path: P
             a[seen:], DiagnosticStatus.WARN, 'lifecycle state inactive'), what='inactive')
         assert len(detections.messages) == count  # frames keep coming; nothing published
 
-        assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS  # and back
+        assert transition(harness, 'activate')  # and back
         detections.wait_for(lambda msgs: len(msgs) > count, timeout=30.0,
                             what='detections after a second activation')
-        assert node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
-        assert node.trigger_cleanup() == TransitionCallbackReturn.SUCCESS
+        assert transition(harness, 'deactivate') and transition(harness, 'cleanup')
         assert node.lifecycle_state == 'unconfigured'
     finally:
         harness.close()

@@ -157,7 +157,7 @@ class DetectorNode(LifecycleNode):
 
     def _release_topics(self) -> None:
         if self.image_input is not None:
-            self.image_input.close()
+            self.image_input.destroy()
             self.image_input = None
             self.destroy_lifecycle_publisher(self._detections_pub)
             self.destroy_lifecycle_publisher(self._annotated_pub)

@@ -145,8 +145,12 @@ class ImageInput:
             self._on_image(ReceivedImage(msg.header, msg=msg))
 
     def close(self) -> None:
-        """Stop taking frames: leave the in-process bus, destroy the DDS subscription."""
+        """Stop taking in-process frames (the DDS subscription goes with the node)."""
         self._bus.unsubscribe(self.topic, self._on_local)
+
+    def destroy(self) -> None:
+        """Close and destroy the DDS subscription too (from the node's executor thread)."""
+        self.close()
         self._node.destroy_subscription(self._subscription)
 
 
