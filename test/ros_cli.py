@@ -24,7 +24,7 @@ import sys
 from typing import Dict, List, Optional
 
 from cloud_helpers import require_tool
-from waiting import Lines
+from waiting import Lines, wait_until
 
 BIN = Path(sys.prefix) / 'bin'
 ROS2 = BIN / 'ros2'
@@ -50,6 +50,24 @@ def ros2(env: Dict[str, str], *args: str, timeout: float = 60.0,
     if check:
         assert result.returncode == 0, f'ros2 {" ".join(args)}: {result.stdout}{result.stderr}'
     return result
+
+
+def wait_listed(env: Dict[str, str], kind: str, names: List[str],
+                timeout: float = 20.0) -> List[str]:
+    """
+    Poll ``ros2 KIND list`` until it shows every one of ``names``; return the listing.
+
+    Polled because nothing signals it: the CLI daemon discovers the graph over a
+    moment, and a listing taken too early is right for that moment.
+    """
+    listed: List[str] = []
+
+    def complete() -> bool:
+        listed[:] = ros2(env, kind, 'list').stdout.split()
+        return set(names) <= set(listed)
+
+    wait_until(complete, timeout, f'ros2 {kind} list to show {names}', poll=0.5)
+    return listed
 
 
 def stop_daemon(env: Dict[str, str]) -> None:

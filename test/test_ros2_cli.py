@@ -32,7 +32,8 @@ from typing import Dict, Iterator
 from cloud_helpers import add_device, CloudServer
 import cv2
 import pytest
-from ros_cli import BIN, launched_node_exits, ros2, ros2_env, stop_daemon, Terminal
+from ros_cli import (
+    BIN, launched_node_exits, ros2, ros2_env, stop_daemon, Terminal, wait_listed)
 from vehicle_detection.core.bag_tools import make_bag
 from waiting import wait_until
 import yaml
@@ -92,8 +93,7 @@ def test_ros2_run_a_node_and_ctrl_c(env: Dict[str, str], samples_dir: Path) -> N
                '--ros-args', '-p', f'source:={samples_dir}']
     with Terminal(command, env) as terminal:
         terminal.wait_for('camera source')
-        topics = ros2(env, 'topic', 'list').stdout.split()
-        assert '/camera/image_raw' in topics and '/diagnostics' in topics
+        wait_listed(env, 'topic', ['/camera/image_raw', '/camera/camera_info', '/diagnostics'])
         code = terminal.interrupt()
     assert code == 0, terminal.text()
     assert 'Traceback' not in terminal.text()
@@ -165,10 +165,8 @@ def test_system_launch_composed_layout(env: Dict[str, str], samples_dir: Path,
     try:
         with Terminal(command, dict(env, VD_CLOUD_API_KEY=key)) as terminal:
             terminal.wait_for('detector ready')
-            expected = sorted([*(f'/{n}' for n in NODES), '/vehicle_detection_monitor'])
-            # Polled: the CLI daemon discovers the nodes over a moment.
-            wait_until(lambda: sorted(ros2(env, 'node', 'list').stdout.split()) == expected,
-                       timeout=20, what=f'ros2 node list to show {expected}', poll=0.5)
+            expected = [*(f'/{n}' for n in NODES), '/vehicle_detection_monitor']
+            assert sorted(wait_listed(env, 'node', expected)) == sorted(expected)
             wait_until(lambda: len(alerts_with_snapshots(db)) >= 3, timeout=90,
                        what='alerts from the composed process', poll=0.5)
             code = terminal.interrupt()
