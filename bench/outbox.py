@@ -16,7 +16,10 @@
 Outbox benchmark: enqueue latency, drain rate and bytes on the wire per alert.
 
 Snapshots are the sample photos at 1280x720 encoded with the bridge's default
-settings (640 px wide, quality 70). Enqueue is the durable part (snapshot
+settings (640 px wide, quality 70). Three series, side by side: one alert per
+frame (held to the targets), three alerts per frame with the snapshot's digest
+(what the bridge sends: the server links them to one upload), and three per
+frame without it (each alert uploads its copy, as before). Enqueue is the durable part (snapshot
 fsync + SQLite commit with ``synchronous=FULL``); the drain goes to a real
 server on 127.0.0.1. Targets: enqueue p99 < 10 ms, drain >= 50 events/s,
 <= 80 KB per alert with its snapshot. The last line is one JSON object.
@@ -27,6 +30,7 @@ server on 127.0.0.1. Targets: enqueue p99 < 10 ms, drain >= 50 events/s,
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 from pathlib import Path
 import sys
@@ -39,7 +43,7 @@ from bench_stats import percentile
 import cv2
 
 from vehicle_detection.cloud.wire import Alert
-from vehicle_detection.core.bridge.budget import DataBudget
+from vehicle_detection.core.bridge.budget import DataBudget, SnapshotPlan
 from vehicle_detection.core.bridge.config import BRIDGE_PARAMS
 from vehicle_detection.core.bridge.outbox import Outbox
 from vehicle_detection.core.bridge.snapshot import encode_snapshot
@@ -50,59 +54,91 @@ REPO = Path(__file__).resolve().parents[1]
 TEST_HELPERS = REPO / 'test'
 
 
+def run_series(folder: str, events: int, snapshots: list, per_frame: int,
+               shared: bool) -> dict:
+    """
+    Enqueue ``events`` alerts, ``per_frame`` of them per frame, and drain them to a server.
+
+    ``shared``: alerts carry the snapshot's SHA-256, as the bridge sends them, so the
+    server links the alerts of one frame to one upload; without it each alert
+    uploads its own copy (how it went before).
+    """
+    from cloud_helpers import add_device, CloudServer
+    values = defaults(BRIDGE_PARAMS)
+    outbox = Outbox(f'{folder}/edge', int(values['max_storage_mb'] * 1024 * 1024))
+    budget = DataBudget(outbox, int(values['monthly_budget_mb'] * 1024 * 1024))
+    enqueue_ms = []
+    for index in range(events):
+        jpeg = snapshots[index // per_frame]
+        alert = Alert(str(uuid.uuid4()), 'bench', 'cam0', '2026-11-23T10:00:00Z', index,
+                      'car', 0.9, (100.0, 120.0, 400.0, 380.0), 1280, 720,
+                      hashlib.sha256(jpeg).hexdigest() if shared else None).to_json()
+        start = time.perf_counter()
+        outbox.enqueue(alert, jpeg)
+        enqueue_ms.append((time.perf_counter() - start) * 1e3)
+    db, storage = f'sqlite:///{folder}/cloud.db', f'{folder}/images'
+    key = add_device('bench', db, storage)
+    server = CloudServer(db, storage, ['--rate-limit', '0'])
+    uploader = Uploader(UploadSettings(server.url, key, 'bench', health_interval=3600),
+                        outbox, budget)
+    try:
+        start = time.perf_counter()
+        uploader.start()
+        uploader.wake()
+        pause = threading.Event()
+        while outbox.stats().depth:
+            pause.wait(0.01)
+        drain_s = time.perf_counter() - start
+    finally:
+        uploader.stop()
+        server.stop()
+    # Includes one /health check: slightly pessimistic.
+    return {'enqueue_ms': enqueue_ms, 'drain_s': drain_s,
+            'bytes_per_alert': budget.figures().used / events}
+
+
 def main() -> None:
-    """Enqueue, then drain, then print the figures and one JSON line."""
+    """Run the series side by side, then print the figures and one JSON line."""
     parser = argparse.ArgumentParser(description='outbox enqueue/drain benchmark')
     parser.add_argument('--events', type=int, default=300)
     parser.add_argument('--samples', default=str(REPO.parent / 'shared/samples'))
     args = parser.parse_args()
     sys.path.insert(0, str(TEST_HELPERS))  # the tests' server fixture, shared
-    from cloud_helpers import add_device, CloudServer
 
     values = defaults(BRIDGE_PARAMS)
     photos = [cv2.resize(cv2.imread(str(p)), (1280, 720))
               for p in sorted(Path(args.samples).iterdir()) if p.suffix in ('.png', '.jpg')]
-    with tempfile.TemporaryDirectory() as folder:
-        outbox = Outbox(f'{folder}/edge', int(values['max_storage_mb'] * 1024 * 1024))
-        budget = DataBudget(outbox, int(values['monthly_budget_mb'] * 1024 * 1024))
-        plan = budget.plan(values['snapshot_quality'])
-        snapshots = [encode_snapshot(photo, values['snapshot_max_width'],
-                                     values['snapshot_quality'],
-                                     int(values['max_image_size_mb'] * 1024 * 1024), plan)
-                     for photo in photos]
-        enqueue_ms = []
-        for index in range(args.events):
-            alert = Alert(str(uuid.uuid4()), 'bench', 'cam0', '2026-11-23T10:00:00Z', index,
-                          'car', 0.9, (100.0, 120.0, 400.0, 380.0), 1280, 720).to_json()
-            start = time.perf_counter()
-            outbox.enqueue(alert, snapshots[index % len(snapshots)])
-            enqueue_ms.append((time.perf_counter() - start) * 1e3)
-        db, storage = f'sqlite:///{folder}/cloud.db', f'{folder}/images'
-        key = add_device('bench', db, storage)
-        server = CloudServer(db, storage, ['--rate-limit', '0'])
-        uploader = Uploader(UploadSettings(server.url, key, 'bench', health_interval=3600),
-                            outbox, budget)
-        try:
-            start = time.perf_counter()
-            uploader.start()
-            uploader.wake()
-            pause = threading.Event()
-            while outbox.stats().depth:
-                pause.wait(0.01)
-            drain_s = time.perf_counter() - start
-        finally:
-            uploader.stop()
-            server.stop()
-        used = budget.figures().used
-    per_alert = used / args.events  # includes one /health check: slightly pessimistic
+    plan = SnapshotPlan(True, 1.0, values['snapshot_quality'])  # a fresh month: full size
+    # One picture per frame, each different (a frame number drawn in): a camera never
+    # sends the same bytes twice.
+    snapshots = []
+    for index in range(args.events):
+        frame = photos[index % len(photos)].copy()
+        cv2.putText(frame, f'frame {index}', (40, 80), cv2.FONT_HERSHEY_SIMPLEX, 2.0,
+                    (255, 255, 255), 3)
+        snapshots.append(encode_snapshot(frame, values['snapshot_max_width'],
+                                         values['snapshot_quality'],
+                                         int(values['max_image_size_mb'] * 1024 * 1024), plan))
+    series = {}
+    for name, per_frame, shared in (('one_per_frame', 1, True), ('three_per_frame', 3, True),
+                                    ('three_per_frame_unshared', 3, False)):
+        with tempfile.TemporaryDirectory() as folder:
+            series[name] = run_series(folder, args.events, snapshots, per_frame, shared)
+    main_series = series['one_per_frame']
+    enqueue_ms, per_alert = main_series['enqueue_ms'], main_series['bytes_per_alert']
     result = {
         'events': args.events,
         'snapshot_bytes_mean': round(sum(map(len, snapshots)) / len(snapshots)),
         'enqueue_p50_ms': round(percentile(enqueue_ms, 0.5), 2),
         'enqueue_p99_ms': round(percentile(enqueue_ms, 0.99), 2),
-        'drain_events_per_s': round(args.events / drain_s, 1),
+        'drain_events_per_s': round(args.events / main_series['drain_s'], 1),
         'bytes_per_alert': round(per_alert),
         'projected_month_mb_at_1000_per_day': round(per_alert * 1000 * 30 / 1024 / 1024, 1)}
+    shared_bytes = series['three_per_frame']['bytes_per_alert']
+    unshared_bytes = series['three_per_frame_unshared']['bytes_per_alert']
+    result.update(bytes_per_alert_three_per_frame=round(shared_bytes),
+                  bytes_per_alert_three_per_frame_unshared=round(unshared_bytes),
+                  shared_over_unshared=round(shared_bytes / unshared_bytes, 3))
     result['enqueue_ratio'] = round(result['enqueue_p99_ms'] / 10, 3)
     result['drain_ratio'] = round(result['drain_events_per_s'] / 50, 3)
     result['bytes_ratio'] = round(per_alert / (80 * 1024), 3)
@@ -112,6 +148,9 @@ def main() -> None:
           f'(target < 10); drain {result["drain_events_per_s"]} events/s (target >= 50); '
           f'{per_alert / 1024:.1f} KB per alert on the wire (target <= 80), '
           f'{result["projected_month_mb_at_1000_per_day"]} MB/month at 1,000 alerts/day')
+    print(f'three alerts per frame: {shared_bytes / 1024:.1f} KB per alert with the shared '
+          f'snapshot, {unshared_bytes / 1024:.1f} KB when each alert uploads its copy '
+          f'({result["shared_over_unshared"]}x)')
     print(json.dumps(result))
 
 

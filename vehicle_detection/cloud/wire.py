@@ -42,7 +42,11 @@ MAX_BODY_BYTES = 5 * 1024 * 1024  # server default; the edge never sends more
 
 ALERT_FIELDS: Tuple[str, ...] = (
     'event_id', 'device_id', 'camera_id', 'detected_at', 'track_id', 'class_name',
-    'confidence', 'bbox', 'image_width', 'image_height')
+    'confidence', 'bbox', 'image_width', 'image_height', 'image_sha256')
+# The SHA-256 of the snapshot the edge will upload for an alert (lowercase hex). The
+# server links an alert to a snapshot it already holds from the same device (alerts of
+# one frame share one picture) and says so (``image_stored``): the edge skips the upload.
+SHA256_PATTERN = r'^[0-9a-f]{64}$'
 
 # Health figures a heartbeat may carry; every one optional, numbers except link_state.
 HEARTBEAT_FIELDS: Tuple[str, ...] = (
@@ -113,10 +117,11 @@ class Alert:
     bbox: Tuple[float, float, float, float]
     image_width: int
     image_height: int
+    image_sha256: Optional[str] = None
 
     def to_json(self) -> Dict[str, Any]:
-        """Return the JSON body."""
-        body = asdict(self)
+        """Return the JSON body (without ``image_sha256`` when there is no snapshot)."""
+        body = {k: v for k, v in asdict(self).items() if v is not None}
         body['bbox'] = [round(float(v), 1) for v in self.bbox]
         body['confidence'] = round(float(self.confidence), 4)
         return body

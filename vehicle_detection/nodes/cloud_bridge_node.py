@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+import hashlib
 import queue
 import sys
 import threading
@@ -165,16 +166,19 @@ class CloudBridgeNode(Node):
     def _record(self, sighting: Sighting, stamp_ns: int, frame: Optional[np.ndarray]) -> None:
         values = self.params.values
         height, width = frame.shape[:2] if frame is not None else (0, 0)
-        moment = datetime.fromtimestamp(stamp_ns / 1e9, timezone.utc)
-        alert = Alert(str(uuid.uuid4()), values['device_id'], values['camera_id'],
-                      utc_iso(moment), sighting.track_id, sighting.class_name,
-                      sighting.confidence, sighting.bbox, max(width, 1), max(height, 1))
         jpeg = None
         if frame is None:
             self.get_logger().warning(f'no frame with stamp {stamp_ns} for the snapshot of '
                                       f'track {sighting.track_id}; alert goes without one')
         else:
             jpeg = self._encode(stamp_ns, frame)
+        moment = datetime.fromtimestamp(stamp_ns / 1e9, timezone.utc)
+        # The digest lets the server link this alert to the same picture sent with an
+        # earlier alert of this frame: the bytes go over the link once.
+        alert = Alert(str(uuid.uuid4()), values['device_id'], values['camera_id'],
+                      utc_iso(moment), sighting.track_id, sighting.class_name,
+                      sighting.confidence, sighting.bbox, max(width, 1), max(height, 1),
+                      hashlib.sha256(jpeg).hexdigest() if jpeg is not None else None)
         try:
             self.outbox.enqueue(alert.to_json(), jpeg)
         except OSError as error:

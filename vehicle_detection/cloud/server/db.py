@@ -59,7 +59,10 @@ class Alert(Base):
     """One vehicle reported by a device; ``event_id`` makes posting idempotent."""
 
     __tablename__ = 'alerts'
-    __table_args__ = (Index('ix_alerts_device_detected', 'device_id', 'detected_at'),)
+    # ix_alerts_device_image finds a device's stored snapshot by content (alerts of one
+    # frame share it; migration 0002).
+    __table_args__ = (Index('ix_alerts_device_detected', 'device_id', 'detected_at'),
+                      Index('ix_alerts_device_image', 'device_id', 'image_sha256'))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)  # noqa: A003 (wire name)
     event_id: Mapped[str] = mapped_column(String(36), unique=True)

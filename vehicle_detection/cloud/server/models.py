@@ -22,7 +22,7 @@ import uuid
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from vehicle_detection.cloud.wire import is_valid_name, NAME_PATTERN
+from vehicle_detection.cloud.wire import is_valid_name, NAME_PATTERN, SHA256_PATTERN
 
 Name = Field(pattern=NAME_PATTERN, max_length=64)
 
@@ -42,6 +42,7 @@ class AlertIn(BaseModel):
     bbox: Tuple[float, float, float, float]
     image_width: int = Field(gt=0, le=100_000)
     image_height: int = Field(gt=0, le=100_000)
+    image_sha256: Optional[str] = Field(None, pattern=SHA256_PATTERN)
 
     @field_validator('device_id', 'camera_id')
     @classmethod
@@ -64,6 +65,8 @@ class AlertCreated(BaseModel):
     id: int  # noqa: A003 (wire name)
     event_id: uuid.UUID
     created: bool
+    #: the snapshot is on the server already (shared with an alert of the same frame)
+    image_stored: bool = False
 
 
 class AlertOut(BaseModel):

@@ -17,13 +17,14 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Optional
+from typing import Optional, Union
 import uuid
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Row
 from sqlalchemy.orm import Session
 
 from vehicle_detection.cloud.server.db import (
@@ -36,6 +37,7 @@ from vehicle_detection.cloud.wire import (
     ALERTS_PATH, DEVICES_PATH, IDEMPOTENCY_HEADER, JPEG_CONTENT_TYPE, snapshot_name)
 
 router = APIRouter(tags=['ingest'])
+Executes = Union[Session, Connection]  # what runs a statement: an ORM session or a connection
 
 
 @router.post(ALERTS_PATH, response_model=AlertCreated, status_code=201,
@@ -68,8 +70,37 @@ def post_alert(alert: AlertIn, request: Request, response: Response,
             if existing.device_id != caller.device_pk:
                 raise HTTPException(409, 'this event id belongs to another device')
             response.status_code = 200
-            return AlertCreated(id=existing.id, event_id=alert.event_id, created=False)
-    return AlertCreated(id=inserted.id, event_id=alert.event_id, created=True)
+        alert_id = existing.id if inserted is None else inserted.id
+        stored = alert.image_sha256 is not None and _link_stored_image(
+            session, alert_id, caller.device_pk, alert.image_sha256)
+    return AlertCreated(id=alert_id, event_id=alert.event_id, created=inserted is not None,
+                        image_stored=stored)
+
+
+def _link_stored_image(session: Executes, alert_id: int, device_pk: int, digest: str) -> bool:
+    """
+    Give alert ``alert_id`` the device's stored snapshot with SHA-256 ``digest``, if any.
+
+    Alerts of one frame carry the same picture: it is uploaded and stored once,
+    and later alerts point at that file (its dated path stays the first
+    alert's). True when the alert has its snapshot now (linked or its own).
+    """
+    row = session.execute(select(Alert.image_sha256).where(Alert.id == alert_id)).one()
+    if row.image_sha256 is not None:
+        return True
+    shared = _stored_image(session, device_pk, digest)
+    if shared is None:
+        return False
+    session.execute(update(Alert).where(Alert.id == alert_id).values(
+        image_path=shared.image_path, image_bytes=shared.image_bytes, image_sha256=digest))
+    return True
+
+
+def _stored_image(session: Executes, device_pk: int, digest: str) -> Optional[Row]:
+    """Return (image_path, image_bytes) of a snapshot of this device with ``digest``."""
+    return session.execute(select(Alert.image_path, Alert.image_bytes).where(
+        Alert.device_id == device_pk, Alert.image_sha256 == digest,
+        Alert.image_path.is_not(None)).limit(1)).first()
 
 
 @router.put(ALERTS_PATH + '/{event_id}/image', response_model=ImageStored, status_code=201,
@@ -107,7 +138,15 @@ def _store_image(request: Request, event_id: str, caller: Caller, data: bytes) -
                 raise HTTPException(409, 'a different snapshot is already stored for this event')
             return ImageStored(event_id=event_id, path=alert.image_path or '',
                                bytes=len(data), created=False)
+        shared = _stored_image(session, caller.device_pk, digest)
         name = snapshot_name(from_stored(alert.detected_at), alert.camera_id, event_id)
+    if shared is not None:  # the same picture as another alert's (one frame): no copy
+        with writing(server.engine) as session:
+            session.execute(update(Alert).where(Alert.event_id == event_id).values(
+                image_path=shared.image_path, image_bytes=shared.image_bytes,
+                image_sha256=digest))
+        return ImageStored(event_id=event_id, path=shared.image_path, bytes=len(data),
+                           created=True)
     try:
         check_jpeg(data)
     except ValueError as error:

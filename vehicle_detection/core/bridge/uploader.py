@@ -30,7 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 import json
 import threading
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, List, Optional
 
 import requests
 
@@ -180,12 +180,23 @@ class Uploader:
 
     def _deliver(self, session: requests.Session, event: Event) -> bool:
         if event.alert_state == PENDING:
-            outcome = self._send(session, event, 'alert', lambda: self._exchange(
-                session, 'POST', ALERTS_PATH, json=event.alert,
-                headers={IDEMPOTENCY_HEADER: event.event_id}))
+            answers: List[requests.Response] = []
+
+            def post() -> Optional[requests.Response]:
+                answer = self._exchange(session, 'POST', ALERTS_PATH, json=event.alert,
+                                        headers={IDEMPOTENCY_HEADER: event.event_id})
+                if answer is not None:
+                    answers.append(answer)
+                return answer
+
+            outcome = self._send(session, event, 'alert', post)
             if outcome is None:
                 return False
             if outcome == FAILED:
+                return True
+            if event.image_state == PENDING and _image_stored(answers[-1]):
+                # An alert of the same frame sent this picture already: no upload.
+                self.outbox.mark(event.seq, 'image', SENT, 'shared: already on the server')
                 return True
         if event.image_state != PENDING:
             return True
@@ -265,3 +276,11 @@ class Uploader:
             if self._stop.wait(self.settings.health_interval):
                 return
             elapsed += self.settings.health_interval
+
+
+def _image_stored(response: requests.Response) -> bool:
+    """Tell whether an alert answer says its snapshot is on the server already."""
+    try:
+        return bool(response.json().get('image_stored'))
+    except (ValueError, AttributeError):  # not JSON, or not an object: upload it
+        return False
