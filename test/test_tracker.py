@@ -19,9 +19,11 @@ from __future__ import annotations
 from typing import List, Sequence
 
 import numpy as np
+import pytest
 
 from vehicle_detection.core.detection.detections import Detections
 from vehicle_detection.core.detection.tracker import ByteTracker, greedy_match, iou_matrix
+from vehicle_detection.core.evaluation.scene import Camera, SIZES
 
 
 def frame(boxes: Sequence[Sequence[float]], scores: Sequence[float],
@@ -98,3 +100,69 @@ def test_class_flicker_keeps_the_id() -> None:
     ids = [tracker.update(frame([box_at(100 + 3 * t)], [0.8],
                                 ['car' if t % 2 else 'truck'])).track_ids[0] for t in range(10)]
     assert len(set(ids)) == 1
+
+
+def road_box(lateral: float, distance: float) -> List[float]:
+    """Return a car's box on the generated scenes' road camera."""
+    return list(Camera().box(lateral, distance, SIZES['car']))
+
+
+def test_vehicle_vanishing_into_the_distance_is_not_continued_by_one_emerging() -> None:
+    tracker = ByteTracker(high_threshold=0.35, new_track_threshold=0.35)
+    fps, ids = 30.0, {'away': set(), 'towards': set()}
+    for index in range(90):
+        t = index / fps
+        away_d, towards_d = 15 + 25 * t, 75 - 25 * (t - 1.5)
+        boxes, kinds = [], []
+        if away_d < 45:  # then too small to be detected
+            boxes.append(road_box(2.3, away_d))
+            kinds.append('away')
+        if t >= 1.5:  # emerges from where the other vanished
+            boxes.append(road_box(-2.3, towards_d))
+            kinds.append('towards')
+        out = tracker.update(frame(boxes, [0.6] * len(boxes)), (640, 360), t)
+        for kind, track_id in zip(kinds, out.track_ids.tolist()):
+            ids[kind].add(track_id)
+    assert len(ids['away']) == 1 and len(ids['towards']) == 1
+    assert ids['away'] != ids['towards']
+
+
+@pytest.mark.parametrize('fps', [10.0, 30.0])
+def test_receding_vehicle_found_again_short_of_its_prediction(fps: float) -> None:
+    """Perspective slows it in pixels while hidden: it is found on its path, not beyond."""
+    tracker = ByteTracker(high_threshold=0.35, new_track_threshold=0.35)
+    ids = []
+    for index in range(round(2.5 * fps)):
+        t = index / fps
+        hidden = 0.8 <= t < 1.6  # behind a lorry
+        box = road_box(2.3, 8 + 20 * t)
+        out = tracker.update(frame([] if hidden else [box], [] if hidden else [0.7]),
+                             (640, 360), t)
+        ids.extend(out.track_ids.tolist())
+    assert len(set(ids)) == 1
+
+
+def test_lost_tracks_expire_after_a_time_not_a_frame_count() -> None:
+    for fps in (10.0, 30.0):
+        tracker = ByteTracker(max_lost=60)  # two seconds
+        stamps = [i / fps for i in range(5)] + [3.0]  # then unseen for 2.6 s
+        ids = [tracker.update(frame([box_at(300)], [0.8]), None, t).track_ids[0]
+               for t in stamps]
+        assert ids[-1] != ids[0], fps
+        tracker = ByteTracker(max_lost=60)
+        stamps = [i / fps for i in range(5)] + [1.5]  # unseen for 1.1 s
+        ids = [tracker.update(frame([box_at(300)], [0.8]), None, t).track_ids[0]
+               for t in stamps]
+        assert len(set(ids)) == 1, fps
+
+
+def test_the_full_box_continues_a_track_rather_than_a_part_of_it() -> None:
+    tracker = ByteTracker()
+    for _ in range(5):
+        tracker.update(frame([box_at(100, 100, 60, 80)], [0.8]))
+    # The vehicle's full box (lower) and a weaker box of its roof, which
+    # overlaps the prediction more.
+    out = tracker.update(frame([box_at(100, 120, 60, 80), box_at(100, 100, 60, 60)],
+                               [0.8, 0.45]))
+    assert out.track_ids.tolist() == [1]
+    assert out.boxes[0].tolist() == box_at(100, 120, 60, 80)

@@ -273,7 +273,7 @@ class DetectorNode(LifecycleNode):
                 # vehicles are not the ones tracked so far.
                 detector.tracker.reset()
             last_stamp = stamp
-            detections, timing = detector.finish(inferred)
+            detections, timing = detector.finish(inferred, stamp / 1e9)
             self._publish(header, image, detections, timing, age_ms)
 
     def _publish(self, header: Header, image: np.ndarray, detections: Detections,

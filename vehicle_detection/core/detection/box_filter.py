@@ -24,15 +24,18 @@ the picture keeps its full size and speed (its outer side runs on past the
 edge); one entering grows as it is uncovered, as its boxes do.
 
 Noise scales with the box height (as in ByteTrack): a near, large vehicle
-moves more pixels per frame than a far, small one.
+moves more pixels per frame than a far, small one. Time is counted in frames
+of a reference rate (30 fps, ByteTrack's tuning): a camera at 10 fps predicts
+three reference frames ahead per frame, with the uncertainty of three.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-POSITION_NOISE = 1.0 / 20  # of the box height, per frame
-VELOCITY_NOISE = 1.0 / 60  # of the box height, per frame (vehicles accelerate slowly)
+REFERENCE_FPS = 30.0  # velocities are in pixels per frame at this rate
+POSITION_NOISE = 1.0 / 20  # of the box height, per reference frame (ByteTrack's)
+VELOCITY_NOISE = 1.0 / 160  # of the box height, per reference frame (ByteTrack's)
 MEASUREMENT_NOISE = 1.0 / 20  # of the box height
 MIN_SCALE = 4.0  # pixels: keeps the noise of tiny boxes above zero
 
@@ -56,20 +59,26 @@ class BoxFilter:
 
     @property
     def velocity(self) -> np.ndarray:
-        """Return the sides' velocities in pixels per frame."""
+        """Return the sides' velocities in pixels per reference frame."""
         return self.mean[:, 1].astype(np.float32)
 
-    def predict(self) -> None:
-        """Advance one frame."""
+    def centre_variance(self) -> float:
+        """Return the variance (px^2) of the centre's position, both axes together."""
+        variance = self.cov[:, 0, 0]  # per side; the sides are independent
+        return float((variance[0] + variance[2]) / 4 + (variance[1] + variance[3]) / 4)
+
+    def predict(self, steps: float = 1.0) -> None:
+        """Advance ``steps`` frames of the reference rate (fractions allowed)."""
         scale = _scale(self.mean[:, 0])
-        self.mean[:, 0] += self.mean[:, 1]
+        self.mean[:, 0] += steps * self.mean[:, 1]
         p = self.cov
-        # F P F^T for F = [[1, 1], [0, 1]], side by side.
-        p00 = p[:, 0, 0] + p[:, 0, 1] + p[:, 1, 0] + p[:, 1, 1]
-        p01 = p[:, 0, 1] + p[:, 1, 1]
-        p[:, 0, 0] = p00 + (POSITION_NOISE * scale) ** 2
+        # F P F^T for F = [[1, steps], [0, 1]], side by side; the noise grows
+        # with the time elapsed, so a 10 fps camera is no less sure than 30 fps.
+        p00 = p[:, 0, 0] + steps * (p[:, 0, 1] + p[:, 1, 0]) + steps * steps * p[:, 1, 1]
+        p01 = p[:, 0, 1] + steps * p[:, 1, 1]
+        p[:, 0, 0] = p00 + steps * (POSITION_NOISE * scale) ** 2
         p[:, 0, 1] = p[:, 1, 0] = p01
-        p[:, 1, 1] += (VELOCITY_NOISE * scale) ** 2
+        p[:, 1, 1] += steps * (VELOCITY_NOISE * scale) ** 2
 
     def update(self, box: np.ndarray, observed: np.ndarray) -> None:
         """Correct the sides where ``observed`` (bool, 4) is true with ``box``."""

@@ -168,9 +168,10 @@ class Detector:
                 self.tracker.high_threshold = max(confidence, 0.1)
                 self.tracker.new_track_threshold = max(confidence, 0.1)
 
-    def detect(self, image: np.ndarray) -> Tuple[Detections, Timing]:
-        """Return (Detections in source pixels, Timing) for one BGR frame."""
-        return self.finish(self.infer(self.prepare(image)))
+    def detect(self, image: np.ndarray,
+               stamp: Optional[float] = None) -> Tuple[Detections, Timing]:
+        """Return (Detections in source pixels, Timing) for one BGR frame taken at ``stamp``."""
+        return self.finish(self.infer(self.prepare(image)), stamp)
 
     # detect() in three stages, so that a caller can run them on separate
     # threads: prepare the next frame and post-process the previous one while
@@ -188,8 +189,9 @@ class Detector:
         return Inferred(outputs, prepared.transform, prepared.preprocess_ms,
                         (time.perf_counter() - start) * 1e3)
 
-    def finish(self, inferred: Inferred) -> Tuple[Detections, Timing]:
-        """Decode, track and filter the outputs of :meth:`infer`."""
+    def finish(self, inferred: Inferred,
+               stamp: Optional[float] = None) -> Tuple[Detections, Timing]:
+        """Decode, track and filter the outputs of :meth:`infer` (``stamp``: seconds)."""
         with self._lock:
             confidence, iou = self.confidence, self.iou
         start = time.perf_counter()
@@ -204,7 +206,8 @@ class Detector:
         if self.tracker is not None:
             # Low-score boxes keep tracks alive (ByteTrack) but are not reported.
             source = inferred.transform
-            detections = self.tracker.update(detections, (source.src_width, source.src_height))
+            detections = self.tracker.update(
+                detections, (source.src_width, source.src_height), stamp)
         detections = detections.select(detections.scores >= confidence)
         done = time.perf_counter()
         return detections, Timing(inferred.preprocess_ms, inferred.inference_ms,

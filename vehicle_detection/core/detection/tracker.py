@@ -18,17 +18,19 @@ Multi-object tracking of vehicles: ByteTrack association on Kalman predictions.
 Each frame, every track's box is predicted by a constant-velocity Kalman
 filter (:mod:`box_filter`), then detections are matched in three passes:
 
-1. high-score detections to every track, on IoU with the predicted boxes;
+1. high-score detections to every track, on IoU with the predicted boxes
+   times the detection's score;
 2. low-score detections to the tracks seen in the last frame (ByteTrack: a
    vehicle whose score dips behind an occluder keeps its id);
 3. the high-score detections still unmatched to the tracks still unmatched,
-   on the distance between centres relative to the box size, with a gate
-   that widens while a track is lost. This re-finds a vehicle at its
-   predicted position after an occlusion, and keeps a small, fast vehicle
-   whose boxes no longer overlap from one frame to the next (10 fps).
+   on the distance from the track's path (last seen to predicted centre),
+   within a gate set by the filter's uncertainty (it widens while a track
+   is lost) and only on the track's course. This re-finds a vehicle after an
+   occlusion, and keeps a small, fast vehicle whose boxes no longer overlap
+   from one frame to the next (10 fps).
 
-Unmatched tracks wait ``max_lost`` frames (or until their prediction leaves
-the picture) before they are dropped; unmatched high-score detections start
+Unmatched tracks wait ``max_lost`` reference frames (1 s; or until their
+prediction leaves the picture) before they are dropped; unmatched high-score detections start
 new tracks. Association is class-agnostic and each track's class is decided
 by a vote weighted by score, so a truck scored "bus" for a few frames keeps
 its id and stays a truck. A side of a box that lies on the image edge is not
@@ -42,10 +44,12 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from vehicle_detection.core.detection.box_filter import BoxFilter
+from vehicle_detection.core.detection.box_filter import BoxFilter, REFERENCE_FPS
 from vehicle_detection.core.detection.detections import Detections
 
 EDGE_MARGIN = 2.0  # pixels: a side this close to the image edge counts as cut
+MAX_GATE = 1.5  # box diagonals: how far off its path a re-found vehicle may be
+COURSE_COSINE = 0.8  # a re-found track may head at most 37 degrees off its course
 ImageSize = Tuple[int, int]  # width, height
 
 
@@ -74,23 +78,37 @@ def greedy_match(affinity: np.ndarray, threshold: float) -> List[Tuple[int, int]
     return pairs
 
 
-def centre_affinity(dets: np.ndarray, tracks: np.ndarray, gates: np.ndarray) -> np.ndarray:
+def path_affinity(dets: np.ndarray, tracks: np.ndarray, last_seen: np.ndarray,
+                  gates: np.ndarray) -> np.ndarray:
     """
-    Return 1 - distance / gate between centres, for boxes of similar size (else 0).
+    Return 1 - distance / gate from each detection to each track's path (else 0).
 
-    Distances are in units of the track box's diagonal; ``gates`` (M,) is each
-    track's largest allowed distance in those units.
+    A track's path runs from the centre of its last seen box (``last_seen``,
+    M x 4) to the centre of its predicted box (``tracks``): perspective slows a
+    vehicle driving into the distance in pixels, so it is found short of a
+    constant-velocity prediction. ``gates`` (M,) is each track's largest
+    allowed distance in pixels. Only boxes of similar shape match: width and
+    height each within a factor of two of the box expected at that point of
+    the path (a vehicle vanishing into the distance is not continued by a
+    bigger one emerging from it).
     """
     if not len(dets) or not len(tracks):
         return np.zeros((len(dets), len(tracks)), np.float32)
     centre_d = (dets[:, :2] + dets[:, 2:]) / 2
-    centre_t = (tracks[:, :2] + tracks[:, 2:]) / 2
+    start = (last_seen[:, :2] + last_seen[:, 2:]) / 2
+    end = (tracks[:, :2] + tracks[:, 2:]) / 2
+    course = end - start  # (M, 2)
+    along = np.einsum('nmk,mk->nm', centre_d[:, None] - start[None], course)
+    along = np.clip(along / np.maximum((course ** 2).sum(axis=1), 1e-9)[None], 0.0, 1.0)
+    nearest = start[None] + along[..., None] * course[None]
+    distance = np.linalg.norm(centre_d[:, None] - nearest, axis=2)
+    # The size expected where the detection lies along the path.
+    size_start = last_seen[:, 2:] - last_seen[:, :2]
+    size_end = tracks[:, 2:] - tracks[:, :2]
+    size_t = np.maximum(size_start[None] + along[..., None] * (size_end - size_start)[None], 1.0)
     size_d = np.maximum(dets[:, 2:] - dets[:, :2], 1.0)
-    size_t = np.maximum(tracks[:, 2:] - tracks[:, :2], 1.0)
-    diagonal = np.hypot(size_t[:, 0], size_t[:, 1])
-    distance = np.linalg.norm(centre_d[:, None] - centre_t[None], axis=2) / diagonal[None]
-    ratio = np.prod(size_d[:, None] / size_t[None], axis=2)  # area ratio
-    similar = (ratio > 0.4) & (ratio < 2.5)
+    ratio = size_d[:, None] / size_t  # width and height ratios (N, M, 2)
+    similar = np.all((ratio > 0.5) & (ratio < 2.0), axis=2)
     return np.where(similar, 1.0 - distance / gates[None], 0.0).astype(np.float32)
 
 
@@ -101,7 +119,8 @@ class Track:
     track_id: int
     motion: BoxFilter
     last_box: np.ndarray = field(default_factory=lambda: np.zeros(4, np.float32))
-    lost: int = 0
+    lost: int = 0  # frames missed in a row
+    unseen: float = 0.0  # time since last seen, in reference frames
     votes: Dict[Tuple[int, str], float] = field(default_factory=dict)
 
     @property
@@ -121,7 +140,7 @@ class ByteTracker:
 
     def __init__(self, high_threshold: float = 0.5, low_threshold: float = 0.1,
                  match_iou: float = 0.2, low_match_iou: float = 0.4,
-                 new_track_threshold: float = 0.5, max_lost: int = 30,
+                 new_track_threshold: float = 0.5, max_lost: int = 60,
                  refind_gate: float = 0.8) -> None:
         self.high_threshold = high_threshold
         self.low_threshold = low_threshold
@@ -129,21 +148,27 @@ class ByteTracker:
         self.low_match_iou = low_match_iou
         self.new_track_threshold = new_track_threshold
         self.max_lost = max_lost
-        self.refind_gate = refind_gate  # centre distance, in box diagonals, for a track just seen
+        self.refind_gate = refind_gate  # least centre gate, in box diagonals
         self.tracks: List[Track] = []
         self._next_id = 1
+        self._last_stamp: Optional[float] = None
 
-    def update(self, detections: Detections,
-               image_size: Optional[ImageSize] = None) -> Detections:
+    def update(self, detections: Detections, image_size: Optional[ImageSize] = None,
+               stamp: Optional[float] = None) -> Detections:
         """
         Assign track ids and voted classes to one frame's detections.
 
         ``image_size`` (width, height) tells which boxes are cut by the image
-        edge. Returns the matched and new detections; unmatched low-score ones
-        are dropped.
+        edge; ``stamp`` (seconds) when the frame was taken, so that motion is
+        predicted over the real interval (without stamps, frames are taken
+        to be ``1 / REFERENCE_FPS`` apart). Returns the matched and new
+        detections; unmatched low-score ones are dropped.
         """
+        steps = self._steps(stamp)
         for track in self.tracks:
-            track.motion.predict()
+            track.motion.predict(steps)
+            track.unseen += steps
+        self.tracks = [t for t in self.tracks if t.unseen <= self.max_lost]  # expired
         predicted = np.array([t.box for t in self.tracks], np.float32).reshape(-1, 4)
         if image_size is not None:  # a vehicle leaving the picture is matched by its visible part
             predicted = _clip(predicted, image_size)
@@ -158,14 +183,19 @@ class ByteTracker:
                 assigned[dets[d]] = tracks[t]
 
         everyone = list(range(len(self.tracks)))
-        match(high, everyone, iou_matrix(boxes[high], predicted), self.match_iou)
+        overlap = iou_matrix(boxes[high], predicted)
+        # Fused with the score (ByteTrack's fuse_score): where a vehicle's full
+        # box and a weaker box of a part of it both overlap the prediction,
+        # the full box continues the track.
+        fused = np.where(overlap >= self.match_iou, overlap * scores[high][:, None], 0.0)
+        match(high, everyone, fused, 1e-6)
         free = self._unmatched(assigned, lambda t: self.tracks[t].lost == 0)
         match(low, free, iou_matrix(boxes[low], predicted[free]), self.low_match_iou)
         rest = high[assigned[high] < 0]
         free = self._unmatched(assigned, lambda t: True)
-        gates = np.array([self.refind_gate * min(3.0, 1 + 0.1 * self.tracks[t].lost)
-                          for t in free])
-        affinity = centre_affinity(boxes[rest], predicted[free], gates)
+        gates = np.array([self._refind_gate(self.tracks[t]) for t in free])
+        last_seen = np.array([self.tracks[t].last_box for t in free], np.float32).reshape(-1, 4)
+        affinity = path_affinity(boxes[rest], predicted[free], last_seen, gates)
         affinity *= self._same_way(boxes[rest], free)
         match(rest, free, affinity, 1e-6)
 
@@ -182,8 +212,8 @@ class ByteTracker:
         for t, track in enumerate(self.tracks):
             if t not in matched:
                 track.lost += 1
-        self.tracks = [t for t in self.tracks if t.lost <= self.max_lost
-                       and not (t.lost and _outside(t.box, image_size))]
+        self.tracks = [t for t in self.tracks
+                       if not (t.lost and _outside(t.box, image_size))]
         for index in high[assigned[high] < 0]:
             if scores[index] >= self.new_track_threshold:
                 track = Track(self._next_id, BoxFilter(boxes[index].astype(np.float64)),
@@ -197,27 +227,57 @@ class ByteTracker:
     def reset(self) -> None:
         """Forget every track (e.g. when the source changes)."""
         self.tracks = []
+        self._last_stamp = None
+
+    def _steps(self, stamp: Optional[float]) -> float:
+        """Return the time since the last frame in reference frames (1 without stamps)."""
+        last, self._last_stamp = self._last_stamp, stamp
+        if stamp is None or last is None or stamp <= last:
+            return 1.0  # no stamps, the first frame, or time went back (a replay looped)
+        return (stamp - last) * REFERENCE_FPS
+
+    def _refind_gate(self, track: Track) -> float:
+        """
+        Return how far (pixels) a detection's centre may lie from the track's prediction.
+
+        At least ``refind_gate`` box diagonals (a fast vehicle just seen), or
+        three standard deviations of the predicted centre: the filter's
+        uncertainty grows while the track is lost, so the gate widens with
+        the time unseen and with the speed's uncertainty; but never past
+        ``MAX_GATE`` diagonals from the path (the filter's noise allows
+        for more acceleration than a vehicle has).
+        """
+        width, height = np.maximum(track.box[2:] - track.box[:2], 1.0)
+        diagonal = float(np.hypot(width, height))
+        sigma = float(np.sqrt(track.motion.centre_variance()))
+        return min(max(self.refind_gate * diagonal, 3.0 * sigma), MAX_GATE * diagonal)
 
     def _same_way(self, dets: np.ndarray, tracks: List[int]) -> np.ndarray:
         """
-        Return 0 where a detection lies well behind a track's motion, else 1 (N, M).
+        Return 0 where a detection lies off a moving track's course, else 1 (N, M).
 
         Where vehicles vanish into the distance others emerge from it: a lost
         track driving away must not be continued by a vehicle coming the
-        other way, so a step from the track's last seen box to the detection
-        longer than a third of the box may not go against the track's motion
-        (shorter steps are noise: a parked car found again).
+        other way (or from the next lane), so for a track that moved more
+        than a third of its box since it was last seen, the step from its
+        last seen box to the detection must head within 37 degrees of the
+        way it was going (OC-SORT's direction consistency). Short steps
+        are noise, and a standing track has no course: a parked car is found
+        again where it stood, a queued one after it moved off.
         """
         ok = np.ones((len(dets), len(tracks)), np.float32)
         for column, t in enumerate(tracks):
             track = self.tracks[t]
             velocity = track.motion.velocity.reshape(2, 2).mean(axis=0)  # centre, px/frame
+            course = velocity * track.unseen  # expected travel since the last sighting
+            diagonal = max(1.0, float(np.hypot(*(track.last_box[2:] - track.last_box[:2]))))
+            if np.hypot(*course) <= diagonal / 3:
+                continue
             last = (track.last_box[:2] + track.last_box[2:]) / 2
             step = (dets[:, :2] + dets[:, 2:]) / 2 - last
-            diagonal = max(1.0, float(np.hypot(*(track.last_box[2:] - track.last_box[:2]))))
-            backwards = (step @ velocity < 0) & (np.hypot(step[:, 0], step[:, 1])
-                                                 > diagonal / 3)
-            ok[backwards, column] = 0.0
+            length = np.hypot(step[:, 0], step[:, 1])
+            cosine = step @ course / np.maximum(length * np.hypot(*course), 1e-9)
+            ok[(length > diagonal / 3) & (cosine < COURSE_COSINE), column] = 0.0
         return ok
 
     def _unmatched(self, assigned: np.ndarray, wanted) -> List[int]:
@@ -234,6 +294,7 @@ class ByteTracker:
         track.motion.update(box.astype(np.float64), observed)
         track.last_box = box.astype(np.float32)
         track.lost = 0
+        track.unseen = 0.0
 
 
 def _clip(boxes: np.ndarray, image_size: ImageSize) -> np.ndarray:

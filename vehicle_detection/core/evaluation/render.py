@@ -16,10 +16,10 @@
 Drawing generated scenes: a road in perspective and real vehicle pictures on it.
 
 Vehicles are crops of real photographs (rear views of cars and a pickup
-from the road clip, a motorcycle from a sample photo: see
-``SPRITE_SOURCES``; lorries are drawn with the larger cars' pictures, as no
-lorry is seen from behind in the samples), scaled to their box and pasted far to near with soft
-edges, so nearer vehicles hide farther ones as in the ground truth. The
+from the road clip: see ``SPRITE_SOURCES``; lorries are drawn with the
+larger cars' pictures, as no lorry is seen from behind in the samples),
+scaled to their box and pasted far to near with soft edges, so nearer
+vehicles hide farther ones as in the ground truth. The
 pictures come from a folder given by the caller (``../shared/samples`` in
 tests and benches); without it there is nothing to draw.
 """
@@ -42,7 +42,6 @@ SPRITE_SOURCES: Dict[str, List[Tuple[str, int, Tuple[int, int, int, int]]]] = {
         (155, (119, 152, 178, 213)), (212, (208, 218, 273, 286)), (248, (73, 223, 153, 303)),
         (337, (215, 228, 282, 302)), (392, (192, 215, 249, 276)), (418, (129, 172, 179, 219)),
         (465, (179, 240, 244, 310)), (503, (190, 241, 256, 310)), (536, (185, 208, 241, 264)))],
-    'motorcycle': [('motorcycle.png', 0, (110, 67, 709, 446))],
 }
 
 

@@ -107,7 +107,8 @@ def evaluate(detector: Detector, frames: Iterable[np.ndarray], truth: Sequence[L
     """Detect and track every ``step``-th frame, run the policy, score the alerts."""
     if detector.tracker is not None:
         detector.tracker.reset()
-    tracked = [detector.detect(frame)[0] for frame in every(frames, step)]
+    tracked = [detector.detect(frame, index * step / fps)[0]
+               for index, frame in enumerate(every(frames, step))]
     indices = list(range(0, len(truth), step))[:len(tracked)]
     alerts = run_policy(tracked, fps / step, default_policy())
     # Alerts name processed frames; score them against the source frames' truth.
