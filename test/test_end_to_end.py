@@ -24,7 +24,6 @@ must match the first's (``bag compare``).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 import sqlite3
 import subprocess
@@ -65,15 +64,15 @@ def scene(samples: Path) -> Iterator[np.ndarray]:
     yield from sliding(street, 16, leftwards=True)
 
 
-def play(bag: Path, record: Path) -> None:
+def play(bag: Path, record: Path, env: dict) -> None:
     result = subprocess.run([CLI, 'bag', 'play', str(bag), '--record', str(record)],
-                            capture_output=True, text=True, timeout=120)
+                            capture_output=True, text=True, timeout=120, env=env)
     assert result.returncode == 0, result.stderr
     assert '36/36' in result.stderr  # the progress bar reached the end
 
 
 def test_bag_replay_gives_one_alert_per_vehicle(samples_dir: Path, model_path: Path,
-                                                tmp_path: Path) -> None:
+                                                tmp_path: Path, ros_env: dict) -> None:
     bag = tmp_path / 'traffic'
     assert make_bag('', str(bag), 5.0, frames=scene(samples_dir), start_ns=10**18) == 36
     db, storage = f'sqlite:///{tmp_path}/cloud.db', str(tmp_path / 'images')
@@ -84,17 +83,17 @@ def test_bag_replay_gives_one_alert_per_vehicle(samples_dir: Path, model_path: P
          '--cloud-url', server.url, '--quiet',
          '--set', f'cloud_bridge_node.data_dir={tmp_path / "edge"}',
          '--set', 'cloud_bridge_node.min_track_hits=3'],
-        env=dict(os.environ, VD_CLOUD_API_KEY=key), stdout=subprocess.PIPE,
+        env=dict(ros_env, VD_CLOUD_API_KEY=key), stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True)
     try:
         Lines(system.stderr).wait_for('detector ready')
-        play(bag, tmp_path / 'first.jsonl')
+        play(bag, tmp_path / 'first.jsonl', ros_env)
         # Every vehicle of the first pass is on the server before the second pass: the
         # second pass replays the same moving vehicles, which may alert again.
         wait_until(lambda: len(stored_alerts(tmp_path / 'cloud.db')) >= 3, timeout=30,
                    what='the alerts of the first pass', poll=0.2)
         first_pass = stored_alerts(tmp_path / 'cloud.db')
-        play(bag, tmp_path / 'second.jsonl')
+        play(bag, tmp_path / 'second.jsonl', ros_env)
         system.send_signal(2)
         out, _ = system.communicate(timeout=30)
     finally:
