@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 import glob
 import os
 from pathlib import Path
@@ -31,6 +32,7 @@ import cv2
 import numpy as np
 import pytest
 import requests
+from vehicle_detection.cloud.wire import utc_iso
 from waiting import wait_until
 
 BIN = Path(sys.prefix) / 'bin'
@@ -126,7 +128,8 @@ def jpeg_bytes(width: int = 320, height: int = 240, seed: int = 0, quality: int 
 def alert_body(device: str, event_id: Optional[str] = None, **changes: object) -> dict:
     """Return a valid alert body for ``device``."""
     body = {'event_id': event_id or str(uuid.uuid4()), 'device_id': device,
-            'camera_id': 'cam0', 'detected_at': '2026-11-23T10:11:12.5Z', 'track_id': 7,
+            'camera_id': 'cam0', 'detected_at': utc_iso(datetime.now(timezone.utc)),
+            'track_id': 7,
             'class_name': 'car', 'confidence': 0.91, 'bbox': [10.0, 20.0, 110.0, 90.0],
             'image_width': 1280, 'image_height': 720}
     body.update(changes)
@@ -195,3 +198,21 @@ def servers(db: str, storage: str) -> Iterator[CloudServer]:
         yield server
     finally:
         server.stop()
+
+
+class Fleet:
+    """A running server with two registered devices."""
+
+    def __init__(self, server: CloudServer, keys: dict) -> None:
+        self.server, self.keys = server, keys
+        self.url = server.url + '/api/v1'
+
+    def post(self, body: dict, device: str = 'edge-1', **headers: str) -> requests.Response:
+        return requests.post(f'{self.url}/alerts', json=body, timeout=10,
+                             headers={'X-API-Key': self.keys[device], **headers})
+
+    def put_image(self, event_id: str, data: bytes, device: str = 'edge-1',
+                  content_type: str = 'image/jpeg') -> requests.Response:
+        return requests.put(f'{self.url}/alerts/{event_id}/image', data=data, timeout=10,
+                            headers={'X-API-Key': self.keys[device],
+                                     'Content-Type': content_type})

@@ -105,3 +105,24 @@ def postgres():
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope='module', params=['sqlite', 'postgresql'])
+def fleet(request, tmp_path_factory) -> Iterator[object]:
+    """Run a real server, on SQLite and on PostgreSQL, with devices edge-1 and edge-2."""
+    from cloud_helpers import add_device, cloud_cli, CloudServer, Fleet
+
+    folder = tmp_path_factory.mktemp(request.param)
+    if request.param == 'sqlite':
+        db = f'sqlite:///{folder}/cloud.db'
+    else:
+        db = request.getfixturevalue('postgres').new_database()
+        cloud_cli('migrate', db=db, storage=str(folder / 'images'))
+    storage = str(folder / 'images')
+    keys = {name: add_device(name, db, storage) for name in ('edge-1', 'edge-2')}
+    # A high rate limit: the tests here send bursts (the limit has its own test).
+    server = CloudServer(db, storage, ['--max-body-mb', '1', '--rate-limit', '1000'])
+    try:
+        yield Fleet(server, keys)
+    finally:
+        server.stop()

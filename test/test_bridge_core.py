@@ -19,10 +19,12 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from pathlib import Path
 import threading
+import uuid
 
 import numpy as np
 import pytest
 
+from vehicle_detection.cloud.wire import Alert
 from vehicle_detection.core.bridge.budget import DataBudget, PROTOCOL_OVERHEAD_BYTES
 from vehicle_detection.core.bridge.config import BRIDGE_PARAMS, resolve_api_key
 from vehicle_detection.core.bridge.outbox import Outbox
@@ -140,3 +142,17 @@ def test_system_figures_are_plausible() -> None:
     figures = system_figures()
     assert 0 <= figures['cpu_percent'] <= 100 * 1024 and 0 < figures['memory_percent'] <= 100
     assert 'gpu_percent' not in figures or 0 <= figures['gpu_percent'] <= 100
+
+
+@pytest.mark.parametrize('change', [
+    {'confidence': float('nan')}, {'confidence': 1.5}, {'bbox': (0.0, 0.0, float('inf'), 5.0)},
+    {'class_name': 'car\x00'}, {'class_name': '\ud800'}, {'device_id': 'edge 1'},
+    {'camera_id': '../cam'}])
+def test_alerts_the_server_would_refuse_are_never_built(change: dict) -> None:
+    fields = {'event_id': str(uuid.uuid4()), 'device_id': 'edge-1', 'camera_id': 'cam0',
+              'detected_at': '2026-11-24T10:00:00.000000Z', 'track_id': 3,
+              'class_name': 'car', 'confidence': 0.8, 'bbox': (1.0, 2.0, 30.0, 40.0),
+              'image_width': 640, 'image_height': 360}
+    Alert(**fields)  # valid as given
+    with pytest.raises(ValueError):
+        Alert(**{**fields, **change})

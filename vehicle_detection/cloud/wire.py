@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
+import math
 import re
 from typing import Any, Dict, Optional, Tuple
 import uuid
@@ -39,6 +40,10 @@ IDEMPOTENCY_HEADER = 'Idempotency-Key'
 JPEG_CONTENT_TYPE = 'image/jpeg'
 
 MAX_BODY_BYTES = 5 * 1024 * 1024  # server default; the edge never sends more
+# A detection time is refused when it lies further ahead than a clock may be off, or
+# before 2000 (a clock never set). Older recordings replayed into the system are fine.
+MAX_CLOCK_SKEW_S = 300.0
+EARLIEST_DETECTION = datetime(2000, 1, 1, tzinfo=timezone.utc)
 
 ALERT_FIELDS: Tuple[str, ...] = (
     'event_id', 'device_id', 'camera_id', 'detected_at', 'track_id', 'class_name',
@@ -84,6 +89,18 @@ def is_retryable(status: Optional[int]) -> bool:
     return status is None or status >= 500 or status in (408, 429)
 
 
+def printable_text(value: str) -> str:
+    """
+    Return ``value`` if it is text every database stores; raise ValueError if not.
+
+    Refused: NUL and other control characters, and lone surrogates (not
+    Unicode: they cannot be encoded as UTF-8).
+    """
+    if any(ord(c) < 32 or ord(c) == 127 or 0xD800 <= ord(c) <= 0xDFFF for c in value):
+        raise ValueError('must not contain control characters or lone surrogates')
+    return value
+
+
 def utc_iso(moment: datetime) -> str:
     """Format an aware datetime as UTC ISO 8601 with a ``Z``, to the microsecond."""
     return moment.astimezone(timezone.utc).strftime('%Y-%m-%dT%H:%M:%S.%fZ')
@@ -118,6 +135,19 @@ class Alert:
     image_width: int
     image_height: int
     image_sha256: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        """Refuse what the server would refuse, before it is queued (clear error, no retry)."""
+        numbers = (self.confidence, *self.bbox)
+        if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in numbers):
+            raise ValueError(f'alert numbers must be finite: confidence {self.confidence}, '
+                             f'bbox {self.bbox}')
+        if not 0.0 <= self.confidence <= 1.0:
+            raise ValueError(f'confidence {self.confidence} is outside [0, 1]')
+        for name in (self.device_id, self.camera_id):
+            if not is_valid_name(name):
+                raise ValueError(f'{name!r} is not a valid device or camera id')
+        printable_text(self.class_name)
 
     def to_json(self) -> Dict[str, Any]:
         """Return the JSON body (without ``image_sha256`` when there is no snapshot)."""

@@ -175,10 +175,14 @@ class CloudBridgeNode(Node):
         moment = datetime.fromtimestamp(stamp_ns / 1e9, timezone.utc)
         # The digest lets the server link this alert to the same picture sent with an
         # earlier alert of this frame: the bytes go over the link once.
-        alert = Alert(str(uuid.uuid4()), values['device_id'], values['camera_id'],
-                      utc_iso(moment), sighting.track_id, sighting.class_name,
-                      sighting.confidence, sighting.bbox, max(width, 1), max(height, 1),
-                      hashlib.sha256(jpeg).hexdigest() if jpeg is not None else None)
+        try:
+            alert = Alert(str(uuid.uuid4()), values['device_id'], values['camera_id'],
+                          utc_iso(moment), sighting.track_id, sighting.class_name,
+                          sighting.confidence, sighting.bbox, max(width, 1), max(height, 1),
+                          hashlib.sha256(jpeg).hexdigest() if jpeg is not None else None)
+        except ValueError as error:  # the server would refuse it: never queue it
+            self.get_logger().error(f'alert of track {sighting.track_id} not recorded: {error}')
+            return
         try:
             self.outbox.enqueue(alert.to_json(), jpeg)
         except OSError as error:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable, MutableMapping
 
 from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
@@ -99,12 +100,34 @@ async def _no_body() -> Message:
     return {'type': 'http.request', 'body': b'', 'more_body': False}
 
 
+async def invalid_request(request: Request, error: Exception) -> JSONResponse:
+    """
+    Answer 422 with where and why, never echoing the value.
+
+    FastAPI's own handler echoes the refused input, and a NaN, an infinity or
+    a lone surrogate cannot be written as JSON: that was a 500.
+    """
+    assert isinstance(error, RequestValidationError)
+    detail = [{'loc': [_text(part) for part in item.get('loc', ())],
+               'msg': _text(item.get('msg', '')), 'type': _text(item.get('type', ''))}
+              for item in error.errors()]
+    return JSONResponse({'detail': detail}, status_code=422)
+
+
+def _text(value: object) -> object:
+    """Return ``value`` as JSON can carry it (a string's lone surrogates replaced)."""
+    if isinstance(value, int):
+        return value
+    return str(value).encode('utf-8', 'replace').decode('utf-8')
+
+
 def create_app(settings: ServerSettings) -> FastAPI:
     """Build the app for ``settings`` (the database must already be migrated)."""
     app = FastAPI(title='vehicle_detection cloud', version=__version__,
                   description='Alerts, snapshots and device health from vehicle_detection '
                               'edge boxes. Devices authenticate with `X-API-Key`.')
     app.state.server = ServerState(settings)
+    app.add_exception_handler(RequestValidationError, invalid_request)
     app.include_router(ingest_router)
     app.include_router(read_router)
     app.add_middleware(metrics.RequestMetrics)

@@ -31,6 +31,7 @@ from vehicle_detection.cloud.server.access import hash_key, new_key
 from vehicle_detection.cloud.server.db import Device, is_sqlite, make_engine, utcnow
 from vehicle_detection.cloud.server.schema import check_current, SchemaBehind, upgrade
 from vehicle_detection.cloud.server.settings import DEFAULT_DB, DEFAULT_STORAGE, ServerSettings
+from vehicle_detection.cloud.server.storage import DEFAULT_MAX_PIXELS, LocalImageStore
 from vehicle_detection.cloud.wire import is_valid_name
 
 
@@ -49,7 +50,13 @@ def serve(args: argparse.Namespace) -> int:
     _prepare(args)
     settings = ServerSettings(db=args.db, storage=args.storage,
                               max_body_bytes=args.max_body_mb * 1024 * 1024,
-                              rate_limit=args.rate_limit, rate_burst=2 * args.rate_limit)
+                              rate_limit=args.rate_limit, rate_burst=2 * args.rate_limit,
+                              max_image_pixels=args.max_image_pixels)
+    # Nothing is uploading before this server listens: every temporary file is a
+    # left-over of a killed one.
+    removed = LocalImageStore(args.storage).remove_stale_temporaries(older_than_s=0.0)
+    if removed:
+        print(f'removed {removed} temporary files left by an interrupted upload', flush=True)
     os.environ.update(settings.to_env())
     if args.workers > 1:
         # Each worker counts in files here; a scrape adds them up (metrics.py).
@@ -148,6 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument('--workers', type=int, default=1, help='worker processes (production)')
     run.add_argument('--debug', action='store_true', help='auto-reload and verbose logs')
     run.add_argument('--max-body-mb', type=int, default=5, help='largest request body')
+    run.add_argument('--max-image-pixels', type=int, default=DEFAULT_MAX_PIXELS,
+                     help='largest snapshot, in pixels (width x height); larger are refused')
     run.add_argument('--rate-limit', type=float, default=50.0,
                      help='requests per second per device (0: no limit)')
     run.set_defaults(handler=serve)

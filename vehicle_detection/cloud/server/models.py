@@ -16,15 +16,21 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Dict, List, Optional, Tuple
+from datetime import datetime, timedelta, timezone
+from typing import Annotated, Dict, List, Optional, Tuple
 import uuid
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator,
+    model_validator)
 
-from vehicle_detection.cloud.wire import is_valid_name, NAME_PATTERN, SHA256_PATTERN
+from vehicle_detection.cloud.wire import (
+    EARLIEST_DETECTION, is_valid_name, MAX_CLOCK_SKEW_S, NAME_PATTERN, printable_text,
+    SHA256_PATTERN)
 
 Name = Field(pattern=NAME_PATTERN, max_length=64)
+Text = Annotated[str, AfterValidator(printable_text)]
+BIG = 2 ** 62  # counters stay within a signed 64-bit integer
 
 
 class AlertIn(BaseModel):
@@ -36,8 +42,8 @@ class AlertIn(BaseModel):
     device_id: str = Name
     camera_id: str = Name
     detected_at: AwareDatetime
-    track_id: int = Field(ge=-1, le=2 ** 62)
-    class_name: str = Field(min_length=1, max_length=64)
+    track_id: int = Field(ge=-1, le=BIG)
+    class_name: Text = Field(min_length=1, max_length=64)
     confidence: float = Field(ge=0.0, le=1.0)
     bbox: Tuple[float, float, float, float]
     image_width: int = Field(gt=0, le=100_000)
@@ -49,6 +55,17 @@ class AlertIn(BaseModel):
     def _safe_name(cls, value: str) -> str:
         if not is_valid_name(value):
             raise ValueError('must not contain ".."')
+        return value
+
+    @field_validator('detected_at')
+    @classmethod
+    def _plausible_time(cls, value: datetime) -> datetime:
+        now = datetime.now(timezone.utc)
+        if value > now + timedelta(seconds=MAX_CLOCK_SKEW_S):
+            raise ValueError(f'lies more than {MAX_CLOCK_SKEW_S:g} s in the future '
+                             f'(server time {now:%Y-%m-%dT%H:%M:%SZ}): check the clock')
+        if value < EARLIEST_DETECTION:
+            raise ValueError(f'lies before {EARLIEST_DETECTION:%Y-%m-%d}: check the clock')
         return value
 
     @model_validator(mode='after')
@@ -114,15 +131,15 @@ class HeartbeatIn(BaseModel):
     memory_percent: Optional[float] = Field(None, ge=0, le=100)
     temperature_c: Optional[float] = Field(None, ge=-100, le=200)
     gpu_percent: Optional[float] = Field(None, ge=0, le=100)
-    link_state: Optional[str] = Field(None, max_length=32)
-    queue_depth: Optional[int] = Field(None, ge=0)
+    link_state: Optional[Text] = Field(None, max_length=32)
+    queue_depth: Optional[int] = Field(None, ge=0, le=BIG)
     oldest_unsent_s: Optional[float] = Field(None, ge=0)
     upload_success_rate: Optional[float] = Field(None, ge=0, le=1)
-    retries: Optional[int] = Field(None, ge=0)
-    evictions: Optional[int] = Field(None, ge=0)
-    bytes_month: Optional[int] = Field(None, ge=0)
-    projected_bytes_month: Optional[int] = Field(None, ge=0)
-    budget_bytes: Optional[int] = Field(None, ge=0)
+    retries: Optional[int] = Field(None, ge=0, le=BIG)
+    evictions: Optional[int] = Field(None, ge=0, le=BIG)
+    bytes_month: Optional[int] = Field(None, ge=0, le=BIG)
+    projected_bytes_month: Optional[int] = Field(None, ge=0, le=BIG)
+    budget_bytes: Optional[int] = Field(None, ge=0, le=BIG)
     uptime_s: Optional[float] = Field(None, ge=0)
 
 

@@ -29,10 +29,12 @@ from sqlalchemy.orm import Session
 
 from vehicle_detection.cloud.server.db import (
     Alert, Device, from_stored, to_stored, utcnow, writing)
-from vehicle_detection.cloud.server.deps import authenticated, Caller, own_device, state
+from vehicle_detection.cloud.server.deps import (
+    authenticated, Caller, own_device, ServerState, state)
 from vehicle_detection.cloud.server.models import (
     AlertCreated, AlertIn, HeartbeatIn, ImageStored)
-from vehicle_detection.cloud.server.storage import check_jpeg, SnapshotConflict, StorageError
+from vehicle_detection.cloud.server.storage import (
+    check_jpeg, SnapshotConflict, StorageError, StorageFull)
 from vehicle_detection.cloud.wire import (
     ALERTS_PATH, DEVICES_PATH, IDEMPOTENCY_HEADER, JPEG_CONTENT_TYPE, snapshot_name)
 
@@ -126,45 +128,68 @@ async def put_image(event_id: uuid.UUID, request: Request, response: Response,
 
 def _store_image(request: Request, event_id: str, caller: Caller, data: bytes) -> ImageStored:
     server = state(request)
+    digest = hashlib.sha256(data).hexdigest()
     with Session(server.engine) as session:
         alert = session.execute(select(Alert).where(
             Alert.event_id == event_id, Alert.device_id == caller.device_pk)).scalar_one_or_none()
         if alert is None:
             raise HTTPException(404, f'no alert {event_id} from device {caller.name}: '
                                      f'post the alert first')
-        digest = hashlib.sha256(data).hexdigest()
         if alert.image_sha256 is not None:
-            if alert.image_sha256 != digest:
-                raise HTTPException(409, 'a different snapshot is already stored for this event')
-            return ImageStored(event_id=event_id, path=alert.image_path or '',
-                               bytes=len(data), created=False)
+            return _already_stored(event_id, alert.image_sha256, alert.image_path, digest, data)
         shared = _stored_image(session, caller.device_pk, digest)
         name = snapshot_name(from_stored(alert.detected_at), alert.camera_id, event_id)
     if shared is not None:  # the same picture as another alert's (one frame): no copy
-        with writing(server.engine) as session:
-            session.execute(update(Alert).where(Alert.event_id == event_id).values(
-                image_path=shared.image_path, image_bytes=shared.image_bytes,
-                image_sha256=digest))
-        return ImageStored(event_id=event_id, path=shared.image_path, bytes=len(data),
-                           created=True)
+        return _record_image(server, event_id, shared.image_path, shared.image_bytes, digest,
+                             data, written=False)
     try:
-        check_jpeg(data)
+        check_jpeg(data, server.settings.max_image_pixels)
     except ValueError as error:
         raise HTTPException(415, str(error)) from error
     try:
-        server.store.put(name, data)
+        written = server.store.put(name, data)
     except SnapshotConflict as error:
         raise HTTPException(409, str(error)) from error
-    except StorageError as error:
+    except StorageFull as error:
         raise HTTPException(507, str(error)) from error
+    except StorageError as error:
+        raise HTTPException(503, str(error)) from error
+    return _record_image(server, event_id, name, len(data), digest, data, written)
+
+
+def _record_image(server: ServerState, event_id: str, path: str, size: int, digest: str,
+                  data: bytes, written: bool) -> ImageStored:
+    """
+    Point the alert at its stored snapshot, unless a concurrent upload did first.
+
+    Uploads of one event race: the file is written once (the store decides),
+    and the row is only set while it has no snapshot, so the row and the
+    file always agree. The loser answers 200 (same bytes) or 409.
+    """
     try:
         with writing(server.engine) as session:
-            session.execute(update(Alert).where(Alert.event_id == event_id).values(
-                image_path=name, image_bytes=len(data), image_sha256=digest))
+            claimed = session.execute(update(Alert).where(
+                Alert.event_id == event_id, Alert.image_sha256.is_(None)).values(
+                image_path=path, image_bytes=size, image_sha256=digest)).rowcount
+            if not claimed:
+                row = session.execute(select(Alert.image_sha256, Alert.image_path).where(
+                    Alert.event_id == event_id)).one()
     except Exception:
-        server.store.delete(name)  # nothing partial: no file without its row
+        if written:
+            server.store.delete(path)  # nothing partial: no file without its row
         raise
-    return ImageStored(event_id=event_id, path=name, bytes=len(data), created=True)
+    if not claimed:
+        if written:
+            server.store.delete(path)
+        return _already_stored(event_id, row.image_sha256, row.image_path, digest, data)
+    return ImageStored(event_id=event_id, path=path, bytes=len(data), created=True)
+
+
+def _already_stored(event_id: str, stored_digest: str, path: Optional[str], digest: str,
+                    data: bytes) -> ImageStored:
+    if stored_digest != digest:
+        raise HTTPException(409, 'a different snapshot is already stored for this event')
+    return ImageStored(event_id=event_id, path=path or '', bytes=len(data), created=False)
 
 
 @router.post(DEVICES_PATH + '/{device_id}/heartbeat')

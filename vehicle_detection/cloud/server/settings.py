@@ -20,6 +20,7 @@ from dataclasses import dataclass, fields
 import os
 from typing import Dict
 
+from vehicle_detection.cloud.server.storage import DEFAULT_MAX_PIXELS
 from vehicle_detection.cloud.wire import MAX_BODY_BYTES
 
 DEFAULT_DB = 'sqlite:///var/cloud.db'
@@ -37,6 +38,7 @@ class ServerSettings:
     rate_limit: float = 50.0  # requests a second per device; 0 turns it off
     rate_burst: float = 100.0
     online_after_s: float = 120.0  # a device without a heartbeat for longer is offline
+    max_image_pixels: int = DEFAULT_MAX_PIXELS  # larger snapshots are refused (415)
 
     def to_env(self) -> Dict[str, str]:
         """Return the settings as ``VD_CLOUD_*`` variables for worker processes."""

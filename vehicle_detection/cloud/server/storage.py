@@ -17,25 +17,42 @@ Snapshot storage behind a small interface (local disk now, object storage later)
 
 Names come from :func:`vehicle_detection.cloud.wire.snapshot_name` only, and
 every path is resolved and checked to stay under the root, so no request can
-read or write outside it.
+read or write outside it. Snapshots are written once: the first complete
+file wins (hard link from a uniquely named temporary file), the same bytes
+again is a no-op, different bytes a conflict. A full disk (no space, no
+inodes, quota) is :class:`StorageFull`, never a half-written file.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+import errno
 import hashlib
+import logging
 import os
 from pathlib import Path
 import tempfile
+import time
+from typing import Tuple
 
 import cv2
 import numpy as np
+import simplejpeg
 
 THUMBNAIL_WIDTH = 240
+DEFAULT_MAX_PIXELS = 4096 * 4096
+TEMPORARY_PREFIX = '.upload-'
+STALE_TEMPORARY_S = 3600.0  # older temporary files are left-overs of a killed process
+FULL_DISK = (errno.ENOSPC, errno.EDQUOT)
+log = logging.getLogger(__name__)
 
 
 class StorageError(RuntimeError):
     """A snapshot cannot be stored or read; the message says why."""
+
+
+class StorageFull(StorageError):
+    """No space (bytes, inodes or quota) is left for a snapshot."""
 
 
 class SnapshotConflict(StorageError):
@@ -46,8 +63,8 @@ class ImageStore(ABC):
     """Where snapshot JPEGs live, addressed by their relative name."""
 
     @abstractmethod
-    def put(self, name: str, data: bytes) -> None:
-        """Store ``data`` atomically; the same bytes again is a no-op."""
+    def put(self, name: str, data: bytes) -> bool:
+        """Store ``data`` once; return False when the same bytes were there already."""
 
     @abstractmethod
     def get(self, name: str) -> bytes:
@@ -63,7 +80,7 @@ class ImageStore(ABC):
 
 
 class LocalImageStore(ImageStore):
-    """Snapshots as files under a root folder, written by rename (never half a file)."""
+    """Snapshots as files under a root folder, each written whole and once."""
 
     def __init__(self, root: str) -> None:
         self.root = Path(root).resolve()
@@ -75,24 +92,25 @@ class LocalImageStore(ImageStore):
             raise StorageError(f'{name!r} is outside the storage root')
         return path
 
-    def put(self, name: str, data: bytes) -> None:
-        """Store ``data`` under ``name`` with fsync and rename."""
+    def put(self, name: str, data: bytes) -> bool:
+        """Store ``data`` under ``name``: fsync, then link into place if nothing is there."""
         path = self._path(name)
-        if path.exists():
-            if _digest(path.read_bytes()) == _digest(data):
-                return
-            raise SnapshotConflict(f'another snapshot is already stored as {name}')
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix='.upload-')
         try:
-            with os.fdopen(handle, 'wb') as stream:
-                stream.write(data)
-                stream.flush()
-                os.fsync(stream.fileno())
-            os.replace(temporary, path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = _write_temporary(path.parent, data, durable=True)
         except OSError as error:
-            Path(temporary).unlink(missing_ok=True)
-            raise StorageError(f'cannot store {name}: {error.strerror}') from error
+            raise _storage_error(name, error) from error
+        try:
+            os.link(temporary, path)  # atomic and exclusive: one upload wins
+            return True
+        except FileExistsError:
+            if _digest(path.read_bytes()) == _digest(data):
+                return False
+            raise SnapshotConflict(f'another snapshot is already stored as {name}') from None
+        except OSError as error:
+            raise _storage_error(name, error) from error
+        finally:
+            temporary.unlink(missing_ok=True)
 
     def get(self, name: str) -> bytes:
         """Return the bytes of ``name``."""
@@ -107,10 +125,12 @@ class LocalImageStore(ImageStore):
         if cached.exists():
             return cached.read_bytes()
         data = make_thumbnail(self.get(name))
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        temporary = cached.with_name(f'.{cached.name}.{os.getpid()}')
-        temporary.write_bytes(data)
-        os.replace(temporary, cached)
+        try:  # a cache: when the disk is full the thumbnail is still served
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            temporary = _write_temporary(cached.parent, data, durable=False)
+            os.replace(temporary, cached)
+        except OSError as error:
+            log.warning('thumbnail of %s not cached: %s', name, error.strerror)
         return data
 
     def delete(self, name: str) -> None:
@@ -118,37 +138,92 @@ class LocalImageStore(ImageStore):
         for path in (self._path(name), self._path(f'.thumbnails/{name}')):
             path.unlink(missing_ok=True)
 
+    def remove_stale_temporaries(self, older_than_s: float = STALE_TEMPORARY_S) -> int:
+        """Delete temporary files left by a killed process; return how many."""
+        cutoff = time.time() - older_than_s
+        removed = 0
+        for path in self.root.rglob(TEMPORARY_PREFIX + '*'):
+            try:
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+            except OSError:
+                continue  # gone already, or not ours to remove
+        return removed
 
-def decode_jpeg(data: bytes, mode: int = cv2.IMREAD_COLOR) -> np.ndarray:
-    """Return the decoded image; raise ValueError unless ``data`` is a decodable JPEG."""
+
+def _write_temporary(folder: Path, data: bytes, durable: bool) -> Path:
+    """Write ``data`` to a new uniquely named file in ``folder`` (removed on failure)."""
+    handle, name = tempfile.mkstemp(dir=folder, prefix=TEMPORARY_PREFIX)
+    try:
+        with os.fdopen(handle, 'wb') as stream:
+            stream.write(data)
+            stream.flush()
+            if durable:
+                os.fsync(stream.fileno())
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
+    return Path(name)
+
+
+def _storage_error(name: str, error: OSError) -> StorageError:
+    if error.errno in FULL_DISK:
+        return StorageFull(f'no space left to store {name}: {error.strerror}')
+    return StorageError(f'cannot store {name}: {error.strerror}')
+
+
+def jpeg_size(data: bytes) -> Tuple[int, int]:
+    """Return (width, height) from a JPEG's header; raise ValueError if it has none."""
     if not data.startswith(b'\xff\xd8\xff'):
         raise ValueError('not a JPEG (no JPEG start-of-image marker)')
-    if not data.rstrip(b'\x00').endswith(b'\xff\xd9'):
-        raise ValueError('the JPEG is truncated (no end-of-image marker)')
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), mode)
-    if image is None:
-        raise ValueError('the JPEG data cannot be decoded')
-    return image
+    try:
+        height, width, _, _ = simplejpeg.decode_jpeg_header(data)
+    except ValueError as error:
+        raise ValueError(f'the JPEG header cannot be read: {error}') from None
+    return width, height
 
 
-def check_jpeg(data: bytes) -> None:
+def check_jpeg(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Tuple[int, int]:
     """
-    Raise ValueError unless ``data`` is a whole, decodable JPEG.
+    Raise ValueError unless ``data`` is a whole JPEG of at most ``max_pixels``; return its size.
 
-    Decodes at 1/8 scale in grey: libjpeg still walks every entropy-coded
-    block, at a fraction of the cost of a full decode.
+    The pixel count is read from the header before anything is decoded; then
+    every entropy-coded block is decoded (at 1/8 scale, in grey: the cost is
+    the walk, not the pixels) with libjpeg-turbo's warnings as errors, so a
+    JPEG cut short, even with an end marker appended, is refused.
     """
-    decode_jpeg(data, cv2.IMREAD_REDUCED_GRAYSCALE_8)
+    width, height = jpeg_size(data)
+    if width * height > max_pixels:
+        raise ValueError(f'the JPEG is {width}x{height} pixels, over the limit of '
+                         f'{max_pixels} pixels')
+    try:
+        simplejpeg.decode_jpeg(data, colorspace='GRAY', strict=True, min_width=1,
+                               min_height=1)
+    except ValueError as error:
+        raise ValueError(f'the JPEG data is corrupt or cut short: {error}') from None
+    return width, height
 
 
 def make_thumbnail(data: bytes) -> bytes:
-    """Return a JPEG at most :data:`THUMBNAIL_WIDTH` pixels wide."""
-    image = decode_jpeg(data)
-    height, width = image.shape[:2]
-    if width > THUMBNAIL_WIDTH:
+    """
+    Return a JPEG at most :data:`THUMBNAIL_WIDTH` pixels wide.
+
+    The snapshot is decoded at the smallest scale that is still wider than the
+    thumbnail (libjpeg's DCT scaling), so a large picture never costs its full
+    size in memory.
+    """
+    width, height = jpeg_size(data)
+    try:
+        image = simplejpeg.decode_jpeg(data, colorspace='BGR', min_width=THUMBNAIL_WIDTH,
+                                       min_height=1)
+    except ValueError as error:
+        raise StorageError(f'the snapshot cannot be decoded: {error}') from None
+    if image.shape[1] > THUMBNAIL_WIDTH:
         image = cv2.resize(image, (THUMBNAIL_WIDTH, max(1, height * THUMBNAIL_WIDTH // width)),
                            interpolation=cv2.INTER_AREA)
-    ok, encoded = cv2.imencode('.jpg', image, [cv2.IMWRITE_JPEG_QUALITY, 80])
+    ok, encoded = cv2.imencode('.jpg', np.ascontiguousarray(image),
+                               [cv2.IMWRITE_JPEG_QUALITY, 80])
     if not ok:
         raise StorageError('cannot encode the thumbnail')
     return encoded.tobytes()
