@@ -26,7 +26,7 @@ import pytest
 
 from vehicle_detection.cloud.wire import Alert
 from vehicle_detection.core.bridge.budget import DataBudget, PROTOCOL_OVERHEAD_BYTES
-from vehicle_detection.core.bridge.config import BRIDGE_PARAMS, resolve_api_key
+from vehicle_detection.core.bridge.config import BRIDGE_PARAMS, insecure_url, resolve_api_key
 from vehicle_detection.core.bridge.outbox import Outbox
 from vehicle_detection.core.bridge.snapshot import encode_snapshot, FrameRing
 from vehicle_detection.core.params import defaults
@@ -156,3 +156,12 @@ def test_alerts_the_server_would_refuse_are_never_built(change: dict) -> None:
     Alert(**fields)  # valid as given
     with pytest.raises(ValueError):
         Alert(**{**fields, **change})
+
+
+def test_plain_http_only_to_this_machine_unless_allowed() -> None:
+    for url in ('http://127.0.0.1:8000', 'http://localhost:8000/', 'http://[::1]:80',
+                'https://cloud.example.com', 'https://10.0.0.7'):
+        assert insecure_url(url, allowed=False) is None, url
+    for url in ('http://cloud.example.com', 'http://10.0.0.7:8000', 'http://127.0.0.1.nip.io'):
+        assert 'unencrypted' in (insecure_url(url, allowed=False) or ''), url
+        assert insecure_url(url, allowed=True) is None

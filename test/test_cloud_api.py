@@ -66,10 +66,20 @@ def test_keys_are_checked(fleet: Fleet) -> None:
     bad = requests.post(f'{fleet.url}/alerts', json=body, headers={'X-API-Key': 'vdk_nope'},
                         timeout=5)
     assert bad.status_code == 401
-    assert fleet.post(body, device='edge-2').status_code == 403  # not its own device
-    heartbeat = requests.post(f'{fleet.url}/devices/edge-1/heartbeat', json={}, timeout=5,
+    # A key writes for its own device only: whatever name the body or path gives, the
+    # alert and the heartbeat are filed under the key's device (a device renamed in
+    # its config.yaml keeps working), and the answer says which.
+    answer = fleet.post(body, device='edge-2')
+    assert answer.status_code == 201 and answer.json()['device_id'] == 'edge-2'
+    stored = requests.get(f'{fleet.url}/alerts/{body["event_id"]}', timeout=5).json()
+    assert stored['device_id'] == 'edge-2'
+    heartbeat = requests.post(f'{fleet.url}/devices/edge-1/heartbeat', timeout=5,
+                              json={'link_state': 'from-edge-2'},
                               headers={'X-API-Key': fleet.keys['edge-2']})
-    assert heartbeat.status_code == 403
+    assert heartbeat.status_code == 200 and heartbeat.json()['device_id'] == 'edge-2'
+    devices = {d['name']: d for d in requests.get(f'{fleet.url}/devices', timeout=5).json()}
+    assert devices['edge-1']['health'].get('link_state') != 'from-edge-2'
+    assert devices['edge-2']['health']['link_state'] == 'from-edge-2'
 
 
 def test_revoked_key_is_refused(fleet: Fleet) -> None:

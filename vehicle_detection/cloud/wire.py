@@ -57,7 +57,7 @@ SHA256_PATTERN = r'^[0-9a-f]{64}$'
 HEARTBEAT_FIELDS: Tuple[str, ...] = (
     'cpu_percent', 'memory_percent', 'temperature_c', 'gpu_percent', 'link_state',
     'queue_depth', 'oldest_unsent_s', 'upload_success_rate', 'retries', 'evictions',
-    'bytes_month', 'projected_bytes_month', 'budget_bytes', 'uptime_s')
+    'bytes_month', 'projected_bytes_month', 'budget_bytes', 'uptime_s', 'held_events')
 
 # Camera and device names end up in file names: keep them to a safe alphabet.
 NAME_PATTERN = r'^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$'

@@ -31,7 +31,7 @@ from std_srvs.srv import Trigger
 
 from vehicle_detection.cloud.wire import Alert, utc_iso
 from vehicle_detection.core.bridge.budget import DataBudget
-from vehicle_detection.core.bridge.config import BRIDGE_PARAMS, resolve_api_key
+from vehicle_detection.core.bridge.config import BRIDGE_PARAMS, insecure_url, resolve_api_key
 from vehicle_detection.core.bridge.outbox import Outbox
 from vehicle_detection.core.bridge.policy import AlertDecision, AlertPolicy, Sighting
 from vehicle_detection.core.bridge.snapshot import encode_snapshot, FrameRing
@@ -67,6 +67,9 @@ class CloudBridgeNode(Node):
             api_key, self._key_source = resolve_api_key(values)
         except ValueError as error:
             api_key, self._key_source, self._problem = '', 'nowhere', str(error)
+        insecure = insecure_url(values['api_base_url'], values['allow_insecure_http'])
+        if insecure:  # nothing is sent; events are kept until the URL is fixed
+            api_key, self._problem = '', insecure
         self.outbox = Outbox(values['data_dir'], int(values['max_storage_mb'] * MB),
                              values['snapshot_dir'])
         self.budget = DataBudget(self.outbox, int(values['monthly_budget_mb'] * MB))
@@ -112,6 +115,9 @@ class CloudBridgeNode(Node):
             health_interval=values['health_interval'])
 
     def _apply(self, values: Dict[str, Any]) -> Optional[str]:
+        insecure = insecure_url(values['api_base_url'], values['allow_insecure_http'])
+        if insecure:
+            return insecure
         self.policy.min_track_hits = values['min_track_hits']
         self.policy.track_cooldown_s = values['track_cooldown']
         self.policy.class_cooldown_s = values['class_cooldown']
@@ -208,7 +214,8 @@ class CloudBridgeNode(Node):
             'link_state': link.link_state, 'queue_depth': stats.depth,
             'oldest_unsent_s': round(stats.oldest_unsent_s, 1),
             'upload_success_rate': round(link.success_rate, 4), 'retries': link.retries,
-            'evictions': stats.evictions, 'bytes_month': budget.used,
+            'evictions': stats.evictions, 'held_events': stats.held,
+            'bytes_month': budget.used,
             'projected_bytes_month': budget.projected, 'budget_bytes': budget.budget}
         return figures
 
@@ -224,6 +231,14 @@ class CloudBridgeNode(Node):
             return OK, 'cloud upload disabled; events recorded locally', figures
         if link.link_state == 'down':
             return WARN, f'cloud unreachable, {figures["queue_depth"]} queued', figures
+        if link.link_state == 'redirected':
+            return ERROR, link.last_error, figures
+        if link.filed_as:
+            return WARN, (f"the server files alerts under {link.filed_as!r}, the API key's "
+                          f"device, not device_id {self.params['device_id']!r}"), figures
+        if figures['held_events']:
+            return WARN, (f"{figures['held_events']} events set aside after repeated server "
+                          f'errors (tried again within the hour): {link.last_error}'), figures
         return OK, f'link {link.link_state}, {figures["queue_depth"]} queued', figures
 
     def _report(self) -> None:

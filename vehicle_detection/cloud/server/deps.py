@@ -92,10 +92,3 @@ def authenticated(request: Request,
         raise HTTPException(429, f'rate limit of {server.settings.rate_limit:g} requests/s '
                                  f'for device {caller.name}', headers={'Retry-After': str(wait)})
     return caller
-
-
-def own_device(caller: Caller, device_id: str) -> None:
-    """Refuse (403) a request that speaks for another device than its key's."""
-    if device_id != caller.name:
-        raise HTTPException(403, f'this API key belongs to device {caller.name!r}, '
-                                 f'not {device_id!r}')

@@ -84,6 +84,8 @@ class AlertCreated(BaseModel):
     created: bool
     #: the snapshot is on the server already (shared with an alert of the same frame)
     image_stored: bool = False
+    #: the device the alert is filed under: the key's, whatever the body said
+    device_id: str = ''
 
 
 class AlertOut(BaseModel):
@@ -141,6 +143,7 @@ class HeartbeatIn(BaseModel):
     projected_bytes_month: Optional[int] = Field(None, ge=0, le=BIG)
     budget_bytes: Optional[int] = Field(None, ge=0, le=BIG)
     uptime_s: Optional[float] = Field(None, ge=0)
+    held_events: Optional[int] = Field(None, ge=0, le=BIG)
 
 
 class DeviceOut(BaseModel):

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from vehicle_detection.cloud.server.db import (
     Alert, Device, from_stored, to_stored, utcnow, writing)
 from vehicle_detection.cloud.server.deps import (
-    authenticated, Caller, own_device, ServerState, state)
+    authenticated, Caller, ServerState, state)
 from vehicle_detection.cloud.server.models import (
     AlertCreated, AlertIn, HeartbeatIn, ImageStored)
 from vehicle_detection.cloud.server.storage import (
@@ -48,8 +48,13 @@ def post_alert(alert: AlertIn, request: Request, response: Response,
                caller: Caller = Depends(authenticated),
                idempotency_key: Optional[str] = Header(None, alias=IDEMPOTENCY_HEADER)
                ) -> AlertCreated:
-    """Store an alert once: the same event id again answers 200 with the same id."""
-    own_device(caller, alert.device_id)
+    """
+    Store an alert once: the same event id again answers 200 with the same id.
+
+    The alert is filed under the device of the key, whatever ``device_id`` the
+    body gives (a device renamed in its configuration keeps working); the
+    answer names that device.
+    """
     if idempotency_key is not None and idempotency_key != str(alert.event_id):
         raise HTTPException(422, f'{IDEMPOTENCY_HEADER} must equal the event_id')
     engine = state(request).engine
@@ -76,7 +81,7 @@ def post_alert(alert: AlertIn, request: Request, response: Response,
         stored = alert.image_sha256 is not None and _link_stored_image(
             session, alert_id, caller.device_pk, alert.image_sha256)
     return AlertCreated(id=alert_id, event_id=alert.event_id, created=inserted is not None,
-                        image_stored=stored)
+                        image_stored=stored, device_id=caller.name)
 
 
 def _link_stored_image(session: Executes, alert_id: int, device_pk: int, digest: str) -> bool:
@@ -195,10 +200,9 @@ def _already_stored(event_id: str, stored_digest: str, path: Optional[str], dige
 @router.post(DEVICES_PATH + '/{device_id}/heartbeat')
 def post_heartbeat(device_id: str, heartbeat: HeartbeatIn, request: Request,
                    caller: Caller = Depends(authenticated)) -> dict:
-    """Record a device's health figures and mark it online."""
-    own_device(caller, device_id)
+    """Record the health figures of the key's device (named in the path) and mark it online."""
     now = utcnow()
     with writing(state(request).engine) as session:
         session.execute(update(Device).where(Device.id == caller.device_pk).values(
             last_seen_at=now, health=heartbeat.model_dump(exclude_none=True)))
-    return {'status': 'ok', 'server_time': now.isoformat() + 'Z'}
+    return {'status': 'ok', 'server_time': now.isoformat() + 'Z', 'device_id': caller.name}

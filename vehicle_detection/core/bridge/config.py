@@ -16,9 +16,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Any, Mapping, Optional, Tuple
+from urllib.parse import urlsplit
 
 from vehicle_detection.cloud.wire import is_valid_name
 from vehicle_detection.core.params import IMAGE_RELIABILITY, ParamSpec
@@ -37,10 +39,13 @@ def _url(value: Any) -> Optional[str]:
 
 BRIDGE_PARAMS = (
     ParamSpec('enabled', True, 'Upload to the cloud; events are recorded locally either way.'),
-    ParamSpec('api_base_url', 'http://127.0.0.1:8000', 'Cloud server URL.', check=_url),
-    ParamSpec('api_key', '', 'API key; better left empty here and given by the '
-              f'{API_KEY_ENV} environment variable or api_key_file.'),
-    ParamSpec('api_key_file', '', 'File holding the API key (one line).'),
+    ParamSpec('api_base_url', 'http://127.0.0.1:8000', 'Cloud server URL (https:// '
+              'unless the server is on this machine).', check=_url),
+    ParamSpec('allow_insecure_http', False, 'Allow plain http:// to another machine: the '
+              'API key and alerts then cross the network unencrypted.'),
+    ParamSpec('api_key_file', '', f'File holding the API key (one line); the '
+              f'{API_KEY_ENV} environment variable comes first. Never a parameter: any node '
+              'could read it.'),
     ParamSpec('device_id', 'edge-1', "This device's name on the server.", check=_name),
     ParamSpec('camera_id', 'cam0', 'Camera name in alerts and snapshot names.', check=_name),
     ParamSpec('upload_interval', 5.0, 'Seconds before a failed upload round is tried again.',
@@ -91,9 +96,27 @@ BRIDGE_PARAMS = (
 )
 
 
+def insecure_url(url: str, allowed: bool) -> Optional[str]:
+    """Say why ``url`` may not be used: plain http to another machine, unless ``allowed``."""
+    parts = urlsplit(url)
+    if parts.scheme != 'http' or allowed or _is_loopback(parts.hostname or ''):
+        return None
+    return (f'refusing plain http to {parts.hostname}: the API key and alerts would cross '
+            'the network unencrypted; use https:// or set allow_insecure_http')
+
+
+def _is_loopback(host: str) -> bool:
+    if host == 'localhost':
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def resolve_api_key(values: Mapping[str, Any]) -> Tuple[str, str]:
     """
-    Return (key, where it came from): the environment, then the key file, then the parameter.
+    Return (key, where it came from): the environment, then the key file.
 
     Raises ValueError when ``api_key_file`` is set but cannot be read.
     """
@@ -105,4 +128,4 @@ def resolve_api_key(values: Mapping[str, Any]) -> Tuple[str, str]:
             return path.read_text().strip(), str(path)
         except OSError as error:
             raise ValueError(f'api_key_file {path}: {error.strerror}') from error
-    return str(values['api_key']), 'api_key parameter' if values['api_key'] else 'nowhere'
+    return '', 'nowhere'

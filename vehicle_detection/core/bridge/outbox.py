@@ -44,7 +44,9 @@ CREATE TABLE IF NOT EXISTS events (
     alert_state TEXT NOT NULL DEFAULT 'pending',
     image_state TEXT NOT NULL DEFAULT 'pending',
     attempts INTEGER NOT NULL DEFAULT 0,
-    last_error TEXT
+    last_error TEXT,
+    server_errors INTEGER NOT NULL DEFAULT 0,
+    held_until REAL NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS events_open ON events (alert_state, image_state);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -55,6 +57,12 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 # corrupt), skipped (data budget spent).
 PENDING, SENT, FAILED = 'pending', 'sent', 'failed'
 OPEN_SQL = "(alert_state = 'pending' OR (alert_state = 'sent' AND image_state = 'pending'))"
+# An event the server keeps answering with an error (while it answers others) is
+# held back for a while so that the events behind it flow; it is kept and tried again.
+SET_ASIDE_AFTER = 5  # server errors in a row
+HOLD_S = 3600.0
+ADDED_COLUMNS = {'server_errors': 'INTEGER NOT NULL DEFAULT 0',
+                 'held_until': 'REAL NOT NULL DEFAULT 0'}  # outboxes of older versions
 
 
 @dataclass(frozen=True)
@@ -79,6 +87,7 @@ class OutboxStats:
     stored_bytes: int
     evictions: int
     failed: int
+    held: int  # open events set aside after repeated server errors
 
 
 class Outbox:
@@ -99,6 +108,10 @@ class Outbox:
         self._db.execute('PRAGMA journal_mode=WAL')
         self._db.execute('PRAGMA synchronous=FULL')
         self._db.executescript(SCHEMA)
+        columns = {row[1] for row in self._db.execute('PRAGMA table_info(events)')}
+        for name, declaration in ADDED_COLUMNS.items():
+            if name not in columns:
+                self._db.execute(f'ALTER TABLE events ADD COLUMN {name} {declaration}')
         self._remove_orphans()
 
     # -- writing ---------------------------------------------------------------------
@@ -134,11 +147,24 @@ class Outbox:
             if part == 'image' and state != PENDING:
                 self._drop_snapshot(seq)
 
-    def count_attempt(self, seq: int, error: str) -> None:
-        """Record one failed try of event ``seq``."""
+    def count_attempt(self, seq: int, error: str, server_error: bool = False) -> bool:
+        """
+        Record one failed try of event ``seq``; True when it is now set aside.
+
+        ``server_error``: the server answered this event with an error (not a
+        network failure). After :data:`SET_ASIDE_AFTER` of those in a row the
+        event is held for :data:`HOLD_S` and the events behind it go first.
+        """
         with self._lock:
-            self._db.execute('UPDATE events SET attempts = attempts + 1, last_error = ? '
-                             'WHERE seq = ?', (error, seq))
+            self._db.execute(
+                'UPDATE events SET attempts = attempts + 1, last_error = ?, '
+                'server_errors = CASE WHEN ? THEN server_errors + 1 ELSE 0 END WHERE seq = ?',
+                (error, server_error, seq))
+            held = self._db.execute(
+                'UPDATE events SET held_until = ?, server_errors = 0 '
+                'WHERE seq = ? AND server_errors >= ?',
+                (time.time() + HOLD_S, seq, SET_ASIDE_AFTER)).rowcount
+        return held == 1
 
     def enforce_limit(self) -> int:
         """Evict the oldest unsent snapshots until storage fits; return how many."""
@@ -161,12 +187,12 @@ class Outbox:
 
     # -- reading ---------------------------------------------------------------------
     def next_open(self, after_seq: int = 0) -> Optional[Event]:
-        """Return the oldest event with something still to send, after ``after_seq``."""
+        """Return the oldest event still to send and not set aside, after ``after_seq``."""
         with self._lock:
             row = self._db.execute(
                 'SELECT seq, event_id, created_at, alert, image_path, alert_state, image_state '
-                f'FROM events WHERE {OPEN_SQL} AND seq > ? ORDER BY seq LIMIT 1',
-                (after_seq,)).fetchone()
+                f'FROM events WHERE {OPEN_SQL} AND seq > ? AND held_until <= ? '
+                'ORDER BY seq LIMIT 1', (after_seq, time.time())).fetchone()
         if row is None:
             return None
         return Event(row[0], row[1], row[2], json.loads(row[3]), row[4], row[5], row[6])
@@ -186,8 +212,11 @@ class Outbox:
             failed = self._db.execute(
                 "SELECT COUNT(*) FROM events WHERE alert_state = 'failed' "
                 "OR image_state = 'failed'").fetchone()[0]
+            held = self._db.execute(
+                f'SELECT COUNT(*) FROM events WHERE {OPEN_SQL} AND held_until > ?',
+                (now,)).fetchone()[0]
             return OutboxStats(depth, max(0.0, now - oldest) if oldest else 0.0,
-                               self._stored_bytes(), self.meta('evictions'), failed)
+                               self._stored_bytes(), self.meta('evictions'), failed, held)
 
     def events(self) -> List[Dict[str, Any]]:
         """Return every recorded event with its states (oldest first)."""

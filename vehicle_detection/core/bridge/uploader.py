@@ -20,9 +20,14 @@ checks ``/health`` and sends heartbeats. Each event goes as alert JSON, then
 its JPEG, both keyed by the event id, so a retry after any failure or crash
 is harmless. Per the wire contract 5xx, 408, 429 and network errors are
 retried (``retry_attempts`` a round, exponential backoff with jitter, and
-``Retry-After`` honoured), other 4xx are permanent for that request;
-401/403 mean the key is wrong: uploads pause and the fault is reported
-instead of hammering the server with a bad key.
+``Retry-After`` honoured), other 4xx are permanent for that request (403
+included: the server refuses that event, not the key). 401 means the key is
+wrong and a redirect that the configured URL is: uploads pause and the fault
+is reported instead of hammering the server. Redirects are never followed,
+so the key only goes to the configured host, and ``GET /health`` carries no
+key. An event the server keeps failing with 5xx while it answers its health
+check is set aside for a while (:meth:`Outbox.count_attempt`), so that one
+poison event cannot hold back the rest.
 """
 
 from __future__ import annotations
@@ -42,6 +47,8 @@ from vehicle_detection.core.bridge.budget import DataBudget
 from vehicle_detection.core.bridge.outbox import Event, FAILED, Outbox, PENDING, SENT
 
 AUTH_PAUSE_S = 300.0  # a refused key is tried again after this long (or a settings change)
+PAUSED = ('unauthorized', 'redirected')  # link states in which uploads wait AUTH_PAUSE_S
+HELD = 'held'  # _send's outcome for an event set aside
 
 
 @dataclass(frozen=True)
@@ -66,7 +73,7 @@ class UploadSettings:
 class LinkStats:
     """What the link did (read by diagnostics, heartbeats and the health service)."""
 
-    link_state: str = 'unknown'  # up, down, unauthorized, unknown
+    link_state: str = 'unknown'  # up, down, unauthorized, redirected, unknown
     requests_ok: int = 0
     requests_failed: int = 0
     retries: int = 0
@@ -74,6 +81,7 @@ class LinkStats:
     missing_snapshots: int = 0
     budget_skipped_images: int = 0
     last_error: str = ''
+    filed_as: str = ''  # the device the server files alerts under, when not device_id
 
     @property
     def success_rate(self) -> float:
@@ -118,26 +126,31 @@ class Uploader:
 
     # -- HTTP ------------------------------------------------------------------------------
     def _exchange(self, session: requests.Session, method: str, path: str,
-                  **options: object) -> Optional[requests.Response]:
-        """Send one request, count its bytes; None on a network error."""
+                  auth: bool = True, **options: object) -> Optional[requests.Response]:
+        """Send one request (the key if ``auth``), count its bytes; None on a network error."""
+        headers = dict(options.pop('headers', None) or {})  # type: ignore[call-overload]
         if 'json' in options:  # serialise once: the same bytes are sent and counted
-            options['data'] = json.dumps(options.pop('json')).encode()
-            headers = dict(options.get('headers') or {})  # type: ignore[call-overload]
-            options['headers'] = {**headers, 'Content-Type': 'application/json'}
+            options['data'] = json.dumps(options.pop('json'), allow_nan=False).encode()
+            headers['Content-Type'] = 'application/json'
+        if auth:
+            headers[API_KEY_HEADER] = self.settings.api_key
         data = options.get('data')
         body = data if isinstance(data, bytes) else b''
         try:
+            # Never follow a redirect: the key would go to whatever host it names.
             response = session.request(method, self.settings.api_base_url.rstrip('/') + path,
-                                       timeout=self.settings.timeout, **options)  # type: ignore
+                                       timeout=self.settings.timeout, headers=headers,
+                                       allow_redirects=False, **options)  # type: ignore
         except requests.RequestException as error:
             self.budget.record(len(body), 0)  # it may have left: count it
             self.stats.requests_failed += 1
             self.stats.last_error = f'{method} {path}: {type(error).__name__}: {error}'[:300]
             return None
-        sent = len(body) + sum(len(k) + len(v) + 4 for k, v in session.headers.items())
+        sent = len(body) + sum(len(k) + len(v) + 4 for k, v in
+                               {**session.headers, **headers}.items())
         self.budget.record(sent, len(response.content) + sum(
             len(k) + len(v) + 4 for k, v in response.headers.items()))
-        if response.status_code < 400:
+        if response.status_code < 300:
             self.stats.requests_ok += 1
         else:
             self.stats.requests_failed += 1
@@ -145,20 +158,21 @@ class Uploader:
                                     f'{response.text[:200]}'
         return response
 
-    def _session(self) -> requests.Session:
+    @staticmethod
+    def _session() -> requests.Session:
         session = requests.Session()
-        session.headers[API_KEY_HEADER] = self.settings.api_key
+        session.trust_env = False  # no proxy or .netrc credentials from the environment
         return session
 
     # -- draining --------------------------------------------------------------------------
     def _drain_loop(self) -> None:
         session = self._session()
         while not self._stop.is_set():
-            if self.stats.link_state == 'unauthorized' or not self.settings.enable_alert_upload:
-                self._wait(AUTH_PAUSE_S if self.stats.link_state == 'unauthorized'
+            if self.stats.link_state in PAUSED or not self.settings.enable_alert_upload:
+                self._wait(AUTH_PAUSE_S if self.stats.link_state in PAUSED
                            else self.settings.upload_interval)
-                if self.stats.link_state == 'unauthorized':
-                    self.stats.link_state = 'unknown'  # try the key again
+                if self.stats.link_state in PAUSED:
+                    self.stats.link_state = 'unknown'  # try the key and the URL again
                 continue
             # A failed round waits for the next; an empty outbox waits for wake().
             drained = self._drain_round(session)
@@ -179,6 +193,12 @@ class Uploader:
         return True
 
     def _deliver(self, session: requests.Session, event: Event) -> bool:
+        if event.alert_state == PENDING and not _is_json(event.alert):
+            # Queued by an older version without the number check: the server would
+            # refuse it (422) on every try; record why and let the others go.
+            self.stats.permanent_failures += 1
+            self.outbox.mark(event.seq, 'alert', FAILED, 'not sendable: a number is not finite')
+            return True
         if event.alert_state == PENDING:
             answers: List[requests.Response] = []
 
@@ -192,9 +212,11 @@ class Uploader:
             outcome = self._send(session, event, 'alert', post)
             if outcome is None:
                 return False
-            if outcome == FAILED:
+            if outcome in (FAILED, HELD):
                 return True
-            if event.image_state == PENDING and _image_stored(answers[-1]):
+            filed_as = str(_answer_field(answers[-1], 'device_id') or '')
+            self.stats.filed_as = filed_as if filed_as != self.settings.device_id else ''
+            if event.image_state == PENDING and _answer_field(answers[-1], 'image_stored'):
                 # An alert of the same frame sent this picture already: no upload.
                 self.outbox.mark(event.seq, 'image', SENT, 'shared: already on the server')
                 return True
@@ -223,7 +245,7 @@ class Uploader:
 
     def _send(self, session: requests.Session, event: Event, part: str,
               request: Callable[[], Optional[requests.Response]]) -> Optional[str]:
-        """Try one request up to ``retry_attempts`` times; return SENT, FAILED or None."""
+        """Try one request up to ``retry_attempts`` times; return SENT, FAILED, HELD or None."""
         backoff = Backoff(self.settings.retry_delay,
                           max(self.settings.retry_delay, self.settings.retry_max_delay),
                           jitter=0.5)
@@ -232,13 +254,11 @@ class Uploader:
                 self.stats.retries += 1
             response = request()
             status = None if response is None else response.status_code
-            if status is not None and status < 400:
+            if status is not None and status < 300:
                 self.stats.link_state = 'up'
                 self.outbox.mark(event.seq, part, SENT)
                 return SENT
-            if status in (401, 403):
-                self.stats.link_state = 'unauthorized'
-                self.stats.last_error = f'the server refused the API key (HTTP {status})'
+            if response is not None and self._link_refused(response):
                 return None
             if not is_retryable(status):
                 self.stats.permanent_failures += 1
@@ -246,7 +266,13 @@ class Uploader:
                 return FAILED
             if response is None:
                 self.stats.link_state = 'down'
-            self.outbox.count_attempt(event.seq, self.stats.last_error)
+            # A 5xx while the server's health check passes is this event's own fault.
+            server_error = status is not None and status >= 500 \
+                and self.stats.link_state == 'up'
+            if self.outbox.count_attempt(event.seq, self.stats.last_error, server_error):
+                self.stats.last_error = f'event {event.event_id} set aside after repeated ' \
+                                        f'server errors: {self.stats.last_error}'[:300]
+                return HELD
             delay = backoff.next_delay()
             retry_after = response.headers.get('Retry-After', '') if response is not None else ''
             if retry_after.isdigit():
@@ -255,12 +281,26 @@ class Uploader:
                 return None
         return None
 
+    def _link_refused(self, response: requests.Response) -> bool:
+        """Tell whether the answer stops every upload (bad key, redirect); report it."""
+        status = response.status_code
+        if status == 401:
+            self.stats.link_state = 'unauthorized'
+            self.stats.last_error = 'the server refused the API key (HTTP 401)'
+        elif 300 <= status < 400:
+            self.stats.link_state = 'redirected'
+            self.stats.last_error = (
+                f'the server redirects (HTTP {status}) to '
+                f"{response.headers.get('Location', '?')}: set api_base_url to the final "
+                f'address (redirects are not followed: the key would go with them)')[:300]
+        return self.stats.link_state in PAUSED
+
     # -- health and heartbeat ----------------------------------------------------------------
     def _health_loop(self) -> None:
         session = self._session()
         next_heartbeat = elapsed = 0.0
         while not self._stop.is_set():
-            response = self._exchange(session, 'GET', HEALTH_PATH)
+            response = self._exchange(session, 'GET', HEALTH_PATH, auth=False)
             if response is None or response.status_code >= 500:
                 self.stats.link_state = 'down'
             elif self.stats.link_state in ('down', 'unknown'):
@@ -270,17 +310,26 @@ class Uploader:
                 figures = {k: v for k, v in self._health_figures().items() if v is not None}
                 reply = self._exchange(session, 'POST', heartbeat_path(self.settings.device_id),
                                        json=figures)
-                if reply is not None and reply.status_code in (401, 403):
-                    self.stats.link_state = 'unauthorized'
+                if reply is not None:
+                    self._link_refused(reply)  # a 403 (another device's name) stops nothing
                 next_heartbeat = elapsed + self.settings.heartbeat_interval
             if self._stop.wait(self.settings.health_interval):
                 return
             elapsed += self.settings.health_interval
 
 
-def _image_stored(response: requests.Response) -> bool:
-    """Tell whether an alert answer says its snapshot is on the server already."""
+def _answer_field(response: requests.Response, name: str) -> object:
+    """Return a field of a JSON answer (None if absent, or not a JSON object)."""
     try:
-        return bool(response.json().get('image_stored'))
-    except (ValueError, AttributeError):  # not JSON, or not an object: upload it
+        return response.json().get(name)
+    except (ValueError, AttributeError):
+        return None
+
+
+def _is_json(document: object) -> bool:
+    """Tell whether ``document`` can be sent as strict JSON (no NaN or infinity)."""
+    try:
+        json.dumps(document, allow_nan=False)
+    except ValueError:
         return False
+    return True
