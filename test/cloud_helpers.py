@@ -83,18 +83,31 @@ def add_device(name: str, db: str, storage: str) -> str:
     return cloud_cli('add-device', name, db=db, storage=storage).stdout.strip().splitlines()[-1]
 
 
+def read_token(db: str, storage: str, name: str = 'tests') -> str:
+    """Create a read token with the real command; return it."""
+    return cloud_cli('add-token', f'{name}-{uuid.uuid4().hex[:8]}', db=db,
+                     storage=storage).stdout.strip().splitlines()[-1]
+
+
 class CloudServer:
     """``vehicle-detection-cloud serve`` in its own process on a free port."""
 
     def __init__(self, db: str, storage: str, extra: Optional[List[str]] = None,
-                 port: int = 0) -> None:
+                 port: int = 0, public: bool = True) -> None:
+        """
+        Start the server; ``public``: reads need no login (the login has its own tests).
+
+        With ``public`` False, :attr:`token` is a read token for the API.
+        """
         self.db, self.storage = db, storage
         self.port = port or free_port()
         self.url = f'http://127.0.0.1:{self.port}'
         self.log = tempfile.TemporaryFile()
+        self.token = '' if public else read_token(db, storage)
         self.process = subprocess.Popen(
             [CLOUD, 'serve', '--db', db, '--storage', storage, '--port', str(self.port),
-             *(extra or [])], stdout=self.log, stderr=subprocess.STDOUT)
+             *(['--public-dashboard'] if public else []), *(extra or [])],
+            stdout=self.log, stderr=subprocess.STDOUT)
         try:
             wait_http(self.url + '/api/v1/health', process=self.process)
         except AssertionError:

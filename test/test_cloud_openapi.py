@@ -28,14 +28,16 @@ import requests
 def test_openapi_spec_finds_no_server_error(tmp_path: Path) -> None:
     db, storage = f'sqlite:///{tmp_path}/cloud.db', str(tmp_path / 'images')
     key = add_device('edge-1', db, storage)
-    server = CloudServer(db, storage, ['--rate-limit', '0'])
+    server = CloudServer(db, storage, ['--rate-limit', '0'], public=False)
     try:
-        spec = requests.get(server.url + '/openapi.json', timeout=5).json()
+        spec = requests.get(server.url + '/openapi.json', timeout=5,
+                            headers={'Authorization': f'Bearer {server.token}'}).json()
         assert spec['info']['title'] and '/api/v1/alerts' in spec['paths']
         result = subprocess.run(
             [str(Path(sys.prefix) / 'bin' / 'schemathesis'), 'run', server.url + '/openapi.json',
              '--checks', 'not_a_server_error', '--max-examples', '25', '--seed', '7',
              '--phases', 'examples,coverage,fuzzing', '--header', f'X-API-Key: {key}',
+             '--header', f'Authorization: Bearer {server.token}',
              '--request-timeout', '10', '--no-color',
              '--generation-database', 'none'],
             capture_output=True, text=True, timeout=400, cwd=tmp_path)  # its cache goes there

@@ -19,9 +19,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 import shutil
+import subprocess
 from typing import Iterator
 
-from cloud_helpers import add_device, alert_body, CloudServer, require_tool
+from cloud_helpers import add_device, alert_body, CLOUD, CloudServer, require_tool
 import pytest
 import requests
 
@@ -124,3 +125,42 @@ def test_dashboard_shows_alerts_and_health_without_reload(browser, tmp_path: Pat
 def _now_iso() -> str:
     from datetime import datetime, timezone
     return datetime.now(timezone.utc).isoformat()
+
+
+def test_login_flow_in_the_browser(browser, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    db, storage = f'sqlite:///{tmp_path}/cloud.db', str(tmp_path / 'images')
+    add_device('gate-north', db, storage)
+    server = CloudServer(db, storage, public=False)
+    added = subprocess.run([CLOUD, 'add-user', 'ana', '--password-stdin', '--db', db,
+                            '--storage', storage], input='a long passphrase\n', text=True,
+                           capture_output=True, timeout=60)
+    assert added.returncode == 0, added.stderr
+    wait = WebDriverWait(browser, 20)
+    try:
+        browser.get(server.url + '/')
+        wait.until(lambda d: d.current_url.endswith('/login'))  # not logged in yet
+
+        def log_in(password: str) -> None:
+            for field, value in (('name', 'ana'), ('password', password)):
+                element = browser.find_element(By.ID, field)
+                element.clear()
+                element.send_keys(value)
+            browser.find_element(By.ID, 'submit').click()
+
+        log_in('a wrong passphrase')
+        wait.until(lambda d: 'Wrong name or password' in d.find_element(By.ID, 'error').text)
+        log_in('a long passphrase')
+        wait.until(lambda d: not d.current_url.endswith('/login')
+                   and d.execute_script('return window.vdRefreshes || 0') >= 1)
+        cookie = browser.get_cookie('vd_session')
+        assert cookie and cookie['httpOnly'] and cookie['sameSite'] == 'Strict'
+        assert browser.execute_script('return document.cookie') == ''  # not readable by JS
+        browser.find_element(By.ID, 'logout').click()
+        wait.until(lambda d: d.current_url.endswith('/login'))
+        browser.get(server.url + '/')
+        wait.until(lambda d: d.current_url.endswith('/login'))  # the session is gone
+    finally:
+        server.stop()

@@ -91,7 +91,9 @@ def run(args: argparse.Namespace) -> int:
     data.mkdir(parents=True, exist_ok=True)
     url = f'http://127.0.0.1:{args.port}'
     log = open(data / 'server.log', 'ab')
-    server = subprocess.Popen(_cloud_command('serve', '--port', str(args.port), data=data),
+    # Listening on this machine only: the demo's dashboard needs no login.
+    server = subprocess.Popen(_cloud_command('serve', '--port', str(args.port),
+                                             '--public-dashboard', data=data),
                               stdout=log, stderr=subprocess.STDOUT)
     try:
         _wait_healthy(url, server)
@@ -105,7 +107,8 @@ def run(args: argparse.Namespace) -> int:
         code = runner.run(args)
         print(f'dashboard: {url}/ (stopped with this command; start it again with '
               f'`vehicle-detection-cloud serve --db sqlite:///{data}/cloud.db '
-              f'--storage {data / "images"}`)', flush=True)
+              f'--storage {data / "images"}` after `vehicle-detection-cloud add-user NAME` '
+              f'with the same --db, or with --public-dashboard)', flush=True)
         return code
     except RuntimeError as error:
         print(f'error: {error}', file=sys.stderr)

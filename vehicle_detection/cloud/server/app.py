@@ -19,16 +19,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Awaitable, Callable, MutableMapping
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from vehicle_detection import __version__
 from vehicle_detection.cloud.server import metrics
-from vehicle_detection.cloud.server.deps import ServerState
+from vehicle_detection.cloud.server.deps import reader, ServerState, state
+from vehicle_detection.cloud.server.headers import SecurityHeaders
+from vehicle_detection.cloud.server.operators import SESSION_COOKIE, session_reader
+from vehicle_detection.cloud.server.routes_auth import router as auth_router
 from vehicle_detection.cloud.server.routes_ingest import router as ingest_router
 from vehicle_detection.cloud.server.routes_read import router as read_router
 from vehicle_detection.cloud.server.settings import ServerSettings
@@ -125,13 +129,18 @@ def create_app(settings: ServerSettings) -> FastAPI:
     """Build the app for ``settings`` (the database must already be migrated)."""
     app = FastAPI(title='vehicle_detection cloud', version=__version__,
                   description='Alerts, snapshots and device health from vehicle_detection '
-                              'edge boxes. Devices authenticate with `X-API-Key`.')
+                              'edge boxes. Devices write with `X-API-Key`; operators read '
+                              'after logging in (session cookie), scripts with a read '
+                              'token (`Authorization: Bearer`).',
+                  docs_url=None, redoc_url=None, openapi_url=None)
     app.state.server = ServerState(settings)
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.include_router(ingest_router)
-    app.include_router(read_router)
+    app.include_router(read_router, dependencies=[Depends(reader)])
+    app.include_router(auth_router)
     app.add_middleware(metrics.RequestMetrics)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders, tls=settings.tls)
 
     @app.get(HEALTH_PATH, tags=['health'])
     def health(request: Request) -> Any:
@@ -144,10 +153,24 @@ def create_app(settings: ServerSettings) -> FastAPI:
                                 status_code=503)
         return {'status': 'ok', 'version': __version__, 'database': 'ok'}
 
-    app.get('/metrics', include_in_schema=False)(metrics.endpoint)
+    app.get('/metrics', include_in_schema=False, dependencies=[Depends(reader)])(
+        metrics.endpoint)
 
-    @app.get('/', include_in_schema=False)
-    def dashboard() -> FileResponse:
+    @app.get('/openapi.json', include_in_schema=False, dependencies=[Depends(reader)])
+    def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get('/docs', include_in_schema=False, dependencies=[Depends(reader)])
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url='/openapi.json', title=app.title)
+
+    @app.get('/', include_in_schema=False, response_model=None)
+    def dashboard(request: Request) -> Any:
+        server = state(request)
+        session = request.cookies.get(SESSION_COOKIE)
+        if not server.settings.public_dashboard and not (
+                session and session_reader(server.engine, session)):
+            return RedirectResponse('/login', status_code=303)
         return FileResponse(STATIC / 'index.html')
 
     app.mount('/static', StaticFiles(directory=STATIC), name='static')

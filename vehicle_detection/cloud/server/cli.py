@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import os
 from pathlib import Path
 import sys
@@ -28,11 +29,16 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from vehicle_detection.cloud.server.access import hash_key, new_key
-from vehicle_detection.cloud.server.db import Device, is_sqlite, make_engine, utcnow
+from vehicle_detection.cloud.server.db import (
+    Device, is_sqlite, make_engine, Operator, ReadToken, utcnow)
+from vehicle_detection.cloud.server.operators import hash_password, new_read_token, ROLES
 from vehicle_detection.cloud.server.schema import check_current, SchemaBehind, upgrade
 from vehicle_detection.cloud.server.settings import DEFAULT_DB, DEFAULT_STORAGE, ServerSettings
 from vehicle_detection.cloud.server.storage import DEFAULT_MAX_PIXELS, LocalImageStore
 from vehicle_detection.cloud.wire import is_valid_name
+
+MIN_PASSWORD = 10
+GRACEFUL_SHUTDOWN_S = 5
 
 
 def _prepare(args: argparse.Namespace) -> None:
@@ -48,10 +54,14 @@ def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     _prepare(args)
+    if bool(args.tls_cert) != bool(args.tls_key):
+        print('error: --tls-cert and --tls-key go together', file=sys.stderr)
+        return 2
     settings = ServerSettings(db=args.db, storage=args.storage,
                               max_body_bytes=args.max_body_mb * 1024 * 1024,
                               rate_limit=args.rate_limit, rate_burst=2 * args.rate_limit,
-                              max_image_pixels=args.max_image_pixels)
+                              max_image_pixels=args.max_image_pixels,
+                              public_dashboard=args.public_dashboard, tls=bool(args.tls_cert))
     # Nothing is uploading before this server listens: every temporary file is a
     # left-over of a killed one.
     removed = LocalImageStore(args.storage).remove_stale_temporaries(older_than_s=0.0)
@@ -62,13 +72,17 @@ def serve(args: argparse.Namespace) -> int:
         # Each worker counts in files here; a scrape adds them up (metrics.py).
         metrics_dir = tempfile.mkdtemp(prefix='vd-cloud-metrics-')
         os.environ['PROMETHEUS_MULTIPROC_DIR'] = metrics_dir
-    print(f'dashboard: http://{args.host}:{args.port}/  API docs: '
-          f'http://{args.host}:{args.port}/docs  database: {args.db}', flush=True)
+    scheme = 'https' if args.tls_cert else 'http'
+    print(f'dashboard: {scheme}://{args.host}:{args.port}/  API docs: '
+          f'{scheme}://{args.host}:{args.port}/docs  database: {args.db}'
+          + ('  (public: no login)' if args.public_dashboard else ''), flush=True)
     uvicorn.run('vehicle_detection.cloud.server.app:app_from_env', factory=True,
                 host=args.host, port=args.port, workers=None if args.debug else args.workers,
                 reload=args.debug, log_level='debug' if args.debug else 'warning',
                 reload_dirs=[str(Path(__file__).resolve().parents[2])] if args.debug else None,
-                access_log=args.debug)
+                access_log=args.debug, ssl_certfile=args.tls_cert, ssl_keyfile=args.tls_key,
+                # A client that keeps its connection open cannot hold up a stop.
+                timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S)
     return 0
 
 
@@ -138,6 +152,77 @@ def revoke_device(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_user(args: argparse.Namespace) -> int:
+    """Create an operator (or set a new password), reading the password safely."""
+    if not is_valid_name(args.name):
+        print(f'error: user name {args.name!r} must be 1-64 letters, digits, "_", "." or "-"',
+              file=sys.stderr)
+        return 2
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip('\n')
+    else:
+        password = getpass.getpass(f'password for {args.name}: ')
+        if getpass.getpass('again: ') != password:
+            print('error: the passwords differ', file=sys.stderr)
+            return 1
+    if len(password) < MIN_PASSWORD:
+        print(f'error: the password needs at least {MIN_PASSWORD} characters', file=sys.stderr)
+        return 1
+    _prepare(args)
+    engine = make_engine(args.db)
+    try:
+        with Session(engine) as session, session.begin():
+            user = session.execute(select(Operator).where(Operator.name == args.name)).scalar()
+            if user is None:
+                session.add(Operator(name=args.name, password_hash=hash_password(password),
+                                     role=args.role, created_at=utcnow()))
+            else:
+                user.password_hash, user.role = hash_password(password), args.role
+    finally:
+        engine.dispose()
+    print(f'user {args.name} ({args.role}) can log in at /login')
+    return 0
+
+
+def add_token(args: argparse.Namespace) -> int:
+    """Create a read token for a script and print it once, alone on the last line."""
+    if not is_valid_name(args.name):
+        print(f'error: token name {args.name!r} must be 1-64 letters, digits, "_", "." or '
+              f'"-"', file=sys.stderr)
+        return 2
+    _prepare(args)
+    token = new_read_token()
+    engine = make_engine(args.db)
+    try:
+        with Session(engine) as session, session.begin():
+            session.add(ReadToken(name=args.name, token_hash=hash_key(token),
+                                  created_at=utcnow()))
+    except IntegrityError:
+        print(f'error: a token named {args.name!r} exists', file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    print(f'read token {args.name} (send as "Authorization: Bearer <token>"), shown once:')
+    print(token)
+    return 0
+
+
+def revoke_token(args: argparse.Namespace) -> int:
+    """Revoke a read token."""
+    _prepare(args)
+    engine = make_engine(args.db)
+    with Session(engine) as session, session.begin():
+        token = session.execute(select(ReadToken).where(ReadToken.name == args.name)).scalar()
+        if token is not None:
+            token.revoked_at = token.revoked_at or utcnow()
+    engine.dispose()
+    if token is None:
+        print(f'error: no token {args.name!r}', file=sys.stderr)
+        return 1
+    print(f'read token {args.name} revoked')
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the command-line parser."""
     common = argparse.ArgumentParser(add_help=False)
@@ -157,6 +242,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument('--max-body-mb', type=int, default=5, help='largest request body')
     run.add_argument('--max-image-pixels', type=int, default=DEFAULT_MAX_PIXELS,
                      help='largest snapshot, in pixels (width x height); larger are refused')
+    run.add_argument('--public-dashboard', action='store_true',
+                     help='reads need no login (only on a trusted network)')
+    run.add_argument('--tls-cert', help='serve https with this certificate (PEM)')
+    run.add_argument('--tls-key', help='private key of --tls-cert (PEM)')
     run.add_argument('--rate-limit', type=float, default=50.0,
                      help='requests per second per device (0: no limit)')
     run.set_defaults(handler=serve)
@@ -170,6 +259,20 @@ def build_parser() -> argparse.ArgumentParser:
     revoke = commands.add_parser('revoke-device', parents=[common], help="revoke a device's key")
     revoke.add_argument('name')
     revoke.set_defaults(handler=revoke_device)
+    user = commands.add_parser('add-user', parents=[common],
+                               help='add an operator who logs in to the dashboard')
+    user.add_argument('name')
+    user.add_argument('--role', choices=ROLES, default='viewer')
+    user.add_argument('--password-stdin', action='store_true',
+                      help='read the password from the first line of stdin (scripts)')
+    user.set_defaults(handler=add_user)
+    token = commands.add_parser('add-token', parents=[common],
+                                help='add a read token for scripts')
+    token.add_argument('name')
+    token.set_defaults(handler=add_token)
+    untoken = commands.add_parser('revoke-token', parents=[common], help='revoke a read token')
+    untoken.add_argument('name')
+    untoken.set_defaults(handler=revoke_token)
     return parser
 
 

@@ -55,6 +55,41 @@ class Device(Base):
     health: Mapped[Optional[dict]] = mapped_column(JSON, nullable=True)
 
 
+class Operator(Base):
+    """A person who reads the dashboard: name, argon2 password hash, role."""
+
+    __tablename__ = 'operators'
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)  # noqa: A003 (wire name)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class OperatorSession(Base):
+    """A login: the hash of the session cookie, its operator and when it expires."""
+
+    __tablename__ = 'operator_sessions'
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    operator_id: Mapped[int] = mapped_column(ForeignKey('operators.id', ondelete='CASCADE'))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    expires_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+
+
+class ReadToken(Base):
+    """A token for scripts that read the API (``Authorization: Bearer``), stored hashed."""
+
+    __tablename__ = 'read_tokens'
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)  # noqa: A003 (wire name)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    revoked_at: Mapped[Optional[datetime]] = mapped_column(DateTime, nullable=True)
+
+
 class Alert(Base):
     """One vehicle reported by a device; ``event_id`` makes posting idempotent."""
 

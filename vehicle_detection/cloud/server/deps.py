@@ -17,21 +17,33 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+import logging
 import threading
 import time
 from typing import Dict, Optional, Tuple
 
-from fastapi import Header, HTTPException, Request
+from fastapi import Header, HTTPException, Request, Security
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from vehicle_detection.cloud.server.access import hash_key, RateLimiter
 from vehicle_detection.cloud.server.db import Device, make_engine
+from vehicle_detection.cloud.server.operators import (
+    Reader, SESSION_COOKIE, session_reader, token_reader)
 from vehicle_detection.cloud.server.settings import ServerSettings
 from vehicle_detection.cloud.server.storage import ImageStore, LocalImageStore
 from vehicle_detection.cloud.wire import API_KEY_HEADER
 
 KEY_CACHE_S = 5.0  # a revoked key stops working within this time in every worker
+# Failed authentications (bad device key, token, session or password) per client
+# address: a burst of 10, then one every 2 s; then 429 and a log line.
+FAILURE_RATE, FAILURE_BURST = 0.5, 10.0
+log = logging.getLogger('vehicle_detection.cloud.auth')
+_session_cookie = APIKeyCookie(name=SESSION_COOKIE, auto_error=False,
+                               description='Dashboard login (POST /api/v1/session).')
+_read_token = HTTPBearer(auto_error=False, description='Read token for scripts '
+                         '(vehicle-detection-cloud add-token NAME).')
 
 
 @dataclass(frozen=True)
@@ -50,6 +62,7 @@ class ServerState:
         self.engine: Engine = make_engine(settings.db)
         self.store: ImageStore = LocalImageStore(settings.storage)
         self.limiter = RateLimiter(settings.rate_limit, settings.rate_burst)
+        self.failures = RateLimiter(FAILURE_RATE, FAILURE_BURST)
         self._keys: Dict[str, Tuple[float, Optional[Caller]]] = {}
         self._lock = threading.Lock()
 
@@ -81,14 +94,53 @@ def state(request: Request) -> ServerState:
 def authenticated(request: Request,
                   x_api_key: Optional[str] = Header(None, alias=API_KEY_HEADER)) -> Caller:
     """Resolve the ``X-API-Key`` header to a device: 401 if bad, 429 if over its rate."""
+    server = state(request)
     if not x_api_key:
         raise HTTPException(401, f'missing {API_KEY_HEADER} header')
-    server = state(request)
     caller = server.lookup(x_api_key)
     if caller is None:
-        raise HTTPException(401, 'unknown or revoked API key')
+        refuse(request, 'bad device key', 'unknown or revoked API key')
+    assert caller is not None
     wait = server.limiter.acquire(caller.name)
     if wait is not None:
         raise HTTPException(429, f'rate limit of {server.settings.rate_limit:g} requests/s '
                                  f'for device {caller.name}', headers={'Retry-After': str(wait)})
     return caller
+
+
+def refuse(request: Request, what: str, detail: str, status: int = 401) -> None:
+    """
+    Answer wrong credentials: 401 (or ``status``), 429 once a client fails too often.
+
+    Every failure is logged with the client's address; a client that keeps
+    failing is slowed down whatever it tries (keys, tokens, sessions,
+    passwords). Requests without credentials are not failures.
+    """
+    client = request.client.host if request.client else 'unknown'
+    wait = state(request).failures.acquire(client)
+    log.warning('%s from %s: %s %s', what, client, request.method, request.url.path)
+    if wait is not None:
+        raise HTTPException(429, 'too many failed authentications from this address',
+                            headers={'Retry-After': str(wait)})
+    raise HTTPException(status, detail, headers={'WWW-Authenticate': 'Bearer'}
+                        if status == 401 else None)
+
+
+def reader(request: Request, session: Optional[str] = Security(_session_cookie),
+           bearer: Optional[HTTPAuthorizationCredentials] = Security(_read_token)) -> Reader:
+    """Resolve a session cookie or read token to a reader: 401 without one (unless public)."""
+    server = state(request)
+    if server.settings.public_dashboard:
+        return Reader('public', 'viewer', 'public')
+    found = None
+    if bearer is not None:
+        found = token_reader(server.engine, bearer.credentials)
+    elif session:
+        found = session_reader(server.engine, session)
+    detail = 'log in at /login, or send Authorization: Bearer <read token>'
+    if not (bearer or session):  # not logged in: no attempt to count
+        raise HTTPException(401, detail, headers={'WWW-Authenticate': 'Bearer'})
+    if found is None:
+        refuse(request, 'bad read token' if bearer else 'expired or unknown session', detail)
+    assert found is not None
+    return found

@@ -108,7 +108,7 @@ def get_image(event_id: uuid.UUID, request: Request, thumbnail: bool = False) ->
     except StorageError as error:
         raise HTTPException(404, str(error)) from error
     return Response(data, media_type=JPEG_CONTENT_TYPE,
-                    headers={'Cache-Control': 'public, max-age=86400, immutable'})
+                    headers={'Cache-Control': 'private, max-age=86400, immutable'})
 
 
 @router.get(DEVICES_PATH, response_model=List[DeviceOut])

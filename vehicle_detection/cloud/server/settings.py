@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 import os
-from typing import Dict
+from typing import Any, Dict
 
 from vehicle_detection.cloud.server.storage import DEFAULT_MAX_PIXELS
 from vehicle_detection.cloud.wire import MAX_BODY_BYTES
@@ -39,6 +39,8 @@ class ServerSettings:
     rate_burst: float = 100.0
     online_after_s: float = 120.0  # a device without a heartbeat for longer is offline
     max_image_pixels: int = DEFAULT_MAX_PIXELS  # larger snapshots are refused (415)
+    public_dashboard: bool = False  # reads need no login (a trusted LAN only)
+    tls: bool = False  # served over https: cookies are Secure, HSTS is sent
 
     def to_env(self) -> Dict[str, str]:
         """Return the settings as ``VD_CLOUD_*`` variables for worker processes."""
@@ -47,9 +49,10 @@ class ServerSettings:
     @classmethod
     def from_env(cls) -> 'ServerSettings':
         """Read the settings that :meth:`to_env` wrote; defaults for the rest."""
-        values = {}
+        values: Dict[str, Any] = {}
         for f in fields(cls):
             raw = os.environ.get(ENV_PREFIX + f.name.upper())
             if raw is not None:
-                values[f.name] = type(getattr(cls(), f.name))(raw)
+                kind = type(getattr(cls(), f.name))
+                values[f.name] = raw == 'True' if kind is bool else kind(raw)
         return cls(**values)

@@ -20,8 +20,14 @@ function filters() {
 
 async function getJSON(path) {
   const response = await fetch(path, { cache: 'no-store' });
+  if (response.status === 401) window.location.assign('/login'); // session ended
   if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
   return response.json();
+}
+
+async function logOut() {
+  await fetch(`${API}/session`, { method: 'DELETE' });
+  window.location.assign('/login');
 }
 
 function text(tag, content, className) {
@@ -162,6 +168,7 @@ async function refresh() {
 }
 
 $('filters').addEventListener('change', refresh);
+$('logout').addEventListener('click', logOut);
 $('filters').addEventListener('reset', () => setTimeout(refresh, 0));
 refresh();
 setInterval(refresh, REFRESH_MS);
