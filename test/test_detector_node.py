@@ -211,7 +211,7 @@ def test_lifecycle_unconfigured_until_asked_then_back(ros_context, model_path: P
 def test_a_dead_worker_thread_is_an_error_on_diagnostics(ros_context, model_path: Path,
                                                          samples_dir: Path,
                                                          monkeypatch) -> None:
-    def broken_finish(self, inferred):
+    def broken_finish(self, inferred, stamp=None):
         raise RuntimeError('decoder bug')
 
     harness = Harness(ros_context)

@@ -303,6 +303,8 @@ class Uploader:
             response = self._exchange(session, 'GET', HEALTH_PATH, auth=False)
             if response is None or response.status_code >= 500:
                 self.stats.link_state = 'down'
+            elif self._link_refused(response):  # a redirect: reported, not followed
+                pass
             elif self.stats.link_state in ('down', 'unknown'):
                 self.stats.link_state = 'up'
                 self._wake.set()  # the link is back: drain now
