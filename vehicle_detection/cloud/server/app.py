@@ -16,7 +16,10 @@
 
 from __future__ import annotations
 
+import ctypes
+import os
 from pathlib import Path
+import signal
 from typing import Any, Awaitable, Callable, MutableMapping
 
 from fastapi import Depends, FastAPI, HTTPException, Request
@@ -39,6 +42,7 @@ from vehicle_detection.cloud.server.settings import ServerSettings
 from vehicle_detection.cloud.wire import HEALTH_PATH
 
 STATIC = Path(__file__).resolve().parent / 'static'
+PR_SET_PDEATHSIG = 1  # prctl option: a signal for this process when its parent dies
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -179,4 +183,21 @@ def create_app(settings: ServerSettings) -> FastAPI:
 
 def app_from_env() -> FastAPI:
     """Build the app from ``VD_CLOUD_*`` variables (uvicorn workers start here)."""
+    die_with_parent()
     return create_app(ServerSettings.from_env())
+
+
+def die_with_parent() -> None:
+    """
+    Have the kernel stop this process when its parent dies (Linux).
+
+    A worker whose master was killed (``kill -9``) would go on serving the
+    port, and the restarted server could not bind it.
+    """
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        return  # not Linux: nothing to arm
+    if os.getppid() == 1:  # the parent is already gone
+        os.kill(os.getpid(), signal.SIGTERM)

@@ -20,8 +20,8 @@ import argparse
 import getpass
 import os
 from pathlib import Path
+import shutil
 import sys
-import tempfile
 from typing import List, Optional
 
 from sqlalchemy import select
@@ -39,6 +39,7 @@ from vehicle_detection.cloud.wire import is_valid_name
 
 MIN_PASSWORD = 10
 GRACEFUL_SHUTDOWN_S = 5
+METRICS_FOLDER = '.metrics'  # under the storage root (snapshot names never start with '.')
 
 
 def _prepare(args: argparse.Namespace) -> None:
@@ -51,8 +52,6 @@ def _prepare(args: argparse.Namespace) -> None:
 
 def serve(args: argparse.Namespace) -> int:
     """Run the API and dashboard under uvicorn."""
-    import uvicorn
-
     _prepare(args)
     if bool(args.tls_cert) != bool(args.tls_key):
         print('error: --tls-cert and --tls-key go together', file=sys.stderr)
@@ -68,14 +67,29 @@ def serve(args: argparse.Namespace) -> int:
     if removed:
         print(f'removed {removed} temporary files left by an interrupted upload', flush=True)
     os.environ.update(settings.to_env())
+    metrics_dir = None
     if args.workers > 1:
-        # Each worker counts in files here; a scrape adds them up (metrics.py).
-        metrics_dir = tempfile.mkdtemp(prefix='vd-cloud-metrics-')
-        os.environ['PROMETHEUS_MULTIPROC_DIR'] = metrics_dir
+        # Each worker counts in files here; a scrape adds them up (metrics.py). Under the
+        # storage root, emptied at every start: a killed server leaves nothing behind.
+        metrics_dir = Path(args.storage) / METRICS_FOLDER
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True)
+        os.environ['PROMETHEUS_MULTIPROC_DIR'] = str(metrics_dir)
     scheme = 'https' if args.tls_cert else 'http'
     print(f'dashboard: {scheme}://{args.host}:{args.port}/  API docs: '
           f'{scheme}://{args.host}:{args.port}/docs  database: {args.db}'
           + ('  (public: no login)' if args.public_dashboard else ''), flush=True)
+    try:
+        _run_uvicorn(args)
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+    return 0
+
+
+def _run_uvicorn(args: argparse.Namespace) -> None:
+    import uvicorn
+
     uvicorn.run('vehicle_detection.cloud.server.app:app_from_env', factory=True,
                 host=args.host, port=args.port, workers=None if args.debug else args.workers,
                 reload=args.debug, log_level='debug' if args.debug else 'warning',
@@ -83,7 +97,6 @@ def serve(args: argparse.Namespace) -> int:
                 access_log=args.debug, ssl_certfile=args.tls_cert, ssl_keyfile=args.tls_key,
                 # A client that keeps its connection open cannot hold up a stop.
                 timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S)
-    return 0
 
 
 def migrate(args: argparse.Namespace) -> int:
