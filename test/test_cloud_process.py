@@ -18,11 +18,14 @@ from __future__ import annotations
 
 from pathlib import Path
 import signal
+import socket
 import subprocess
 import tempfile
+import time
 
-from cloud_helpers import CLOUD, cloud_cli, free_port, wait_http
+from cloud_helpers import CLOUD, cloud_cli, CloudServer, free_port, wait_http
 import psutil
+import requests
 
 
 def serve(db: str, storage: str, port: int, log: Path) -> subprocess.Popen:
@@ -60,3 +63,28 @@ def test_workers_die_with_their_master_and_the_port_is_free_again(tmp_path: Path
     assert restarted.returncode == 0, log.read_text()[-2000:]
     assert not (Path(storage) / '.metrics').exists()  # removed at the stop
     assert set(Path(tempfile.gettempdir()).glob('vd-cloud-metrics-*')) == before
+
+
+def test_half_sent_requests_are_cut_off_and_others_still_served(tmp_path: Path) -> None:
+    db, storage = f'sqlite:///{tmp_path}/cloud.db', str(tmp_path / 'images')
+    server = CloudServer(db, storage, ['--read-timeout', '1'])
+    url = f'{server.url}/api/v1/health'
+    sockets = []
+    try:
+        for index in range(300):  # slowloris: headers that never end, bodies that stall
+            connection = socket.create_connection(('127.0.0.1', server.port), timeout=10)
+            connection.sendall(b'GET /api/v1/health HTTP/1.1\r\nHost: x\r\n' if index % 2
+                               else b'POST /api/v1/alerts HTTP/1.1\r\nHost: x\r\n'
+                                    b'Content-Length: 1000\r\n\r\n{"event_id": ')
+            sockets.append(connection)
+        assert requests.get(url, timeout=5).status_code == 200  # served meanwhile
+        started = time.monotonic()
+        for connection in sockets:  # the server closes each: recv gives b'' (EOF)
+            assert connection.recv(1024) == b''
+        assert time.monotonic() - started < 10
+        assert requests.get(url, timeout=5).status_code == 200
+    finally:
+        for connection in sockets:
+            connection.close()
+        server.stop()
+    assert 'request not received within 1 s' in server.output()

@@ -20,6 +20,7 @@ import argparse
 import getpass
 import os
 from pathlib import Path
+import resource
 import shutil
 import sys
 from typing import List, Optional
@@ -32,6 +33,8 @@ from vehicle_detection.cloud.server.access import hash_key, new_key
 from vehicle_detection.cloud.server.db import (
     Device, is_sqlite, make_engine, Operator, ReadToken, utcnow)
 from vehicle_detection.cloud.server.operators import hash_password, new_read_token, ROLES
+from vehicle_detection.cloud.server.protocol import (
+    DeadlineHttpProtocol, DEFAULT_READ_TIMEOUT_S, READ_TIMEOUT_ENV)
 from vehicle_detection.cloud.server.schema import check_current, SchemaBehind, upgrade
 from vehicle_detection.cloud.server.settings import DEFAULT_DB, DEFAULT_STORAGE, ServerSettings
 from vehicle_detection.cloud.server.storage import DEFAULT_MAX_PIXELS, LocalImageStore
@@ -67,6 +70,8 @@ def serve(args: argparse.Namespace) -> int:
     if removed:
         print(f'removed {removed} temporary files left by an interrupted upload', flush=True)
     os.environ.update(settings.to_env())
+    os.environ[READ_TIMEOUT_ENV] = str(args.read_timeout)
+    _raise_file_limit()
     metrics_dir = None
     if args.workers > 1:
         # Each worker counts in files here; a scrape adds them up (metrics.py). Under the
@@ -87,6 +92,17 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _raise_file_limit() -> None:
+    """Allow as many open sockets as the system lets this process have."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard if hard != resource.RLIM_INFINITY
+                                                        else 65536, hard))
+        except (ValueError, OSError):
+            pass  # keep the soft limit: the read deadlines still free sockets
+
+
 def _run_uvicorn(args: argparse.Namespace) -> None:
     import uvicorn
 
@@ -95,6 +111,7 @@ def _run_uvicorn(args: argparse.Namespace) -> None:
                 reload=args.debug, log_level='debug' if args.debug else 'warning',
                 reload_dirs=[str(Path(__file__).resolve().parents[2])] if args.debug else None,
                 access_log=args.debug, ssl_certfile=args.tls_cert, ssl_keyfile=args.tls_key,
+                http=DeadlineHttpProtocol,
                 # A client that keeps its connection open cannot hold up a stop.
                 timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S)
 
@@ -259,6 +276,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help='reads need no login (only on a trusted network)')
     run.add_argument('--tls-cert', help='serve https with this certificate (PEM)')
     run.add_argument('--tls-key', help='private key of --tls-cert (PEM)')
+    run.add_argument('--read-timeout', type=float, default=DEFAULT_READ_TIMEOUT_S,
+                     help='seconds a client has to send its request headers, and the '
+                          'longest pause within a body')
     run.add_argument('--rate-limit', type=float, default=50.0,
                      help='requests per second per device (0: no limit)')
     run.set_defaults(handler=serve)
