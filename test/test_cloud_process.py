@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 import signal
 import socket
@@ -23,7 +24,8 @@ import subprocess
 import tempfile
 import time
 
-from cloud_helpers import CLOUD, cloud_cli, CloudServer, free_port, wait_http
+from cloud_helpers import (
+    add_device, alert_body, CLOUD, cloud_cli, CloudServer, free_port, wait_http)
 import psutil
 import requests
 
@@ -88,3 +90,21 @@ def test_half_sent_requests_are_cut_off_and_others_still_served(tmp_path: Path) 
             connection.close()
         server.stop()
     assert 'request not received within 1 s' in server.output()
+
+
+def test_the_rate_limit_is_shared_by_every_worker(tmp_path: Path) -> None:
+    db, storage = f'sqlite:///{tmp_path}/cloud.db', str(tmp_path / 'images')
+    key = add_device('edge-1', db, storage)
+    server = CloudServer(db, storage, ['--workers', '3', '--rate-limit', '5'])
+    try:
+        started = time.monotonic()
+        with ThreadPoolExecutor(6) as pool:  # new connections: spread over the workers
+            codes = list(pool.map(lambda _: requests.post(
+                f'{server.url}/api/v1/alerts', json=alert_body('edge-1'), timeout=10,
+                headers={'X-API-Key': key}).status_code, range(90)))
+        elapsed = time.monotonic() - started
+    finally:
+        server.stop()
+    allowed = 10 + 5 * elapsed  # burst (2 x rate) + rate x time, for all workers together
+    assert codes.count(201) <= allowed + 1, (codes.count(201), elapsed)
+    assert codes.count(201) >= 10 and set(codes) == {201, 429}

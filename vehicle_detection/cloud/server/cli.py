@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 from vehicle_detection.cloud.server.access import hash_key, new_key
 from vehicle_detection.cloud.server.db import (
     Device, is_sqlite, make_engine, Operator, ReadToken, utcnow)
+from vehicle_detection.cloud.server.deps import RATE_LIMIT_FILE
 from vehicle_detection.cloud.server.operators import hash_password, new_read_token, ROLES
 from vehicle_detection.cloud.server.protocol import (
     DeadlineHttpProtocol, DEFAULT_READ_TIMEOUT_S, READ_TIMEOUT_ENV)
@@ -63,7 +64,8 @@ def serve(args: argparse.Namespace) -> int:
                               max_body_bytes=args.max_body_mb * 1024 * 1024,
                               rate_limit=args.rate_limit, rate_burst=2 * args.rate_limit,
                               max_image_pixels=args.max_image_pixels,
-                              public_dashboard=args.public_dashboard, tls=bool(args.tls_cert))
+                              public_dashboard=args.public_dashboard, tls=bool(args.tls_cert),
+                              workers=1 if args.debug else args.workers)
     # Nothing is uploading before this server listens: every temporary file is a
     # left-over of a killed one.
     removed = LocalImageStore(args.storage).remove_stale_temporaries(older_than_s=0.0)
@@ -79,6 +81,9 @@ def serve(args: argparse.Namespace) -> int:
         metrics_dir = Path(args.storage) / METRICS_FOLDER
         shutil.rmtree(metrics_dir, ignore_errors=True)
         metrics_dir.mkdir(parents=True)
+        for name in (RATE_LIMIT_FILE, RATE_LIMIT_FILE.replace('.db', '.failures')):
+            for leftover in Path(args.storage).glob(name + '*'):  # buckets of a last run
+                leftover.unlink()
         os.environ['PROMETHEUS_MULTIPROC_DIR'] = str(metrics_dir)
     scheme = 'https' if args.tls_cert else 'http'
     print(f'dashboard: {scheme}://{args.host}:{args.port}/  API docs: '
