@@ -166,3 +166,47 @@ def test_the_full_box_continues_a_track_rather_than_a_part_of_it() -> None:
                                [0.8, 0.45]))
     assert out.track_ids.tolist() == [1]
     assert out.boxes[0].tolist() == box_at(100, 120, 60, 80)
+
+
+def clipped(box: List[float], width: float = 640, height: float = 360) -> List[float]:
+    """Return the part of ``box`` inside the picture (what a detector boxes)."""
+    return [max(box[0], 0.0), max(box[1], 0.0), min(box[2], width), min(box[3], height)]
+
+
+@pytest.mark.parametrize('fps', [10.0, 30.0])
+def test_vehicles_cut_by_the_frame_edge_keep_one_id(fps: float) -> None:
+    """One drives out at the bottom (its box cut ever more), one comes in from there."""
+    tracker = ByteTracker(high_threshold=0.35, new_track_threshold=0.35)
+    ids = {'leaving': set(), 'entering': set()}
+    for index in range(round(3 * fps)):
+        t = index / fps
+        boxes = {'leaving': road_box(-2.3, 30 - 12 * t), 'entering': road_box(2.3, 3 + 10 * t)}
+        seen = {k: clipped(b) for k, b in boxes.items() if b[1] < 360 and b[3] - b[1] > 2}
+        seen = {k: b for k, b in seen.items() if b[3] - b[1] >= 10}
+        out = tracker.update(frame(list(seen.values()), [0.7] * len(seen)), (640, 360), t)
+        for kind, track_id in zip(seen, out.track_ids.tolist()):
+            ids[kind].add(track_id)
+    assert len(ids['leaving']) == 1 and len(ids['entering']) == 1, ids
+    assert ids['leaving'] != ids['entering']
+
+
+@pytest.mark.parametrize('fps', [10.0, 30.0])
+def test_followers_in_a_lane_and_an_overtaker_keep_their_ids(fps: float) -> None:
+    """Three cars a second apart in one lane; a faster one overtakes them in the next lane."""
+    tracker = ByteTracker(high_threshold=0.35, new_track_threshold=0.35)
+    cars = {f'follower{i}': (-2.3, 110.0 + 25.0 * i, 25.0) for i in range(3)}
+    cars['overtaker'] = (-5.9, 160.0, 40.0)  # lateral, start distance, speed towards us
+    ids: dict = {name: set() for name in cars}
+    for index in range(round(5 * fps)):
+        t = index / fps
+        seen = {}
+        for name, (lateral, start, speed) in cars.items():
+            distance = start - speed * t
+            box = clipped(road_box(lateral, distance)) if 6 < distance < 100 else None
+            if box and box[3] - box[1] >= 10:
+                seen[name] = box
+        out = tracker.update(frame(list(seen.values()), [0.7] * len(seen)), (640, 360), t)
+        for name, track_id in zip(seen, out.track_ids.tolist()):
+            ids[name].add(track_id)
+    assert all(len(found) == 1 for found in ids.values()), ids
+    assert len({next(iter(found)) for found in ids.values()}) == 4

@@ -300,8 +300,8 @@ class ByteTracker:
 def _clip(boxes: np.ndarray, image_size: ImageSize) -> np.ndarray:
     width, height = image_size
     out = boxes.copy()
-    np.clip(out[:, [0, 2]], 0, width, out=out[:, [0, 2]])
-    np.clip(out[:, [1, 3]], 0, height, out=out[:, [1, 3]])
+    out[:, [0, 2]] = np.clip(out[:, [0, 2]], 0, width)  # (fancy indexing copies: assign)
+    out[:, [1, 3]] = np.clip(out[:, [1, 3]], 0, height)
     return out
 
 
