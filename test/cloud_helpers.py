@@ -229,3 +229,24 @@ class Fleet:
         return requests.put(f'{self.url}/alerts/{event_id}/image', data=data, timeout=10,
                             headers={'X-API-Key': self.keys[device],
                                      'Content-Type': content_type})
+
+
+def start_run(config: str, model: Path, server: 'CloudServer', key: str, data_dir: Path,
+              env: dict, *settings: str) -> subprocess.Popen:
+    """Start ``vehicle-detection run --replay`` against ``server`` (stdout, stderr piped)."""
+    return subprocess.Popen(
+        [str(BIN / 'vehicle-detection'), 'run', '--replay', '--config', config, '--model',
+         str(model), '--cloud-url', server.url, '--quiet',
+         '--set', f'cloud_bridge_node.data_dir={data_dir}',
+         *(part for setting in settings for part in ('--set', setting))],
+        env=dict(env, VD_CLOUD_API_KEY=key), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True)
+
+
+def stop_run(system: subprocess.Popen, timeout: float = 60.0) -> str:
+    """Stop ``vehicle-detection run`` as Ctrl-C does; check it sent everything; return stdout."""
+    system.send_signal(2)  # the bridge sends what is confirmed, then stops
+    out, _ = system.communicate(timeout=timeout)
+    assert system.returncode == 0
+    assert 'pending=0' in out.strip().splitlines()[-1], out
+    return out

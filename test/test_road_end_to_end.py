@@ -31,7 +31,7 @@ import subprocess
 import sys
 from typing import List
 
-from cloud_helpers import add_device, CloudServer
+from cloud_helpers import add_device, CloudServer, start_run, stop_run
 
 from vehicle_detection.core.bag_tools import make_bag
 from vehicle_detection.core.bridge.policy import AlertDecision, iou, Sighting
@@ -88,24 +88,16 @@ def test_generated_scene_and_real_clip_through_the_system(
     db, storage = f'sqlite:///{tmp_path}/cloud.db', str(tmp_path / 'images')
     key = add_device('edge-1', db, storage)
     server = CloudServer(db, storage)
-    system = subprocess.Popen(
-        [CLI, 'run', '--replay', '--config', CONFIG, '--model', str(model_path),
-         '--cloud-url', server.url, '--quiet',
-         '--set', f'cloud_bridge_node.data_dir={tmp_path / "edge"}'],
-        env=dict(ros_env, VD_CLOUD_API_KEY=key), stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True)
+    system = start_run(CONFIG, model_path, server, key, tmp_path / 'edge', ros_env)
     try:
         Lines(system.stderr).wait_for('detector ready')
         play(tmp_path / 'scene', scene_frames, ros_env)
         play(tmp_path / 'clip', clip_frames, ros_env)
-        system.send_signal(2)  # the bridge sends what is confirmed, then stops
-        out, _ = system.communicate(timeout=60)
+        stop_run(system)
     finally:
         if system.poll() is None:
             system.kill()
         server.stop()
-    assert system.returncode == 0
-    assert 'pending=0' in out.strip().splitlines()[-1], out
 
     # bench/tracking.py in process, parking at 10 fps: recall 0.92 (the misses are
     # two far lorries), no duplicate; the clip: recall 1.0, one duplicate.

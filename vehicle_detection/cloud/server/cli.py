@@ -12,12 +12,11 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""``vehicle-detection-cloud``: serve, migrate, and manage device keys."""
+"""``vehicle-detection-cloud``: serve, and the command line of the account commands."""
 
 from __future__ import annotations
 
 import argparse
-import getpass
 import os
 from pathlib import Path
 import resource
@@ -25,38 +24,26 @@ import shutil
 import sys
 from typing import List, Optional
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.orm import Session
+from sqlalchemy.exc import OperationalError
 
-from vehicle_detection.cloud.server.access import hash_key, new_key
-from vehicle_detection.cloud.server.db import (
-    Device, is_sqlite, make_engine, Operator, ReadToken, utcnow)
+from vehicle_detection.cloud.server.admin import (
+    add_device, add_token, add_user, list_devices, migrate, prepare, revoke_device,
+    revoke_token)
 from vehicle_detection.cloud.server.deps import RATE_LIMIT_FILE
-from vehicle_detection.cloud.server.operators import hash_password, new_read_token, ROLES
+from vehicle_detection.cloud.server.operators import ROLES
 from vehicle_detection.cloud.server.protocol import (
     DeadlineHttpProtocol, DEFAULT_READ_TIMEOUT_S, READ_TIMEOUT_ENV)
-from vehicle_detection.cloud.server.schema import check_current, SchemaBehind, upgrade
+from vehicle_detection.cloud.server.schema import SchemaBehind
 from vehicle_detection.cloud.server.settings import DEFAULT_DB, DEFAULT_STORAGE, ServerSettings
 from vehicle_detection.cloud.server.storage import DEFAULT_MAX_PIXELS, LocalImageStore
-from vehicle_detection.cloud.wire import is_valid_name
 
-MIN_PASSWORD = 10
 GRACEFUL_SHUTDOWN_S = 5
 METRICS_FOLDER = '.metrics'  # under the storage root (snapshot names never start with '.')
 
 
-def _prepare(args: argparse.Namespace) -> None:
-    """Migrate a SQLite database; refuse a PostgreSQL one that is behind."""
-    if is_sqlite(args.db):
-        upgrade(args.db)
-    else:
-        check_current(args.db, f'vehicle-detection-cloud migrate --db {args.db}')
-
-
 def serve(args: argparse.Namespace) -> int:
     """Run the API and dashboard under uvicorn."""
-    _prepare(args)
+    prepare(args)
     if bool(args.tls_cert) != bool(args.tls_key):
         print('error: --tls-cert and --tls-key go together', file=sys.stderr)
         return 2
@@ -119,143 +106,6 @@ def _run_uvicorn(args: argparse.Namespace) -> None:
                 http=DeadlineHttpProtocol,
                 # A client that keeps its connection open cannot hold up a stop.
                 timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S)
-
-
-def migrate(args: argparse.Namespace) -> int:
-    """Bring the database schema to the newest revision."""
-    upgrade(args.db)
-    print(f'database {args.db} is at the newest schema')
-    return 0
-
-
-def add_device(args: argparse.Namespace) -> int:
-    """Create a device and print its key once, alone on the last line."""
-    if not is_valid_name(args.name):
-        print(f'error: device name {args.name!r} must be 1-64 letters, digits, "_", "." '
-              f'or "-"', file=sys.stderr)
-        return 2
-    _prepare(args)
-    key = new_key()
-    engine = make_engine(args.db)
-    try:
-        with Session(engine) as session, session.begin():
-            device = session.execute(select(Device).where(Device.name == args.name)).scalar()
-            if device is None:
-                session.add(Device(name=args.name, key_hash=hash_key(key), created_at=utcnow()))
-            elif device.revoked_at is not None:  # a new key for a revoked device
-                device.key_hash, device.revoked_at = hash_key(key), None
-            else:
-                raise IntegrityError('', None, ValueError('exists'))
-    except IntegrityError:
-        print(f'error: device {args.name!r} already exists (revoke-device it first to '
-              f'issue a new key)', file=sys.stderr)
-        return 1
-    finally:
-        engine.dispose()
-    print(f'device {args.name} added; its API key is shown once, store it on the device '
-          f'(VD_CLOUD_API_KEY or api_key_file):')
-    print(key)
-    return 0
-
-
-def list_devices(args: argparse.Namespace) -> int:
-    """Print the devices, their state and last heartbeat."""
-    _prepare(args)
-    engine = make_engine(args.db)
-    with Session(engine) as session:
-        devices = session.execute(select(Device).order_by(Device.name)).scalars().all()
-        for device in devices:
-            state = 'revoked' if device.revoked_at else 'active'
-            seen = device.last_seen_at.isoformat() + 'Z' if device.last_seen_at else 'never'
-            print(f'{device.name}\t{state}\tlast heartbeat {seen}')
-    engine.dispose()
-    return 0
-
-
-def revoke_device(args: argparse.Namespace) -> int:
-    """Revoke a device's key (its alerts stay)."""
-    _prepare(args)
-    engine = make_engine(args.db)
-    with Session(engine) as session, session.begin():
-        device = session.execute(select(Device).where(Device.name == args.name)).scalar()
-        if device is None:
-            print(f'error: no device {args.name!r}', file=sys.stderr)
-            return 1
-        device.revoked_at = device.revoked_at or utcnow()
-    engine.dispose()
-    print(f'device {args.name} revoked')
-    return 0
-
-
-def add_user(args: argparse.Namespace) -> int:
-    """Create an operator (or set a new password), reading the password safely."""
-    if not is_valid_name(args.name):
-        print(f'error: user name {args.name!r} must be 1-64 letters, digits, "_", "." or "-"',
-              file=sys.stderr)
-        return 2
-    if args.password_stdin:
-        password = sys.stdin.readline().rstrip('\n')
-    else:
-        password = getpass.getpass(f'password for {args.name}: ')
-        if getpass.getpass('again: ') != password:
-            print('error: the passwords differ', file=sys.stderr)
-            return 1
-    if len(password) < MIN_PASSWORD:
-        print(f'error: the password needs at least {MIN_PASSWORD} characters', file=sys.stderr)
-        return 1
-    _prepare(args)
-    engine = make_engine(args.db)
-    try:
-        with Session(engine) as session, session.begin():
-            user = session.execute(select(Operator).where(Operator.name == args.name)).scalar()
-            if user is None:
-                session.add(Operator(name=args.name, password_hash=hash_password(password),
-                                     role=args.role, created_at=utcnow()))
-            else:
-                user.password_hash, user.role = hash_password(password), args.role
-    finally:
-        engine.dispose()
-    print(f'user {args.name} ({args.role}) can log in at /login')
-    return 0
-
-
-def add_token(args: argparse.Namespace) -> int:
-    """Create a read token for a script and print it once, alone on the last line."""
-    if not is_valid_name(args.name):
-        print(f'error: token name {args.name!r} must be 1-64 letters, digits, "_", "." or '
-              f'"-"', file=sys.stderr)
-        return 2
-    _prepare(args)
-    token = new_read_token()
-    engine = make_engine(args.db)
-    try:
-        with Session(engine) as session, session.begin():
-            session.add(ReadToken(name=args.name, token_hash=hash_key(token),
-                                  created_at=utcnow()))
-    except IntegrityError:
-        print(f'error: a token named {args.name!r} exists', file=sys.stderr)
-        return 1
-    finally:
-        engine.dispose()
-    print(f'read token {args.name} (send as "Authorization: Bearer <token>"), shown once:')
-    print(token)
-    return 0
-
-
-def revoke_token(args: argparse.Namespace) -> int:
-    """Revoke a read token."""
-    _prepare(args)
-    engine = make_engine(args.db)
-    with Session(engine) as session, session.begin():
-        token = session.execute(select(ReadToken).where(ReadToken.name == args.name)).scalar()
-        if token is not None:
-            token.revoked_at = token.revoked_at or utcnow()
-    engine.dispose()
-    if token is None:
-        print(f'error: no token {args.name!r}', file=sys.stderr)
-        return 1
-    print(f'read token {args.name} revoked')
-    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
