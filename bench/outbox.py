@@ -42,13 +42,13 @@ import uuid
 from bench_stats import percentile
 import cv2
 
-from vehicle_detection.cloud.wire import Alert
 from vehicle_detection.core.bridge.budget import DataBudget, SnapshotPlan
 from vehicle_detection.core.bridge.config import BRIDGE_PARAMS
 from vehicle_detection.core.bridge.outbox import Outbox
 from vehicle_detection.core.bridge.snapshot import encode_snapshot
 from vehicle_detection.core.bridge.uploader import Uploader, UploadSettings
 from vehicle_detection.core.params import defaults
+from vehicle_detection.wire import Alert
 
 REPO = Path(__file__).resolve().parents[1]
 TEST_HELPERS = REPO / 'test'

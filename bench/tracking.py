@@ -38,7 +38,6 @@ from typing import Dict, List, Sequence
 import motmetrics
 import numpy as np
 
-from vehicle_detection.cloud.wire import Alert
 from vehicle_detection.core.bridge.budget import SnapshotPlan
 from vehicle_detection.core.bridge.config import BRIDGE_PARAMS
 from vehicle_detection.core.bridge.snapshot import encode_snapshot
@@ -48,6 +47,7 @@ from vehicle_detection.core.evaluation.render import load_sprites, render_frames
 from vehicle_detection.core.evaluation.runs import evaluate, load_clip_truth, read_video, Run
 from vehicle_detection.core.evaluation.scene import build_truth, scenario, Truth, visible_vehicles
 from vehicle_detection.core.params import defaults
+from vehicle_detection.wire import Alert
 
 REPO = Path(__file__).resolve().parents[1]
 CLIP_TRUTH = REPO / 'test' / 'fixtures' / 'highway_bridge_jitter.truth.json'

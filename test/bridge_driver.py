@@ -31,11 +31,11 @@ import uuid
 
 import numpy as np
 
-from vehicle_detection.cloud.wire import Alert, utc_iso
 from vehicle_detection.core.bridge.budget import DataBudget, SnapshotPlan
 from vehicle_detection.core.bridge.outbox import Outbox
 from vehicle_detection.core.bridge.snapshot import encode_snapshot
 from vehicle_detection.core.bridge.uploader import Uploader, UploadSettings
+from vehicle_detection.wire import Alert, utc_iso
 
 
 def main() -> int:

@@ -32,7 +32,7 @@ import cv2
 import numpy as np
 import pytest
 import requests
-from vehicle_detection.cloud.wire import utc_iso
+from vehicle_detection.wire import utc_iso
 from waiting import wait_until
 
 BIN = Path(sys.prefix) / 'bin'

@@ -24,12 +24,12 @@ import uuid
 import numpy as np
 import pytest
 
-from vehicle_detection.cloud.wire import Alert
 from vehicle_detection.core.bridge.budget import DataBudget, PROTOCOL_OVERHEAD_BYTES
 from vehicle_detection.core.bridge.config import BRIDGE_PARAMS, insecure_url, resolve_api_key
 from vehicle_detection.core.bridge.outbox import Outbox
 from vehicle_detection.core.bridge.snapshot import encode_snapshot, FrameRing
 from vehicle_detection.core.params import defaults
+from vehicle_detection.wire import Alert
 
 
 class MemoryCounters(dict):

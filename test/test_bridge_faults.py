@@ -31,10 +31,10 @@ from cloud_helpers import add_device, CloudServer, free_port, jpeg_bytes
 import pytest
 import requests
 
-from vehicle_detection.cloud.wire import Alert
 from vehicle_detection.core.bridge.budget import DataBudget
 from vehicle_detection.core.bridge.outbox import Outbox
 from vehicle_detection.core.bridge.uploader import Uploader, UploadSettings
+from vehicle_detection.wire import Alert
 from waiting import Inbox, wait_until
 
 DRIVER = Path(__file__).resolve().parent / 'bridge_driver.py'

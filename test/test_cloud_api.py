@@ -25,7 +25,7 @@ from cloud_helpers import add_device, alert_body, cloud_cli, CloudServer, Fleet,
 import requests
 
 from vehicle_detection.cloud.server.models import AlertIn, HeartbeatIn
-from vehicle_detection.cloud.wire import ALERT_FIELDS, HEARTBEAT_FIELDS
+from vehicle_detection.wire import ALERT_FIELDS, HEARTBEAT_FIELDS
 
 
 def test_models_follow_the_wire_contract() -> None:

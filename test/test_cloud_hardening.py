@@ -29,7 +29,7 @@ from cloud_helpers import add_device, alert_body, CloudServer, Fleet, jpeg_bytes
 import pytest
 import requests
 
-from vehicle_detection.cloud.wire import utc_iso
+from vehicle_detection.wire import utc_iso
 
 
 def huge_header(data: bytes, width: int, height: int) -> bytes:

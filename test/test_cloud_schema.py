@@ -28,7 +28,7 @@ from vehicle_detection.cloud.server.access import RateLimiter
 from vehicle_detection.cloud.server.db import make_engine, to_stored
 from vehicle_detection.cloud.server.schema import current_revision, head_revision, upgrade
 from vehicle_detection.cloud.server.storage import LocalImageStore, StorageError
-from vehicle_detection.cloud.wire import is_retryable, snapshot_name
+from vehicle_detection.wire import is_retryable, snapshot_name
 
 
 def _tables(url: str) -> set:

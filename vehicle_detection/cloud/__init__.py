@@ -12,4 +12,4 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Edge <-> cloud: the shared wire contract, the cloud server and the edge uploader."""
+"""The cloud server (``server/``); the edge side of the link is ``core/bridge``."""

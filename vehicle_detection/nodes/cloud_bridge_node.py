@@ -29,7 +29,6 @@ from rclpy.context import Context
 from rclpy.node import Node
 from std_srvs.srv import Trigger
 
-from vehicle_detection.cloud.wire import Alert, utc_iso
 from vehicle_detection.core.bridge.budget import DataBudget
 from vehicle_detection.core.bridge.config import BRIDGE_PARAMS, insecure_url, resolve_api_key
 from vehicle_detection.core.bridge.outbox import Outbox
@@ -44,6 +43,7 @@ from vehicle_detection.ros.intra_process import ImageInput, ReceivedImage
 from vehicle_detection.ros.parameters import DeclaredParameters
 from vehicle_detection.ros.qos import DETECTIONS_QOS, image_qos
 from vehicle_detection.ros.spin import run_nodes
+from vehicle_detection.wire import Alert, utc_iso
 from vision_msgs.msg import Detection2DArray
 
 MB = 1024 * 1024

@@ -31,7 +31,7 @@ from vehicle_detection.cloud.server.db import (
     Device, is_sqlite, make_engine, Operator, ReadToken, utcnow)
 from vehicle_detection.cloud.server.operators import hash_password, new_read_token
 from vehicle_detection.cloud.server.schema import check_current, upgrade
-from vehicle_detection.cloud.wire import is_valid_name
+from vehicle_detection.wire import is_valid_name
 
 MIN_PASSWORD = 10
 

@@ -39,7 +39,7 @@ from vehicle_detection.cloud.server.routes_auth import router as auth_router
 from vehicle_detection.cloud.server.routes_ingest import router as ingest_router
 from vehicle_detection.cloud.server.routes_read import router as read_router
 from vehicle_detection.cloud.server.settings import ServerSettings
-from vehicle_detection.cloud.wire import HEALTH_PATH
+from vehicle_detection.wire import HEALTH_PATH
 
 STATIC = Path(__file__).resolve().parent / 'static'
 PR_SET_PDEATHSIG = 1  # prctl option: a signal for this process when its parent dies

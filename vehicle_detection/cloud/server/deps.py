@@ -34,7 +34,7 @@ from vehicle_detection.cloud.server.operators import (
     Reader, SESSION_COOKIE, session_reader, token_reader)
 from vehicle_detection.cloud.server.settings import ServerSettings
 from vehicle_detection.cloud.server.storage import ImageStore, LocalImageStore
-from vehicle_detection.cloud.wire import API_KEY_HEADER
+from vehicle_detection.wire import API_KEY_HEADER
 
 RATE_LIMIT_FILE = '.ratelimit.db'  # under the storage root, with --workers > 1
 KEY_CACHE_S = 5.0  # a revoked key stops working within this time in every worker

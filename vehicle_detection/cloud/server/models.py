@@ -24,7 +24,7 @@ from pydantic import (
     AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator,
     model_validator)
 
-from vehicle_detection.cloud.wire import (
+from vehicle_detection.wire import (
     EARLIEST_DETECTION, is_valid_name, MAX_CLOCK_SKEW_S, NAME_PATTERN, printable_text,
     SHA256_PATTERN)
 

@@ -26,7 +26,7 @@ from pydantic import BaseModel, Field
 from vehicle_detection.cloud.server.deps import reader, refuse, state
 from vehicle_detection.cloud.server.operators import (
     check_password, close_session, open_session, Reader, SESSION_COOKIE, SESSION_HOURS)
-from vehicle_detection.cloud.wire import API_PREFIX
+from vehicle_detection.wire import API_PREFIX
 
 STATIC = Path(__file__).resolve().parent / 'static'
 SESSION_PATH = f'{API_PREFIX}/session'

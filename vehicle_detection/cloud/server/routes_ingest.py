@@ -35,7 +35,7 @@ from vehicle_detection.cloud.server.models import (
     AlertCreated, AlertIn, HeartbeatIn, ImageStored)
 from vehicle_detection.cloud.server.storage import (
     check_jpeg, SnapshotConflict, StorageError, StorageFull)
-from vehicle_detection.cloud.wire import (
+from vehicle_detection.wire import (
     ALERTS_PATH, DEVICES_PATH, IDEMPOTENCY_HEADER, JPEG_CONTENT_TYPE, snapshot_name)
 
 router = APIRouter(tags=['ingest'])

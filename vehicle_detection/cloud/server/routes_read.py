@@ -30,7 +30,7 @@ from vehicle_detection.cloud.server.db import (
 from vehicle_detection.cloud.server.deps import state
 from vehicle_detection.cloud.server.models import AlertOut, AlertPage, DeviceOut, Stats
 from vehicle_detection.cloud.server.storage import StorageError
-from vehicle_detection.cloud.wire import (
+from vehicle_detection.wire import (
     ALERTS_PATH, API_PREFIX, DEVICES_PATH, JPEG_CONTENT_TYPE, printable_text)
 
 router = APIRouter(tags=['read'])

@@ -21,7 +21,7 @@ import os
 from typing import Any, Dict
 
 from vehicle_detection.cloud.server.storage import DEFAULT_MAX_PIXELS
-from vehicle_detection.cloud.wire import MAX_BODY_BYTES
+from vehicle_detection.wire import MAX_BODY_BYTES
 
 DEFAULT_DB = 'sqlite:///var/cloud.db'
 DEFAULT_STORAGE = 'var/images'

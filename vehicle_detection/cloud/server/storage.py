@@ -15,7 +15,7 @@
 """
 Snapshot storage behind a small interface (local disk now, object storage later).
 
-Names come from :func:`vehicle_detection.cloud.wire.snapshot_name` only, and
+Names come from :func:`vehicle_detection.wire.snapshot_name` only, and
 every path is resolved and checked to stay under the root, so no request can
 read or write outside it. Snapshots are written once: the first complete
 file wins (hard link from a uniquely named temporary file), the same bytes

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any, Mapping, Optional, Tuple
 from urllib.parse import urlsplit
 
-from vehicle_detection.cloud.wire import is_valid_name
 from vehicle_detection.core.params import IMAGE_RELIABILITY, ParamSpec
+from vehicle_detection.wire import is_valid_name
 
 API_KEY_ENV = 'VD_CLOUD_API_KEY'
 

@@ -39,12 +39,12 @@ from typing import Callable, Dict, List, Optional
 
 import requests
 
-from vehicle_detection.cloud.wire import (
-    ALERTS_PATH, API_KEY_HEADER, HEALTH_PATH, heartbeat_path, IDEMPOTENCY_HEADER, is_retryable,
-    JPEG_CONTENT_TYPE)
 from vehicle_detection.core.backoff import Backoff
 from vehicle_detection.core.bridge.budget import DataBudget
 from vehicle_detection.core.bridge.outbox import Event, FAILED, Outbox, PENDING, SENT
+from vehicle_detection.wire import (
+    ALERTS_PATH, API_KEY_HEADER, HEALTH_PATH, heartbeat_path, IDEMPOTENCY_HEADER, is_retryable,
+    JPEG_CONTENT_TYPE)
 
 AUTH_PAUSE_S = 300.0  # a refused key is tried again after this long (or a settings change)
 PAUSED = ('unauthorized', 'redirected')  # link states in which uploads wait AUTH_PAUSE_S
