@@ -83,19 +83,19 @@ def play(args: argparse.Namespace) -> int:
     """Publish the bag's images at the recorded pace (scaled by ``--rate``)."""
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.node import Node
-    from rclpy.qos import qos_profile_sensor_data, QoSProfile, ReliabilityPolicy
     from rclpy.serialization import deserialize_message
     from sensor_msgs.msg import Image
 
     from vehicle_detection.ros.detection_msgs import to_sightings
     from vehicle_detection.ros.image_conv import stamp_to_ns
+    from vehicle_detection.ros.qos import image_qos, reliable_qos
     from vehicle_detection.ros.spin import start_context
     from vision_msgs.msg import Detection2DArray
 
     total = count_messages(args.bag, args.topic)
     context = start_context()
     node = Node('bag_player', context=context)
-    publisher = node.create_publisher(Image, args.topic, qos_profile_sensor_data)
+    publisher = node.create_publisher(Image, args.topic, image_qos(5))
     received: Dict[int, List[Dict[str, Any]]] = {}
     last = threading.Event()
     last_stamp = [-1]
@@ -110,7 +110,7 @@ def play(args: argparse.Namespace) -> int:
 
     subscription = node.create_subscription(
         Detection2DArray, 'detections', on_detections,
-        QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)) if args.record else None
+        reliable_qos(100)) if args.record else None
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(node)
     spinner = threading.Thread(target=executor.spin, daemon=True)

@@ -17,13 +17,13 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import asdict
 import sys
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Set
 
 from rclpy.context import Context
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from rclpy.qos import qos_profile_sensor_data
 
 from vehicle_detection.core.config_file import ConfigError, default_config_path
 from vehicle_detection.core.system_config import system_parameters
@@ -31,7 +31,7 @@ from vehicle_detection.nodes.camera_node import CameraNode
 from vehicle_detection.nodes.cloud_bridge_node import CloudBridgeNode
 from vehicle_detection.nodes.detector_node import DetectorNode
 from vehicle_detection.ros.intra_process import ImageInput, ReceivedImage
-from vehicle_detection.ros.qos import DETECTIONS_QOS
+from vehicle_detection.ros.qos import DETECTIONS_QOS, image_qos
 from vehicle_detection.ros.spin import NodeFactory, spin_nodes, start_context
 from vision_msgs.msg import Detection2DArray
 
@@ -65,13 +65,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 class Monitor(Node):
-    """Counts frames and detections, and prints a line per frame with vehicles."""
+    """Counts frames, detections and tracked vehicles; prints a line per frame with vehicles."""
 
     def __init__(self, context: Context, quiet: bool) -> None:
         super().__init__('vehicle_detection_monitor', context=context)
-        self.frames = self.detection_frames = self.vehicles = 0
+        self.frames = self.detection_messages = self.detections = 0
+        self.track_ids: Set[str] = set()  # distinct vehicles (tracker ids)
         self._quiet = quiet
-        self._images = ImageInput(self, 'camera/image_raw', qos_profile_sensor_data,
+        self._images = ImageInput(self, 'camera/image_raw', image_qos(5),
                                   self._on_image)
         self.create_subscription(Detection2DArray, 'detections', self._on_detections,
                                  DETECTIONS_QOS)
@@ -84,8 +85,9 @@ class Monitor(Node):
         self._images.close()
 
     def _on_detections(self, msg: Detection2DArray) -> None:
-        self.detection_frames += 1
-        self.vehicles += len(msg.detections)
+        self.detection_messages += 1
+        self.detections += len(msg.detections)
+        self.track_ids.update(d.id for d in msg.detections if d.id)
         if msg.detections and not self._quiet:
             found = ', '.join(f'{d.results[0].hypothesis.class_id}#{d.id} '
                               f'{d.results[0].hypothesis.score:.2f}'
@@ -132,11 +134,9 @@ def run(args: argparse.Namespace) -> int:
 def summary(monitor: Optional[Monitor], bridge: Optional[CloudBridgeNode]) -> str:
     """Return the one-line summary printed at exit."""
     parts = [f'frames={monitor.frames if monitor else 0}',
-             f'detection_frames={monitor.detection_frames if monitor else 0}',
-             f'vehicles_detected={monitor.vehicles if monitor else 0}']
-    if bridge is not None:
-        events = bridge.outbox_summary
-        parts += [f'{label}={events.get(key, 0)}' for label, key in (
-            ('alerts', 'alerts'), ('alerts_sent', 'sent'), ('images_sent', 'images_sent'),
-            ('pending', 'pending'))]
+             f'detection_messages={monitor.detection_messages if monitor else 0}',
+             f'detections={monitor.detections if monitor else 0}',
+             f'vehicles={len(monitor.track_ids) if monitor else 0}']
+    if bridge is not None and bridge.run_figures is not None:
+        parts += [f'{name}={value}' for name, value in asdict(bridge.run_figures).items()]
     return 'summary: ' + ' '.join(parts)

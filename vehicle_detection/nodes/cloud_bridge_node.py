@@ -21,6 +21,7 @@ import hashlib
 import queue
 import sys
 import threading
+import time
 from typing import Any, Dict, List, Optional, Tuple
 import uuid
 
@@ -33,9 +34,10 @@ from vehicle_detection.core.bridge.budget import DataBudget
 from vehicle_detection.core.bridge.config import BRIDGE_PARAMS, insecure_url, resolve_api_key
 from vehicle_detection.core.bridge.outbox import Outbox
 from vehicle_detection.core.bridge.policy import AlertDecision, AlertPolicy, Sighting
+from vehicle_detection.core.bridge.run_summary import run_figures, RunFigures
 from vehicle_detection.core.bridge.snapshot import encode_snapshot, FrameRing
 from vehicle_detection.core.bridge.system_health import system_figures
-from vehicle_detection.core.bridge.uploader import Uploader, UploadSettings
+from vehicle_detection.core.bridge.uploader import LinkState, Uploader, UploadSettings
 from vehicle_detection.ros.detection_msgs import to_sightings
 from vehicle_detection.ros.diagnostics import DiagnosticsPublisher, ERROR, OK, WARN
 from vehicle_detection.ros.image_conv import ImageEncodingError, stamp_to_ns
@@ -60,7 +62,8 @@ class CloudBridgeNode(Node):
         self.params = DeclaredParameters(self, BRIDGE_PARAMS, on_change=self._apply)
         values = self.params.values
         self.alerts_generated = 0
-        self.outbox_summary: Dict[str, int] = {}
+        self._started = time.time()
+        self.run_figures: Optional[RunFigures] = None  # set by close()
         self._system: Dict[str, Any] = {}  # last CPU/memory/GPU reading (health thread)
         self._problem = ''
         try:
@@ -211,7 +214,7 @@ class CloudBridgeNode(Node):
     def _link_figures(self) -> Dict[str, Any]:
         stats, link, budget = self.outbox.stats(), self.uploader.stats, self.budget.figures()
         figures: Dict[str, Any] = {
-            'link_state': link.link_state, 'queue_depth': stats.depth,
+            'link_state': str(link.link_state), 'queue_depth': stats.depth,
             'oldest_unsent_s': round(stats.oldest_unsent_s, 1),
             'upload_success_rate': round(link.success_rate, 4), 'retries': link.retries,
             'evictions': stats.evictions, 'held_events': stats.held,
@@ -225,13 +228,13 @@ class CloudBridgeNode(Node):
         figures.update(alerts_generated=self.alerts_generated, key_source=self._key_source,
                        permanent_failures=link.permanent_failures,
                        missing_snapshots=link.missing_snapshots, last_error=link.last_error)
-        if self._problem or link.link_state == 'unauthorized':
+        if self._problem or link.link_state == LinkState.UNAUTHORIZED:
             return ERROR, self._problem or link.last_error, figures
         if not self.params['enabled']:
             return OK, 'cloud upload disabled; events recorded locally', figures
-        if link.link_state == 'down':
+        if link.link_state == LinkState.DOWN:
             return WARN, f'cloud unreachable, {figures["queue_depth"]} queued', figures
-        if link.link_state == 'redirected':
+        if link.link_state == LinkState.REDIRECTED:
             return ERROR, link.last_error, figures
         if link.filed_as:
             return WARN, (f"the server files alerts under {link.filed_as!r}, the API key's "
@@ -259,11 +262,7 @@ class CloudBridgeNode(Node):
         self._events.put(None)
         self._writer.join(10.0)
         self.uploader.stop()
-        events = self.outbox.events()
-        self.outbox_summary = {
-            'alerts': len(events), 'sent': sum(e['alert_state'] == 'sent' for e in events),
-            'images_sent': sum(e['image_state'] == 'sent' for e in events),
-            'pending': self.outbox.stats().depth}
+        self.run_figures = run_figures(self.outbox, self._started)
         self.outbox.close()
 
 

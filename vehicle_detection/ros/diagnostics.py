@@ -20,7 +20,8 @@ from typing import Mapping, Union
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
-from rclpy.qos import QoSProfile, ReliabilityPolicy
+
+from vehicle_detection.ros.qos import reliable_qos
 
 OK = DiagnosticStatus.OK
 WARN = DiagnosticStatus.WARN
@@ -34,8 +35,7 @@ class DiagnosticsPublisher:
     def __init__(self, node: Node, hardware_id: str = '') -> None:
         self._node = node
         self.hardware_id = hardware_id
-        qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-        self._pub = node.create_publisher(DiagnosticArray, '/diagnostics', qos)
+        self._pub = node.create_publisher(DiagnosticArray, '/diagnostics', reliable_qos(10))
 
     def publish(self, name: str, level: Union[int, bytes], message: str,
                 values: Mapping[str, object]) -> None:

@@ -38,7 +38,12 @@ def image_qos(depth: int, reliability: str = 'best_effort') -> QoSProfile:
                       history=qos_profile_sensor_data.history)
 
 
-#: detections and alerts are small and each one matters: reliable, a short queue
-DETECTIONS_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
-                            durability=QoSDurabilityPolicy.VOLATILE,
-                            history=QoSHistoryPolicy.KEEP_LAST)
+def reliable_qos(depth: int) -> QoSProfile:
+    """Return the QoS of small messages that each matter: reliable, keep last ``depth``."""
+    return QoSProfile(depth=depth, reliability=ReliabilityPolicy.RELIABLE,
+                      durability=QoSDurabilityPolicy.VOLATILE,
+                      history=QoSHistoryPolicy.KEEP_LAST)
+
+
+#: detections, diagnostics: small and each one matters, a short queue
+DETECTIONS_QOS = reliable_qos(10)

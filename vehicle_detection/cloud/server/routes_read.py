@@ -31,7 +31,7 @@ from vehicle_detection.cloud.server.deps import state
 from vehicle_detection.cloud.server.models import AlertOut, AlertPage, DeviceOut, Stats
 from vehicle_detection.cloud.server.storage import StorageError
 from vehicle_detection.wire import (
-    ALERTS_PATH, API_PREFIX, DEVICES_PATH, JPEG_CONTENT_TYPE, printable_text)
+    alert_image_path, ALERTS_PATH, API_PREFIX, DEVICES_PATH, JPEG_CONTENT_TYPE, printable_text)
 
 router = APIRouter(tags=['read'])
 
@@ -55,7 +55,7 @@ def _filtered(query: Select, device: Optional[str], class_name: Optional[str],
 
 
 def _alert_out(alert: Alert, device: str) -> AlertOut:
-    image = f'{ALERTS_PATH}/{alert.event_id}/image' if alert.image_path else None
+    image = alert_image_path(alert.event_id) if alert.image_path else None
     return AlertOut(
         id=alert.id, event_id=alert.event_id, device_id=device, camera_id=alert.camera_id,
         detected_at=from_stored(alert.detected_at), received_at=from_stored(alert.received_at),

@@ -222,9 +222,11 @@ class Outbox:
         """Return every recorded event with its states (oldest first)."""
         with self._lock:
             rows = self._db.execute('SELECT seq, event_id, alert, alert_state, image_state, '
-                                    'last_error FROM events ORDER BY seq').fetchall()
+                                    'last_error, created_at FROM events ORDER BY seq'
+                                    ).fetchall()
         return [{'seq': r[0], 'event_id': r[1], 'alert': json.loads(r[2]),
-                 'alert_state': r[3], 'image_state': r[4], 'last_error': r[5]} for r in rows]
+                 'alert_state': r[3], 'image_state': r[4], 'last_error': r[5],
+                 'created_at': r[6]} for r in rows]
 
     # -- meta counters (also used by the data budget) -------------------------------------
     def meta(self, key: str) -> int:

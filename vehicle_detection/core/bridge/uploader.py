@@ -33,6 +33,7 @@ poison event cannot hold back the rest.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 import json
 import threading
 from typing import Callable, Dict, List, Optional
@@ -43,11 +44,27 @@ from vehicle_detection.core.backoff import Backoff
 from vehicle_detection.core.bridge.budget import DataBudget
 from vehicle_detection.core.bridge.outbox import Event, FAILED, Outbox, PENDING, SENT
 from vehicle_detection.wire import (
-    ALERTS_PATH, API_KEY_HEADER, HEALTH_PATH, heartbeat_path, IDEMPOTENCY_HEADER, is_retryable,
-    JPEG_CONTENT_TYPE)
+    alert_image_path, ALERTS_PATH, API_KEY_HEADER, HEALTH_PATH, heartbeat_path,
+    IDEMPOTENCY_HEADER, is_retryable, JPEG_CONTENT_TYPE)
 
 AUTH_PAUSE_S = 300.0  # a refused key is tried again after this long (or a settings change)
-PAUSED = ('unauthorized', 'redirected')  # link states in which uploads wait AUTH_PAUSE_S
+
+
+class LinkState(str, Enum):
+    """What the uploader knows of the link to the server."""
+
+    UNKNOWN = 'unknown'
+    UP = 'up'
+    DOWN = 'down'  # no answer, or 5xx from /health
+    UNAUTHORIZED = 'unauthorized'  # 401: the key is unknown or revoked
+    REDIRECTED = 'redirected'  # 3xx: api_base_url is not the server's address
+
+    def __str__(self) -> str:
+        """Return the plain name, as diagnostics and heartbeats carry it."""
+        return self.value
+
+
+PAUSED = (LinkState.UNAUTHORIZED, LinkState.REDIRECTED)  # uploads wait AUTH_PAUSE_S
 HELD = 'held'  # _send's outcome for an event set aside
 
 
@@ -73,7 +90,7 @@ class UploadSettings:
 class LinkStats:
     """What the link did (read by diagnostics, heartbeats and the health service)."""
 
-    link_state: str = 'unknown'  # up, down, unauthorized, redirected, unknown
+    link_state: LinkState = LinkState.UNKNOWN
     requests_ok: int = 0
     requests_failed: int = 0
     retries: int = 0
@@ -172,7 +189,7 @@ class Uploader:
                 self._wait(AUTH_PAUSE_S if self.stats.link_state in PAUSED
                            else self.settings.upload_interval)
                 if self.stats.link_state in PAUSED:
-                    self.stats.link_state = 'unknown'  # try the key and the URL again
+                    self.stats.link_state = LinkState.UNKNOWN  # try the key and the URL again
                 continue
             # A failed round waits for the next; an empty outbox waits for wake().
             drained = self._drain_round(session)
@@ -239,7 +256,7 @@ class Uploader:
             self.outbox.mark(event.seq, 'image', 'missing', str(error))
             return True
         return self._send(session, event, 'image', lambda: self._exchange(
-            session, 'PUT', f'{ALERTS_PATH}/{event.event_id}/image', data=data,
+            session, 'PUT', alert_image_path(event.event_id), data=data,
             headers={'Content-Type': JPEG_CONTENT_TYPE,
                      IDEMPOTENCY_HEADER: event.event_id})) is not None
 
@@ -255,7 +272,7 @@ class Uploader:
             response = request()
             status = None if response is None else response.status_code
             if status is not None and status < 300:
-                self.stats.link_state = 'up'
+                self.stats.link_state = LinkState.UP
                 self.outbox.mark(event.seq, part, SENT)
                 return SENT
             if response is not None and self._link_refused(response):
@@ -265,10 +282,10 @@ class Uploader:
                 self.outbox.mark(event.seq, part, FAILED, self.stats.last_error)
                 return FAILED
             if response is None:
-                self.stats.link_state = 'down'
+                self.stats.link_state = LinkState.DOWN
             # A 5xx while the server's health check passes is this event's own fault.
             server_error = status is not None and status >= 500 \
-                and self.stats.link_state == 'up'
+                and self.stats.link_state == LinkState.UP
             if self.outbox.count_attempt(event.seq, self.stats.last_error, server_error):
                 self.stats.last_error = f'event {event.event_id} set aside after repeated ' \
                                         f'server errors: {self.stats.last_error}'[:300]
@@ -285,10 +302,10 @@ class Uploader:
         """Tell whether the answer stops every upload (bad key, redirect); report it."""
         status = response.status_code
         if status == 401:
-            self.stats.link_state = 'unauthorized'
+            self.stats.link_state = LinkState.UNAUTHORIZED
             self.stats.last_error = 'the server refused the API key (HTTP 401)'
         elif 300 <= status < 400:
-            self.stats.link_state = 'redirected'
+            self.stats.link_state = LinkState.REDIRECTED
             self.stats.last_error = (
                 f'the server redirects (HTTP {status}) to '
                 f"{response.headers.get('Location', '?')}: set api_base_url to the final "
@@ -302,13 +319,13 @@ class Uploader:
         while not self._stop.is_set():
             response = self._exchange(session, 'GET', HEALTH_PATH, auth=False)
             if response is None or response.status_code >= 500:
-                self.stats.link_state = 'down'
+                self.stats.link_state = LinkState.DOWN
             elif self._link_refused(response):  # a redirect: reported, not followed
                 pass
-            elif self.stats.link_state in ('down', 'unknown'):
-                self.stats.link_state = 'up'
+            elif self.stats.link_state in (LinkState.DOWN, LinkState.UNKNOWN):
+                self.stats.link_state = LinkState.UP
                 self._wake.set()  # the link is back: drain now
-            if elapsed >= next_heartbeat and self.stats.link_state == 'up':
+            if elapsed >= next_heartbeat and self.stats.link_state == LinkState.UP:
                 figures = {k: v for k, v in self._health_figures().items() if v is not None}
                 reply = self._exchange(session, 'POST', heartbeat_path(self.settings.device_id),
                                        json=figures)
