@@ -19,6 +19,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from pathlib import Path
 import threading
+import time
 import uuid
 
 import numpy as np
@@ -165,3 +166,19 @@ def test_plain_http_only_to_this_machine_unless_allowed() -> None:
     for url in ('http://cloud.example.com', 'http://10.0.0.7:8000', 'http://127.0.0.1.nip.io'):
         assert 'unencrypted' in (insecure_url(url, allowed=False) or ''), url
         assert insecure_url(url, allowed=True) is None
+
+
+def test_run_figures_count_this_run_and_the_whole_queue(tmp_path: Path) -> None:
+    from vehicle_detection.core.bridge.run_summary import run_figures
+
+    outbox = Outbox(str(tmp_path))
+    outbox.enqueue({'event_id': 'earlier'}, None)  # left by an earlier run, unsent
+    since = time.time()
+    for name in ('a', 'b', 'c'):
+        outbox.enqueue({'event_id': name}, b'\xff\xd8 jpeg \xff\xd9')
+    first = next(e for e in outbox.events() if e['event_id'] == 'a')
+    outbox.mark(first['seq'], 'alert', 'sent')
+    outbox.mark(first['seq'], 'image', 'sent')
+    figures = run_figures(outbox, since)
+    assert (figures.alerts_this_run, figures.alerts_sent_this_run,
+            figures.images_sent_this_run, figures.pending) == (3, 1, 1, 3)
