@@ -34,6 +34,14 @@ CONFIG = str(REPO / 'config' / 'config.yaml')
 CLI = str(Path(sys.prefix) / 'bin' / 'vehicle-detection')
 
 
+def test_config_file_is_the_one_the_specs_generate() -> None:
+    from vehicle_detection.core.config_render import render_config
+
+    assert Path(CONFIG).read_text() == render_config(NODE_SPECS), (
+        'config/config.yaml differs from the parameter specs: regenerate it with '
+        '`python -m vehicle_detection.core.config_render > config/config.yaml`')
+
+
 def test_config_file_lists_every_parameter_with_a_comment() -> None:
     text = Path(CONFIG).read_text()
     for node, specs in NODE_SPECS.items():
