@@ -43,11 +43,10 @@ from bench_stats import percentile
 import cv2
 
 from vehicle_detection.core.bridge.budget import DataBudget, SnapshotPlan
-from vehicle_detection.core.bridge.config import BRIDGE_PARAMS
+from vehicle_detection.core.bridge.config import BridgeSettings
 from vehicle_detection.core.bridge.outbox import Outbox
 from vehicle_detection.core.bridge.snapshot import encode_snapshot
 from vehicle_detection.core.bridge.uploader import Uploader, UploadSettings
-from vehicle_detection.core.params import defaults
 from vehicle_detection.wire import Alert
 
 REPO = Path(__file__).resolve().parents[1]
@@ -64,9 +63,9 @@ def run_series(folder: str, events: int, snapshots: list, per_frame: int,
     uploads its own copy (how it went before).
     """
     from cloud_helpers import add_device, CloudServer
-    values = defaults(BRIDGE_PARAMS)
-    outbox = Outbox(f'{folder}/edge', int(values['max_storage_mb'] * 1024 * 1024))
-    budget = DataBudget(outbox, int(values['monthly_budget_mb'] * 1024 * 1024))
+    settings = BridgeSettings()
+    outbox = Outbox(f'{folder}/edge', int(settings.max_storage_mb * 1024 * 1024))
+    budget = DataBudget(outbox, int(settings.monthly_budget_mb * 1024 * 1024))
     enqueue_ms = []
     for index in range(events):
         jpeg = snapshots[index // per_frame]
@@ -105,10 +104,10 @@ def main() -> None:
     args = parser.parse_args()
     sys.path.insert(0, str(TEST_HELPERS))  # the tests' server fixture, shared
 
-    values = defaults(BRIDGE_PARAMS)
+    settings = BridgeSettings()
     photos = [cv2.resize(cv2.imread(str(p)), (1280, 720))
               for p in sorted(Path(args.samples).iterdir()) if p.suffix in ('.png', '.jpg')]
-    plan = SnapshotPlan(True, 1.0, values['snapshot_quality'])  # a fresh month: full size
+    plan = SnapshotPlan(True, 1.0, settings.snapshot_quality)  # a fresh month: full size
     # One picture per frame, each different (a frame number drawn in): a camera never
     # sends the same bytes twice.
     snapshots = []
@@ -116,9 +115,9 @@ def main() -> None:
         frame = photos[index % len(photos)].copy()
         cv2.putText(frame, f'frame {index}', (40, 80), cv2.FONT_HERSHEY_SIMPLEX, 2.0,
                     (255, 255, 255), 3)
-        snapshots.append(encode_snapshot(frame, values['snapshot_max_width'],
-                                         values['snapshot_quality'],
-                                         int(values['max_image_size_mb'] * 1024 * 1024), plan))
+        snapshots.append(encode_snapshot(frame, settings.snapshot_max_width,
+                                         settings.snapshot_quality,
+                                         int(settings.max_image_size_mb * 1024 * 1024), plan))
     series = {}
     for name, per_frame, shared in (('one_per_frame', 1, True), ('three_per_frame', 3, True),
                                     ('three_per_frame_unshared', 3, False)):

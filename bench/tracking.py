@@ -39,14 +39,13 @@ import motmetrics
 import numpy as np
 
 from vehicle_detection.core.bridge.budget import SnapshotPlan
-from vehicle_detection.core.bridge.config import BRIDGE_PARAMS
+from vehicle_detection.core.bridge.config import BridgeSettings
 from vehicle_detection.core.bridge.snapshot import encode_snapshot
 from vehicle_detection.core.detection.detector import Detector, DetectorSettings
 from vehicle_detection.core.detection.tracker import iou_matrix
 from vehicle_detection.core.evaluation.render import load_sprites, render_frames
 from vehicle_detection.core.evaluation.runs import evaluate, load_clip_truth, read_video, Run
 from vehicle_detection.core.evaluation.scene import build_truth, scenario, Truth, visible_vehicles
-from vehicle_detection.core.params import defaults
 from vehicle_detection.wire import Alert
 
 REPO = Path(__file__).resolve().parents[1]
@@ -73,15 +72,15 @@ def mot_figures(run: Run, truth: Sequence[List[Truth]]) -> Dict[str, float]:
 
 def bytes_per_alert(run: Run, frames: Sequence[np.ndarray]) -> Dict[str, float]:
     """Return bytes per alert with and without snapshots shared per frame."""
-    values = defaults(BRIDGE_PARAMS)
-    plan = SnapshotPlan(True, 1.0, values['snapshot_quality'])
+    settings = BridgeSettings()
+    plan = SnapshotPlan(True, 1.0, settings.snapshot_quality)
     sizes: Dict[object, int] = {}
     body = 0
     for alert in run.alerts:
         frame = frames[int(alert.frame)]  # type: ignore[call-overload]
         if alert.frame not in sizes:
-            jpeg = encode_snapshot(frame, values['snapshot_max_width'],
-                                   values['snapshot_quality'], 1 << 22, plan)
+            jpeg = encode_snapshot(frame, settings.snapshot_max_width,
+                                   settings.snapshot_quality, 1 << 22, plan)
             sizes[alert.frame] = len(jpeg)
         body += len(json.dumps(Alert('0' * 36, 'edge-1', 'cam0', '2026-11-24T10:00:00.000000Z',
                                      alert.sighting.track_id, alert.sighting.class_name,

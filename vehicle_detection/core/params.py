@@ -15,15 +15,18 @@
 """
 Parameter specifications shared by the nodes, the launch files and the runner.
 
-Each node's parameters are declared once, here in pure Python, as a tuple of
-:class:`ParamSpec`. The ROS glue turns them into ``ParameterDescriptor`` s and
-validates set-parameter requests with them; the launch files and the
-one-process runner build their parameter dictionaries from the same specs.
+Each node's parameters are declared once, in pure Python: as a frozen, typed
+settings class whose fields carry description, range, choices and read-only
+flag (:func:`setting`), or as a tuple of :class:`ParamSpec`. The ROS glue turns
+the specs into ``ParameterDescriptor`` s and validates set-parameter requests
+with them; the launch files, the one-process runner and the generated
+``config/config.yaml`` come from the same specs, and nodes read their values
+as typed attributes (``settings.snapshot_quality``, checked by mypy).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 ParamValue = Union[bool, int, float, str, List[str], List[int], List[float]]
@@ -107,6 +110,32 @@ def _same_kind(default: Any, value: Any) -> bool:
         inner = type(default[0]) if default else str
         return all(_same_kind(inner(), item) for item in value)
     return type(value) is type(default)
+
+
+def setting(default: Any, description: str, **options: Any) -> Any:
+    """
+    Declare one field of a node's typed settings class, with what its spec needs.
+
+    The field's name and type are the parameter's; ``options`` are the other
+    :class:`ParamSpec` fields (minimum, maximum, choices, read_only, check).
+    :func:`specs_of` turns the class into the node's specs.
+    """
+    spec = {'default': default, 'description': description, **options}
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata={'spec': spec})
+    return field(default=default, metadata={'spec': spec})
+
+
+def from_spec(spec: 'ParamSpec') -> Any:
+    """Declare a settings field from a spec shared by several nodes (same name)."""
+    return setting(spec.default, spec.description, minimum=spec.minimum,
+                   maximum=spec.maximum, choices=spec.choices, read_only=spec.read_only,
+                   check=spec.check)
+
+
+def specs_of(settings_class: type) -> Tuple['ParamSpec', ...]:
+    """Return the parameter specs of a settings class, in field order."""
+    return tuple(ParamSpec(f.name, **f.metadata['spec']) for f in fields(settings_class))
 
 
 #: the image subscriptions' reliability, a parameter of every node that takes images

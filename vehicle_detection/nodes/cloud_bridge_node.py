@@ -31,7 +31,8 @@ from rclpy.node import Node
 from std_srvs.srv import Trigger
 
 from vehicle_detection.core.bridge.budget import DataBudget
-from vehicle_detection.core.bridge.config import BRIDGE_PARAMS, insecure_url, resolve_api_key
+from vehicle_detection.core.bridge.config import (
+    BRIDGE_PARAMS, BridgeSettings, insecure_url, resolve_api_key)
 from vehicle_detection.core.bridge.outbox import Outbox
 from vehicle_detection.core.bridge.policy import AlertDecision, AlertPolicy, Sighting
 from vehicle_detection.core.bridge.run_summary import run_figures, RunFigures
@@ -60,32 +61,32 @@ class CloudBridgeNode(Node):
         super().__init__('cloud_bridge_node', context=context,
                          parameter_overrides=parameter_overrides)
         self.params = DeclaredParameters(self, BRIDGE_PARAMS, on_change=self._apply)
-        values = self.params.values
+        settings = self.settings
         self.alerts_generated = 0
         self._started = time.time()
         self.run_figures: Optional[RunFigures] = None  # set by close()
         self._system: Dict[str, Any] = {}  # last CPU/memory/GPU reading (health thread)
         self._problem = ''
         try:
-            api_key, self._key_source = resolve_api_key(values)
+            api_key, self._key_source = resolve_api_key(self.params.values)
         except ValueError as error:
             api_key, self._key_source, self._problem = '', 'nowhere', str(error)
-        insecure = insecure_url(values['api_base_url'], values['allow_insecure_http'])
+        insecure = insecure_url(settings.api_base_url, settings.allow_insecure_http)
         if insecure:  # nothing is sent; events are kept until the URL is fixed
             api_key, self._problem = '', insecure
-        self.outbox = Outbox(values['data_dir'], int(values['max_storage_mb'] * MB),
-                             values['snapshot_dir'])
-        self.budget = DataBudget(self.outbox, int(values['monthly_budget_mb'] * MB))
+        self.outbox = Outbox(settings.data_dir, int(settings.max_storage_mb * MB),
+                             settings.snapshot_dir)
+        self.budget = DataBudget(self.outbox, int(settings.monthly_budget_mb * MB))
         self.policy = AlertPolicy(
-            values['min_track_hits'], values['track_cooldown'], values['class_cooldown'],
-            min_alert_score=values['min_alert_score'],
-            snapshot_window_s=values['snapshot_window'])
-        self.frames = FrameRing(values['frame_buffer'])
+            settings.min_track_hits, settings.track_cooldown, settings.class_cooldown,
+            min_alert_score=settings.min_alert_score,
+            snapshot_window_s=settings.snapshot_window)
+        self.frames = FrameRing(settings.frame_buffer)
         self.uploader = Uploader(self._upload_settings(api_key), self.outbox, self.budget,
                                  self.health_figures)
-        if values['enabled'] and api_key:
+        if settings.enabled and api_key:
             self.uploader.start()
-        elif values['enabled']:
+        elif settings.enabled:
             self._problem = self._problem or (
                 'no API key: set VD_CLOUD_API_KEY or api_key_file; events are kept locally')
         # Encoding and the fsynced outbox write happen here, never on the executor.
@@ -95,39 +96,45 @@ class CloudBridgeNode(Node):
         self._writer = threading.Thread(target=self._write_events, daemon=True,
                                         name='outbox-writer')
         self._writer.start()
-        self._images = ImageInput(self, values['image_topic'],
-                                  image_qos(2, values['image_reliability']), self._on_image)
+        self._images = ImageInput(self, settings.image_topic,
+                                  image_qos(2, settings.image_reliability), self._on_image)
         self.create_subscription(Detection2DArray, 'detections', self._on_detections,
                                  DETECTIONS_QOS)
         self.create_service(Trigger, '~/health_check', self._health_check)
-        self._diagnostics = DiagnosticsPublisher(self, hardware_id=values['api_base_url'])
-        self.create_timer(values['diagnostics_period'], self._report)
+        self._diagnostics = DiagnosticsPublisher(self, hardware_id=settings.api_base_url)
+        self.create_timer(settings.diagnostics_period, self._report)
         self.get_logger().info(
-            f"cloud bridge ready: {values['api_base_url']} as {values['device_id']} (key from "
-            f"{self._key_source}), outbox in {values['data_dir']}"
+            f'cloud bridge ready: {settings.api_base_url} as {settings.device_id} (key from '
+            f'{self._key_source}), outbox in {settings.data_dir}'
             + (f'; {self._problem}' if self._problem else ''))
 
     def _upload_settings(self, api_key: str) -> UploadSettings:
-        values = self.params.values
+        settings = self.settings
         return UploadSettings(
-            values['api_base_url'], api_key, values['device_id'],
-            enable_alert_upload=values['enable_alert_upload'],
-            enable_image_upload=values['enable_image_upload'],
-            upload_interval=values['upload_interval'], retry_attempts=values['retry_attempts'],
-            retry_delay=values['retry_delay'], heartbeat_interval=values['heartbeat_interval'],
-            health_interval=values['health_interval'])
+            settings.api_base_url, api_key, settings.device_id,
+            enable_alert_upload=settings.enable_alert_upload,
+            enable_image_upload=settings.enable_image_upload,
+            upload_interval=settings.upload_interval, retry_attempts=settings.retry_attempts,
+            retry_delay=settings.retry_delay, heartbeat_interval=settings.heartbeat_interval,
+            health_interval=settings.health_interval)
+
+    @property
+    def settings(self) -> BridgeSettings:
+        """Return the current parameter values, typed."""
+        return self.params.typed(BridgeSettings)
 
     def _apply(self, values: Dict[str, Any]) -> Optional[str]:
-        insecure = insecure_url(values['api_base_url'], values['allow_insecure_http'])
+        settings = BridgeSettings(**values)
+        insecure = insecure_url(settings.api_base_url, settings.allow_insecure_http)
         if insecure:
             return insecure
-        self.policy.min_track_hits = values['min_track_hits']
-        self.policy.track_cooldown_s = values['track_cooldown']
-        self.policy.class_cooldown_s = values['class_cooldown']
-        self.policy.min_alert_score = values['min_alert_score']
-        self.policy.snapshot_window_s = values['snapshot_window']
-        self.outbox.max_storage_bytes = int(values['max_storage_mb'] * MB)
-        self.budget.budget = int(values['monthly_budget_mb'] * MB)
+        self.policy.min_track_hits = settings.min_track_hits
+        self.policy.track_cooldown_s = settings.track_cooldown
+        self.policy.class_cooldown_s = settings.class_cooldown
+        self.policy.min_alert_score = settings.min_alert_score
+        self.policy.snapshot_window_s = settings.snapshot_window
+        self.outbox.max_storage_bytes = int(settings.max_storage_mb * MB)
+        self.budget.budget = int(settings.monthly_budget_mb * MB)
         self.uploader.settings = self._upload_settings(self.uploader.settings.api_key)
         return None
 
@@ -164,16 +171,16 @@ class CloudBridgeNode(Node):
         """Encode a frame's snapshot once: alerts of one frame share the same bytes."""
         if self._last_snapshot[0] == stamp_ns:
             return self._last_snapshot[1]
-        values = self.params.values
-        plan = self.budget.plan(values['snapshot_quality'])
-        jpeg = encode_snapshot(frame, values['snapshot_max_width'], values['snapshot_quality'],
-                               int(values['max_image_size_mb'] * MB), plan) \
+        settings = self.settings
+        plan = self.budget.plan(settings.snapshot_quality)
+        jpeg = encode_snapshot(frame, settings.snapshot_max_width, settings.snapshot_quality,
+                               int(settings.max_image_size_mb * MB), plan) \
             if plan.send_images else None
         self._last_snapshot = (stamp_ns, jpeg)
         return jpeg
 
     def _record(self, sighting: Sighting, stamp_ns: int, frame: Optional[np.ndarray]) -> None:
-        values = self.params.values
+        settings = self.settings
         height, width = frame.shape[:2] if frame is not None else (0, 0)
         jpeg = None
         if frame is None:
@@ -185,7 +192,7 @@ class CloudBridgeNode(Node):
         # The digest lets the server link this alert to the same picture sent with an
         # earlier alert of this frame: the bytes go over the link once.
         try:
-            alert = Alert(str(uuid.uuid4()), values['device_id'], values['camera_id'],
+            alert = Alert(str(uuid.uuid4()), settings.device_id, settings.camera_id,
                           utc_iso(moment), sighting.track_id, sighting.class_name,
                           sighting.confidence, sighting.bbox, max(width, 1), max(height, 1),
                           hashlib.sha256(jpeg).hexdigest() if jpeg is not None else None)
@@ -230,7 +237,7 @@ class CloudBridgeNode(Node):
                        missing_snapshots=link.missing_snapshots, last_error=link.last_error)
         if self._problem or link.link_state == LinkState.UNAUTHORIZED:
             return ERROR, self._problem or link.last_error, figures
-        if not self.params['enabled']:
+        if not self.settings.enabled:
             return OK, 'cloud upload disabled; events recorded locally', figures
         if link.link_state == LinkState.DOWN:
             return WARN, f'cloud unreachable, {figures["queue_depth"]} queued', figures
@@ -238,7 +245,7 @@ class CloudBridgeNode(Node):
             return ERROR, link.last_error, figures
         if link.filed_as:
             return WARN, (f"the server files alerts under {link.filed_as!r}, the API key's "
-                          f"device, not device_id {self.params['device_id']!r}"), figures
+                          f'device, not device_id {self.settings.device_id!r}'), figures
         if figures['held_events']:
             return WARN, (f"{figures['held_events']} events set aside after repeated server "
                           f'errors (tried again within the hour): {link.last_error}'), figures

@@ -16,7 +16,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Type, TypeVar
 
 from rcl_interfaces.msg import (
     FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType, SetParametersResult)
@@ -31,6 +31,8 @@ _TYPES = {
     float: ParameterType.PARAMETER_DOUBLE,
     str: ParameterType.PARAMETER_STRING,
 }
+
+S = TypeVar('S')  # a node's typed settings class
 
 
 def descriptor(spec: ParamSpec) -> ParameterDescriptor:
@@ -73,6 +75,8 @@ class DeclaredParameters:
         self._specs = specs
         self._cross_check = cross_check
         self._on_change = on_change
+        self._typed: Any = None
+        self._typed_from: Optional[Dict[str, Any]] = None
         declared = node.declare_parameters(
             '', [(spec.name, spec.default, descriptor(spec)) for spec in specs])
         given = {param.name: param.value for param in declared}
@@ -81,6 +85,12 @@ class DeclaredParameters:
 
     def __getitem__(self, name: str) -> Any:
         return self.values[name]
+
+    def typed(self, settings_class: Type[S]) -> S:
+        """Return the current values as the node's typed settings class (rebuilt on change)."""
+        if not isinstance(self._typed, settings_class) or self._typed_from is not self.values:
+            self._typed, self._typed_from = settings_class(**self.values), self.values
+        return self._typed
 
     def _validate(self, params: List[Parameter]) -> SetParametersResult:
         changes = {param.name: param.value for param in params}

@@ -31,13 +31,12 @@ from typing import Dict, Iterable, Iterator, List, Sequence
 import cv2
 import numpy as np
 
-from vehicle_detection.core.bridge.config import BRIDGE_PARAMS
+from vehicle_detection.core.bridge.config import BridgeSettings
 from vehicle_detection.core.bridge.policy import AlertDecision, AlertPolicy
 from vehicle_detection.core.detection.detections import Detections
 from vehicle_detection.core.detection.detector import Detector
 from vehicle_detection.core.evaluation.alerts import AlertScore, run_policy, score_alerts
 from vehicle_detection.core.evaluation.scene import Truth
-from vehicle_detection.core.params import defaults
 
 
 @dataclass
@@ -86,10 +85,10 @@ def every(frames: Iterable[np.ndarray], step: int) -> Iterator[np.ndarray]:
 
 def default_policy() -> AlertPolicy:
     """Return the alert policy with the bridge's default parameters."""
-    values = defaults(BRIDGE_PARAMS)
-    return AlertPolicy(values['min_track_hits'], values['track_cooldown'],
-                       values['class_cooldown'], min_alert_score=values['min_alert_score'],
-                       snapshot_window_s=values['snapshot_window'])
+    settings = BridgeSettings()
+    return AlertPolicy(settings.min_track_hits, settings.track_cooldown,
+                       settings.class_cooldown, min_alert_score=settings.min_alert_score,
+                       snapshot_window_s=settings.snapshot_window)
 
 
 @dataclass
