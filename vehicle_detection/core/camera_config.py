@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
 from vehicle_detection.core.camera_sources import parse_source
-from vehicle_detection.core.params import ParamSpec, validate_values
+from vehicle_detection.core.params import setting, specs_of, validate_values
 
 
 def _check_source(value: str) -> Optional[str]:
@@ -37,32 +37,6 @@ def _check_frame_id(value: str) -> Optional[str]:
     return None
 
 
-CAMERA_PARAMS = (
-    ParamSpec('source', '0', 'Camera source: device index or /dev/videoN, video file, folder of '
-              'images (natural order), rtsp:// or http(s):// URL, or a GStreamer pipeline.',
-              check=_check_source),
-    ParamSpec('fps', 10.0, 'Publishing rate cap in frames per second; 0 publishes every frame '
-              '(recorded sources then play as fast as they decode).', minimum=0.0, maximum=240.0),
-    ParamSpec('width', 0, 'Resize frames to this width in pixels; 0 keeps the source width '
-              '(or the aspect ratio when only height is set).', minimum=0, maximum=8192),
-    ParamSpec('height', 0, 'Resize frames to this height in pixels; 0 keeps the source height '
-              '(or the aspect ratio when only width is set).', minimum=0, maximum=8192),
-    ParamSpec('frame_id', 'camera', 'frame_id of the published images and camera info.',
-              check=_check_frame_id),
-    ParamSpec('loop', False, 'Restart a video file or image folder at its end.'),
-    ParamSpec('stall_timeout', 5.0, 'Seconds without a frame before the source is considered '
-              'stalled and reopened.', minimum=0.1, maximum=3600.0),
-    ParamSpec('reconnect_initial', 0.5, 'First delay in seconds before reopening a failed '
-              'source; doubles after each failure.', minimum=0.01, maximum=600.0),
-    ParamSpec('reconnect_max', 30.0, 'Cap in seconds of the reconnect delay.',
-              minimum=0.01, maximum=3600.0),
-    ParamSpec('qos_depth', 1, 'History depth of the sensor-data QoS of the image topics '
-              '(read at start).', minimum=1, maximum=100, read_only=True),
-    ParamSpec('diagnostics_period', 1.0, 'Seconds between /diagnostics reports (read at start).',
-              minimum=0.1, maximum=60.0, read_only=True),
-)
-
-
 def check_camera(values: Mapping[str, Any]) -> Optional[str]:
     """Rules that span parameters."""
     if values['reconnect_initial'] > values['reconnect_max']:
@@ -73,21 +47,37 @@ def check_camera(values: Mapping[str, Any]) -> Optional[str]:
 
 @dataclass(frozen=True)
 class CameraConfig:
-    """Validated camera settings."""
+    """The camera node's parameters, typed and validated: one field per parameter."""
 
-    source: str = '0'
-    fps: float = 10.0
-    width: int = 0
-    height: int = 0
-    frame_id: str = 'camera'
-    loop: bool = False
-    stall_timeout: float = 5.0
-    reconnect_initial: float = 0.5
-    reconnect_max: float = 30.0
+    source: str = setting('0', 'Camera source: device index or /dev/videoN, video file, folder '
+                          'of images (natural order), rtsp:// or http(s):// URL, or a GStreamer '
+                          'pipeline.', check=_check_source)
+    fps: float = setting(10.0, 'Publishing rate cap in frames per second; 0 publishes every '
+                         'frame (recorded sources then play as fast as they decode).',
+                         minimum=0.0, maximum=240.0)
+    width: int = setting(0, 'Resize frames to this width in pixels; 0 keeps the source width (or '
+                         'the aspect ratio when only height is set).', minimum=0, maximum=8192)
+    height: int = setting(0, 'Resize frames to this height in pixels; 0 keeps the source height '
+                          '(or the aspect ratio when only width is set).', minimum=0, maximum=8192)
+    frame_id: str = setting('camera', 'frame_id of the published images and camera info.',
+                            check=_check_frame_id)
+    loop: bool = setting(False, 'Restart a video file or image folder at its end.')
+    stall_timeout: float = setting(5.0, 'Seconds without a frame before the source is considered '
+                                   'stalled and reopened.', minimum=0.1, maximum=3600.0)
+    reconnect_initial: float = setting(0.5, 'First delay in seconds before reopening a failed '
+                                       'source; doubles after each failure.',
+                                       minimum=0.01, maximum=600.0)
+    reconnect_max: float = setting(30.0, 'Cap in seconds of the reconnect delay.',
+                                   minimum=0.01, maximum=3600.0)
+    qos_depth: int = setting(1, 'History depth of the sensor-data QoS of the image topics (read '
+                             'at start).', minimum=1, maximum=100, read_only=True)
+    diagnostics_period: float = setting(1.0, 'Seconds between /diagnostics reports (read at '
+                                        'start).', minimum=0.1, maximum=60.0, read_only=True)
 
     @classmethod
     def from_values(cls, values: Mapping[str, Any]) -> 'CameraConfig':
         """Build from parameter values, refusing invalid ones with a ParamError."""
-        checked = validate_values(CAMERA_PARAMS, values, check_camera)
-        names = cls.__dataclass_fields__.keys()
-        return cls(**{k: v for k, v in checked.items() if k in names})
+        return cls(**validate_values(CAMERA_PARAMS, values, check_camera))
+
+
+CAMERA_PARAMS = specs_of(CameraConfig)

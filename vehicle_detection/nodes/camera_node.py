@@ -46,13 +46,13 @@ class CameraNode(Node):
                          parameter_overrides=parameter_overrides)
         self.params = DeclaredParameters(self, CAMERA_PARAMS, check_camera, self._apply)
         self._config = CameraConfig.from_values(self.params.values)
-        qos = image_qos(self.params['qos_depth'])
+        qos = image_qos(self._config.qos_depth)
         # Nodes in this process get the frames without DDS (see intra_process).
         self._image_out = ImageOutput(self, 'camera/image_raw', qos)
         self._info_pub = self.create_publisher(CameraInfo, 'camera/camera_info', qos)
         self._diagnostics = DiagnosticsPublisher(self, hardware_id=self._config.source)
         self._stream = CameraStream(self._config, self._publish, log=self._log)
-        self.create_timer(self.params['diagnostics_period'], self._report)
+        self.create_timer(self._config.diagnostics_period, self._report)
         self._stream.start()
         self.get_logger().info(f'camera source {self._config.source!r}, '
                                f'fps cap {self._config.fps:g}')

@@ -44,7 +44,7 @@ from vehicle_detection.core.detection.detections import Detections
 from vehicle_detection.core.detection.detector import Detector, Timing
 from vehicle_detection.core.detection.frame_slot import NewestFrameSlot
 from vehicle_detection.core.detector_config import (
-    DETECTOR_PARAMS, detector_settings, MODEL_PARAMS)
+    DETECTOR_PARAMS, detector_settings, DetectorNodeSettings, MODEL_PARAMS)
 from vehicle_detection.ros.detection_msgs import annotate, to_detection_array
 from vehicle_detection.ros.diagnostics import DiagnosticsPublisher, ERROR, OK, WARN
 from vehicle_detection.ros.image_conv import ImageEncodingError, stamp_to_ns, to_image_msg
@@ -90,21 +90,21 @@ class DetectorNode(LifecycleNode):
         self._done_times: Deque[float] = collections.deque(maxlen=50)
         # /diagnostics in every state: an operator sees an inactive detector too.
         self._diagnostics = DiagnosticsPublisher(self)
-        self.create_timer(self.params['diagnostics_period'], self._report)
-        if self.params['autostart']:
+        self.create_timer(self.settings.diagnostics_period, self._report)
+        if self.settings.autostart:
             self.trigger_configure()
             self.trigger_activate()
 
     # -- lifecycle transitions (executor thread) ----------------------------------
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Create the publishers and the image subscription."""
-        qos = image_qos(self.params['qos_depth'], self.params['image_reliability'])
+        qos = image_qos(self.settings.qos_depth, self.settings.image_reliability)
         self._detections_pub = self.create_lifecycle_publisher(
             Detection2DArray, 'detections', DETECTIONS_QOS)
         self._annotated_pub = self.create_lifecycle_publisher(Image, 'detections/image', qos)
         # Frames of a camera node in this process come without DDS (see intra_process);
         # an older frame not yet taken is dropped.
-        self.image_input = ImageInput(self, self.params['input_topic'], qos, self._on_image)
+        self.image_input = ImageInput(self, self.settings.input_topic, qos, self._on_image)
         self.lifecycle_state = 'inactive'
         return SUCCESS
 
@@ -199,10 +199,16 @@ class DetectorNode(LifecycleNode):
         if self.lifecycle_state == 'active':
             self._received.put(frame)
 
+    @property
+    def settings(self) -> DetectorNodeSettings:
+        """Return the current parameter values, typed."""
+        return self.params.typed(DetectorNodeSettings)
+
     def _apply(self, values: Dict[str, Any]) -> Optional[str]:
+        settings = DetectorNodeSettings(**values)
         detector = self._detector
         if detector is not None:
-            detector.set_thresholds(values['confidence_threshold'], values['nms_iou_threshold'])
+            detector.set_thresholds(settings.confidence_threshold, settings.nms_iou_threshold)
         if any(values[name] != self.params.values[name] for name in MODEL_PARAMS):
             self._reload.set()
             self._prepared.notify()
@@ -295,7 +301,7 @@ class DetectorNode(LifecycleNode):
         fps = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and (
             time.monotonic() - times[-1] < 2.0) else 0.0
         values: Dict[str, object] = {
-            'model': self.params['model_path'], 'frames': self.frames,
+            'model': self.settings.model_path, 'frames': self.frames,
             'published': self.published, 'dropped_frames': self.dropped, 'fps': fps,
             'inference_ms': _mean(self._inference_ms),
             'latency_ms': _mean([latency for _, latency in frame_times]),
