@@ -66,3 +66,14 @@ def test_errors_are_clear(tmp_path: Path, model_path: Path) -> None:
     result = detect(str(tmp_path / 'nothing'), '--model', str(model_path))
     assert result.returncode == 2 and 'does not exist' in result.stderr
     assert 'Traceback' not in result.stderr
+
+
+def test_options_follow_the_detector_parameters(tmp_path: Path, model_path: Path) -> None:
+    """Defaults, choices and ranges are the detector node's: one source for both."""
+    result = detect(str(tmp_path), '--model', str(model_path), '--confidence', '2')
+    assert result.returncode == 2
+    assert 'confidence_threshold: 2.0 is above the maximum 1' in result.stderr
+    result = detect(str(tmp_path), '--model', str(model_path), '--model-type', 'yolo99')
+    assert result.returncode == 2 and 'invalid choice' in result.stderr
+    usage = detect('--help').stdout
+    assert '(range [0, 1])' in usage and 'one of auto, yolox, yolov5' in usage

@@ -24,9 +24,18 @@ from typing import IO
 from vehicle_detection.core.camera_sources import (
     ImageFolderSource, open_source, parse_source, SourceError)
 from vehicle_detection.core.detection.backends.base import BackendUnavailable, ModelLoadError
-from vehicle_detection.core.detection.classes import LabelsError, VEHICLE_CLASSES
+from vehicle_detection.core.detection.classes import LabelsError
 from vehicle_detection.core.detection.decoders import LayoutError
 from vehicle_detection.core.detection.detector import Detector, DetectorSettings
+from vehicle_detection.core.detector_config import DETECTOR_PARAMS
+from vehicle_detection.core.params import ParamError, spec_map, validate_values
+
+
+# The detector node's parameters that ``detect`` takes: option -> parameter. Defaults,
+# choices, ranges and help come from the node's specs.
+OPTIONS = {'--backend': 'backend', '--model-type': 'model_type', '--classes': 'classes',
+           '--confidence': 'confidence_threshold', '--iou': 'nms_iou_threshold',
+           '--labels-file': 'labels_file'}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,23 +43,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('path', help='image file, folder of images or video file')
     parser.add_argument('--model', required=True, help='ONNX detector model')
     parser.add_argument('--output', default='-', help='JSON lines file (default: stdout)')
-    parser.add_argument('--backend', default='auto', choices=('auto', 'tensorrt', 'onnxruntime'))
-    parser.add_argument('--model-type', default='auto')
-    parser.add_argument('--classes', default=','.join(VEHICLE_CLASSES),
-                        help='comma-separated class names to report; empty: all')
-    parser.add_argument('--confidence', type=float, default=0.35)
-    parser.add_argument('--iou', type=float, default=0.45)
-    parser.add_argument('--labels-file', default='')
+    specs = spec_map(DETECTOR_PARAMS)
+    for flag, name in OPTIONS.items():
+        spec = specs[name]
+        help_text = spec.description + (f' ({spec.constraints()})' if spec.constraints() else '')
+        if isinstance(spec.default, list):  # a comma-separated list on the command line
+            parser.add_argument(flag, dest=name, default=','.join(map(str, spec.default)),
+                                help=help_text + ' Comma-separated.')
+        else:
+            parser.add_argument(flag, dest=name, type=spec.kind, default=spec.default,
+                                choices=spec.choices, help=help_text)
     parser.add_argument('--track', action='store_true', help='track across frames (videos)')
 
 
 def run(args: argparse.Namespace) -> int:
     """Detect frame by frame and write one JSON object per frame."""
-    classes = tuple(c.strip() for c in args.classes.split(',') if c.strip())
-    settings = DetectorSettings(args.model, backend=args.backend, model_type=args.model_type,
-                                classes=classes, confidence_threshold=args.confidence,
-                                nms_iou_threshold=args.iou, labels_file=args.labels_file,
-                                tracking=args.track)
+    values = {name: getattr(args, name) for name in OPTIONS.values()}
+    values['classes'] = [c.strip() for c in values['classes'].split(',') if c.strip()]
+    try:
+        checked = validate_values(DETECTOR_PARAMS, values)
+    except ParamError as error:
+        print(f'error: {error}', file=sys.stderr)
+        return 2
+    settings = DetectorSettings(args.model, backend=checked['backend'],
+                                model_type=checked['model_type'],
+                                classes=tuple(checked['classes']),
+                                confidence_threshold=checked['confidence_threshold'],
+                                nms_iou_threshold=checked['nms_iou_threshold'],
+                                labels_file=checked['labels_file'], tracking=args.track)
     try:
         detector = Detector(settings)
         spec = parse_source(args.path)
