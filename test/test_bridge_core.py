@@ -182,3 +182,28 @@ def test_run_figures_count_this_run_and_the_whole_queue(tmp_path: Path) -> None:
     figures = run_figures(outbox, since)
     assert (figures.alerts_this_run, figures.alerts_sent_this_run,
             figures.images_sent_this_run, figures.pending) == (3, 1, 1, 3)
+
+
+def test_recorder_shares_a_frames_snapshot_and_refuses_what_the_server_would(
+        tmp_path: Path) -> None:
+    from vehicle_detection.core.bridge.config import BridgeSettings
+    from vehicle_detection.core.bridge.policy import Sighting
+    from vehicle_detection.core.bridge.recorder import AlertRecorder
+
+    outbox = Outbox(str(tmp_path))
+    recorder = AlertRecorder(outbox, DataBudget(outbox, 0))
+    settings = BridgeSettings(device_id='gate-1')
+    frame = np.random.default_rng(3).integers(0, 255, (360, 640, 3), np.uint8)
+    stamp = 1_700_000_000_000_000_000
+    for track in (1, 2):  # two vehicles in one frame
+        recorder.record(settings, Sighting(track, 'car', 0.8, (1.0, 2.0, 30.0, 40.0)), stamp,
+                        frame)
+    recorder.record(settings, Sighting(3, 'car', 0.8, (1.0, 2.0, 30.0, 40.0)), stamp + 1, None)
+    with pytest.raises(ValueError):
+        recorder.record(settings, Sighting(4, 'car', float('nan'), (1.0, 2.0, 3.0, 4.0)),
+                        stamp, frame)
+    events = outbox.events()
+    assert recorder.recorded == 3 and len(events) == 3
+    digests = [e['alert'].get('image_sha256') for e in events]
+    assert digests[0] == digests[1] is not None and digests[2] is None
+    assert {e['alert']['device_id'] for e in events} == {'gate-1'}

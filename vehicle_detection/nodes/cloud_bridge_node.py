@@ -16,14 +16,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-import hashlib
 import queue
 import sys
 import threading
 import time
 from typing import Any, Dict, List, Optional, Tuple
-import uuid
 
 import numpy as np
 from rclpy.context import Context
@@ -35,8 +32,9 @@ from vehicle_detection.core.bridge.config import (
     BRIDGE_PARAMS, BridgeSettings, insecure_url, resolve_api_key)
 from vehicle_detection.core.bridge.outbox import Outbox
 from vehicle_detection.core.bridge.policy import AlertDecision, AlertPolicy, Sighting
+from vehicle_detection.core.bridge.recorder import AlertRecorder, MB
 from vehicle_detection.core.bridge.run_summary import run_figures, RunFigures
-from vehicle_detection.core.bridge.snapshot import encode_snapshot, FrameRing
+from vehicle_detection.core.bridge.snapshot import FrameRing
 from vehicle_detection.core.bridge.system_health import system_figures
 from vehicle_detection.core.bridge.uploader import LinkState, Uploader, UploadSettings
 from vehicle_detection.ros.detection_msgs import to_sightings
@@ -46,10 +44,8 @@ from vehicle_detection.ros.intra_process import ImageInput, ReceivedImage
 from vehicle_detection.ros.parameters import DeclaredParameters
 from vehicle_detection.ros.qos import DETECTIONS_QOS, image_qos
 from vehicle_detection.ros.spin import run_nodes
-from vehicle_detection.wire import Alert, utc_iso
 from vision_msgs.msg import Detection2DArray
 
-MB = 1024 * 1024
 FRAME_WAIT_S = 1.0  # longest wait of the writer for an image that lags its detections
 
 
@@ -62,7 +58,6 @@ class CloudBridgeNode(Node):
                          parameter_overrides=parameter_overrides)
         self.params = DeclaredParameters(self, BRIDGE_PARAMS, on_change=self._apply)
         settings = self.settings
-        self.alerts_generated = 0
         self._started = time.time()
         self.run_figures: Optional[RunFigures] = None  # set by close()
         self._system: Dict[str, Any] = {}  # last CPU/memory/GPU reading (health thread)
@@ -77,6 +72,7 @@ class CloudBridgeNode(Node):
         self.outbox = Outbox(settings.data_dir, int(settings.max_storage_mb * MB),
                              settings.snapshot_dir)
         self.budget = DataBudget(self.outbox, int(settings.monthly_budget_mb * MB))
+        self.recorder = AlertRecorder(self.outbox, self.budget)  # the writer thread's
         self.policy = AlertPolicy(
             settings.min_track_hits, settings.track_cooldown, settings.class_cooldown,
             min_alert_score=settings.min_alert_score,
@@ -92,7 +88,6 @@ class CloudBridgeNode(Node):
         # Encoding and the fsynced outbox write happen here, never on the executor.
         self._events: 'queue.Queue[Optional[Tuple[Sighting, int, Optional[np.ndarray]]]]' = \
             queue.Queue(maxsize=1000)
-        self._last_snapshot: Tuple[int, Optional[bytes]] = (-1, None)  # writer thread only
         self._writer = threading.Thread(target=self._write_events, daemon=True,
                                         name='outbox-writer')
         self._writer.start()
@@ -167,44 +162,18 @@ class CloudBridgeNode(Node):
                 frame = self.frames.wait_for(stamp, FRAME_WAIT_S)
             self._record(sighting, stamp, frame)
 
-    def _encode(self, stamp_ns: int, frame: np.ndarray) -> Optional[bytes]:
-        """Encode a frame's snapshot once: alerts of one frame share the same bytes."""
-        if self._last_snapshot[0] == stamp_ns:
-            return self._last_snapshot[1]
-        settings = self.settings
-        plan = self.budget.plan(settings.snapshot_quality)
-        jpeg = encode_snapshot(frame, settings.snapshot_max_width, settings.snapshot_quality,
-                               int(settings.max_image_size_mb * MB), plan) \
-            if plan.send_images else None
-        self._last_snapshot = (stamp_ns, jpeg)
-        return jpeg
-
     def _record(self, sighting: Sighting, stamp_ns: int, frame: Optional[np.ndarray]) -> None:
-        settings = self.settings
-        height, width = frame.shape[:2] if frame is not None else (0, 0)
-        jpeg = None
         if frame is None:
             self.get_logger().warning(f'no frame with stamp {stamp_ns} for the snapshot of '
                                       f'track {sighting.track_id}; alert goes without one')
-        else:
-            jpeg = self._encode(stamp_ns, frame)
-        moment = datetime.fromtimestamp(stamp_ns / 1e9, timezone.utc)
-        # The digest lets the server link this alert to the same picture sent with an
-        # earlier alert of this frame: the bytes go over the link once.
         try:
-            alert = Alert(str(uuid.uuid4()), settings.device_id, settings.camera_id,
-                          utc_iso(moment), sighting.track_id, sighting.class_name,
-                          sighting.confidence, sighting.bbox, max(width, 1), max(height, 1),
-                          hashlib.sha256(jpeg).hexdigest() if jpeg is not None else None)
+            self.recorder.record(self.settings, sighting, stamp_ns, frame)
         except ValueError as error:  # the server would refuse it: never queue it
             self.get_logger().error(f'alert of track {sighting.track_id} not recorded: {error}')
             return
-        try:
-            self.outbox.enqueue(alert.to_json(), jpeg)
         except OSError as error:
             self.get_logger().error(f'cannot record alert: {error}')
             return
-        self.alerts_generated += 1
         self.uploader.wake()
 
     # -- health ------------------------------------------------------------------------------
@@ -232,7 +201,7 @@ class CloudBridgeNode(Node):
     def _summary(self) -> Tuple[bytes, str, Dict[str, Any]]:
         figures = {**self._link_figures(), **self._system}
         link = self.uploader.stats
-        figures.update(alerts_generated=self.alerts_generated, key_source=self._key_source,
+        figures.update(alerts_generated=self.recorder.recorded, key_source=self._key_source,
                        permanent_failures=link.permanent_failures,
                        missing_snapshots=link.missing_snapshots, last_error=link.last_error)
         if self._problem or link.link_state == LinkState.UNAUTHORIZED:
