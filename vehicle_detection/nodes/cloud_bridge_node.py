@@ -201,7 +201,7 @@ class CloudBridgeNode(Node):
     def _summary(self) -> Tuple[bytes, str, Dict[str, Any]]:
         figures = {**self._link_figures(), **self._system}
         link = self.uploader.stats
-        figures.update(alerts_generated=self.recorder.recorded, key_source=self._key_source,
+        figures.update(alerts_this_run=self.recorder.recorded, key_source=self._key_source,
                        permanent_failures=link.permanent_failures,
                        missing_snapshots=link.missing_snapshots, last_error=link.last_error)
         if self._problem or link.link_state == LinkState.UNAUTHORIZED:
