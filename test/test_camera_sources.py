@@ -25,11 +25,11 @@ import cv2
 import numpy as np
 import pytest
 
-from vehicle_detection.core.camera_config import CameraConfig
-from vehicle_detection.core.camera_sources import (
+from vehicle_detection.core.camera.config import CameraConfig
+from vehicle_detection.core.camera.sources import (
     FrameSource, ImageFolderSource, natural_key, open_source, parse_source, SourceError,
     SourceHistory, SourceKind, SourceSpec)
-from vehicle_detection.core.camera_stream import CameraStream, Frame, resize, StreamState
+from vehicle_detection.core.camera.stream import CameraStream, Frame, resize, StreamState
 from vehicle_detection.core.params import ParamError
 from waiting import Inbox, wait_until
 

@@ -34,7 +34,7 @@ from cloud_helpers import add_device, CloudServer, start_run, stop_run
 import cv2
 import numpy as np
 
-from vehicle_detection.core.bag_tools import compare, load_records, make_bag
+from vehicle_detection.core.system.bag_tools import compare, load_records, make_bag
 from waiting import Lines, wait_until
 
 CLI = str(Path(sys.prefix) / 'bin' / 'vehicle-detection')

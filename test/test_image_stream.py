@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 from ros_cli import Terminal
 
-from vehicle_detection.core.image_stream import (
+from vehicle_detection.core.system.image_stream import (
     check_image_stream, check_socket_buffers, lost_share, read_socket_buffers, StreamSample)
 
 BIN = Path(sys.prefix) / 'bin'

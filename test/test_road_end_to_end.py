@@ -33,12 +33,12 @@ from typing import List
 
 from cloud_helpers import add_device, CloudServer, start_run, stop_run
 
-from vehicle_detection.core.bag_tools import make_bag
 from vehicle_detection.core.bridge.policy import AlertDecision, iou, Sighting
 from vehicle_detection.core.evaluation.alerts import score_alerts
 from vehicle_detection.core.evaluation.render import load_sprites, render_frames
 from vehicle_detection.core.evaluation.runs import every, load_clip_truth, read_video
 from vehicle_detection.core.evaluation.scene import build_truth, scenario, visible_vehicles
+from vehicle_detection.core.system.bag_tools import make_bag
 from waiting import Lines
 
 CLI = str(Path(sys.prefix) / 'bin' / 'vehicle-detection')

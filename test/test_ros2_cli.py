@@ -34,7 +34,7 @@ import cv2
 import pytest
 from ros_cli import (
     BIN, launched_node_exits, ros2, ros2_env, stop_daemon, Terminal, wait_listed)
-from vehicle_detection.core.bag_tools import make_bag
+from vehicle_detection.core.system.bag_tools import make_bag
 from waiting import wait_until
 import yaml
 

@@ -24,9 +24,9 @@ from rcl_interfaces.msg import ParameterType
 from rclpy.serialization import deserialize_message, serialize_message
 from sensor_msgs.msg import Image
 
-from vehicle_detection.core.camera_config import CAMERA_PARAMS
-from vehicle_detection.core.config_file import ConfigError, node_parameters, parse_override
+from vehicle_detection.core.camera.config import CAMERA_PARAMS
 from vehicle_detection.core.params import spec_map
+from vehicle_detection.core.system.config_file import ConfigError, node_parameters, parse_override
 from vehicle_detection.ros import transport
 from vehicle_detection.ros.image_conv import (
     image_view, ImageEncodingError, stamp_from_ns, stamp_to_ns, to_bgr, to_image_msg)

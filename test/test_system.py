@@ -25,8 +25,8 @@ import sys
 from cloud_helpers import free_port
 import pytest
 
-from vehicle_detection.core.config_file import ConfigError
-from vehicle_detection.core.system_config import NODE_SPECS, system_parameters
+from vehicle_detection.core.system.config_file import ConfigError
+from vehicle_detection.core.system.system_config import NODE_SPECS, system_parameters
 from waiting import Lines, wait_until
 
 REPO = Path(__file__).resolve().parents[1]
@@ -35,11 +35,11 @@ CLI = str(Path(sys.prefix) / 'bin' / 'vehicle-detection')
 
 
 def test_config_file_is_the_one_the_specs_generate() -> None:
-    from vehicle_detection.core.config_render import render_config
+    from vehicle_detection.core.system.config_render import render_config
 
     assert Path(CONFIG).read_text() == render_config(NODE_SPECS), (
         'config/config.yaml differs from the parameter specs: regenerate it with '
-        '`python -m vehicle_detection.core.config_render > config/config.yaml`')
+        '`python -m vehicle_detection.core.system.config_render > config/config.yaml`')
 
 
 def test_config_file_lists_every_parameter_with_a_comment() -> None:

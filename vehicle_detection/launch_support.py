@@ -17,7 +17,7 @@ What the launch files share: their arguments and the nodes built from them.
 
 Imported only by ``launch/*.launch.py`` (it needs ``launch`` and
 ``launch_ros`` from a ROS 2 install); the parameters come from
-:func:`vehicle_detection.core.system_config.system_parameters`, the function
+:func:`vehicle_detection.core.system.system_config.system_parameters`, the function
 the one-process runner uses too.
 """
 
@@ -30,7 +30,7 @@ from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 from launch_ros.substitutions import ExecutableInPackage
 
-from vehicle_detection.core.system_config import NODE_SPECS, system_parameters
+from vehicle_detection.core.system.system_config import NODE_SPECS, system_parameters
 
 ARGUMENTS = {
     'config': 'ROS 2 parameter file of the nodes (default: the installed config.yaml)',

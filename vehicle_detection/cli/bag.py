@@ -28,10 +28,10 @@ import threading
 import time
 from typing import Any, Dict, List
 
-from vehicle_detection.core.bag_tools import (
+from vehicle_detection.core.camera.sources import SourceError
+from vehicle_detection.core.system.bag_tools import (
     compare, count_messages, ensure_new, load_records, make_bag, read_images, STORAGES,
     write_record)
-from vehicle_detection.core.camera_sources import SourceError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -21,13 +21,13 @@ import json
 import sys
 from typing import IO
 
-from vehicle_detection.core.camera_sources import (
+from vehicle_detection.core.camera.sources import (
     ImageFolderSource, open_source, parse_source, SourceError)
 from vehicle_detection.core.detection.backends.base import BackendUnavailable, ModelLoadError
 from vehicle_detection.core.detection.classes import LabelsError
 from vehicle_detection.core.detection.decoders import LayoutError
 from vehicle_detection.core.detection.detector import Detector, DetectorSettings
-from vehicle_detection.core.detector_config import DETECTOR_PARAMS
+from vehicle_detection.core.detection.node_config import DETECTOR_PARAMS
 from vehicle_detection.core.params import ParamError, spec_map, validate_values
 
 

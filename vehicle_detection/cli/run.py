@@ -25,8 +25,8 @@ from rclpy.context import Context
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
-from vehicle_detection.core.config_file import ConfigError, default_config_path
-from vehicle_detection.core.system_config import system_parameters
+from vehicle_detection.core.system.config_file import ConfigError, default_config_path
+from vehicle_detection.core.system.system_config import system_parameters
 from vehicle_detection.nodes.camera_node import CameraNode
 from vehicle_detection.nodes.cloud_bridge_node import CloudBridgeNode
 from vehicle_detection.nodes.detector_node import DetectorNode

@@ -43,7 +43,7 @@ from vehicle_detection.core.detection.decoders import LayoutError
 from vehicle_detection.core.detection.detections import Detections
 from vehicle_detection.core.detection.detector import Detector, Timing
 from vehicle_detection.core.detection.frame_slot import NewestFrameSlot
-from vehicle_detection.core.detector_config import (
+from vehicle_detection.core.detection.node_config import (
     DETECTOR_PARAMS, detector_settings, DetectorNodeSettings, MODEL_PARAMS)
 from vehicle_detection.ros.detection_msgs import annotate, to_detection_array
 from vehicle_detection.ros.diagnostics import DiagnosticsPublisher, ERROR, OK, WARN

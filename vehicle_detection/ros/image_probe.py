@@ -26,7 +26,7 @@ from rclpy.node import Node
 from rclpy.qos import ReliabilityPolicy
 from sensor_msgs.msg import Image
 
-from vehicle_detection.core.image_stream import StreamSample
+from vehicle_detection.core.system.image_stream import StreamSample
 from vehicle_detection.ros.image_conv import stamp_to_ns
 from vehicle_detection.ros.qos import image_qos
 from vehicle_detection.ros.transport import tune_transport

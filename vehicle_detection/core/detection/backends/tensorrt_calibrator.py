@@ -22,7 +22,7 @@ from typing import Callable, List, Tuple
 import cv2
 import numpy as np
 
-from vehicle_detection.core.camera_sources import IMAGE_EXTENSIONS, natural_key
+from vehicle_detection.core.camera.sources import IMAGE_EXTENSIONS, natural_key
 from vehicle_detection.core.detection.backends.base import ModelLoadError
 
 

@@ -31,7 +31,7 @@ from pathlib import Path
 import statistics
 from typing import List, Optional, Sequence, Tuple
 
-from vehicle_detection.core.doctor import CheckResult
+from vehicle_detection.core.system.doctor import CheckResult
 
 #: above this share of lost frames the stream is reported
 LOSS_WARN = 0.05

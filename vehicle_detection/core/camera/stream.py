@@ -38,8 +38,8 @@ import cv2
 import numpy as np
 
 from vehicle_detection.core.backoff import Backoff
-from vehicle_detection.core.camera_config import CameraConfig
-from vehicle_detection.core.camera_sources import (
+from vehicle_detection.core.camera.config import CameraConfig
+from vehicle_detection.core.camera.sources import (
     FrameSource, open_source, parse_source, SourceError, SourceHistory, SourceSpec)
 
 Opener = Callable[[SourceSpec, bool, SourceHistory], FrameSource]

@@ -19,7 +19,7 @@ Every parameter appears with its default and, above it, its description and
 what it accepts, so the file and the nodes cannot disagree (a test compares
 them). After adding or changing a parameter::
 
-    python -m vehicle_detection.core.config_render > config/config.yaml
+    python -m vehicle_detection.core.system.config_render > config/config.yaml
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ HEADER = """\
 # `vehicle-detection run --config config/config.yaml`. Override one value with
 # `--set node.param=value` (runner) or a launch argument. No secrets here:
 # the cloud API key comes from VD_CLOUD_API_KEY or a key file.
-# Generated from the parameter specs: python -m vehicle_detection.core.config_render
+# Generated from the parameter specs: python -m vehicle_detection.core.system.config_render
 """
 WIDTH = 80  # of a comment line, indent included
 
@@ -73,7 +73,7 @@ def yaml_value(value: Any) -> str:
 
 def main() -> None:
     """Print the configuration file of the package's nodes."""
-    from vehicle_detection.core.system_config import NODE_SPECS
+    from vehicle_detection.core.system.system_config import NODE_SPECS
 
     print(render_config(NODE_SPECS), end='')
 

@@ -26,9 +26,9 @@ from __future__ import annotations
 from typing import Any, Dict, Iterable, List, Optional
 
 from vehicle_detection.core.bridge.config import BRIDGE_PARAMS
-from vehicle_detection.core.camera_config import CAMERA_PARAMS, check_camera
-from vehicle_detection.core.config_file import node_parameters
-from vehicle_detection.core.detector_config import DETECTOR_PARAMS
+from vehicle_detection.core.camera.config import CAMERA_PARAMS, check_camera
+from vehicle_detection.core.detection.node_config import DETECTOR_PARAMS
+from vehicle_detection.core.system.config_file import node_parameters
 
 NODE_SPECS = {'camera_node': CAMERA_PARAMS, 'detector_node': DETECTOR_PARAMS,
               'cloud_bridge_node': BRIDGE_PARAMS}
@@ -49,7 +49,7 @@ def system_parameters(config_path: Optional[str], overrides: Iterable[str] = (),
     """
     Return the validated parameters of each node (all three, or ``nodes``).
 
-    Raises :class:`~vehicle_detection.core.config_file.ConfigError` naming the
+    Raises :class:`~vehicle_detection.core.system.config_file.ConfigError` naming the
     file, node and parameter of the first bad value.
     """
     params = node_parameters(NODE_SPECS, config_path,

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
-from vehicle_detection.core.camera_sources import parse_source
+from vehicle_detection.core.camera.sources import parse_source
 from vehicle_detection.core.params import setting, specs_of, validate_values
 
 

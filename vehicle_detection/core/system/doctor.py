@@ -30,12 +30,12 @@ from typing import Any, Callable, Dict, List, Optional
 import requests
 
 from vehicle_detection.core.bridge.config import resolve_api_key
-from vehicle_detection.core.camera_sources import open_source, parse_source, SourceError
+from vehicle_detection.core.camera.sources import open_source, parse_source, SourceError
 from vehicle_detection.core.detection.backends.base import BackendUnavailable, ModelLoadError
 from vehicle_detection.core.detection.classes import LabelsError
 from vehicle_detection.core.detection.decoders import LayoutError
 from vehicle_detection.core.detection.detector import Detector
-from vehicle_detection.core.detector_config import detector_settings
+from vehicle_detection.core.detection.node_config import detector_settings
 from vehicle_detection.wire import API_KEY_HEADER, HEALTH_PATH, heartbeat_path
 
 SOURCE_TIMEOUT_S = 10.0

@@ -31,7 +31,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 import numpy as np
 
 from vehicle_detection.core.bridge.policy import iou
-from vehicle_detection.core.camera_sources import open_source, parse_source
+from vehicle_detection.core.camera.sources import open_source, parse_source
 
 IMAGE_TYPE = 'sensor_msgs/msg/Image'
 STORAGES = ('sqlite3', 'mcap')
