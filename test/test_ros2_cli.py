@@ -41,6 +41,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 NODES = ('camera_node', 'detector_node', 'cloud_bridge_node')
 CLIP = 'highway_bridge_jitter.mp4'
+DETECTIONS_TYPE = 'vision_msgs/msg/Detection2DArray'
 
 
 @pytest.fixture
@@ -110,7 +111,10 @@ def test_system_launch_end_to_end(env: Dict[str, str], samples_dir: Path, model_
     try:
         with Terminal(command, dict(env, VD_CLOUD_API_KEY=key)) as terminal:
             terminal.wait_for('detector ready')
-            echo = ros2(env, 'topic', 'echo', '/detections', '--once', timeout=60).stdout
+            # The type given: echo then subscribes at once instead of asking the graph,
+            # which the CLI daemon may not have discovered yet.
+            echo = ros2(env, 'topic', 'echo', '/detections', DETECTIONS_TYPE, '--once',
+                        timeout=60).stdout
             for field in ('header:', 'frame_id: camera', 'detections:', 'class_id: car',
                           'score:', 'bbox:', 'size_x:', 'id: '):
                 assert field in echo, echo[:2000]
@@ -137,13 +141,13 @@ def test_system_launch_end_to_end(env: Dict[str, str], samples_dir: Path, model_
             assert 'Transitioning successful' in ros2(
                 env, 'lifecycle', 'set', '/detector_node', 'deactivate').stdout
             assert ros2(env, 'lifecycle', 'get', '/detector_node').stdout.startswith('inactive')
-            quiet = ros2(env, 'topic', 'echo', '/detections', '--once', '--timeout', '3',
-                         check=False)
+            quiet = ros2(env, 'topic', 'echo', '/detections', DETECTIONS_TYPE, '--once',
+                         '--timeout', '3', check=False)
             assert 'detections:' not in quiet.stdout  # frames still come; no detections
             assert 'Transitioning successful' in ros2(
                 env, 'lifecycle', 'set', '/detector_node', 'activate').stdout
-            assert 'detections:' in ros2(env, 'topic', 'echo', '/detections', '--once',
-                                         timeout=60).stdout
+            assert 'detections:' in ros2(env, 'topic', 'echo', '/detections', DETECTIONS_TYPE,
+                                         '--once', timeout=60).stdout
             code = terminal.interrupt()
         assert_clean_stop(terminal, code, NODES)
     finally:
