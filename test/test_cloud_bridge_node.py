@@ -123,3 +123,22 @@ def wait_alerts(url: str, count: int) -> list:
 
     wait_until(arrived, timeout=20, what=f'{count} alerts with images', poll=0.1)
     return items
+
+
+def test_plain_http_to_another_machine_is_refused_unless_allowed(ros_context,
+                                                                 tmp_path: Path) -> None:
+    harness = Harness(ros_context)
+    try:
+        node = harness.add(CloudBridgeNode(context=ros_context, parameter_overrides=[
+            Parameter('data_dir', value=str(tmp_path / 'edge'))]))
+        refused = node.set_parameters([Parameter('api_base_url',
+                                                 value='http://cloud.example.com')])[0]
+        assert not refused.successful and 'unencrypted' in refused.reason
+        assert node.settings.api_base_url == 'http://127.0.0.1:8000'  # unchanged
+        allowed = node.set_parameters_atomically([
+            Parameter('allow_insecure_http', value=True),
+            Parameter('api_base_url', value='http://cloud.example.com')])
+        assert allowed.successful
+        assert node.uploader.settings.api_base_url == 'http://cloud.example.com'  # applied
+    finally:
+        harness.close()

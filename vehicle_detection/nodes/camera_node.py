@@ -57,12 +57,11 @@ class CameraNode(Node):
         self.get_logger().info(f'camera source {self._config.source!r}, '
                                f'fps cap {self._config.fps:g}')
 
-    def _apply(self, values: Dict[str, Any]) -> Optional[str]:
+    def _apply(self, values: Dict[str, Any], _previous: Dict[str, Any]) -> None:
         config = CameraConfig.from_values(values)
         self._config = config
         self._diagnostics.hardware_id = config.source
         self._stream.update(config)
-        return None
 
     def _log(self, level: str, message: str) -> None:
         # One call site per severity: rclpy refuses a call site whose severity changes.

@@ -56,7 +56,9 @@ class CloudBridgeNode(Node):
                  parameter_overrides: Optional[List[Any]] = None) -> None:
         super().__init__('cloud_bridge_node', context=context,
                          parameter_overrides=parameter_overrides)
-        self.params = DeclaredParameters(self, BRIDGE_PARAMS, on_change=self._apply)
+        self.params = DeclaredParameters(
+            self, BRIDGE_PARAMS, on_change=self._apply,
+            change_check=lambda v: insecure_url(v['api_base_url'], v['allow_insecure_http']))
         settings = self.settings
         self._started = time.time()
         self.run_figures: Optional[RunFigures] = None  # set by close()
@@ -77,7 +79,7 @@ class CloudBridgeNode(Node):
             settings.min_track_hits, settings.track_cooldown, settings.class_cooldown,
             min_alert_score=settings.min_alert_score,
             snapshot_window_s=settings.snapshot_window)
-        self.frames = FrameRing(settings.frame_buffer)
+        self.frame_ring = FrameRing(settings.frame_buffer)
         self.uploader = Uploader(self._upload_settings(api_key), self.outbox, self.budget,
                                  self.health_figures)
         if settings.enabled and api_key:
@@ -118,11 +120,8 @@ class CloudBridgeNode(Node):
         """Return the current parameter values, typed."""
         return self.params.typed(BridgeSettings)
 
-    def _apply(self, values: Dict[str, Any]) -> Optional[str]:
+    def _apply(self, values: Dict[str, Any], _previous: Dict[str, Any]) -> None:
         settings = BridgeSettings(**values)
-        insecure = insecure_url(settings.api_base_url, settings.allow_insecure_http)
-        if insecure:
-            return insecure
         self.policy.min_track_hits = settings.min_track_hits
         self.policy.track_cooldown_s = settings.track_cooldown
         self.policy.class_cooldown_s = settings.class_cooldown
@@ -131,13 +130,12 @@ class CloudBridgeNode(Node):
         self.outbox.max_storage_bytes = int(settings.max_storage_mb * MB)
         self.budget.budget = int(settings.monthly_budget_mb * MB)
         self.uploader.settings = self._upload_settings(self.uploader.settings.api_key)
-        return None
 
     # -- executor side: cheap work only ----------------------------------------------------
     def _on_image(self, image: ReceivedImage) -> None:
         # On the executor, or on the camera's thread for a camera in this process.
         try:
-            self.frames.add(stamp_to_ns(image.header.stamp), image.bgr())
+            self.frame_ring.add(stamp_to_ns(image.header.stamp), image.bgr())
         except ImageEncodingError as error:
             self.get_logger().warning(f'image refused: {error}', throttle_duration_sec=10.0)
 
@@ -149,7 +147,7 @@ class CloudBridgeNode(Node):
         for decision in decisions:
             stamp = int(decision.frame)  # type: ignore[call-overload]  # the key given above
             try:
-                self._events.put_nowait((decision.sighting, stamp, self.frames.get(stamp)))
+                self._events.put_nowait((decision.sighting, stamp, self.frame_ring.get(stamp)))
             except queue.Full:
                 self.get_logger().error('outbox writer is behind: alert dropped',
                                         throttle_duration_sec=5.0)
@@ -159,7 +157,7 @@ class CloudBridgeNode(Node):
         while (item := self._events.get()) is not None:
             sighting, stamp, frame = item
             if frame is None:  # its image may still be on the way (another topic)
-                frame = self.frames.wait_for(stamp, FRAME_WAIT_S)
+                frame = self.frame_ring.wait_for(stamp, FRAME_WAIT_S)
             self._record(sighting, stamp, frame)
 
     def _record(self, sighting: Sighting, stamp_ns: int, frame: Optional[np.ndarray]) -> None:

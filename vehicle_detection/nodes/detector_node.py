@@ -204,15 +204,14 @@ class DetectorNode(LifecycleNode):
         """Return the current parameter values, typed."""
         return self.params.typed(DetectorNodeSettings)
 
-    def _apply(self, values: Dict[str, Any]) -> Optional[str]:
+    def _apply(self, values: Dict[str, Any], previous: Dict[str, Any]) -> None:
         settings = DetectorNodeSettings(**values)
         detector = self._detector
         if detector is not None:
             detector.set_thresholds(settings.confidence_threshold, settings.nms_iou_threshold)
-        if any(values[name] != self.params.values[name] for name in MODEL_PARAMS):
+        if any(values[name] != previous[name] for name in MODEL_PARAMS):
             self._reload.set()
             self._prepared.notify()
-        return None
 
     # -- worker side -------------------------------------------------------------
     def _load(self) -> None:

@@ -63,18 +63,24 @@ class DeclaredParameters:
     A node's validated parameter values, kept in step with the node.
 
     Values given at start are checked like later changes: an invalid
-    start-up value raises :class:`ParamError` naming it. At run time
-    ``on_change`` is called with the new full set of values only after the
-    whole request passed validation, so nothing is half-applied.
+    start-up value raises :class:`ParamError` naming it. A run-time change is
+    validated whole in the on-set callback (specs, ``cross_check``, then
+    ``change_check``, which only run-time changes face), so nothing is
+    half-applied; it is committed in the post-set callback, which then calls
+    ``on_change(new, previous)`` with the full sets of values.
     """
 
     def __init__(self, node: Node, specs: Sequence[ParamSpec],
                  cross_check: Optional[Callable[[Mapping[str, Any]], Optional[str]]] = None,
-                 on_change: Optional[Callable[[Dict[str, Any]], Optional[str]]] = None) -> None:
+                 on_change: Optional[Callable[[Dict[str, Any], Dict[str, Any]], None]] = None,
+                 change_check: Optional[Callable[[Mapping[str, Any]], Optional[str]]] = None
+                 ) -> None:
         self._node = node
         self._specs = specs
         self._cross_check = cross_check
+        self._change_check = change_check
         self._on_change = on_change
+        self._pending: Optional[Dict[str, Any]] = None
         self._typed: Any = None
         self._typed_from: Optional[Dict[str, Any]] = None
         declared = node.declare_parameters(
@@ -82,6 +88,7 @@ class DeclaredParameters:
         given = {param.name: param.value for param in declared}
         self.values: Dict[str, Any] = validate_values(specs, given, cross_check)
         node.add_on_set_parameters_callback(self._validate)
+        node.add_post_set_parameters_callback(self._commit)
 
     def __getitem__(self, name: str) -> Any:
         return self.values[name]
@@ -101,9 +108,17 @@ class DeclaredParameters:
             self._node.get_logger().warning(f'parameter change refused: {error}')
             return SetParametersResult(successful=False, reason=str(error))
         merged = {**self.values, **checked}
-        if self._on_change is not None:
-            reason = self._on_change(merged)
-            if reason:
-                return SetParametersResult(successful=False, reason=reason)
-        self.values = merged
+        reason = self._change_check(merged) if self._change_check is not None else None
+        if reason:
+            self._node.get_logger().warning(f'parameter change refused: {reason}')
+            return SetParametersResult(successful=False, reason=reason)
+        self._pending = merged
         return SetParametersResult(successful=True)
+
+    def _commit(self, params: List[Parameter]) -> None:
+        """Take the values validated a moment ago (rclpy calls this after a successful set)."""
+        if self._pending is None:
+            return
+        previous, self.values, self._pending = self.values, self._pending, None
+        if self._on_change is not None:
+            self._on_change(self.values, previous)
