@@ -1,0 +1,178 @@
+# Copyright 2026 The vehicle_detection Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+Counting lines and zones over tracked vehicles.
+
+A vehicle is where it touches the road: the bottom centre of its box. A
+counting line is a segment with a name for each side's direction; a track
+is counted once per line when that point moves from one side to the other
+*and* was seen clearly on the first side before: a band of ``HYSTERESIS``
+(of the box height) around the line belongs to neither side, so a box that
+jitters on the line, or a vehicle that stops on it, is never counted twice.
+A zone is a polygon; a track whose point stays inside it longer than the
+zone's dwell limit raises one "stopped vehicle" event.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence, Set, Tuple
+
+import numpy as np
+
+Point = Tuple[float, float]
+Box = Tuple[float, float, float, float]
+HYSTERESIS = 0.25  # of the box height: the band around a line that is neither side
+
+
+@dataclass(frozen=True)
+class CountingLine:
+    """A segment ``a`` -> ``b`` (pixels); ``directions``: names of crossing to the left/right."""
+
+    name: str
+    a: Point
+    b: Point
+    directions: Tuple[str, str] = ('left', 'right')
+
+
+@dataclass(frozen=True)
+class Zone:
+    """A polygon (pixels) and how long a vehicle may stay in it (seconds; 0: no limit)."""
+
+    name: str
+    polygon: Tuple[Point, ...]
+    dwell_limit_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class Crossing:
+    """One vehicle counted on one line."""
+
+    line: str
+    direction: str
+    track_id: int
+    class_name: str
+    stamp: float
+
+
+@dataclass(frozen=True)
+class Dwell:
+    """A vehicle that stayed in a zone longer than its limit (raised once)."""
+
+    zone: str
+    track_id: int
+    class_name: str
+    since: float
+    stamp: float
+    box: Box
+
+
+@dataclass
+class _TrackState:
+    sides: Dict[str, int] = field(default_factory=dict)  # line -> last clear side (-1, 1)
+    counted: Set[str] = field(default_factory=set)  # lines this track was counted on
+    entered: Dict[str, float] = field(default_factory=dict)  # zone -> time it went in
+    raised: Set[str] = field(default_factory=set)  # zones whose dwell event was raised
+    last_seen: float = 0.0
+
+
+def ground_point(box: Box) -> Point:
+    """Return where a vehicle's box touches the road: its bottom centre."""
+    return ((box[0] + box[2]) / 2.0, box[3])
+
+
+def signed_distance(line: CountingLine, point: Point) -> Optional[float]:
+    """Return the point's distance from the line (> 0 on its left), None beside the segment."""
+    a, b, p = np.asarray(line.a, float), np.asarray(line.b, float), np.asarray(point, float)
+    direction = b - a
+    length = float(np.hypot(*direction))
+    if length == 0.0:
+        return None
+    along = float(np.dot(p - a, direction)) / (length * length)
+    if not -0.02 <= along <= 1.02:  # beyond the ends: not this line's business
+        return None
+    # Image y grows downwards: the cross product's sign gives the side as seen on screen.
+    return float(direction[0] * (p[1] - a[1]) - direction[1] * (p[0] - a[0])) / length
+
+
+def inside(polygon: Sequence[Point], point: Point) -> bool:
+    """Tell whether ``point`` lies inside ``polygon`` (even-odd rule)."""
+    x, y = point
+    result = False
+    for (x1, y1), (x2, y2) in zip(polygon, [*polygon[1:], polygon[0]]):
+        if (y1 > y) != (y2 > y) and x < x1 + (y - y1) * (x2 - x1) / (y2 - y1):
+            result = not result
+    return result
+
+
+class TrafficCounter:
+    """Counts line crossings and dwelling vehicles, frame by frame."""
+
+    def __init__(self, lines: Sequence[CountingLine] = (), zones: Sequence[Zone] = (),
+                 forget_after_s: float = 10.0) -> None:
+        self.lines = list(lines)
+        self.zones = list(zones)
+        self.forget_after_s = forget_after_s
+        self._tracks: Dict[int, _TrackState] = {}
+
+    def update(self, tracked: Sequence[Tuple[int, str, Box]],
+               stamp: float) -> Tuple[List[Crossing], List[Dwell]]:
+        """Feed one frame's tracked vehicles (track id, class, box); return its events."""
+        crossings: List[Crossing] = []
+        dwells: List[Dwell] = []
+        for track_id, class_name, box in tracked:
+            if track_id < 0:
+                continue  # untracked boxes cannot be counted once
+            state = self._tracks.setdefault(track_id, _TrackState())
+            state.last_seen = stamp
+            point = ground_point(box)
+            band = HYSTERESIS * max(1.0, box[3] - box[1])
+            for line in self.lines:
+                crossing = self._cross(line, state, point, band)
+                if crossing is not None:
+                    crossings.append(Crossing(line.name, crossing, track_id, class_name, stamp))
+            for zone in self.zones:
+                dwell = self._dwell(zone, state, point, stamp)
+                if dwell is not None:
+                    dwells.append(Dwell(zone.name, track_id, class_name, dwell, stamp, box))
+        self._tracks = {k: v for k, v in self._tracks.items()
+                        if stamp - v.last_seen <= self.forget_after_s}
+        return crossings, dwells
+
+    @staticmethod
+    def _cross(line: CountingLine, state: _TrackState, point: Point,
+               band: float) -> Optional[str]:
+        distance = signed_distance(line, point)
+        if distance is None or abs(distance) <= band:
+            return None  # beside the segment, or within the band: no clear side
+        side = 1 if distance > 0 else -1
+        before = state.sides.get(line.name)
+        state.sides[line.name] = side
+        if before is None or before == side or line.name in state.counted:
+            return None
+        state.counted.add(line.name)
+        return line.directions[0] if side > 0 else line.directions[1]
+
+    @staticmethod
+    def _dwell(zone: Zone, state: _TrackState, point: Point, stamp: float) -> Optional[float]:
+        if not inside(zone.polygon, point):
+            state.entered.pop(zone.name, None)
+            return None
+        since = state.entered.setdefault(zone.name, stamp)
+        if zone.dwell_limit_s <= 0 or zone.name in state.raised \
+                or stamp - since < zone.dwell_limit_s:
+            return None
+        state.raised.add(zone.name)
+        return since
