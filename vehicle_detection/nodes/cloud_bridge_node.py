@@ -30,13 +30,14 @@ from std_srvs.srv import Trigger
 from vehicle_detection.core.bridge.budget import DataBudget
 from vehicle_detection.core.bridge.config import (
     BRIDGE_PARAMS, BridgeSettings, insecure_url, resolve_api_key)
+from vehicle_detection.core.bridge.link import LinkState
 from vehicle_detection.core.bridge.outbox import Outbox
 from vehicle_detection.core.bridge.policy import AlertDecision, AlertPolicy, Sighting
 from vehicle_detection.core.bridge.recorder import AlertRecorder, MB
 from vehicle_detection.core.bridge.run_summary import run_figures, RunFigures
 from vehicle_detection.core.bridge.snapshot import FrameRing
 from vehicle_detection.core.bridge.system_health import system_figures
-from vehicle_detection.core.bridge.uploader import LinkState, Uploader, UploadSettings
+from vehicle_detection.core.bridge.uploader import Uploader, UploadSettings
 from vehicle_detection.ros.detection_msgs import to_sightings
 from vehicle_detection.ros.diagnostics import DiagnosticsPublisher, ERROR, OK, WARN
 from vehicle_detection.ros.image_conv import ImageEncodingError, stamp_to_ns

@@ -16,7 +16,7 @@
 
 from __future__ import annotations
 
-from typing import Any, List, Tuple
+from typing import Any
 
 # The dashboard loads only its own files and its own snapshots; nothing inline.
 STRICT_POLICY = ("default-src 'self'; img-src 'self' data:; script-src 'self'; "
@@ -27,21 +27,27 @@ DOCS_POLICY = ("default-src 'self'; img-src 'self' data: https://fastapi.tiangol
                "script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
                "style-src 'self' https://cdn.jsdelivr.net; frame-ancestors 'none'; "
                "base-uri 'none'; object-src 'none'")
-Headers = List[Tuple[bytes, bytes]]
 
 
 class SecurityHeaders:
     """ASGI middleware adding CSP, nosniff, frame and referrer policies (and HSTS over TLS)."""
 
     def __init__(self, app: Any, tls: bool = False) -> None:
-        self.app, self.tls = app, tls
+        self.app = app
+        common = [(b'x-content-type-options', b'nosniff'), (b'x-frame-options', b'DENY'),
+                  (b'referrer-policy', b'no-referrer'),
+                  (b'cross-origin-opener-policy', b'same-origin')]
+        if tls:
+            common.append((b'strict-transport-security', b'max-age=31536000'))
+        self._strict = [(b'content-security-policy', STRICT_POLICY.encode()), *common]
+        self._docs = [(b'content-security-policy', DOCS_POLICY.encode()), *common]
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         """Run the app, adding the headers to its response."""
         if scope['type'] != 'http':
             await self.app(scope, receive, send)
             return
-        extra = self._headers(scope.get('path', ''))
+        extra = self._docs if scope.get('path') == '/docs' else self._strict
 
         async def adding_send(message: Any) -> None:
             if message['type'] == 'http.response.start':
@@ -49,14 +55,3 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, adding_send)
-
-    def _headers(self, path: str) -> Headers:
-        policy = DOCS_POLICY if path == '/docs' else STRICT_POLICY
-        headers = [(b'content-security-policy', policy.encode()),
-                   (b'x-content-type-options', b'nosniff'),
-                   (b'x-frame-options', b'DENY'),
-                   (b'referrer-policy', b'no-referrer'),
-                   (b'cross-origin-opener-policy', b'same-origin')]
-        if self.tls:
-            headers.append((b'strict-transport-security', b'max-age=31536000'))
-        return headers

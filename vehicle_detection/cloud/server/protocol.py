@@ -27,6 +27,7 @@ keep-alive connections are uvicorn's (``timeout_keep_alive``).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 from typing import Any, Optional
@@ -90,8 +91,14 @@ class DeadlineHttpProtocol(HttpToolsProtocol):
         self.transport.close()
 
 
+@functools.lru_cache(maxsize=1)
 def read_timeout() -> float:
-    """Return the read deadline in seconds (``VD_CLOUD_READ_TIMEOUT``, else the default)."""
+    """
+    Return the read deadline in seconds (``VD_CLOUD_READ_TIMEOUT``, else the default).
+
+    Read once, at the first connection: ``serve`` sets the variable before
+    uvicorn starts, and every request re-arms a timer with it.
+    """
     try:
         return max(0.1, float(os.environ.get(READ_TIMEOUT_ENV, DEFAULT_READ_TIMEOUT_S)))
     except ValueError:

@@ -33,7 +33,6 @@ poison event cannot hold back the rest.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
 import json
 import threading
 from typing import Callable, Dict, List, Optional
@@ -42,26 +41,13 @@ import requests
 
 from vehicle_detection.core.backoff import Backoff
 from vehicle_detection.core.bridge.budget import DataBudget
+from vehicle_detection.core.bridge.link import LinkState, LinkStats
 from vehicle_detection.core.bridge.outbox import Event, FAILED, Outbox, PENDING, SENT
 from vehicle_detection.wire import (
     alert_image_path, ALERTS_PATH, API_KEY_HEADER, HEALTH_PATH, heartbeat_path,
     IDEMPOTENCY_HEADER, is_retryable, JPEG_CONTENT_TYPE)
 
 AUTH_PAUSE_S = 300.0  # a refused key is tried again after this long (or a settings change)
-
-
-class LinkState(str, Enum):
-    """What the uploader knows of the link to the server."""
-
-    UNKNOWN = 'unknown'
-    UP = 'up'
-    DOWN = 'down'  # no answer, or 5xx from /health
-    UNAUTHORIZED = 'unauthorized'  # 401: the key is unknown or revoked
-    REDIRECTED = 'redirected'  # 3xx: api_base_url is not the server's address
-
-    def __str__(self) -> str:
-        """Return the plain name, as diagnostics and heartbeats carry it."""
-        return self.value
 
 
 PAUSED = (LinkState.UNAUTHORIZED, LinkState.REDIRECTED)  # uploads wait AUTH_PAUSE_S
@@ -84,27 +70,6 @@ class UploadSettings:
     timeout: float = 10.0
     heartbeat_interval: float = 60.0
     health_interval: float = 30.0
-
-
-@dataclass
-class LinkStats:
-    """What the link did (read by diagnostics, heartbeats and the health service)."""
-
-    link_state: LinkState = LinkState.UNKNOWN
-    requests_ok: int = 0
-    requests_failed: int = 0
-    retries: int = 0
-    permanent_failures: int = 0
-    missing_snapshots: int = 0
-    budget_skipped_images: int = 0
-    last_error: str = ''
-    filed_as: str = ''  # the device the server files alerts under, when not device_id
-
-    @property
-    def success_rate(self) -> float:
-        """Share of requests that succeeded (1.0 before any)."""
-        total = self.requests_ok + self.requests_failed
-        return self.requests_ok / total if total else 1.0
 
 
 class Uploader:
@@ -210,18 +175,22 @@ class Uploader:
         return True
 
     def _deliver(self, session: requests.Session, event: Event) -> bool:
-        if event.alert_state == PENDING and not _is_json(event.alert):
-            # Queued by an older version without the number check: the server would
-            # refuse it (422) on every try; record why and let the others go.
-            self.stats.permanent_failures += 1
-            self.outbox.mark(event.seq, 'alert', FAILED, 'not sendable: a number is not finite')
-            return True
         if event.alert_state == PENDING:
+            try:  # serialised once: the same bytes on every try
+                body = json.dumps(event.alert, allow_nan=False).encode()
+            except ValueError:
+                # Queued by an older version without the number check: the server would
+                # refuse it (422) on every try; record why and let the others go.
+                self.stats.permanent_failures += 1
+                self.outbox.mark(event.seq, 'alert', FAILED,
+                                 'not sendable: a number is not finite')
+                return True
             answers: List[requests.Response] = []
 
             def post() -> Optional[requests.Response]:
-                answer = self._exchange(session, 'POST', ALERTS_PATH, json=event.alert,
-                                        headers={IDEMPOTENCY_HEADER: event.event_id})
+                answer = self._exchange(session, 'POST', ALERTS_PATH, data=body,
+                                        headers={IDEMPOTENCY_HEADER: event.event_id,
+                                                 'Content-Type': 'application/json'})
                 if answer is not None:
                     answers.append(answer)
                 return answer
@@ -343,12 +312,3 @@ def _answer_field(response: requests.Response, name: str) -> object:
         return response.json().get(name)
     except (ValueError, AttributeError):
         return None
-
-
-def _is_json(document: object) -> bool:
-    """Tell whether ``document`` can be sent as strict JSON (no NaN or infinity)."""
-    try:
-        json.dumps(document, allow_nan=False)
-    except ValueError:
-        return False
-    return True
