@@ -26,7 +26,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 import numpy as np
 import pytest
 from rclpy.parameter import Parameter
-from rclpy.qos import qos_profile_sensor_data, QoSProfile, ReliabilityPolicy
+from rclpy.qos import QoSProfile, ReliabilityPolicy
 import requests
 from ros_helpers import diagnostic_values, Harness
 from sensor_msgs.msg import Image
@@ -74,9 +74,12 @@ def test_one_alert_per_vehicle_with_its_frame(ros_context, cloud, tmp_path: Path
             Parameter('data_dir', value=str(tmp_path / 'edge')),
             Parameter('min_track_hits', value=3), Parameter('snapshot_window', value=0.0),
             Parameter('health_interval', value=0.5),
-            Parameter('heartbeat_interval', value=1.0)]))
-        images = harness.probe.create_publisher(Image, 'camera/image_raw',
-                                                qos_profile_sensor_data)
+            Parameter('heartbeat_interval', value=1.0),
+            # Reliable images: a best-effort frame lost under load would leave its alert
+            # without a snapshot, and this test checks each alert's exact frame.
+            Parameter('image_reliability', value='reliable')]))
+        images = harness.probe.create_publisher(Image, 'camera/image_raw', QoSProfile(
+            depth=10, reliability=ReliabilityPolicy.RELIABLE))
         detections = harness.probe.create_publisher(
             Detection2DArray, 'detections', QoSProfile(depth=10,
                                                        reliability=ReliabilityPolicy.RELIABLE))
