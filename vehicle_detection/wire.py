@@ -34,6 +34,7 @@ API_PREFIX = '/api/v1'
 HEALTH_PATH = f'{API_PREFIX}/health'
 ALERTS_PATH = f'{API_PREFIX}/alerts'
 DEVICES_PATH = f'{API_PREFIX}/devices'
+COUNTS_PATH = f'{API_PREFIX}/counts'
 
 API_KEY_HEADER = 'X-API-Key'
 IDEMPOTENCY_HEADER = 'Idempotency-Key'
@@ -47,11 +48,23 @@ EARLIEST_DETECTION = datetime(2000, 1, 1, tzinfo=timezone.utc)
 
 ALERT_FIELDS: Tuple[str, ...] = (
     'event_id', 'device_id', 'camera_id', 'detected_at', 'track_id', 'class_name',
-    'confidence', 'bbox', 'image_width', 'image_height', 'image_sha256')
+    'confidence', 'bbox', 'image_width', 'image_height', 'image_sha256', 'kind', 'zone')
+# What an alert reports: a vehicle seen (once per vehicle), or a vehicle that stayed in a
+# counting zone longer than its dwell limit (``zone`` names it).
+ALERT_KINDS: Tuple[str, ...] = ('vehicle', 'stopped_vehicle')
 # The SHA-256 of the snapshot the edge will upload for an alert (lowercase hex). The
 # server links an alert to a snapshot it already holds from the same device (alerts of
 # one frame share one picture) and says so (``image_stored``): the edge skips the upload.
 SHA256_PATTERN = r'^[0-9a-f]{64}$'
+
+# Traffic counts of one period (``POST /api/v1/counts``): vehicles that crossed each
+# counting line, per direction and class. A period is sent even when nothing crossed,
+# so that "no traffic" differs from "no data"; one record is a few hundred bytes.
+COUNT_FIELDS: Tuple[str, ...] = (
+    'record_id', 'device_id', 'camera_id', 'period_start', 'period_s', 'counts')
+COUNT_ROW_FIELDS: Tuple[str, ...] = ('line', 'direction', 'class_name', 'count')
+MAX_COUNT_ROWS = 1000  # rows in one record (lines x directions x classes)
+MAX_PERIOD_S = 86400
 
 # Health figures a heartbeat may carry; every one optional, numbers except link_state.
 HEARTBEAT_FIELDS: Tuple[str, ...] = (
@@ -135,9 +148,16 @@ class Alert:
     image_width: int
     image_height: int
     image_sha256: Optional[str] = None
+    kind: str = 'vehicle'
+    zone: Optional[str] = None  # the zone a stopped vehicle stayed in
 
     def __post_init__(self) -> None:
         """Refuse what the server would refuse, before it is queued (clear error, no retry)."""
+        if self.kind not in ALERT_KINDS or (self.zone is None) != (self.kind == 'vehicle'):
+            raise ValueError(f'alert kind {self.kind!r} with zone {self.zone!r}: a '
+                             'stopped_vehicle alert names its zone, a vehicle alert none')
+        if self.zone is not None and not is_valid_name(self.zone):
+            raise ValueError(f'{self.zone!r} is not a valid zone name')
         numbers = (self.confidence, *self.bbox)
         if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in numbers):
             raise ValueError(f'alert numbers must be finite: confidence {self.confidence}, '
@@ -154,4 +174,36 @@ class Alert:
         body = {k: v for k, v in asdict(self).items() if v is not None}
         body['bbox'] = [round(float(v), 1) for v in self.bbox]
         body['confidence'] = round(float(self.confidence), 4)
+        return body
+
+
+@dataclass(frozen=True)
+class CountRecord:
+    """Vehicles counted on each line in one period (``POST /api/v1/counts``)."""
+
+    record_id: str  # a UUID: the server stores each record once
+    device_id: str
+    camera_id: str
+    period_start: str  # UTC ISO 8601
+    period_s: int
+    counts: Tuple[Tuple[str, str, str, int], ...]  # (line, direction, class_name, count)
+
+    def __post_init__(self) -> None:
+        """Refuse what the server would refuse, before it is queued."""
+        for name in (self.device_id, self.camera_id):
+            if not is_valid_name(name):
+                raise ValueError(f'{name!r} is not a valid device or camera id')
+        if not 0 < self.period_s <= MAX_PERIOD_S or len(self.counts) > MAX_COUNT_ROWS:
+            raise ValueError(f'period of {self.period_s} s with {len(self.counts)} rows: '
+                             f'at most {MAX_PERIOD_S} s and {MAX_COUNT_ROWS} rows')
+        for line, direction, class_name, count in self.counts:
+            if not (is_valid_name(line) and is_valid_name(direction)) or count < 0:
+                raise ValueError(f'count row {line!r} {direction!r}: names must be valid and '
+                                 f'the count ({count}) not negative')
+            printable_text(class_name)
+
+    def to_json(self) -> Dict[str, Any]:
+        """Return the JSON body."""
+        body: Dict[str, Any] = {name: getattr(self, name) for name in COUNT_FIELDS[:-1]}
+        body['counts'] = [dict(zip(COUNT_ROW_FIELDS, row)) for row in self.counts]
         return body

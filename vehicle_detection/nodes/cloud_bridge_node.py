@@ -12,19 +12,31 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Cloud bridge node: ``/detections`` + images in, one alert per vehicle to the cloud out."""
+"""
+Cloud bridge node: ``/detections`` + images in, one alert per vehicle to the cloud out.
+
+It also counts the tracked vehicles on the configured lines and zones: each
+period's counts go to the cloud through the outbox, a vehicle stopped in a
+zone goes as a ``stopped_vehicle`` alert, and the running counts are
+published on ``traffic_counts`` as JSON in a ``std_msgs/String``: the counts
+are a table (line x direction x class) no standard message holds, and JSON
+reads well in ``ros2 topic echo`` and parses anywhere.
+"""
 
 from __future__ import annotations
 
+import functools
+import json
 import queue
 import sys
 import threading
 import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 from rclpy.context import Context
 from rclpy.node import Node
+from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
 from vehicle_detection.core.bridge.budget import DataBudget
@@ -38,12 +50,14 @@ from vehicle_detection.core.bridge.run_summary import run_figures, RunFigures
 from vehicle_detection.core.bridge.snapshot import FrameRing
 from vehicle_detection.core.bridge.system_health import system_figures
 from vehicle_detection.core.bridge.uploader import Uploader, UploadSettings
+from vehicle_detection.core.counting.config import parse_geometry
+from vehicle_detection.core.counting.session import CountingSession, FrameCounts, PeriodCounts
 from vehicle_detection.ros.detection_msgs import to_sightings
 from vehicle_detection.ros.diagnostics import DiagnosticsPublisher, ERROR, OK, WARN
 from vehicle_detection.ros.image_conv import ImageEncodingError, stamp_to_ns
 from vehicle_detection.ros.intra_process import ImageInput, ReceivedImage
 from vehicle_detection.ros.parameters import DeclaredParameters
-from vehicle_detection.ros.qos import DETECTIONS_QOS, image_qos
+from vehicle_detection.ros.qos import COUNTS_QOS, DETECTIONS_QOS, image_qos
 from vehicle_detection.ros.spin import run_nodes
 from vision_msgs.msg import Detection2DArray
 
@@ -81,6 +95,8 @@ class CloudBridgeNode(Node):
             min_alert_score=settings.min_alert_score,
             snapshot_window_s=settings.snapshot_window)
         self.frame_ring = FrameRing(settings.frame_buffer)
+        self.counting = self._counting_session(settings)
+        self._frame_size: Optional[Tuple[int, int]] = None  # of the last image: for fractions
         self.uploader = Uploader(self._upload_settings(api_key), self.outbox, self.budget,
                                  self.health_figures)
         if settings.enabled and api_key:
@@ -89,8 +105,7 @@ class CloudBridgeNode(Node):
             self._problem = self._problem or (
                 'no API key: set VD_CLOUD_API_KEY or api_key_file; events are kept locally')
         # Encoding and the fsynced outbox write happen here, never on the executor.
-        self._events: 'queue.Queue[Optional[Tuple[Sighting, int, Optional[np.ndarray]]]]' = \
-            queue.Queue(maxsize=1000)
+        self._events: 'queue.Queue[Optional[Callable[[], None]]]' = queue.Queue(maxsize=1000)
         self._writer = threading.Thread(target=self._write_events, daemon=True,
                                         name='outbox-writer')
         self._writer.start()
@@ -98,6 +113,7 @@ class CloudBridgeNode(Node):
                                   image_qos(2, settings.image_reliability), self._on_image)
         self.create_subscription(Detection2DArray, 'detections', self._on_detections,
                                  DETECTIONS_QOS)
+        self._counts_pub = self.create_publisher(String, 'traffic_counts', COUNTS_QOS)
         self.create_service(Trigger, '~/health_check', self._health_check)
         self._diagnostics = DiagnosticsPublisher(self, hardware_id=settings.api_base_url)
         self.create_timer(settings.diagnostics_period, self._report)
@@ -116,12 +132,17 @@ class CloudBridgeNode(Node):
             retry_delay=settings.retry_delay, heartbeat_interval=settings.heartbeat_interval,
             health_interval=settings.health_interval)
 
+    @staticmethod
+    def _counting_session(settings: BridgeSettings) -> CountingSession:
+        geometry = parse_geometry(settings.counting_lines, settings.counting_zones)
+        return CountingSession(geometry, settings.count_period)
+
     @property
     def settings(self) -> BridgeSettings:
         """Return the current parameter values, typed."""
         return self.params.typed(BridgeSettings)
 
-    def _apply(self, values: Dict[str, Any], _previous: Dict[str, Any]) -> None:
+    def _apply(self, values: Dict[str, Any], previous: Dict[str, Any]) -> None:
         settings = BridgeSettings(**values)
         self.policy.min_track_hits = settings.min_track_hits
         self.policy.track_cooldown_s = settings.track_cooldown
@@ -131,47 +152,91 @@ class CloudBridgeNode(Node):
         self.outbox.max_storage_bytes = int(settings.max_storage_mb * MB)
         self.budget.budget = int(settings.monthly_budget_mb * MB)
         self.uploader.settings = self._upload_settings(self.uploader.settings.api_key)
+        if (settings.counting_lines, settings.counting_zones) != (
+                previous['counting_lines'], previous['counting_zones']):
+            self._queue_counts(self.counting.flush())  # the open period, by the old lines
+            self.counting = self._counting_session(settings)
+            self._publish_counts()
 
     # -- executor side: cheap work only ----------------------------------------------------
     def _on_image(self, image: ReceivedImage) -> None:
         # On the executor, or on the camera's thread for a camera in this process.
         try:
-            self.frame_ring.add(stamp_to_ns(image.header.stamp), image.bgr())
+            frame = image.bgr()
+            self.frame_ring.add(stamp_to_ns(image.header.stamp), frame)
+            self._frame_size = (frame.shape[1], frame.shape[0])
         except ImageEncodingError as error:
             self.get_logger().warning(f'image refused: {error}', throttle_duration_sec=10.0)
 
     def _on_detections(self, msg: Detection2DArray) -> None:
         stamp = stamp_to_ns(msg.header.stamp)
-        self._queue_alerts(self.policy.update(to_sightings(msg), stamp / 1e9, stamp))
+        sightings = to_sightings(msg)
+        self._queue_alerts(self.policy.update(sightings, stamp / 1e9, stamp))
+        if self.counting.geometry and self._frame_size is not None:  # sizes come with images
+            self._count(self.counting.update(
+                [(s.track_id, s.class_name, s.bbox) for s in sightings], stamp / 1e9,
+                self._frame_size), sightings, stamp)
+
+    def _count(self, counted: FrameCounts, sightings: List[Sighting], stamp: int) -> None:
+        self._queue_counts(counted.closed)
+        by_track = {s.track_id: s for s in sightings}
+        for dwell in counted.dwells:  # a stopped vehicle: an alert with this frame's snapshot
+            sighting = by_track[dwell.track_id]
+            self.get_logger().info(f'{sighting.class_name} {dwell.track_id} stopped in zone '
+                                   f'{dwell.zone} for {dwell.stamp - dwell.since:.0f} s')
+            self._queue(functools.partial(self._write_alert, sighting, stamp,
+                                          self.frame_ring.get(stamp), dwell.zone))
+        if counted.crossings or counted.closed:
+            self._publish_counts()
+
+    def _publish_counts(self) -> None:
+        status = {'device_id': self.settings.device_id, 'camera_id': self.settings.camera_id,
+                  **self.counting.status()}
+        self._counts_pub.publish(String(data=json.dumps(status)))
 
     def _queue_alerts(self, decisions: List[AlertDecision]) -> None:
         for decision in decisions:
             stamp = int(decision.frame)  # type: ignore[call-overload]  # the key given above
-            try:
-                self._events.put_nowait((decision.sighting, stamp, self.frame_ring.get(stamp)))
-            except queue.Full:
-                self.get_logger().error('outbox writer is behind: alert dropped',
-                                        throttle_duration_sec=5.0)
+            self._queue(functools.partial(self._write_alert, decision.sighting, stamp,
+                                          self.frame_ring.get(stamp), None))
+
+    def _queue_counts(self, periods: List[PeriodCounts]) -> None:
+        for period in periods:
+            self._queue(functools.partial(self._write_counts, period))
+
+    def _queue(self, job: Callable[[], None]) -> None:
+        try:
+            self._events.put_nowait(job)
+        except queue.Full:
+            self.get_logger().error('outbox writer is behind: event dropped',
+                                    throttle_duration_sec=5.0)
 
     # -- writer thread -------------------------------------------------------------------------
     def _write_events(self) -> None:
-        while (item := self._events.get()) is not None:
-            sighting, stamp, frame = item
-            if frame is None:  # its image may still be on the way (another topic)
-                frame = self.frame_ring.wait_for(stamp, FRAME_WAIT_S)
-            self._record(sighting, stamp, frame)
+        while (job := self._events.get()) is not None:
+            job()
 
-    def _record(self, sighting: Sighting, stamp_ns: int, frame: Optional[np.ndarray]) -> None:
+    def _write_alert(self, sighting: Sighting, stamp_ns: int, frame: Optional[np.ndarray],
+                     zone: Optional[str]) -> None:
+        if frame is None:  # its image may still be on the way (another topic)
+            frame = self.frame_ring.wait_for(stamp_ns, FRAME_WAIT_S)
         if frame is None:
             self.get_logger().warning(f'no frame with stamp {stamp_ns} for the snapshot of '
                                       f'track {sighting.track_id}; alert goes without one')
+        self._write(f'alert of track {sighting.track_id}', lambda: self.recorder.record(
+            self.settings, sighting, stamp_ns, frame, zone))
+
+    def _write_counts(self, period: PeriodCounts) -> None:
+        self._write('traffic counts', lambda: self.recorder.record_counts(self.settings, period))
+
+    def _write(self, what: str, record: Callable[[], None]) -> None:
         try:
-            self.recorder.record(self.settings, sighting, stamp_ns, frame)
+            record()
         except ValueError as error:  # the server would refuse it: never queue it
-            self.get_logger().error(f'alert of track {sighting.track_id} not recorded: {error}')
+            self.get_logger().error(f'{what} not recorded: {error}')
             return
         except OSError as error:
-            self.get_logger().error(f'cannot record alert: {error}')
+            self.get_logger().error(f'cannot record {what}: {error}')
             return
         self.uploader.wake()
 
@@ -200,6 +265,8 @@ class CloudBridgeNode(Node):
     def _summary(self) -> Tuple[bytes, str, Dict[str, Any]]:
         figures = {**self._link_figures(), **self._system}
         link = self.uploader.stats
+        figures.update({f'counted_{line}_{direction}': count for (line, direction), count
+                        in self._direction_totals().items()})
         figures.update(alerts_this_run=self.recorder.recorded, key_source=self._key_source,
                        permanent_failures=link.permanent_failures,
                        missing_snapshots=link.missing_snapshots, last_error=link.last_error)
@@ -219,6 +286,12 @@ class CloudBridgeNode(Node):
                           f'errors (tried again within the hour): {link.last_error}'), figures
         return OK, f'link {link.link_state}, {figures["queue_depth"]} queued', figures
 
+    def _direction_totals(self) -> Dict[Tuple[str, str], int]:
+        totals: Dict[Tuple[str, str], int] = {}
+        for (line, direction, _), count in self.counting.totals.items():
+            totals[(line, direction)] = totals.get((line, direction), 0) + count
+        return totals
+
     def _report(self) -> None:
         level, message, figures = self._summary()
         self._diagnostics.publish('cloud_bridge', level, message, figures)
@@ -234,6 +307,7 @@ class CloudBridgeNode(Node):
         """Finish writing queued events, stop uploading, close the outbox."""
         self._images.close()
         self._queue_alerts(self.policy.flush())  # confirmed vehicles still in their window
+        self._queue_counts(self.counting.flush())  # the period in progress, as far as it got
         self._events.put(None)
         self._writer.join(10.0)
         self.uploader.stop()

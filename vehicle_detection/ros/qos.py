@@ -47,3 +47,8 @@ def reliable_qos(depth: int) -> QoSProfile:
 
 #: detections, diagnostics: small and each one matters, a short queue
 DETECTIONS_QOS = reliable_qos(10)
+
+#: traffic counts: reliable, and the latest kept for a late subscriber (``ros2 topic echo``)
+COUNTS_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                        durability=QoSDurabilityPolicy.TRANSIENT_LOCAL,
+                        history=QoSHistoryPolicy.KEEP_LAST)

@@ -36,6 +36,8 @@ from vehicle_detection.cloud.server.deps import reader, ServerState, state
 from vehicle_detection.cloud.server.headers import SecurityHeaders
 from vehicle_detection.cloud.server.operators import SESSION_COOKIE, session_reader
 from vehicle_detection.cloud.server.routes_auth import router as auth_router
+from vehicle_detection.cloud.server.routes_counts import ingest_router as counts_ingest_router
+from vehicle_detection.cloud.server.routes_counts import read_router as counts_read_router
 from vehicle_detection.cloud.server.routes_ingest import router as ingest_router
 from vehicle_detection.cloud.server.routes_read import router as read_router
 from vehicle_detection.cloud.server.settings import ServerSettings
@@ -140,7 +142,9 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.state.server = ServerState(settings)
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.include_router(ingest_router)
+    app.include_router(counts_ingest_router)
     app.include_router(read_router, dependencies=[Depends(reader)])
+    app.include_router(counts_read_router, dependencies=[Depends(reader)])
     app.include_router(auth_router)
     app.add_middleware(metrics.RequestMetrics)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)

@@ -114,6 +114,41 @@ class Alert(Base):
     image_path: Mapped[Optional[str]] = mapped_column(String(200), nullable=True)
     image_bytes: Mapped[Optional[int]] = mapped_column(Integer, nullable=True)
     image_sha256: Mapped[Optional[str]] = mapped_column(String(64), nullable=True)
+    kind: Mapped[str] = mapped_column(String(16), default='vehicle',
+                                      server_default='vehicle')  # migration 0004
+    zone: Mapped[Optional[str]] = mapped_column(String(64), nullable=True)
+
+
+class CountRecord(Base):
+    """One period of traffic counts of one camera; ``record_id`` makes posting idempotent."""
+
+    __tablename__ = 'count_records'
+    __table_args__ = (Index('ix_count_records_device_start', 'device_id', 'period_start'),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)  # noqa: A003 (wire name)
+    record_id: Mapped[str] = mapped_column(String(36), unique=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey('devices.id'))
+    camera_id: Mapped[str] = mapped_column(String(64))
+    period_start: Mapped[int] = mapped_column(BigInteger)  # epoch seconds: buckets by arithmetic
+    period_s: Mapped[int] = mapped_column(Integer)
+    received_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class TrafficCount(Base):
+    """Vehicles of one class that crossed one line one way in one period."""
+
+    __tablename__ = 'traffic_counts'
+    __table_args__ = (Index('ix_traffic_counts_device_line_start', 'device_id', 'line',
+                            'period_start'),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)  # noqa: A003 (wire name)
+    record_id: Mapped[int] = mapped_column(ForeignKey('count_records.id', ondelete='CASCADE'))
+    device_id: Mapped[int] = mapped_column(ForeignKey('devices.id'))  # the record's, for queries
+    line: Mapped[str] = mapped_column(String(64))
+    direction: Mapped[str] = mapped_column(String(64))
+    class_name: Mapped[str] = mapped_column(String(64))
+    period_start: Mapped[int] = mapped_column(BigInteger)  # the record's
+    count: Mapped[int] = mapped_column(Integer)
 
 
 def utcnow() -> datetime:

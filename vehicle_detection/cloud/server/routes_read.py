@@ -62,7 +62,7 @@ def _alert_out(alert: Alert, device: str) -> AlertOut:
         track_id=alert.track_id, class_name=alert.class_name, confidence=alert.confidence,
         bbox=list(alert.bbox), image_width=alert.image_width, image_height=alert.image_height,
         image_url=image, thumbnail_url=f'{image}?thumbnail=true' if image else None,
-        image_bytes=alert.image_bytes)
+        image_bytes=alert.image_bytes, kind=alert.kind, zone=alert.zone)
 
 
 @router.get(ALERTS_PATH, response_model=AlertPage)

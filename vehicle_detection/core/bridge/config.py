@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Mapping, Optional, Tuple
 from urllib.parse import urlsplit
 
+from vehicle_detection.core.counting.config import lines_problem, zones_problem
 from vehicle_detection.core.params import from_spec, IMAGE_RELIABILITY, setting, specs_of
 from vehicle_detection.wire import is_valid_name
 
@@ -88,6 +89,19 @@ class BridgeSettings:
                                     'vehicles always alert).', minimum=0.0, maximum=86400.0)
     class_cooldown: float = setting(0.0, 'Minimum seconds between two alerts of one class; 0: '
                                     'none.', minimum=0.0, maximum=86400.0)
+    counting_lines: str = setting(
+        '', 'Counting lines, ";"-separated: NAME X1,Y1 X2,Y2 [FIRST/SECOND]; a vehicle '
+        'crossing to the right of the line drawn from the first point to the second (on the '
+        'picture) counts as FIRST, the other way as SECOND; coordinates in [0, 1] are '
+        'fractions of the image, others pixels. Example: "stop_bar 0,0.62 1,0.62 '
+        'towards/away".', check=lines_problem)
+    counting_zones: str = setting(
+        '', 'Zones, ";"-separated: NAME X,Y X,Y X,Y [...] [dwell=SECONDS]; a vehicle staying '
+        'in a zone longer than its dwell limit raises one stopped_vehicle alert with a '
+        'snapshot. Example: "shoulder 0.8,0.5 1,0.5 1,1 0.8,1 dwell=30".', check=zones_problem)
+    count_period: int = setting(60, 'Seconds of one period of traffic counts sent to the '
+                                'cloud (read at start).', minimum=10, maximum=86400,
+                                read_only=True)
     heartbeat_interval: float = setting(60.0, 'Seconds between heartbeats (read at start).',
                                         minimum=1.0, maximum=86400.0, read_only=True)
     health_interval: float = setting(30.0, 'Seconds between GET /health checks (read at start).',

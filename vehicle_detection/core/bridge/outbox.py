@@ -46,12 +46,15 @@ CREATE TABLE IF NOT EXISTS events (
     attempts INTEGER NOT NULL DEFAULT 0,
     last_error TEXT,
     server_errors INTEGER NOT NULL DEFAULT 0,
-    held_until REAL NOT NULL DEFAULT 0
+    held_until REAL NOT NULL DEFAULT 0,
+    kind TEXT NOT NULL DEFAULT 'alert'
 );
 CREATE INDEX IF NOT EXISTS events_open ON events (alert_state, image_state);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
 
+# Kinds of event: an alert (with its snapshot), or a period's traffic counts (no snapshot).
+ALERT, COUNTS = 'alert', 'counts'
 # States. An alert: pending -> sent | failed. A snapshot: pending -> sent | failed,
 # or none (no snapshot taken), evicted (storage full), missing (file lost or
 # corrupt), skipped (data budget spent).
@@ -62,7 +65,8 @@ OPEN_SQL = "(alert_state = 'pending' OR (alert_state = 'sent' AND image_state = 
 SET_ASIDE_AFTER = 5  # server errors in a row
 HOLD_S = 3600.0
 ADDED_COLUMNS = {'server_errors': 'INTEGER NOT NULL DEFAULT 0',
-                 'held_until': 'REAL NOT NULL DEFAULT 0'}  # outboxes of older versions
+                 'held_until': 'REAL NOT NULL DEFAULT 0',
+                 'kind': "TEXT NOT NULL DEFAULT 'alert'"}  # outboxes of older versions
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,7 @@ class Event:
     image_path: Optional[str]
     alert_state: str
     image_state: str
+    kind: str = ALERT  # the body is an alert, or a count record (COUNTS)
 
 
 @dataclass(frozen=True)
@@ -115,15 +120,18 @@ class Outbox:
         self._remove_orphans()
 
     # -- writing ---------------------------------------------------------------------
-    def enqueue(self, alert: Dict[str, Any], jpeg: Optional[bytes]) -> bool:
+    def enqueue(self, alert: Dict[str, Any], jpeg: Optional[bytes], kind: str = ALERT) -> bool:
         """
         Commit one event (and its snapshot file) to disk; False if already queued.
+
+        ``alert`` is the body to send: an alert, or with ``kind`` COUNTS a count
+        record (keyed by its ``record_id``, never with a snapshot).
 
         The snapshot is fsynced and renamed into place first, so a committed row
         never names a half-written file; a crash in between leaves an orphan
         file that the next start removes.
         """
-        event_id = alert['event_id']
+        event_id = alert['event_id' if kind == ALERT else 'record_id']
         image_path = None
         if jpeg is not None:
             image_path = f'{event_id}.jpg'
@@ -131,9 +139,10 @@ class Outbox:
         with self._lock:
             cursor = self._db.execute(
                 'INSERT OR IGNORE INTO events (event_id, created_at, alert, image_path, '
-                'image_bytes, image_state) VALUES (?, ?, ?, ?, ?, ?)',
+                'image_bytes, image_state, kind) VALUES (?, ?, ?, ?, ?, ?, ?)',
                 (event_id, time.time(), json.dumps(alert), image_path,
-                 len(jpeg) if jpeg is not None else 0, PENDING if jpeg is not None else 'none'))
+                 len(jpeg) if jpeg is not None else 0, PENDING if jpeg is not None else 'none',
+                 kind))
             added = cursor.rowcount == 1
         self.enforce_limit()
         return added
@@ -190,12 +199,12 @@ class Outbox:
         """Return the oldest event still to send and not set aside, after ``after_seq``."""
         with self._lock:
             row = self._db.execute(
-                'SELECT seq, event_id, created_at, alert, image_path, alert_state, image_state '
-                f'FROM events WHERE {OPEN_SQL} AND seq > ? AND held_until <= ? '
+                'SELECT seq, event_id, created_at, alert, image_path, alert_state, image_state, '
+                f'kind FROM events WHERE {OPEN_SQL} AND seq > ? AND held_until <= ? '
                 'ORDER BY seq LIMIT 1', (after_seq, time.time())).fetchone()
         if row is None:
             return None
-        return Event(row[0], row[1], row[2], json.loads(row[3]), row[4], row[5], row[6])
+        return Event(row[0], row[1], row[2], json.loads(row[3]), row[4], row[5], row[6], row[7])
 
     def read_snapshot(self, event: Event) -> bytes:
         """Return the snapshot bytes of ``event``; OSError when the file is gone."""
@@ -222,11 +231,11 @@ class Outbox:
         """Return every recorded event with its states (oldest first)."""
         with self._lock:
             rows = self._db.execute('SELECT seq, event_id, alert, alert_state, image_state, '
-                                    'last_error, created_at FROM events ORDER BY seq'
+                                    'last_error, created_at, kind FROM events ORDER BY seq'
                                     ).fetchall()
         return [{'seq': r[0], 'event_id': r[1], 'alert': json.loads(r[2]),
                  'alert_state': r[3], 'image_state': r[4], 'last_error': r[5],
-                 'created_at': r[6]} for r in rows]
+                 'created_at': r[6], 'kind': r[7]} for r in rows]
 
     # -- meta counters (also used by the data budget) -------------------------------------
     def meta(self, key: str) -> int:

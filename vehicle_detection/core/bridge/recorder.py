@@ -15,6 +15,8 @@
 """
 From an alert decision to an event on disk: the alert body and its snapshot.
 
+Also a period's traffic counts, which go through the same outbox.
+
 The snapshot is encoded once per frame (alerts of one frame share the bytes
 and, through their SHA-256, one upload), within the data budget's plan; the
 alert is checked against the wire contract before it is queued, so nothing
@@ -32,10 +34,11 @@ import numpy as np
 
 from vehicle_detection.core.bridge.budget import DataBudget
 from vehicle_detection.core.bridge.config import BridgeSettings
-from vehicle_detection.core.bridge.outbox import Outbox
+from vehicle_detection.core.bridge.outbox import COUNTS, Outbox
 from vehicle_detection.core.bridge.policy import Sighting
 from vehicle_detection.core.bridge.snapshot import encode_snapshot
-from vehicle_detection.wire import Alert, utc_iso
+from vehicle_detection.core.counting.session import PeriodCounts
+from vehicle_detection.wire import Alert, CountRecord, utc_iso
 
 MB = 1024 * 1024
 
@@ -47,12 +50,15 @@ class AlertRecorder:
         self.outbox = outbox
         self.budget = budget
         self.recorded = 0  # alerts written by this recorder (this run)
+        self.count_records = 0  # periods of traffic counts written (this run)
         self._last_snapshot: Tuple[int, Optional[bytes]] = (-1, None)
 
     def record(self, settings: BridgeSettings, sighting: Sighting, stamp_ns: int,
-               frame: Optional[np.ndarray]) -> None:
+               frame: Optional[np.ndarray], zone: Optional[str] = None) -> None:
         """
         Queue one alert with its frame's snapshot (``frame`` None: without one).
+
+        With ``zone``, the alert reports a vehicle stopped in that zone.
 
         Raises ValueError when the alert breaks the wire contract and OSError
         when the outbox cannot be written; nothing is queued then.
@@ -65,9 +71,18 @@ class AlertRecorder:
         alert = Alert(str(uuid.uuid4()), settings.device_id, settings.camera_id,
                       utc_iso(moment), sighting.track_id, sighting.class_name,
                       sighting.confidence, sighting.bbox, max(width, 1), max(height, 1),
-                      hashlib.sha256(jpeg).hexdigest() if jpeg is not None else None)
+                      hashlib.sha256(jpeg).hexdigest() if jpeg is not None else None,
+                      'vehicle' if zone is None else 'stopped_vehicle', zone)
         self.outbox.enqueue(alert.to_json(), jpeg)
         self.recorded += 1
+
+    def record_counts(self, settings: BridgeSettings, period: PeriodCounts) -> None:
+        """Queue one period's traffic counts (ValueError, OSError: nothing is queued)."""
+        start = datetime.fromtimestamp(period.start, timezone.utc)
+        record = CountRecord(str(uuid.uuid4()), settings.device_id, settings.camera_id,
+                             utc_iso(start), period.period_s, period.rows())
+        self.outbox.enqueue(record.to_json(), None, COUNTS)
+        self.count_records += 1
 
     def _encode(self, settings: BridgeSettings, stamp_ns: int,
                 frame: np.ndarray) -> Optional[bytes]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vehicle_detection.core.bridge.outbox import Outbox, SENT
+from vehicle_detection.core.bridge.outbox import ALERT, COUNTS, Outbox, SENT
 
 
 @dataclass(frozen=True)
@@ -29,10 +29,13 @@ class RunFigures:
     alerts_sent_this_run: int
     images_sent_this_run: int
     pending: int  # events still to send, earlier runs' included
+    count_records_this_run: int = 0  # periods of traffic counts recorded
 
 
 def run_figures(outbox: Outbox, since: float) -> RunFigures:
     """Count the events recorded at or after ``since`` (seconds, epoch) and the open ones."""
-    events = [e for e in outbox.events() if e['created_at'] >= since]
+    recorded = [e for e in outbox.events() if e['created_at'] >= since]
+    events = [e for e in recorded if e['kind'] == ALERT]
     return RunFigures(len(events), sum(e['alert_state'] == SENT for e in events),
-                      sum(e['image_state'] == SENT for e in events), outbox.stats().depth)
+                      sum(e['image_state'] == SENT for e in events), outbox.stats().depth,
+                      sum(e['kind'] == COUNTS for e in recorded))

@@ -17,7 +17,8 @@ The upload worker: drains the outbox in order over a flaky link.
 
 Runs in its own threads (never a ROS executor): one drains the outbox, one
 checks ``/health`` and sends heartbeats. Each event goes as alert JSON, then
-its JPEG, both keyed by the event id, so a retry after any failure or crash
+its JPEG, both keyed by the event id (a period's traffic counts go as one
+JSON body keyed by its record id), so a retry after any failure or crash
 is harmless. Per the wire contract 5xx, 408, 429 and network errors are
 retried (``retry_attempts`` a round, exponential backoff with jitter, and
 ``Retry-After`` honoured), other 4xx are permanent for that request (403
@@ -42,9 +43,9 @@ import requests
 from vehicle_detection.core.backoff import Backoff
 from vehicle_detection.core.bridge.budget import DataBudget
 from vehicle_detection.core.bridge.link import LinkState, LinkStats
-from vehicle_detection.core.bridge.outbox import Event, FAILED, Outbox, PENDING, SENT
+from vehicle_detection.core.bridge.outbox import ALERT, Event, FAILED, Outbox, PENDING, SENT
 from vehicle_detection.wire import (
-    alert_image_path, ALERTS_PATH, API_KEY_HEADER, HEALTH_PATH, heartbeat_path,
+    alert_image_path, ALERTS_PATH, API_KEY_HEADER, COUNTS_PATH, HEALTH_PATH, heartbeat_path,
     IDEMPOTENCY_HEADER, is_retryable, JPEG_CONTENT_TYPE)
 
 AUTH_PAUSE_S = 300.0  # a refused key is tried again after this long (or a settings change)
@@ -186,9 +187,10 @@ class Uploader:
                                  'not sendable: a number is not finite')
                 return True
             answers: List[requests.Response] = []
+            path = ALERTS_PATH if event.kind == ALERT else COUNTS_PATH
 
             def post() -> Optional[requests.Response]:
-                answer = self._exchange(session, 'POST', ALERTS_PATH, data=body,
+                answer = self._exchange(session, 'POST', path, data=body,
                                         headers={IDEMPOTENCY_HEADER: event.event_id,
                                                  'Content-Type': 'application/json'})
                 if answer is not None:
@@ -198,8 +200,8 @@ class Uploader:
             outcome = self._send(session, event, 'alert', post)
             if outcome is None:
                 return False
-            if outcome in (FAILED, HELD):
-                return True
+            if outcome in (FAILED, HELD) or event.kind != ALERT:
+                return True  # a count record has no snapshot and is filed like an alert
             filed_as = str(_answer_field(answers[-1], 'device_id') or '')
             self.stats.filed_as = filed_as if filed_as != self.settings.device_id else ''
             if event.image_state == PENDING and _answer_field(answers[-1], 'image_stored'):

@@ -39,12 +39,18 @@ HYSTERESIS = 0.25  # of the box height: the band around a line that is neither s
 
 @dataclass(frozen=True)
 class CountingLine:
-    """A segment ``a`` -> ``b`` (pixels); ``directions``: names of crossing to the left/right."""
+    """
+    A segment ``a`` -> ``b`` in pixels, with a name for each way across it.
+
+    ``directions[0]`` names a crossing to the right-hand side of ``a`` -> ``b``
+    as seen on the picture (for a line drawn left to right: downwards, towards
+    a camera looking along the road), ``directions[1]`` one to its left.
+    """
 
     name: str
     a: Point
     b: Point
-    directions: Tuple[str, str] = ('left', 'right')
+    directions: Tuple[str, str] = ('right', 'left')
 
 
 @dataclass(frozen=True)
@@ -94,7 +100,7 @@ def ground_point(box: Box) -> Point:
 
 
 def signed_distance(line: CountingLine, point: Point) -> Optional[float]:
-    """Return the point's distance from the line (> 0 on its left), None beside the segment."""
+    """Return the point's distance from the line (> 0 on its right), None beside the segment."""
     a, b, p = np.asarray(line.a, float), np.asarray(line.b, float), np.asarray(point, float)
     direction = b - a
     length = float(np.hypot(*direction))

@@ -1,0 +1,139 @@
+# Copyright 2026 The vehicle_detection Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""Traffic counts on the real server (SQLite and PostgreSQL): ingest, buckets, CSV."""
+
+from __future__ import annotations
+
+import csv
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
+import io
+from typing import Dict, Tuple
+import uuid
+
+from cloud_helpers import alert_body, Fleet
+import requests
+
+from vehicle_detection.cloud.server.models import CountRowIn, CountsIn
+from vehicle_detection.wire import COUNT_FIELDS, COUNT_ROW_FIELDS, CountRecord, utc_iso
+
+# A fixed day well in the past: other tests' counts (now) never fall into it.
+DAY = datetime(2026, 3, 2, tzinfo=timezone.utc)
+
+
+def record(start: datetime, rows: Tuple[Tuple[str, str, str, int], ...],
+           device: str = 'edge-1', period_s: int = 60) -> dict:
+    return CountRecord(str(uuid.uuid4()), device, 'cam0', utc_iso(start), period_s,
+                       rows).to_json()
+
+
+def post(fleet: Fleet, body: dict, device: str = 'edge-1') -> requests.Response:
+    return requests.post(f'{fleet.url}/counts', json=body, timeout=10,
+                         headers={'X-API-Key': fleet.keys[device]})
+
+
+def totals(answer: dict) -> Dict[Tuple[str, str, str], int]:
+    found: Dict[Tuple[str, str, str], int] = {}
+    for row in answer['rows']:
+        key = (row['start'][11:16], row['line'], row['direction'])
+        found[key] = found.get(key, 0) + row['count']
+    return found
+
+
+def test_models_follow_the_wire_contract() -> None:
+    assert tuple(CountsIn.model_fields) == COUNT_FIELDS
+    assert tuple(CountRowIn.model_fields) == COUNT_ROW_FIELDS
+
+
+def test_counts_are_stored_once_and_summed_into_buckets(fleet: Fleet) -> None:
+    # An hour of 1-minute periods at 08:00-09:00: 2 cars towards and 1 truck away a minute.
+    bodies = [record(DAY + timedelta(hours=8, minutes=m),
+                     (('bar', 'away', 'truck', 1), ('bar', 'towards', 'car', 2)))
+              for m in range(60)]
+    for body in bodies:
+        assert post(fleet, body).status_code == 201
+    with ThreadPoolExecutor(8) as pool:  # retries of one record, concurrently: stored once
+        again = list(pool.map(lambda _: post(fleet, bodies[0]), range(16)))
+    assert {a.status_code for a in again} == {200}
+    assert post(fleet, record(DAY + timedelta(hours=8, minutes=5), ())).status_code == 201
+    window = {'device': 'edge-1', 'from': '2026-03-02T08:00:00Z',
+              'to': '2026-03-02T09:00:00Z'}
+    quarter = requests.get(f'{fleet.url}/counts', params=window, timeout=10).json()
+    assert quarter['bucket_s'] == 900
+    assert totals(quarter) == {(f'08:{m:02d}', 'bar', direction): n * 15
+                               for m in (0, 15, 30, 45)
+                               for direction, n in (('towards', 2), ('away', 1))}
+    # Coverage: 15 minutes of periods per bucket, plus the empty record's minute.
+    assert [c['seconds'] for c in quarter['coverage']] == [960, 900, 900, 900]
+    hour = requests.get(f'{fleet.url}/counts', timeout=10,
+                        params={**window, 'bucket': 'hour', 'line': 'bar'}).json()
+    assert {(r['direction'], r['class_name']): r['count'] for r in hour['rows']} == {
+        ('towards', 'car'): 120, ('away', 'truck'): 60}
+    minute = requests.get(f'{fleet.url}/counts', timeout=10,
+                          params={**window, 'bucket': '1min'}).json()
+    assert len(minute['rows']) == 120
+    other = requests.get(f'{fleet.url}/counts', timeout=10,
+                         params={**window, 'device': 'edge-2'}).json()
+    assert other['rows'] == [] and other['coverage'] == []
+    csv_answer = requests.get(f'{fleet.url}/counts.csv', params={**window, 'bucket': 'hour'},
+                              timeout=10)
+    assert csv_answer.headers['content-type'].startswith('text/csv')
+    table = list(csv.DictReader(io.StringIO(csv_answer.text)))
+    assert [(r['bucket_start'], r['line'], r['direction'], r['class_name'], r['count'])
+            for r in table] == [('2026-03-02T08:00:00Z', 'bar', 'away', 'truck', '60'),
+                                ('2026-03-02T08:00:00Z', 'bar', 'towards', 'car', '120')]
+
+
+def test_a_record_id_of_another_device_is_409(fleet: Fleet) -> None:
+    body = record(DAY + timedelta(hours=3), (('bar', 'away', 'car', 1),))
+    assert post(fleet, body).status_code == 201
+    assert post(fleet, body, device='edge-2').status_code == 409
+
+
+def test_bad_count_bodies_and_queries_are_422(fleet: Fleet) -> None:
+    good = record(DAY, (('bar', 'away', 'car', 1),))
+    bad_bodies = [
+        {**good, 'counts': [{'line': 'bar', 'direction': 'away', 'class_name': 'car',
+                             'count': -1}]},
+        {**good, 'counts': [{'line': '../x', 'direction': 'away', 'class_name': 'car',
+                             'count': 1}]},
+        {**good, 'counts': [good['counts'][0], good['counts'][0]]},  # a key twice
+        {**good, 'counts': [good['counts'][0]] * 1001},
+        {**good, 'period_s': 0}, {**good, 'period_start': '1999-12-31T00:00:00Z'},
+        {**good, 'period_start': '9999-12-31T23:59:59Z'}, {**good, 'extra': 1},
+        {**good, 'counts': [{'line': 'bar', 'direction': 'away', 'class_name': 'c\x00r',
+                             'count': 1}]},
+    ]
+    for body in bad_bodies:
+        answer = post(fleet, body)
+        assert answer.status_code == 422, (body, answer.text)
+    assert requests.post(f'{fleet.url}/counts', json=good, timeout=10).status_code == 401
+    bad_queries = [{'bucket': 'week'}, {'line': 'a/b'}, {'from': 'yesterday'},
+                   {'from': '2026-03-02T09:00:00Z', 'to': '2026-03-02T08:00:00Z'},
+                   {'from': '2000-01-01T00:00:00Z', 'to': '2026-01-01T00:00:00Z',
+                    'bucket': '1min'},
+                   {'from': '2026-03-02T08:00:00'}]  # no time zone
+    for params in bad_queries:
+        answer = requests.get(f'{fleet.url}/counts', params=params, timeout=10)
+        assert answer.status_code == 422, (params, answer.text)
+
+
+def test_stopped_vehicle_alerts_name_their_zone(fleet: Fleet) -> None:
+    body = alert_body('edge-1', kind='stopped_vehicle', zone='shoulder')
+    assert fleet.post(body).status_code == 201
+    stored = requests.get(f'{fleet.url}/alerts/{body["event_id"]}', timeout=5).json()
+    assert (stored['kind'], stored['zone']) == ('stopped_vehicle', 'shoulder')
+    for wrong in ({'kind': 'stopped_vehicle'}, {'zone': 'shoulder'}, {'kind': 'parade'}):
+        assert fleet.post(alert_body('edge-1', **wrong)).status_code == 422, wrong
