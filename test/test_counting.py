@@ -22,11 +22,15 @@ from typing import Dict, List, Tuple
 import numpy as np
 import pytest
 
+from vehicle_detection.core.bridge.config import BRIDGE_PARAMS
+from vehicle_detection.core.counting.config import parse_geometry
 from vehicle_detection.core.counting.lines import (
     CountingLine, ground_point, inside, TrafficCounter, Zone)
+from vehicle_detection.core.counting.session import CountingSession, PeriodCounts
 from vehicle_detection.core.detection.tracker import ByteTracker
 from vehicle_detection.core.evaluation.alerts import truth_as_detections
 from vehicle_detection.core.evaluation.scene import build_truth, scenario
+from vehicle_detection.core.params import spec_map
 
 LINE = CountingLine('main', (0.0, 250.0), (640.0, 250.0), ('towards', 'away'))
 
@@ -127,3 +131,65 @@ def test_counts_per_direction_on_generated_traffic(fps: float) -> None:
     for direction in ('towards', 'away'):
         assert abs(counted[direction] - true[direction]) <= 0.03 * true[direction], (
             direction, true, counted)
+
+
+def test_lines_and_zones_are_parsed_in_pixels_or_fractions() -> None:
+    geometry = parse_geometry('bar 0,0.5 1,0.5 towards/away; ramp 410,300 600,300',
+                              'shoulder 0.8,0.5 1,0.5 1,1 0.8,1 dwell=30')
+    lines, zones = geometry.in_pixels(640, 360)
+    assert lines == [CountingLine('bar', (0.0, 180.0), (640.0, 180.0), ('towards', 'away')),
+                     CountingLine('ramp', (410.0, 300.0), (600.0, 300.0), ('right', 'left'))]
+    assert zones[0].polygon[0] == (512.0, 180.0) and zones[0].dwell_limit_s == 30.0
+    assert not parse_geometry('', ' ; ')
+
+
+@pytest.mark.parametrize('lines, zones, reason', [
+    ('bar 0,0.5', '', 'expected NAME X1,Y1 X2,Y2'),
+    ('0,0 1,1', '', 'a name comes first'),
+    ('bar 0,0.5 0,0.5', '', 'the same'),
+    ('bar 0,0.5 1,0.5 up/up', '', 'two different names'),
+    ('bar 0,x 1,0.5', '', 'is not a point'),
+    ('bar -1,0 1,0.5', '', 'is not a point'),
+    ('bar nan,0 1,0.5', '', 'is not a point'),
+    ('../etc 0,0 1,1', '', 'a name comes first'),
+    ('', 'z 0,0 1,0', 'at least three points'),
+    ('', 'z 0,0 1,0 2,0', 'no area'),
+    ('', 'z 0,0 1,0 1,1 dwell=-3', 'dwell must be'),
+    ('', 'z 0,0 1,0 1,1 dwell=soon', 'dwell must be'),
+    ('a 0,0 1,1', 'a 0,0 1,0 1,1', 'used twice'),
+])
+def test_bad_lines_and_zones_say_what_is_wrong(lines: str, zones: str, reason: str) -> None:
+    with pytest.raises(ValueError, match=reason):
+        parse_geometry(lines, zones)
+
+
+def test_bad_lines_are_refused_as_parameters() -> None:
+    specs = spec_map(BRIDGE_PARAMS)
+    assert 'counting_lines: ' in (specs['counting_lines'].validate('bar 0,0.5') or '')
+    assert specs['counting_zones'].validate('z 0,0 1,0 1,1 dwell=5') is None
+
+
+def test_periods_are_aligned_to_the_clock_and_sent_also_when_empty() -> None:
+    session = CountingSession(parse_geometry('main 0,250 640,250 towards/away', ''), 60)
+    closed: List[PeriodCounts] = []
+    start = 1_700_000_030.0  # half a minute past a minute
+    for index in range(40 * 10):  # 40 s at 10 fps; one car crosses at 5 s and one at 35 s
+        stamp = start + index / 10
+        tracked = []
+        for track, at in ((1, 5.0), (2, 35.0)):
+            y = 250.0 + 100.0 * (stamp - start - at)
+            if 200 <= y <= 300:
+                tracked.append((track, 'car', box_with_bottom(y)))
+        closed += session.update(tracked, stamp, (640, 360)).closed
+    closed += session.flush()
+    assert [(p.start, p.period_s, p.counts) for p in closed] == [
+        (1_699_999_980, 60, {('main', 'towards', 'car'): 1}),
+        (1_700_000_040, 60, {('main', 'towards', 'car'): 1})]
+    assert session.flush() == []
+    status = session.status()
+    assert status['total'] == [{'line': 'main', 'direction': 'towards', 'class_name': 'car',
+                                'count': 2}]
+    assert status['lines'][0]['a'] == [0.0, 250.0]
+    quiet = CountingSession(parse_geometry('main 0,250 640,250', ''), 60)
+    quiet.update([], start, (640, 360))
+    assert [p.counts for p in quiet.flush()] == [{}]  # a period without traffic still goes

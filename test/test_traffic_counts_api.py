@@ -20,13 +20,22 @@ import csv
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 import io
+import sqlite3
 from typing import Dict, Tuple
 import uuid
 
 from cloud_helpers import alert_body, Fleet
 import requests
+from test_bridge_faults import (  # noqa: F401 (cloud: a fixture)
+    cloud, drain, make_alert, server_alerts, settings)
 
 from vehicle_detection.cloud.server.models import CountRowIn, CountsIn
+from vehicle_detection.core.bridge.budget import DataBudget
+from vehicle_detection.core.bridge.config import BridgeSettings
+from vehicle_detection.core.bridge.outbox import Outbox
+from vehicle_detection.core.bridge.recorder import AlertRecorder
+from vehicle_detection.core.bridge.uploader import Uploader
+from vehicle_detection.core.counting.session import PeriodCounts
 from vehicle_detection.wire import COUNT_FIELDS, COUNT_ROW_FIELDS, CountRecord, utc_iso
 
 # A fixed day well in the past: other tests' counts (now) never fall into it.
@@ -137,3 +146,44 @@ def test_stopped_vehicle_alerts_name_their_zone(fleet: Fleet) -> None:
     assert (stored['kind'], stored['zone']) == ('stopped_vehicle', 'shoulder')
     for wrong in ({'kind': 'stopped_vehicle'}, {'zone': 'shoulder'}, {'kind': 'parade'}):
         assert fleet.post(alert_body('edge-1', **wrong)).status_code == 422, wrong
+
+
+def test_counts_and_alerts_drain_from_the_outbox_to_the_server(cloud, tmp_path) -> None:
+    """The bridge's recorder queues periods beside alerts; the uploader delivers both."""
+    server, key = cloud
+    outbox = Outbox(str(tmp_path / 'edge'))
+    budget = DataBudget(outbox, 0)
+    recorder = AlertRecorder(outbox, budget)
+    bridge = BridgeSettings()
+    start = DAY.timestamp() + 6 * 3600
+    for minute in range(3):
+        recorder.record_counts(bridge, PeriodCounts(start + 60 * minute, 60, {
+            ('bar', 'towards', 'car'): minute + 1, ('bar', 'away', 'bus'): 1}))
+        outbox.enqueue(make_alert(minute), None)
+    assert [e['kind'] for e in outbox.events()] == ['counts', 'alert'] * 3
+    drain(outbox, Uploader(settings(server.url, key), outbox, budget))
+    assert {(e['kind'], e['alert_state']) for e in outbox.events()} == {
+        ('counts', 'sent'), ('alert', 'sent')}
+    series = requests.get(f'{server.url}/api/v1/counts', timeout=10, params={
+        'from': '2026-03-02T06:00:00Z', 'to': '2026-03-02T07:00:00Z', 'bucket': 'hour'}).json()
+    assert {(r['direction'], r['class_name']): r['count'] for r in series['rows']} == {
+        ('towards', 'car'): 6, ('away', 'bus'): 3}
+    assert series['coverage'][0]['seconds'] == 180
+    assert len(server_alerts(server.url)) == 3
+
+
+def test_an_outbox_of_an_older_version_gains_the_kind_column(tmp_path) -> None:
+    folder = tmp_path / 'old'
+    folder.mkdir()
+    with sqlite3.connect(folder / 'outbox.db') as db:  # the events table before counts
+        db.execute('CREATE TABLE events (seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT '
+                   'NOT NULL UNIQUE, created_at REAL NOT NULL, alert TEXT NOT NULL, image_path '
+                   "TEXT, image_bytes INTEGER NOT NULL DEFAULT 0, alert_state TEXT NOT NULL "
+                   "DEFAULT 'pending', image_state TEXT NOT NULL DEFAULT 'pending', attempts "
+                   'INTEGER NOT NULL DEFAULT 0, last_error TEXT)')
+        db.execute("INSERT INTO events (event_id, created_at, alert, image_state) "
+                   "VALUES ('e1', 0, '{\"event_id\": \"e1\"}', 'none')")
+    outbox = Outbox(str(folder))
+    event = outbox.next_open()
+    assert event is not None and event.kind == 'alert'
+    outbox.close()
