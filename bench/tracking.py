@@ -22,8 +22,11 @@ Prints per scene and rate py-motmetrics' MOTA, IDF1 and ID switches
 (against boxes at least 8 px high and 40 % visible; IoU >= 0.5), and the
 alert figures a user counts: alert recall, duplicates and alerts with no
 vehicle per 100 vehicles, and bytes sent per alert (alert JSON + snapshot,
-alerts of one frame sharing one snapshot). Targets: recall >= 0.97,
-duplicates <= 2, no vehicle <= 1 per 100 vehicles. Last line: JSON.
+alerts of one frame sharing one snapshot), and traffic counts against the
+truth (generated scenes: a line across the road and a slanted one; the clip:
+the four lines of its fixture): vehicles counted / true crossings. Targets:
+recall >= 0.97, duplicates <= 2, no vehicle <= 1 per 100 vehicles, counts
+within 3 % at 10 fps. Last line: JSON.
 
     python bench/tracking.py [--scenes motorway,queue,parking,mixed] [--no-clip]
 """
@@ -33,7 +36,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Dict, List, Sequence
+from typing import Dict, List, Sequence, Tuple
 
 import motmetrics
 import numpy as np
@@ -42,7 +45,9 @@ from vehicle_detection.core.bridge.budget import SnapshotPlan
 from vehicle_detection.core.bridge.config import BridgeSettings
 from vehicle_detection.core.bridge.snapshot import encode_snapshot
 from vehicle_detection.core.detection.detector import Detector, DetectorSettings
+from vehicle_detection.core.counting.config import Geometry, parse_geometry
 from vehicle_detection.core.detection.tracker import iou_matrix
+from vehicle_detection.core.evaluation.counts import counted_crossings, true_crossings
 from vehicle_detection.core.evaluation.render import load_sprites, render_frames
 from vehicle_detection.core.evaluation.runs import evaluate, load_clip_truth, read_video, Run
 from vehicle_detection.core.evaluation.scene import build_truth, scenario, Truth, visible_vehicles
@@ -51,6 +56,7 @@ from vehicle_detection.wire import Alert
 REPO = Path(__file__).resolve().parents[1]
 CLIP_TRUTH = REPO / 'test' / 'fixtures' / 'highway_bridge_jitter.truth.json'
 CAMERA_FPS = 10.0
+SCENE_LINES = 'main 0,250 640,250 towards/away; slant 0,0.6 1,0.75 towards/away'
 
 
 def mot_figures(run: Run, truth: Sequence[List[Truth]]) -> Dict[str, float]:
@@ -93,17 +99,32 @@ def bytes_per_alert(run: Run, frames: Sequence[np.ndarray]) -> Dict[str, float]:
             round(unshared / count)}
 
 
+def count_figures(run: Run, truth: Sequence[List[Truth]], fps: float, geometry: Geometry,
+                  size: Tuple[int, int]) -> Dict[str, int]:
+    """Return vehicles counted and true crossings over every line and direction."""
+    visible = [[t for t in frame if t.visible >= 0.4] for frame in truth]
+    true = true_crossings(visible, geometry.in_pixels(*size)[0])
+    counted = counted_crossings(run.tracked, [i / fps for i in run.frame_indices], geometry,
+                                size)
+    return {'true_crossings': sum(true.values()), 'counted': sum(counted.values()),
+            'count_errors': sum(abs(counted[k] - true[k]) for k in set(true) | set(counted))}
+
+
 def report(name: str, fps: float, run: Run, truth: Sequence[List[Truth]],
-           frames: Sequence[np.ndarray]) -> Dict[str, object]:
+           frames: Sequence[np.ndarray], source_fps: float, lines: str) -> Dict[str, object]:
     """Print and return one scene's figures at one rate."""
     processed = [frames[i] for i in run.frame_indices]
+    size = (frames[0].shape[1], frames[0].shape[0])
     row: Dict[str, object] = {'scene': name, 'fps': round(fps, 2), **run.score.as_dict(),
-                              **mot_figures(run, truth), **bytes_per_alert(run, processed)}
+                              **mot_figures(run, truth), **bytes_per_alert(run, processed),
+                              **count_figures(run, truth, source_fps,
+                                              parse_geometry(lines, ''), size)}
     print(f"{name:>10} {fps:5.1f} fps: vehicles {row['vehicles']:3}  alerts {row['alerts']:3}  "
           f"recall {row['alert_recall']:.3f}  dup/100 {row['duplicates_per_100']:5.2f}  "
           f"none/100 {row['no_vehicle_per_100']:5.2f}  MOTA {row['mota']:.3f}  "
           f"IDF1 {row['idf1']:.3f}  IDsw {row['id_switches']:3}  "
-          f"B/alert {row['bytes_per_alert']} ({row['bytes_per_alert_unshared']} unshared)",
+          f"B/alert {row['bytes_per_alert']} ({row['bytes_per_alert_unshared']} unshared)  "
+          f"counted {row['counted']}/{row['true_crossings']} ({row['count_errors']} off)",
           flush=True)
     return row
 
@@ -126,17 +147,26 @@ def main() -> None:
         expected = visible_vehicles(scene)
         for step in (1, 3):
             run = evaluate(detector, frames, scene.truth, expected, scene.fps, step)
-            rows.append(report(name, scene.fps / step, run, scene.truth, frames))
+            rows.append(report(name, scene.fps / step, run, scene.truth, frames, scene.fps,
+                               SCENE_LINES))
     if not args.no_clip:
         clip = load_clip_truth(CLIP_TRUTH)
+        clip_lines = json.loads(CLIP_TRUTH.read_text())['counts']['lines']
         frames = list(read_video(Path(args.samples) / clip.clip))
         for step in (1, 3):
             run = evaluate(detector, frames, clip.frames, clip.expected, clip.fps, step)
-            rows.append(report('clip', clip.fps / step, run, clip.frames, frames))
+            rows.append(report('clip', clip.fps / step, run, clip.frames, frames, clip.fps,
+                               clip_lines))
     totals = _totals(rows)
     print(f"all: recall {totals['alert_recall']:.3f} (target >= 0.97), duplicates/100 "
           f"{totals['duplicates_per_100']:.2f} (<= 2), no vehicle/100 "
           f"{totals['no_vehicle_per_100']:.2f} (<= 1)")
+    for fps in sorted({round(float(r['fps'])) for r in rows}):  # type: ignore[arg-type]
+        at = [r for r in rows if round(float(r['fps'])) == fps]  # type: ignore[arg-type]
+        errors = sum(int(r['count_errors']) for r in at)  # type: ignore[call-overload]
+        true = sum(int(r['true_crossings']) for r in at)  # type: ignore[call-overload]
+        print(f'counts at {fps} fps: {errors} off of {true} crossings '
+              f'({errors / max(1, true):.1%}; target <= 3 % at 10 fps)')
     print(json.dumps({'rows': rows, 'totals': totals}))
 
 

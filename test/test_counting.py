@@ -29,6 +29,7 @@ from vehicle_detection.core.counting.lines import (
 from vehicle_detection.core.counting.session import CountingSession, PeriodCounts
 from vehicle_detection.core.detection.tracker import ByteTracker
 from vehicle_detection.core.evaluation.alerts import truth_as_detections
+from vehicle_detection.core.evaluation.counts import true_crossings
 from vehicle_detection.core.evaluation.scene import build_truth, scenario
 from vehicle_detection.core.params import spec_map
 
@@ -101,33 +102,31 @@ def scene_counts(name: str, fps: float) -> Tuple[Dict[str, int], Dict[str, int]]
             found.track_ids, found.class_names, found.boxes.tolist())]
         for crossing in counter.update(tracked, index / fps)[0]:
             counted[crossing.direction] += 1
-    first: Dict[int, float] = {}
-    last: Dict[int, float] = {}
-    for frame in scene.truth:  # the truth: a visible ground point from one side to the other
-        for truth in frame:
-            if truth.visible >= 0.4 and truth.box[3] - truth.box[1] >= 8:
-                first.setdefault(truth.vehicle_id, truth.box[3])
-                last[truth.vehicle_id] = truth.box[3]
-    true: Dict[str, int] = collections.Counter()
-    for vehicle, start in first.items():
-        if start < 250 < last[vehicle]:
-            true['towards'] += 1
-        elif last[vehicle] < 250 < start:
-            true['away'] += 1
+    # The truth: the counting rule on the true paths of the vehicles while visible.
+    visible = [[t for t in frame if t.visible >= 0.4] for frame in scene.truth]
+    true = {direction: count for (_, direction), count in true_crossings(visible, [LINE]).items()}
     return true, counted
 
 
 @pytest.mark.parametrize('fps', [10.0, 30.0])
 def test_counts_per_direction_on_generated_traffic(fps: float) -> None:
-    """Measured at 10 fps: towards 120 of 121, away 151 of 151 (one queued car is missed)."""
+    """
+    Measured: 10 fps towards 120 of 121, away 152 of 152; 30 fps 121/121, 152/152.
+
+    The one missed at 10 fps is a car hidden by a lorry while it crosses (its
+    track ends before the line and a new one begins after it); at 30 fps a car
+    clears the line in the scene's last frames while the truth's last visible
+    box is still on it (counted one early, offsetting the hidden one).
+    """
     true: Dict[str, int] = collections.Counter()
     counted: Dict[str, int] = collections.Counter()
     for name in ('motorway', 'queue', 'parking', 'mixed'):
         scene_true, scene_counted = scene_counts(name, fps)
         true.update(scene_true)
         counted.update(scene_counted)
-        assert scene_counted['towards'] <= scene_true['towards']  # never a double count
-        assert scene_counted['away'] <= scene_true['away']
+        for direction in ('towards', 'away'):  # within one vehicle on every scene
+            assert abs(scene_counted[direction] - scene_true.get(direction, 0)) <= 1, (
+                name, scene_true, scene_counted)
     for direction in ('towards', 'away'):
         assert abs(counted[direction] - true[direction]) <= 0.03 * true[direction], (
             direction, true, counted)
@@ -193,3 +192,17 @@ def test_periods_are_aligned_to_the_clock_and_sent_also_when_empty() -> None:
     quiet = CountingSession(parse_geometry('main 0,250 640,250', ''), 60)
     quiet.update([], start, (640, 360))
     assert [p.counts for p in quiet.flush()] == [{}]  # a period without traffic still goes
+
+
+def test_a_vehicle_re_found_after_its_count_is_not_counted_again() -> None:
+    """Counted, it stops just past the line; its track is lost and a new one begins there."""
+    counter = TrafficCounter([LINE])
+    found = []
+    bottoms = [(7, y) for y in (200, 230, 260, 275)] + [(7, 275)] * 5 \
+        + [(8, y) for y in (258, 255, 275, 300, 330)]  # new id, box jitters back into the band
+    for index, (track, y) in enumerate(bottoms):
+        crossings, _ = counter.update([(track, 'car', box_with_bottom(y))], index * 0.1)
+        found += [(c.track_id, c.direction) for c in crossings]
+    assert found == [(7, 'towards')]
+    # A vehicle first seen on the line (found late) counts when it leaves it.
+    assert directions(TrafficCounter([LINE]), [252, 248, 262, 290]) == ['towards']

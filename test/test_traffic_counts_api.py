@@ -148,7 +148,8 @@ def test_stopped_vehicle_alerts_name_their_zone(fleet: Fleet) -> None:
         assert fleet.post(alert_body('edge-1', **wrong)).status_code == 422, wrong
 
 
-def test_counts_and_alerts_drain_from_the_outbox_to_the_server(cloud, tmp_path) -> None:
+def test_counts_and_alerts_drain_from_the_outbox_to_the_server(
+        cloud, tmp_path) -> None:  # noqa: F811
     """The bridge's recorder queues periods beside alerts; the uploader delivers both."""
     server, key = cloud
     outbox = Outbox(str(tmp_path / 'edge'))

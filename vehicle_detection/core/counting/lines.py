@@ -18,9 +18,13 @@ Counting lines and zones over tracked vehicles.
 A vehicle is where it touches the road: the bottom centre of its box. A
 counting line is a segment with a name for each side's direction; a track
 is counted once per line when that point moves from one side to the other
-*and* was seen clearly on the first side before: a band of ``HYSTERESIS``
-(of the box height) around the line belongs to neither side, so a box that
-jitters on the line, or a vehicle that stops on it, is never counted twice.
+*and* was seen clearly on the first side before, or was first seen on the
+line: a band of ``HYSTERESIS`` (of the box height) around the line belongs to
+neither side, so a box that jitters on the line, or a vehicle that stops on
+it, is never counted twice, and a track that begins on the line (a vehicle
+found late, or a queued car whose track was re-created there) counts when
+it leaves it to a side. A track that begins where a track counted on a line
+was lost a moment ago is that vehicle re-found and is not counted there again.
 A zone is a polygon; a track whose point stays inside it longer than the
 zone's dwell limit raises one "stopped vehicle" event.
 """
@@ -32,9 +36,16 @@ from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 import numpy as np
 
+from vehicle_detection.core.bridge.policy import iou
+
 Point = Tuple[float, float]
 Box = Tuple[float, float, float, float]
 HYSTERESIS = 0.25  # of the box height: the band around a line that is neither side
+ON_LINE = 0  # the side of a track first seen within the band
+# A new track where a track counted on a line was lost (overlapping its last box, within
+# this many seconds) is taken as that vehicle re-found: it is not counted on that line again.
+REFOUND_S = 2.0
+REFOUND_IOU = 0.3
 
 
 @dataclass(frozen=True)
@@ -87,11 +98,12 @@ class Dwell:
 
 @dataclass
 class _TrackState:
-    sides: Dict[str, int] = field(default_factory=dict)  # line -> last clear side (-1, 1)
+    sides: Dict[str, int] = field(default_factory=dict)  # line -> last clear side (-1, 1) or 0
     counted: Set[str] = field(default_factory=set)  # lines this track was counted on
     entered: Dict[str, float] = field(default_factory=dict)  # zone -> time it went in
     raised: Set[str] = field(default_factory=set)  # zones whose dwell event was raised
     last_seen: float = 0.0
+    box: Box = (0.0, 0.0, 0.0, 0.0)  # where it was last seen
 
 
 def ground_point(box: Box) -> Point:
@@ -141,8 +153,11 @@ class TrafficCounter:
         for track_id, class_name, box in tracked:
             if track_id < 0:
                 continue  # untracked boxes cannot be counted once
-            state = self._tracks.setdefault(track_id, _TrackState())
-            state.last_seen = stamp
+            state = self._tracks.get(track_id)
+            if state is None:
+                state = self._tracks[track_id] = _TrackState()
+                state.counted = self._counted_where_lost(box, stamp)
+            state.last_seen, state.box = stamp, box
             point = ground_point(box)
             band = HYSTERESIS * max(1.0, box[3] - box[1])
             for line in self.lines:
@@ -157,12 +172,26 @@ class TrafficCounter:
                         if stamp - v.last_seen <= self.forget_after_s}
         return crossings, dwells
 
+    def _counted_where_lost(self, box: Box, stamp: float) -> Set[str]:
+        """Return the lines counted by a track lost just now where ``box`` appears."""
+        lines: Set[str] = set()
+        for state in self._tracks.values():
+            if state.counted and 0 < stamp - state.last_seen <= REFOUND_S \
+                    and iou(state.box, box) >= REFOUND_IOU:
+                lines |= state.counted
+        return lines
+
     @staticmethod
     def _cross(line: CountingLine, state: _TrackState, point: Point,
                band: float) -> Optional[str]:
         distance = signed_distance(line, point)
-        if distance is None or abs(distance) <= band:
-            return None  # beside the segment, or within the band: no clear side
+        if distance is None:
+            return None  # beside the segment
+        if abs(distance) <= band:  # on the line: no clear side yet
+            # A track first seen on the line came from one side of it (a vehicle found
+            # late, or whose track was re-created there): where it leaves to is a crossing.
+            state.sides.setdefault(line.name, ON_LINE)
+            return None
         side = 1 if distance > 0 else -1
         before = state.sides.get(line.name)
         state.sides[line.name] = side
