@@ -1,0 +1,130 @@
+# Copyright 2026 The vehicle_detection Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""Traffic counting in the cloud bridge node: real topics, the real server, real bags."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+import threading
+
+from diagnostic_msgs.msg import DiagnosticArray
+import numpy as np
+from rclpy.parameter import Parameter
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+import requests
+from ros_helpers import diagnostic_values, Harness
+from sensor_msgs.msg import Image
+from std_msgs.msg import String
+from test_cloud_bridge_node import cloud, wait_alerts  # noqa: F401 (cloud: a fixture)
+
+from vehicle_detection.core.detection.detections import Detections
+from vehicle_detection.nodes.cloud_bridge_node import CloudBridgeNode
+from vehicle_detection.ros.detection_msgs import to_detection_array
+from vehicle_detection.ros.image_conv import stamp_from_ns, to_image_msg
+from vehicle_detection.ros.qos import COUNTS_QOS
+from vision_msgs.msg import Detection2DArray
+from waiting import wait_until
+
+START_NS = 1_700_000_000_000_000_000  # on a 10 s boundary: one period of the test
+RELIABLE = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
+
+
+def frame(seq: int, stamp_ns: int, vehicles: list) -> tuple:
+    """Return an image and its detections: (track, class, box) per vehicle."""
+    image = to_image_msg(np.full((240, 320, 3), 60, np.uint8), stamp_from_ns(stamp_ns), 'cam')
+    boxes = np.array([box for _, _, box in vehicles], np.float32).reshape(-1, 4)
+    detections = Detections(boxes, np.full(len(vehicles), 0.8, np.float32),
+                            np.zeros(len(vehicles), np.int64), [c for _, c, _ in vehicles],
+                            np.array([t for t, _, _ in vehicles], np.int64))
+    return image, to_detection_array(detections, image.header)
+
+
+def test_counts_topic_cloud_and_stopped_vehicle(ros_context, cloud, tmp_path: Path,  # noqa: F811
+                                                monkeypatch) -> None:
+    server, key = cloud
+    monkeypatch.setenv('VD_CLOUD_API_KEY', key)
+    harness = Harness(ros_context)
+    try:
+        node = harness.add(CloudBridgeNode(context=ros_context, parameter_overrides=[
+            Parameter('api_base_url', value=server.url), Parameter('device_id', value='gate-1'),
+            Parameter('data_dir', value=str(tmp_path / 'edge')),
+            Parameter('image_reliability', value='reliable'),
+            Parameter('count_period', value=10),
+            Parameter('counting_lines', value='bar 0,0.5 1,0.5 towards/away'),
+            Parameter('counting_zones', value='shoulder 0.75,0 1,0 1,1 0.75,1 dwell=1.5')]))
+        images = harness.probe.create_publisher(Image, 'camera/image_raw', RELIABLE)
+        detections = harness.probe.create_publisher(Detection2DArray, 'detections', RELIABLE)
+        counts = harness.subscribe(String, 'traffic_counts', COUNTS_QOS)
+        diagnostics = harness.subscribe(DiagnosticArray, 'diagnostics')
+        diagnostics.wait_count(1)  # discovery done
+        pace = threading.Event()
+        # 3 s at 10 fps: a car drives down across the line (y 60 -> 210), a van stands on
+        # the shoulder; then one frame of the next period closes this one.
+        for seq in [*range(30), 100]:
+            vehicles = [(5, 'truck', (260.0, 100.0, 300.0, 140.0))]
+            bottom = 60.0 + 5 * seq
+            if seq < 30:
+                vehicles.append((4, 'car', (100.0, bottom - 40, 140.0, bottom)))
+            image, array = frame(seq, START_NS + seq * 100_000_000, vehicles)
+            images.publish(image)
+            detections.publish(array)
+            pace.wait(0.02)
+        stopped = wait_until_alert(server.url, 'stopped_vehicle')
+        assert (stopped['zone'], stopped['track_id'], stopped['class_name']) == (
+            'shoulder', 5, 'truck')
+        assert stopped['image_url']  # with the frame's snapshot
+        series = wait_counts(server.url, 'gate-1')
+        assert [(r['line'], r['direction'], r['class_name'], r['count'])
+                for r in series['rows']] == [('bar', 'towards', 'car', 1)]
+        assert series['coverage'][0]['seconds'] == 10
+        latest = json.loads(counts.wait_for(lambda m: any(
+            json.loads(x.data)['total'] for x in m), what='counts on the topic')[-1].data)
+        assert latest['total'] == [{'line': 'bar', 'direction': 'towards', 'class_name': 'car',
+                                    'count': 1}]
+        assert latest['lines'][0]['a'] == [0.0, 120.0]  # fractions of the 320x240 picture
+        status = diagnostics.wait_for(lambda msgs: any(
+            diagnostic_values(s).get('counted_bar_towards') == '1'
+            for m in msgs for s in m.status), what='counts on /diagnostics')
+        assert status
+        refused = node.set_parameters([Parameter('counting_lines', value='bar 0,0.5')])[0]
+        assert not refused.successful and 'expected NAME X1,Y1 X2,Y2' in refused.reason
+    finally:
+        harness.close()
+
+
+def wait_until_alert(url: str, kind: str) -> dict:
+    found: list = []
+
+    def arrived() -> bool:
+        found[:] = [a for a in requests.get(f'{url}/api/v1/alerts', timeout=5).json()['items']
+                    if a['kind'] == kind and a['image_url']]
+        return bool(found)
+
+    wait_until(arrived, timeout=20, what=f'a {kind} alert', poll=0.1)
+    return found[0]
+
+
+def wait_counts(url: str, device: str) -> dict:
+    series: dict = {}
+
+    def arrived() -> bool:
+        series.update(requests.get(f'{url}/api/v1/counts', timeout=5, params={
+            'device': device, 'from': '2023-11-14T22:13:00Z', 'to': '2023-11-14T22:14:00Z',
+            'bucket': '1min'}).json())
+        return bool(series['rows'])
+
+    wait_until(arrived, timeout=20, what='counts on the server', poll=0.1)
+    return series
