@@ -16,24 +16,25 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 import glob
 import os
-from pathlib import Path
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
-from typing import Iterator, List, Optional
 import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator, List, Optional
 
 import cv2
 import numpy as np
 import pytest
 import requests
-from vehicle_detection.wire import utc_iso
 from waiting import wait_until
+
+from vehicle_detection.wire import utc_iso
 
 BIN = Path(sys.prefix) / 'bin'
 CLOUD = str(BIN / 'vehicle-detection-cloud')

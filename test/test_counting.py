@@ -25,7 +25,18 @@ import pytest
 from vehicle_detection.core.bridge.config import BRIDGE_PARAMS
 from vehicle_detection.core.counting.config import parse_geometry
 from vehicle_detection.core.counting.lines import (
-    CountingLine, ground_point, inside, TrafficCounter, Zone)
+    CountingLine,
+    TrafficCounter,
+    Zone,
+    ground_point,
+    inside,
+)
+from vehicle_detection.core.counting.overlay import (
+    LINE_COLOUR,
+    ZONE_COLOUR,
+    draw_counts,
+    parse_status,
+)
 from vehicle_detection.core.counting.session import CountingSession, PeriodCounts
 from vehicle_detection.core.detection.tracker import ByteTracker
 from vehicle_detection.core.evaluation.alerts import truth_as_detections
@@ -206,3 +217,21 @@ def test_a_vehicle_re_found_after_its_count_is_not_counted_again() -> None:
     assert found == [(7, 'towards')]
     # A vehicle first seen on the line (found late) counts when it leaves it.
     assert directions(TrafficCounter([LINE]), [252, 248, 262, 290]) == ['towards']
+
+
+def test_the_overlay_draws_lines_and_zones_and_ignores_malformed_status() -> None:
+    session = CountingSession(parse_geometry('bar 0,0.5 1,0.5 towards/away',
+                                             'bay 0.7,0.1 0.9,0.1 0.9,0.3 0.7,0.3 dwell=5'))
+    session.update([], 0.0, (320, 240))
+    canvas = draw_counts(np.zeros((240, 320, 3), np.uint8), session.status())
+    assert np.all(canvas[120, 250:310] == LINE_COLOUR)  # the line, right of its label
+    assert np.all(canvas[24:72, 224] == ZONE_COLOUR)  # the zone's left edge
+    hostile = ['[]', 'null', '{"lines": 3}', '{"lines": [{"a": [1e308, 0], "b": [0, 0], '
+               '"directions": ["a", "b"]}]}', '{"zones": [{"polygon": [[0, 0], "x", [1]]}]}',
+               '{"lines": [{"a": [0, 0], "b": [9, 9], "directions": ["a"]}]}',
+               '{"total": [{"count": "many"}], "lines": [{"a": [0, 0], "b": [9, 9], '
+               '"directions": [1, 2], "name": {"x": 1}}]}', 'not json']
+    for text in hostile:
+        status = parse_status(text)
+        if status is not None:
+            draw_counts(np.zeros((24, 32, 3), np.uint8), status)

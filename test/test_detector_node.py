@@ -16,25 +16,30 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import json
 import threading
 import time
+from pathlib import Path
 
 import cv2
+import numpy as np
+import pytest
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState
-import pytest
 from rclpy.parameter import Parameter
 from rclpy.qos import qos_profile_sensor_data
-from ros_helpers import diagnostic_values, Harness
+from ros_helpers import Harness, diagnostic_values
 from sensor_msgs.msg import Image
-
-from vehicle_detection.core.detection.detector import Detector
-from vehicle_detection.nodes.detector_node import DetectorNode
-from vehicle_detection.ros.image_conv import stamp_from_ns, stamp_to_ns, to_image_msg
+from std_msgs.msg import String
 from vision_msgs.msg import Detection2DArray
 from waiting import wait_until
+
+from vehicle_detection.core.counting.overlay import LINE_COLOUR
+from vehicle_detection.core.detection.detector import Detector
+from vehicle_detection.nodes.detector_node import DetectorNode
+from vehicle_detection.ros.image_conv import stamp_from_ns, stamp_to_ns, to_bgr, to_image_msg
+from vehicle_detection.ros.qos import COUNTS_QOS
 
 pytestmark = pytest.mark.ros
 
@@ -227,5 +232,30 @@ def test_a_dead_worker_thread_is_an_error_on_diagnostics(ros_context, model_path
         diagnostics.wait_for(lambda a: len(a) > later + 2, what='more reports')
         # It stays an error, never "running" again.
         assert not detector_status(diagnostics.messages[later:], DiagnosticStatus.OK, '')
+    finally:
+        harness.close()
+
+
+def test_the_annotated_image_shows_the_counting_lines(ros_context, model_path: Path,
+                                                      samples_dir: Path) -> None:
+    """The bridge's traffic_counts status is drawn on detections/image."""
+    harness = Harness(ros_context)
+    try:
+        annotated = harness.subscribe(Image, 'detections/image', qos_profile_sensor_data)
+        counts = harness.probe.create_publisher(String, 'traffic_counts', COUNTS_QOS)
+        start(harness, samples_dir / 'motorcycle.png', model_path=str(model_path))
+        counts.publish(String(data=json.dumps({
+            'lines': [{'name': 'bar', 'a': [0, 30], 'b': [200, 30],
+                       'directions': ['towards', 'away']}],
+            'zones': [], 'total': [{'line': 'bar', 'direction': 'away', 'class_name': 'car',
+                                    'count': 7}]})))
+
+        def line_drawn(images: list) -> bool:
+            if not images:
+                return False
+            pixels = to_bgr(images[-1])[30, 100:190]  # on the line, right of its label
+            return bool(np.all(np.abs(pixels.astype(int) - LINE_COLOUR) < 40))
+
+        annotated.wait_for(line_drawn, what='the counting line on detections/image')
     finally:
         harness.close()

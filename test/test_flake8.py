@@ -14,8 +14,8 @@
 
 """ament_flake8 over the package, tests, launch files and benchmarks."""
 
-from ament_flake8.main import main_with_errors
 import pytest
+from ament_flake8.main import main_with_errors
 
 
 @pytest.mark.flake8

@@ -23,8 +23,8 @@ from typing import Dict
 import cv2
 import numpy as np
 import onnx
-from onnx_models import constant_model
 import pytest
+from onnx_models import constant_model
 
 from vehicle_detection.core.detection.backends.base import ModelLoadError
 from vehicle_detection.core.detection.backends.onnxruntime_backend import OnnxRuntimeBackend

@@ -24,22 +24,22 @@ stamp), as ``bench/tracking.py`` scores them in process.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from pathlib import Path
 import sqlite3
 import subprocess
 import sys
+from datetime import datetime, timezone
+from pathlib import Path
 from typing import List
 
-from cloud_helpers import add_device, CloudServer, start_run, stop_run
+from cloud_helpers import CloudServer, add_device, start_run, stop_run
+from waiting import Lines
 
-from vehicle_detection.core.bridge.policy import AlertDecision, iou, Sighting
+from vehicle_detection.core.bridge.policy import AlertDecision, Sighting, iou
 from vehicle_detection.core.evaluation.alerts import score_alerts
 from vehicle_detection.core.evaluation.render import load_sprites, render_frames
 from vehicle_detection.core.evaluation.runs import every, load_clip_truth, read_video
 from vehicle_detection.core.evaluation.scene import build_truth, scenario, visible_vehicles
 from vehicle_detection.core.system.bag_tools import make_bag
-from waiting import Lines
 
 CLI = str(Path(sys.prefix) / 'bin' / 'vehicle-detection')
 REPO = Path(__file__).resolve().parents[1]

@@ -17,17 +17,16 @@
 from __future__ import annotations
 
 import csv
-from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
 import io
 import sqlite3
-from typing import Dict, Tuple
 import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
+from typing import Dict, Tuple
 
-from cloud_helpers import alert_body, Fleet
 import requests
-from test_bridge_faults import (  # noqa: F401 (cloud: a fixture)
-    cloud, drain, make_alert, server_alerts, settings)
+from cloud_helpers import Fleet, alert_body
+from test_bridge_faults import cloud, drain, make_alert, server_alerts, settings  # noqa: F401 (cloud: a fixture)
 
 from vehicle_detection.cloud.server.models import CountRowIn, CountsIn
 from vehicle_detection.core.bridge.budget import DataBudget

@@ -14,11 +14,11 @@
 
 """ament_xmllint over package.xml, validated against the package format 3 schema."""
 
-from pathlib import Path
 import shutil
+from pathlib import Path
 
-from ament_xmllint.main import main
 import pytest
+from ament_xmllint.main import main
 
 SCHEMAS = Path(__file__).resolve().parent / 'schemas'
 

@@ -22,14 +22,17 @@ import sys
 from typing import IO
 
 from vehicle_detection.core.camera.sources import (
-    ImageFolderSource, open_source, parse_source, SourceError)
+    ImageFolderSource,
+    SourceError,
+    open_source,
+    parse_source,
+)
 from vehicle_detection.core.detection.backends.base import BackendUnavailable, ModelLoadError
 from vehicle_detection.core.detection.classes import LabelsError
 from vehicle_detection.core.detection.decoders import LayoutError
 from vehicle_detection.core.detection.detector import Detector, DetectorSettings
 from vehicle_detection.core.detection.node_config import DETECTOR_PARAMS
 from vehicle_detection.core.params import ParamError, spec_map, validate_values
-
 
 # The detector node's parameters that ``detect`` takes: option -> parameter. Defaults,
 # choices, ranges and help come from the node's specs.

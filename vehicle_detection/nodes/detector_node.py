@@ -35,8 +35,10 @@ import numpy as np
 from rclpy.context import Context
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from sensor_msgs.msg import Image
-from std_msgs.msg import Header
+from std_msgs.msg import Header, String
+from vision_msgs.msg import Detection2DArray
 
+from vehicle_detection.core.counting.overlay import draw_counts, parse_status
 from vehicle_detection.core.detection.backends.base import BackendUnavailable, ModelLoadError
 from vehicle_detection.core.detection.classes import LabelsError
 from vehicle_detection.core.detection.decoders import LayoutError
@@ -44,15 +46,18 @@ from vehicle_detection.core.detection.detections import Detections
 from vehicle_detection.core.detection.detector import Detector, Timing
 from vehicle_detection.core.detection.frame_slot import NewestFrameSlot
 from vehicle_detection.core.detection.node_config import (
-    DETECTOR_PARAMS, detector_settings, DetectorNodeSettings, MODEL_PARAMS)
+    DETECTOR_PARAMS,
+    MODEL_PARAMS,
+    DetectorNodeSettings,
+    detector_settings,
+)
 from vehicle_detection.ros.detection_msgs import annotate, to_detection_array
-from vehicle_detection.ros.diagnostics import DiagnosticsPublisher, ERROR, OK, WARN
+from vehicle_detection.ros.diagnostics import ERROR, OK, WARN, DiagnosticsPublisher
 from vehicle_detection.ros.image_conv import ImageEncodingError, stamp_to_ns, to_image_msg
 from vehicle_detection.ros.intra_process import ImageInput, ReceivedImage
 from vehicle_detection.ros.parameters import DeclaredParameters
-from vehicle_detection.ros.qos import DETECTIONS_QOS, image_qos
+from vehicle_detection.ros.qos import COUNTS_QOS, DETECTIONS_QOS, image_qos
 from vehicle_detection.ros.spin import run_nodes
-from vision_msgs.msg import Detection2DArray
 
 LOAD_ERRORS = (ModelLoadError, BackendUnavailable, LabelsError, LayoutError)
 RELOAD_RETRY_S = 5.0
@@ -75,6 +80,7 @@ class DetectorNode(LifecycleNode):
         self.lifecycle_state = 'unconfigured'  # as `ros2 lifecycle get` names it
         self._threads: List[threading.Thread] = []
         self.image_input: Optional[ImageInput] = None
+        self._counts: Optional[Dict[str, Any]] = None  # the latest traffic_counts status
         # Three stages on their own threads, each handing over through one slot:
         # prepare (decode + letterbox) the newest image -> infer the newest
         # prepared frame -> post-process and publish in order. While a frame is
@@ -102,6 +108,9 @@ class DetectorNode(LifecycleNode):
         self._detections_pub = self.create_lifecycle_publisher(
             Detection2DArray, 'detections', DETECTIONS_QOS)
         self._annotated_pub = self.create_lifecycle_publisher(Image, 'detections/image', qos)
+        # The bridge's counting lines, zones and totals, drawn on detections/image.
+        self._counts_sub = self.create_subscription(String, 'traffic_counts', self._on_counts,
+                                                    COUNTS_QOS)
         # Frames of a camera node in this process come without DDS (see intra_process);
         # an older frame not yet taken is dropped.
         self.image_input = ImageInput(self, self.settings.input_topic, qos, self._on_image)
@@ -161,6 +170,7 @@ class DetectorNode(LifecycleNode):
             self.image_input = None
             self.destroy_lifecycle_publisher(self._detections_pub)
             self.destroy_lifecycle_publisher(self._annotated_pub)
+            self.destroy_subscription(self._counts_sub)
 
     def _guarded(self, loop: Callable[[], None]) -> Callable[[], None]:
         """Wrap a worker loop so that its death is reported, not silent."""
@@ -290,8 +300,14 @@ class DetectorNode(LifecycleNode):
         self._frame_times.append((age_ms, (now - stamp_to_ns(header.stamp)) / 1e6))
         self._done_times.append(time.monotonic())
         if self._annotated_pub.get_subscription_count() > 0:
-            self._annotated_pub.publish(to_image_msg(annotate(image, detections),
+            canvas = annotate(image, detections)
+            if self._counts is not None:
+                draw_counts(canvas, self._counts)
+            self._annotated_pub.publish(to_image_msg(canvas,
                                                      header.stamp, header.frame_id))
+
+    def _on_counts(self, msg: String) -> None:
+        self._counts = parse_status(msg.data)
 
     def _report(self) -> None:
         detector = self._detector

@@ -17,8 +17,12 @@
 from __future__ import annotations
 
 from rclpy.qos import (
-    qos_profile_sensor_data, QoSDurabilityPolicy, QoSHistoryPolicy, QoSProfile,
-    ReliabilityPolicy)
+    QoSDurabilityPolicy,
+    QoSHistoryPolicy,
+    QoSProfile,
+    ReliabilityPolicy,
+    qos_profile_sensor_data,
+)
 
 RELIABILITY = {'best_effort': ReliabilityPolicy.BEST_EFFORT,
                'reliable': ReliabilityPolicy.RELIABLE}

@@ -21,18 +21,27 @@ them back into aware UTC.
 
 from __future__ import annotations
 
-from contextlib import contextmanager, nullcontext
-from datetime import datetime, timezone
 import fcntl
 import os
-from pathlib import Path
 import threading
-from typing import Any, Iterator, Optional, overload
 import weakref
+from contextlib import contextmanager, nullcontext
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator, Optional, overload
 
 from sqlalchemy import (
-    BigInteger, create_engine, DateTime, event, Float, ForeignKey, Index, Integer, JSON,
-    String)
+    JSON,
+    BigInteger,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    create_engine,
+    event,
+)
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 

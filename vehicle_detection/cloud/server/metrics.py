@@ -28,7 +28,12 @@ from typing import Any, Iterator
 
 from fastapi import Request, Response
 from prometheus_client import (
-    CollectorRegistry, CONTENT_TYPE_LATEST, Counter, generate_latest, Histogram)
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from sqlalchemy import func, select

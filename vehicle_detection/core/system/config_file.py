@@ -25,8 +25,9 @@ import os
 import sys
 from typing import Any, Dict, Iterable, Mapping, Optional, Sequence
 
-from vehicle_detection.core.params import ParamError, ParamSpec, validate_values
 import yaml
+
+from vehicle_detection.core.params import ParamError, ParamSpec, validate_values
 
 NodeSpecs = Mapping[str, Sequence[ParamSpec]]
 

@@ -22,7 +22,12 @@ from typing import List, Sequence
 import numpy as np
 
 from vehicle_detection.core.detection.backends.base import (
-    Backend, BackendUnavailable, INPUT_DTYPES, ModelLoadError, widen_half)
+    INPUT_DTYPES,
+    Backend,
+    BackendUnavailable,
+    ModelLoadError,
+    widen_half,
+)
 
 try:
     import onnxruntime as ort
