@@ -12,14 +12,22 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Run the detector on an image, a folder or a video, without ROS; one JSON line per frame."""
+"""
+Run the detector on an image, a folder or a video, without ROS; one JSON line per frame.
+
+With ``--lines`` / ``--zones`` (the bridge's ``counting_lines`` and
+``counting_zones`` syntax) vehicles are tracked and counted as the bridge
+counts them: each frame's record lists its crossings and stopped vehicles,
+and the totals per line, direction and class are printed at the end (on
+stderr, so that stdout stays JSON lines).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from typing import IO
+from typing import Any, Dict, IO, Tuple
 
 from vehicle_detection.core.camera.sources import (
     ImageFolderSource,
@@ -27,9 +35,13 @@ from vehicle_detection.core.camera.sources import (
     open_source,
     parse_source,
 )
+from vehicle_detection.core.bridge.config import BRIDGE_PARAMS
+from vehicle_detection.core.counting.config import parse_geometry
+from vehicle_detection.core.counting.session import CountingSession
 from vehicle_detection.core.detection.backends.base import BackendUnavailable, ModelLoadError
 from vehicle_detection.core.detection.classes import LabelsError
 from vehicle_detection.core.detection.decoders import LayoutError
+from vehicle_detection.core.detection.detections import Detections
 from vehicle_detection.core.detection.detector import Detector, DetectorSettings
 from vehicle_detection.core.detection.node_config import DETECTOR_PARAMS
 from vehicle_detection.core.params import ParamError, spec_map, validate_values
@@ -39,6 +51,7 @@ from vehicle_detection.core.params import ParamError, spec_map, validate_values
 OPTIONS = {'--backend': 'backend', '--model-type': 'model_type', '--classes': 'classes',
            '--confidence': 'confidence_threshold', '--iou': 'nms_iou_threshold',
            '--labels-file': 'labels_file'}
+DEFAULT_FPS = 10.0  # stamps of images (and of videos that declare no rate)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -57,6 +70,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             parser.add_argument(flag, dest=name, type=spec.kind, default=spec.default,
                                 choices=spec.choices, help=help_text)
     parser.add_argument('--track', action='store_true', help='track across frames (videos)')
+    bridge = spec_map(BRIDGE_PARAMS)
+    parser.add_argument('--lines', default='', help=bridge['counting_lines'].description
+                        + ' Implies --track.')
+    parser.add_argument('--zones', default='', help=bridge['counting_zones'].description
+                        + ' Implies --track.')
+    parser.add_argument('--fps', type=float, default=0.0,
+                        help="frame rate of the input, for tracking and dwell times (default: "
+                             "the video's own; 10 for images)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -65,7 +86,10 @@ def run(args: argparse.Namespace) -> int:
     values['classes'] = [c.strip() for c in values['classes'].split(',') if c.strip()]
     try:
         checked = validate_values(DETECTOR_PARAMS, values)
-    except ParamError as error:
+        geometry = parse_geometry(args.lines, args.zones)
+        if not 0.0 <= args.fps <= 1000.0:
+            raise ValueError(f'--fps {args.fps:g} is outside [0, 1000]')
+    except (ParamError, ValueError) as error:
         print(f'error: {error}', file=sys.stderr)
         return 2
     settings = DetectorSettings(args.model, backend=checked['backend'],
@@ -73,7 +97,8 @@ def run(args: argparse.Namespace) -> int:
                                 classes=tuple(checked['classes']),
                                 confidence_threshold=checked['confidence_threshold'],
                                 nms_iou_threshold=checked['nms_iou_threshold'],
-                                labels_file=checked['labels_file'], tracking=args.track)
+                                labels_file=checked['labels_file'],
+                                tracking=args.track or bool(geometry))
     try:
         detector = Detector(settings)
         spec = parse_source(args.path)
@@ -85,6 +110,8 @@ def run(args: argparse.Namespace) -> int:
     out: IO[str] = sys.stdout if args.output == '-' else open(args.output, 'w',
                                                               encoding='utf-8')
     frames = 0
+    rate = args.fps or getattr(source, 'frame_rate', 0.0) or DEFAULT_FPS
+    counting = CountingSession(geometry)
     try:
         while True:
             try:
@@ -94,10 +121,13 @@ def run(args: argparse.Namespace) -> int:
                 return 1
             if image is None:
                 break
-            detections, timing = detector.detect(image)
+            detections, timing = detector.detect(image, frames / rate)
             record = {'frame': frames, 'width': image.shape[1], 'height': image.shape[0],
                       'inference_ms': round(timing.inference_ms, 2),
                       'detections': detections.to_records()}
+            if geometry:
+                record.update(count_frame(counting, detections, frames / rate,
+                                          (image.shape[1], image.shape[0])))
             if isinstance(source, ImageFolderSource):
                 record['file'] = source.last_path
             out.write(json.dumps(record) + '\n')
@@ -107,4 +137,33 @@ def run(args: argparse.Namespace) -> int:
         if out is not sys.stdout:
             out.close()
     print(f'{frames} frames processed', file=sys.stderr)
+    if geometry.lines:
+        print(counts_table(counting), file=sys.stderr, end='')
     return 0
+
+
+def count_frame(counting: CountingSession, detections: Detections, stamp: float,
+                size: Tuple[int, int]) -> Dict[str, Any]:
+    """Count one frame's tracked vehicles; return its crossings and stopped vehicles."""
+    vehicles = [(int(t), n, (b[0], b[1], b[2], b[3])) for t, n, b in zip(
+        detections.track_ids.tolist(), detections.class_names, detections.boxes.tolist())]
+    counted = counting.update(vehicles, stamp, size)
+    return {'crossings': [{'line': c.line, 'direction': c.direction, 'track_id': c.track_id,
+                           'class_name': c.class_name} for c in counted.crossings],
+            'stopped': [{'zone': d.zone, 'track_id': d.track_id, 'class_name': d.class_name,
+                         'dwell_s': round(d.stamp - d.since, 1)} for d in counted.dwells]}
+
+
+def counts_table(counting: CountingSession) -> str:
+    """Return the totals per line, direction and class as an aligned text table."""
+    rows = [('line', 'direction', 'class', 'count')] + [
+        (line, direction, name, str(count))
+        for (line, direction, name), count in sorted(counting.totals.items())]
+    totals: Dict[Tuple[str, str], int] = {}
+    for (line, direction, _), count in counting.totals.items():
+        totals[(line, direction)] = totals.get((line, direction), 0) + count
+    rows += [(line, direction, 'all', str(count))
+             for (line, direction), count in sorted(totals.items())]
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    return ''.join('  '.join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() + '\n'
+                   for row in rows)

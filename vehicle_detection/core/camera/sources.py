@@ -204,6 +204,12 @@ class VideoCaptureSource(FrameSource):
         self._history = history
         self._frames = 0
 
+    @property
+    def frame_rate(self) -> float:
+        """Return the rate the source declares (frames per second), 0 when it declares none."""
+        rate = float(self._capture.get(cv2.CAP_PROP_FPS) or 0.0)
+        return rate if 0.0 < rate < 1000.0 else 0.0
+
     def read(self) -> Optional[np.ndarray]:
         """Read a frame; a live source that returns nothing has failed."""
         ok, frame = self._capture.read()
