@@ -70,8 +70,8 @@ def test_jitter_on_the_line_and_a_stop_on_it_count_once() -> None:
     assert directions(TrafficCounter([LINE]), jitter) == ['towards']
     stop_and_go = [200, 230, 252] + [252] * 50 + [254, 280, 300]  # a queue stands on it
     assert directions(TrafficCounter([LINE]), stop_and_go) == ['towards']
-    back_and_forth = [200, 300, 200, 300]  # a track counted once per line, whatever it does
-    assert directions(TrafficCounter([LINE]), back_and_forth) == ['towards']
+    back_and_forth = [200, 300, 200, 300, 200]  # once per line and direction, whatever it does
+    assert directions(TrafficCounter([LINE]), back_and_forth) == ['towards', 'away']
 
 
 def test_a_vehicle_beside_the_segment_is_not_counted() -> None:

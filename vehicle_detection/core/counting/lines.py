@@ -17,9 +17,9 @@ Counting lines and zones over tracked vehicles.
 
 A vehicle is where it touches the road: the bottom centre of its box. A
 counting line is a segment with a name for each side's direction; a track
-is counted once per line when that point moves from one side to the other
-*and* was seen clearly on the first side before, or was first seen on the
-line: a band of ``HYSTERESIS`` (of the box height) around the line belongs to
+is counted once per line and direction when that point moves from one side
+to the other *and* was seen clearly on the first side before, or was first
+seen on the line: a band of ``HYSTERESIS`` (of the box height) around the line belongs to
 neither side, so a box that jitters on the line, or a vehicle that stops on
 it, is never counted twice, and a track that begins on the line (a vehicle
 found late, or a queued car whose track was re-created there) counts when
@@ -99,7 +99,7 @@ class Dwell:
 @dataclass
 class _TrackState:
     sides: Dict[str, int] = field(default_factory=dict)  # line -> last clear side (-1, 1) or 0
-    counted: Set[str] = field(default_factory=set)  # lines this track was counted on
+    counted: Set[Tuple[str, int]] = field(default_factory=set)  # (line, side it went to)
     entered: Dict[str, float] = field(default_factory=dict)  # zone -> time it went in
     raised: Set[str] = field(default_factory=set)  # zones whose dwell event was raised
     last_seen: float = 0.0
@@ -172,9 +172,9 @@ class TrafficCounter:
                         if stamp - v.last_seen <= self.forget_after_s}
         return crossings, dwells
 
-    def _counted_where_lost(self, box: Box, stamp: float) -> Set[str]:
-        """Return the lines counted by a track lost just now where ``box`` appears."""
-        lines: Set[str] = set()
+    def _counted_where_lost(self, box: Box, stamp: float) -> Set[Tuple[str, int]]:
+        """Return the crossings counted by a track lost just now where ``box`` appears."""
+        lines: Set[Tuple[str, int]] = set()
         for state in self._tracks.values():
             if state.counted and 0 < stamp - state.last_seen <= REFOUND_S \
                     and iou(state.box, box) >= REFOUND_IOU:
@@ -195,9 +195,11 @@ class TrafficCounter:
         side = 1 if distance > 0 else -1
         before = state.sides.get(line.name)
         state.sides[line.name] = side
-        if before is None or before == side or line.name in state.counted:
+        # Once per direction: a track found crossing back is a vehicle that turned, or
+        # (more often) an id the tracker passed on to a vehicle driving the other way.
+        if before is None or before == side or (line.name, side) in state.counted:
             return None
-        state.counted.add(line.name)
+        state.counted.add((line.name, side))
         return line.directions[0] if side > 0 else line.directions[1]
 
     @staticmethod

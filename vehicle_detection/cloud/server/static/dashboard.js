@@ -90,7 +90,9 @@ function renderAlerts(page) {
     } else {
       card.appendChild(text('div', 'no snapshot yet', 'noimg muted'));
     }
-    card.appendChild(text('div', `${alert.class_name} ${(100 * alert.confidence).toFixed(0)} %`));
+    const what = alert.kind === 'stopped_vehicle' ? ` stopped in ${alert.zone}` : '';
+    card.appendChild(text('div', `${alert.class_name} ${(100 * alert.confidence).toFixed(0)} %`
+      + what, what ? 'stopped' : ''));
     card.appendChild(text('div', `${alert.device_id} · track ${alert.track_id}`, 'muted'));
     card.appendChild(text('div', fmtTime(alert.detected_at), 'muted'));
     box.appendChild(card);
@@ -160,6 +162,7 @@ async function refresh() {
     renderDevices(devices);
     renderAlerts(page);
     renderStats(stats);
+    await window.vdTraffic.refreshTraffic(getJSON, query);
     window.vdRefreshes += 1;
     $('status').textContent = `updated ${new Date().toLocaleTimeString()}`;
   } catch (error) {
@@ -168,6 +171,7 @@ async function refresh() {
 }
 
 $('filters').addEventListener('change', refresh);
+$('traffic-controls').addEventListener('change', refresh);
 $('logout').addEventListener('click', logOut);
 $('filters').addEventListener('reset', () => setTimeout(refresh, 0));
 refresh();
