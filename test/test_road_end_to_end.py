@@ -19,7 +19,10 @@ Both are made into bags at the default camera rate (10 fps), played with
 ``vehicle-detection bag play`` into ``vehicle-detection run --replay`` and the
 real cloud server; the alerts the server stores are scored against the
 ground truth of the frame each one names (``detected_at`` is the frame's
-stamp), as ``bench/tracking.py`` scores them in process.
+stamp), as ``bench/tracking.py`` scores them in process. The bridge counts
+both on a line across the road: the server's counts API must give the true
+crossings of each, and the dashboard's traffic chart (headless Chromium)
+must show them.
 """
 
 from __future__ import annotations
@@ -27,14 +30,18 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import List
 
 from cloud_helpers import CloudServer, add_device, start_run, stop_run
+import requests
+from test_dashboard_browser import ARTIFACTS, browser  # noqa: F401 (browser: a fixture)
 from waiting import Lines
 
 from vehicle_detection.core.bridge.policy import AlertDecision, Sighting, iou
+from vehicle_detection.core.counting.config import parse_geometry
+from vehicle_detection.core.evaluation.counts import true_crossings
 from vehicle_detection.core.evaluation.alerts import score_alerts
 from vehicle_detection.core.evaluation.render import load_sprites, render_frames
 from vehicle_detection.core.evaluation.runs import every, load_clip_truth, read_video
@@ -48,6 +55,7 @@ CLIP_TRUTH = REPO / 'test' / 'fixtures' / 'highway_bridge_jitter.truth.json'
 FPS = 10.0
 SCENE_START = 10**18
 CLIP_START = SCENE_START + 100 * 10**9  # after the scene: the tracker goes on
+LINES = 'low 0,0.75 1,0.75 towards/away'  # fractions: the scene and the clip differ in size
 
 
 def play(bag: Path, frames: int, env: dict) -> None:
@@ -74,7 +82,8 @@ def server_alerts(db: Path, start_ns: int, frames: int) -> List[AlertDecision]:
 
 
 def test_generated_scene_and_real_clip_through_the_system(
-        samples_dir: Path, model_path: Path, tmp_path: Path, ros_env: dict) -> None:
+        samples_dir: Path, model_path: Path, tmp_path: Path, ros_env: dict,
+        browser) -> None:  # noqa: F811
     scene = build_truth(scenario('parking', fps=FPS))
     scene_frames = make_bag('', str(tmp_path / 'scene'), FPS, start_ns=SCENE_START,
                             frames=render_frames(scene, load_sprites(samples_dir)))
@@ -88,16 +97,30 @@ def test_generated_scene_and_real_clip_through_the_system(
     db, storage = f'sqlite:///{tmp_path}/cloud.db', str(tmp_path / 'images')
     key = add_device('edge-1', db, storage)
     server = CloudServer(db, storage)
-    system = start_run(CONFIG, model_path, server, key, tmp_path / 'edge', ros_env)
+    system = start_run(CONFIG, model_path, server, key, tmp_path / 'edge', ros_env,
+                       f'cloud_bridge_node.counting_lines={LINES}')
     try:
         Lines(system.stderr).wait_for('detector ready')
         play(tmp_path / 'scene', scene_frames, ros_env)
         play(tmp_path / 'clip', clip_frames, ros_env)
         stop_run(system)
+        scene_counts = server_counts(server.url, SCENE_START, scene_frames)
+        clip_counts = server_counts(server.url, CLIP_START, clip_frames)
+        chart_totals = dashboard_chart(browser, server.url)
     finally:
         if system.poll() is None:
             system.kill()
         server.stop()
+
+    # Counts: the line's true crossings (in process at 10 fps: parking exact, clip exact).
+    visible = [[t for t in frame if t.visible >= 0.4] for frame in scene.truth]
+    lines, _ = parse_geometry(LINES, '').in_pixels(640, 360)
+    truth = {direction: n for (_, direction), n in true_crossings(visible, lines).items()}
+    assert scene_counts == truth, (scene_counts, truth)
+    assert clip_counts == {'away': 16}  # the fixture's 'low' line (counts.crossings)
+    assert chart_totals == {f'{d} ({n})' for d, n in {
+        'away': scene_counts['away'] + clip_counts['away'],
+        'towards': scene_counts['towards']}.items()}
 
     # bench/tracking.py in process, parking at 10 fps: recall 0.92 (the misses are
     # two far lorries), no duplicate; the clip: recall 1.0, one duplicate.
@@ -113,3 +136,45 @@ def test_generated_scene_and_real_clip_through_the_system(
     result = score_alerts(alerts, clip_truth, clip.expected)
     assert result.recall >= 0.94 and result.duplicates <= 2, result.as_dict()
     assert result.no_vehicle == 0, result.as_dict()
+
+
+def server_counts(url: str, start_ns: int, frames: int) -> dict:
+    """Return the server's counts of one bag's time, per direction."""
+    start = datetime.fromtimestamp(start_ns / 1e9, timezone.utc)
+    end = datetime.fromtimestamp(start_ns / 1e9 + frames / FPS + 1, timezone.utc)
+    series = requests.get(f'{url}/api/v1/counts', timeout=10, params={
+        'from': start.isoformat(), 'to': end.isoformat(), 'bucket': '1min'}).json()
+    counts: dict = {}
+    for row in series['rows']:
+        if start <= datetime.fromisoformat(row['start']) + timedelta(minutes=1) and \
+                datetime.fromisoformat(row['start']) < end:
+            counts[row['direction']] = counts.get(row['direction'], 0) + row['count']
+    return counts
+
+
+def dashboard_chart(browser, url: str) -> set:  # noqa: F811
+    """Show the bags' window in the dashboard; return the chart's legend (direction (n))."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    browser.get(url + '/')
+    wait = WebDriverWait(browser, 20)
+    wait.until(lambda d: d.execute_script('return window.vdRefreshes') >= 1)
+    # The bags' time (2001) in the window filters, as local times like a user types them.
+    browser.execute_script(
+        'const local = (ms) => new Date(ms - new Date(ms).getTimezoneOffset() * 60000)'
+        '.toISOString().slice(0, 16);'
+        'document.getElementById("f-since").value = local(arguments[0]);'
+        'document.getElementById("f-until").value = local(arguments[1]);',
+        SCENE_START // 10**6 - 60_000, CLIP_START // 10**6 + 120_000)
+    Select(browser.find_element(By.ID, 't-bucket')).select_by_value('1min')  # change: refresh
+    figure = wait.until(lambda d: d.find_element(
+        By.CSS_SELECTOR, '#traffic figure[data-line="low"]'))
+    wait.until(lambda d: len(figure.find_elements(By.CSS_SELECTOR, 'rect[data-key]')) >= 3)
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.execute_script('document.getElementById("traffic-panel").scrollIntoView()')
+    assert browser.save_screenshot(str(ARTIFACTS / 'traffic.png'))
+    csv_link = browser.find_element(By.ID, 't-csv').get_attribute('href')
+    table = requests.get(csv_link, timeout=10).text.splitlines()
+    assert table[0] == 'bucket_start,device_id,line,direction,class_name,count'
+    return {t.text for t in figure.find_elements(By.CSS_SELECTOR, 'text.legend')}

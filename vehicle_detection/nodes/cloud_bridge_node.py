@@ -66,6 +66,7 @@ from vehicle_detection.ros.qos import COUNTS_QOS, DETECTIONS_QOS, image_qos
 from vehicle_detection.ros.spin import run_nodes
 
 FRAME_WAIT_S = 1.0  # longest wait of the writer for an image that lags its detections
+SHUTDOWN_DRAIN_S = 5.0  # at a stop, what was just queued gets this long to be sent
 
 
 class CloudBridgeNode(Node):
@@ -314,7 +315,8 @@ class CloudBridgeNode(Node):
         self._queue_counts(self.counting.flush())  # the period in progress, as far as it got
         self._events.put(None)
         self._writer.join(10.0)
-        self.uploader.stop()
+        link_up = self.uploader.stats.link_state == LinkState.UP
+        self.uploader.stop(drain_s=SHUTDOWN_DRAIN_S if link_up else 0.0)
         self.run_figures = run_figures(self.outbox, self._started)
         self.outbox.close()
 

@@ -93,6 +93,7 @@ class Uploader:
         self._health_figures = health_figures or dict
         self._wake = threading.Event()
         self._stop = threading.Event()
+        self._drained = threading.Event()  # set when a round leaves nothing to send
         self._threads = [threading.Thread(target=self._drain_loop, daemon=True,
                                           name='cloud-upload'),
                          threading.Thread(target=self._health_loop, daemon=True,
@@ -107,8 +108,18 @@ class Uploader:
         """Tell the drain thread that an event was queued."""
         self._wake.set()
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop the threads (an upload in flight ends by its own timeout)."""
+    def stop(self, timeout: float = 10.0, drain_s: float = 0.0) -> None:
+        """
+        Stop the threads (an upload in flight ends by its own timeout).
+
+        With ``drain_s``, what is queued gets up to that long to go first (the
+        last period's counts, alerts confirmed at the stop); the rest stays in
+        the outbox for the next start.
+        """
+        if drain_s > 0 and self._threads[0].is_alive():
+            self._drained.clear()
+            self._wake.set()
+            self._drained.wait(drain_s)
         self._stop.set()
         self._wake.set()
         for thread in self._threads:
@@ -167,6 +178,8 @@ class Uploader:
                 continue
             # A failed round waits for the next; an empty outbox waits for wake().
             drained = self._drain_round(session)
+            if drained:
+                self._drained.set()
             self._wait(None if drained else self.settings.upload_interval)
 
     def _wait(self, timeout: Optional[float]) -> None:

@@ -80,7 +80,7 @@ function stackedChart(series, device, line, stackBy) {
   svg.appendChild(svgElement('text', { x: 0, y: 170 }, '0'));
   keys.forEach((key, k) => {
     const total = rows.filter((r) => r[stackBy] === key).reduce((a, r) => a + r.count, 0);
-    svg.appendChild(svgElement('rect', { x: 60 + 150 * k, y: 192, width: 10, height: 8,
+    svg.appendChild(svgElement('rect', { x: 60 + 150 * k, y: 191, width: 10, height: 9,
       fill: TRAFFIC_COLOURS[k % TRAFFIC_COLOURS.length] }));
     svg.appendChild(svgElement('text', { x: 74 + 150 * k, y: 200, class: 'legend' },
       `${key} (${total})`));
