@@ -22,6 +22,7 @@ on its own ROS domain, with a real cloud server where alerts are involved.
 
 from __future__ import annotations
 
+import json
 import signal
 import sqlite3
 import subprocess
@@ -50,6 +51,9 @@ def env(domain_id: int, tmp_path: Path) -> Iterator[Dict[str, str]]:
     environment = ros2_env(domain_id, tmp_path / 'ros_log')
     yield environment
     stop_daemon(environment)
+
+
+LINE = 'bar 0,0.5 1,0.5 towards/away'  # across the clip's road: all its traffic drives away
 
 
 def user_config(tmp_path: Path, **bridge: object) -> Path:
@@ -106,11 +110,21 @@ def test_system_launch_end_to_end(env: Dict[str, str], samples_dir: Path, model_
     key = add_device('edge-1', f'sqlite:///{db}', storage)
     server = CloudServer(f'sqlite:///{db}', storage)
     command = [str(BIN / 'ros2'), 'launch', 'vehicle_detection', 'system.launch.py',
-               f'config:={user_config(tmp_path)}', f'source:={samples_dir / CLIP}',
-               f'model:={model_path}', f'cloud_url:={server.url}']
+               f'config:={user_config(tmp_path, counting_lines=LINE)}',
+               f'source:={samples_dir / CLIP}', f'model:={model_path}',
+               f'cloud_url:={server.url}']
     try:
         with Terminal(command, dict(env, VD_CLOUD_API_KEY=key)) as terminal:
             terminal.wait_for('detector ready')
+            # Traffic counts as a user reads them: the latest status at once (transient local).
+            counts = json.loads(ros2(env, 'topic', 'echo', '/traffic_counts',
+                                     'std_msgs/msg/String', '--once', '--field', 'data',
+                                     timeout=60).stdout.strip().splitlines()[0])
+            assert counts['lines'][0]['name'] == 'bar' and counts['total'], counts
+            assert {row['direction'] for row in counts['total']} == {'away'}
+            refused = ros2(env, 'param', 'set', '/cloud_bridge_node', 'counting_lines',
+                           'bar 0,0.5', '--timeout', '10', check=False)
+            assert 'expected NAME X1,Y1 X2,Y2' in refused.stdout + refused.stderr
             # The type given: echo then subscribes at once instead of asking the graph,
             # which the CLI daemon may not have discovered yet.
             echo = ros2(env, 'topic', 'echo', '/detections', DETECTIONS_TYPE, '--once',

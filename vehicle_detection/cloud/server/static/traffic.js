@@ -53,7 +53,7 @@ function stackedChart(series, device, line, stackBy) {
   });
   const totals = stacks.map((s) => [...s.values()].reduce((a, b) => a + b, 0));
   const max = Math.max(1, ...totals);
-  const svg = svgElement('svg', { viewBox: '0 0 960 200', class: 'traffic-chart' });
+  const svg = svgElement('svg', { viewBox: '0 0 960 206', class: 'traffic-chart' });
   const width = 900 / Math.max(1, times.length);
   times.forEach((time, i) => {
     const x = 50 + i * width;
