@@ -44,8 +44,8 @@ import numpy as np
 from vehicle_detection.core.bridge.budget import SnapshotPlan
 from vehicle_detection.core.bridge.config import BridgeSettings
 from vehicle_detection.core.bridge.snapshot import encode_snapshot
-from vehicle_detection.core.detection.detector import Detector, DetectorSettings
 from vehicle_detection.core.counting.config import Geometry, parse_geometry
+from vehicle_detection.core.detection.detector import Detector, DetectorSettings
 from vehicle_detection.core.detection.tracker import iou_matrix
 from vehicle_detection.core.evaluation.counts import counted_crossings, true_crossings
 from vehicle_detection.core.evaluation.render import load_sprites, render_frames

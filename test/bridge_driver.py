@@ -23,11 +23,11 @@ where the last run stopped), then exits once every one is sent.
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 import os
 import sys
 import threading
 import uuid
-from datetime import datetime, timezone
 
 import numpy as np
 

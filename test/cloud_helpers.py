@@ -16,25 +16,24 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 import glob
 import os
+from pathlib import Path
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
-import uuid
-from datetime import datetime, timezone
-from pathlib import Path
 from typing import Iterator, List, Optional
+import uuid
 
 import cv2
 import numpy as np
 import pytest
 import requests
-from waiting import wait_until
-
 from vehicle_detection.wire import utc_iso
+from waiting import wait_until
 
 BIN = Path(sys.prefix) / 'bin'
 CLOUD = str(BIN / 'vehicle-detection-cloud')

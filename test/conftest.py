@@ -110,7 +110,7 @@ def postgres():
 @pytest.fixture(scope='module', params=['sqlite', 'postgresql'])
 def fleet(request, tmp_path_factory) -> Iterator[object]:
     """Run a real server, on SQLite and on PostgreSQL, with devices edge-1 and edge-2."""
-    from cloud_helpers import CloudServer, Fleet, add_device, cloud_cli
+    from cloud_helpers import add_device, cloud_cli, CloudServer, Fleet
 
     folder = tmp_path_factory.mktemp(request.param)
     if request.param == 'sqlite':

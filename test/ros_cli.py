@@ -17,10 +17,10 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 import signal
 import subprocess
 import sys
-from pathlib import Path
 from typing import Dict, List, Optional
 
 from cloud_helpers import require_tool

@@ -19,9 +19,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vehicle_detection.core.bridge.policy import AlertPolicy, Sighting, iou
+from vehicle_detection.core.bridge.policy import AlertPolicy, iou, Sighting
 from vehicle_detection.core.detection.tracker import ByteTracker
-from vehicle_detection.core.evaluation.alerts import run_policy, score_alerts, truth_as_detections
+from vehicle_detection.core.evaluation.alerts import (
+    run_policy, score_alerts, truth_as_detections)
 from vehicle_detection.core.evaluation.scene import build_truth, scenario, visible_vehicles
 
 

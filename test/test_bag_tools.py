@@ -24,13 +24,8 @@ import pytest
 from rclpy.serialization import deserialize_message
 from sensor_msgs.msg import Image
 
-from vehicle_detection.core.system.bag_tools import (
-    compare,
-    count_messages,
-    load_records,
-    make_bag,
-    read_images,
-)
+from vehicle_detection.core.system.bag_tools import compare, count_messages, load_records, make_bag
+from vehicle_detection.core.system.bag_tools import read_images
 from vehicle_detection.ros.image_conv import stamp_to_ns, to_bgr
 
 

@@ -16,19 +16,19 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+from pathlib import Path
 import threading
 import time
 import uuid
-from datetime import datetime, timezone
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from vehicle_detection.core.bridge.budget import PROTOCOL_OVERHEAD_BYTES, DataBudget
+from vehicle_detection.core.bridge.budget import DataBudget, PROTOCOL_OVERHEAD_BYTES
 from vehicle_detection.core.bridge.config import BRIDGE_PARAMS, insecure_url, resolve_api_key
 from vehicle_detection.core.bridge.outbox import Outbox
-from vehicle_detection.core.bridge.snapshot import FrameRing, encode_snapshot
+from vehicle_detection.core.bridge.snapshot import encode_snapshot, FrameRing
 from vehicle_detection.core.params import defaults
 from vehicle_detection.wire import Alert
 

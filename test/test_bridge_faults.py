@@ -16,26 +16,26 @@
 
 from __future__ import annotations
 
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import os
+from pathlib import Path
 import random
 import subprocess
 import sys
 import threading
 import time
-import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Dict, Iterator, List, Tuple
+import uuid
 
+from cloud_helpers import add_device, CloudServer, free_port, jpeg_bytes
 import pytest
 import requests
-from cloud_helpers import CloudServer, add_device, free_port, jpeg_bytes
-from waiting import Inbox, wait_until
 
 from vehicle_detection.core.bridge.budget import DataBudget
 from vehicle_detection.core.bridge.outbox import Outbox
 from vehicle_detection.core.bridge.uploader import Uploader, UploadSettings
 from vehicle_detection.wire import Alert
+from waiting import Inbox, wait_until
 
 DRIVER = Path(__file__).resolve().parent / 'bridge_driver.py'
 

@@ -17,18 +17,18 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import cv2
-import pytest
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+import pytest
 from rclpy.exceptions import InvalidParameterValueException
 from rclpy.parameter import Parameter
 from rclpy.qos import qos_profile_sensor_data
-from ros_helpers import Harness, diagnostic_values
+from ros_helpers import diagnostic_values, Harness
 from sensor_msgs.msg import CameraInfo, Image
 
 from vehicle_detection.core.params import ParamError

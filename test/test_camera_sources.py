@@ -17,29 +17,21 @@
 from __future__ import annotations
 
 import os
-import threading
 from pathlib import Path
+import threading
 from typing import List, Optional
 
 import cv2
 import numpy as np
 import pytest
-from waiting import Inbox, wait_until
 
 from vehicle_detection.core.camera.config import CameraConfig
 from vehicle_detection.core.camera.sources import (
-    FrameSource,
-    ImageFolderSource,
-    SourceError,
-    SourceHistory,
-    SourceKind,
-    SourceSpec,
-    natural_key,
-    open_source,
-    parse_source,
-)
-from vehicle_detection.core.camera.stream import CameraStream, Frame, StreamState, resize
+    FrameSource, ImageFolderSource, natural_key, open_source, parse_source, SourceError,
+    SourceHistory, SourceKind, SourceSpec)
+from vehicle_detection.core.camera.stream import CameraStream, Frame, resize, StreamState
 from vehicle_detection.core.params import ParamError
+from waiting import Inbox, wait_until
 
 
 def write_images(folder: Path, names: List[str], size=(48, 64)) -> None:

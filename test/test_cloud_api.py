@@ -16,13 +16,13 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 import re
 import sqlite3
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 
+from cloud_helpers import add_device, alert_body, cloud_cli, CloudServer, Fleet, jpeg_bytes
 import requests
-from cloud_helpers import CloudServer, Fleet, add_device, alert_body, cloud_cli, jpeg_bytes
 
 from vehicle_detection.cloud.server.models import AlertIn, HeartbeatIn
 from vehicle_detection.wire import ALERT_FIELDS, HEARTBEAT_FIELDS

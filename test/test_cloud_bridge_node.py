@@ -16,28 +16,28 @@
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
+import threading
 from typing import Iterator, List, Tuple
 
+from cloud_helpers import add_device, CloudServer
 import cv2
+from diagnostic_msgs.msg import DiagnosticArray
 import numpy as np
 import pytest
-import requests
-from cloud_helpers import CloudServer, add_device
-from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
-from ros_helpers import Harness, diagnostic_values
+import requests
+from ros_helpers import diagnostic_values, Harness
 from sensor_msgs.msg import Image
 from std_srvs.srv import Trigger
-from vision_msgs.msg import Detection2DArray
-from waiting import Inbox, wait_until
 
 from vehicle_detection.core.detection.detections import Detections
 from vehicle_detection.nodes.cloud_bridge_node import CloudBridgeNode
 from vehicle_detection.ros.detection_msgs import to_detection_array
 from vehicle_detection.ros.image_conv import stamp_from_ns, to_image_msg
+from vision_msgs.msg import Detection2DArray
+from waiting import Inbox, wait_until
 
 
 @pytest.fixture

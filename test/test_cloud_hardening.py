@@ -16,19 +16,19 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
 import hashlib
 import os
+from pathlib import Path
 import sqlite3
 import struct
 import subprocess
 import uuid
-from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
+from cloud_helpers import add_device, alert_body, CloudServer, Fleet, jpeg_bytes
 import pytest
 import requests
-from cloud_helpers import CloudServer, Fleet, add_device, alert_body, jpeg_bytes
 
 from vehicle_detection.wire import utc_iso
 

@@ -16,13 +16,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 import re
 import subprocess
 import sys
-from pathlib import Path
 
+from cloud_helpers import add_device, CloudServer
 import requests
-from cloud_helpers import CloudServer, add_device
 
 
 def test_openapi_spec_finds_no_server_error(tmp_path: Path) -> None:

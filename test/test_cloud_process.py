@@ -16,25 +16,18 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 import signal
 import socket
 import subprocess
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
+from cloud_helpers import (
+    add_device, alert_body, CLOUD, cloud_cli, CloudServer, free_port, wait_http)
 import psutil
 import requests
-from cloud_helpers import (
-    CLOUD,
-    CloudServer,
-    add_device,
-    alert_body,
-    cloud_cli,
-    free_port,
-    wait_http,
-)
 
 
 def serve(db: str, storage: str, port: int, log: Path) -> subprocess.Popen:

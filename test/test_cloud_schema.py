@@ -16,12 +16,12 @@
 
 from __future__ import annotations
 
-import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
+import subprocess
 
-import pytest
 from cloud_helpers import CLOUD, free_port
+import pytest
 from sqlalchemy import inspect
 
 from vehicle_detection.cloud.server.access import RateLimiter

@@ -21,8 +21,8 @@ not published as a wheel, so elsewhere the same rule is checked here: a
 comment block of every Python file of the repository.
 """
 
-import re
 from pathlib import Path
+import re
 
 import pytest
 

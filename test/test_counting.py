@@ -25,18 +25,9 @@ import pytest
 from vehicle_detection.core.bridge.config import BRIDGE_PARAMS
 from vehicle_detection.core.counting.config import parse_geometry
 from vehicle_detection.core.counting.lines import (
-    CountingLine,
-    TrafficCounter,
-    Zone,
-    ground_point,
-    inside,
-)
+    CountingLine, ground_point, inside, TrafficCounter, Zone)
 from vehicle_detection.core.counting.overlay import (
-    LINE_COLOUR,
-    ZONE_COLOUR,
-    draw_counts,
-    parse_status,
-)
+    draw_counts, LINE_COLOUR, parse_status, ZONE_COLOUR)
 from vehicle_detection.core.counting.session import CountingSession, PeriodCounts
 from vehicle_detection.core.detection.tracker import ByteTracker
 from vehicle_detection.core.evaluation.alerts import truth_as_detections

@@ -17,26 +17,26 @@
 from __future__ import annotations
 
 import json
-import threading
 from pathlib import Path
+import threading
 
-import numpy as np
-import requests
 from diagnostic_msgs.msg import DiagnosticArray
+import numpy as np
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
-from ros_helpers import Harness, diagnostic_values
+import requests
+from ros_helpers import diagnostic_values, Harness
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
 from test_cloud_bridge_node import cloud, wait_alerts  # noqa: F401 (cloud: a fixture)
-from vision_msgs.msg import Detection2DArray
-from waiting import wait_until
 
 from vehicle_detection.core.detection.detections import Detections
 from vehicle_detection.nodes.cloud_bridge_node import CloudBridgeNode
 from vehicle_detection.ros.detection_msgs import to_detection_array
 from vehicle_detection.ros.image_conv import stamp_from_ns, to_image_msg
 from vehicle_detection.ros.qos import COUNTS_QOS
+from vision_msgs.msg import Detection2DArray
+from waiting import wait_until
 
 START_NS = 1_700_000_000_000_000_000  # on a 10 s boundary: one period of the test
 RELIABLE = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)

@@ -17,14 +17,15 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 import shutil
 import subprocess
-from pathlib import Path
 from typing import Iterator
 
+from cloud_helpers import add_device, alert_body, CLOUD, CloudServer, require_tool
 import pytest
 import requests
-from cloud_helpers import CLOUD, CloudServer, add_device, alert_body, require_tool
+
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / 'test-artifacts'
 

@@ -20,29 +20,19 @@ import math
 from pathlib import Path
 
 import numpy as np
-import pytest
 from onnx_models import constant_model
+import pytest
 
 from vehicle_detection.core.detection.backends.base import BackendUnavailable, ModelLoadError
 from vehicle_detection.core.detection.backends.engine_cache import (
-    engine_key,
-    engine_path,
-    write_atomically,
-)
+    engine_key, engine_path, write_atomically)
 from vehicle_detection.core.detection.backends.factory import (
-    BackendSettings,
-    choose_backend,
-    create_backend,
-)
+    BackendSettings, choose_backend, create_backend)
 from vehicle_detection.core.detection.backends.onnxruntime_backend import choose_providers
 from vehicle_detection.core.detection.classes import (
-    LabelsError,
-    class_mask,
-    names_from_metadata,
-    resolve_names,
-)
-from vehicle_detection.core.detection.decoders import LayoutError, detect_layout, grid_cells
-from vehicle_detection.core.detection.detector import INPUT_FORMATS, Detector, DetectorSettings
+    class_mask, LabelsError, names_from_metadata, resolve_names)
+from vehicle_detection.core.detection.decoders import detect_layout, grid_cells, LayoutError
+from vehicle_detection.core.detection.detector import Detector, DetectorSettings, INPUT_FORMATS
 from vehicle_detection.core.detection.preprocess import InputFormat, letterbox
 
 SOURCE = np.zeros((64, 128, 3), np.uint8)  # 128 wide, 64 high: letterboxed into 64x64

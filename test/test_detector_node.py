@@ -17,29 +17,30 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 import threading
 import time
-from pathlib import Path
 
 import cv2
-import numpy as np
-import pytest
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState
+import numpy as np
+import pytest
 from rclpy.parameter import Parameter
 from rclpy.qos import qos_profile_sensor_data
-from ros_helpers import Harness, diagnostic_values
+from ros_helpers import diagnostic_values, Harness
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
-from vision_msgs.msg import Detection2DArray
-from waiting import wait_until
 
 from vehicle_detection.core.counting.overlay import LINE_COLOUR
 from vehicle_detection.core.detection.detector import Detector
 from vehicle_detection.nodes.detector_node import DetectorNode
-from vehicle_detection.ros.image_conv import stamp_from_ns, stamp_to_ns, to_bgr, to_image_msg
+from vehicle_detection.ros.image_conv import (
+    stamp_from_ns, stamp_to_ns, to_bgr, to_image_msg)
 from vehicle_detection.ros.qos import COUNTS_QOS
+from vision_msgs.msg import Detection2DArray
+from waiting import wait_until
 
 pytestmark = pytest.mark.ros
 

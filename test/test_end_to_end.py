@@ -24,18 +24,18 @@ must match the first's (``bag compare``).
 
 from __future__ import annotations
 
+from pathlib import Path
 import sqlite3
 import subprocess
 import sys
-from pathlib import Path
 from typing import Iterator
 
+from cloud_helpers import add_device, CloudServer, start_run, stop_run
 import cv2
 import numpy as np
-from cloud_helpers import CloudServer, add_device, start_run, stop_run
-from waiting import Lines, wait_until
 
 from vehicle_detection.core.system.bag_tools import compare, load_records, make_bag
+from waiting import Lines, wait_until
 
 CLI = str(Path(sys.prefix) / 'bin' / 'vehicle-detection')
 CONFIG = str(Path(__file__).resolve().parents[1] / 'config' / 'config.yaml')

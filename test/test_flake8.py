@@ -14,8 +14,8 @@
 
 """ament_flake8 over the package, tests, launch files and benchmarks."""
 
-import pytest
 from ament_flake8.main import main_with_errors
+import pytest
 
 
 @pytest.mark.flake8

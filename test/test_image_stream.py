@@ -16,9 +16,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 import subprocess
 import sys
-from pathlib import Path
 from typing import Dict
 
 import cv2
@@ -27,12 +27,7 @@ import pytest
 from ros_cli import Terminal
 
 from vehicle_detection.core.system.image_stream import (
-    StreamSample,
-    check_image_stream,
-    check_socket_buffers,
-    lost_share,
-    read_socket_buffers,
-)
+    check_image_stream, check_socket_buffers, lost_share, read_socket_buffers, StreamSample)
 
 BIN = Path(sys.prefix) / 'bin'
 PROFILE = Path('/profile.xml')

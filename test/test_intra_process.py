@@ -26,13 +26,13 @@ from rclpy.qos import qos_profile_sensor_data
 from ros_helpers import Harness
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
-from vision_msgs.msg import Detection2DArray
-from waiting import Inbox, wait_until
 
 from vehicle_detection.nodes.camera_node import CameraNode
 from vehicle_detection.nodes.detector_node import DetectorNode
 from vehicle_detection.ros.image_conv import stamp_from_ns, stamp_to_ns, to_bgr, to_image_msg
 from vehicle_detection.ros.intra_process import ImageInput, ImageOutput
+from vision_msgs.msg import Detection2DArray
+from waiting import Inbox, wait_until
 
 pytestmark = pytest.mark.ros
 TOPIC = 'camera/image_raw'

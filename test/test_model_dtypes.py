@@ -23,8 +23,8 @@ from typing import Dict
 import cv2
 import numpy as np
 import onnx
-import pytest
 from onnx_models import constant_model
+import pytest
 
 from vehicle_detection.core.detection.backends.base import ModelLoadError
 from vehicle_detection.core.detection.backends.onnxruntime_backend import OnnxRuntimeBackend

@@ -16,22 +16,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 import sqlite3
 import subprocess
-from pathlib import Path
 from typing import Iterator, Tuple
 
+from cloud_helpers import (
+    add_device, alert_body, CLOUD, cloud_cli, CloudServer, free_port, jpeg_bytes)
 import pytest
 import requests
-from cloud_helpers import (
-    CLOUD,
-    CloudServer,
-    add_device,
-    alert_body,
-    cloud_cli,
-    free_port,
-    jpeg_bytes,
-)
 from waiting import wait_until
 
 PASSWORD = 'correct horse battery'

@@ -16,9 +16,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 import subprocess
 import sys
-from pathlib import Path
 
 from ament_index_python.packages import get_package_share_directory
 

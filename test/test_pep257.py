@@ -14,8 +14,8 @@
 
 """ament_pep257 over the package's docstrings."""
 
-import pytest
 from ament_pep257.main import main
+import pytest
 
 
 @pytest.mark.linter

@@ -27,26 +27,26 @@ must show them.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
 import sqlite3
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import List
 
-from cloud_helpers import CloudServer, add_device, start_run, stop_run
+from cloud_helpers import add_device, CloudServer, start_run, stop_run
 import requests
 from test_dashboard_browser import ARTIFACTS, browser  # noqa: F401 (browser: a fixture)
-from waiting import Lines
 
-from vehicle_detection.core.bridge.policy import AlertDecision, Sighting, iou
+from vehicle_detection.core.bridge.policy import AlertDecision, iou, Sighting
 from vehicle_detection.core.counting.config import parse_geometry
-from vehicle_detection.core.evaluation.counts import true_crossings
 from vehicle_detection.core.evaluation.alerts import score_alerts
+from vehicle_detection.core.evaluation.counts import true_crossings
 from vehicle_detection.core.evaluation.render import load_sprites, render_frames
 from vehicle_detection.core.evaluation.runs import every, load_clip_truth, read_video
 from vehicle_detection.core.evaluation.scene import build_truth, scenario, visible_vehicles
 from vehicle_detection.core.system.bag_tools import make_bag
+from waiting import Lines
 
 CLI = str(Path(sys.prefix) / 'bin' / 'vehicle-detection')
 REPO = Path(__file__).resolve().parents[1]

@@ -23,21 +23,21 @@ on its own ROS domain, with a real cloud server where alerts are involved.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 import signal
 import sqlite3
 import subprocess
 import sys
-from pathlib import Path
 from typing import Dict, Iterator
 
+from cloud_helpers import add_device, CloudServer
 import cv2
 import pytest
-import yaml
-from cloud_helpers import CloudServer, add_device
-from ros_cli import BIN, Terminal, launched_node_exits, ros2, ros2_env, stop_daemon, wait_listed
-from waiting import wait_until
-
+from ros_cli import (
+    BIN, launched_node_exits, ros2, ros2_env, stop_daemon, Terminal, wait_listed)
 from vehicle_detection.core.system.bag_tools import make_bag
+from waiting import wait_until
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 NODES = ('camera_node', 'detector_node', 'cloud_bridge_node')

@@ -29,13 +29,7 @@ from vehicle_detection.core.params import spec_map
 from vehicle_detection.core.system.config_file import ConfigError, node_parameters, parse_override
 from vehicle_detection.ros import transport
 from vehicle_detection.ros.image_conv import (
-    ImageEncodingError,
-    image_view,
-    stamp_from_ns,
-    stamp_to_ns,
-    to_bgr,
-    to_image_msg,
-)
+    image_view, ImageEncodingError, stamp_from_ns, stamp_to_ns, to_bgr, to_image_msg)
 from vehicle_detection.ros.parameters import descriptor
 
 

@@ -17,11 +17,11 @@
 from __future__ import annotations
 
 import hashlib
-import uuid
 from pathlib import Path
+import uuid
 
+from cloud_helpers import add_device, alert_body, CloudServer, jpeg_bytes
 import requests
-from cloud_helpers import CloudServer, add_device, alert_body, jpeg_bytes
 from test_bridge_faults import cloud, drain, make_alert, settings  # noqa: F401 (fixture)
 
 from vehicle_detection.core.bridge.budget import DataBudget

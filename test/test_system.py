@@ -17,17 +17,17 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 import sqlite3
 import subprocess
 import sys
-from pathlib import Path
 
-import pytest
 from cloud_helpers import free_port
-from waiting import Lines, wait_until
+import pytest
 
 from vehicle_detection.core.system.config_file import ConfigError
 from vehicle_detection.core.system.system_config import NODE_SPECS, system_parameters
+from waiting import Lines, wait_until
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = str(REPO / 'config' / 'config.yaml')
@@ -111,7 +111,7 @@ def test_runner_reports_faults_without_crashing(tmp_path: Path) -> None:
 
 def test_doctor_on_a_good_and_a_broken_configuration(samples_dir: Path, model_path: Path,
                                                      tmp_path: Path) -> None:
-    from cloud_helpers import CloudServer, add_device
+    from cloud_helpers import add_device, CloudServer
 
     db, storage = f'sqlite:///{tmp_path}/cloud.db', str(tmp_path / 'images')
     key = add_device('edge-1', db, storage)
@@ -141,7 +141,7 @@ def test_runner_recovers_when_the_faults_are_removed(samples_dir: Path, model_pa
                                                      tmp_path: Path) -> None:
     import shutil
 
-    from cloud_helpers import CloudServer, add_device
+    from cloud_helpers import add_device, CloudServer
 
     db, storage = f'sqlite:///{tmp_path}/cloud.db', str(tmp_path / 'images')
     key = add_device('edge-1', db, storage)

@@ -23,7 +23,7 @@ import pytest
 
 from vehicle_detection.core.detection.detections import Detections
 from vehicle_detection.core.detection.tracker import ByteTracker, greedy_match, iou_matrix
-from vehicle_detection.core.evaluation.scene import SIZES, Camera
+from vehicle_detection.core.evaluation.scene import Camera, SIZES
 
 
 def frame(boxes: Sequence[Sequence[float]], scores: Sequence[float],

@@ -16,17 +16,18 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 import csv
+from datetime import datetime, timedelta, timezone
 import io
 import sqlite3
-import uuid
-from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
 from typing import Dict, Tuple
+import uuid
 
+from cloud_helpers import alert_body, Fleet
 import requests
-from cloud_helpers import Fleet, alert_body
-from test_bridge_faults import cloud, drain, make_alert, server_alerts, settings  # noqa: F401 (cloud: a fixture)
+from test_bridge_faults import (  # noqa: F401 (cloud: a fixture)
+    cloud, drain, make_alert, server_alerts, settings)
 
 from vehicle_detection.cloud.server.models import CountRowIn, CountsIn
 from vehicle_detection.core.bridge.budget import DataBudget
@@ -178,10 +179,10 @@ def test_an_outbox_of_an_older_version_gains_the_kind_column(tmp_path) -> None:
     with sqlite3.connect(folder / 'outbox.db') as db:  # the events table before counts
         db.execute('CREATE TABLE events (seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT '
                    'NOT NULL UNIQUE, created_at REAL NOT NULL, alert TEXT NOT NULL, image_path '
-                   "TEXT, image_bytes INTEGER NOT NULL DEFAULT 0, alert_state TEXT NOT NULL "
+                   'TEXT, image_bytes INTEGER NOT NULL DEFAULT 0, alert_state TEXT NOT NULL '
                    "DEFAULT 'pending', image_state TEXT NOT NULL DEFAULT 'pending', attempts "
                    'INTEGER NOT NULL DEFAULT 0, last_error TEXT)')
-        db.execute("INSERT INTO events (event_id, created_at, alert, image_state) "
+        db.execute('INSERT INTO events (event_id, created_at, alert, image_state) '
                    "VALUES ('e1', 0, '{\"event_id\": \"e1\"}', 'none')")
     outbox = Outbox(str(folder))
     event = outbox.next_open()

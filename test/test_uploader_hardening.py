@@ -16,14 +16,14 @@
 
 from __future__ import annotations
 
-import json
-import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import json
 from pathlib import Path
+import threading
 from typing import Dict, Iterator, List, Tuple
 
-import pytest
 from cloud_helpers import free_port
+import pytest
 from test_bridge_faults import cloud, make_alert, server_alerts, settings, wait_for  # noqa: F401
 
 from vehicle_detection.core.bridge.budget import DataBudget

@@ -14,11 +14,11 @@
 
 """ament_xmllint over package.xml, validated against the package format 3 schema."""
 
-import shutil
 from pathlib import Path
+import shutil
 
-import pytest
 from ament_xmllint.main import main
+import pytest
 
 SCHEMAS = Path(__file__).resolve().parent / 'schemas'
 

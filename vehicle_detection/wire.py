@@ -23,12 +23,12 @@ lists by a test.
 
 from __future__ import annotations
 
-import math
-import re
-import uuid
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
+import math
+import re
 from typing import Any, Dict, Optional, Tuple
+import uuid
 
 API_PREFIX = '/api/v1'
 HEALTH_PATH = f'{API_PREFIX}/health'

@@ -30,15 +30,8 @@ from typing import Any, Dict, List
 
 from vehicle_detection.core.camera.sources import SourceError
 from vehicle_detection.core.system.bag_tools import (
-    STORAGES,
-    compare,
-    count_messages,
-    ensure_new,
-    load_records,
-    make_bag,
-    read_images,
-    write_record,
-)
+    compare, count_messages, ensure_new, load_records, make_bag, read_images, STORAGES,
+    write_record)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -92,12 +85,12 @@ def play(args: argparse.Namespace) -> int:
     from rclpy.node import Node
     from rclpy.serialization import deserialize_message
     from sensor_msgs.msg import Image
-    from vision_msgs.msg import Detection2DArray
 
     from vehicle_detection.ros.detection_msgs import to_sightings
     from vehicle_detection.ros.image_conv import stamp_to_ns
     from vehicle_detection.ros.qos import image_qos, reliable_qos
     from vehicle_detection.ros.spin import start_context
+    from vision_msgs.msg import Detection2DArray
 
     total = count_messages(args.bag, args.topic)
     context = start_context()

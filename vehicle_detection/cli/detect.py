@@ -29,13 +29,9 @@ import json
 import sys
 from typing import Any, Dict, IO, Tuple
 
-from vehicle_detection.core.camera.sources import (
-    ImageFolderSource,
-    SourceError,
-    open_source,
-    parse_source,
-)
 from vehicle_detection.core.bridge.config import BRIDGE_PARAMS
+from vehicle_detection.core.camera.sources import (
+    ImageFolderSource, open_source, parse_source, SourceError)
 from vehicle_detection.core.counting.config import parse_geometry
 from vehicle_detection.core.counting.session import CountingSession
 from vehicle_detection.core.detection.backends.base import BackendUnavailable, ModelLoadError
@@ -76,8 +72,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--zones', default='', help=bridge['counting_zones'].description
                         + ' Implies --track.')
     parser.add_argument('--fps', type=float, default=0.0,
-                        help="frame rate of the input, for tracking and dwell times (default: "
-                             "the video's own; 10 for images)")
+                        help='frame rate of the input, for tracking and dwell times '
+                             "(default: the video's own; 10 for images)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -28,11 +28,7 @@ from vehicle_detection.cli.run import add_config_arguments, load_parameters
 from vehicle_detection.core.system.config_file import ConfigError, default_config_path
 from vehicle_detection.core.system.doctor import CheckResult, run_checks
 from vehicle_detection.core.system.image_stream import (
-    ASSUMED_FRAME,
-    check_image_stream,
-    check_socket_buffers,
-    read_socket_buffers,
-)
+    ASSUMED_FRAME, check_image_stream, check_socket_buffers, read_socket_buffers)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

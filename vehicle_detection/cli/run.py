@@ -17,14 +17,13 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from dataclasses import asdict
+import sys
 from typing import Any, Dict, List, Optional, Set
 
 from rclpy.context import Context
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from vision_msgs.msg import Detection2DArray
 
 from vehicle_detection.core.system.config_file import ConfigError, default_config_path
 from vehicle_detection.core.system.system_config import system_parameters
@@ -34,6 +33,7 @@ from vehicle_detection.nodes.detector_node import DetectorNode
 from vehicle_detection.ros.intra_process import ImageInput, ReceivedImage
 from vehicle_detection.ros.qos import DETECTIONS_QOS, image_qos
 from vehicle_detection.ros.spin import NodeFactory, spin_nodes, start_context
+from vision_msgs.msg import Detection2DArray
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:

@@ -26,7 +26,7 @@ from std_msgs.msg import Header
 
 from vehicle_detection.core.camera.config import CAMERA_PARAMS, CameraConfig, check_camera
 from vehicle_detection.core.camera.stream import CameraStream, Frame, StreamState
-from vehicle_detection.ros.diagnostics import ERROR, OK, WARN, DiagnosticsPublisher
+from vehicle_detection.ros.diagnostics import DiagnosticsPublisher, ERROR, OK, WARN
 from vehicle_detection.ros.image_conv import camera_info, stamp_from_ns
 from vehicle_detection.ros.intra_process import ImageOutput
 from vehicle_detection.ros.parameters import DeclaredParameters

@@ -38,32 +38,28 @@ from rclpy.context import Context
 from rclpy.node import Node
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
-from vision_msgs.msg import Detection2DArray
 
 from vehicle_detection.core.bridge.budget import DataBudget
 from vehicle_detection.core.bridge.config import (
-    BRIDGE_PARAMS,
-    BridgeSettings,
-    insecure_url,
-    resolve_api_key,
-)
+    BRIDGE_PARAMS, BridgeSettings, insecure_url, resolve_api_key)
 from vehicle_detection.core.bridge.link import LinkState
 from vehicle_detection.core.bridge.outbox import Outbox
 from vehicle_detection.core.bridge.policy import AlertDecision, AlertPolicy, Sighting
-from vehicle_detection.core.bridge.recorder import MB, AlertRecorder
-from vehicle_detection.core.bridge.run_summary import RunFigures, run_figures
+from vehicle_detection.core.bridge.recorder import AlertRecorder, MB
+from vehicle_detection.core.bridge.run_summary import run_figures, RunFigures
 from vehicle_detection.core.bridge.snapshot import FrameRing
 from vehicle_detection.core.bridge.system_health import system_figures
 from vehicle_detection.core.bridge.uploader import Uploader, UploadSettings
 from vehicle_detection.core.counting.config import parse_geometry
 from vehicle_detection.core.counting.session import CountingSession, FrameCounts, PeriodCounts
 from vehicle_detection.ros.detection_msgs import to_sightings
-from vehicle_detection.ros.diagnostics import ERROR, OK, WARN, DiagnosticsPublisher
+from vehicle_detection.ros.diagnostics import DiagnosticsPublisher, ERROR, OK, WARN
 from vehicle_detection.ros.image_conv import ImageEncodingError, stamp_to_ns
 from vehicle_detection.ros.intra_process import ImageInput, ReceivedImage
 from vehicle_detection.ros.parameters import DeclaredParameters
 from vehicle_detection.ros.qos import COUNTS_QOS, DETECTIONS_QOS, image_qos
 from vehicle_detection.ros.spin import run_nodes
+from vision_msgs.msg import Detection2DArray
 
 FRAME_WAIT_S = 1.0  # longest wait of the writer for an image that lags its detections
 SHUTDOWN_DRAIN_S = 5.0  # at a stop, what was just queued gets this long to be sent

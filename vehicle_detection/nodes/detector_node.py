@@ -36,7 +36,6 @@ from rclpy.context import Context
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header, String
-from vision_msgs.msg import Detection2DArray
 
 from vehicle_detection.core.counting.overlay import draw_counts, parse_status
 from vehicle_detection.core.detection.backends.base import BackendUnavailable, ModelLoadError
@@ -46,18 +45,15 @@ from vehicle_detection.core.detection.detections import Detections
 from vehicle_detection.core.detection.detector import Detector, Timing
 from vehicle_detection.core.detection.frame_slot import NewestFrameSlot
 from vehicle_detection.core.detection.node_config import (
-    DETECTOR_PARAMS,
-    MODEL_PARAMS,
-    DetectorNodeSettings,
-    detector_settings,
-)
+    DETECTOR_PARAMS, detector_settings, DetectorNodeSettings, MODEL_PARAMS)
 from vehicle_detection.ros.detection_msgs import annotate, to_detection_array
-from vehicle_detection.ros.diagnostics import ERROR, OK, WARN, DiagnosticsPublisher
+from vehicle_detection.ros.diagnostics import DiagnosticsPublisher, ERROR, OK, WARN
 from vehicle_detection.ros.image_conv import ImageEncodingError, stamp_to_ns, to_image_msg
 from vehicle_detection.ros.intra_process import ImageInput, ReceivedImage
 from vehicle_detection.ros.parameters import DeclaredParameters
 from vehicle_detection.ros.qos import COUNTS_QOS, DETECTIONS_QOS, image_qos
 from vehicle_detection.ros.spin import run_nodes
+from vision_msgs.msg import Detection2DArray
 
 LOAD_ERRORS = (ModelLoadError, BackendUnavailable, LabelsError, LayoutError)
 RELOAD_RETRY_S = 5.0

@@ -21,10 +21,10 @@ from typing import List
 import cv2
 import numpy as np
 from std_msgs.msg import Header
-from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithPose
 
 from vehicle_detection.core.bridge.policy import Sighting
 from vehicle_detection.core.detection.detections import Detections
+from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithPose
 
 
 def to_detection_array(detections: Detections, header: Header) -> Detection2DArray:

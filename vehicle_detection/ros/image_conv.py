@@ -27,8 +27,8 @@ from __future__ import annotations
 import array
 from typing import Dict, Tuple
 
-import numpy as np
 from builtin_interfaces.msg import Time
+import numpy as np
 from sensor_msgs.msg import CameraInfo, Image
 
 # encoding -> (channels, dtype)

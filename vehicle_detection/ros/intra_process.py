@@ -34,10 +34,10 @@ more than the local ones.
 from __future__ import annotations
 
 import collections
-import threading
-import weakref
 from dataclasses import dataclass
+import threading
 from typing import Callable, Deque, Dict, List, Optional, Tuple
+import weakref
 
 import numpy as np
 from rclpy.context import Context

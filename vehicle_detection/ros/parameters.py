@@ -19,12 +19,7 @@ from __future__ import annotations
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Type, TypeVar
 
 from rcl_interfaces.msg import (
-    FloatingPointRange,
-    IntegerRange,
-    ParameterDescriptor,
-    ParameterType,
-    SetParametersResult,
-)
+    FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType, SetParametersResult)
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 

@@ -17,12 +17,8 @@
 from __future__ import annotations
 
 from rclpy.qos import (
-    QoSDurabilityPolicy,
-    QoSHistoryPolicy,
-    QoSProfile,
-    ReliabilityPolicy,
-    qos_profile_sensor_data,
-)
+    qos_profile_sensor_data, QoSDurabilityPolicy, QoSHistoryPolicy, QoSProfile,
+    ReliabilityPolicy)
 
 RELIABILITY = {'best_effort': ReliabilityPolicy.BEST_EFFORT,
                'reliable': ReliabilityPolicy.RELIABLE}

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import hashlib
 import math
+from pathlib import Path
 import secrets
 import sqlite3
 import threading
 import time
-from pathlib import Path
 from typing import Dict, Optional, Tuple
 
 KEY_PREFIX = 'vdk_'

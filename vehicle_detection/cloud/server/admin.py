@@ -17,9 +17,9 @@
 from __future__ import annotations
 
 import argparse
+from contextlib import contextmanager
 import getpass
 import sys
-from contextlib import contextmanager
 from typing import Iterator
 
 from sqlalchemy import select
@@ -28,13 +28,7 @@ from sqlalchemy.orm import Session
 
 from vehicle_detection.cloud.server.access import hash_key, new_key
 from vehicle_detection.cloud.server.db import (
-    Device,
-    Operator,
-    ReadToken,
-    is_sqlite,
-    make_engine,
-    utcnow,
-)
+    Device, is_sqlite, make_engine, Operator, ReadToken, utcnow)
 from vehicle_detection.cloud.server.operators import hash_password, new_read_token
 from vehicle_detection.cloud.server.schema import check_current, upgrade
 from vehicle_detection.wire import is_valid_name

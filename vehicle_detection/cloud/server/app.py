@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import ctypes
 import os
-import signal
 from pathlib import Path
+import signal
 from typing import Any, Awaitable, Callable, MutableMapping
 
 from fastapi import Depends, FastAPI, HTTPException, Request
@@ -32,7 +32,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from vehicle_detection import __version__
 from vehicle_detection.cloud.server import metrics
-from vehicle_detection.cloud.server.deps import ServerState, reader, state
+from vehicle_detection.cloud.server.deps import reader, ServerState, state
 from vehicle_detection.cloud.server.headers import SecurityHeaders
 from vehicle_detection.cloud.server.operators import SESSION_COOKIE, session_reader
 from vehicle_detection.cloud.server.routes_auth import router as auth_router

@@ -18,31 +18,21 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 import resource
 import shutil
 import sys
-from pathlib import Path
 from typing import List, Optional
 
 from sqlalchemy.exc import OperationalError
 
 from vehicle_detection.cloud.server.admin import (
-    add_device,
-    add_token,
-    add_user,
-    list_devices,
-    migrate,
-    prepare,
-    revoke_device,
-    revoke_token,
-)
+    add_device, add_token, add_user, list_devices, migrate, prepare, revoke_device,
+    revoke_token)
 from vehicle_detection.cloud.server.deps import RATE_LIMIT_FILE
 from vehicle_detection.cloud.server.operators import ROLES
 from vehicle_detection.cloud.server.protocol import (
-    DEFAULT_READ_TIMEOUT_S,
-    READ_TIMEOUT_ENV,
-    DeadlineHttpProtocol,
-)
+    DeadlineHttpProtocol, DEFAULT_READ_TIMEOUT_S, READ_TIMEOUT_ENV)
 from vehicle_detection.cloud.server.schema import SchemaBehind
 from vehicle_detection.cloud.server.settings import DEFAULT_DB, DEFAULT_STORAGE, ServerSettings
 from vehicle_detection.cloud.server.storage import DEFAULT_MAX_PIXELS, LocalImageStore

@@ -21,27 +21,18 @@ them back into aware UTC.
 
 from __future__ import annotations
 
-import fcntl
-import os
-import threading
-import weakref
 from contextlib import contextmanager, nullcontext
 from datetime import datetime, timezone
+import fcntl
+import os
 from pathlib import Path
+import threading
 from typing import Any, Iterator, Optional, overload
+import weakref
 
 from sqlalchemy import (
-    JSON,
-    BigInteger,
-    DateTime,
-    Float,
-    ForeignKey,
-    Index,
-    Integer,
-    String,
-    create_engine,
-    event,
-)
+    BigInteger, create_engine, DateTime, event, Float, ForeignKey, Index, Integer, JSON,
+    String)
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 

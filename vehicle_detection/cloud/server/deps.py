@@ -16,11 +16,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 import logging
+from pathlib import Path
 import threading
 import time
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Dict, Optional, Tuple
 
 from fastapi import Header, HTTPException, Request, Security
@@ -28,14 +28,10 @@ from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBea
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from vehicle_detection.cloud.server.access import RateLimiter, SharedRateLimiter, hash_key
+from vehicle_detection.cloud.server.access import hash_key, RateLimiter, SharedRateLimiter
 from vehicle_detection.cloud.server.db import Device, make_engine
 from vehicle_detection.cloud.server.operators import (
-    SESSION_COOKIE,
-    Reader,
-    session_reader,
-    token_reader,
-)
+    Reader, SESSION_COOKIE, session_reader, token_reader)
 from vehicle_detection.cloud.server.settings import ServerSettings
 from vehicle_detection.cloud.server.storage import ImageStore, LocalImageStore
 from vehicle_detection.wire import API_KEY_HEADER

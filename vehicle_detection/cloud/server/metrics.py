@@ -28,12 +28,7 @@ from typing import Any, Iterator
 
 from fastapi import Request, Response
 from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Histogram,
-    generate_latest,
-)
+    CollectorRegistry, CONTENT_TYPE_LATEST, Counter, generate_latest, Histogram)
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from sqlalchemy import func, select

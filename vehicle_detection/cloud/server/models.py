@@ -16,22 +16,17 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Annotated, Dict, List, Literal, Optional, Tuple
+import uuid
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field,
+    model_validator)
 
 from vehicle_detection.wire import (
-    EARLIEST_DETECTION,
-    MAX_CLOCK_SKEW_S,
-    MAX_COUNT_ROWS,
-    MAX_PERIOD_S,
-    NAME_PATTERN,
-    SHA256_PATTERN,
-    is_valid_name,
-    printable_text,
-)
+    EARLIEST_DETECTION, is_valid_name, MAX_CLOCK_SKEW_S, MAX_COUNT_ROWS, MAX_PERIOD_S,
+    NAME_PATTERN, printable_text, SHA256_PATTERN)
 
 Text = Annotated[str, AfterValidator(printable_text)]
 BIG = 2 ** 62  # counters stay within a signed 64-bit integer

@@ -25,9 +25,9 @@ A device key never reads.
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 from datetime import timedelta
+import secrets
 from typing import Optional
 
 from argon2 import PasswordHasher
@@ -36,7 +36,8 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.engine import Engine
 
 from vehicle_detection.cloud.server.access import hash_key
-from vehicle_detection.cloud.server.db import Operator, OperatorSession, ReadToken, utcnow, writing
+from vehicle_detection.cloud.server.db import (
+    Operator, OperatorSession, ReadToken, utcnow, writing)
 
 ROLES = ('viewer', 'admin')
 SESSION_COOKIE = 'vd_session'

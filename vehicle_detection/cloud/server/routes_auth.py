@@ -25,13 +25,7 @@ from pydantic import BaseModel, Field
 
 from vehicle_detection.cloud.server.deps import reader, refuse, state
 from vehicle_detection.cloud.server.operators import (
-    SESSION_COOKIE,
-    SESSION_HOURS,
-    Reader,
-    check_password,
-    close_session,
-    open_session,
-)
+    check_password, close_session, open_session, Reader, SESSION_COOKIE, SESSION_HOURS)
 from vehicle_detection.wire import API_PREFIX
 
 STATIC = Path(__file__).resolve().parent / 'static'

@@ -24,8 +24,8 @@ its start falls in. Buckets are aligned to UTC (a day bucket is a UTC day).
 from __future__ import annotations
 
 import csv
-import io
 from datetime import datetime, timedelta, timezone
+import io
 from typing import Iterable, Optional, Tuple
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
@@ -35,14 +35,9 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
 from vehicle_detection.cloud.server.db import CountRecord, Device, TrafficCount, utcnow, writing
-from vehicle_detection.cloud.server.deps import Caller, authenticated, state
+from vehicle_detection.cloud.server.deps import authenticated, Caller, state
 from vehicle_detection.cloud.server.models import (
-    CountBucket,
-    CountCoverage,
-    CountsCreated,
-    CountSeries,
-    CountsIn,
-)
+    CountBucket, CountCoverage, CountsCreated, CountSeries, CountsIn)
 from vehicle_detection.wire import COUNTS_PATH, IDEMPOTENCY_HEADER, is_valid_name
 
 ingest_router = APIRouter(tags=['ingest'])

@@ -17,8 +17,8 @@
 from __future__ import annotations
 
 import hashlib
-import uuid
 from typing import Optional, Union
+import uuid
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -28,28 +28,15 @@ from sqlalchemy.engine import Connection, Row
 from sqlalchemy.orm import Session
 
 from vehicle_detection.cloud.server.db import (
-    Alert,
-    Device,
-    from_stored,
-    to_stored,
-    utcnow,
-    writing,
-)
-from vehicle_detection.cloud.server.deps import Caller, ServerState, authenticated, state
-from vehicle_detection.cloud.server.models import AlertCreated, AlertIn, HeartbeatIn, ImageStored
+    Alert, Device, from_stored, to_stored, utcnow, writing)
+from vehicle_detection.cloud.server.deps import (
+    authenticated, Caller, ServerState, state)
+from vehicle_detection.cloud.server.models import (
+    AlertCreated, AlertIn, HeartbeatIn, ImageStored)
 from vehicle_detection.cloud.server.storage import (
-    SnapshotConflict,
-    StorageError,
-    StorageFull,
-    check_jpeg,
-)
+    check_jpeg, SnapshotConflict, StorageError, StorageFull)
 from vehicle_detection.wire import (
-    ALERTS_PATH,
-    DEVICES_PATH,
-    IDEMPOTENCY_HEADER,
-    JPEG_CONTENT_TYPE,
-    snapshot_name,
-)
+    ALERTS_PATH, DEVICES_PATH, IDEMPOTENCY_HEADER, JPEG_CONTENT_TYPE, snapshot_name)
 
 router = APIRouter(tags=['ingest'])
 Executes = Union[Session, Connection]  # what runs a statement: an ORM session or a connection

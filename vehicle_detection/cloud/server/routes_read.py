@@ -16,27 +16,22 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime, timedelta
 from typing import Dict, List, Optional
+import uuid
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
-from vehicle_detection.cloud.server.db import Alert, Device, from_stored, to_stored, utcnow
+from vehicle_detection.cloud.server.db import (
+    Alert, Device, from_stored, to_stored, utcnow)
 from vehicle_detection.cloud.server.deps import state
 from vehicle_detection.cloud.server.models import AlertOut, AlertPage, DeviceOut, Stats
 from vehicle_detection.cloud.server.storage import StorageError
 from vehicle_detection.wire import (
-    ALERTS_PATH,
-    API_PREFIX,
-    DEVICES_PATH,
-    JPEG_CONTENT_TYPE,
-    alert_image_path,
-    printable_text,
-)
+    alert_image_path, ALERTS_PATH, API_PREFIX, DEVICES_PATH, JPEG_CONTENT_TYPE, printable_text)
 
 router = APIRouter(tags=['read'])
 

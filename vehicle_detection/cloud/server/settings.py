@@ -16,8 +16,8 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, fields
+import os
 from typing import Any, Dict
 
 from vehicle_detection.cloud.server.storage import DEFAULT_MAX_PIXELS

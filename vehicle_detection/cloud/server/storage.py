@@ -25,14 +25,14 @@ inodes, quota) is :class:`StorageFull`, never a half-written file.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 import errno
 import hashlib
 import logging
 import os
+from pathlib import Path
 import tempfile
 import time
-from abc import ABC, abstractmethod
-from pathlib import Path
 from typing import Tuple
 
 import cv2

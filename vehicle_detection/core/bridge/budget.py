@@ -26,9 +26,9 @@ quality), and no images at all once the month's budget is spent.
 from __future__ import annotations
 
 import calendar
-import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
+import time
 from typing import Callable, Optional, Protocol
 
 # Per request and its response: TCP/IP headers of ~6 packets, TLS records, the

@@ -16,15 +16,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 import ipaddress
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Optional, Tuple
 from urllib.parse import urlsplit
 
 from vehicle_detection.core.counting.config import lines_problem, zones_problem
-from vehicle_detection.core.params import IMAGE_RELIABILITY, from_spec, setting, specs_of
+from vehicle_detection.core.params import from_spec, IMAGE_RELIABILITY, setting, specs_of
 from vehicle_detection.wire import is_valid_name
 
 API_KEY_ENV = 'VD_CLOUD_API_KEY'

@@ -24,13 +24,13 @@ event is simply sent again: the server is idempotent on the event id.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 import json
 import os
+from pathlib import Path
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 SCHEMA = """

@@ -37,9 +37,9 @@ time; an alert held back by it goes out when the cool-down ends.
 
 from __future__ import annotations
 
-import math
 from collections import deque
 from dataclasses import dataclass, field, replace
+import math
 from typing import Deque, Dict, Hashable, List, Optional, Sequence, Tuple
 
 Box = Tuple[float, float, float, float]

@@ -25,10 +25,10 @@ the server would refuse ever waits in the outbox.
 
 from __future__ import annotations
 
-import hashlib
-import uuid
 from datetime import datetime, timezone
+import hashlib
 from typing import Optional, Tuple
+import uuid
 
 import numpy as np
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vehicle_detection.core.bridge.outbox import ALERT, COUNTS, SENT, Outbox
+from vehicle_detection.core.bridge.outbox import ALERT, COUNTS, Outbox, SENT
 
 
 @dataclass(frozen=True)

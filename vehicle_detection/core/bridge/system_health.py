@@ -16,9 +16,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 import shutil
 import subprocess
-from pathlib import Path
 from typing import Any, Dict, Optional
 
 import psutil

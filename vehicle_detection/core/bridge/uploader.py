@@ -33,9 +33,9 @@ poison event cannot hold back the rest.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 import json
 import threading
-from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional
 
 import requests
@@ -43,18 +43,10 @@ import requests
 from vehicle_detection.core.backoff import Backoff
 from vehicle_detection.core.bridge.budget import DataBudget
 from vehicle_detection.core.bridge.link import LinkState, LinkStats
-from vehicle_detection.core.bridge.outbox import ALERT, FAILED, PENDING, SENT, Event, Outbox
+from vehicle_detection.core.bridge.outbox import ALERT, Event, FAILED, Outbox, PENDING, SENT
 from vehicle_detection.wire import (
-    ALERTS_PATH,
-    API_KEY_HEADER,
-    COUNTS_PATH,
-    HEALTH_PATH,
-    IDEMPOTENCY_HEADER,
-    JPEG_CONTENT_TYPE,
-    alert_image_path,
-    heartbeat_path,
-    is_retryable,
-)
+    alert_image_path, ALERTS_PATH, API_KEY_HEADER, COUNTS_PATH, HEALTH_PATH, heartbeat_path,
+    IDEMPOTENCY_HEADER, is_retryable, JPEG_CONTENT_TYPE)
 
 AUTH_PAUSE_S = 300.0  # a refused key is tried again after this long (or a settings change)
 

@@ -22,12 +22,12 @@ whose message says what failed, so the stream supervisor can log it and retry.
 
 from __future__ import annotations
 
-import os
-import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from enum import Enum
+import os
 from pathlib import Path
+import re
 from typing import Dict, List, Optional, Set, Tuple, Union
 
 import cv2

@@ -27,12 +27,12 @@ delays the supervisor.
 from __future__ import annotations
 
 import collections
+from dataclasses import dataclass
+from enum import Enum
 import queue
 import threading
 import time
-from dataclasses import dataclass
-from enum import Enum
-from typing import Callable, Deque, Optional, Tuple, Union, cast
+from typing import Callable, cast, Deque, Optional, Tuple, Union
 
 import cv2
 import numpy as np
@@ -40,13 +40,7 @@ import numpy as np
 from vehicle_detection.core.backoff import Backoff
 from vehicle_detection.core.camera.config import CameraConfig
 from vehicle_detection.core.camera.sources import (
-    FrameSource,
-    SourceError,
-    SourceHistory,
-    SourceSpec,
-    open_source,
-    parse_source,
-)
+    FrameSource, open_source, parse_source, SourceError, SourceHistory, SourceSpec)
 
 Opener = Callable[[SourceSpec, bool, SourceHistory], FrameSource]
 LogSink = Callable[[str, str], None]  # (level: 'info' | 'warn' | 'error', message)

@@ -31,9 +31,9 @@ an entry lies in [0, 1] they are fractions of the image width and height
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 import math
 import re
-from dataclasses import dataclass
 from typing import Callable, List, Optional, Tuple
 
 from vehicle_detection.core.counting.lines import CountingLine, Point, Zone

@@ -27,8 +27,8 @@ even when nothing crossed, so that "no traffic" differs from "no data".
 from __future__ import annotations
 
 import collections
-import math
 from dataclasses import dataclass
+import math
 from typing import Any, Counter, Dict, List, Optional, Sequence, Tuple
 
 from vehicle_detection.core.counting.config import Geometry

@@ -16,9 +16,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 import threading
 import time
-from dataclasses import dataclass, replace
 from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -26,7 +26,7 @@ import numpy as np
 from vehicle_detection.core.detection.backends.base import Backend, ModelLoadError
 from vehicle_detection.core.detection.backends.factory import BackendSettings, create_backend
 from vehicle_detection.core.detection.classes import class_mask, resolve_names
-from vehicle_detection.core.detection.decoders import LAYOUTS, LayoutError, decode, detect_layout
+from vehicle_detection.core.detection.decoders import decode, detect_layout, LayoutError, LAYOUTS
 from vehicle_detection.core.detection.detections import Detections
 from vehicle_detection.core.detection.preprocess import InputFormat, Letterbox, letterbox
 from vehicle_detection.core.detection.tracker import ByteTracker

@@ -24,7 +24,7 @@ from vehicle_detection.core.detection.backends.factory import BACKENDS
 from vehicle_detection.core.detection.classes import VEHICLE_CLASSES
 from vehicle_detection.core.detection.decoders import LAYOUTS
 from vehicle_detection.core.detection.detector import DetectorSettings
-from vehicle_detection.core.params import IMAGE_RELIABILITY, from_spec, setting, specs_of
+from vehicle_detection.core.params import from_spec, IMAGE_RELIABILITY, setting, specs_of
 
 # Changing one of these reloads the model (in the worker thread, never the executor).
 MODEL_PARAMS = ('model_path', 'backend', 'model_type', 'precision', 'engine_cache_dir',

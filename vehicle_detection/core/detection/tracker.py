@@ -44,7 +44,7 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from vehicle_detection.core.detection.box_filter import REFERENCE_FPS, BoxFilter
+from vehicle_detection.core.detection.box_filter import BoxFilter, REFERENCE_FPS
 from vehicle_detection.core.detection.detections import Detections
 
 EDGE_MARGIN = 2.0  # pixels: a side this close to the image edge counts as cut

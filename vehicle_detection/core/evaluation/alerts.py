@@ -29,7 +29,7 @@ from typing import Dict, List, Mapping, Sequence
 
 import numpy as np
 
-from vehicle_detection.core.bridge.policy import AlertDecision, AlertPolicy, Sighting, iou
+from vehicle_detection.core.bridge.policy import AlertDecision, AlertPolicy, iou, Sighting
 from vehicle_detection.core.detection.detections import Detections
 from vehicle_detection.core.evaluation.scene import Truth
 

@@ -31,12 +31,7 @@ from typing import Counter, Dict, List, Optional, Sequence, Tuple
 
 from vehicle_detection.core.counting.config import Geometry
 from vehicle_detection.core.counting.lines import (
-    HYSTERESIS,
-    Box,
-    CountingLine,
-    ground_point,
-    signed_distance,
-)
+    Box, CountingLine, ground_point, HYSTERESIS, signed_distance)
 from vehicle_detection.core.counting.session import CountingSession
 from vehicle_detection.core.detection.detections import Detections
 from vehicle_detection.core.evaluation.scene import Truth

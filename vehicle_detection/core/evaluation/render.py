@@ -32,7 +32,7 @@ from typing import Dict, Iterator, List, Optional, Tuple
 import cv2
 import numpy as np
 
-from vehicle_detection.core.evaluation.scene import LANE_WIDTH, Camera, Scene, build_truth
+from vehicle_detection.core.evaluation.scene import build_truth, Camera, LANE_WIDTH, Scene
 
 CLIP = 'highway_bridge_jitter.mp4'
 # kind -> (file, frame index, box x1, y1, x2, y2): clear, unoccluded views.

@@ -23,8 +23,8 @@ the configuration's defaults.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
+import json
 from pathlib import Path
 from typing import Dict, Iterable, Iterator, List, Sequence
 

@@ -30,9 +30,9 @@ and seed always give the same scene.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 import math
 import random
-from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np

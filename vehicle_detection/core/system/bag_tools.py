@@ -23,8 +23,8 @@ with a stored reference by IoU matching.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
+import json
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
@@ -38,7 +38,7 @@ STORAGES = ('sqlite3', 'mcap')
 
 
 def _typestore() -> Any:
-    from rosbags.typesys import Stores, get_typestore
+    from rosbags.typesys import get_typestore, Stores
     return get_typestore(Stores.ROS2_KILTED)
 
 

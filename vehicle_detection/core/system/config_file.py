@@ -25,9 +25,8 @@ import os
 import sys
 from typing import Any, Dict, Iterable, Mapping, Optional, Sequence
 
-import yaml
-
 from vehicle_detection.core.params import ParamError, ParamSpec, validate_values
+import yaml
 
 NodeSpecs = Mapping[str, Sequence[ParamSpec]]
 

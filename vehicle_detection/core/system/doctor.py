@@ -21,16 +21,16 @@ that one broken part never hides the report on the others.
 
 from __future__ import annotations
 
-import shutil
-import threading
 from dataclasses import dataclass
 from pathlib import Path
+import shutil
+import threading
 from typing import Any, Callable, Dict, List, Optional
 
 import requests
 
 from vehicle_detection.core.bridge.config import resolve_api_key
-from vehicle_detection.core.camera.sources import SourceError, open_source, parse_source
+from vehicle_detection.core.camera.sources import open_source, parse_source, SourceError
 from vehicle_detection.core.detection.backends.base import BackendUnavailable, ModelLoadError
 from vehicle_detection.core.detection.classes import LabelsError
 from vehicle_detection.core.detection.decoders import LayoutError

@@ -25,10 +25,10 @@ and the kernel's socket buffer sizes into doctor results with the fix.
 
 from __future__ import annotations
 
-import itertools
-import statistics
 from dataclasses import dataclass
+import itertools
 from pathlib import Path
+import statistics
 from typing import List, Optional, Sequence, Tuple
 
 from vehicle_detection.core.system.doctor import CheckResult

@@ -16,9 +16,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 import glob
 import importlib.util
-from dataclasses import dataclass
 from typing import Callable, List, Optional, Tuple
 
 import numpy as np
@@ -88,5 +88,6 @@ def create_backend(settings: BackendSettings,
             if settings.backend != 'auto':
                 raise
             warnings.append(f'{error}; backend auto falls back to ONNX Runtime')
-    from vehicle_detection.core.detection.backends.onnxruntime_backend import OnnxRuntimeBackend
+    from vehicle_detection.core.detection.backends.onnxruntime_backend import (
+        OnnxRuntimeBackend)
     return OnnxRuntimeBackend(settings.model_path, settings.threads), warnings

@@ -22,12 +22,7 @@ from typing import List, Sequence
 import numpy as np
 
 from vehicle_detection.core.detection.backends.base import (
-    INPUT_DTYPES,
-    Backend,
-    BackendUnavailable,
-    ModelLoadError,
-    widen_half,
-)
+    Backend, BackendUnavailable, INPUT_DTYPES, ModelLoadError, widen_half)
 
 try:
     import onnxruntime as ort

@@ -32,17 +32,9 @@ from typing import Callable, List, Optional
 import numpy as np
 
 from vehicle_detection.core.detection.backends.base import (
-    Backend,
-    BackendUnavailable,
-    ModelLoadError,
-    widen_half,
-)
+    Backend, BackendUnavailable, ModelLoadError, widen_half)
 from vehicle_detection.core.detection.backends.engine_cache import (
-    engine_key,
-    engine_path,
-    file_digest,
-    write_atomically,
-)
+    engine_key, engine_path, file_digest, write_atomically)
 
 LOG = logging.getLogger(__name__)
 INSTALL_HINT = ('TensorRT backend needs the tensorrt and pycuda Python packages: on Jetson '
@@ -111,8 +103,7 @@ class TensorRTBackend(Backend):
             config.set_flag(trt.BuilderFlag.FP16)
         if precision == 'int8':
             from vehicle_detection.core.detection.backends.tensorrt_calibrator import (
-                make_calibrator,
-            )
+                make_calibrator)
             config.set_flag(trt.BuilderFlag.INT8)
             shape = tuple(network.get_input(0).shape)
             config.int8_calibrator = make_calibrator(

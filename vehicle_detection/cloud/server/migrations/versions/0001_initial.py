@@ -14,8 +14,8 @@
 
 """Devices with hashed keys, and alerts with their snapshot."""
 
-import sqlalchemy as sa
 from alembic import op
+import sqlalchemy as sa
 
 revision = '0001'
 down_revision = None

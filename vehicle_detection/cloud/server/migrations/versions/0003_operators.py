@@ -14,8 +14,8 @@
 
 """Operators who log in to the dashboard, their sessions, and read tokens for scripts."""
 
-import sqlalchemy as sa
 from alembic import op
+import sqlalchemy as sa
 
 revision = '0003'
 down_revision = '0002'

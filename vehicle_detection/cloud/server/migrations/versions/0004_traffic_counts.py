@@ -14,8 +14,8 @@
 
 """Traffic counts (count records and their rows), and stopped-vehicle alerts."""
 
-import sqlalchemy as sa
 from alembic import op
+import sqlalchemy as sa
 
 revision = '0004'
 down_revision = '0003'
