@@ -226,3 +226,18 @@ def test_the_overlay_draws_lines_and_zones_and_ignores_malformed_status() -> Non
         status = parse_status(text)
         if status is not None:
             draw_counts(np.zeros((24, 32, 3), np.uint8), status)
+
+
+def test_a_part_of_a_counted_vehicle_is_not_a_vehicle() -> None:
+    """A pickup counted, then the box of the whole rig (pickup + trailer) crossing after it."""
+    counter = TrafficCounter([LINE])
+    found = []
+    for index in range(25):  # all drive down the picture at 10 px a frame
+        y = 220.0 + 10 * index
+        pickup = (300.0, y - 40, 340.0, y)
+        rig = (296.0, y - 90, 344.0, y - 5)  # the pickup lies within it; its bottom trails
+        follower = (300.0, y - 170, 340.0, y - 130)  # a car behind, within neither
+        crossings, _ = counter.update([(1, 'car', pickup), (2, 'truck', rig),
+                                       (3, 'car', follower)], index * 0.1)
+        found += [c.track_id for c in crossings]
+    assert found == [1, 3]

@@ -24,7 +24,9 @@ neither side, so a box that jitters on the line, or a vehicle that stops on
 it, is never counted twice, and a track that begins on the line (a vehicle
 found late, or a queued car whose track was re-created there) counts when
 it leaves it to a side. A track that begins where a track counted on a line
-was lost a moment ago is that vehicle re-found and is not counted there again.
+was lost a moment ago is that vehicle re-found and is not counted there again,
+and a box lying mostly within a vehicle's box that just crossed the same way
+(a towed trailer, a cab found apart from its lorry) is a part of it.
 A zone is a polygon; a track whose point stays inside it longer than the
 zone's dwell limit raises one "stopped vehicle" event.
 """
@@ -46,6 +48,11 @@ ON_LINE = 0  # the side of a track first seen within the band
 # this many seconds) is taken as that vehicle re-found: it is not counted on that line again.
 REFOUND_S = 2.0
 REFOUND_IOU = 0.3
+# A box lying mostly within the box of a vehicle seen in the same frame that crossed the
+# same line the same way a moment ago is a part of it (a towed trailer, a cab found apart
+# from its lorry): it is not a vehicle of its own.
+PART_S = 2.0
+PART_CONTAINED = 0.8  # of the smaller box's area
 
 
 @dataclass(frozen=True)
@@ -99,7 +106,7 @@ class Dwell:
 @dataclass
 class _TrackState:
     sides: Dict[str, int] = field(default_factory=dict)  # line -> last clear side (-1, 1) or 0
-    counted: Set[Tuple[str, int]] = field(default_factory=set)  # (line, side it went to)
+    counted: Dict[Tuple[str, int], float] = field(default_factory=dict)  # (line, side) -> when
     entered: Dict[str, float] = field(default_factory=dict)  # zone -> time it went in
     raised: Set[str] = field(default_factory=set)  # zones whose dwell event was raised
     last_seen: float = 0.0
@@ -123,6 +130,14 @@ def signed_distance(line: CountingLine, point: Point) -> Optional[float]:
         return None
     # Image y grows downwards: the cross product's sign gives the side as seen on screen.
     return float(direction[0] * (p[1] - a[1]) - direction[1] * (p[0] - a[0])) / length
+
+
+def contained(a: Box, b: Box) -> float:
+    """Return the share of the smaller of two boxes that lies within the other."""
+    width = min(a[2], b[2]) - max(a[0], b[0])
+    height = min(a[3], b[3]) - max(a[1], b[1])
+    smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
+    return width * height / smaller if width > 0 and height > 0 and smaller > 0 else 0.0
 
 
 def inside(polygon: Sequence[Point], point: Point) -> bool:
@@ -150,6 +165,7 @@ class TrafficCounter:
         """Feed one frame's tracked vehicles (track id, class, box); return its events."""
         crossings: List[Crossing] = []
         dwells: List[Dwell] = []
+        seen: List[Tuple[int, str, Box, _TrackState]] = []
         for track_id, class_name, box in tracked:
             if track_id < 0:
                 continue  # untracked boxes cannot be counted once
@@ -158,12 +174,18 @@ class TrafficCounter:
                 state = self._tracks[track_id] = _TrackState()
                 state.counted = self._counted_where_lost(box, stamp)
             state.last_seen, state.box = stamp, box
+            seen.append((track_id, class_name, box, state))
+        for track_id, class_name, box, state in seen:  # every box of this frame is known now
             point = ground_point(box)
             band = HYSTERESIS * max(1.0, box[3] - box[1])
             for line in self.lines:
-                crossing = self._cross(line, state, point, band)
-                if crossing is not None:
-                    crossings.append(Crossing(line.name, crossing, track_id, class_name, stamp))
+                side = self._cross(line, state, point, band)
+                if side is not None:
+                    state.counted[(line.name, side)] = stamp
+                    if not self._part_of_counted(track_id, box, line.name, side, stamp):
+                        direction = line.directions[0] if side > 0 else line.directions[1]
+                        crossings.append(Crossing(line.name, direction, track_id, class_name,
+                                                  stamp))
             for zone in self.zones:
                 dwell = self._dwell(zone, state, point, stamp)
                 if dwell is not None:
@@ -172,18 +194,30 @@ class TrafficCounter:
                         if stamp - v.last_seen <= self.forget_after_s}
         return crossings, dwells
 
-    def _counted_where_lost(self, box: Box, stamp: float) -> Set[Tuple[str, int]]:
+    def _counted_where_lost(self, box: Box, stamp: float) -> Dict[Tuple[str, int], float]:
         """Return the crossings counted by a track lost just now where ``box`` appears."""
-        lines: Set[Tuple[str, int]] = set()
+        lines: Dict[Tuple[str, int], float] = {}
         for state in self._tracks.values():
             if state.counted and 0 < stamp - state.last_seen <= REFOUND_S \
                     and iou(state.box, box) >= REFOUND_IOU:
-                lines |= state.counted
+                lines.update(state.counted)
         return lines
+
+    def _part_of_counted(self, track_id: int, box: Box, line: str, side: int,
+                         stamp: float) -> bool:
+        """Tell whether ``box`` is a part of a vehicle in this frame just counted the same way."""
+        for other_id, other in self._tracks.items():
+            counted_at = other.counted.get((line, side))
+            if other_id != track_id and other.last_seen == stamp and counted_at is not None \
+                    and stamp - counted_at <= PART_S \
+                    and contained(box, other.box) >= PART_CONTAINED:
+                return True
+        return False
 
     @staticmethod
     def _cross(line: CountingLine, state: _TrackState, point: Point,
-               band: float) -> Optional[str]:
+               band: float) -> Optional[int]:
+        """Return the side (1, -1) the track crossed ``line`` to in this frame, if it did."""
         distance = signed_distance(line, point)
         if distance is None:
             return None  # beside the segment
@@ -199,8 +233,7 @@ class TrafficCounter:
         # (more often) an id the tracker passed on to a vehicle driving the other way.
         if before is None or before == side or (line.name, side) in state.counted:
             return None
-        state.counted.add((line.name, side))
-        return line.directions[0] if side > 0 else line.directions[1]
+        return side
 
     @staticmethod
     def _dwell(zone: Zone, state: _TrackState, point: Point, stamp: float) -> Optional[float]:
