@@ -63,21 +63,26 @@ def frame_and_detections(seq: int, tracks: List[Tuple[int, str]]) -> Tuple[Image
     return header_image, to_detection_array(detections, header_image.header)
 
 
+def start_bridge(harness: Harness, server_url: str, tmp_path: Path,
+                 **params: object) -> CloudBridgeNode:
+    """Start a bridge node that sends as gate-1 to ``server_url``, its outbox in tmp_path."""
+    values = {'api_base_url': server_url, 'device_id': 'gate-1',
+              'data_dir': str(tmp_path / 'edge'), **params}
+    return harness.add(CloudBridgeNode(context=harness.context, parameter_overrides=[
+        Parameter(name, value=value) for name, value in values.items()]))
+
+
 def test_one_alert_per_vehicle_with_its_frame(ros_context, cloud, tmp_path: Path,
                                               monkeypatch) -> None:
     server, key = cloud
     monkeypatch.setenv('VD_CLOUD_API_KEY', key)
     harness = Harness(ros_context)
     try:
-        node = harness.add(CloudBridgeNode(context=ros_context, parameter_overrides=[
-            Parameter('api_base_url', value=server.url), Parameter('device_id', value='gate-1'),
-            Parameter('data_dir', value=str(tmp_path / 'edge')),
-            Parameter('min_track_hits', value=3), Parameter('snapshot_window', value=0.0),
-            Parameter('health_interval', value=0.5),
-            Parameter('heartbeat_interval', value=1.0),
-            # Reliable images: a best-effort frame lost under load would leave its alert
-            # without a snapshot, and this test checks each alert's exact frame.
-            Parameter('image_reliability', value='reliable')]))
+        # Reliable images: a best-effort frame lost under load would leave its alert
+        # without a snapshot, and this test checks each alert's exact frame.
+        node = start_bridge(harness, server.url, tmp_path, min_track_hits=3,
+                            snapshot_window=0.0, health_interval=0.5, heartbeat_interval=1.0,
+                            image_reliability='reliable')
         images = harness.probe.create_publisher(Image, 'camera/image_raw', QoSProfile(
             depth=10, reliability=ReliabilityPolicy.RELIABLE))
         detections = harness.probe.create_publisher(

@@ -28,10 +28,9 @@ import requests
 from ros_helpers import diagnostic_values, Harness
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
-from test_cloud_bridge_node import cloud, wait_alerts  # noqa: F401 (cloud: a fixture)
+from test_cloud_bridge_node import cloud, start_bridge  # noqa: F401 (cloud: a fixture)
 
 from vehicle_detection.core.detection.detections import Detections
-from vehicle_detection.nodes.cloud_bridge_node import CloudBridgeNode
 from vehicle_detection.ros.detection_msgs import to_detection_array
 from vehicle_detection.ros.image_conv import stamp_from_ns, to_image_msg
 from vehicle_detection.ros.qos import COUNTS_QOS
@@ -58,13 +57,9 @@ def test_counts_topic_cloud_and_stopped_vehicle(ros_context, cloud, tmp_path: Pa
     monkeypatch.setenv('VD_CLOUD_API_KEY', key)
     harness = Harness(ros_context)
     try:
-        node = harness.add(CloudBridgeNode(context=ros_context, parameter_overrides=[
-            Parameter('api_base_url', value=server.url), Parameter('device_id', value='gate-1'),
-            Parameter('data_dir', value=str(tmp_path / 'edge')),
-            Parameter('image_reliability', value='reliable'),
-            Parameter('count_period', value=10),
-            Parameter('counting_lines', value='bar 0,0.5 1,0.5 towards/away'),
-            Parameter('counting_zones', value='shoulder 0.75,0 1,0 1,1 0.75,1 dwell=1.5')]))
+        node = start_bridge(harness, server.url, tmp_path, image_reliability='reliable',
+                            count_period=10, counting_lines='bar 0,0.5 1,0.5 towards/away',
+                            counting_zones='shoulder 0.75,0 1,0 1,1 0.75,1 dwell=1.5')
         images = harness.probe.create_publisher(Image, 'camera/image_raw', RELIABLE)
         detections = harness.probe.create_publisher(Detection2DArray, 'detections', RELIABLE)
         counts = harness.subscribe(String, 'traffic_counts', COUNTS_QOS)
