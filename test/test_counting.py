@@ -241,3 +241,50 @@ def test_a_part_of_a_counted_vehicle_is_not_a_vehicle() -> None:
                                        (3, 'car', follower)], index * 0.1)
         found += [c.track_id for c in crossings]
     assert found == [1, 3]
+
+
+def test_a_parked_car_re_found_under_a_new_id_raises_no_second_event() -> None:
+    """Hidden for 4 s by passing lorries, the car comes back as a new track."""
+    zone = Zone('bay', ((250.0, 200.0), (400.0, 200.0), (400.0, 300.0), (250.0, 300.0)),
+                dwell_limit_s=5.0)
+    counter = TrafficCounter(zones=[zone])
+    events = []
+    for index in range(300):  # 30 s at 10 fps; unseen from 10 to 14 s, id 3 then 9
+        if 100 <= index < 140:
+            tracked = []
+        else:
+            tracked = [(3 if index < 100 else 9, 'car', box_with_bottom(260.0))]
+        events += [(e.track_id, e.since) for e in counter.update(tracked, index * 0.1)[1]]
+    assert events == [(3, 0.0)]
+    # A car that left the bay (seen leaving) hands nothing to the next one parking there.
+    bay = TrafficCounter(zones=[zone])
+    for index in range(40):  # 2 s parked, then it drives off down the picture
+        bay.update([(1, 'car', box_with_bottom(260.0 + max(0, index - 20) * 10))], index * 0.1)
+    later = [e for index in range(40, 160)
+             for e in bay.update([(2, 'car', box_with_bottom(260.0))], index * 0.1)[1]]
+    assert [(e.track_id, e.since) for e in later] == [(2, 4.0)]
+
+
+def parking_bays(scene) -> str:
+    """Return a zone (5 s dwell) around where each parked car of the parking scene stands."""
+    parked = {t.vehicle_id: t.box for t in scene.truth[0] if t.vehicle_id in (1, 2)}
+    return '; '.join(f'bay{v} {b[0] - 20:.0f},{b[3] - 20:.0f} {b[2] + 20:.0f},{b[3] - 20:.0f} '
+                     f'{b[2] + 20:.0f},{b[3] + 20:.0f} {b[0] - 20:.0f},{b[3] + 20:.0f} dwell=5'
+                     for v, b in sorted(parked.items()))
+
+
+@pytest.mark.parametrize('fps', [10.0, 30.0])
+def test_each_parked_car_of_the_parking_scene_raises_one_event(fps: float) -> None:
+    """Two parked cars, each hidden three times by passing lorries; traffic passes the bays."""
+    scene = build_truth(scenario('parking', seed=1, fps=fps))
+    session = CountingSession(parse_geometry('', parking_bays(scene)))
+    tracker = ByteTracker(high_threshold=0.35, new_track_threshold=0.35)
+    rng = np.random.default_rng(1)
+    events = []
+    for index, frame in enumerate(scene.truth):
+        found = tracker.update(truth_as_detections(frame, rng), (640, 360), index / fps)
+        tracked = [(int(t), n, (b[0], b[1], b[2], b[3])) for t, n, b in zip(
+            found.track_ids, found.class_names, found.boxes.tolist())]
+        events += session.update(tracked, index / fps, (640, 360)).dwells
+    assert sorted(e.zone for e in events) == ['bay1', 'bay2']
+    assert all(e.stamp - e.since >= 5.0 for e in events)

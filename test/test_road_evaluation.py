@@ -20,9 +20,11 @@ import json
 from pathlib import Path
 
 import pytest
+from test_counting import parking_bays
 
 from vehicle_detection.core.bridge.policy import iou
 from vehicle_detection.core.counting.config import parse_geometry
+from vehicle_detection.core.counting.session import CountingSession
 from vehicle_detection.core.detection.detector import Detector, DetectorSettings
 from vehicle_detection.core.evaluation.counts import counted_crossings, true_crossings
 from vehicle_detection.core.evaluation.render import load_sprites, render_frames
@@ -84,3 +86,18 @@ def test_counts_on_the_real_clip(detector: Detector, samples_dir: Path, step: in
     assert set(counted) <= set(truth)  # nothing counted the wrong way
     off = sum(abs(counted[key] - expected) for key, expected in truth.items())
     assert off <= 0.03 * sum(truth.values()), dict(counted)  # 3 % over every line
+
+
+def test_stopped_vehicle_events_on_the_rendered_parking_scene(detector: Detector,
+                                                              samples_dir: Path) -> None:
+    """The real detector on the drawn scene: one event per parked car, none for traffic."""
+    scene = build_truth(scenario('parking', seed=1, fps=10.0))
+    frames = list(render_frames(scene, load_sprites(samples_dir)))
+    run = evaluate(detector, frames, scene.truth, visible_vehicles(scene), scene.fps)
+    session = CountingSession(parse_geometry('', parking_bays(scene)))
+    events = [event for detections, index in zip(run.tracked, run.frame_indices)
+              for event in session.update(
+                  [(int(t), n, (b[0], b[1], b[2], b[3])) for t, n, b in zip(
+                      detections.track_ids.tolist(), detections.class_names,
+                      detections.boxes.tolist())], index / scene.fps, (640, 360)).dwells]
+    assert sorted(e.zone for e in events) == ['bay1', 'bay2']

@@ -52,6 +52,9 @@ REFOUND_IOU = 0.3
 # same line the same way a moment ago is a part of it (a towed trailer, a cab found apart
 # from its lorry): it is not a vehicle of its own.
 PART_S = 2.0
+# A new track standing where a track in a zone was lost (within forget_after_s) is that
+# vehicle: it keeps the time it entered the zone and its raised event.
+STILL_IOU = 0.5
 PART_CONTAINED = 0.8  # of the smaller box's area
 
 
@@ -173,6 +176,7 @@ class TrafficCounter:
             if state is None:
                 state = self._tracks[track_id] = _TrackState()
                 state.counted = self._counted_where_lost(box, stamp)
+                self._resume_dwell(state, box, stamp)
             state.last_seen, state.box = stamp, box
             seen.append((track_id, class_name, box, state))
         for track_id, class_name, box, state in seen:  # every box of this frame is known now
@@ -202,6 +206,21 @@ class TrafficCounter:
                     and iou(state.box, box) >= REFOUND_IOU:
                 lines.update(state.counted)
         return lines
+
+    def _resume_dwell(self, state: _TrackState, box: Box, stamp: float) -> None:
+        """
+        Give a new track the zone times of a vehicle lost where it stands.
+
+        A parked car hidden by passing lorries for longer than the tracker waits
+        comes back under a new id: it has been there since it first stopped,
+        and its stopped-vehicle event was raised already.
+        """
+        for other in self._tracks.values():
+            if other is not state and other.entered and other.last_seen < stamp \
+                    and iou(other.box, box) >= STILL_IOU:
+                for zone, since in other.entered.items():
+                    state.entered[zone] = min(since, state.entered.get(zone, since))
+                state.raised |= other.raised
 
     def _part_of_counted(self, track_id: int, box: Box, line: str, side: int,
                          stamp: float) -> bool:
