@@ -133,10 +133,23 @@ def test_bad_count_bodies_and_queries_are_422(fleet: Fleet) -> None:
                    {'from': '2026-03-02T09:00:00Z', 'to': '2026-03-02T08:00:00Z'},
                    {'from': '2000-01-01T00:00:00Z', 'to': '2026-01-01T00:00:00Z',
                     'bucket': '1min'},
-                   {'from': '2026-03-02T08:00:00'}]  # no time zone
+                   {'from': '2026-03-02T08:00:00'},  # no time zone
+                   {'from': '0001-01-01T00:00:00+05:00', 'to': '0001-01-02T00:00:00+05:00'},
+                   {'to': '0001-01-01T00:30:00Z'}, {'device': 'a' * 1000},
+                   {'from': '9999-12-31T23:59:59-05:00', 'bucket': 'day'}]
     for params in bad_queries:
-        answer = requests.get(f'{fleet.url}/counts', params=params, timeout=10)
-        assert answer.status_code == 422, (params, answer.text)
+        for path in ('counts', 'counts.csv'):
+            answer = requests.get(f'{fleet.url}/{path}', params=params, timeout=10)
+            assert answer.status_code == 422, (params, answer.text)
+
+
+def test_the_csv_export_never_hands_a_spreadsheet_a_formula(fleet: Fleet) -> None:
+    start = DAY + timedelta(hours=20)
+    assert post(fleet, record(start, (('bar', 'away', '=HYPERLINK("x")', 2),))).status_code == 201
+    table = requests.get(f'{fleet.url}/counts.csv', timeout=10, params={
+        'from': '2026-03-02T20:00:00Z', 'to': '2026-03-02T21:00:00Z', 'bucket': 'hour'}).text
+    row = list(csv.reader(io.StringIO(table)))[1]
+    assert row[4] == "'=HYPERLINK(\"x\")" and row[5] == '2', row
 
 
 def test_stopped_vehicle_alerts_name_their_zone(fleet: Fleet) -> None:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import csv
 from datetime import datetime, timedelta, timezone
 import io
+import time
 from typing import Iterable, Optional, Tuple
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
@@ -46,6 +47,7 @@ read_router = APIRouter(tags=['read'])
 BUCKETS = {'1min': 60, '15min': 900, 'hour': 3600, 'day': 86400}
 MAX_BUCKETS = 20_000  # per query: a year of hours, two weeks of minutes
 DEFAULT_SPAN = timedelta(hours=24)
+QUERY_RANGE = (0, int(datetime(9000, 1, 1, tzinfo=timezone.utc).timestamp()))  # epoch seconds
 
 
 @ingest_router.post(COUNTS_PATH, response_model=CountsCreated, status_code=201,
@@ -86,12 +88,19 @@ def _window(start: Optional[datetime], end: Optional[datetime], bucket: str
             ) -> Tuple[int, int, int]:
     """Return (bucket seconds, first, end) in epoch seconds, aligned to the bucket."""
     size = BUCKETS[bucket]
-    end = end or datetime.now(timezone.utc)
-    start = start or end - DEFAULT_SPAN
-    if start.tzinfo is None or end.tzinfo is None:
+    if (start is not None and start.tzinfo is None) or (end is not None and end.tzinfo is None):
         raise HTTPException(422, 'from and to need a time zone (e.g. 2026-11-24T08:00:00Z)')
-    first = int(start.timestamp()) // size * size
-    last = -(-int(end.timestamp()) // size) * size
+    try:
+        end_s = int(end.timestamp()) if end is not None else int(time.time())
+        start_s = int(start.timestamp()) if start is not None else \
+            end_s - int(DEFAULT_SPAN.total_seconds())
+    except (OverflowError, ValueError, OSError):
+        start_s = end_s = -1  # refused below
+    if not (QUERY_RANGE[0] <= start_s <= QUERY_RANGE[1] and
+            QUERY_RANGE[0] <= end_s <= QUERY_RANGE[1]):
+        raise HTTPException(422, 'from and to must lie between 1970 and 9000')
+    first = start_s // size * size
+    last = -(-end_s // size) * size
     if last <= first:
         raise HTTPException(422, 'to must come after from')
     if (last - first) // size > MAX_BUCKETS:

@@ -42,6 +42,8 @@ from vehicle_detection.wire import is_valid_name
 LINE_SYNTAX = 'NAME X1,Y1 X2,Y2 [FIRST/SECOND]'
 ZONE_SYNTAX = 'NAME X,Y X,Y X,Y [...] [dwell=SECONDS]'
 MAX_DWELL_S = 86400.0
+MAX_ENTRIES = 32  # lines, and zones: each is checked for every tracked vehicle of every frame
+MAX_POINTS = 64  # of one zone
 _POINT = re.compile(r'^([0-9.eE+-]+),([0-9.eE+-]+)$')
 
 
@@ -75,8 +77,11 @@ def parse_geometry(lines: str, zones: str) -> Geometry:
     Raises ValueError naming the entry and what is wrong with it; names must
     be unique across lines and zones (counts and events are keyed by them).
     """
-    parsed_lines = tuple(_parse_line(entry) for entry in _entries(lines))
-    parsed_zones = tuple(_parse_zone(entry) for entry in _entries(zones))
+    line_entries, zone_entries = _entries(lines), _entries(zones)
+    if len(line_entries) > MAX_ENTRIES or len(zone_entries) > MAX_ENTRIES:
+        raise ValueError(f'at most {MAX_ENTRIES} lines and {MAX_ENTRIES} zones')
+    parsed_lines = tuple(_parse_line(entry) for entry in line_entries)
+    parsed_zones = tuple(_parse_zone(entry) for entry in zone_entries)
     names = [line.name for line, _ in parsed_lines] + [zone.name for zone, _ in parsed_zones]
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
@@ -136,8 +141,8 @@ def _parse_zone(words: List[str]) -> Tuple[Zone, bool]:
         if not 0.0 <= dwell <= MAX_DWELL_S:
             raise ValueError(f'zone {entry!r}: dwell must be seconds in [0, {MAX_DWELL_S:g}]')
     points = [_point(word, entry) for word in rest]
-    if len(points) < 3:
-        raise ValueError(f'zone {entry!r}: expected {ZONE_SYNTAX} (at least three points)')
+    if not 3 <= len(points) <= MAX_POINTS:
+        raise ValueError(f'zone {entry!r}: expected {ZONE_SYNTAX} (3 to {MAX_POINTS} points)')
     area = sum(x1 * y2 - x2 * y1 for (x1, y1), (x2, y2) in zip(points, points[1:] + points[:1]))
     if abs(area) < 1e-9:
         raise ValueError(f'zone {entry!r}: its points enclose no area')
