@@ -79,6 +79,7 @@ class StreamStats:
 
 _END = object()
 _PACING_SLACK = 0.002  # seconds a live frame may come early and still be on time
+READER_JOIN_S = 1.0  # how long a stop waits for the reader to leave the source
 
 
 class _Generation:
@@ -163,7 +164,7 @@ class CameraStream:
                                         name='camera-supervisor')
         self._thread.start()
 
-    def stop(self, timeout: float = 2.0) -> None:
+    def stop(self, timeout: float = 3.0) -> None:
         """Stop delivering frames; returns once the supervisor has exited."""
         self._stop.set()
         self._restart.set()
@@ -286,6 +287,10 @@ class CameraStream:
             return StreamState.STOPPED, ''
         finally:
             generation.abandoned.set()
+            if self._stop.is_set():
+                # At a stop the reader closes its source before the process may exit:
+                # a reader left inside the decoder at exit can abort the process.
+                generation.thread.join(READER_JOIN_S)
 
     def _deliver(self, image: np.ndarray, stamp_ns: int) -> None:
         with self._lock:
