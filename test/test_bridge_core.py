@@ -91,6 +91,15 @@ def test_frame_ring_finds_the_exact_stamp() -> None:
     assert ring.get(1) is None  # fell out of the ring
 
 
+def test_frame_ring_finds_the_nearest_frame_within_a_bound() -> None:
+    ring = FrameRing(3)
+    for stamp in (100, 200, 300):
+        ring.add(stamp, np.full((2, 2), stamp // 100, np.uint8))
+    assert int(ring.nearest(240, 50)[0, 0]) == 2
+    assert int(ring.nearest(290, 50)[0, 0]) == 3
+    assert ring.nearest(400, 50) is None and FrameRing(3).nearest(0, 10) is None
+
+
 def test_frame_ring_waits_for_a_frame_that_lags_its_detections() -> None:
     ring = FrameRing(3)
     ring.add(5, np.full((2, 2, 3), 5, np.uint8))

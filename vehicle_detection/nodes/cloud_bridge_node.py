@@ -62,6 +62,7 @@ from vehicle_detection.ros.spin import run_nodes
 from vision_msgs.msg import Detection2DArray
 
 FRAME_WAIT_S = 1.0  # longest wait of the writer for an image that lags its detections
+STILL_FRAME_NS = 2 * 10**9  # a stopped vehicle's snapshot may come from this near its time
 SHUTDOWN_DRAIN_S = 5.0  # at a stop, what was just queued gets this long to be sent
 
 
@@ -221,6 +222,8 @@ class CloudBridgeNode(Node):
                      zone: Optional[str]) -> None:
         if frame is None:  # its image may still be on the way (another topic)
             frame = self.frame_ring.wait_for(stamp_ns, FRAME_WAIT_S)
+        if frame is None and zone is not None:  # standing still: a frame near it shows it too
+            frame = self.frame_ring.nearest(stamp_ns, STILL_FRAME_NS)
         if frame is None:
             self.get_logger().warning(f'no frame with stamp {stamp_ns} for the snapshot of '
                                       f'track {sighting.track_id}; alert goes without one')

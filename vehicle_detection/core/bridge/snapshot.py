@@ -57,6 +57,13 @@ class FrameRing:
                 bool(self._frames) and self._frames[-1][0] > stamp_ns), timeout)
             return self._find(stamp_ns)
 
+    def nearest(self, stamp_ns: int, within_ns: int) -> Optional[np.ndarray]:
+        """Return the frame closest in time to ``stamp_ns`` (at most ``within_ns`` off)."""
+        with self._cond:
+            stamp, image = min(self._frames, key=lambda f: abs(f[0] - stamp_ns),
+                               default=(None, None))
+        return image if stamp is not None and abs(stamp - stamp_ns) <= within_ns else None
+
     def _find(self, stamp_ns: int) -> Optional[np.ndarray]:
         for stamp, image in reversed(self._frames):
             if stamp == stamp_ns:
