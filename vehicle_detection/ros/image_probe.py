@@ -32,6 +32,9 @@ from vehicle_detection.ros.qos import image_qos
 from vehicle_detection.ros.transport import tune_transport
 
 
+DISCOVERY_S = 10.0  # longest wait for the image topic's publisher before listening
+
+
 def listen_to_images(topic: str, seconds: float, reliability: str) -> StreamSample:
     """Subscribe like the detector does for ``seconds``; return what came whole."""
     tune_transport()
@@ -52,6 +55,11 @@ def listen_to_images(topic: str, seconds: float, reliability: str) -> StreamSamp
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(node)
     try:
+        # The listening starts once the camera is discovered (slow on a loaded box):
+        # the sample then spans ``seconds`` of the stream, not of discovery.
+        found_by = time.monotonic() + DISCOVERY_S
+        while node.count_publishers(resolved) == 0 and time.monotonic() < found_by:
+            executor.spin_once(timeout_sec=0.1)
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             executor.spin_once(timeout_sec=0.1)
