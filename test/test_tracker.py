@@ -143,17 +143,28 @@ def test_receding_vehicle_found_again_short_of_its_prediction(fps: float) -> Non
 
 
 def test_lost_tracks_expire_after_a_time_not_a_frame_count() -> None:
-    for fps in (10.0, 30.0):
+    def ids_after(fps: float, unseen_until: float) -> List[int]:
+        """Seen for 5 frames, missed in every frame until ``unseen_until``, seen again."""
         tracker = ByteTracker(max_lost=60)  # two seconds
-        stamps = [i / fps for i in range(5)] + [3.0]  # then unseen for 2.6 s
-        ids = [tracker.update(frame([box_at(300)], [0.8]), None, t).track_ids[0]
-               for t in stamps]
+        ids = [int(tracker.update(frame([box_at(300)], [0.8]), None, i / fps).track_ids[0])
+               for i in range(5)]
+        for index in range(5, int(unseen_until * fps)):
+            tracker.update(frame([], []), None, index / fps)
+        return ids + tracker.update(frame([box_at(300)], [0.8]), None,
+                                    unseen_until).track_ids.tolist()
+
+    for fps in (10.0, 30.0):
+        ids = ids_after(fps, 3.0)  # missed for 2.6 s
         assert ids[-1] != ids[0], fps
-        tracker = ByteTracker(max_lost=60)
-        stamps = [i / fps for i in range(5)] + [1.5]  # unseen for 1.1 s
-        ids = [tracker.update(frame([box_at(300)], [0.8]), None, t).track_ids[0]
-               for t in stamps]
-        assert len(set(ids)) == 1, fps
+        assert len(set(ids_after(fps, 1.5))) == 1, fps  # missed for 1.1 s
+
+
+def test_a_gap_in_the_frames_does_not_end_a_track() -> None:
+    """A stalled camera or detector: no frame for 3 s, the vehicle was not missed in any."""
+    tracker = ByteTracker(max_lost=60)
+    ids = [int(tracker.update(frame([box_at(300)], [0.8]), None, t).track_ids[0])
+           for t in (0.0, 0.1, 0.2, 3.2, 3.3)]
+    assert set(ids) == {1}
 
 
 def test_the_full_box_continues_a_track_rather_than_a_part_of_it() -> None:

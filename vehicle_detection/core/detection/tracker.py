@@ -168,7 +168,9 @@ class ByteTracker:
         for track in self.tracks:
             track.motion.predict(steps)
             track.unseen += steps
-        self.tracks = [t for t in self.tracks if t.unseen <= self.max_lost]  # expired
+        # Expired: missed for longer than max_lost. A track seen in the last frame is
+        # never dropped by a gap in the frames themselves (a stalled camera or detector).
+        self.tracks = [t for t in self.tracks if t.lost == 0 or t.unseen <= self.max_lost]
         predicted = np.array([t.box for t in self.tracks], np.float32).reshape(-1, 4)
         if image_size is not None:  # a vehicle leaving the picture is matched by its visible part
             predicted = _clip(predicted, image_size)
