@@ -88,9 +88,14 @@ lint: test-env
 test: test-env lint
 	$(PY) -m pytest
 
+# Counting lines for the demo (cloud_bridge_node.counting_lines), e.g. on the road clip:
+# make run SOURCE=../shared/samples/highway_bridge_jitter.mp4 COUNTING_LINES='road 0,0.5 1,0.5 towards/away'
+COUNTING_LINES ?=
+
 run: env
 	$(VENV)/bin/vehicle-detection demo --config config/config.yaml \
 	  --source $(SOURCE) --model $(MODEL) --set camera_node.loop=true \
+	  --set 'cloud_bridge_node.counting_lines=$(COUNTING_LINES)' \
 	  $(if $(DURATION),--duration $(DURATION))
 
 bench: env

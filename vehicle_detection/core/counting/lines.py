@@ -16,19 +16,22 @@
 Counting lines and zones over tracked vehicles.
 
 A vehicle is where it touches the road: the bottom centre of its box. A
-counting line is a segment with a name for each side's direction; a track
-is counted once per line and direction when that point moves from one side
-to the other *and* was seen clearly on the first side before, or was first
-seen on the line: a band of ``HYSTERESIS`` (of the box height) around the line belongs to
+counting line is a segment with a name for each way across it. A track is
+counted once per line and direction when that point goes from one side to
+the other; a band of ``HYSTERESIS`` box heights around the line belongs to
 neither side, so a box that jitters on the line, or a vehicle that stops on
-it, is never counted twice, and a track that begins on the line (a vehicle
-found late, or a queued car whose track was re-created there) counts when
-it leaves it to a side. A track that begins where a track counted on a line
-was lost a moment ago is that vehicle re-found and is not counted there again,
-and a box lying mostly within a vehicle's box that just crossed the same way
-(a towed trailer, a cab found apart from its lorry) is a part of it.
+it, is never counted twice. Besides:
+
+- a track first seen on the line (a vehicle found late, a queued car whose
+  track was re-created there) counts when it leaves the line to a side;
+- a track that begins where a counted track was lost a moment ago is that
+  vehicle re-found, and is not counted there again;
+- a box lying mostly within the box of a vehicle that just crossed the same
+  way (a towed trailer, a cab found apart from its lorry) is a part of it.
+
 A zone is a polygon; a track whose point stays inside it longer than the
-zone's dwell limit raises one "stopped vehicle" event.
+zone's dwell limit raises one "stopped vehicle" event, and a parked car
+re-found under a new track keeps the time it stopped.
 """
 
 from __future__ import annotations
@@ -44,18 +47,17 @@ Point = Tuple[float, float]
 Box = Tuple[float, float, float, float]
 HYSTERESIS = 0.25  # of the box height: the band around a line that is neither side
 ON_LINE = 0  # the side of a track first seen within the band
-# A new track where a track counted on a line was lost (overlapping its last box, within
-# this many seconds) is taken as that vehicle re-found: it is not counted on that line again.
+# A new track where a counted track was lost (overlapping its last box, within this many
+# seconds) is that vehicle re-found: it is not counted on that line again.
 REFOUND_S = 2.0
 REFOUND_IOU = 0.3
 # A box lying mostly within the box of a vehicle seen in the same frame that crossed the
-# same line the same way a moment ago is a part of it (a towed trailer, a cab found apart
-# from its lorry): it is not a vehicle of its own.
+# same line the same way a moment ago is a part of it: not a vehicle of its own.
 PART_S = 2.0
+PART_CONTAINED = 0.8  # of the smaller box's area
 # A new track standing where a track in a zone was lost (within forget_after_s) is that
 # vehicle: it keeps the time it entered the zone and its raised event.
 STILL_IOU = 0.5
-PART_CONTAINED = 0.8  # of the smaller box's area
 
 
 @dataclass(frozen=True)
