@@ -20,7 +20,7 @@ import json
 from pathlib import Path
 import threading
 
-from diagnostic_msgs.msg import DiagnosticArray
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 import numpy as np
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -123,3 +123,42 @@ def wait_counts(url: str, device: str) -> dict:
 
     wait_until(arrived, timeout=20, what='counts on the server', poll=0.1)
     return series
+
+
+def test_counting_without_images_or_track_ids_says_why(ros_context, tmp_path: Path) -> None:
+    """Lines in pixels need no image; fractions wait for one; untracked boxes are not counted."""
+    harness = Harness(ros_context)
+    try:
+        node = start_bridge(harness, 'http://127.0.0.1:9', tmp_path, enabled=False,
+                            diagnostics_period=0.2,
+                            counting_lines='bar 0,0.5 1,0.5 towards/away')
+        detections = harness.probe.create_publisher(Detection2DArray, 'detections', RELIABLE)
+        counts = harness.subscribe(String, 'traffic_counts', COUNTS_QOS)
+        diagnostics = harness.subscribe(DiagnosticArray, 'diagnostics')
+        diagnostics.wait_count(1)  # discovery done
+
+        def drive(track: int, first_seq: int) -> None:
+            for seq in range(first_seq, first_seq + 12):  # down across y = 120
+                bottom = 60.0 + 10 * (seq - first_seq)
+                _, array = frame(seq, START_NS + seq * 100_000_000,
+                                 [(track, 'car', (100.0, bottom - 40, 140.0, bottom))])
+                detections.publish(array)
+
+        def warned(text: str):
+            return lambda msgs: any(s.level == DiagnosticStatus.WARN and text in s.message
+                                    for m in msgs[-3:] for s in m.status)
+
+        drive(4, 0)  # no image has come: fractions cannot be put in pixels
+        diagnostics.wait_for(warned('counting waits for an image on camera/image_raw'),
+                             what='a warning that counting waits for an image')
+        assert node.set_parameters([Parameter('counting_lines',
+                                               value='bar 0,120 320,120 towards/away')])[0]
+        drive(5, 20)  # in pixels: counted without any image
+        latest = counts.wait_for(lambda m: any(json.loads(x.data)['total'] for x in m),
+                                 what='the crossing on traffic_counts')[-1]
+        assert json.loads(latest.data)['total'][0]['count'] == 1
+        drive(-1, 40)  # the detector tracks nothing
+        diagnostics.wait_for(warned('counting needs track ids'),
+                             what='a warning that counting needs track ids')
+    finally:
+        harness.close()

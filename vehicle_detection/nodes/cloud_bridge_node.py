@@ -42,7 +42,7 @@ from std_srvs.srv import Trigger
 from vehicle_detection.core.bridge.budget import DataBudget
 from vehicle_detection.core.bridge.config import (
     BRIDGE_PARAMS, BridgeSettings, insecure_url, resolve_api_key)
-from vehicle_detection.core.bridge.link import LinkState
+from vehicle_detection.core.bridge.link import LinkState, LinkStats
 from vehicle_detection.core.bridge.outbox import Outbox
 from vehicle_detection.core.bridge.policy import AlertDecision, AlertPolicy, Sighting
 from vehicle_detection.core.bridge.recorder import AlertRecorder, MB
@@ -99,6 +99,7 @@ class CloudBridgeNode(Node):
         self.frame_ring = FrameRing(settings.frame_buffer)
         self.counting = self._counting_session(settings)
         self._frame_size: Optional[Tuple[int, int]] = None  # of the last image: for fractions
+        self._counting_problem = ''  # why the last detections could not be counted
         self.uploader = Uploader(self._upload_settings(api_key), self.outbox, self.budget,
                                  self.health_figures)
         if settings.enabled and api_key:
@@ -174,10 +175,22 @@ class CloudBridgeNode(Node):
         stamp = stamp_to_ns(msg.header.stamp)
         sightings = to_sightings(msg)
         self._queue_alerts(self.policy.update(sightings, stamp / 1e9, stamp))
-        if self.counting.geometry and self._frame_size is not None:  # sizes come with images
-            self._count(self.counting.update(
-                [(s.track_id, s.class_name, s.bbox) for s in sightings], stamp / 1e9,
-                self._frame_size), sightings, stamp)
+        if self.counting.geometry:
+            self._counting_problem = self._why_not_counting(sightings)
+            size = self._frame_size or (0, 0)
+            if not (self.counting.geometry.needs_size and self._frame_size is None):
+                self._count(self.counting.update(
+                    [(s.track_id, s.class_name, s.bbox) for s in sightings], stamp / 1e9,
+                    size), sightings, stamp)
+
+    def _why_not_counting(self, sightings: List[Sighting]) -> str:
+        """Say why these detections cannot be counted ('' when they can)."""
+        if self.counting.geometry.needs_size and self._frame_size is None:
+            return (f'counting waits for an image on {self.settings.image_topic}: lines in '
+                    'fractions of the image need its size')
+        if sightings and all(s.track_id < 0 for s in sightings):
+            return 'counting needs track ids: set tracking on the detector node'
+        return ''
 
     def _count(self, counted: FrameCounts, sightings: List[Sighting], stamp: int) -> None:
         self._queue_counts(counted.closed)
@@ -274,21 +287,28 @@ class CloudBridgeNode(Node):
         figures.update(alerts_this_run=self.recorder.recorded, key_source=self._key_source,
                        permanent_failures=link.permanent_failures,
                        missing_snapshots=link.missing_snapshots, last_error=link.last_error)
+        level, message = self._state(link, figures)
+        if level == OK and self._counting_problem:
+            level, message = WARN, self._counting_problem
+        return level, message, figures
+
+    def _state(self, link: LinkStats, figures: Dict[str, Any]) -> Tuple[bytes, str]:
+        """Return the level and message of the link and the outbox."""
         if self._problem or link.link_state == LinkState.UNAUTHORIZED:
-            return ERROR, self._problem or link.last_error, figures
+            return ERROR, self._problem or link.last_error
         if not self.settings.enabled:
-            return OK, 'cloud upload disabled; events recorded locally', figures
+            return OK, 'cloud upload disabled; events recorded locally'
         if link.link_state == LinkState.DOWN:
-            return WARN, f'cloud unreachable, {figures["queue_depth"]} queued', figures
+            return WARN, f'cloud unreachable, {figures["queue_depth"]} queued'
         if link.link_state == LinkState.REDIRECTED:
-            return ERROR, link.last_error, figures
+            return ERROR, link.last_error
         if link.filed_as:
             return WARN, (f"the server files alerts under {link.filed_as!r}, the API key's "
-                          f'device, not device_id {self.settings.device_id!r}'), figures
+                          f'device, not device_id {self.settings.device_id!r}')
         if figures['held_events']:
             return WARN, (f"{figures['held_events']} events set aside after repeated server "
-                          f'errors (tried again within the hour): {link.last_error}'), figures
-        return OK, f'link {link.link_state}, {figures["queue_depth"]} queued', figures
+                          f'errors (tried again within the hour): {link.last_error}')
+        return OK, f'link {link.link_state}, {figures["queue_depth"]} queued'
 
     def _direction_totals(self) -> Dict[Tuple[str, str], int]:
         totals: Dict[Tuple[str, str], int] = {}

@@ -58,6 +58,11 @@ class Geometry:
         """Tell whether there is anything to count."""
         return bool(self.lines or self.zones)
 
+    @property
+    def needs_size(self) -> bool:
+        """Tell whether an entry is in fractions of the image (it needs the image's size)."""
+        return any(fractions for _, fractions in (*self.lines, *self.zones))
+
     def in_pixels(self, width: int, height: int) -> Tuple[List[CountingLine], List[Zone]]:
         """Return the lines and zones in pixels of a ``width`` x ``height`` image."""
         def scale(point: Point, fractions: bool) -> Point:
