@@ -151,8 +151,8 @@ def test_counting_without_images_or_track_ids_says_why(ros_context, tmp_path: Pa
         drive(4, 0)  # no image has come: fractions cannot be put in pixels
         diagnostics.wait_for(warned('counting waits for an image on camera/image_raw'),
                              what='a warning that counting waits for an image')
-        assert node.set_parameters([Parameter('counting_lines',
-                                               value='bar 0,120 320,120 towards/away')])[0]
+        pixels = Parameter('counting_lines', value='bar 0,120 320,120 towards/away')
+        assert node.set_parameters([pixels])[0].successful
         drive(5, 20)  # in pixels: counted without any image
         latest = counts.wait_for(lambda m: any(json.loads(x.data)['total'] for x in m),
                                  what='the crossing on traffic_counts')[-1]
