@@ -27,7 +27,7 @@ import csv
 from datetime import datetime, timedelta, timezone
 import io
 import time
-from typing import Iterable, Optional, Tuple
+from typing import Any, Iterable, Optional, Tuple
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
 from sqlalchemy import func, insert, select
@@ -121,27 +121,24 @@ def _series(request: Request, device: Optional[str], line: Optional[str],
     _names(device=device, line=line)
     size, first, last = _window(start, end, bucket)
 
-    def where(query: Select, table: type) -> Select:
-        column = table.period_start  # type: ignore[attr-defined]
-        query = query.join(Device, table.device_id == Device.id).where(  # type: ignore
-            column >= first, column < last)
+    def bounded(query: Select, period_start: Any, device_pk: Any) -> Select:
+        """Join the device; keep the window (and the device asked for)."""
+        query = query.join(Device, device_pk == Device.id).where(
+            period_start >= first, period_start < last)
         return query.where(Device.name == device) if device else query
 
-    counts = TrafficCount.period_start - TrafficCount.period_start % size
-    rows_query = where(select(counts.label('start'), Device.name, TrafficCount.line,
-                              TrafficCount.direction, TrafficCount.class_name,
-                              func.sum(TrafficCount.count)), TrafficCount)
+    bucket_start = (TrafficCount.period_start - TrafficCount.period_start % size).label('start')
+    keys = (Device.name, TrafficCount.line, TrafficCount.direction, TrafficCount.class_name)
+    rows_query = bounded(select(bucket_start, *keys, func.sum(TrafficCount.count)),
+                         TrafficCount.period_start, TrafficCount.device_id)
     if line:
         rows_query = rows_query.where(TrafficCount.line == line)
-    periods = CountRecord.period_start - CountRecord.period_start % size
-    coverage_query = where(select(periods.label('start'), Device.name,
-                                  func.sum(CountRecord.period_s)), CountRecord)
+    period_bucket = (CountRecord.period_start - CountRecord.period_start % size).label('start')
+    coverage_query = bounded(select(period_bucket, Device.name, func.sum(CountRecord.period_s)),
+                             CountRecord.period_start, CountRecord.device_id)
     with Session(state(request).engine) as session:
-        rows = session.execute(rows_query.group_by(
-            'start', Device.name, TrafficCount.line, TrafficCount.direction,
-            TrafficCount.class_name).order_by('start', Device.name, TrafficCount.line,
-                                              TrafficCount.direction, TrafficCount.class_name)
-        ).all()
+        rows = session.execute(rows_query.group_by('start', *keys)
+                               .order_by('start', *keys)).all()
         covered = session.execute(coverage_query.group_by('start', Device.name)
                                   .order_by('start', Device.name)).all()
     return CountSeries(
