@@ -28,7 +28,8 @@ from vehicle_detection.core.counting.lines import (
     CountingLine, ground_point, inside, TrafficCounter, Zone)
 from vehicle_detection.core.counting.overlay import (
     draw_counts, LINE_COLOUR, parse_status, ZONE_COLOUR)
-from vehicle_detection.core.counting.session import CountingSession, PeriodCounts
+from vehicle_detection.core.counting.session import (
+    CountingSession, PeriodCounts, tracked_vehicles)
 from vehicle_detection.core.detection.tracker import ByteTracker
 from vehicle_detection.core.evaluation.alerts import truth_as_detections
 from vehicle_detection.core.evaluation.counts import true_crossings
@@ -100,9 +101,7 @@ def scene_counts(name: str, fps: float) -> Tuple[Dict[str, int], Dict[str, int]]
     counted: Dict[str, int] = collections.Counter()
     for index, frame in enumerate(scene.truth):
         found = tracker.update(truth_as_detections(frame, rng), size, index / fps)
-        tracked = [(int(t), n, tuple(b)) for t, n, b in zip(
-            found.track_ids, found.class_names, found.boxes.tolist())]
-        for crossing in counter.update(tracked, index / fps)[0]:
+        for crossing in counter.update(tracked_vehicles(found), index / fps)[0]:
             counted[crossing.direction] += 1
     # The truth: the counting rule on the true paths of the vehicles while visible.
     visible = [[t for t in frame if t.visible >= 0.4] for frame in scene.truth]
@@ -285,8 +284,6 @@ def test_each_parked_car_of_the_parking_scene_raises_one_event(fps: float) -> No
     events = []
     for index, frame in enumerate(scene.truth):
         found = tracker.update(truth_as_detections(frame, rng), (640, 360), index / fps)
-        tracked = [(int(t), n, (b[0], b[1], b[2], b[3])) for t, n, b in zip(
-            found.track_ids, found.class_names, found.boxes.tolist())]
-        events += session.update(tracked, index / fps, (640, 360)).dwells
+        events += session.update(tracked_vehicles(found), index / fps, (640, 360)).dwells
     assert sorted(e.zone for e in events) == ['bay1', 'bay2']
     assert all(e.stamp - e.since >= 5.0 for e in events)

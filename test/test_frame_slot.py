@@ -12,7 +12,7 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""The newest-frame hand-over between the detector node's threads (no ROS)."""
+"""The newest-frame hand-over between the detector node's threads, and its figures (no ROS)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ import threading
 from typing import List, Optional
 
 from vehicle_detection.core.detection.frame_slot import NewestFrameSlot
+from vehicle_detection.core.detection.pipeline_figures import PipelineFigures, WINDOW
 
 
 def test_only_the_newest_frame_is_kept_and_the_rest_counted() -> None:
@@ -54,3 +55,15 @@ def test_a_waiting_consumer_gets_the_next_frame() -> None:
     slot.put('frame')
     taker.join(10.0)
     assert result == ['frame'] and slot.dropped == 0
+
+
+def test_pipeline_figures_are_means_over_the_same_recent_frames() -> None:
+    figures = PipelineFigures()
+    assert figures.figures() == {'fps': 0.0, 'inference_ms': 0.0, 'latency_ms': 0.0,
+                                 'frame_age_ms': 0.0}
+    for index in range(WINDOW + 10):  # the first ten fall out of the window
+        figures.record(100.0 if index < 10 else 20.0, 5.0, 30.0)
+    values = figures.figures()
+    assert (values['inference_ms'], values['frame_age_ms'], values['latency_ms']) == (
+        20.0, 5.0, 30.0)
+    assert values['fps'] > 0  # frames just published

@@ -24,7 +24,7 @@ from test_counting import parking_bays
 
 from vehicle_detection.core.bridge.policy import iou
 from vehicle_detection.core.counting.config import parse_geometry
-from vehicle_detection.core.counting.session import CountingSession
+from vehicle_detection.core.counting.session import CountingSession, tracked_vehicles
 from vehicle_detection.core.detection.detector import Detector, DetectorSettings
 from vehicle_detection.core.evaluation.counts import counted_crossings, true_crossings
 from vehicle_detection.core.evaluation.render import load_sprites, render_frames
@@ -96,8 +96,6 @@ def test_stopped_vehicle_events_on_the_rendered_parking_scene(detector: Detector
     run = evaluate(detector, frames, scene.truth, visible_vehicles(scene), scene.fps)
     session = CountingSession(parse_geometry('', parking_bays(scene)))
     events = [event for detections, index in zip(run.tracked, run.frame_indices)
-              for event in session.update(
-                  [(int(t), n, (b[0], b[1], b[2], b[3])) for t, n, b in zip(
-                      detections.track_ids.tolist(), detections.class_names,
-                      detections.boxes.tolist())], index / scene.fps, (640, 360)).dwells]
+              for event in session.update(tracked_vehicles(detections), index / scene.fps,
+                                          (640, 360)).dwells]
     assert sorted(e.zone for e in events) == ['bay1', 'bay2']

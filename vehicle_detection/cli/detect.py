@@ -33,7 +33,7 @@ from vehicle_detection.core.bridge.config import BRIDGE_PARAMS
 from vehicle_detection.core.camera.sources import (
     ImageFolderSource, open_source, parse_source, SourceError)
 from vehicle_detection.core.counting.config import parse_geometry
-from vehicle_detection.core.counting.session import CountingSession
+from vehicle_detection.core.counting.session import CountingSession, tracked_vehicles
 from vehicle_detection.core.detection.backends.base import BackendUnavailable, ModelLoadError
 from vehicle_detection.core.detection.classes import LabelsError
 from vehicle_detection.core.detection.decoders import LayoutError
@@ -141,9 +141,7 @@ def run(args: argparse.Namespace) -> int:
 def count_frame(counting: CountingSession, detections: Detections, stamp: float,
                 size: Tuple[int, int]) -> Dict[str, Any]:
     """Count one frame's tracked vehicles; return its crossings and stopped vehicles."""
-    vehicles = [(int(t), n, (b[0], b[1], b[2], b[3])) for t, n, b in zip(
-        detections.track_ids.tolist(), detections.class_names, detections.boxes.tolist())]
-    counted = counting.update(vehicles, stamp, size)
+    counted = counting.update(tracked_vehicles(detections), stamp, size)
     return {'crossings': [{'line': c.line, 'direction': c.direction, 'track_id': c.track_id,
                            'class_name': c.class_name} for c in counted.crossings],
             'stopped': [{'zone': d.zone, 'track_id': d.track_id, 'class_name': d.class_name,
@@ -155,11 +153,8 @@ def counts_table(counting: CountingSession) -> str:
     rows = [('line', 'direction', 'class', 'count')] + [
         (line, direction, name, str(count))
         for (line, direction, name), count in sorted(counting.totals.items())]
-    totals: Dict[Tuple[str, str], int] = {}
-    for (line, direction, _), count in counting.totals.items():
-        totals[(line, direction)] = totals.get((line, direction), 0) + count
     rows += [(line, direction, 'all', str(count))
-             for (line, direction), count in sorted(totals.items())]
+             for (line, direction), count in sorted(counting.direction_totals().items())]
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     return ''.join('  '.join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() + '\n'
                    for row in rows)

@@ -283,7 +283,7 @@ class CloudBridgeNode(Node):
         figures = {**self._link_figures(), **self._system}
         link = self.uploader.stats
         figures.update({f'counted_{line}_{direction}': count for (line, direction), count
-                        in self._direction_totals().items()})
+                        in self.counting.direction_totals().items()})
         figures.update(alerts_this_run=self.recorder.recorded, key_source=self._key_source,
                        permanent_failures=link.permanent_failures,
                        missing_snapshots=link.missing_snapshots, last_error=link.last_error)
@@ -309,12 +309,6 @@ class CloudBridgeNode(Node):
             return WARN, (f"{figures['held_events']} events set aside after repeated server "
                           f'errors (tried again within the hour): {link.last_error}')
         return OK, f'link {link.link_state}, {figures["queue_depth"]} queued'
-
-    def _direction_totals(self) -> Dict[Tuple[str, str], int]:
-        totals: Dict[Tuple[str, str], int] = {}
-        for (line, direction, _), count in self.counting.totals.items():
-            totals[(line, direction)] = totals.get((line, direction), 0) + count
-        return totals
 
     def _report(self) -> None:
         level, message, figures = self._summary()

@@ -24,12 +24,11 @@ activates itself at start unless ``autostart`` is false.
 
 from __future__ import annotations
 
-import collections
 import queue
 import sys
 import threading
 import time
-from typing import Any, Callable, Deque, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 from rclpy.context import Context
@@ -46,6 +45,7 @@ from vehicle_detection.core.detection.detector import Detector, Timing
 from vehicle_detection.core.detection.frame_slot import NewestFrameSlot
 from vehicle_detection.core.detection.node_config import (
     DETECTOR_PARAMS, detector_settings, DetectorNodeSettings, MODEL_PARAMS)
+from vehicle_detection.core.detection.pipeline_figures import PipelineFigures
 from vehicle_detection.ros.detection_msgs import annotate, to_detection_array
 from vehicle_detection.ros.diagnostics import DiagnosticsPublisher, ERROR, OK, WARN
 from vehicle_detection.ros.image_conv import ImageEncodingError, stamp_to_ns, to_image_msg
@@ -85,11 +85,7 @@ class DetectorNode(LifecycleNode):
         self._prepared: NewestFrameSlot[tuple] = NewestFrameSlot()
         self._inferred: 'queue.Queue[Optional[tuple]]' = queue.Queue(maxsize=1)
         self.published = 0
-        self._inference_ms: Deque[float] = collections.deque(maxlen=50)
-        # (frame_age_ms, latency_ms) of one frame, appended together: both means are
-        # always over the same frames.
-        self._frame_times: Deque[Tuple[float, float]] = collections.deque(maxlen=50)
-        self._done_times: Deque[float] = collections.deque(maxlen=50)
+        self._figures = PipelineFigures()
         # /diagnostics in every state: an operator sees an inactive detector too.
         self._diagnostics = DiagnosticsPublisher(self)
         self.create_timer(self.settings.diagnostics_period, self._report)
@@ -290,11 +286,9 @@ class DetectorNode(LifecycleNode):
     def _publish(self, header: Header, image: np.ndarray, detections: Detections,
                  timing: Timing, age_ms: float) -> None:
         self._detections_pub.publish(to_detection_array(detections, header))
-        now = time.time_ns()
         self.published += 1
-        self._inference_ms.append(timing.inference_ms)
-        self._frame_times.append((age_ms, (now - stamp_to_ns(header.stamp)) / 1e6))
-        self._done_times.append(time.monotonic())
+        self._figures.record(timing.inference_ms, age_ms,
+                             (time.time_ns() - stamp_to_ns(header.stamp)) / 1e6)
         if self._annotated_pub.get_subscription_count() > 0:
             canvas = annotate(image, detections)
             if self._counts is not None:
@@ -307,16 +301,10 @@ class DetectorNode(LifecycleNode):
 
     def _report(self) -> None:
         detector = self._detector
-        times = list(self._done_times)
-        frame_times = list(self._frame_times)  # one copy: both means over the same frames
-        fps = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and (
-            time.monotonic() - times[-1] < 2.0) else 0.0
         values: Dict[str, object] = {
             'model': self.settings.model_path, 'frames': self.frames,
-            'published': self.published, 'dropped_frames': self.dropped, 'fps': fps,
-            'inference_ms': _mean(self._inference_ms),
-            'latency_ms': _mean([latency for _, latency in frame_times]),
-            'frame_age_ms': _mean([age for age, _ in frame_times])}
+            'published': self.published, 'dropped_frames': self.dropped,
+            **self._figures.figures()}
         if self._worker_error:
             self._diagnostics.publish('detector', ERROR, self._worker_error, values)
             return
@@ -339,10 +327,6 @@ class DetectorNode(LifecycleNode):
         """Stop the workers and release the model and the topics (the process ends)."""
         self._stop_workers()
         self._release_topics()
-
-
-def _mean(values: Sequence[float]) -> float:
-    return sum(values) / len(values) if values else 0.0
 
 
 def main(args: Optional[List[str]] = None) -> int:

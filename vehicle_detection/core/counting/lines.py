@@ -145,6 +145,21 @@ def contained(a: Box, b: Box) -> float:
     return width * height / smaller if width > 0 and height > 0 and smaller > 0 else 0.0
 
 
+def side_of(line: CountingLine, box: Box) -> Optional[int]:
+    """
+    Return where a box's ground point is: 1 or -1 clearly right or left of ``line``.
+
+    0 (``ON_LINE``) within the band of ``HYSTERESIS`` box heights around it,
+    None beside the segment.
+    """
+    distance = signed_distance(line, ground_point(box))
+    if distance is None:
+        return None
+    if abs(distance) <= HYSTERESIS * max(1.0, box[3] - box[1]):
+        return ON_LINE
+    return 1 if distance > 0 else -1
+
+
 def inside(polygon: Sequence[Point], point: Point) -> bool:
     """Tell whether ``point`` lies inside ``polygon`` (even-odd rule)."""
     x, y = point
@@ -182,10 +197,8 @@ class TrafficCounter:
             state.last_seen, state.box = stamp, box
             seen.append((track_id, class_name, box, state))
         for track_id, class_name, box, state in seen:  # every box of this frame is known now
-            point = ground_point(box)
-            band = HYSTERESIS * max(1.0, box[3] - box[1])
             for line in self.lines:
-                side = self._cross(line, state, point, band)
+                side = self._cross(line, state, side_of(line, box))
                 if side is not None:
                     state.counted[(line.name, side)] = stamp
                     if not self._part_of_counted(track_id, box, line.name, side, stamp):
@@ -193,7 +206,7 @@ class TrafficCounter:
                         crossings.append(Crossing(line.name, direction, track_id, class_name,
                                                   stamp))
             for zone in self.zones:
-                dwell = self._dwell(zone, state, point, stamp)
+                dwell = self._dwell(zone, state, ground_point(box), stamp)
                 if dwell is not None:
                     dwells.append(Dwell(zone.name, track_id, class_name, dwell, stamp, box))
         self._tracks = {k: v for k, v in self._tracks.items()
@@ -236,18 +249,15 @@ class TrafficCounter:
         return False
 
     @staticmethod
-    def _cross(line: CountingLine, state: _TrackState, point: Point,
-               band: float) -> Optional[int]:
+    def _cross(line: CountingLine, state: _TrackState, side: Optional[int]) -> Optional[int]:
         """Return the side (1, -1) the track crossed ``line`` to in this frame, if it did."""
-        distance = signed_distance(line, point)
-        if distance is None:
+        if side is None:
             return None  # beside the segment
-        if abs(distance) <= band:  # on the line: no clear side yet
+        if side == ON_LINE:  # no clear side yet
             # A track first seen on the line came from one side of it (a vehicle found
             # late, or whose track was re-created there): where it leaves to is a crossing.
             state.sides.setdefault(line.name, ON_LINE)
             return None
-        side = 1 if distance > 0 else -1
         before = state.sides.get(line.name)
         state.sides[line.name] = side
         # Once per direction: a track found crossing back is a vehicle that turned, or

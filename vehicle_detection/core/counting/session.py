@@ -33,6 +33,7 @@ from typing import Any, Counter, Dict, List, Optional, Sequence, Tuple
 
 from vehicle_detection.core.counting.config import Geometry
 from vehicle_detection.core.counting.lines import Box, Crossing, Dwell, TrafficCounter
+from vehicle_detection.core.detection.detections import Detections
 
 CountKey = Tuple[str, str, str]  # line, direction, class
 
@@ -100,6 +101,13 @@ class CountingSession:
         self._period, self._open = None, collections.Counter()
         return [period]
 
+    def direction_totals(self) -> Dict[Tuple[str, str], int]:
+        """Return the vehicles counted since the start per (line, direction), all classes."""
+        totals: Counter[Tuple[str, str]] = collections.Counter()
+        for (line, direction, _), count in self.totals.items():
+            totals[(line, direction)] += count
+        return dict(totals)
+
     def status(self) -> Dict[str, Any]:
         """Return the running counts and the geometry in pixels, as plain JSON data."""
         lines, zones = self.geometry.in_pixels(*self._size) if self._size[0] else ([], [])
@@ -111,6 +119,12 @@ class CountingSession:
                        'directions': list(line.directions)} for line in lines],
             'zones': [{'name': zone.name, 'polygon': [list(p) for p in zone.polygon],
                        'dwell_s': zone.dwell_limit_s} for zone in zones]}
+
+
+def tracked_vehicles(detections: Detections) -> List[Tuple[int, str, Box]]:
+    """Return (track id, class, box) of each detection: what :meth:`update` takes."""
+    return [(int(t), n, (b[0], b[1], b[2], b[3])) for t, n, b in zip(
+        detections.track_ids.tolist(), detections.class_names, detections.boxes.tolist())]
 
 
 def _rows(counts: Counter[CountKey]) -> List[Dict[str, Any]]:

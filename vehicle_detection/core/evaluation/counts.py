@@ -27,12 +27,11 @@ the recording ends has not crossed it yet. Counted are the crossings of a
 from __future__ import annotations
 
 import collections
-from typing import Counter, Dict, List, Optional, Sequence, Tuple
+from typing import Counter, Dict, List, Sequence, Tuple
 
 from vehicle_detection.core.counting.config import Geometry
-from vehicle_detection.core.counting.lines import (
-    Box, CountingLine, ground_point, HYSTERESIS, signed_distance)
-from vehicle_detection.core.counting.session import CountingSession
+from vehicle_detection.core.counting.lines import CountingLine, side_of
+from vehicle_detection.core.counting.session import CountingSession, tracked_vehicles
 from vehicle_detection.core.detection.detections import Detections
 from vehicle_detection.core.evaluation.scene import Truth
 
@@ -52,20 +51,10 @@ def true_crossings(truth: Sequence[List[Truth]], lines: Sequence[CountingLine],
     counts: Counter[LineDirection] = collections.Counter()
     for vehicle_id, start in first.items():
         for line in lines:
-            before, after = _side(line, start.box), _side(line, last[vehicle_id].box)
+            before, after = side_of(line, start.box), side_of(line, last[vehicle_id].box)
             if before is not None and after and before != after:
                 counts[(line.name, line.directions[0] if after > 0 else line.directions[1])] += 1
     return counts
-
-
-def _side(line: CountingLine, box: Box) -> Optional[int]:
-    """Return 1 or -1 clearly right or left of ``line``, 0 on it, None beside the segment."""
-    distance = signed_distance(line, ground_point(box))
-    if distance is None:
-        return None
-    if abs(distance) <= HYSTERESIS * max(1.0, box[3] - box[1]):
-        return 0
-    return 1 if distance > 0 else -1
 
 
 def counted_crossings(tracked: Sequence[Detections], stamps: Sequence[float],
@@ -74,8 +63,6 @@ def counted_crossings(tracked: Sequence[Detections], stamps: Sequence[float],
     session = CountingSession(geometry)
     counts: Counter[LineDirection] = collections.Counter()
     for detections, stamp in zip(tracked, stamps):
-        vehicles = [(int(t), n, (b[0], b[1], b[2], b[3])) for t, n, b in zip(
-            detections.track_ids.tolist(), detections.class_names, detections.boxes.tolist())]
-        for crossing in session.update(vehicles, stamp, size).crossings:
+        for crossing in session.update(tracked_vehicles(detections), stamp, size).crossings:
             counts[(crossing.line, crossing.direction)] += 1
     return counts
