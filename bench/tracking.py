@@ -37,6 +37,7 @@ import argparse
 import json
 from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
+import uuid
 
 import motmetrics
 import numpy as np
@@ -50,7 +51,8 @@ from vehicle_detection.core.detection.tracker import iou_matrix
 from vehicle_detection.core.evaluation.counts import counted_crossings, true_crossings
 from vehicle_detection.core.evaluation.render import load_sprites, render_frames
 from vehicle_detection.core.evaluation.runs import evaluate, load_clip_truth, read_video, Run
-from vehicle_detection.core.evaluation.scene import build_truth, scenario, Truth, visible_vehicles
+from vehicle_detection.core.evaluation.scenarios import scenario
+from vehicle_detection.core.evaluation.scene import build_truth, Truth, visible_vehicles
 from vehicle_detection.wire import Alert
 
 REPO = Path(__file__).resolve().parents[1]
@@ -83,12 +85,12 @@ def bytes_per_alert(run: Run, frames: Sequence[np.ndarray]) -> Dict[str, float]:
     sizes: Dict[object, int] = {}
     body = 0
     for alert in run.alerts:
-        frame = frames[int(alert.frame)]  # type: ignore[call-overload]
+        frame = frames[alert.frame]
         if alert.frame not in sizes:
             jpeg = encode_snapshot(frame, settings.snapshot_max_width,
                                    settings.snapshot_quality, 1 << 22, plan)
             sizes[alert.frame] = len(jpeg)
-        body += len(json.dumps(Alert('0' * 36, 'edge-1', 'cam0', '2026-11-24T10:00:00.000000Z',
+        body += len(json.dumps(Alert(str(uuid.UUID(int=0)), 'edge-1', 'cam0', '2026-11-24T10:00:00.000000Z',
                                      alert.sighting.track_id, alert.sighting.class_name,
                                      alert.sighting.confidence, alert.sighting.bbox,
                                      frame.shape[1], frame.shape[0]).to_json()))

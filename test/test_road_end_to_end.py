@@ -38,13 +38,15 @@ from cloud_helpers import add_device, CloudServer, start_run, stop_run
 import requests
 from test_dashboard_browser import ARTIFACTS, browser  # noqa: F401 (browser: a fixture)
 
-from vehicle_detection.core.bridge.policy import AlertDecision, iou, Sighting
 from vehicle_detection.core.counting.config import parse_geometry
 from vehicle_detection.core.evaluation.alerts import score_alerts
 from vehicle_detection.core.evaluation.counts import true_crossings
 from vehicle_detection.core.evaluation.render import load_sprites, render_frames
 from vehicle_detection.core.evaluation.runs import every, load_clip_truth, read_video
-from vehicle_detection.core.evaluation.scene import build_truth, scenario, visible_vehicles
+from vehicle_detection.core.evaluation.scenarios import scenario
+from vehicle_detection.core.evaluation.scene import build_truth, visible_vehicles
+from vehicle_detection.core.events.event import VehicleEvent
+from vehicle_detection.core.events.vehicles import iou, Sighting
 from vehicle_detection.core.system.bag_tools import make_bag
 from waiting import Lines
 
@@ -65,7 +67,7 @@ def play(bag: Path, frames: int, env: dict) -> None:
     assert f'{frames}/{frames}' in result.stderr  # the progress bar reached the end
 
 
-def server_alerts(db: Path, start_ns: int, frames: int) -> List[AlertDecision]:
+def server_alerts(db: Path, start_ns: int, frames: int) -> List[VehicleEvent]:
     """Return the server's alerts of one bag, each keyed by the bag's frame index it names."""
     with sqlite3.connect(db) as connection:
         rows = connection.execute('SELECT detected_at, track_id, class_name, confidence, bbox, '
@@ -77,7 +79,8 @@ def server_alerts(db: Path, start_ns: int, frames: int) -> List[AlertDecision]:
         if 0 <= index < frames:
             assert image_path, 'every alert has its snapshot'
             box = tuple(float(v) for v in bbox.strip('[]').split(','))
-            alerts.append(AlertDecision(Sighting(track, name, confidence, box), 0.0, index))
+            alerts.append(VehicleEvent('vehicle', Sighting(track, name, confidence, box), 0.0,
+                                       index))
     return alerts
 
 

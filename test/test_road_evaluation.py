@@ -20,16 +20,17 @@ import json
 from pathlib import Path
 
 import pytest
-from test_counting import parking_bays
+from test_event_rules import dwell_rule, parking_bays
 
-from vehicle_detection.core.bridge.policy import iou
 from vehicle_detection.core.counting.config import parse_geometry
-from vehicle_detection.core.counting.session import CountingSession, tracked_vehicles
 from vehicle_detection.core.detection.detector import Detector, DetectorSettings
+from vehicle_detection.core.evaluation.alerts import run_policy
 from vehicle_detection.core.evaluation.counts import counted_crossings, true_crossings
 from vehicle_detection.core.evaluation.render import load_sprites, render_frames
 from vehicle_detection.core.evaluation.runs import evaluate, load_clip_truth, read_video
-from vehicle_detection.core.evaluation.scene import build_truth, scenario, visible_vehicles
+from vehicle_detection.core.evaluation.scenarios import scenario
+from vehicle_detection.core.evaluation.scene import build_truth, visible_vehicles
+from vehicle_detection.core.events.vehicles import iou
 
 FIXTURE = Path(__file__).parent / 'fixtures' / 'highway_bridge_jitter.truth.json'
 
@@ -94,8 +95,5 @@ def test_stopped_vehicle_events_on_the_rendered_parking_scene(detector: Detector
     scene = build_truth(scenario('parking', seed=1, fps=10.0))
     frames = list(render_frames(scene, load_sprites(samples_dir)))
     run = evaluate(detector, frames, scene.truth, visible_vehicles(scene), scene.fps)
-    session = CountingSession(parse_geometry('', parking_bays(scene)))
-    events = [event for detections, index in zip(run.tracked, run.frame_indices)
-              for event in session.update(tracked_vehicles(detections), index / scene.fps,
-                                          (640, 360)).dwells]
-    assert sorted(e.zone for e in events) == ['bay1', 'bay2']
+    events = run_policy(run.tracked, scene.fps, dwell_rule(parking_bays(scene)), (640, 360))
+    assert sorted(e.places['zone'] for e in events) == ['bay1', 'bay2']

@@ -24,10 +24,10 @@ lists by a test.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 import math
 import re
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 import uuid
 
 API_PREFIX = '/api/v1'
@@ -48,10 +48,20 @@ EARLIEST_DETECTION = datetime(2000, 1, 1, tzinfo=timezone.utc)
 
 ALERT_FIELDS: Tuple[str, ...] = (
     'event_id', 'device_id', 'camera_id', 'detected_at', 'track_id', 'class_name',
-    'confidence', 'bbox', 'image_width', 'image_height', 'image_sha256', 'kind', 'zone')
-# What an alert reports: a vehicle seen (once per vehicle), or a vehicle that stayed in a
-# counting zone longer than its dwell limit (``zone`` names it).
-ALERT_KINDS: Tuple[str, ...] = ('vehicle', 'stopped_vehicle')
+    'confidence', 'bbox', 'image_width', 'image_height', 'image_sha256', 'kind', 'zone',
+    'line', 'direction')
+# Where an alert happened: each kind names the places it needs, and no others.
+ALERT_PLACES: Tuple[str, ...] = ('zone', 'line', 'direction')
+# What an alert reports, with the places of its kind:
+# - vehicle: a vehicle seen (once per vehicle);
+# - stopped_vehicle: a vehicle that stayed in a counting zone longer than its dwell limit;
+# - wrong_way: a vehicle that crossed a counting line against its allowed direction
+#   (``direction`` names the way it crossed).
+ALERT_KINDS: Dict[str, Tuple[str, ...]] = {
+    'vehicle': (),
+    'stopped_vehicle': ('zone',),
+    'wrong_way': ('line', 'direction'),
+}
 # The SHA-256 of the snapshot the edge will upload for an alert (lowercase hex). The
 # server links an alert to a snapshot it already holds from the same device (alerts of
 # one frame share one picture) and says so (``image_stored``): the edge skips the upload.
@@ -65,6 +75,13 @@ COUNT_FIELDS: Tuple[str, ...] = (
 COUNT_ROW_FIELDS: Tuple[str, ...] = ('line', 'direction', 'class_name', 'count')
 MAX_COUNT_ROWS = 1000  # rows in one record (lines x directions x classes)
 MAX_PERIOD_S = 86400
+MAX_COUNT = 1_000_000_000  # vehicles of one row
+
+# Limits of single fields, the same on both sides.
+MAX_NAME_LENGTH = 64  # device, camera, line, direction and zone names (NAME_PATTERN)
+MAX_CLASS_NAME_LENGTH = 64
+MAX_TRACK_ID = 2 ** 62  # track ids are -1 (no tracker) up to this
+MAX_IMAGE_SIDE = 100_000  # pixels
 
 # Health figures a heartbeat may carry; every one optional, numbers except link_state.
 HEARTBEAT_FIELDS: Tuple[str, ...] = (
@@ -133,6 +150,106 @@ def snapshot_name(detected_at: datetime, camera_id: str, event_id: str) -> str:
     return f'{moment:%Y-%m-%d}/{moment:%H%M%S}_{camera_id}_{event}.jpg'
 
 
+def alert_kind_problem(kind: str, places: Mapping[str, Optional[str]]) -> Optional[str]:
+    """Say what is wrong with an alert's kind and places (None if they agree)."""
+    if kind not in ALERT_KINDS:
+        return f'alert kind {kind!r} is not one of {", ".join(ALERT_KINDS)}'
+    unknown = sorted(set(places) - set(ALERT_PLACES))
+    if unknown:
+        return f'{", ".join(unknown)} is not a place of an alert'
+    for place in ALERT_PLACES:
+        value = places.get(place)
+        if (value is None) == (place in ALERT_KINDS[kind]):
+            return (f'a {kind} alert names its {place}' if value is None
+                    else f'a {kind} alert names no {place}')
+        if value is not None and not is_valid_name(value):
+            return f'{place} {value!r} is not a valid name'
+    return None
+
+
+def bbox_problem(bbox: Sequence[float]) -> Optional[str]:
+    """Say what is wrong with a box ``[x1, y1, x2, y2]`` (None if it is one)."""
+    if len(bbox) != 4 or not all(_is_number(v) and math.isfinite(v) for v in bbox):
+        return 'bbox must be four finite numbers [x1, y1, x2, y2]'
+    if bbox[2] < bbox[0] or bbox[3] < bbox[1]:
+        return 'bbox must be [x1, y1, x2, y2] with x2 >= x1 and y2 >= y1'
+    return None
+
+
+def class_name_problem(name: str) -> Optional[str]:
+    """Say what is wrong with a class name (None if it is fine)."""
+    if not 1 <= len(name) <= MAX_CLASS_NAME_LENGTH:
+        return f'class name must have 1 to {MAX_CLASS_NAME_LENGTH} characters'
+    try:
+        printable_text(name)
+    except ValueError as error:
+        return f'class name {error}'
+    return None
+
+
+def plausible_time(value: datetime) -> datetime:
+    """Refuse a time further ahead than a clock may be off, or before 2000 (clock never set)."""
+    now = datetime.now(timezone.utc)
+    if value > now + timedelta(seconds=MAX_CLOCK_SKEW_S):
+        raise ValueError(f'lies more than {MAX_CLOCK_SKEW_S:g} s in the future '
+                         f'(server time {now:%Y-%m-%dT%H:%M:%SZ}): check the clock')
+    if value < EARLIEST_DETECTION:
+        raise ValueError(f'lies before {EARLIEST_DETECTION:%Y-%m-%d}: check the clock')
+    return value
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check(problems: Sequence[Optional[str]]) -> None:
+    """Raise ValueError naming every problem found (None: no problem)."""
+    found = [problem for problem in problems if problem]
+    if found:
+        raise ValueError('; '.join(found))
+
+
+def _names(**names: Any) -> List[str]:
+    return [f'{field} {value!r} is not a valid name' for field, value in names.items()
+            if not (isinstance(value, str) and is_valid_name(value))]
+
+
+def _moment(field: str, value: Any) -> List[str]:
+    """Check an ISO 8601 time with its time zone, and that it is plausible."""
+    try:
+        moment = datetime.fromisoformat(value.replace('Z', '+00:00'))
+        if moment.tzinfo is None:
+            raise ValueError('needs a time zone')
+        plausible_time(moment)
+    except (AttributeError, ValueError) as error:
+        return [f'{field} {value!r}: {error}']
+    return []
+
+
+def _uuid(field: str, value: Any) -> List[str]:
+    try:
+        uuid.UUID(value)
+    except (AttributeError, TypeError, ValueError):
+        return [f'{field} {value!r} is not a UUID']
+    return []
+
+
+def _from_json(kind: type, body: Mapping[str, Any], fields: Tuple[str, ...],
+               optional: Tuple[str, ...]) -> Dict[str, Any]:
+    """Return ``body``'s fields as keyword arguments; refuse unknown or missing ones."""
+    if not isinstance(body, Mapping):
+        raise ValueError(f'a {kind.__name__} body is a JSON object')
+    unknown = sorted(set(body) - set(fields))
+    missing = [name for name in fields if name not in body and name not in optional]
+    _check([f'unknown field {name!r}' for name in unknown]
+           + [f'missing field {name!r}' for name in missing])
+    return dict(body)
+
+
 @dataclass(frozen=True)
 class Alert:
     """One alert as the edge sends it (``POST /api/v1/alerts``)."""
@@ -150,27 +267,47 @@ class Alert:
     image_sha256: Optional[str] = None
     kind: str = 'vehicle'
     zone: Optional[str] = None  # the zone a stopped vehicle stayed in
+    line: Optional[str] = None  # the line a wrong-way vehicle crossed...
+    direction: Optional[str] = None  # ...and the way it crossed it
 
     def __post_init__(self) -> None:
         """Refuse what the server would refuse, before it is queued (clear error, no retry)."""
-        if self.kind not in ALERT_KINDS or (self.zone is None) != (self.kind == 'vehicle'):
-            raise ValueError(f'alert kind {self.kind!r} with zone {self.zone!r}: a '
-                             'stopped_vehicle alert names its zone, a vehicle alert none')
-        if self.zone is not None and not is_valid_name(self.zone):
-            raise ValueError(f'{self.zone!r} is not a valid zone name')
-        numbers = (self.confidence, *self.bbox)
-        if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in numbers):
-            raise ValueError(f'alert numbers must be finite: confidence {self.confidence}, '
-                             f'bbox {self.bbox}')
-        if not 0.0 <= self.confidence <= 1.0:
-            raise ValueError(f'confidence {self.confidence} is outside [0, 1]')
-        for name in (self.device_id, self.camera_id):
-            if not is_valid_name(name):
-                raise ValueError(f'{name!r} is not a valid device or camera id')
-        printable_text(self.class_name)
+        problems: List[Optional[str]] = [*_uuid('event_id', self.event_id), *_names(
+            device_id=self.device_id, camera_id=self.camera_id)]
+        problems += _moment('detected_at', self.detected_at)
+        if not (_is_int(self.track_id) and -1 <= self.track_id <= MAX_TRACK_ID):
+            problems.append(f'track id {self.track_id!r} is not an integer in '
+                            f'[-1, {MAX_TRACK_ID}]')
+        problems.append(class_name_problem(self.class_name) if isinstance(self.class_name, str)
+                        else 'class name must be text')
+        if not (_is_number(self.confidence) and 0.0 <= self.confidence <= 1.0):
+            problems.append(f'confidence {self.confidence!r} is not a number in [0, 1]')
+        problems.append(bbox_problem(self.bbox) if isinstance(self.bbox, (list, tuple))
+                        else 'bbox must be four finite numbers [x1, y1, x2, y2]')
+        for side in (self.image_width, self.image_height):
+            if not (_is_int(side) and 0 < side <= MAX_IMAGE_SIDE):
+                problems.append(f'image size {side!r} is not an integer in '
+                                f'[1, {MAX_IMAGE_SIDE}]')
+        if self.image_sha256 is not None and not (
+                isinstance(self.image_sha256, str) and re.match(SHA256_PATTERN,
+                                                                self.image_sha256)):
+            problems.append('image_sha256 must be 64 lowercase hex digits')
+        places = {'zone': self.zone, 'line': self.line, 'direction': self.direction}
+        problems.append(alert_kind_problem(self.kind, places) if isinstance(self.kind, str)
+                        else 'kind must be text')
+        _check(problems)
+
+    @classmethod
+    def from_json(cls, body: Mapping[str, Any]) -> 'Alert':
+        """Return the alert of a JSON body; ValueError says what the server would refuse."""
+        values = _from_json(cls, body, ALERT_FIELDS,
+                            ('image_sha256', 'kind', *ALERT_PLACES))
+        if isinstance(values.get('bbox'), list):
+            values['bbox'] = tuple(values['bbox'])
+        return cls(**values)
 
     def to_json(self) -> Dict[str, Any]:
-        """Return the JSON body (without ``image_sha256`` when there is no snapshot)."""
+        """Return the JSON body (without ``image_sha256`` and places it has none of)."""
         body = {k: v for k, v in asdict(self).items() if v is not None}
         body['bbox'] = [round(float(v), 1) for v in self.bbox]
         body['confidence'] = round(float(self.confidence), 4)
@@ -190,20 +327,46 @@ class CountRecord:
 
     def __post_init__(self) -> None:
         """Refuse what the server would refuse, before it is queued."""
-        for name in (self.device_id, self.camera_id):
-            if not is_valid_name(name):
-                raise ValueError(f'{name!r} is not a valid device or camera id')
-        if not 0 < self.period_s <= MAX_PERIOD_S or len(self.counts) > MAX_COUNT_ROWS:
-            raise ValueError(f'period of {self.period_s} s with {len(self.counts)} rows: '
-                             f'at most {MAX_PERIOD_S} s and {MAX_COUNT_ROWS} rows')
-        for line, direction, class_name, count in self.counts:
-            if not (is_valid_name(line) and is_valid_name(direction)) or count < 0:
-                raise ValueError(f'count row {line!r} {direction!r}: names must be valid and '
-                                 f'the count ({count}) not negative')
-            printable_text(class_name)
+        problems: List[Optional[str]] = [*_uuid('record_id', self.record_id), *_names(
+            device_id=self.device_id, camera_id=self.camera_id)]
+        problems += _moment('period_start', self.period_start)
+        if not (_is_int(self.period_s) and 0 < self.period_s <= MAX_PERIOD_S):
+            problems.append(f'period of {self.period_s!r} s: at most {MAX_PERIOD_S} s')
+        if len(self.counts) > MAX_COUNT_ROWS:
+            problems.append(f'{len(self.counts)} rows: at most {MAX_COUNT_ROWS}')
+        for row in self.counts:
+            problems += _count_row_problems(row)
+        keys = [tuple(row[:3]) for row in self.counts]
+        if len(set(keys)) != len(keys):
+            problems.append('counts must name each (line, direction, class_name) once')
+        _check(problems)
+
+    @classmethod
+    def from_json(cls, body: Mapping[str, Any]) -> 'CountRecord':
+        """Return the record of a JSON body; ValueError says what the server would refuse."""
+        values = _from_json(cls, body, COUNT_FIELDS, ())
+        rows = values['counts']
+        if not isinstance(rows, list):
+            raise ValueError('counts must be a list of rows')
+        values['counts'] = tuple(
+            tuple(_from_json(cls, row, COUNT_ROW_FIELDS, ())[name] for name in COUNT_ROW_FIELDS)
+            for row in rows)
+        return cls(**values)
 
     def to_json(self) -> Dict[str, Any]:
         """Return the JSON body."""
         body: Dict[str, Any] = {name: getattr(self, name) for name in COUNT_FIELDS[:-1]}
         body['counts'] = [dict(zip(COUNT_ROW_FIELDS, row)) for row in self.counts]
         return body
+
+
+def _count_row_problems(row: Sequence[Any]) -> List[Optional[str]]:
+    if len(row) != len(COUNT_ROW_FIELDS):
+        return [f'count row {row!r} is not (line, direction, class_name, count)']
+    line, direction, class_name, count = row
+    problems: List[Optional[str]] = [*_names(line=line, direction=direction)]
+    problems.append(class_name_problem(class_name) if isinstance(class_name, str)
+                    else 'class name must be text')
+    if not (_is_int(count) and 0 <= count <= MAX_COUNT):
+        problems.append(f'count {count!r} is not an integer in [0, {MAX_COUNT}]')
+    return problems

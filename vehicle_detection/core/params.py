@@ -27,8 +27,10 @@ as typed attributes (``settings.snapshot_quality``, checked by mypy).
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import (
+    Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Type, TypeVar, Union)
 
+T = TypeVar('T')
 ParamValue = Union[bool, int, float, str, List[str], List[int], List[float]]
 Check = Callable[[Any], Optional[str]]
 
@@ -131,6 +133,21 @@ def from_spec(spec: 'ParamSpec') -> Any:
     return setting(spec.default, spec.description, minimum=spec.minimum,
                    maximum=spec.maximum, choices=spec.choices, read_only=spec.read_only,
                    check=spec.check)
+
+
+def slice_of(kind: Type[T], source: Any, **changes: Any) -> T:
+    """
+    Return a ``kind`` (a settings dataclass) holding ``source``'s values of its fields.
+
+    Fields are taken by name (attributes and properties of ``source``), so a
+    part of the system configured with a slice of a node's settings never
+    repeats their defaults; a field ``source`` lacks keeps its own default,
+    and ``changes`` give or replace single values.
+    """
+    values = {f.name: changes[f.name] if f.name in changes else getattr(source, f.name)
+              for f in fields(kind)  # type: ignore[arg-type]  # a dataclass, by contract
+              if f.name in changes or hasattr(source, f.name)}
+    return kind(**values)
 
 
 def specs_of(settings_class: type) -> Tuple['ParamSpec', ...]:

@@ -30,8 +30,8 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
-from vehicle_detection.core.bridge.policy import iou
 from vehicle_detection.core.camera.sources import open_source, parse_source
+from vehicle_detection.core.events.vehicles import iou
 
 IMAGE_TYPE = 'sensor_msgs/msg/Image'
 STORAGES = ('sqlite3', 'mcap')
