@@ -58,6 +58,7 @@ from vehicle_detection.wire import Alert
 REPO = Path(__file__).resolve().parents[1]
 CLIP_TRUTH = REPO / 'test' / 'fixtures' / 'highway_bridge_jitter.truth.json'
 CAMERA_FPS = 10.0
+ZERO_ID = str(uuid.UUID(int=0))
 SCENE_LINES = 'main 0,250 640,250 towards/away; slant 0,0.6 1,0.75 towards/away'
 
 
@@ -90,7 +91,7 @@ def bytes_per_alert(run: Run, frames: Sequence[np.ndarray]) -> Dict[str, float]:
             jpeg = encode_snapshot(frame, settings.snapshot_max_width,
                                    settings.snapshot_quality, 1 << 22, plan)
             sizes[alert.frame] = len(jpeg)
-        body += len(json.dumps(Alert(str(uuid.UUID(int=0)), 'edge-1', 'cam0', '2026-11-24T10:00:00.000000Z',
+        body += len(json.dumps(Alert(ZERO_ID, 'edge-1', 'cam0', '2026-11-24T10:00:00.000000Z',
                                      alert.sighting.track_id, alert.sighting.class_name,
                                      alert.sighting.confidence, alert.sighting.bbox,
                                      frame.shape[1], frame.shape[0]).to_json()))

@@ -94,7 +94,7 @@ def one_vehicle(a: np.ndarray, b: np.ndarray) -> bool:
 def host_for(box: np.ndarray, tracks: Sequence[R]) -> Optional[R]:
     """Return the published vehicle seen in this frame that ``box`` is nested with, if any."""
     for track in tracks:
-        if track.track_id > 0 and track.host is None and track.lost == 0:
+        if track.track_id > 0 and track.host is None and _seen(track, tracks):
             outline = _outline(track, tracks)
             if outline is not None and one_vehicle(box, outline):
                 return track
@@ -181,10 +181,14 @@ def _seen(vehicle: R, tracks: Sequence[R]) -> bool:
 
 def _outline(vehicle: R, tracks: Sequence[R], leave_out: Optional[R] = None
              ) -> Optional[np.ndarray]:
-    """Return the box around a vehicle's boxes seen in this frame (parts included)."""
+    """
+    Return the box around a vehicle's boxes seen in this frame.
+
+    Its parts and the tracks held back for it count: of a rig entering the
+    picture, the first box may be a part, and the whole held back for it.
+    """
     boxes = [t.last_box for t in tracks
-             if t is not leave_out and t.lost == 0
-             and (t is vehicle or (t.host is vehicle and t.part))]
+             if t is not leave_out and t.lost == 0 and (t is vehicle or t.host is vehicle)]
     if not boxes:
         return None
     stacked = np.array(boxes, np.float32)

@@ -35,8 +35,9 @@ high-score detections start new tracks, unless they are a part of a vehicle
 already tracked (:mod:`rigs`: a cab and its lorry are one vehicle, one id).
 Association is class-agnostic and each track's class is decided by a vote
 weighted by score and box size, so a truck scored "bus" for a few frames
-(or while small, far away) keeps its id and stays a truck. A side of a box that lies on the image edge is not used to
-correct the filter (the vehicle is cut there, see :mod:`box_filter`).
+(or while small, far away) keeps its id and stays a truck. A side of a box
+that lies on the image edge is not used to correct the filter (the vehicle
+is cut there, see :mod:`box_filter`).
 """
 
 from __future__ import annotations

@@ -21,8 +21,10 @@ Named, seeded traffic scenes for :mod:`scene` (the same name and seed, the same 
   (articulated lorries, pickups towing trailers, cars found as front and rear);
 - ``close``: vehicles that pass close without being one: overtaking, side by
   side, a car hidden behind a lorry, both ways;
-- ``wrong_way``: motorway traffic in which about one vehicle in ten drives
-  against its lane.
+- ``wrong_way``: motorway traffic with wrong-way drivers in the inner lane of
+  each carriageway, passing the traffic of the outer lane (a scene has no
+  collisions: a driver against a lane with traffic of its own would drive
+  through it).
 """
 
 from __future__ import annotations
@@ -86,24 +88,25 @@ def _lanes(per_direction: int) -> Tuple[List[float], List[float]]:
 def _traffic(rng: random.Random, camera: Camera, seconds: float, per_direction: int,
              headway: float, speeds: Tuple[float, float], next_id: int,
              stops: Tuple[Tuple[float, float], ...] = (), mix: Mix = TRAFFIC,
-             wrong_way: float = 0.0) -> List[Vehicle]:
+             wrong_way_lanes: Tuple[int, ...] = ()) -> List[Vehicle]:
     """
     Lanes of followers about ``headway`` s apart, both directions, overtaking included.
 
-    ``wrong_way``: the share of vehicles that drive against their lane.
+    Lanes are numbered towards the camera first, inner lane first; in the
+    ``wrong_way_lanes`` every vehicle drives against the lane, three times
+    further apart.
     """
     towards, away = _lanes(per_direction)
     far = 110.0  # metres: a car is about 10 px high there
     vehicles = []
     for lane_index, lateral in enumerate(towards + away):
-        lane_heading = -1 if lateral < 0 else 1
+        against = lane_index in wrong_way_lanes
+        heading = (1 if lateral < 0 else -1) if against else (-1 if lateral < 0 else 1)
         # Inner lanes are faster: vehicles there overtake the outer lanes.
         lane_speed = rng.uniform(*speeds) * (1.0 + 0.15 * (lane_index % per_direction))
         t = rng.uniform(-4.0, 1.0)
         while t < seconds - 1.0:
             kind = rng.choices(*mix)[0]
-            heading = -lane_heading if wrong_way and rng.random() < wrong_way \
-                else lane_heading
             start_d = far if heading < 0 else camera.near * 0.6
             speed = heading * lane_speed * rng.uniform(0.95, 1.05)
             lane_stops = stops if heading < 0 else ()
@@ -111,7 +114,8 @@ def _traffic(rng: random.Random, camera: Camera, seconds: float, per_direction: 
                                     driving(t, start_d, speed, lane_stops),
                                     sprite=rng.randrange(1000), heading=heading))
             next_id += 1
-            t += headway * rng.uniform(0.8, 1.6) + (1.0 if kind in LONG else 0.0)
+            t += (3 if against else 1) * headway * rng.uniform(0.8, 1.6) \
+                + (1.0 if kind in LONG else 0.0)
     return vehicles
 
 
@@ -158,10 +162,10 @@ def _rigs(rng: random.Random) -> Tuple[Camera, List[Vehicle], float]:
 
 
 def _wrong_way(rng: random.Random) -> Tuple[Camera, List[Vehicle], float]:
-    """Motorway traffic with drivers against their lane (about one in ten)."""
+    """Motorway traffic; the inner lanes' drivers all drive against them."""
     camera = Camera()
     return camera, _traffic(rng, camera, 30.0, 2, 1.4, (22.0, 28.0), 1,
-                            wrong_way=0.1), 30.0
+                            wrong_way_lanes=(0, 2)), 30.0
 
 
 def _close(rng: random.Random) -> Tuple[Camera, List[Vehicle], float]:

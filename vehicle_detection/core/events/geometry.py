@@ -24,9 +24,11 @@ box that jitters on the line, or a vehicle that stops on it, never crosses
 twice. A track first seen on the line crosses when it leaves it to a side.
 
 A track crosses each line once: a track seen crossing back is a box that
-jumped (the tracker gave a rig's whole box the id of a part of it) or an id
-passed on to another vehicle, not a vehicle of its own; and a new track
-that is a vehicle seen before (:mod:`reid`) keeps the lines it crossed.
+jumped (a rig reported by its part's box for a frame, its whole's the next)
+or an id passed on to another vehicle, not a vehicle of its own; and a new
+track that is a vehicle seen before (:mod:`reid`) does not cross again
+where that one crossed the same way (a vehicle coming in the other way where
+another left the picture is not held back by it).
 """
 
 from __future__ import annotations
@@ -163,7 +165,9 @@ def inside(polygon: Sequence[Point], point: Point) -> bool:
 @dataclass
 class _Sides:
     sides: Dict[str, int] = field(default_factory=dict)  # line -> last clear side, or ON_LINE
-    crossed: Set[str] = field(default_factory=set)  # lines this vehicle crossed
+    crossed: Set[str] = field(default_factory=set)  # lines this track crossed
+    before: Set[Tuple[str, int]] = field(default_factory=set)  # (line, side) of its vehicle
+    #                                                             under an earlier track
     last_seen: float = 0.0
 
 
@@ -187,7 +191,9 @@ class LineCrossings:
                 state = self._tracks[sighting.track_id] = _Sides()
                 before = self._where.find(sighting.bbox, stamp)
                 if before is not None and before in self._tracks:  # re-found: crossed already
-                    state.crossed |= self._tracks[before].crossed
+                    earlier = self._tracks[before]
+                    state.before = earlier.before | {
+                        (line, earlier.sides[line]) for line in earlier.crossed}
             state.last_seen = stamp
             for line in self.lines:
                 crossing = self._cross(line, state, sighting, stamp)
@@ -216,5 +222,7 @@ class LineCrossings:
         if before is None or before == side or line.name in state.crossed:
             return None
         state.crossed.add(line.name)
+        if (line.name, side) in state.before:
+            return None  # its vehicle crossed here this way under an earlier track
         return Crossing(line.name, direction_of(line, side), sighting, stamp,
                         from_line=before == ON_LINE)

@@ -41,7 +41,8 @@ from dataclasses import dataclass, field, replace
 from typing import ClassVar, Dict, List, Optional, Sequence, Tuple
 
 from vehicle_detection.core.events.event import FrameInfo, FrameKey, VehicleEvent
-from vehicle_detection.core.events.reid import standing_still, STILL_WINDOW_S, Whereabouts
+from vehicle_detection.core.events.reid import (
+    motion, standing_still, STILL_WINDOW_S, Whereabouts)
 from vehicle_detection.core.events.vehicles import Box, Sighting, view_quality
 
 FORGET_TRACK_S = 30.0  # a track unseen this long is forgotten
@@ -146,8 +147,9 @@ class AlertPolicy:
         track.confirmed_at = frame.stamp
         track.best = (view_quality(sighting), sighting, frame.stamp, frame.key)
         first_seen, first_box = track.first
-        if self._alerted.find(first_box, first_seen, track.standing_still(),
-                              exclude=track_id) is not None:
+        heading = motion(box for _, box in track.path)
+        if self._alerted.find(first_box, first_seen, track.standing_still(), exclude=track_id,
+                              heading=heading) is not None:
             track.done = True  # a vehicle alerted before, under a new track
             self._alerted.see(track_id, sighting.bbox, frame.stamp)
 

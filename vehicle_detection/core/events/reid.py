@@ -23,7 +23,9 @@ counter, the zone dwell rule) then asks the same question, answered here
 once: a new track is a vehicle seen before when
 
 - it appears within :data:`LOST_WAIT_S` of that vehicle's loss, overlapping
-  its last box (IoU >= :data:`REFOUND_IOU`): a moving vehicle lost a moment;
+  its last box (IoU >= :data:`REFOUND_IOU`), not heading the other way: a
+  moving vehicle lost a moment (where one vehicle leaves the picture another
+  may come in, the other way);
 - or both stand still, the new one where the other was last seen standing
   (IoU >= :data:`SAME_PLACE_IOU`), within the caller's place memory (the
   bridge's ``track_cooldown``): a parked car hidden by passing traffic for
@@ -40,7 +42,7 @@ from dataclasses import dataclass, field
 import math
 from typing import Deque, Dict, Iterable, Optional, Tuple
 
-from vehicle_detection.core.events.vehicles import Box, centre, diagonal, iou
+from vehicle_detection.core.events.vehicles import Box, centre, diagonal, iou, Point
 
 LOST_WAIT_S = 2.0  # a lost vehicle is looked for this long (the tracker's max_lost)
 REFOUND_IOU = 0.3  # a new box overlapping a just-lost vehicle's last box this much is it
@@ -72,20 +74,37 @@ class LastSeen:
         """Tell whether the vehicle stood still over its recent path."""
         return standing_still(box for _, box in self.path)
 
+    def motion(self) -> Point:
+        """Return how far its centre moved over its recent path (x, y pixels)."""
+        return motion(box for _, box in self.path)
+
+
+def motion(path: Iterable[Box]) -> Point:
+    """Return how far the centre moved from the first box of ``path`` to the last."""
+    boxes = list(path)
+    if len(boxes) < 2:
+        return (0.0, 0.0)
+    (x1, y1), (x2, y2) = centre(boxes[0]), centre(boxes[-1])
+    return (x2 - x1, y2 - y1)
+
 
 def same_vehicle(seen: LastSeen, box: Box, stamp: float, standing: bool = True,
-                 place_memory_s: float = PLACE_MEMORY_S) -> bool:
+                 place_memory_s: float = PLACE_MEMORY_S,
+                 heading: Point = (0.0, 0.0)) -> bool:
     """
     Tell whether a new track first seen at ``box`` at ``stamp`` is the vehicle ``seen``.
 
-    ``standing``: whether the new track stands still (a caller that cannot
-    tell yet, at a track's first box, passes True).
+    ``standing``: whether the new track stands still, ``heading``: how it
+    moved so far (a caller that cannot tell yet, at a track's first box,
+    passes the defaults).
     """
     gone = stamp - seen.stamp
     if gone <= 0.0:  # seen in this very frame: another vehicle
         return False
     overlap = iou(seen.box, box)
-    if gone <= LOST_WAIT_S and overlap >= REFOUND_IOU:
+    was = seen.motion()
+    if gone <= LOST_WAIT_S and overlap >= REFOUND_IOU \
+            and was[0] * heading[0] + was[1] * heading[1] >= 0.0:
         return True
     return standing and gone <= place_memory_s and overlap >= SAME_PLACE_IOU \
         and seen.standing()
@@ -117,10 +136,10 @@ class Whereabouts:
         return seen is not None and seen.standing()
 
     def find(self, box: Box, stamp: float, standing: bool = True,
-             exclude: Optional[int] = None) -> Optional[int]:
+             exclude: Optional[int] = None, heading: Point = (0.0, 0.0)) -> Optional[int]:
         """Return the key of the vehicle a new track first seen at ``box`` is, if any."""
         found = [(seen.stamp, key) for key, seen in self._seen.items() if key != exclude
-                 and same_vehicle(seen, box, stamp, standing, self.place_memory_s)]
+                 and same_vehicle(seen, box, stamp, standing, self.place_memory_s, heading)]
         return max(found)[1] if found else None  # the one lost most recently
 
     def forget(self, key: int) -> None:

@@ -38,7 +38,7 @@ from vehicle_detection.core.events.geometry import (
 from vehicle_detection.core.events.vehicles import ground_point, Sighting
 
 CONFIRM_S = 1.0  # seconds after the crossing within which it must be confirmed
-CONFIRM_BEYOND = 0.25  # box heights the vehicle must drive on past where it crossed
+CONFIRM_BEYOND = 0.1  # box heights the vehicle must drive on past where it crossed
 FORGET_TRACK_S = 10.0
 
 
