@@ -239,9 +239,9 @@ class ByteTracker:
         # One detection per vehicle: its largest box, its id, the class its boxes voted for.
         ids = np.full(len(detections), -1, np.int64)
         class_ids, names = detections.class_ids.copy(), list(detections.class_names)
-        for index, vehicle in rigs.report(owners, boxes).items():
-            ids[index] = vehicle.track_id
-            class_ids[index], names[index] = rigs.vote(vehicle, self.tracks)
+        for chosen, vehicle in rigs.report(owners, boxes).items():
+            ids[chosen] = vehicle.track_id
+            class_ids[chosen], names[chosen] = rigs.vote(vehicle, self.tracks)
         return Detections(boxes, scores, class_ids, names, ids).select(ids >= 0)
 
     def reset(self) -> None:
