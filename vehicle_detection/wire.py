@@ -162,7 +162,7 @@ def alert_kind_problem(kind: str, places: Mapping[str, Optional[str]]) -> Option
         if (value is None) == (place in ALERT_KINDS[kind]):
             return (f'a {kind} alert names its {place}' if value is None
                     else f'a {kind} alert names no {place}')
-        if value is not None and not is_valid_name(value):
+        if value is not None and not (isinstance(value, str) and is_valid_name(value)):
             return f'{place} {value!r} is not a valid name'
     return None
 

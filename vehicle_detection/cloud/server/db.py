@@ -114,9 +114,13 @@ class Alert(Base):
     image_path: Mapped[Optional[str]] = mapped_column(String(200), nullable=True)
     image_bytes: Mapped[Optional[int]] = mapped_column(Integer, nullable=True)
     image_sha256: Mapped[Optional[str]] = mapped_column(String(64), nullable=True)
-    kind: Mapped[str] = mapped_column(String(16), default='vehicle',
-                                      server_default='vehicle')  # migration 0004
+    kind: Mapped[str] = mapped_column(String(16), default='vehicle', server_default='vehicle',
+                                      index=True)  # migration 0004, its index 0007
+    # Where it happened (wire.ALERT_PLACES): a stopped vehicle's zone (migration 0004),
+    # a wrong-way driver's line and direction (migration 0007).
     zone: Mapped[Optional[str]] = mapped_column(String(64), nullable=True)
+    line: Mapped[Optional[str]] = mapped_column(String(64), nullable=True)
+    direction: Mapped[Optional[str]] = mapped_column(String(64), nullable=True)
 
 
 class CountRecord(Base):

@@ -31,22 +31,28 @@ from vehicle_detection.cloud.server.deps import state
 from vehicle_detection.cloud.server.models import AlertOut, AlertPage, DeviceOut, Stats
 from vehicle_detection.cloud.server.storage import StorageError
 from vehicle_detection.wire import (
-    alert_image_path, ALERTS_PATH, API_PREFIX, DEVICES_PATH, JPEG_CONTENT_TYPE, printable_text)
+    ALERT_KINDS, alert_image_path, ALERTS_PATH, API_PREFIX, DEVICES_PATH, JPEG_CONTENT_TYPE,
+    printable_text)
 
 router = APIRouter(tags=['read'])
 
 
 def _filtered(query: Select, device: Optional[str], class_name: Optional[str],
-              since: Optional[datetime], until: Optional[datetime]) -> Select:
+              since: Optional[datetime], until: Optional[datetime],
+              kind: Optional[str] = None) -> Select:
     for name, value in (('device', device), ('class_name', class_name)):
         try:
             printable_text(value or '')
         except ValueError as error:
             raise HTTPException(422, f'{name} {error}') from None
+    if kind and kind not in ALERT_KINDS:
+        raise HTTPException(422, f'kind must be one of {", ".join(ALERT_KINDS)}')
     if device:
         query = query.where(Device.name == device)
     if class_name:
         query = query.where(Alert.class_name == class_name)
+    if kind:
+        query = query.where(Alert.kind == kind)
     if since is not None:
         query = query.where(Alert.detected_at >= to_stored(since))
     if until is not None:
@@ -62,17 +68,20 @@ def _alert_out(alert: Alert, device: str) -> AlertOut:
         track_id=alert.track_id, class_name=alert.class_name, confidence=alert.confidence,
         bbox=list(alert.bbox), image_width=alert.image_width, image_height=alert.image_height,
         image_url=image, thumbnail_url=f'{image}?thumbnail=true' if image else None,
-        image_bytes=alert.image_bytes, kind=alert.kind, zone=alert.zone)
+        image_bytes=alert.image_bytes, kind=alert.kind, zone=alert.zone, line=alert.line,
+        direction=alert.direction)
 
 
 @router.get(ALERTS_PATH, response_model=AlertPage)
 def list_alerts(request: Request, device: Optional[str] = None,
                 class_name: Optional[str] = None, since: Optional[datetime] = None,
                 until: Optional[datetime] = None, limit: int = Query(50, ge=1, le=500),
-                before_id: Optional[int] = Query(None, ge=1, le=2 ** 63 - 1)) -> AlertPage:
-    """Return alerts newest first, filtered by device, class and time, one page at a time."""
+                before_id: Optional[int] = Query(None, ge=1, le=2 ** 63 - 1),
+                kind: Optional[str] = Query(None, description='one of wire.ALERT_KINDS')
+                ) -> AlertPage:
+    """Return alerts newest first, filtered by device, class, kind and time, page by page."""
     query = select(Alert, Device.name).join(Device, Alert.device_id == Device.id)
-    query = _filtered(query, device, class_name, since, until)
+    query = _filtered(query, device, class_name, since, until, kind)
     if before_id is not None:
         query = query.where(Alert.id < before_id)
     query = query.order_by(Alert.id.desc()).limit(limit + 1)
@@ -133,8 +142,9 @@ def list_devices(request: Request) -> List[DeviceOut]:
 
 @router.get(API_PREFIX + '/stats', response_model=Stats)
 def stats(request: Request, device: Optional[str] = None, class_name: Optional[str] = None,
-          since: Optional[datetime] = None, until: Optional[datetime] = None) -> Stats:
-    """Count alerts per hour and per class (the last 24 hours unless ``since`` is given)."""
+          since: Optional[datetime] = None, until: Optional[datetime] = None,
+          kind: Optional[str] = None) -> Stats:
+    """Count alerts per hour, class and kind (the last 24 hours unless ``since`` is given)."""
     engine = state(request).engine
     if since is None:
         since = (utcnow() - timedelta(hours=24)).replace(minute=0, second=0, microsecond=0)
@@ -143,17 +153,20 @@ def stats(request: Request, device: Optional[str] = None, class_name: Optional[s
     else:
         hour = func.strftime('%Y-%m-%d %H:00:00', Alert.detected_at)
     base = select().select_from(Alert).join(Device, Alert.device_id == Device.id)
-    base = _filtered(base, device, class_name, since, until)
+    base = _filtered(base, device, class_name, since, until, kind)
     with Session(engine) as session:
         hours = session.execute(base.add_columns(hour.label('hour'), func.count())
                                 .group_by('hour').order_by('hour')).all()
         classes = session.execute(base.add_columns(Alert.class_name, func.count())
                                   .group_by(Alert.class_name)).all()
+        kinds = session.execute(base.add_columns(Alert.kind, func.count())
+                                .group_by(Alert.kind)).all()
     # SQLite's strftime gives NULL for a time it cannot format: such a row counts in the
     # totals but has no hour (none gets in now: detected_at is checked at the door).
     per_hour = [(_hour(value), count) for value, count in hours if value is not None]
     per_class: Dict[str, int] = dict(classes)
-    return Stats(per_hour=per_hour, per_class=per_class, total=sum(per_class.values()))
+    return Stats(per_hour=per_hour, per_class=per_class, total=sum(per_class.values()),
+                 per_kind={**dict.fromkeys(ALERT_KINDS, 0), **dict(kinds)})
 
 
 def _hour(value: object) -> datetime:

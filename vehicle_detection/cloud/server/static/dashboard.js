@@ -12,6 +12,7 @@ function filters() {
   const add = (key, value) => { if (value) params.set(key, value); };
   add('device', $('f-device').value);
   add('class_name', $('f-class').value);
+  add('kind', $('f-kind').value);
   const since = $('f-since').value, until = $('f-until').value;
   if (since) params.set('since', new Date(since).toISOString());
   if (until) params.set('until', new Date(until).toISOString());
@@ -74,6 +75,15 @@ function openViewer(alert) {
   $('viewer').showModal();
 }
 
+// An alert of another kind than a vehicle seen says what happened, and where.
+function eventText(alert) {
+  if (alert.kind === 'stopped_vehicle') return ` stopped in ${alert.zone}`;
+  if (alert.kind === 'wrong_way') return ` wrong way on ${alert.line} (${alert.direction})`;
+  if (!alert.kind || alert.kind === 'vehicle') return '';
+  const places = ['zone', 'line', 'direction'].filter((p) => alert[p]).map((p) => alert[p]);
+  return ` ${alert.kind.replace(/_/g, ' ')} ${places.join(' ')}`.trimEnd();
+}
+
 function renderAlerts(page) {
   const box = $('alerts');
   box.replaceChildren();
@@ -90,9 +100,9 @@ function renderAlerts(page) {
     } else {
       card.appendChild(text('div', 'no snapshot yet', 'noimg muted'));
     }
-    const what = alert.kind === 'stopped_vehicle' ? ` stopped in ${alert.zone}` : '';
+    const what = eventText(alert);
     card.appendChild(text('div', `${alert.class_name} ${(100 * alert.confidence).toFixed(0)} %`
-      + what, what ? 'stopped' : ''));
+      + what, what ? 'event' : ''));
     card.appendChild(text('div', `${alert.device_id} · track ${alert.track_id}`, 'muted'));
     card.appendChild(text('div', fmtTime(alert.detected_at), 'muted'));
     box.appendChild(card);
@@ -146,9 +156,14 @@ function renderStats(stats) {
     slots.map(([, n]) => n));
   const classes = Object.keys(stats.per_class).sort();
   barChart($('chart-class'), classes, classes.map((c) => stats.per_class[c]));
-  const select = $('f-class');
+  addOptions($('f-class'), classes, (c) => c);
+  addOptions($('f-kind'), Object.keys(stats.per_kind || {}).sort(),
+    (k) => k.replace(/_/g, ' '));
+}
+
+function addOptions(select, values, label) {
   const known = new Set([...select.options].map((o) => o.value));
-  classes.filter((c) => !known.has(c)).forEach((c) => select.appendChild(new Option(c, c)));
+  values.filter((v) => !known.has(v)).forEach((v) => select.appendChild(new Option(label(v), v)));
 }
 
 async function refresh() {
