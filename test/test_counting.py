@@ -217,3 +217,17 @@ def test_the_overlay_draws_lines_and_zones_and_ignores_malformed_status() -> Non
         status = parse_status(text)
         if status is not None:
             draw_counts(np.zeros((24, 32, 3), np.uint8), status)
+
+
+def test_the_overlay_shows_the_way_a_oneway_line_allows() -> None:
+    def arrowhead_rows(oneway: str) -> Tuple[int, int]:
+        line = {'name': 'n', 'a': [0, 120], 'b': [320, 120], 'directions': ['towards', 'away'],
+                'oneway': oneway}
+        canvas = draw_counts(np.zeros((240, 320, 3), np.uint8), {'lines': [line]})
+        width = [int(np.all(canvas[y, 140:180] == LINE_COLOUR, axis=1).sum()) for y in (95, 145)]
+        return width[0], width[1]
+
+    up, down = arrowhead_rows('away')  # 'away' is the line's left side: up the picture
+    assert up > down
+    up, down = arrowhead_rows('towards')
+    assert down > up

@@ -17,8 +17,9 @@ The wire contract between the edge boxes and the cloud server.
 
 One module, imported by both sides (and by nothing heavier than the standard
 library), so paths, headers, field names, limits and the retry rule cannot
-drift apart. The server's request models are checked against these field
-lists by a test.
+drift apart. The server's request models take their kinds, name rules and
+limits from here; ``Alert`` and ``CountRecord`` refuse what the server
+refuses (a test sends both the same bad bodies).
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ HEARTBEAT_FIELDS: Tuple[str, ...] = (
     'bytes_month', 'projected_bytes_month', 'budget_bytes', 'uptime_s', 'held_events')
 
 # Camera and device names end up in file names: keep them to a safe alphabet.
-NAME_PATTERN = r'^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$'
+NAME_PATTERN = rf'^[A-Za-z0-9][A-Za-z0-9_.-]{{0,{MAX_NAME_LENGTH - 1}}}$'
 _NAME = re.compile(NAME_PATTERN)
 
 
@@ -202,8 +203,8 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+def _is_int(value: Any, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
 
 
 def _check(problems: Sequence[Optional[str]]) -> None:
@@ -213,40 +214,39 @@ def _check(problems: Sequence[Optional[str]]) -> None:
         raise ValueError('; '.join(found))
 
 
-def _names(**names: Any) -> List[str]:
-    return [f'{field} {value!r} is not a valid name' for field, value in names.items()
-            if not (isinstance(value, str) and is_valid_name(value))]
+def _names(**names: Any) -> List[Optional[str]]:
+    return [None if isinstance(value, str) and is_valid_name(value)
+            else f'{field} {value!r} is not a valid name' for field, value in names.items()]
 
 
-def _moment(field: str, value: Any) -> List[str]:
+def _moment(field: str, value: Any) -> Optional[str]:
     """Check an ISO 8601 time with its time zone, and that it is plausible."""
     try:
-        moment = datetime.fromisoformat(value.replace('Z', '+00:00'))
+        moment = datetime.fromisoformat(value)
         if moment.tzinfo is None:
             raise ValueError('needs a time zone')
         plausible_time(moment)
-    except (AttributeError, ValueError) as error:
-        return [f'{field} {value!r}: {error}']
-    return []
+    except (TypeError, ValueError) as error:
+        return f'{field} {value!r}: {error}'
+    return None
 
 
-def _uuid(field: str, value: Any) -> List[str]:
+def _uuid(field: str, value: Any) -> Optional[str]:
     try:
         uuid.UUID(value)
     except (AttributeError, TypeError, ValueError):
-        return [f'{field} {value!r} is not a UUID']
-    return []
+        return f'{field} {value!r} is not a UUID'
+    return None
 
 
 def _from_json(kind: type, body: Mapping[str, Any], fields: Tuple[str, ...],
-               optional: Tuple[str, ...]) -> Dict[str, Any]:
+               optional: Tuple[str, ...] = ()) -> Dict[str, Any]:
     """Return ``body``'s fields as keyword arguments; refuse unknown or missing ones."""
     if not isinstance(body, Mapping):
         raise ValueError(f'a {kind.__name__} body is a JSON object')
-    unknown = sorted(set(body) - set(fields))
-    missing = [name for name in fields if name not in body and name not in optional]
-    _check([f'unknown field {name!r}' for name in unknown]
-           + [f'missing field {name!r}' for name in missing])
+    _check([f'unknown field {name!r}' for name in sorted(set(body) - set(fields))]
+           + [f'missing field {name!r}' for name in fields
+              if name not in body and name not in optional])
     return dict(body)
 
 
@@ -272,30 +272,27 @@ class Alert:
 
     def __post_init__(self) -> None:
         """Refuse what the server would refuse, before it is queued (clear error, no retry)."""
-        problems: List[Optional[str]] = [*_uuid('event_id', self.event_id), *_names(
-            device_id=self.device_id, camera_id=self.camera_id)]
-        problems += _moment('detected_at', self.detected_at)
-        if not (_is_int(self.track_id) and -1 <= self.track_id <= MAX_TRACK_ID):
-            problems.append(f'track id {self.track_id!r} is not an integer in '
-                            f'[-1, {MAX_TRACK_ID}]')
-        problems.append(class_name_problem(self.class_name) if isinstance(self.class_name, str)
-                        else 'class name must be text')
-        if not (_is_number(self.confidence) and 0.0 <= self.confidence <= 1.0):
-            problems.append(f'confidence {self.confidence!r} is not a number in [0, 1]')
-        problems.append(bbox_problem(self.bbox) if isinstance(self.bbox, (list, tuple))
-                        else 'bbox must be four finite numbers [x1, y1, x2, y2]')
-        for side in (self.image_width, self.image_height):
-            if not (_is_int(side) and 0 < side <= MAX_IMAGE_SIDE):
-                problems.append(f'image size {side!r} is not an integer in '
-                                f'[1, {MAX_IMAGE_SIDE}]')
-        if self.image_sha256 is not None and not (
-                isinstance(self.image_sha256, str) and re.match(SHA256_PATTERN,
-                                                                self.image_sha256)):
-            problems.append('image_sha256 must be 64 lowercase hex digits')
+        sides = (self.image_width, self.image_height)
         places = {'zone': self.zone, 'line': self.line, 'direction': self.direction}
-        problems.append(alert_kind_problem(self.kind, places) if isinstance(self.kind, str)
-                        else 'kind must be text')
-        _check(problems)
+        _check([
+            _uuid('event_id', self.event_id),
+            *_names(device_id=self.device_id, camera_id=self.camera_id),
+            _moment('detected_at', self.detected_at),
+            None if _is_int(self.track_id, -1, MAX_TRACK_ID)
+            else f'track id {self.track_id!r} is not an integer in [-1, {MAX_TRACK_ID}]',
+            class_name_problem(self.class_name) if isinstance(self.class_name, str)
+            else 'class name must be text',
+            None if _is_number(self.confidence) and 0.0 <= self.confidence <= 1.0
+            else f'confidence {self.confidence!r} is not a number in [0, 1]',
+            bbox_problem(self.bbox) if isinstance(self.bbox, (list, tuple))
+            else 'bbox must be four finite numbers [x1, y1, x2, y2]',
+            None if all(_is_int(side, 1, MAX_IMAGE_SIDE) for side in sides)
+            else f'image size {sides!r}: integers in [1, {MAX_IMAGE_SIDE}]',
+            None if self.image_sha256 is None or (isinstance(self.image_sha256, str)
+                                                  and re.match(SHA256_PATTERN, self.image_sha256))
+            else 'image_sha256 must be 64 lowercase hex digits',
+            alert_kind_problem(self.kind, places) if isinstance(self.kind, str)
+            else 'kind must be text'])
 
     @classmethod
     def from_json(cls, body: Mapping[str, Any]) -> 'Alert':
@@ -327,29 +324,28 @@ class CountRecord:
 
     def __post_init__(self) -> None:
         """Refuse what the server would refuse, before it is queued."""
-        problems: List[Optional[str]] = [*_uuid('record_id', self.record_id), *_names(
-            device_id=self.device_id, camera_id=self.camera_id)]
-        problems += _moment('period_start', self.period_start)
-        if not (_is_int(self.period_s) and 0 < self.period_s <= MAX_PERIOD_S):
-            problems.append(f'period of {self.period_s!r} s: at most {MAX_PERIOD_S} s')
-        if len(self.counts) > MAX_COUNT_ROWS:
-            problems.append(f'{len(self.counts)} rows: at most {MAX_COUNT_ROWS}')
-        for row in self.counts:
-            problems += _count_row_problems(row)
         keys = [tuple(row[:3]) for row in self.counts]
-        if len(set(keys)) != len(keys):
-            problems.append('counts must name each (line, direction, class_name) once')
-        _check(problems)
+        _check([
+            _uuid('record_id', self.record_id),
+            *_names(device_id=self.device_id, camera_id=self.camera_id),
+            _moment('period_start', self.period_start),
+            None if _is_int(self.period_s, 1, MAX_PERIOD_S)
+            else f'period of {self.period_s!r} s: an integer, at most {MAX_PERIOD_S} s',
+            None if len(self.counts) <= MAX_COUNT_ROWS
+            else f'{len(self.counts)} rows: at most {MAX_COUNT_ROWS}',
+            *(problem for row in self.counts for problem in _count_row_problems(row)),
+            None if len(set(keys)) == len(keys)
+            else 'counts must name each (line, direction, class_name) once'])
 
     @classmethod
     def from_json(cls, body: Mapping[str, Any]) -> 'CountRecord':
         """Return the record of a JSON body; ValueError says what the server would refuse."""
-        values = _from_json(cls, body, COUNT_FIELDS, ())
+        values = _from_json(cls, body, COUNT_FIELDS)
         rows = values['counts']
         if not isinstance(rows, list):
             raise ValueError('counts must be a list of rows')
         values['counts'] = tuple(
-            tuple(_from_json(cls, row, COUNT_ROW_FIELDS, ())[name] for name in COUNT_ROW_FIELDS)
+            tuple(_from_json(cls, row, COUNT_ROW_FIELDS)[name] for name in COUNT_ROW_FIELDS)
             for row in rows)
         return cls(**values)
 
@@ -364,9 +360,8 @@ def _count_row_problems(row: Sequence[Any]) -> List[Optional[str]]:
     if len(row) != len(COUNT_ROW_FIELDS):
         return [f'count row {row!r} is not (line, direction, class_name, count)']
     line, direction, class_name, count = row
-    problems: List[Optional[str]] = [*_names(line=line, direction=direction)]
-    problems.append(class_name_problem(class_name) if isinstance(class_name, str)
-                    else 'class name must be text')
-    if not (_is_int(count) and 0 <= count <= MAX_COUNT):
-        problems.append(f'count {count!r} is not an integer in [0, {MAX_COUNT}]')
-    return problems
+    return [*_names(line=line, direction=direction),
+            class_name_problem(class_name) if isinstance(class_name, str)
+            else 'class name must be text',
+            None if _is_int(count, 0, MAX_COUNT)
+            else f'count {count!r} is not an integer in [0, {MAX_COUNT}]']
