@@ -231,3 +231,20 @@ def test_the_overlay_shows_the_way_a_oneway_line_allows() -> None:
     assert up > down
     up, down = arrowhead_rows('towards')
     assert down > up
+
+
+def test_a_track_lost_within_the_band_past_the_line_counts_once_given_up() -> None:
+    """A lorry near the camera, its band wide, is lost just past the line: counted 2 s later."""
+    counter = LineCrossings([LINE])
+    bottoms = [200.0, 215.0, 230.0, 245.0, 262.0]  # 120 px high: the band is +-30 px
+    found = []
+    for index in range(60):
+        seen = [car(5, box_with_bottom(bottoms[index], height=120.0))] if index < 5 else []
+        found += [(c.direction, c.stamp) for c in counter.update(seen, index * 0.1)]
+    assert found == [('towards', pytest.approx(0.4))]  # its last sighting, once given up
+    # Lost within the band but short of the line itself: not counted.
+    counter = LineCrossings([LINE])
+    found = [c for index in range(60) for c in counter.update(
+        [car(6, box_with_bottom(bottoms[index] - 15, height=120.0))] if index < 5 else [],
+        index * 0.1)]
+    assert found == []

@@ -18,13 +18,14 @@ One vehicle per vehicle: the boxes of a rig's parts are not vehicles of their ow
 A detector often finds one vehicle as two boxes or more: an articulated
 lorry as its cab and as the whole, a car as its front and its rear, a
 pickup towing a trailer as a car, a trailer and a "truck". Boxes are one
-vehicle when one lies mostly within the other (:data:`NESTED`) without
-reaching below it (a vehicle's nearest point, its lowest in the picture,
-belongs to the whole: a separate vehicle in front of a lorry reaches below
-the lorry's box), and they stay so for :data:`TOGETHER_S`. Vehicles that
-only pass close do not: beside each other their boxes lie side by side, one
-hidden behind another shows only what lies outside the nearer one's box,
-and an overtaker's box slides out of the other's.
+vehicle when one lies mostly within the other (:data:`NESTED`), covers a
+good share of it (:data:`SHARE`: a vehicle far ahead of a near lorry is a
+small box within the lorry's) and does not reach below it (a vehicle's nearest point, its lowest in the picture, belongs to the
+whole: a separate vehicle in front of a lorry reaches below the lorry's
+box), and they stay so for :data:`TOGETHER_S`. Vehicles that only pass
+close do not: beside each other their boxes lie side by side, one hidden
+behind another shows only what lies outside the nearer one's box, and an
+overtaker's box slides out of the other's.
 
 It is decided in the tracker, so that ``/detections`` carries one id per
 vehicle and every consumer (the alert policy, the counter, a user's own
@@ -39,12 +40,13 @@ node) sees one vehicle:
   its boxes voted for together (a lorry, not the "car" of its cab);
 - a held-back track apart from its vehicle for :data:`APART_S`, or a part
   apart for :data:`PART_APART_S`, is a vehicle of its own and is published
-  then; when a vehicle's first track is dropped, a part carries its id on.
+  then; when a vehicle's first track is missed while a part of it is seen,
+  the part carries the vehicle (and its id) on.
 """
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Protocol, Sequence, Tuple, TypeVar
+from typing import Any, Dict, Iterable, Optional, Protocol, Sequence, Tuple, TypeVar
 
 import numpy as np
 
@@ -52,6 +54,7 @@ NESTED = 0.8  # share of the smaller box that lies within the larger
 BELOW = 0.1  # of the larger box's height (2 px at least): how far the smaller may reach
 #                below it
 MARGIN = 0.04  # of the larger box's size: how much boxes of one vehicle wobble
+SHARE = 0.1  # of the larger box's area: the least a part covers (a cab, a car's front)
 TOGETHER_S = 0.3  # seconds nested before a held-back track is a part of its vehicle
 APART_S = 0.3  # seconds apart before a held-back track is a vehicle of its own
 PART_APART_S = 1.0  # seconds apart before a part is (it was a vehicle driving along)
@@ -67,7 +70,6 @@ class RigTrack(Protocol):
     part: bool
     nested_s: float
     apart_s: float
-    votes: Dict[Tuple[int, str], float]
 
 
 R = TypeVar('R', bound=RigTrack)
@@ -76,7 +78,7 @@ R = TypeVar('R', bound=RigTrack)
 def nested(part: np.ndarray, whole: np.ndarray) -> bool:
     """Tell whether box ``part`` lies within box ``whole`` as a part of one vehicle."""
     part_area, whole_area = _area(part), _area(whole)
-    if part_area <= 0.0 or part_area > whole_area:
+    if not SHARE * whole_area <= part_area <= whole_area:
         return False
     # The whole box grown by what a detector's boxes wobble (a pixel at least).
     margin = np.maximum(MARGIN * (whole[2:] - whole[:2]), 1.0)
@@ -108,6 +110,10 @@ def settle(tracks: Sequence[R], seconds: float, next_id: int) -> int:
     ``seconds`` is the time since the last frame; ``next_id`` the next free
     track id. Returns the next free id after those given out here.
     """
+    for vehicle in [t for t in tracks if t.host is None and t.track_id > 0 and t.lost]:
+        seen = [t for t in tracks if t.host is vehicle and t.part and t.lost == 0]
+        if seen:  # its first track was missed, a part seen: the part carries the vehicle on
+            _promote(max(seen, key=lambda t: _area(t.last_box)), vehicle, tracks)
     alive = {id(track) for track in tracks}
     for track in tracks:
         host = track.host
@@ -116,12 +122,12 @@ def settle(tracks: Sequence[R], seconds: float, next_id: int) -> int:
         if id(host) not in alive:  # the vehicle's first track was dropped
             next_id = _orphaned(track, host, tracks, next_id)
             continue
-        if track.lost or not _seen(host, tracks):
-            continue  # one of them unseen in this frame: nothing to judge
         others = _outline(host, tracks, leave_out=track)
-        if others is not None and one_vehicle(track.last_box, others):
+        if track.lost or others is None:
+            continue  # one of them unseen in this frame: nothing to judge
+        if one_vehicle(track.last_box, others):
             track.nested_s, track.apart_s = track.nested_s + seconds, 0.0
-        else:
+        elif _seen(host, tracks, held=False):  # tracks only held back for it never part it
             track.nested_s, track.apart_s = 0.0, track.apart_s + seconds
         if track.apart_s >= (PART_APART_S if track.part else APART_S):
             track.host, track.part, track.nested_s, track.apart_s = None, False, 0.0, 0.0
@@ -131,32 +137,45 @@ def settle(tracks: Sequence[R], seconds: float, next_id: int) -> int:
     return next_id
 
 
-def report(owners: Dict[int, R], boxes: np.ndarray) -> Dict[int, R]:
+def report(owners: Dict[int, R], boxes: np.ndarray, tracks: Sequence[R]
+           ) -> Dict[int, Tuple[R, R]]:
     """
-    Return, of this frame's detections and their tracks, the one to report per vehicle.
+    Return, of this frame's detections, the one to report per vehicle: index -> (vehicle, track).
 
     Each vehicle (a published track with its parts) is reported by its
-    largest box of the frame, under its id; held-back tracks are not reported.
+    largest box of the frame, under its id; the track returned with it is the
+    one whose class the vehicle has: its largest (the whole's, also in a
+    frame where only a part was found). Held-back tracks are not reported,
+    nor parts seen apart from the vehicle.
     """
-    chosen: Dict[int, Tuple[float, int, R]] = {}
+    chosen: Dict[int, Tuple[float, int, R, R]] = {}
     for index, track in owners.items():
-        vehicle = track if track.host is None else track.host if track.part else None
+        # A part seen apart from its vehicle in this frame does not show the vehicle.
+        vehicle = track if track.host is None \
+            else track.host if track.part and not track.apart_s else None
         if vehicle is None or vehicle.track_id <= 0:
             continue
         size = _area(boxes[index])
         if id(vehicle) not in chosen or size > chosen[id(vehicle)][0]:
-            chosen[id(vehicle)] = (size, index, vehicle)
-    return {index: vehicle for _, index, vehicle in chosen.values()}
+            chosen[id(vehicle)] = (size, index, vehicle, track)
+    return {index: (vehicle, _largest(vehicle, tracks))
+            for _, index, vehicle, _ in chosen.values()}
 
 
-def vote(vehicle: R, tracks: Sequence[R]) -> Tuple[int, str]:
-    """Return the class (id, name) the boxes of a vehicle, its parts' too, voted for."""
-    votes: Dict[Tuple[int, str], float] = dict(vehicle.votes)
+def _largest(vehicle: R, tracks: Iterable[R]) -> R:
+    """Return the track of a vehicle (itself or a part) with the largest box: the whole."""
+    members = [t for t in tracks if t is vehicle or (t.host is vehicle and t.part)]
+    return max([vehicle, *members], key=lambda t: _area(t.last_box))
+
+
+def _promote(part: R, vehicle: R, tracks: Sequence[R]) -> None:
+    """Make ``part`` the first track of ``vehicle``'s vehicle, under its id."""
+    part.track_id, vehicle.track_id = vehicle.track_id, 0
     for track in tracks:
-        if track.host is vehicle and track.part:
-            for key, weight in track.votes.items():
-                votes[key] = votes.get(key, 0.0) + weight
-    return max(votes.items(), key=lambda item: item[1])[0]
+        if track.host is vehicle:
+            track.host = part
+    part.host, part.part, part.nested_s, part.apart_s = None, False, 0.0, 0.0
+    vehicle.host, vehicle.part, vehicle.nested_s, vehicle.apart_s = part, True, 0.0, 0.0
 
 
 def _orphaned(track: R, host: R, tracks: Sequence[R], next_id: int) -> int:
@@ -173,16 +192,16 @@ def _orphaned(track: R, host: R, tracks: Sequence[R], next_id: int) -> int:
     return next_id + 1
 
 
-def _seen(vehicle: R, tracks: Sequence[R]) -> bool:
-    """Tell whether a vehicle was seen in this frame (its first track or a part of it)."""
-    return vehicle.lost == 0 or any(t.host is vehicle and t.part and t.lost == 0
+def _seen(vehicle: R, tracks: Sequence[R], held: bool = True) -> bool:
+    """Tell whether a vehicle was seen in this frame (by a track of it; ``held``: or for it)."""
+    return vehicle.lost == 0 or any(t.host is vehicle and t.lost == 0 and (held or t.part)
                                     for t in tracks)
 
 
 def _outline(vehicle: R, tracks: Sequence[R], leave_out: Optional[R] = None
              ) -> Optional[np.ndarray]:
     """
-    Return the box around a vehicle's boxes seen in this frame.
+    Return the box around a vehicle's boxes seen in this frame (None: none seen).
 
     Its parts and the tracks held back for it count: of a rig entering the
     picture, the first box may be a part, and the whole held back for it.
@@ -197,8 +216,3 @@ def _outline(vehicle: R, tracks: Sequence[R], leave_out: Optional[R] = None
 
 def _area(box: np.ndarray) -> float:
     return float(np.prod(np.maximum(box[2:] - box[:2], 0.0)))
-
-
-def reported(tracks: Sequence[R]) -> List[R]:
-    """Return the published vehicles: their first tracks (parts and held-back ones are not)."""
-    return [t for t in tracks if t.track_id > 0 and t.host is None]

@@ -142,6 +142,10 @@ class Track:
         key = (class_id, class_name)
         self.votes[key] = self.votes.get(key, 0.0) + weight
 
+    def voted(self) -> Tuple[int, str]:
+        """Return the class (id, name) the track's detections voted for."""
+        return max(self.votes.items(), key=lambda item: item[1])[0]
+
 
 class ByteTracker:
     """Stable integer ids, and one class per vehicle, across frames."""
@@ -236,12 +240,13 @@ class ByteTracker:
             self.tracks.append(track)
             owners[int(index)] = track
         self._next_id = rigs.settle(self.tracks, steps / REFERENCE_FPS, self._next_id)
-        # One detection per vehicle: its largest box, its id, the class its boxes voted for.
+        # One detection per vehicle: its largest box, its id, the class that box's track
+        # voted for.
         ids = np.full(len(detections), -1, np.int64)
         class_ids, names = detections.class_ids.copy(), list(detections.class_names)
-        for chosen, vehicle in rigs.report(owners, boxes).items():
+        for chosen, (vehicle, track) in rigs.report(owners, boxes, self.tracks).items():
             ids[chosen] = vehicle.track_id
-            class_ids[chosen], names[chosen] = rigs.vote(vehicle, self.tracks)
+            class_ids[chosen], names[chosen] = track.voted()
         return Detections(boxes, scores, class_ids, names, ids).select(ids >= 0)
 
     def reset(self) -> None:

@@ -55,7 +55,7 @@ CLASS_OF = {'car': 'car', 'truck': 'truck', 'bus': 'bus', 'articulated': 'truck'
 # Parts a detector also finds of a rig: class, and where the part lies along the
 # vehicle as fractions of its length from the front.
 RIGS: Dict[str, Tuple[Tuple[str, float, float], ...]] = {
-    'articulated': (('truck', 0.0, 0.16),),  # the cab
+    'articulated': (('truck', 0.0, 0.16),),  # the cab (hidden by the trailer from behind)
     'pickup_trailer': (('car', 0.0, 0.55), ('truck', 0.6, 1.0)),  # the pickup, the trailer
     'split_car': (('car', 0.0, 0.5), ('car', 0.5, 1.0)),  # its front and its rear
 }
@@ -111,19 +111,30 @@ class Vehicle:
         """Tell whether it drives against its lane (lanes left of the middle come towards)."""
         return self.heading != 0 and self.heading != (1 if self.lateral > 0 else -1)
 
+    def box(self, camera: 'Camera', distance: float) -> Box:
+        """Return its image box; a rig's spans its parts (seen at their own distances)."""
+        box = camera.box(self.lateral, distance, self.size)
+        for _, part in self._parts(camera, distance, hidden=True):
+            box = (min(box[0], part[0]), min(box[1], part[1]), max(box[2], part[2]),
+                   max(box[3], part[3]))
+        return box
+
     def part_boxes(self, camera: 'Camera', distance: float) -> Tuple[Tuple[str, Box], ...]:
         """Return the class and image box of each part a detector finds of this rig."""
+        return tuple(self._parts(camera, distance, hidden=False))
+
+    def _parts(self, camera: 'Camera', distance: float,
+               hidden: bool) -> List[Tuple[str, Box]]:
         width, length, height = self.size
-        whole = camera.box(self.lateral, distance, self.size)
         boxes = []
         for name, front, back in RIGS.get(self.kind, ()):
+            if not hidden and self.kind == 'articulated' and self.heading > 0:
+                continue  # a lorry's cab is hidden behind its trailer from behind
             # The near end is the rear of a vehicle driving away, the front of one coming.
             near = distance + length * ((1.0 - back) if self.heading > 0 else front)
-            box = camera.box(self.lateral, near, (width, length * (back - front), height))
-            # Within the whole's box, sideways too (its width is drawn at its near end).
-            boxes.append((name, (max(box[0], whole[0]), box[1], min(box[2], whole[2]),
-                                 box[3])))
-        return tuple(boxes)
+            boxes.append((name, camera.box(self.lateral, near,
+                                           (width, length * (back - front), height))))
+        return boxes
 
 
 @dataclass(frozen=True)
@@ -167,7 +178,7 @@ def truth_at(camera: Camera, vehicles: List[Vehicle], t: float) -> List[Truth]:
         if distance is None or distance + vehicle.size[1] < camera.near * 0.5 \
                 or distance > 130:
             continue
-        box = camera.box(vehicle.lateral, distance, vehicle.size)
+        box = vehicle.box(camera, distance)
         if box[2] <= 0 or box[0] >= camera.width or box[3] <= camera.horizon:
             continue
         placed.append((distance, vehicle, box))

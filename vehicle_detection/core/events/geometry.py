@@ -23,12 +23,14 @@ line when that point goes from one side to the other; a band of
 box that jitters on the line, or a vehicle that stops on it, never crosses
 twice. A track first seen on the line crosses when it leaves it to a side.
 
-A track crosses each line once: a track seen crossing back is a box that
-jumped (a rig reported by its part's box for a frame, its whole's the next)
-or an id passed on to another vehicle, not a vehicle of its own; and a new
-track that is a vehicle seen before (:mod:`reid`) does not cross again
-where that one crossed the same way (a vehicle coming in the other way where
-another left the picture is not held back by it).
+A track crosses each line once each way, and not back within
+:data:`REVERSE_S` of a crossing: a box that jumps back over the line (a rig
+reported by its whole's box, by a part's in a frame that missed the whole)
+is not a vehicle turning, while a track crossing back later is one, or an
+id the tracker passed on to a vehicle driving the other way. A new track
+that is a vehicle seen before (:mod:`reid`) does not cross again where that
+one crossed the same way (a vehicle coming in the other way where another
+left the picture is not held back by it).
 """
 
 from __future__ import annotations
@@ -36,11 +38,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Dict, List, Optional, Sequence, Set, Tuple
 
-from vehicle_detection.core.events.reid import Whereabouts
+from vehicle_detection.core.events.reid import LOST_WAIT_S, Whereabouts
 from vehicle_detection.core.events.vehicles import Box, ground_point, Point, Sighting
 
 HYSTERESIS = 0.25  # of the box height: the band around a line that is neither side
 ON_LINE = 0  # the side of a track first seen within the band
+REVERSE_S = 1.0  # a track crossing back this soon after a crossing is a box that jumped
 
 
 @dataclass(frozen=True)
@@ -165,9 +168,12 @@ def inside(polygon: Sequence[Point], point: Point) -> bool:
 @dataclass
 class _Sides:
     sides: Dict[str, int] = field(default_factory=dict)  # line -> last clear side, or ON_LINE
-    crossed: Set[str] = field(default_factory=set)  # lines this track crossed
+    crossed: Dict[Tuple[str, int], float] = field(default_factory=dict)  # (line, side) -> when
     before: Set[Tuple[str, int]] = field(default_factory=set)  # (line, side) of its vehicle
     #                                                             under an earlier track
+    past: Dict[str, int] = field(default_factory=dict)  # line -> the side of the line itself
+    #                                                      it is on, while within the band
+    last: Optional[Sighting] = None
     last_seen: float = 0.0
 
 
@@ -192,37 +198,59 @@ class LineCrossings:
                 before = self._where.find(sighting.bbox, stamp)
                 if before is not None and before in self._tracks:  # re-found: crossed already
                     earlier = self._tracks[before]
-                    state.before = earlier.before | {
-                        (line, earlier.sides[line]) for line in earlier.crossed}
-            state.last_seen = stamp
+                    state.before = earlier.before | set(earlier.crossed)
+            state.last_seen, state.last = stamp, sighting
             for line in self.lines:
                 crossing = self._cross(line, state, sighting, stamp)
                 if crossing is not None:
                     crossings.append(crossing)
             if state.crossed:
                 self._where.see(sighting.track_id, sighting.bbox, stamp)
+        for state in self._tracks.values():
+            if state.past and stamp - state.last_seen > LOST_WAIT_S:
+                crossings.extend(self._lost_past(state))
         self._tracks = {k: v for k, v in self._tracks.items()
                         if stamp - v.last_seen <= self.forget_after_s}
         self._where.prune(stamp)
         return crossings
 
     @staticmethod
-    def _cross(line: CountingLine, state: _Sides, sighting: Sighting,
-               stamp: float) -> Optional[Crossing]:
-        side = side_of(line, sighting.bbox)
+    def _cross(line: CountingLine, state: _Sides, sighting: Sighting, stamp: float,
+               lost_to: Optional[int] = None) -> Optional[Crossing]:
+        """Return the crossing of ``line`` in this sighting (``lost_to``: the side lost on)."""
+        side = side_of(line, sighting.bbox) if lost_to is None else lost_to
         if side is None:
             return None  # beside the segment
         if side == ON_LINE:
             # A track first seen on the line came from one side of it (a vehicle found
             # late, or whose track was re-created there): where it leaves to is a crossing.
             state.sides.setdefault(line.name, ON_LINE)
+            distance = signed_distance(line, ground_point(sighting.bbox)) or 0.0
+            state.past[line.name] = 1 if distance > 0 else -1
             return None
-        before = state.sides.get(line.name)
+        state.past.pop(line.name, None)
+        before = -side if lost_to is not None else state.sides.get(line.name)
         state.sides[line.name] = side
-        if before is None or before == side or line.name in state.crossed:
+        if before is None or before == side or (line.name, side) in state.crossed:
             return None
-        state.crossed.add(line.name)
+        back = state.crossed.get((line.name, -side))
+        if back is not None and stamp - back < REVERSE_S:
+            return None  # jumped back over it a moment after crossing: the same crossing
+        state.crossed[(line.name, side)] = stamp
         if (line.name, side) in state.before:
             return None  # its vehicle crossed here this way under an earlier track
         return Crossing(line.name, direction_of(line, side), sighting, stamp,
                         from_line=before == ON_LINE)
+
+    def _lost_past(self, state: _Sides) -> List[Crossing]:
+        """Count a track lost within a band, past the line, from the other side."""
+        crossings = []
+        for line in self.lines:
+            side = state.past.pop(line.name, None)
+            if side is None or state.sides.get(line.name) != -side or state.last is None:
+                continue
+            crossing = self._cross(line, state, state.last, state.last_seen, side)
+            if crossing is not None:
+                crossings.append(crossing)
+        state.past.clear()
+        return crossings
