@@ -20,9 +20,10 @@ lorry as its cab and as the whole, a car as its front and its rear, a
 pickup towing a trailer as a car, a trailer and a "truck". Boxes are one
 vehicle when one lies mostly within the other (:data:`NESTED`), covers a
 good share of it (:data:`SHARE`: a vehicle far ahead of a near lorry is a
-small box within the lorry's) and does not reach below it (a vehicle's nearest point, its lowest in the picture, belongs to the
-whole: a separate vehicle in front of a lorry reaches below the lorry's
-box), and they stay so for :data:`TOGETHER_S`. Vehicles that only pass
+small box within the lorry's) and does not reach below it (a vehicle's
+nearest point, its lowest in the picture, belongs to the whole: a separate
+vehicle in front of a lorry reaches below the lorry's box), and they stay
+so for :data:`TOGETHER_S`. Vehicles that only pass
 close do not: beside each other their boxes lie side by side, one hidden
 behind another shows only what lies outside the nearer one's box, and an
 overtaker's box slides out of the other's.
