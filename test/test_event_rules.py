@@ -231,4 +231,3 @@ def test_every_rule_takes_its_slice_of_the_settings_and_emits_a_wire_kind() -> N
     assert kinds == set(ALERT_KINDS)
     with pytest.raises(ValueError, match='names its zone'):
         VehicleEvent('stopped_vehicle', car(1, with_bottom(1.0)), 0.0, 0)
-

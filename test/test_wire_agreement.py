@@ -32,7 +32,7 @@ import pytest
 import requests
 
 from vehicle_detection.wire import (
-    ALERT_KINDS, Alert, CountRecord, MAX_CLASS_NAME_LENGTH, MAX_COUNT, MAX_COUNT_ROWS,
+    Alert, ALERT_KINDS, CountRecord, MAX_CLASS_NAME_LENGTH, MAX_COUNT, MAX_COUNT_ROWS,
     MAX_IMAGE_SIDE, MAX_PERIOD_S, MAX_TRACK_ID, utc_iso)
 
 NOW = datetime.now(timezone.utc)

@@ -32,7 +32,7 @@ from pydantic import (
     model_validator)
 
 from vehicle_detection.wire import (
-    ALERT_KINDS, alert_kind_problem, bbox_problem, class_name_problem, is_valid_name,
+    alert_kind_problem, ALERT_KINDS, bbox_problem, class_name_problem, is_valid_name,
     MAX_COUNT, MAX_COUNT_ROWS, MAX_IMAGE_SIDE, MAX_NAME_LENGTH, MAX_PERIOD_S, MAX_TRACK_ID,
     NAME_PATTERN, plausible_time, printable_text, SHA256_PATTERN)
 

@@ -31,7 +31,7 @@ from vehicle_detection.cloud.server.deps import state
 from vehicle_detection.cloud.server.models import AlertOut, AlertPage, DeviceOut, Stats
 from vehicle_detection.cloud.server.storage import StorageError
 from vehicle_detection.wire import (
-    ALERT_KINDS, alert_image_path, ALERTS_PATH, API_PREFIX, DEVICES_PATH, JPEG_CONTENT_TYPE,
+    alert_image_path, ALERT_KINDS, ALERTS_PATH, API_PREFIX, DEVICES_PATH, JPEG_CONTENT_TYPE,
     printable_text)
 
 router = APIRouter(tags=['read'])

@@ -117,7 +117,6 @@ class BridgeSettings:
     diagnostics_period: float = setting(1.0, 'Seconds between /diagnostics reports (read at '
                                         'start).', minimum=0.1, maximum=60.0, read_only=True)
 
-
     @property
     def geometry(self) -> Geometry:
         """Return the counting lines and zones, parsed (they were checked as parameters)."""

@@ -68,7 +68,7 @@ class EventWriter:
         self._thread.start()
 
     def event(self, event: VehicleEvent) -> None:
-        """Queue one event (its snapshot is taken now if its frame is here)."""
+        """Queue an event; its snapshot is taken now if its frame is here."""
         frame = self.frames.get(event.frame)
         self._queue(lambda: self._write_event(event, frame))
 

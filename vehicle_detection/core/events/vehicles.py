@@ -42,7 +42,7 @@ class Sighting:
 
 
 def area(box: Box) -> float:
-    """Return a box's area (0 for an empty or inverted box)."""
+    """Return the area of a box (0 for an empty or inverted box)."""
     return max(0.0, box[2] - box[0]) * max(0.0, box[3] - box[1])
 
 
@@ -72,7 +72,7 @@ def centre(box: Box) -> Point:
 
 
 def diagonal(box: Box) -> float:
-    """Return a box's diagonal (at least one pixel)."""
+    """Return the diagonal of a box (at least one pixel)."""
     return max(1.0, math.hypot(box[2] - box[0], box[3] - box[1]))
 
 
