@@ -36,9 +36,7 @@ from vehicle_detection.core.camera.sources import (
     ImageFolderSource, open_source, parse_source, SourceError)
 from vehicle_detection.core.counting.config import parse_geometry
 from vehicle_detection.core.counting.session import CountingSession
-from vehicle_detection.core.detection.backends.base import BackendUnavailable, ModelLoadError
-from vehicle_detection.core.detection.classes import LabelsError
-from vehicle_detection.core.detection.decoders import LayoutError
+from vehicle_detection.core.detection.backends.base import ModelLoadError
 from vehicle_detection.core.detection.detections import Detections
 from vehicle_detection.core.detection.detector import Detector
 from vehicle_detection.core.detection.node_config import DETECTOR_PARAMS, detector_settings
@@ -96,8 +94,7 @@ def run(args: argparse.Namespace) -> int:
         detector = Detector(settings)
         spec = parse_source(args.path)
         source = open_source(spec, loop=False)
-    except (ModelLoadError, BackendUnavailable, LabelsError, LayoutError, SourceError,
-            ValueError) as error:
+    except (ModelLoadError, SourceError, ValueError) as error:
         print(f'error: {error}', file=sys.stderr)
         return 2
     out: IO[str] = sys.stdout if args.output == '-' else open(args.output, 'w',

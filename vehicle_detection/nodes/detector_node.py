@@ -37,9 +37,7 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import Header, String
 
 from vehicle_detection.core.counting.overlay import draw_counts, parse_status
-from vehicle_detection.core.detection.backends.base import BackendUnavailable, ModelLoadError
-from vehicle_detection.core.detection.classes import LabelsError
-from vehicle_detection.core.detection.decoders import LayoutError
+from vehicle_detection.core.detection.backends.base import ModelLoadError
 from vehicle_detection.core.detection.detections import Detections
 from vehicle_detection.core.detection.detector import Detector, Timing
 from vehicle_detection.core.detection.frame_slot import NewestFrameSlot
@@ -55,7 +53,7 @@ from vehicle_detection.ros.qos import COUNTS_QOS, DETECTIONS_QOS, image_qos
 from vehicle_detection.ros.spin import run_nodes
 from vision_msgs.msg import Detection2DArray
 
-LOAD_ERRORS = (ModelLoadError, BackendUnavailable, LabelsError, LayoutError)
+LOAD_ERRORS = ModelLoadError  # a missing backend, an unknown layout, class names: all one
 RELOAD_RETRY_S = 5.0
 SUCCESS = TransitionCallbackReturn.SUCCESS
 

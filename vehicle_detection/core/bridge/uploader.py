@@ -42,6 +42,7 @@ import requests
 
 from vehicle_detection.core.backoff import Backoff
 from vehicle_detection.core.bridge.budget import DataBudget
+from vehicle_detection.core.bridge.config import BridgeSettings
 from vehicle_detection.core.bridge.link import LinkState, LinkStats
 from vehicle_detection.core.bridge.outbox import ALERT, Event, FAILED, Outbox, PENDING, SENT
 from vehicle_detection.wire import (
@@ -53,24 +54,30 @@ AUTH_PAUSE_S = 300.0  # a refused key is tried again after this long (or a setti
 
 PAUSED = (LinkState.UNAUTHORIZED, LinkState.REDIRECTED)  # uploads wait AUTH_PAUSE_S
 HELD = 'held'  # _send's outcome for an event set aside
+_BRIDGE = BridgeSettings()  # the upload settings' defaults are the bridge's
 
 
 @dataclass(frozen=True)
 class UploadSettings:
-    """The original system's upload settings, plus the device identity."""
+    """
+    The original system's upload settings, plus the device identity.
+
+    A slice of the bridge's settings (``params.slice_of(UploadSettings,
+    settings, api_key=...)``); the defaults are the bridge's.
+    """
 
     api_base_url: str
     api_key: str
     device_id: str
-    enable_alert_upload: bool = True
-    enable_image_upload: bool = True
-    upload_interval: float = 5.0  # seconds between rounds when something failed
-    retry_attempts: int = 3
-    retry_delay: float = 1.0  # first backoff delay, doubled per retry
+    enable_alert_upload: bool = _BRIDGE.enable_alert_upload
+    enable_image_upload: bool = _BRIDGE.enable_image_upload
+    upload_interval: float = _BRIDGE.upload_interval  # seconds between rounds after a failure
+    retry_attempts: int = _BRIDGE.retry_attempts
+    retry_delay: float = _BRIDGE.retry_delay  # first backoff delay, doubled per retry
     retry_max_delay: float = 60.0
     timeout: float = 10.0
-    heartbeat_interval: float = 60.0
-    health_interval: float = 30.0
+    heartbeat_interval: float = _BRIDGE.heartbeat_interval
+    health_interval: float = _BRIDGE.health_interval
 
 
 class Uploader:

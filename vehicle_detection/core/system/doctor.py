@@ -31,9 +31,7 @@ import requests
 
 from vehicle_detection.core.bridge.config import resolve_api_key
 from vehicle_detection.core.camera.sources import open_source, parse_source, SourceError
-from vehicle_detection.core.detection.backends.base import BackendUnavailable, ModelLoadError
-from vehicle_detection.core.detection.classes import LabelsError
-from vehicle_detection.core.detection.decoders import LayoutError
+from vehicle_detection.core.detection.backends.base import ModelLoadError
 from vehicle_detection.core.detection.detector import Detector
 from vehicle_detection.core.detection.node_config import detector_settings
 from vehicle_detection.wire import API_KEY_HEADER, HEALTH_PATH, heartbeat_path
@@ -67,7 +65,7 @@ def check_model(values: Dict[str, Any]) -> CheckResult:
                            'set detector_node.model_path (or --model)')
     try:
         detector = Detector(detector_settings(values))
-    except (ModelLoadError, BackendUnavailable, LabelsError, LayoutError) as error:
+    except ModelLoadError as error:  # the backend, the layout and the class names too
         return CheckResult('model', False, str(error),
                            'check the path, or export the model to ONNX (opset >= 11)')
     detail = f'{values["model_path"]}: {detector.describe()}'
