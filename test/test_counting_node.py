@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 import json
 from pathlib import Path
 import threading
@@ -53,12 +54,14 @@ def frame(seq: int, stamp_ns: int, vehicles: list) -> tuple:
 
 def test_counts_topic_cloud_and_stopped_vehicle(ros_context, cloud, tmp_path: Path,  # noqa: F811
                                                 monkeypatch) -> None:
+    """Counts, a stopped vehicle and a wrong-way driver, through the outbox to the server."""
     server, key = cloud
     monkeypatch.setenv('VD_CLOUD_API_KEY', key)
     harness = Harness(ros_context)
     try:
         node = start_bridge(harness, server.url, tmp_path, image_reliability='reliable',
-                            count_period=10, counting_lines='bar 0,0.5 1,0.5 towards/away',
+                            count_period=10,
+                            counting_lines='bar 0,0.5 1,0.5 towards/away oneway=away',
                             counting_zones='shoulder 0.75,0 1,0 1,1 0.75,1 dwell=1.5')
         images = harness.probe.create_publisher(Image, 'camera/image_raw', RELIABLE)
         detections = harness.probe.create_publisher(Detection2DArray, 'detections', RELIABLE)
@@ -66,8 +69,8 @@ def test_counts_topic_cloud_and_stopped_vehicle(ros_context, cloud, tmp_path: Pa
         diagnostics = harness.subscribe(DiagnosticArray, 'diagnostics')
         diagnostics.wait_count(1)  # discovery done
         pace = threading.Event()
-        # 3 s at 10 fps: a car drives down across the line (y 60 -> 210), a van stands on
-        # the shoulder; then one frame of the next period closes this one.
+        # 3 s at 10 fps: a car drives down across the line (y 60 -> 210: the wrong way), a
+        # van stands on the shoulder; then one frame of the next period closes this one.
         for seq in [*range(30), 100]:
             vehicles = [(5, 'truck', (260.0, 100.0, 300.0, 140.0))]
             bottom = 60.0 + 5 * seq
@@ -81,6 +84,12 @@ def test_counts_topic_cloud_and_stopped_vehicle(ros_context, cloud, tmp_path: Pa
         assert (stopped['zone'], stopped['track_id'], stopped['class_name']) == (
             'shoulder', 5, 'truck')
         assert stopped['image_url']  # with the frame's snapshot
+        wrong = wait_until_alert(server.url, 'wrong_way')
+        assert (wrong['line'], wrong['direction'], wrong['track_id'], wrong['class_name'],
+                wrong['zone']) == ('bar', 'towards', 4, 'car', None)
+        crossed = START_NS / 1e9 + 1.5  # its bottom clears the line's band (y 131) at 1.5 s
+        seen = datetime.fromisoformat(wrong['detected_at'].replace('Z', '+00:00')).timestamp()
+        assert 0.0 < seen - crossed <= 2.0  # the snapshot of the frame that confirmed it
         series = wait_counts(server.url, 'gate-1')
         assert [(r['line'], r['direction'], r['class_name'], r['count'])
                 for r in series['rows']] == [('bar', 'towards', 'car', 1)]

@@ -64,7 +64,7 @@ def photo_jpegs(samples_dir: Path) -> list:
 def test_dashboard_shows_alerts_and_health_without_reload(browser, tmp_path: Path,
                                                           samples_dir: Path) -> None:
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
+    from selenium.webdriver.support.ui import Select, WebDriverWait
 
     db, storage = f'sqlite:///{tmp_path}/cloud.db', str(tmp_path / 'images')
     key = add_device('gate-north', db, storage)
@@ -116,6 +116,19 @@ def test_dashboard_shows_alerts_and_health_without_reload(browser, tmp_path: Pat
             '&& i.naturalWidth == 320'))
         browser.save_screenshot(str(ARTIFACTS / 'dashboard-viewer.png'))
         browser.find_element(By.CSS_SELECTOR, '#viewer button').click()
+        # A wrong-way driver: marked on its card, and the Kind filter shows it alone.
+        wrong = alert_body('gate-north', class_name='car', track_id=9, detected_at=_now_iso(),
+                           kind='wrong_way', line='north', direction='towards')
+        assert requests.post(f'{api}/alerts', json=wrong, headers=headers,
+                             timeout=5).status_code == 201
+        kinds = Select(browser.find_element(By.ID, 'f-kind'))
+        wait.until(lambda d: 'wrong_way' in [o.get_attribute('value') for o in kinds.options])
+        kinds.select_by_value('wrong_way')
+        wait.until(lambda d: [c.get_attribute('data-event-id') for c in d.find_elements(
+            By.CSS_SELECTOR, '#alerts .alert')] == [wrong['event_id']])
+        card = browser.find_element(By.CSS_SELECTOR, '#alerts .alert')
+        assert 'wrong way on north (towards)' in card.text
+        kinds.select_by_value('')
         assert browser.save_screenshot(str(ARTIFACTS / 'dashboard.png'))
         assert os.path.getsize(ARTIFACTS / 'dashboard.png') > 10000
     finally:
