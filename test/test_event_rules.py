@@ -149,6 +149,10 @@ def test_no_wrong_way_alert_for_a_box_that_jumps_back_or_was_never_a_vehicle() -
     assert feed(wrong_way_rule(NORTH), drive(weak, score=0.3)) == []
     found_on_the_line = [252.0, 262.0, 274.0, 286.0, 298.0]  # where it came from is a guess
     assert feed(wrong_way_rule(NORTH), drive(found_on_the_line)) == []
+    # An id passed on: a small far car, then a lorry's box past the line driving on.
+    passed_on = [[car(7, (300.0, 100.0, 320.0, 116.0 + i))] for i in range(4)] + [
+        [car(7, (250.0, 200.0 + 15 * i, 350.0, 300.0 + 15 * i))] for i in range(4)]
+    assert feed(wrong_way_rule(NORTH), passed_on) == []
 
 
 def wrong_way_truth(scene: Scene, lines) -> set:

@@ -97,10 +97,9 @@ def one_vehicle(a: np.ndarray, b: np.ndarray) -> bool:
 def host_for(box: np.ndarray, tracks: Sequence[R]) -> Optional[R]:
     """Return the published vehicle seen in this frame that ``box`` is nested with, if any."""
     for track in tracks:
-        if track.track_id > 0 and track.host is None and _seen(track, tracks):
-            outline = _outline(track, tracks)
-            if outline is not None and one_vehicle(box, outline):
-                return track
+        if track.track_id > 0 and track.host is None and _seen(track, tracks) \
+                and _nested_in(box, track, tracks):
+            return track
     return None
 
 
@@ -123,12 +122,11 @@ def settle(tracks: Sequence[R], seconds: float, next_id: int) -> int:
         if id(host) not in alive:  # the vehicle's first track was dropped
             next_id = _orphaned(track, host, tracks, next_id)
             continue
-        others = _outline(host, tracks, leave_out=track)
-        if track.lost or others is None:
+        if track.lost or not _seen(host, tracks, leave_out=track):
             continue  # one of them unseen in this frame: nothing to judge
-        if one_vehicle(track.last_box, others):
+        if _nested_in(track.last_box, host, tracks, leave_out=track):
             track.nested_s, track.apart_s = track.nested_s + seconds, 0.0
-        elif _seen(host, tracks, held=False):  # tracks only held back for it never part it
+        elif _seen(host, tracks, held=False, leave_out=track):  # held-back tracks never part it
             track.nested_s, track.apart_s = 0.0, track.apart_s + seconds
         if track.apart_s >= (PART_APART_S if track.part else APART_S):
             track.host, track.part, track.nested_s, track.apart_s = None, False, 0.0, 0.0
@@ -193,26 +191,26 @@ def _orphaned(track: R, host: R, tracks: Sequence[R], next_id: int) -> int:
     return next_id + 1
 
 
-def _seen(vehicle: R, tracks: Sequence[R], held: bool = True) -> bool:
+def _seen(vehicle: R, tracks: Sequence[R], held: bool = True,
+          leave_out: Optional[R] = None) -> bool:
     """Tell whether a vehicle was seen in this frame (by a track of it; ``held``: or for it)."""
-    return vehicle.lost == 0 or any(t.host is vehicle and t.lost == 0 and (held or t.part)
-                                    for t in tracks)
+    return (vehicle.lost == 0 and vehicle is not leave_out) or any(
+        t.host is vehicle and t.lost == 0 and (held or t.part) and t is not leave_out
+        for t in tracks)
 
 
-def _outline(vehicle: R, tracks: Sequence[R], leave_out: Optional[R] = None
-             ) -> Optional[np.ndarray]:
+def _nested_in(box: np.ndarray, vehicle: R, tracks: Sequence[R],
+               leave_out: Optional[R] = None) -> bool:
     """
-    Return the box around a vehicle's boxes seen in this frame (None: none seen).
+    Tell whether ``box`` lies as a part with one of a vehicle's boxes seen in this frame.
 
     Its parts and the tracks held back for it count: of a rig entering the
     picture, the first box may be a part, and the whole held back for it.
+    Each box on its own, never their union: two vehicles wrongly joined would
+    otherwise swallow every box between them.
     """
-    boxes = [t.last_box for t in tracks
-             if t is not leave_out and t.lost == 0 and (t is vehicle or t.host is vehicle)]
-    if not boxes:
-        return None
-    stacked = np.array(boxes, np.float32)
-    return np.concatenate([stacked[:, :2].min(axis=0), stacked[:, 2:].max(axis=0)])
+    return any(one_vehicle(box, t.last_box) for t in tracks
+               if t is not leave_out and t.lost == 0 and (t is vehicle or t.host is vehicle))
 
 
 def _area(box: np.ndarray) -> float:

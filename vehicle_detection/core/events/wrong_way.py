@@ -24,20 +24,27 @@ snapshot of the frame that confirmed it: the vehicle has driven on, away
 from the line on the wrong side, by :data:`CONFIRM_BEYOND` box heights
 within :data:`CONFIRM_S` of the crossing. That confirmation tells a driver
 from a box that jumped back over the line (a rig's whole box given the id
-of its front part), which then drives on the right way.
+of its front part), which then drives on the right way. A track whose box
+jumps between frames (to :data:`JUMP_AREA` times its size, or
+:data:`JUMP_REACH` box diagonals away: an id passed on to another vehicle)
+crosses nothing by that jump, and drops a crossing it made.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+import math
 from typing import ClassVar, Dict, List, Optional, Sequence, Tuple
 
 from vehicle_detection.core.events.event import FrameInfo, ImageSize, VehicleEvent
 from vehicle_detection.core.events.geometry import (
     CountingLine, Crossing, Geometry, LineCrossings, signed_distance)
-from vehicle_detection.core.events.vehicles import ground_point, Sighting
+from vehicle_detection.core.events.vehicles import (
+    area, Box, centre, diagonal, ground_point, Sighting)
 
 CONFIRM_S = 1.0  # seconds after the crossing within which it must be confirmed
+JUMP_AREA = 3.0  # a box this many times larger or smaller than the last is another's
+JUMP_REACH = 2.0  # a box this many diagonals of the last away from it is another's
 CONFIRM_BEYOND = 0.1  # box heights the vehicle must drive on past where it crossed
 FORGET_TRACK_S = 10.0
 
@@ -62,7 +69,9 @@ class WrongWayRule:
         self._size: Optional[ImageSize] = None
         self._crossings: Optional[LineCrossings] = None
         self._hits: Dict[int, Tuple[int, float]] = {}  # track -> strong hits, last seen
-        self._pending: Dict[Tuple[int, str], Tuple[Crossing, float]] = {}  # -> distance
+        self._boxes: Dict[int, Box] = {}  # track -> its box in the frame before
+        # (track, line) -> the crossing, its distance from the line, the track's last box
+        self._pending: Dict[Tuple[int, str], Tuple[Crossing, float, Box]] = {}
 
     def configure(self, settings: WrongWaySettings) -> None:
         """Take new settings; new lines start afresh."""
@@ -81,12 +90,16 @@ class WrongWayRule:
             self._hits[sighting.track_id] = (hits + strong, frame.stamp)
         for crossing in self._crossings.update(sightings, frame.stamp):
             line = lines[crossing.line]
-            if crossing.direction != line.oneway and not crossing.from_line:
+            before = self._boxes.get(crossing.track_id, crossing.sighting.bbox)
+            if crossing.direction != line.oneway and not crossing.from_line \
+                    and not _jumped(before, crossing.sighting.bbox):
                 distance = abs(signed_distance(line, ground_point(crossing.sighting.bbox))
                                or 0.0)
-                self._pending[(crossing.track_id, line.name)] = (crossing, distance)
+                self._pending[(crossing.track_id, line.name)] = (
+                    crossing, distance, crossing.sighting.bbox)
         events = [event for sighting in sightings
                   for event in self._confirmed(sighting, frame, lines)]
+        self._boxes.update((s.track_id, s.bbox) for s in sightings)
         self._forget(frame.stamp)
         return events
 
@@ -101,7 +114,11 @@ class WrongWayRule:
             pending = self._pending.get((sighting.track_id, line.name))
             if pending is None:
                 continue
-            crossing, crossed_at = pending
+            crossing, crossed_at, last = pending
+            if _jumped(last, sighting.bbox):
+                del self._pending[(sighting.track_id, line.name)]
+                continue  # another vehicle under this id, or another box of this one
+            self._pending[(sighting.track_id, line.name)] = (crossing, crossed_at, sighting.bbox)
             distance = signed_distance(line, ground_point(sighting.bbox))
             height = max(1.0, sighting.bbox[3] - sighting.bbox[1])
             if distance is None or abs(distance) < crossed_at + CONFIRM_BEYOND * height \
@@ -126,8 +143,16 @@ class WrongWayRule:
         return self._lines
 
     def _forget(self, stamp: float) -> None:
-        self._pending = {key: (crossing, distance)
-                         for key, (crossing, distance) in self._pending.items()
-                         if stamp - crossing.stamp <= CONFIRM_S}
+        self._pending = {key: pending for key, pending in self._pending.items()
+                         if stamp - pending[0].stamp <= CONFIRM_S}
         self._hits = {track: (hits, seen) for track, (hits, seen) in self._hits.items()
                       if stamp - seen <= FORGET_TRACK_S}
+        self._boxes = {track: box for track, box in self._boxes.items() if track in self._hits}
+
+
+def _jumped(last: Box, box: Box) -> bool:
+    """Tell whether ``box`` is too far from or unlike ``last`` to be the same vehicle moving."""
+    ratio = area(box) / max(area(last), 1.0)
+    (x1, y1), (x2, y2) = centre(last), centre(box)
+    return not 1.0 / JUMP_AREA <= ratio <= JUMP_AREA \
+        or math.hypot(x2 - x1, y2 - y1) > JUMP_REACH * diagonal(last)
