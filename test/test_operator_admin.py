@@ -146,3 +146,17 @@ def test_user_commands_end_sessions_and_lift_the_lock(accounts) -> None:
                          json={'name': 'ana', 'password': PASSWORD}).status_code == 429
     assert user_command(server, 'set-password', 'ana', '--password-stdin').returncode == 0
     logged_in(server, 'ana')
+
+
+def test_a_public_dashboard_opens_no_admin_route(tmp_path: Path) -> None:
+    db, storage = f'sqlite:///{tmp_path}/cloud.db', str(tmp_path / 'images')
+    server = CloudServer(db, storage, public=True)
+    try:
+        assert requests.get(f'{server.url}/api/v1/alerts', timeout=10).status_code == 200
+        for method, path in (('GET', '/users'), ('GET', '/devices'), ('GET', '/sessions'),
+                             ('POST', '/devices/edge-1/revoke'),
+                             ('DELETE', '/users/ana/sessions')):
+            answer = requests.request(method, server.url + ADMIN + path, timeout=10)
+            assert answer.status_code == 401, (method, path)
+    finally:
+        server.stop()

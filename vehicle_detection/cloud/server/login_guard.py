@@ -72,8 +72,8 @@ def name_subject(name: str) -> str:
 
 
 def address_subject(address: str) -> str:
-    """Return the row key of a client address."""
-    return 'addr:' + address
+    """Return the row key of a client address (an IPv6 address has 45 characters at most)."""
+    return 'addr:' + address[:64]
 
 
 @dataclass(frozen=True)
