@@ -35,6 +35,7 @@ from vehicle_detection.cloud.server import metrics
 from vehicle_detection.cloud.server.deps import reader, ServerState, state
 from vehicle_detection.cloud.server.headers import SecurityHeaders
 from vehicle_detection.cloud.server.operators import SESSION_COOKIE, session_reader
+from vehicle_detection.cloud.server.routes_admin import router as admin_router
 from vehicle_detection.cloud.server.routes_auth import router as auth_router
 from vehicle_detection.cloud.server.routes_counts import ingest_router as counts_ingest_router
 from vehicle_detection.cloud.server.routes_counts import read_router as counts_read_router
@@ -146,6 +147,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.include_router(read_router, dependencies=[Depends(reader)])
     app.include_router(counts_read_router, dependencies=[Depends(reader)])
     app.include_router(auth_router)
+    app.include_router(admin_router)
     app.add_middleware(metrics.RequestMetrics)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders, tls=settings.tls)

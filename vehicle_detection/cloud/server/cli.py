@@ -27,8 +27,8 @@ from typing import List, Optional
 from sqlalchemy.exc import OperationalError
 
 from vehicle_detection.cloud.server.admin import (
-    add_device, add_token, add_user, list_devices, migrate, prepare, revoke_device,
-    revoke_token)
+    add_device, add_token, add_user, change_password, list_devices, list_users, migrate,
+    prepare, remove_user, revoke_device, revoke_token)
 from vehicle_detection.cloud.server.deps import RATE_LIMIT_FILE
 from vehicle_detection.cloud.server.operators import ROLES
 from vehicle_detection.cloud.server.protocol import (
@@ -154,6 +154,18 @@ def build_parser() -> argparse.ArgumentParser:
     user.add_argument('--password-stdin', action='store_true',
                       help='read the password from the first line of stdin (scripts)')
     user.set_defaults(handler=add_user)
+    password = commands.add_parser('set-password', parents=[common],
+                                   help="change a user's password (ends their sessions)")
+    password.add_argument('name')
+    password.add_argument('--password-stdin', action='store_true',
+                          help='read the password from the first line of stdin (scripts)')
+    password.set_defaults(handler=change_password)
+    unuser = commands.add_parser('remove-user', parents=[common],
+                                 help='remove a user (ends their sessions)')
+    unuser.add_argument('name')
+    unuser.set_defaults(handler=remove_user)
+    commands.add_parser('list-users', parents=[common], help='list users: name, role, '
+                        'created, active sessions').set_defaults(handler=list_users)
     token = commands.add_parser('add-token', parents=[common],
                                 help='add a read token for scripts')
     token.add_argument('name')

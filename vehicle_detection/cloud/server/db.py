@@ -90,6 +90,22 @@ class ReadToken(Base):
     revoked_at: Mapped[Optional[datetime]] = mapped_column(DateTime, nullable=True)
 
 
+class LoginGuard(Base):
+    """
+    Failed logins of one name (``name:...``) or one address (``addr:...``) and its lock.
+
+    Shared by every worker and every server instance (migration 0006); times
+    are epoch seconds (see :mod:`login_guard`).
+    """
+
+    __tablename__ = 'login_guard'
+
+    subject: Mapped[str] = mapped_column(String(80), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    locked_until: Mapped[float] = mapped_column(Float)
+    last_failure_at: Mapped[float] = mapped_column(Float, index=True)
+
+
 class Alert(Base):
     """One vehicle reported by a device; ``event_id`` makes posting idempotent."""
 

@@ -42,6 +42,13 @@ LATENCY = Histogram('vd_http_request_duration_seconds', 'Time to answer a reques
                     ['method', 'route'], registry=None,
                     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5, 5.0))
 
+# Logins: every password hash computed, and the logins refused before any hash (locked:
+# the login lock; busy: no hash slot came free in time).
+PASSWORD_HASHES = Counter('vd_password_hashes_total', 'Password hashes computed to check '
+                          'a login', registry=None)
+LOGIN_REFUSALS = Counter('vd_login_refusals_total', 'Logins refused before any password '
+                         'hash', ['reason'], registry=None)
+
 
 class StoredCollector:
     """Alerts and snapshot bytes stored, read from the database at scrape time."""
@@ -95,7 +102,7 @@ def endpoint(request: Request) -> Response:
     if os.environ.get('PROMETHEUS_MULTIPROC_DIR'):
         MultiProcessCollector(registry)
     else:
-        registry.register(REQUESTS)
-        registry.register(LATENCY)
+        for collector in (REQUESTS, LATENCY, PASSWORD_HASHES, LOGIN_REFUSALS):
+            registry.register(collector)
     registry.register(StoredCollector(request.app.state.server.engine))
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
