@@ -237,3 +237,25 @@ def test_the_server_outlives_the_parent_that_started_it(tmp_path: Path) -> None:
     if refused.returncode != 0:
         pytest.skip('the other cases passed; not run as PID 1 of a PID namespace: '
                     f'unshare --pid is refused here ({refused.stderr.strip()})')
+
+
+def test_the_demo_server_ends_with_the_demo_even_after_kill_9(tmp_path: Path) -> None:
+    port = free_port()
+    demo = subprocess.Popen([str(Path(CLOUD).parent / 'vehicle-detection'), 'demo', '--source',
+                             str(tmp_path / 'no-camera'), '--port', str(port), '--data',
+                             str(tmp_path / 'var'), '--quiet'],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_http(f'http://127.0.0.1:{port}/api/v1/health', process=demo)
+        server = [child for child in psutil.Process(demo.pid).children()
+                  if 'serve' in child.cmdline()]
+        assert len(server) == 1
+        demo.kill()
+        demo.wait(timeout=10)
+        _, alive = psutil.wait_procs(server, timeout=15)  # its server follows it
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+    for process in alive:
+        process.kill()
+    assert not alive, 'the demo server outlived the demo'
