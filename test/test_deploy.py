@@ -232,13 +232,17 @@ def test_the_edge_unit_stops_every_node_cleanly(edge_config: Path, edge_env: Dic
     environment = dict(edge_env, **service_environment(unit))
     command = exec_start(line, environment, {'%d': str(credentials)})
     with Terminal(command, environment) as terminal:  # its own session: the service's cgroup
-        terminal.wait_for('detector ready')
-        terminal.wait_for(f'key from {credentials / "api-key"}')
-        assert unit['KillMode'] == ['mixed']
-        terminal.process.send_signal(getattr(signal, unit['KillSignal'][0]))  # main alone
-        code = terminal.process.wait(timeout=float(unit['TimeoutStopSec'][0]))
-        left = remaining_in_session(terminal.process.pid, grace=1.0)  # for systemd's SIGKILL
-        terminal.output.wait_closed()
+        try:
+            terminal.wait_for('detector ready')
+            terminal.wait_for(f'key from {credentials / "api-key"}')
+            assert unit['KillMode'] == ['mixed']
+            terminal.process.send_signal(getattr(signal, unit['KillSignal'][0]))  # main alone
+            code = terminal.process.wait(timeout=float(unit['TimeoutStopSec'][0]))
+            left = remaining_in_session(terminal.process.pid, grace=1.0)  # for the SIGKILL
+            terminal.output.wait_closed()
+        finally:  # what systemd's SIGKILL would do, also when the main process is gone
+            for process in remaining_in_session(terminal.process.pid):
+                process.kill()
     text = terminal.text()
     assert code == 0, text[-3000:]
     assert not left, [process.cmdline() for process in left]
