@@ -30,11 +30,15 @@ FORGED = [f'203.0.113.{index}' for index in range(1, 26)]  # TEST-NET-3: nobody'
 
 
 def wrong_logins(server: CloudServer, forwarded_for: List[str]) -> List[int]:
-    """Post one wrong login per forged X-Forwarded-For address; return the status codes."""
+    """
+    Post one wrong login per forged X-Forwarded-For address; return the status codes.
+
+    Each with a name of its own: only a limit by address can stop them.
+    """
     return [requests.post(f'{server.url}/api/v1/session', timeout=30,
-                          json={'name': 'ana', 'password': 'not her password'},
+                          json={'name': f'guess-{index}', 'password': 'not the password'},
                           headers={'X-Forwarded-For': address}).status_code
-            for address in forwarded_for]
+            for index, address in enumerate(forwarded_for)]
 
 
 def test_forwarded_for_counts_only_from_the_proxies_named(tmp_path: Path) -> None:
@@ -49,12 +53,12 @@ def test_forwarded_for_counts_only_from_the_proxies_named(tmp_path: Path) -> Non
     finally:
         direct.stop()
         proxied.stop()
-    # Every forged address is the same client, 127.0.0.1: limited after its burst
-    # (10, then one every 2 s: README).
+    # Every forged address is the same client, 127.0.0.1: limited after its 10
+    # failures (then one every 2 s, or locked: README).
     assert 429 in direct_codes, direct_codes
     assert direct_codes.count(401) <= 10 + elapsed / 2 + 1, (direct_codes, elapsed)
     failures = [line for line in direct.output().splitlines() if 'failed login' in line]
-    assert len(failures) == len(FORGED) and all('127.0.0.1' in line for line in failures)
+    assert len(failures) >= 10 and all('from 127.0.0.1' in line for line in failures)
     assert '203.0.113.' not in direct.output()
     # Behind a proxy named by the operator, the address it forwards is the client's.
     for address in FORGED[:3]:
