@@ -4,7 +4,8 @@
 # ros2 command line and launch from ../shared, and this package installed (not
 # editable, so that its share folder exists) with its executables linked into
 # lib/vehicle_detection/, where `ros2 run` and launch_ros look (as colcon does).
-# Test-only tools (PostgreSQL, Chromium, xmllint, pytest...) come with `make test`.
+# Test-only tools (PostgreSQL, Chromium, xmllint, systemd-analyze, pytest...) come with
+# `make test`.
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -14,7 +15,7 @@ SHARED ?= ../shared
 SOURCE ?= $(SHARED)/samples
 MODEL ?= $(SHARED)/models/yolox_nano.onnx
 RUN_APT := cmake g++
-TEST_APT := libxml2-utils postgresql chromium chromium-driver
+TEST_APT := libxml2-utils postgresql chromium chromium-driver systemd
 
 export AMENT_PREFIX_PATH := $(CURDIR)/$(VENV)
 export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST

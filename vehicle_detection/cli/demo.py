@@ -24,8 +24,10 @@ until Ctrl-C or ``--duration``; the server stops with it.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import os
 from pathlib import Path
+import signal
 import subprocess
 import sys
 import threading
@@ -36,6 +38,7 @@ import requests
 from vehicle_detection.cli import run as runner
 
 DEVICE = 'edge-1'
+PR_SET_PDEATHSIG = 1  # prctl option: a signal for this process when its parent dies
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -72,6 +75,19 @@ def _device_key(data: Path) -> Path:
     return key_file
 
 
+def _end_with_the_demo() -> None:
+    """
+    Run in the server's process before exec: end it when the demo ends (Linux).
+
+    Even after ``kill -9`` of the demo, which cannot stop it: the server
+    itself never follows its parent (a service manager's may exit at once).
+    """
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass  # not Linux
+
+
 def _wait_healthy(url: str, server: subprocess.Popen, timeout: float = 60.0) -> None:
     pause = threading.Event()
     deadline = time.monotonic() + timeout
@@ -94,7 +110,8 @@ def run(args: argparse.Namespace) -> int:
     # Listening on this machine only: the demo's dashboard needs no login.
     server = subprocess.Popen(_cloud_command('serve', '--port', str(args.port),
                                              '--public-dashboard', data=data),
-                              stdout=log, stderr=subprocess.STDOUT)
+                              stdout=log, stderr=subprocess.STDOUT,
+                              preexec_fn=_end_with_the_demo)
     try:
         _wait_healthy(url, server)
         key_file = _device_key(data)

@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
 from pathlib import Path
 import resource
@@ -32,7 +33,8 @@ from vehicle_detection.cloud.server.admin import (
 from vehicle_detection.cloud.server.deps import RATE_LIMIT_FILE
 from vehicle_detection.cloud.server.operators import ROLES
 from vehicle_detection.cloud.server.protocol import (
-    DeadlineHttpProtocol, DEFAULT_READ_TIMEOUT_S, READ_TIMEOUT_ENV)
+    DeadlineHttpProtocol, DEFAULT_MIN_BODY_RATE, DEFAULT_READ_TIMEOUT_S, MIN_BODY_RATE_ENV,
+    READ_TIMEOUT_ENV)
 from vehicle_detection.cloud.server.schema import SchemaBehind
 from vehicle_detection.cloud.server.settings import DEFAULT_DB, DEFAULT_STORAGE, ServerSettings
 from vehicle_detection.cloud.server.storage import DEFAULT_MAX_PIXELS, LocalImageStore
@@ -47,6 +49,11 @@ def serve(args: argparse.Namespace) -> int:
     if bool(args.tls_cert) != bool(args.tls_key):
         print('error: --tls-cert and --tls-key go together', file=sys.stderr)
         return 2
+    wrong = not_addresses(args.forwarded_allow_ips)
+    if wrong:
+        print(f'error: --forwarded-allow-ips: not an IP address or network: {wrong}',
+              file=sys.stderr)
+        return 2
     settings = ServerSettings(db=args.db, storage=args.storage,
                               max_body_bytes=args.max_body_mb * 1024 * 1024,
                               rate_limit=args.rate_limit, rate_burst=2 * args.rate_limit,
@@ -60,6 +67,7 @@ def serve(args: argparse.Namespace) -> int:
         print(f'removed {removed} temporary files left by an interrupted upload', flush=True)
     os.environ.update(settings.to_env())
     os.environ[READ_TIMEOUT_ENV] = str(args.read_timeout)
+    os.environ[MIN_BODY_RATE_ENV] = str(args.min_body_rate * 1024)
     _raise_file_limit()
     metrics_dir = None
     if args.workers > 1:
@@ -84,6 +92,18 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def not_addresses(proxies: str) -> str:
+    """Return the first item of a comma-separated list that is no address, network or *."""
+    for item in (part.strip() for part in proxies.split(',') if part.strip()):
+        if item == '*':
+            continue
+        try:
+            ipaddress.ip_network(item)  # as uvicorn reads it: host bits zero
+        except ValueError:
+            return item
+    return ''
+
+
 def _raise_file_limit() -> None:
     """Allow as many open sockets as the system lets this process have."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -104,6 +124,11 @@ def _run_uvicorn(args: argparse.Namespace) -> None:
                 reload_dirs=[str(Path(__file__).resolve().parents[2])] if args.debug else None,
                 access_log=args.debug, ssl_certfile=args.tls_cert, ssl_keyfile=args.tls_key,
                 http=DeadlineHttpProtocol,
+                # X-Forwarded-For/-Proto only from the proxies named: from anyone else
+                # (loopback included) a forged header would pick the logged address
+                # and the login limit's bucket.
+                proxy_headers=bool(args.forwarded_allow_ips),
+                forwarded_allow_ips=args.forwarded_allow_ips or None,
                 # A client that keeps its connection open cannot hold up a stop.
                 timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S)
 
@@ -132,8 +157,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument('--tls-cert', help='serve https with this certificate (PEM)')
     run.add_argument('--tls-key', help='private key of --tls-cert (PEM)')
     run.add_argument('--read-timeout', type=float, default=DEFAULT_READ_TIMEOUT_S,
-                     help='seconds a client has to send its request headers, and the '
-                          'longest pause within a body')
+                     help='seconds a client has to send its request headers, the '
+                          'longest pause within a body, and the grace before --min-body-rate')
+    run.add_argument('--min-body-rate', type=float, default=DEFAULT_MIN_BODY_RATE / 1024,
+                     metavar='KIB_PER_S',
+                     help='a request body slower than this on average is cut off '
+                          '(default %(default)g KiB/s: 64 kbit/s)')
+    run.add_argument('--forwarded-allow-ips', default='', metavar='ADDRESSES',
+                     help='comma-separated addresses (or networks, or *) of the reverse '
+                          'proxies whose X-Forwarded-For/-Proto are trusted (default: none, '
+                          'the headers are ignored)')
     run.add_argument('--rate-limit', type=float, default=50.0,
                      help='requests per second per device (0: no limit)')
     run.set_defaults(handler=serve)
