@@ -68,10 +68,10 @@ def wait_http(url: str, timeout: float = 30.0, process: Optional[subprocess.Pope
     wait_until(answers, timeout, f'{url} to answer', poll=0.05)
 
 
-def cloud_cli(*args: str, db: str, storage: str, check: bool = True
-              ) -> subprocess.CompletedProcess:
-    """Run ``vehicle-detection-cloud`` with ``--db``/``--storage``."""
-    result = subprocess.run([CLOUD, *args, '--db', db, '--storage', storage],
+def cloud_cli(*args: str, db: str, storage: str, check: bool = True,
+              stdin: Optional[str] = None) -> subprocess.CompletedProcess:
+    """Run ``vehicle-detection-cloud`` with ``--db``/``--storage`` (``stdin`` written to it)."""
+    result = subprocess.run([CLOUD, *args, '--db', db, '--storage', storage], input=stdin,
                             capture_output=True, text=True, timeout=120)
     if check:
         assert result.returncode == 0, result.stderr

@@ -184,3 +184,26 @@ def test_a_dropped_or_cut_off_upload_is_one_line_in_the_log(tmp_path: Path) -> N
     assert any('went away before its request body was in' in line and dropped['event_id'] in line
                for line in lines)
     assert 'Traceback' not in server.output(), server.output()[-3000:]
+
+
+def test_behind_a_tls_proxy_the_session_cookie_is_secure_and_hsts_is_sent(tmp_path: Path
+                                                                          ) -> None:
+    from cloud_helpers import cloud_cli
+
+    db, storage = f'sqlite:///{tmp_path}/cloud.db', str(tmp_path / 'images')
+    cloud_cli('add-user', 'ana', '--password-stdin', db=db, storage=storage,
+              stdin='a long enough password\n')
+    proxied = CloudServer(db, storage, ['--forwarded-allow-ips', '127.0.0.1'], public=False)
+    try:
+        login = {'name': 'ana', 'password': 'a long enough password'}
+        via_proxy = requests.post(f'{proxied.url}/api/v1/session', json=login, timeout=30,
+                                  headers={'X-Forwarded-Proto': 'https'})
+        plain = requests.post(f'{proxied.url}/api/v1/session', json=login, timeout=30)
+    finally:
+        proxied.stop()
+    assert via_proxy.status_code == plain.status_code == 200
+    assert 'secure' in via_proxy.headers['set-cookie'].lower()
+    assert via_proxy.headers['strict-transport-security'] == 'max-age=31536000'
+    # Plain http (no proxy saying https): a Secure cookie would never come back.
+    assert 'secure' not in plain.headers['set-cookie'].lower()
+    assert 'strict-transport-security' not in plain.headers

@@ -91,8 +91,19 @@ async def log_in(login: LoginIn, request: Request, response: Response) -> Sessio
     await run_in_threadpool(server.login_guard.succeeded, claim)
     token = await run_in_threadpool(open_session, server.engine, operator.id)
     response.set_cookie(SESSION_COOKIE, token, max_age=SESSION_HOURS * 3600, path='/',
-                        httponly=True, samesite='strict', secure=server.settings.tls)
+                        httponly=True, samesite='strict', secure=over_tls(request))
     return SessionOut(name=operator.name, role=operator.role, via='session')
+
+
+def over_tls(request: Request) -> bool:
+    """
+    Tell whether the browser reached us over https: served with TLS, or behind a TLS proxy.
+
+    The scheme a trusted proxy forwards (``X-Forwarded-Proto``, only from the
+    addresses of ``--forwarded-allow-ips``) is the request's scheme: the
+    session cookie is then Secure as with ``--tls-cert``.
+    """
+    return state(request).settings.tls or request.url.scheme == 'https'
 
 
 def _refused_before_hashing(reason: str, wait: int) -> NoReturn:
@@ -119,5 +130,5 @@ def log_out(request: Request,
         close_session(state(request).engine, session)
     response = Response(status_code=204)
     response.delete_cookie(SESSION_COOKIE, path='/', httponly=True, samesite='strict',
-                           secure=state(request).settings.tls)
+                           secure=over_tls(request))
     return response
