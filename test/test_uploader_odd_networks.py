@@ -74,7 +74,9 @@ def trickle(handler: FakeCloud, head: bytes, byte: bytes) -> None:
 
 
 # -- item 10: Retry-After ---------------------------------------------------------------------
-def test_a_retry_after_of_a_day_is_cut_to_max_retry_after(fake: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize('attempts', [3, 1])  # 1: the next round waits as long
+def test_a_retry_after_of_a_day_is_cut_to_max_retry_after(attempts: int, fake: str,
+                                                          tmp_path: Path) -> None:
     def rule(handler: FakeCloud, method: str, path: str, body: bytes) -> bool:
         if method == 'POST' and path.endswith('/alerts') and nth_post(1):
             handler.reply(429, {'detail': 'slow down'}, headers={'Retry-After': '86400'})
@@ -84,7 +86,7 @@ def test_a_retry_after_of_a_day_is_cut_to_max_retry_after(fake: str, tmp_path: P
     FakeCloud.rule = staticmethod(rule)
     outbox = Outbox(str(tmp_path))
     outbox.enqueue(make_alert(0), None)
-    uploader = started(fake, outbox, max_retry_after=1.0)
+    uploader = started(fake, outbox, max_retry_after=1.0, retry_attempts=attempts)
     try:
         wait_for(lambda: outbox.stats().depth == 0, timeout=10, what='the alert sent')
     finally:
@@ -433,7 +435,7 @@ def test_the_snapshot_of_an_alert_that_failed_for_good_is_removed(fake: str,
     assert '422' in events[0]['last_error']
 
 
-def test_a_failed_alerts_snapshot_is_removed_with_the_real_server(
+def test_the_real_servers_answers_store_events_and_refusals_drop_snapshots(
         cloud, tmp_path: Path) -> None:  # noqa: F811
     server, key = cloud
     outbox = Outbox(str(tmp_path / 'edge'))
@@ -441,31 +443,17 @@ def test_a_failed_alerts_snapshot_is_removed_with_the_real_server(
     refused['detected_at'] = '2999-01-01T00:00:00Z'  # the server refuses it (422)
     outbox.enqueue(refused, jpeg_bytes(seed=1))
     outbox.enqueue(make_alert(1), jpeg_bytes(seed=2))
-    uploader = Uploader(settings(server.url, key), outbox, DataBudget(outbox, 0))
-    uploader.start()
-    try:
-        wait_for(lambda: outbox.stats().depth == 0, what='the queue done')
-    finally:
-        uploader.stop()
-    assert [(e['alert_state'], e['image_state']) for e in outbox.events()] == [
-        ('failed', 'dropped'), ('sent', 'sent')]
-    assert list(outbox.snapshots.iterdir()) == []
-
-
-def test_the_real_servers_answers_are_the_expected_ones(cloud, tmp_path: Path) -> None:  # noqa
-    server, key = cloud
-    outbox = Outbox(str(tmp_path / 'edge'))
-    outbox.enqueue(make_alert(0), jpeg_bytes())
     outbox.enqueue(record(1), None, kind=COUNTS)
     uploader = Uploader(settings(server.url, key, heartbeat_interval=0.2), outbox,
                         DataBudget(outbox, 0), lambda: {'queue_depth': 0})
     uploader.start()
     try:
-        wait_for(lambda: outbox.stats().depth == 0, what='alert, snapshot and counts sent')
+        wait_for(lambda: outbox.stats().depth == 0, what='alerts, snapshot and counts done')
         wait_for(lambda: requests.get(f'{server.url}/api/v1/devices', timeout=5).json()[0][
             'health'].get('queue_depth') == 0, what='a heartbeat stored')
     finally:
         uploader.stop()
     assert [(e['alert_state'], e['image_state']) for e in outbox.events()] == [
-        ('sent', 'sent'), ('sent', 'none')]
-    assert uploader.stats.link_state == 'up' and uploader.stats.requests_failed == 0
+        ('failed', 'dropped'), ('sent', 'sent'), ('sent', 'none')]
+    assert list(outbox.snapshots.iterdir()) == []  # the refused alert's snapshot too
+    assert uploader.stats.link_state == 'up' and uploader.stats.permanent_failures == 1

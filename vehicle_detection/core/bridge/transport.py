@@ -135,7 +135,7 @@ def exchange(session: requests.Session, method: str, url: str, headers: Dict[str
                                    timeout=min(timeout, deadline), allow_redirects=False,
                                    stream=True)
         try:
-            body, complete = _read_bounded(response)
+            body, read = _read_bounded(response)
         finally:
             # Unless the whole answer was read (the connection is back in the pool
             # then), this closes the connection: the rest is never read.
@@ -156,11 +156,12 @@ def exchange(session: requests.Session, method: str, url: str, headers: Dict[str
         watch.close()
     head = len(f'HTTP/1.1 {response.status_code} {response.reason}\r\n') + sum(
         len(k) + len(v) + 4 for k, v in response.headers.items())
-    return Answer(response.status_code, response.headers, body, complete, head + len(body))
+    return Answer(response.status_code, response.headers, body[:MAX_ANSWER_BYTES],
+                  read <= MAX_ANSWER_BYTES, head + read)
 
 
-def _read_bounded(response: requests.Response) -> tuple[bytes, bool]:
-    """Read at most MAX_ANSWER_BYTES of the body; tell whether that was all of it."""
+def _read_bounded(response: requests.Response) -> tuple[bytes, int]:
+    """Read the body up to one byte past MAX_ANSWER_BYTES (a longer one is cut there)."""
     chunks: List[bytes] = []
     size = 0
     while size <= MAX_ANSWER_BYTES:
@@ -169,8 +170,7 @@ def _read_bounded(response: requests.Response) -> tuple[bytes, bool]:
             break
         chunks.append(chunk)
         size += len(chunk)
-    body = b''.join(chunks)
-    return body[:MAX_ANSWER_BYTES], size <= MAX_ANSWER_BYTES
+    return b''.join(chunks), size
 
 
 class _Watch:

@@ -264,6 +264,7 @@ class Uploader:
             answer = request()
             if self.link.judge(answer, method, path, accepts):
                 self.stats.link_state = LinkState.UP
+                self._retry_at = 0.0  # the server takes events again
                 self.outbox.mark(event.seq, part, SENT)
                 self.set_aside.stored(kind)
                 return SENT
@@ -275,13 +276,13 @@ class Uploader:
                 return FAILED
             if answer is None:
                 self.stats.link_state = LinkState.DOWN
+            delay = self._retry_delay(backoff, answer)  # a Retry-After holds the next rounds too
             # An unexpected 2xx stays queued too: retried, never failed nor held.
             outcome = self.set_aside.failed(event, kind, None if answer is None
                                             else answer.status)
             if outcome != RETRY:
                 return outcome
-            if attempt + 1 < self.settings.retry_attempts and \
-                    self._pause(self._retry_delay(backoff, answer)):
+            if attempt + 1 < self.settings.retry_attempts and self._pause(delay):
                 return None
         return None
 
