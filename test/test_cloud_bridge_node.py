@@ -22,7 +22,8 @@ from typing import Iterator, List, Tuple
 
 from cloud_helpers import add_device, CloudServer
 import cv2
-from diagnostic_msgs.msg import DiagnosticArray
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from fake_cloud import serve_fake_cloud
 import numpy as np
 import pytest
 from rclpy.parameter import Parameter
@@ -38,6 +39,8 @@ from vehicle_detection.ros.detection_msgs import to_detection_array
 from vehicle_detection.ros.image_conv import stamp_from_ns, to_image_msg
 from vision_msgs.msg import Detection2DArray
 from waiting import Inbox, wait_until
+
+WARN = DiagnosticStatus.WARN
 
 
 @pytest.fixture
@@ -150,3 +153,31 @@ def test_plain_http_to_another_machine_is_refused_unless_allowed(ros_context,
         assert node.uploader.settings.api_base_url == 'http://cloud.example.com'  # applied
     finally:
         harness.close()
+
+
+def test_a_captive_portal_shows_on_diagnostics_and_the_health_service(
+        ros_context, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv('VD_CLOUD_API_KEY', 'a-key')
+    portal = serve_fake_cloud(lambda handler, method, path, body: handler.reply(
+        200, b'<html>Sign in to the Wi-Fi</html>', 'text/html') or True)
+    url = next(portal)
+    harness = Harness(ros_context)
+    try:
+        node = start_bridge(harness, url, tmp_path, health_interval=0.5,
+                            max_retry_after=30.0, request_deadline=20.0)
+        assert (node.uploader.settings.max_retry_after,
+                node.uploader.settings.request_deadline) == (30.0, 20.0)
+        diagnostics = harness.subscribe(DiagnosticArray, 'diagnostics')
+        diagnostics.wait_for(lambda msgs: any(
+            diagnostic_values(s).get('link_state') == 'unexpected' and s.level == WARN
+            and f'unexpected answer from {url}/api/v1/health' in s.message
+            for m in msgs for s in m.status), what='the portal on /diagnostics')
+        client = harness.probe.create_client(Trigger, 'cloud_bridge_node/health_check')
+        assert client.wait_for_service(timeout_sec=10)
+        answer = Inbox()
+        client.call_async(Trigger.Request()).add_done_callback(lambda f: answer(f.result()))
+        result = answer.wait_count(1)[0]
+        assert not result.success and 'unexpected answer from' in result.message
+    finally:
+        harness.close()
+        portal.close()

@@ -133,7 +133,8 @@ class CloudBridgeNode(Node):
             enable_image_upload=settings.enable_image_upload,
             upload_interval=settings.upload_interval, retry_attempts=settings.retry_attempts,
             retry_delay=settings.retry_delay, heartbeat_interval=settings.heartbeat_interval,
-            health_interval=settings.health_interval)
+            health_interval=settings.health_interval, max_retry_after=settings.max_retry_after,
+            request_deadline=settings.request_deadline)
 
     @staticmethod
     def _counting_session(settings: BridgeSettings) -> CountingSession:
@@ -300,14 +301,15 @@ class CloudBridgeNode(Node):
             return OK, 'cloud upload disabled; events recorded locally'
         if link.link_state == LinkState.DOWN:
             return WARN, f'cloud unreachable, {figures["queue_depth"]} queued'
-        if link.link_state == LinkState.REDIRECTED:
-            return ERROR, link.last_error
+        if link.link_state in (LinkState.REDIRECTED, LinkState.UNEXPECTED):
+            return (ERROR if link.link_state == LinkState.REDIRECTED else WARN), link.last_error
         if link.filed_as:
             return WARN, (f"the server files alerts under {link.filed_as!r}, the API key's "
                           f'device, not device_id {self.settings.device_id!r}')
         if figures['held_events']:
-            return WARN, (f"{figures['held_events']} events set aside after repeated server "
-                          f'errors (tried again within the hour): {link.last_error}')
+            return WARN, (f"{figures['held_events']} events set aside: the server keeps "
+                          f'failing them while it accepts others (tried again later, at once '
+                          f'when the link recovers): {link.last_error}')
         return OK, f'link {link.link_state}, {figures["queue_depth"]} queued'
 
     def _report(self) -> None:
