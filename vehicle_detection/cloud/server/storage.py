@@ -37,8 +37,8 @@ import time
 from vehicle_detection.cloud.server import jpeg
 from vehicle_detection.cloud.server.jpeg import check_jpeg, DEFAULT_MAX_PIXELS, ImageRefused
 
-__all__ = ['check_jpeg', 'DEFAULT_MAX_PIXELS', 'ImageRefused', 'ImageStore', 'LocalImageStore',
-           'make_thumbnail', 'SnapshotConflict', 'StorageError', 'StorageFull']
+__all__ = ['DEFAULT_MAX_PIXELS', 'ImageRefused', 'ImageStore', 'LocalImageStore',
+           'SnapshotConflict', 'StorageError', 'StorageFull', 'check_jpeg', 'make_thumbnail']
 
 TEMPORARY_PREFIX = '.upload-'
 STALE_TEMPORARY_S = 3600.0  # older temporary files are left-overs of a killed process
