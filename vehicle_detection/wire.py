@@ -123,7 +123,7 @@ def count_limits_problem(keys: Iterable[Tuple[str, str, str]]) -> Optional[str]:
     if len(lines) > MAX_COUNT_LINES:
         return f'{len(lines)} counting lines, at most {MAX_COUNT_LINES}'
     if directions > MAX_COUNT_DIRECTIONS * len(lines):
-        return (f'{directions} directions on {len(lines)} lines, at most '
+        return (f'{directions} directions on {len(lines)} line(s), at most '
                 f'{MAX_COUNT_DIRECTIONS} per line')
     if len(classes) > MAX_COUNT_CLASSES:
         return f'{len(classes)} classes, at most {MAX_COUNT_CLASSES}'
@@ -242,6 +242,9 @@ class CountRecord:
                 raise ValueError(f'count row {line!r} {direction!r}: names must be valid and '
                                  f'the count ({count!r}) an integer in [0, {MAX_COUNT}]')
             printable_text(class_name)
+        if len(self.counts) > MAX_COUNT_ROWS:
+            raise ValueError(f'a count record of {len(self.counts)} rows, at most '
+                             f'{MAX_COUNT_ROWS}')
         keys = [row[:3] for row in self.counts]
         if len(set(keys)) != len(keys):
             raise ValueError('counts must name each (line, direction, class_name) once')
