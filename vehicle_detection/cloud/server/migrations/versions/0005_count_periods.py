@@ -35,12 +35,16 @@ depends_on = None
 
 CHUNK = 500  # duplicate records moved per statement
 
-records = sa.table('count_records', sa.column('id'), sa.column('record_id'),
-                   sa.column('device_id'), sa.column('camera_id'), sa.column('period_start'),
-                   sa.column('period_s'), sa.column('received_at'))
-rows = sa.table('traffic_counts', sa.column('record_id'), sa.column('device_id'),
-                sa.column('line'), sa.column('direction'), sa.column('class_name'),
-                sa.column('period_start'), sa.column('count'))
+# The tables as 0004 left them (typed: SQLite hands back a time as text otherwise).
+records = sa.table('count_records', sa.column('id', sa.Integer()),
+                   sa.column('record_id', sa.String()), sa.column('device_id', sa.Integer()),
+                   sa.column('camera_id', sa.String()),
+                   sa.column('period_start', sa.BigInteger()),
+                   sa.column('period_s', sa.Integer()), sa.column('received_at', sa.DateTime()))
+rows = sa.table('traffic_counts', sa.column('record_id', sa.Integer()),
+                sa.column('device_id', sa.Integer()), sa.column('line', sa.String()),
+                sa.column('direction', sa.String()), sa.column('class_name', sa.String()),
+                sa.column('period_start', sa.BigInteger()), sa.column('count', sa.Integer()))
 
 
 def upgrade() -> None:
@@ -112,9 +116,12 @@ def downgrade() -> None:
     op.drop_table('count_keys')
     op.drop_index('uq_count_records_period', 'count_records')
     connection = op.get_bind()
-    duplicates = sa.table('count_duplicates', sa.column('record_id'), sa.column('device_id'),
-                          sa.column('camera_id'), sa.column('period_start'),
-                          sa.column('period_s'), sa.column('received_at'),
+    duplicates = sa.table('count_duplicates', sa.column('record_id', sa.String()),
+                          sa.column('device_id', sa.Integer()),
+                          sa.column('camera_id', sa.String()),
+                          sa.column('period_start', sa.BigInteger()),
+                          sa.column('period_s', sa.Integer()),
+                          sa.column('received_at', sa.DateTime()),
                           sa.column('counts', sa.JSON()))
     for duplicate in connection.execute(sa.select(duplicates)).all():
         restored = connection.execute(records.insert().values(
