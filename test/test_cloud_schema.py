@@ -77,8 +77,9 @@ def test_migration_0005_sets_duplicate_periods_aside(backend: str, request,
     engine = make_engine(url)
     try:
         with engine.begin() as db:
-            db.execute(text("INSERT INTO devices (id, name, key_hash, created_at) VALUES "
-                            "(1, 'edge-1', 'k1', '2026-01-01'), (2, 'edge-2', 'k2', '2026-01-01')"))
+            db.execute(text('INSERT INTO devices (id, name, key_hash, created_at) VALUES '
+                            "(1, 'edge-1', 'k1', '2026-01-01'), "
+                            "(2, 'edge-2', 'k2', '2026-01-01')"))
             # edge-1 cam0 08:00 three times (ids 1, 2, 3), edge-1 cam1 08:00 and edge-2 cam0
             # 08:00 once each: only two records of the first period are duplicates.
             for pk, device, camera, record_id in ((1, 1, 'cam0', 'a'), (2, 1, 'cam0', 'b'),
