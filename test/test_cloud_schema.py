@@ -86,11 +86,11 @@ def test_migration_0005_sets_duplicate_periods_aside(backend: str, request,
                                                   (3, 1, 'cam0', 'c'), (4, 1, 'cam1', 'd'),
                                                   (5, 2, 'cam0', 'e')):
                 db.execute(text('INSERT INTO count_records (id, record_id, device_id, camera_id, '
-                                "period_start, period_s, received_at) VALUES (:pk, :rid, :dev, "
+                                'period_start, period_s, received_at) VALUES (:pk, :rid, :dev, '
                                 ":cam, 1772438400, 60, '2026-03-02 08:01:00.000000')"),
                            {'pk': pk, 'rid': record_id * 8, 'dev': device, 'cam': camera})
                 db.execute(text('INSERT INTO traffic_counts (record_id, device_id, line, '
-                                "direction, class_name, period_start, count) VALUES (:pk, :dev, "
+                                'direction, class_name, period_start, count) VALUES (:pk, :dev, '
                                 "'bar', 'away', 'car', 1772438400, :n)"),
                            {'pk': pk, 'dev': device, 'n': 10 * pk})
         command.upgrade(alembic_config(url), '0005')
@@ -100,8 +100,8 @@ def test_migration_0005_sets_duplicate_periods_aside(backend: str, request,
             assert [tuple(row) for row in kept] == [('a' * 8, 10), ('d' * 8, 40), ('e' * 8, 50)]
             aside = db.execute(text('SELECT record_id, kept_record_id, counts, period_start '
                                     'FROM count_duplicates ORDER BY record_id')).all()
-            assert [(r[0], r[1], r[3]) for r in aside] == [('b' * 8, 'a' * 8, 1772438400),
-                                                          ('c' * 8, 'a' * 8, 1772438400)]
+            assert [(r[0], r[1], r[3]) for r in aside] == [
+                ('b' * 8, 'a' * 8, 1772438400), ('c' * 8, 'a' * 8, 1772438400)]
             assert [json.loads(r[2]) if isinstance(r[2], str) else r[2] for r in aside] == [
                 [['bar', 'away', 'car', 20]], [['bar', 'away', 'car', 30]]]
             keys = db.execute(text('SELECT device_id, day, line FROM count_keys ORDER BY '

@@ -129,7 +129,7 @@ def test_dashboard_shows_alerts_and_health_without_reload(browser, tmp_path: Pat
 
 
 def check_traffic_queries(browser, api: str, headers: dict) -> None:
-    """The traffic panel asks only for what it draws: its stacking, a span for its bucket."""
+    """Check that the traffic panel asks only for what it draws: its stacking, a bucket's span."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select, WebDriverWait
 
