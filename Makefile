@@ -104,6 +104,7 @@ bench: env
 	$(PY) bench/foreign_camera.py
 	$(PY) bench/detector.py
 	$(PY) bench/cloud_load.py
+	$(PY) bench/cloud_images.py
 	$(PY) bench/outbox.py
 
 clean:

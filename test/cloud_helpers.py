@@ -25,11 +25,13 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 from typing import Iterator, List, Optional
 import uuid
 
 import cv2
 import numpy as np
+import psutil
 import pytest
 import requests
 from vehicle_detection.wire import utc_iso
@@ -136,6 +138,70 @@ def jpeg_bytes(width: int = 320, height: int = 240, seed: int = 0, quality: int 
     ok, data = cv2.imencode('.jpg', image, [cv2.IMWRITE_JPEG_QUALITY, quality])
     assert ok
     return data.tobytes()
+
+
+def flat_jpeg(width: int, height: int, progressive: bool = False, full_chroma: bool = False,
+              seed: int = 0) -> bytes:
+    """
+    Return a JPEG of a plain picture: small on the wire at any size.
+
+    Its cost to decode is not: a progressive one needs 128 bytes per 8x8 block
+    of every component (``full_chroma``: 4:4:4, else 4:2:0), whatever it shows.
+    """
+    image = np.full((height, width, 3), (40 + seed % 200, 80, 120), np.uint8)
+    sampling = (cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444 if full_chroma
+                else cv2.IMWRITE_JPEG_SAMPLING_FACTOR_420)
+    ok, data = cv2.imencode('.jpg', image, [cv2.IMWRITE_JPEG_PROGRESSIVE, int(progressive),
+                                            cv2.IMWRITE_JPEG_SAMPLING_FACTOR, sampling])
+    assert ok
+    return data.tobytes()
+
+
+def first_scan_of_one_component(data: bytes) -> bytes:
+    """
+    Rewrite a baseline colour JPEG's first scan header to hold one component (multi-scan).
+
+    libjpeg then buffers the whole coefficient array, as for a progressive
+    file, before it finds that the data do not match: the header alone must
+    get such a file refused.
+    """
+    at = data.index(b'\xff\xda')
+    length = int.from_bytes(data[at + 2:at + 4], 'big')
+    header = data[at + 4:at + 2 + length]  # Ns, (Cs, Td/Ta) x Ns, Ss, Se, Ah/Al
+    one = bytes([1]) + header[1:3] + header[-3:]
+    return data[:at] + b'\xff\xda' + (2 + len(one)).to_bytes(2, 'big') + one + \
+        data[at + 2 + length:]
+
+
+class PeakMemory:
+    """Sample a process's resident memory in a thread (psutil) and keep the peak."""
+
+    def __init__(self, pid: int, every_s: float = 0.005) -> None:
+        self._process = psutil.Process(pid)
+        self._every_s = every_s
+        self._stop = threading.Event()
+        self.start_bytes = self.peak_bytes = self._process.memory_info().rss
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self._every_s):
+            try:
+                self.peak_bytes = max(self.peak_bytes, self._process.memory_info().rss)
+            except psutil.Error:
+                return
+
+    def __enter__(self) -> 'PeakMemory':
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def growth_mb(self) -> float:
+        """Return how far the peak rose over the memory at the start, in MiB."""
+        return (self.peak_bytes - self.start_bytes) / 2 ** 20
 
 
 def alert_body(device: str, event_id: Optional[str] = None, **changes: object) -> dict:

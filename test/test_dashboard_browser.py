@@ -16,15 +16,20 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 import os
 from pathlib import Path
 import shutil
 import subprocess
 from typing import Iterator
+from urllib.parse import parse_qs, urlsplit
+import uuid
 
 from cloud_helpers import add_device, alert_body, CLOUD, CloudServer, require_tool
 import pytest
 import requests
+
+from vehicle_detection.wire import CountRecord, utc_iso
 
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / 'test-artifacts'
@@ -109,6 +114,7 @@ def test_dashboard_shows_alerts_and_health_without_reload(browser, tmp_path: Pat
         assert '512.0 MB / 20480.0 MB' in row.text and '97 %' in row.text
         assert browser.execute_script('return window.vdMarker') == 'same page'  # no reload
         assert len(browser.find_elements(By.CSS_SELECTOR, '#chart-class rect')) == 3
+        check_traffic_queries(browser, api, headers)
         browser.find_elements(By.CSS_SELECTOR, '#alerts .alert img')[0].click()
         wait.until(lambda d: d.execute_script(
             'const i = document.getElementById("viewer-img");'
@@ -122,8 +128,48 @@ def test_dashboard_shows_alerts_and_health_without_reload(browser, tmp_path: Pat
         server.stop()
 
 
+def check_traffic_queries(browser, api: str, headers: dict) -> None:
+    """Check that the traffic panel asks only for what it draws: its stacking, a bucket's span."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    minute = datetime.now(timezone.utc).replace(second=0, microsecond=0) - timedelta(minutes=1)
+    body = CountRecord(str(uuid.uuid4()), 'gate-north', 'cam0', utc_iso(minute), 60, (
+        ('bar', 'away', 'car', 3), ('bar', 'away', 'truck', 1), ('bar', 'towards', 'car', 2)))
+    assert requests.post(f'{api}/counts', json=body.to_json(), headers=headers,
+                         timeout=5).status_code == 201
+
+    def last_query(driver) -> dict:
+        urls = driver.execute_script(
+            'return performance.getEntriesByType("resource").map(e => e.name)'
+            '.filter(n => n.includes("/api/v1/counts?"))')
+        return parse_qs(urlsplit(urls[-1]).query) if urls else {}
+
+    def span_h(query: dict) -> float:
+        return (datetime.fromisoformat(query['to'][0].replace('Z', '+00:00')) -
+                datetime.fromisoformat(query['from'][0].replace('Z', '+00:00'))
+                ).total_seconds() / 3600
+
+    wait = WebDriverWait(browser, 20)
+    legend = 'figure.traffic[data-line="bar"] text.legend'
+    browser.execute_script(  # refresh now, as a change of the traffic controls does
+        'document.getElementById("traffic-controls").dispatchEvent(new Event("change"))')
+    wait.until(lambda d: {t.text for t in d.find_elements(By.CSS_SELECTOR, legend)} == {
+        'away (4)', 'towards (2)'})
+    query = last_query(browser)
+    assert (query['bucket'], query['by'], round(span_h(query))) == (['15min'], ['direction'], 24)
+    Select(browser.find_element(By.ID, 't-stack')).select_by_value('class_name')
+    Select(browser.find_element(By.ID, 't-bucket')).select_by_value('1min')
+    wait.until(lambda d: last_query(d).get('by') == ['class_name'] and
+               last_query(d).get('bucket') == ['1min'])
+    assert round(span_h(last_query(browser))) == 3  # 180 bars of a minute
+    wait.until(lambda d: {t.text for t in d.find_elements(By.CSS_SELECTOR, legend)} == {
+        'car (5)', 'truck (1)'})
+    csv_link = browser.find_element(By.ID, 't-csv').get_attribute('href')
+    assert 'by=' not in csv_link  # the export keeps every direction and class
+
+
 def _now_iso() -> str:
-    from datetime import datetime, timezone
     return datetime.now(timezone.utc).isoformat()
 
 

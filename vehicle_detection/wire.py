@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 import math
 import re
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Iterable, Optional, Tuple
 import uuid
 
 API_PREFIX = '/api/v1'
@@ -63,7 +63,14 @@ SHA256_PATTERN = r'^[0-9a-f]{64}$'
 COUNT_FIELDS: Tuple[str, ...] = (
     'record_id', 'device_id', 'camera_id', 'period_start', 'period_s', 'counts')
 COUNT_ROW_FIELDS: Tuple[str, ...] = ('line', 'direction', 'class_name', 'count')
-MAX_COUNT_ROWS = 1000  # rows in one record (lines x directions x classes)
+# Limits of counting, the same at the edge (its lines) and on the server (per record, and
+# per device and UTC day, so that a read of counts stays bounded): 32 lines of 2 directions
+# each, 16 classes (the 13 of FHWA's vehicle classification fit; the default is 5).
+MAX_COUNT_LINES = 32
+MAX_COUNT_DIRECTIONS = 2  # per line
+MAX_COUNT_CLASSES = 16
+MAX_COUNT_ROWS = MAX_COUNT_LINES * MAX_COUNT_DIRECTIONS * MAX_COUNT_CLASSES  # 1024
+MAX_COUNT = 1_000_000_000  # vehicles in one row of one period
 MAX_PERIOD_S = 86400
 
 # Health figures a heartbeat may carry; every one optional, numbers except link_state.
@@ -100,6 +107,38 @@ def is_retryable(status: Optional[int]) -> bool:
     4xx is permanent for that request (the sender records it and moves on).
     """
     return status is None or status >= 500 or status in (408, 429)
+
+
+def count_limits_problem(keys: Iterable[Tuple[str, str, str]]) -> Optional[str]:
+    """
+    Say which counting limit the (line, direction, class) ``keys`` pass, or None.
+
+    The same check runs on one record (edge and server) and on what a device
+    counted in a day (server).
+    """
+    unique = set(keys)
+    lines = {line for line, _, _ in unique}
+    classes = {class_name for _, _, class_name in unique}
+    directions = len({(line, direction) for line, direction, _ in unique})
+    if len(lines) > MAX_COUNT_LINES:
+        return f'{len(lines)} counting lines, at most {MAX_COUNT_LINES}'
+    if directions > MAX_COUNT_DIRECTIONS * len(lines):
+        return (f'{directions} directions on {len(lines)} line(s), at most '
+                f'{MAX_COUNT_DIRECTIONS} per line')
+    if len(classes) > MAX_COUNT_CLASSES:
+        return f'{len(classes)} classes, at most {MAX_COUNT_CLASSES}'
+    return None
+
+
+def is_integer(value: object) -> bool:
+    """Tell whether ``value`` is an integer, and not a bool (JSON true is no number)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_number(value: object) -> bool:
+    """Tell whether ``value`` is a finite int or float, and not a bool."""
+    return (isinstance(value, (int, float)) and not isinstance(value, bool) and
+            math.isfinite(value))
 
 
 def printable_text(value: str) -> str:
@@ -158,10 +197,12 @@ class Alert:
                              'stopped_vehicle alert names its zone, a vehicle alert none')
         if self.zone is not None and not is_valid_name(self.zone):
             raise ValueError(f'{self.zone!r} is not a valid zone name')
-        numbers = (self.confidence, *self.bbox)
-        if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in numbers):
-            raise ValueError(f'alert numbers must be finite: confidence {self.confidence}, '
-                             f'bbox {self.bbox}')
+        if not all(is_number(v) for v in (self.confidence, *self.bbox)):
+            raise ValueError(f'alert numbers must be finite numbers: confidence '
+                             f'{self.confidence!r}, bbox {self.bbox!r}')
+        if not all(is_integer(v) for v in (self.track_id, self.image_width, self.image_height)):
+            raise ValueError(f'track_id {self.track_id!r}, image_width {self.image_width!r} and '
+                             f'image_height {self.image_height!r} must be integers')
         if not 0.0 <= self.confidence <= 1.0:
             raise ValueError(f'confidence {self.confidence} is outside [0, 1]')
         for name in (self.device_id, self.camera_id):
@@ -193,14 +234,23 @@ class CountRecord:
         for name in (self.device_id, self.camera_id):
             if not is_valid_name(name):
                 raise ValueError(f'{name!r} is not a valid device or camera id')
-        if not 0 < self.period_s <= MAX_PERIOD_S or len(self.counts) > MAX_COUNT_ROWS:
-            raise ValueError(f'period of {self.period_s} s with {len(self.counts)} rows: '
-                             f'at most {MAX_PERIOD_S} s and {MAX_COUNT_ROWS} rows')
+        if not (is_integer(self.period_s) and 0 < self.period_s <= MAX_PERIOD_S):
+            raise ValueError(f'period of {self.period_s!r} s: an integer in [1, {MAX_PERIOD_S}]')
         for line, direction, class_name, count in self.counts:
-            if not (is_valid_name(line) and is_valid_name(direction)) or count < 0:
+            if not (is_valid_name(line) and is_valid_name(direction)) or \
+                    not (is_integer(count) and 0 <= count <= MAX_COUNT):
                 raise ValueError(f'count row {line!r} {direction!r}: names must be valid and '
-                                 f'the count ({count}) not negative')
+                                 f'the count ({count!r}) an integer in [0, {MAX_COUNT}]')
             printable_text(class_name)
+        if len(self.counts) > MAX_COUNT_ROWS:
+            raise ValueError(f'a count record of {len(self.counts)} rows, at most '
+                             f'{MAX_COUNT_ROWS}')
+        keys = [row[:3] for row in self.counts]
+        if len(set(keys)) != len(keys):
+            raise ValueError('counts must name each (line, direction, class_name) once')
+        problem = count_limits_problem(keys)  # also bounds the rows (MAX_COUNT_ROWS)
+        if problem:
+            raise ValueError(f'a count record of {problem}')
 
     def to_json(self) -> Dict[str, Any]:
         """Return the JSON body."""

@@ -136,10 +136,17 @@ class Alert(Base):
 
 
 class CountRecord(Base):
-    """One period of traffic counts of one camera; ``record_id`` makes posting idempotent."""
+    """
+    One period of traffic counts of one camera; ``record_id`` makes posting idempotent.
+
+    One period per device, camera and start (migration 0005): a second record
+    for it would count the same vehicles twice.
+    """
 
     __tablename__ = 'count_records'
-    __table_args__ = (Index('ix_count_records_device_start', 'device_id', 'period_start'),)
+    __table_args__ = (Index('ix_count_records_device_start', 'device_id', 'period_start'),
+                      Index('uq_count_records_period', 'device_id', 'camera_id',
+                            'period_start', unique=True))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)  # noqa: A003 (wire name)
     record_id: Mapped[str] = mapped_column(String(36), unique=True)
@@ -165,6 +172,46 @@ class TrafficCount(Base):
     class_name: Mapped[str] = mapped_column(String(64))
     period_start: Mapped[int] = mapped_column(BigInteger)  # the record's
     count: Mapped[int] = mapped_column(Integer)
+
+
+class CountKey(Base):
+    """
+    A (line, direction, class) a device counted on one UTC day (migration 0005).
+
+    Keeps the limits of lines, directions and classes per device and day
+    (``wire.MAX_COUNT_*``) cheap to check: a few rows per device and day.
+    """
+
+    __tablename__ = 'count_keys'
+
+    device_id: Mapped[int] = mapped_column(ForeignKey('devices.id'), primary_key=True)
+    day: Mapped[int] = mapped_column(Integer, primary_key=True)  # epoch seconds // 86400
+    line: Mapped[str] = mapped_column(String(64), primary_key=True)
+    direction: Mapped[str] = mapped_column(String(64), primary_key=True)
+    class_name: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class CountDuplicate(Base):
+    """
+    A count record set aside by migration 0005: another one of its period was stored first.
+
+    Before 0005 such records were summed with the first; they are kept here,
+    rows and all, for an operator to look at (``kept_record_id`` names the one
+    counted).
+    """
+
+    __tablename__ = 'count_duplicates'
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)  # noqa: A003 (wire name)
+    record_id: Mapped[str] = mapped_column(String(36))
+    device_id: Mapped[int] = mapped_column(ForeignKey('devices.id'))
+    camera_id: Mapped[str] = mapped_column(String(64))
+    period_start: Mapped[int] = mapped_column(BigInteger)
+    period_s: Mapped[int] = mapped_column(Integer)
+    received_at: Mapped[datetime] = mapped_column(DateTime)
+    counts: Mapped[Any] = mapped_column(JSON)  # [[line, direction, class_name, count], ...]
+    kept_record_id: Mapped[str] = mapped_column(String(36))
+    set_aside_at: Mapped[datetime] = mapped_column(DateTime)
 
 
 def utcnow() -> datetime:

@@ -25,11 +25,14 @@ from pydantic import (
     model_validator)
 
 from vehicle_detection.wire import (
-    EARLIEST_DETECTION, is_valid_name, MAX_CLOCK_SKEW_S, MAX_COUNT_ROWS, MAX_PERIOD_S,
-    NAME_PATTERN, printable_text, SHA256_PATTERN)
+    count_limits_problem, EARLIEST_DETECTION, is_valid_name, MAX_CLOCK_SKEW_S, MAX_COUNT,
+    MAX_COUNT_ROWS, MAX_PERIOD_S, NAME_PATTERN, printable_text, SHA256_PATTERN)
 
 Text = Annotated[str, AfterValidator(printable_text)]
 BIG = 2 ** 62  # counters stay within a signed 64-bit integer
+# Numbers are strict: JSON true is no number, nor is "5" (lax pydantic took both as 1 and 5).
+# A float field still takes an integer.
+Number = Annotated[float, Field(strict=True)]
 
 
 def plausible_time(value: datetime) -> datetime:
@@ -63,12 +66,12 @@ class AlertIn(BaseModel):
     device_id: SafeName
     camera_id: SafeName
     detected_at: PlausibleTime
-    track_id: int = Field(ge=-1, le=BIG)
+    track_id: int = Field(ge=-1, le=BIG, strict=True)
     class_name: Text = Field(min_length=1, max_length=64)
-    confidence: float = Field(ge=0.0, le=1.0)
-    bbox: Tuple[float, float, float, float]
-    image_width: int = Field(gt=0, le=100_000)
-    image_height: int = Field(gt=0, le=100_000)
+    confidence: float = Field(ge=0.0, le=1.0, strict=True)
+    bbox: Tuple[Number, Number, Number, Number]
+    image_width: int = Field(gt=0, le=100_000, strict=True)
+    image_height: int = Field(gt=0, le=100_000, strict=True)
     image_sha256: Optional[str] = Field(None, pattern=SHA256_PATTERN)
     kind: Literal['vehicle', 'stopped_vehicle'] = 'vehicle'  # wire.ALERT_KINDS
     zone: Optional[SafeName] = None  # where a stopped vehicle stayed
@@ -182,7 +185,7 @@ class CountRowIn(BaseModel):
     line: SafeName
     direction: SafeName
     class_name: Text = Field(min_length=1, max_length=64)
-    count: int = Field(ge=0, le=1_000_000_000)
+    count: int = Field(ge=0, le=MAX_COUNT, strict=True)
 
 
 class CountsIn(BaseModel):
@@ -194,33 +197,51 @@ class CountsIn(BaseModel):
     device_id: SafeName
     camera_id: SafeName
     period_start: PlausibleTime
-    period_s: int = Field(gt=0, le=MAX_PERIOD_S)
+    period_s: int = Field(gt=0, le=MAX_PERIOD_S, strict=True)
     counts: List[CountRowIn] = Field(max_length=MAX_COUNT_ROWS)
 
     @model_validator(mode='after')
-    def _rows_are_unique(self) -> 'CountsIn':
-        keys = [(row.line, row.direction, row.class_name) for row in self.counts]
+    def _rows_are_unique_and_within_limits(self) -> 'CountsIn':
+        keys = self.count_keys()
         if len(set(keys)) != len(keys):
             raise ValueError('counts must name each (line, direction, class_name) once')
+        problem = count_limits_problem(keys)
+        if problem:
+            raise ValueError(f'a count record of {problem}')
         return self
+
+    def count_keys(self) -> List[Tuple[str, str, str]]:
+        """Return the (line, direction, class_name) of each row."""
+        return [(row.line, row.direction, row.class_name) for row in self.counts]
 
 
 class CountsCreated(BaseModel):
-    """Answer to a counts post: 201 the first time, 200 with the same record id after."""
+    """
+    Answer to a counts post: 201 the first time, 200 when that period is stored already.
+
+    200 answers a retry (the same record id) and a record of a stored period
+    with the same counts (``stored_record_id`` names the stored record); a
+    record with other counts for a stored period is a 409.
+    """
 
     record_id: uuid.UUID
     created: bool
     device_id: str  # the key's device, under which the counts are filed
+    stored_record_id: Optional[uuid.UUID] = None  # the record counted for that period
 
 
 class CountBucket(BaseModel):
-    """Vehicles of one class that crossed one line in one direction within one bucket."""
+    """
+    Vehicles of one class that crossed one line in one direction within one bucket.
+
+    ``direction`` or ``class_name`` is null when the query summed over it (``by``).
+    """
 
     start: datetime
     device_id: str
     line: str
-    direction: str
-    class_name: str
+    direction: Optional[str]
+    class_name: Optional[str]
     count: int
 
 

@@ -33,14 +33,13 @@ import os
 from pathlib import Path
 import tempfile
 import time
-from typing import Tuple
 
-import cv2
-import numpy as np
-import simplejpeg
+from vehicle_detection.cloud.server import jpeg
+from vehicle_detection.cloud.server.jpeg import check_jpeg, DEFAULT_MAX_PIXELS, ImageRefused
 
-THUMBNAIL_WIDTH = 240
-DEFAULT_MAX_PIXELS = 4096 * 4096
+__all__ = ['DEFAULT_MAX_PIXELS', 'ImageRefused', 'ImageStore', 'LocalImageStore',
+           'SnapshotConflict', 'StorageError', 'StorageFull', 'check_jpeg', 'make_thumbnail']
+
 TEMPORARY_PREFIX = '.upload-'
 STALE_TEMPORARY_S = 3600.0  # older temporary files are left-overs of a killed process
 FULL_DISK = (errno.ENOSPC, errno.EDQUOT)
@@ -173,60 +172,12 @@ def _storage_error(name: str, error: OSError) -> StorageError:
     return StorageError(f'cannot store {name}: {error.strerror}')
 
 
-def jpeg_size(data: bytes) -> Tuple[int, int]:
-    """Return (width, height) from a JPEG's header; raise ValueError if it has none."""
-    if not data.startswith(b'\xff\xd8\xff'):
-        raise ValueError('not a JPEG (no JPEG start-of-image marker)')
-    try:
-        height, width, _, _ = simplejpeg.decode_jpeg_header(data)
-    except ValueError as error:
-        raise ValueError(f'the JPEG header cannot be read: {error}') from None
-    return width, height
-
-
-def check_jpeg(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Tuple[int, int]:
-    """
-    Raise ValueError unless ``data`` is a whole JPEG of at most ``max_pixels``; return its size.
-
-    The pixel count is read from the header before anything is decoded; then
-    every entropy-coded block is decoded (at 1/8 scale, in grey: the cost is
-    the walk, not the pixels) with libjpeg-turbo's warnings as errors, so a
-    JPEG cut short, even with an end marker appended, is refused.
-    """
-    width, height = jpeg_size(data)
-    if width * height > max_pixels:
-        raise ValueError(f'the JPEG is {width}x{height} pixels, over the limit of '
-                         f'{max_pixels} pixels')
-    try:
-        simplejpeg.decode_jpeg(data, colorspace='GRAY', strict=True, min_width=1,
-                               min_height=1)
-    except ValueError as error:
-        raise ValueError(f'the JPEG data is corrupt or cut short: {error}') from None
-    return width, height
-
-
 def make_thumbnail(data: bytes) -> bytes:
-    """
-    Return a JPEG at most :data:`THUMBNAIL_WIDTH` pixels wide.
-
-    The snapshot is decoded at the smallest scale that is still wider than the
-    thumbnail (libjpeg's DCT scaling), so a large picture never costs its full
-    size in memory.
-    """
-    width, height = jpeg_size(data)
+    """Return a small JPEG of a stored snapshot (:func:`jpeg.make_thumbnail`)."""
     try:
-        image = simplejpeg.decode_jpeg(data, colorspace='BGR', min_width=THUMBNAIL_WIDTH,
-                                       min_height=1)
+        return jpeg.make_thumbnail(data)
     except ValueError as error:
         raise StorageError(f'the snapshot cannot be decoded: {error}') from None
-    if image.shape[1] > THUMBNAIL_WIDTH:
-        image = cv2.resize(image, (THUMBNAIL_WIDTH, max(1, height * THUMBNAIL_WIDTH // width)),
-                           interpolation=cv2.INTER_AREA)
-    ok, encoded = cv2.imencode('.jpg', np.ascontiguousarray(image),
-                               [cv2.IMWRITE_JPEG_QUALITY, 80])
-    if not ok:
-        raise StorageError('cannot encode the thumbnail')
-    return encoded.tobytes()
 
 
 def _digest(data: bytes) -> str:

@@ -37,12 +37,14 @@ import re
 from typing import Callable, List, Optional, Tuple
 
 from vehicle_detection.core.counting.lines import CountingLine, Point, Zone
-from vehicle_detection.wire import is_valid_name
+from vehicle_detection.wire import is_valid_name, MAX_COUNT_LINES
 
 LINE_SYNTAX = 'NAME X1,Y1 X2,Y2 [FIRST/SECOND]'
 ZONE_SYNTAX = 'NAME X,Y X,Y X,Y [...] [dwell=SECONDS]'
 MAX_DWELL_S = 86400.0
-MAX_ENTRIES = 32  # lines, and zones: each is checked for every tracked vehicle of every frame
+# Lines (the wire contract's limit, which the server also keeps per device), and zones: each
+# is checked for every tracked vehicle of every frame.
+MAX_ENTRIES = MAX_COUNT_LINES
 MAX_POINTS = 64  # of one zone
 _POINT = re.compile(r'^([0-9.eE+-]+),([0-9.eE+-]+)$')
 

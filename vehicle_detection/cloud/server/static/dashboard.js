@@ -162,7 +162,7 @@ async function refresh() {
     renderDevices(devices);
     renderAlerts(page);
     renderStats(stats);
-    await window.vdTraffic.refreshTraffic(getJSON, query);
+    await window.vdTraffic.refreshTraffic(query);
     window.vdRefreshes += 1;
     $('status').textContent = `updated ${new Date().toLocaleTimeString()}`;
   } catch (error) {
