@@ -301,3 +301,32 @@ def test_sigterm_stops_each_node_cleanly(env: Dict[str, str], samples_dir: Path,
         code = terminal.interrupt(signal.SIGTERM)
     assert code == 0, terminal.text()[-3000:]
     assert 'Traceback' not in terminal.text()
+
+
+def test_detector_without_its_model_stays_inactive_until_fixed(env: Dict[str, str],
+                                                               model_path: Path,
+                                                               tmp_path: Path) -> None:
+    missing = tmp_path / 'missing.onnx'
+    command = [str(BIN / 'ros2'), 'run', 'vehicle_detection', 'detector_node',
+               '--ros-args', '-p', f'model_path:={missing}']
+    with Terminal(command, env) as terminal:
+        terminal.wait_for(f'cannot activate: model file {missing} does not exist')
+        get = ('lifecycle', 'get', '/detector_node')
+        state = []  # polled like wait_listed: the CLI daemon discovers the node over a moment
+        wait_until(lambda: state.append(ros2(env, *get, check=False)) or state[-1].returncode == 0,
+                   timeout=20, what='ros2 lifecycle get to find the node', poll=0.5)
+        assert state[-1].stdout.startswith('inactive'), state[-1].stdout
+        status = ros2(env, 'topic', 'echo', '/diagnostics', 'diagnostic_msgs/msg/DiagnosticArray',
+                      '--once', timeout=30).stdout
+        # ERROR, naming the file (the echo may fold the long message: one word each)
+        assert 'level: "\\x02"' in status and 'activation failed' in status, status
+        assert 'missing.onnx' in status, status
+        assert 'successful' in ros2(env, 'param', 'set', '/detector_node', 'model_path',
+                                    str(model_path)).stdout
+        assert 'Transitioning successful' in ros2(env, 'lifecycle', 'set', '/detector_node',
+                                                  'activate').stdout
+        assert ros2(env, *get).stdout.startswith('active')
+        terminal.wait_for('detector ready')
+        code = terminal.interrupt()
+    assert code == 0, terminal.text()[-3000:]
+    assert terminal.text().count('cannot activate') == 1, terminal.text()[-3000:]
