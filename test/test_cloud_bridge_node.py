@@ -152,9 +152,8 @@ def test_plain_http_to_another_machine_is_refused_unless_allowed(ros_context,
         harness.close()
 
 
-def test_a_device_id_other_than_the_keys_is_reported_not_failed(ros_context, cloud,
-                                                               tmp_path: Path,
-                                                               monkeypatch) -> None:
+def test_a_device_id_other_than_the_keys_is_reported_not_failed(
+        ros_context, cloud, tmp_path: Path, monkeypatch) -> None:
     """The server files alerts under the key's device: the health check says so and passes."""
     server, key = cloud  # the key of gate-1
     monkeypatch.setenv('VD_CLOUD_API_KEY', key)

@@ -21,8 +21,8 @@ from pathlib import Path
 import threading
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
-from rcl_interfaces.msg import Log
 import numpy as np
+from rcl_interfaces.msg import Log
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 import requests
@@ -168,7 +168,7 @@ def test_counting_without_images_or_track_ids_says_why(ros_context, tmp_path: Pa
 
 
 def test_a_line_outside_the_first_image_is_a_warning_naming_it(ros_context,
-                                                                tmp_path: Path) -> None:
+                                                               tmp_path: Path) -> None:
     """A line in pixels beyond the picture could never count: said once, and on /diagnostics."""
     harness = Harness(ros_context)
     try:

@@ -25,7 +25,7 @@ import pytest
 from rcl_interfaces.msg import Log
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from rclpy.qos import DurabilityPolicy, QoSProfile, qos_profile_sensor_data, ReliabilityPolicy
+from rclpy.qos import DurabilityPolicy, qos_profile_sensor_data, QoSProfile, ReliabilityPolicy
 from ros_helpers import Harness
 from sensor_msgs.msg import Image
 from test_cloud_bridge_node import start_bridge
@@ -47,9 +47,8 @@ def status(arrays: list, node: str, level: int, text: str) -> bool:
                for a in arrays[-6:] for s in a.status)
 
 
-def test_a_second_camera_and_detector_are_named_on_diagnostics(ros_context, domain_id: int,
-                                                                model_path: Path,
-                                                                tmp_path: Path) -> None:
+def test_a_second_camera_and_detector_are_named_on_diagnostics(
+        ros_context, domain_id: int, model_path: Path, tmp_path: Path) -> None:
     harness = Harness(ros_context)
     try:
         diagnostics = harness.subscribe(DiagnosticArray, '/diagnostics')

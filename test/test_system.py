@@ -94,9 +94,8 @@ def test_demo_reports_vehicles_to_the_real_server(samples_dir: Path, model_path:
         assert (tmp_path / 'var' / 'images' / path).stat().st_size > 1000
 
 
-def test_demo_stops_when_its_port_is_taken_or_its_server_dies(samples_dir: Path,
-                                                               model_path: Path,
-                                                               tmp_path: Path) -> None:
+def test_demo_stops_when_its_port_is_taken_or_its_server_dies(
+        samples_dir: Path, model_path: Path, tmp_path: Path) -> None:
     from cloud_helpers import CloudServer
 
     env = {k: v for k, v in os.environ.items() if k != 'VD_CLOUD_API_KEY'}

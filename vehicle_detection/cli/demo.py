@@ -127,8 +127,8 @@ def run(args: argparse.Namespace) -> int:
     taken = port_taken(args.port)
     if taken:
         print(f'error: port {args.port} on 127.0.0.1 is taken ({taken}): another server '
-              f'listens there, not this demo\'s. Stop it, or choose a free port: make run '
-              f'PORT=8100 (vehicle-detection demo --port 8100)', file=sys.stderr)
+              "listens there, not this demo's. Stop it, or choose a free port: make run "
+              'PORT=8100 (vehicle-detection demo --port 8100)', file=sys.stderr)
         return 1
     log_path = data / 'server.log'
     log = open(log_path, 'ab')

@@ -34,7 +34,7 @@ from vehicle_detection.core.camera.sources import (
     ImageFolderSource, open_source, parse_source, SourceError)
 from vehicle_detection.core.counting.config import parse_geometry
 from vehicle_detection.core.counting.session import (
-    counts_table, CountingSession, tracked_vehicles)
+    CountingSession, counts_table, tracked_vehicles)
 from vehicle_detection.core.detection.backends.base import BackendUnavailable, ModelLoadError
 from vehicle_detection.core.detection.classes import LabelsError
 from vehicle_detection.core.detection.decoders import LayoutError

@@ -26,7 +26,7 @@ from typing import Any, Dict, List
 
 from vehicle_detection.cli.run import add_config_arguments, load_parameters
 from vehicle_detection.core.system.config_file import ConfigError, default_config_path
-from vehicle_detection.core.system.doctor import CheckResult, check_publishers, run_checks
+from vehicle_detection.core.system.doctor import check_publishers, CheckResult, run_checks
 from vehicle_detection.core.system.image_stream import (
     ASSUMED_FRAME, check_image_stream, check_socket_buffers, read_socket_buffers)
 

@@ -48,7 +48,7 @@ from vehicle_detection.core.detection.frame_slot import NewestFrameSlot
 from vehicle_detection.core.detection.node_config import (
     DETECTOR_PARAMS, detector_settings, DetectorNodeSettings, MODEL_PARAMS)
 from vehicle_detection.core.detection.node_status import (
-    DetectorState, detector_status, model_problem)
+    detector_status, DetectorState, model_problem)
 from vehicle_detection.core.detection.pipeline_figures import PipelineFigures
 from vehicle_detection.ros.detection_msgs import annotate, to_detection_array
 from vehicle_detection.ros.diagnostics import DiagnosticsPublisher

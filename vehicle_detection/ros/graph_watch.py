@@ -24,7 +24,7 @@ from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 
-from vehicle_detection.core.system.crosstalk import crowded_topic, CROSSTALK_FIX
+from vehicle_detection.core.system.crosstalk import CROSSTALK_FIX, crowded_topic
 
 
 def publisher_names(node: Node, topic: str) -> List[str]:
