@@ -37,6 +37,7 @@ from std_msgs.msg import String
 
 from vehicle_detection.core.counting.overlay import LINE_COLOUR
 from vehicle_detection.core.detection.detector import Detector
+from vehicle_detection.core.detection import node_status
 from vehicle_detection.nodes.detector_node import DetectorNode
 from vehicle_detection.ros.image_conv import (
     stamp_from_ns, stamp_to_ns, to_bgr, to_image_msg)
@@ -289,3 +290,24 @@ def test_the_annotated_image_shows_the_counting_lines(ros_context, model_path: P
         annotated.wait_for(line_drawn, what='the counting line on detections/image')
     finally:
         harness.close()
+
+
+def test_what_stops_activation_is_found_from_the_files(tmp_path: Path) -> None:
+    model = tmp_path / 'model.onnx'
+    model.write_bytes(b'onnx')
+    model_problem, state = node_status.model_problem, node_status.DetectorState
+    assert model_problem('') == 'no model_path set'
+    assert model_problem(str(tmp_path / 'gone.onnx')) == (
+        f'model file {tmp_path / "gone.onnx"} does not exist')
+    assert model_problem(str(tmp_path)) == f'model file {tmp_path} is not a file'
+    assert model_problem(str(model), str(tmp_path / 'labels.txt')) == (
+        f'labels_file {tmp_path / "labels.txt"} does not exist')
+    assert model_problem(str(model)) == ''
+    # A second system's camera is named whatever the node's own state.
+    crowded = '/camera/image_raw has 2 publishers'
+    assert node_status.detector_status(state('active', True, crowded=crowded)) == (
+        node_status.WARN, f'running; {crowded}')
+    level, message = node_status.detector_status(state(
+        'inactive', False, activation_error='no model_path set', crowded=crowded))
+    assert level == node_status.ERROR and message.endswith(crowded)
+    assert 'no model_path set' in message

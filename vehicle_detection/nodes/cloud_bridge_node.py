@@ -288,8 +288,8 @@ class CloudBridgeNode(Node):
         level, message = self._state(link, figures)
         warnings = '; '.join(filter(None, (self.counting_checks.problem,
                                            self._input_watch.check())))
-        if warnings:  # also behind a link problem: both need fixing
-            level, message = (WARN, warnings) if level == OK else (level, f'{message}; {warnings}')
+        if warnings:  # after the link's state, whatever it is: both may need fixing
+            level, message = (WARN if level == OK else level), f'{message}; {warnings}'
         return level, message, figures
 
     def _state(self, link: LinkStats, figures: Dict[str, Any]) -> Tuple[bytes, str]:

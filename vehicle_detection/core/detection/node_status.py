@@ -60,6 +60,13 @@ class DetectorState:
 
 def detector_status(state: DetectorState) -> Tuple[int, str]:
     """Return the level and message of the node's /diagnostics status."""
+    level, message = _own_status(state)
+    if state.crowded:  # whatever the node's own state: the input is not this system's alone
+        return max(level, WARN), f'{message}; {state.crowded}'
+    return level, message
+
+
+def _own_status(state: DetectorState) -> Tuple[int, str]:
     if state.worker_error:
         return ERROR, state.worker_error
     if state.lifecycle_state != 'active' and state.activation_error:
@@ -71,6 +78,4 @@ def detector_status(state: DetectorState) -> Tuple[int, str]:
         return ERROR, f'model not loaded: {state.load_error}'
     if state.load_error:
         return WARN, f'running; reload failed: {state.load_error}'
-    if state.crowded:
-        return WARN, f'running; {state.crowded}'
     return OK, 'running'
