@@ -36,8 +36,8 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
 from vehicle_detection.core.counting.overlay import LINE_COLOUR
-from vehicle_detection.core.detection.detector import Detector
 from vehicle_detection.core.detection import node_status
+from vehicle_detection.core.detection.detector import Detector
 from vehicle_detection.nodes.detector_node import DetectorNode
 from vehicle_detection.ros.image_conv import (
     stamp_from_ns, stamp_to_ns, to_bgr, to_image_msg)
