@@ -92,9 +92,11 @@ test: test-env lint
 # Counting lines for the demo (cloud_bridge_node.counting_lines), e.g. on the road clip:
 # make run SOURCE=../shared/samples/highway_bridge_jitter.mp4 COUNTING_LINES='road 0,0.5 1,0.5 towards/away'
 COUNTING_LINES ?=
+# Port of the demo's cloud server (make run PORT=8100 when 8000 is taken).
+PORT ?= 8000
 
 run: env
-	$(VENV)/bin/vehicle-detection demo --config config/config.yaml \
+	$(VENV)/bin/vehicle-detection demo --config config/config.yaml --port $(PORT) \
 	  --source $(SOURCE) --model $(MODEL) --set camera_node.loop=true \
 	  --set 'cloud_bridge_node.counting_lines=$(COUNTING_LINES)' \
 	  $(if $(DURATION),--duration $(DURATION))

@@ -33,7 +33,8 @@ from vehicle_detection.core.bridge.config import BRIDGE_PARAMS
 from vehicle_detection.core.camera.sources import (
     ImageFolderSource, open_source, parse_source, SourceError)
 from vehicle_detection.core.counting.config import parse_geometry
-from vehicle_detection.core.counting.session import CountingSession, tracked_vehicles
+from vehicle_detection.core.counting.session import (
+    CountingSession, counts_table, tracked_vehicles)
 from vehicle_detection.core.detection.backends.base import BackendUnavailable, ModelLoadError
 from vehicle_detection.core.detection.classes import LabelsError
 from vehicle_detection.core.detection.decoders import LayoutError
@@ -146,15 +147,3 @@ def count_frame(counting: CountingSession, detections: Detections, stamp: float,
                            'class_name': c.class_name} for c in counted.crossings],
             'stopped': [{'zone': d.zone, 'track_id': d.track_id, 'class_name': d.class_name,
                          'dwell_s': round(d.stamp - d.since, 1)} for d in counted.dwells]}
-
-
-def counts_table(counting: CountingSession) -> str:
-    """Return the totals per line, direction and class as an aligned text table."""
-    rows = [('line', 'direction', 'class', 'count')] + [
-        (line, direction, name, str(count))
-        for (line, direction, name), count in sorted(counting.totals.items())]
-    rows += [(line, direction, 'all', str(count))
-             for (line, direction), count in sorted(counting.direction_totals().items())]
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    return ''.join('  '.join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() + '\n'
-                   for row in rows)

@@ -25,6 +25,7 @@ from rclpy.context import Context
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
+from vehicle_detection.core.counting.session import counts_table
 from vehicle_detection.core.system.config_file import ConfigError, default_config_path
 from vehicle_detection.core.system.system_config import system_parameters
 from vehicle_detection.nodes.camera_node import CameraNode
@@ -34,6 +35,8 @@ from vehicle_detection.ros.intra_process import ImageInput, ReceivedImage
 from vehicle_detection.ros.qos import DETECTIONS_QOS, image_qos
 from vehicle_detection.ros.spin import NodeFactory, spin_nodes, start_context
 from vision_msgs.msg import Detection2DArray
+
+ACTIVATION_RETRY_S = 5.0  # the detector's, while its model file is missing
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
@@ -96,6 +99,25 @@ class Monitor(Node):
                   flush=True)
 
 
+def retry_activation(detector: DetectorNode) -> DetectorNode:
+    """
+    Say why the detector did not activate, and try again every few seconds.
+
+    This process is the detector's lifecycle manager: a model file that
+    appears (or a ``model_path`` set with ``ros2 param set``) starts it.
+    """
+    if detector.activation_error and detector.settings.autostart:
+        print(f'detector_node is not active: {detector.activation_error}; trying again every '
+              f'{ACTIVATION_RETRY_S:.0f} s', file=sys.stderr, flush=True)
+
+        def retry() -> None:
+            if detector.lifecycle_state == 'inactive' and detector.activation_error:
+                detector.trigger_activate()
+
+        detector.create_timer(ACTIVATION_RETRY_S, retry)
+    return detector
+
+
 def as_overrides(values: Dict[str, Any]) -> List[Parameter]:
     """Turn validated values into rclpy parameter overrides."""
     return [Parameter(name, value=value) for name, value in values.items()]
@@ -120,14 +142,17 @@ def run(args: argparse.Namespace) -> int:
         factory('camera', lambda c: CameraNode(
             context=c, parameter_overrides=as_overrides(params['camera_node'])))]
     factories += [
-        factory('detector', lambda c: DetectorNode(
-            context=c, parameter_overrides=as_overrides(params['detector_node']))),
+        factory('detector', lambda c: retry_activation(DetectorNode(
+            context=c, parameter_overrides=as_overrides(params['detector_node'])))),
         factory('bridge', lambda c: CloudBridgeNode(
             context=c, parameter_overrides=as_overrides(params['cloud_bridge_node']))),
         factory('monitor', lambda c: Monitor(c, args.quiet)),
     ]
     code = spin_nodes(start_context(), factories, args.duration)
-    print(summary(made.get('monitor'), made.get('bridge')), flush=True)
+    bridge = made.get('bridge')
+    if bridge is not None and bridge.counting.geometry.lines:  # what was counted, then the rest
+        print('traffic counts of this run:\n' + counts_table(bridge.counting), end='', flush=True)
+    print(summary(made.get('monitor'), bridge), flush=True)
     return code
 
 

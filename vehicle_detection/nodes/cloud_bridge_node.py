@@ -50,10 +50,12 @@ from vehicle_detection.core.bridge.run_summary import run_figures, RunFigures
 from vehicle_detection.core.bridge.snapshot import FrameRing
 from vehicle_detection.core.bridge.system_health import system_figures
 from vehicle_detection.core.bridge.uploader import Uploader, UploadSettings
+from vehicle_detection.core.counting.checks import CountingChecks
 from vehicle_detection.core.counting.config import parse_geometry
 from vehicle_detection.core.counting.session import CountingSession, FrameCounts, PeriodCounts
 from vehicle_detection.ros.detection_msgs import to_sightings
 from vehicle_detection.ros.diagnostics import DiagnosticsPublisher, ERROR, OK, WARN
+from vehicle_detection.ros.graph_watch import PublisherWatch
 from vehicle_detection.ros.image_conv import ImageEncodingError, stamp_to_ns
 from vehicle_detection.ros.intra_process import ImageInput, ReceivedImage
 from vehicle_detection.ros.parameters import DeclaredParameters
@@ -98,8 +100,7 @@ class CloudBridgeNode(Node):
             snapshot_window_s=settings.snapshot_window)
         self.frame_ring = FrameRing(settings.frame_buffer)
         self.counting = self._counting_session(settings)
-        self._frame_size: Optional[Tuple[int, int]] = None  # of the last image: for fractions
-        self._counting_problem = ''  # why the last detections could not be counted
+        self.counting_checks = CountingChecks(settings.image_topic)  # image size, problems
         self.uploader = Uploader(self._upload_settings(api_key), self.outbox, self.budget,
                                  self.health_figures)
         if settings.enabled and api_key:
@@ -117,6 +118,7 @@ class CloudBridgeNode(Node):
         self.create_subscription(Detection2DArray, 'detections', self._on_detections,
                                  DETECTIONS_QOS)
         self._counts_pub = self.create_publisher(String, 'traffic_counts', COUNTS_QOS)
+        self._input_watch = PublisherWatch(self, (settings.image_topic, 'detections'))
         self.create_service(Trigger, '~/health_check', self._health_check)
         self._diagnostics = DiagnosticsPublisher(self, hardware_id=settings.api_base_url)
         self.create_timer(settings.diagnostics_period, self._report)
@@ -160,6 +162,7 @@ class CloudBridgeNode(Node):
                 previous['counting_lines'], previous['counting_zones']):
             self._queue_counts(self.counting.flush())  # the open period, by the old lines
             self.counting = self._counting_session(settings)
+            self._warn(self.counting_checks.recheck(self.counting.geometry))
             self._publish_counts()
 
     # -- executor side: cheap work only ----------------------------------------------------
@@ -168,7 +171,8 @@ class CloudBridgeNode(Node):
         try:
             frame = image.bgr()
             self.frame_ring.add(stamp_to_ns(image.header.stamp), frame)
-            self._frame_size = (frame.shape[1], frame.shape[0])
+            self._warn(self.counting_checks.on_image(self.counting.geometry,
+                                                     (frame.shape[1], frame.shape[0])))
         except ImageEncodingError as error:
             self.get_logger().warning(f'image refused: {error}', throttle_duration_sec=10.0)
 
@@ -176,22 +180,16 @@ class CloudBridgeNode(Node):
         stamp = stamp_to_ns(msg.header.stamp)
         sightings = to_sightings(msg)
         self._queue_alerts(self.policy.update(sightings, stamp / 1e9, stamp))
-        if self.counting.geometry:
-            self._counting_problem = self._why_not_counting(sightings)
-            size = self._frame_size or (0, 0)
-            if not (self.counting.geometry.needs_size and self._frame_size is None):
-                self._count(self.counting.update(
-                    [(s.track_id, s.class_name, s.bbox) for s in sightings], stamp / 1e9,
-                    size), sightings, stamp)
+        geometry = self.counting.geometry
+        if geometry and self.counting_checks.on_detections(geometry,
+                                                           [s.track_id for s in sightings]):
+            self._count(self.counting.update(
+                [(s.track_id, s.class_name, s.bbox) for s in sightings], stamp / 1e9,
+                self.counting_checks.size or (0, 0)), sightings, stamp)  # pixels need no image
 
-    def _why_not_counting(self, sightings: List[Sighting]) -> str:
-        """Say why these detections cannot be counted ('' when they can)."""
-        if self.counting.geometry.needs_size and self._frame_size is None:
-            return (f'counting waits for an image on {self.settings.image_topic}: lines in '
-                    'fractions of the image need its size')
-        if sightings and all(s.track_id < 0 for s in sightings):
-            return 'counting needs track ids: set tracking on the detector node'
-        return ''
+    def _warn(self, warning: str) -> None:
+        if warning:  # said once; /diagnostics repeats it while it lasts
+            self.get_logger().warning(warning)
 
     def _count(self, counted: FrameCounts, sightings: List[Sighting], stamp: int) -> None:
         self._queue_counts(counted.closed)
@@ -289,8 +287,10 @@ class CloudBridgeNode(Node):
                        permanent_failures=link.permanent_failures,
                        missing_snapshots=link.missing_snapshots, last_error=link.last_error)
         level, message = self._state(link, figures)
-        if level == OK and self._counting_problem:
-            level, message = WARN, self._counting_problem
+        warnings = '; '.join(filter(None, (self.counting_checks.problem,
+                                           self._input_watch.check())))
+        if warnings:  # after the link's state, whatever it is: both may need fixing
+            level, message = (WARN if level == OK else level), f'{message}; {warnings}'
         return level, message, figures
 
     def _state(self, link: LinkStats, figures: Dict[str, Any]) -> Tuple[bytes, str]:
@@ -303,14 +303,14 @@ class CloudBridgeNode(Node):
             return WARN, f'cloud unreachable, {figures["queue_depth"]} queued'
         if link.link_state in (LinkState.REDIRECTED, LinkState.UNEXPECTED):
             return (ERROR if link.link_state == LinkState.REDIRECTED else WARN), link.last_error
-        if link.filed_as:
-            return WARN, (f"the server files alerts under {link.filed_as!r}, the API key's "
-                          f'device, not device_id {self.settings.device_id!r}')
         if figures['held_events']:
             return WARN, (f"{figures['held_events']} events set aside: the server keeps "
                           f'failing them while it accepts others (tried again later, at once '
                           f'when the link recovers): {link.last_error}')
-        return OK, f'link {link.link_state}, {figures["queue_depth"]} queued'
+        # The key's device is the truth: the server files everything under it.
+        filed = (f"; filed under {link.filed_as!r} (the API key's device; device_id "
+                 f'{self.settings.device_id!r} is not used)' if link.filed_as else '')
+        return OK, f'link {link.link_state}, {figures["queue_depth"]} queued{filed}'
 
     def _report(self) -> None:
         level, message, figures = self._summary()

@@ -26,7 +26,10 @@ right-hand side of the line as drawn from the first point to the second (on
 the picture) is counted as FIRST, one crossing to its left as SECOND. A
 zone is ``NAME X,Y X,Y X,Y [...] [dwell=SECONDS]``. When every coordinate of
 an entry lies in [0, 1] they are fractions of the image width and height
-(the entry then fits any resolution); otherwise pixels.
+(the entry then fits any resolution); otherwise pixels. An entry that mixes
+both (``0,0.5 1.2,0.5``) is refused: it is a typo, not a 1.2-pixel line. An
+entry in pixels can lie outside the image; :meth:`Geometry.outside_image`
+says so once the image size is known.
 """
 
 from __future__ import annotations
@@ -34,9 +37,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 import math
 import re
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
-from vehicle_detection.core.counting.lines import CountingLine, Point, Zone
+from vehicle_detection.core.counting.lines import CountingLine, inside, Point, Zone
 from vehicle_detection.wire import is_valid_name, MAX_COUNT_LINES
 
 LINE_SYNTAX = 'NAME X1,Y1 X2,Y2 [FIRST/SECOND]'
@@ -75,6 +78,52 @@ class Geometry:
         zones = [Zone(zone.name, tuple(scale(p, f) for p in zone.polygon), zone.dwell_limit_s)
                  for zone, f in self.zones]
         return lines, zones
+
+    def outside_image(self, width: int, height: int) -> List[str]:
+        """Say which lines and zones lie outside a ``width`` x ``height`` picture."""
+        lines, zones = self.in_pixels(width, height)
+        size = f'the {width}x{height} image'
+        found = []
+        for line in lines:
+            share = _clipped_share(line.a, line.b, width, height)
+            if share == 0.0:
+                found.append(f'line {line.name!r} ({_points((line.a, line.b))}) lies outside '
+                             f'{size}: it can never count')
+            elif share < 1.0:
+                found.append(f'line {line.name!r} ({_points((line.a, line.b))}) reaches outside '
+                             f'{size}: only its part inside counts')
+        for zone in zones:
+            edges = zip(zone.polygon, zone.polygon[1:] + zone.polygon[:1])
+            shares = [_clipped_share(a, b, width, height) for a, b in edges]
+            if not any(shares) and not inside(zone.polygon, (width / 2, height / 2)):
+                found.append(f'zone {zone.name!r} ({_points(zone.polygon)}) lies outside '
+                             f'{size}: no vehicle can ever be in it')
+            elif min(shares) < 1.0:
+                found.append(f'zone {zone.name!r} ({_points(zone.polygon)}) reaches outside '
+                             f'{size}')
+        return found
+
+
+def _points(points: Sequence[Point]) -> str:
+    return ' '.join(f'{x:g},{y:g}' for x, y in points)
+
+
+def _clipped_share(a: Point, b: Point, width: float, height: float) -> float:
+    """Return the share of the segment ``a`` -> ``b`` inside [0, width] x [0, height]."""
+    # Liang-Barsky: the segment is a + t (b - a), t in [0, 1], cut by each image edge.
+    low, high = 0.0, 1.0
+    dx, dy = b[0] - a[0], b[1] - a[1]
+    for step, room in ((-dx, a[0]), (dx, width - a[0]), (-dy, a[1]), (dy, height - a[1])):
+        if step == 0.0:
+            if room < 0.0:
+                return 0.0  # parallel to this edge and beyond it
+            continue
+        t = room / step
+        if step < 0.0:
+            low = max(low, t)
+        else:
+            high = min(high, t)
+    return max(0.0, high - low)
 
 
 def parse_geometry(lines: str, zones: str) -> Geometry:
@@ -133,7 +182,8 @@ def _parse_line(words: List[str]) -> Tuple[CountingLine, bool]:
         raise ValueError(f'line {entry!r}: expected {LINE_SYNTAX}')
     if points[0] == points[1]:
         raise ValueError(f'line {entry!r}: its two points are the same')
-    return CountingLine(name, points[0], points[1], directions), _fractions(points)
+    return CountingLine(name, points[0], points[1], directions), _fractions(points, 'line',
+                                                                            entry)
 
 
 def _parse_zone(words: List[str]) -> Tuple[Zone, bool]:
@@ -153,7 +203,7 @@ def _parse_zone(words: List[str]) -> Tuple[Zone, bool]:
     area = sum(x1 * y2 - x2 * y1 for (x1, y1), (x2, y2) in zip(points, points[1:] + points[:1]))
     if abs(area) < 1e-9:
         raise ValueError(f'zone {entry!r}: its points enclose no area')
-    return Zone(name, tuple(points), dwell), _fractions(points)
+    return Zone(name, tuple(points), dwell), _fractions(points, 'zone', entry)
 
 
 def _name(words: List[str], entry: str, syntax: str) -> Tuple[str, List[str]]:
@@ -174,5 +224,15 @@ def _point(word: str, entry: str) -> Point:
     return point
 
 
-def _fractions(points: List[Point]) -> bool:
-    return all(v <= 1.0 for point in points for v in point)
+def _fractions(points: List[Point], kind: str, entry: str) -> bool:
+    """Tell whether the points are fractions of the image; refuse a mix with pixels."""
+    values = [v for point in points for v in point]
+    if all(v <= 1.0 for v in values):
+        return True
+    # Pixels may be 0 or 1, but a pixel entry has no coordinate strictly between them.
+    between = [v for v in values if 0.0 < v < 1.0]
+    if between:
+        raise ValueError(f'{kind} {entry!r}: mixes fractions of the image ({between[0]:g}) and '
+                         f'pixels ({max(values):g}): write every coordinate in [0, 1] '
+                         '(fractions) or every one in pixels')
+    return False

@@ -127,6 +127,18 @@ def tracked_vehicles(detections: Detections) -> List[Tuple[int, str, Box]]:
         detections.track_ids.tolist(), detections.class_names, detections.boxes.tolist())]
 
 
+def counts_table(counting: CountingSession) -> str:
+    """Return the totals per line, direction and class as an aligned text table."""
+    rows = [('line', 'direction', 'class', 'count')] + [
+        (line, direction, name, str(count))
+        for (line, direction, name), count in sorted(counting.totals.items())]
+    rows += [(line, direction, 'all', str(count))
+             for (line, direction), count in sorted(counting.direction_totals().items())]
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    return ''.join('  '.join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() + '\n'
+                   for row in rows)
+
+
 def _rows(counts: Counter[CountKey]) -> List[Dict[str, Any]]:
     return [{'line': line, 'direction': direction, 'class_name': name, 'count': count}
             for (line, direction, name), count in sorted(counts.items())]
