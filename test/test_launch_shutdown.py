@@ -75,9 +75,9 @@ def test_ctrl_c_twice_stops_every_node_cleanly(env: Dict[str, str], samples_dir:
 
 
 def test_sigterm_to_launch_alone_stops_its_nodes(env: Dict[str, str], samples_dir: Path,
-                                                  model_path: Path, tmp_path: Path) -> None:
-    command = [sys.executable, str(SUBREAPER), *launch_command(samples_dir, model_path,
-                                                               tmp_path)]
+                                                 model_path: Path, tmp_path: Path) -> None:
+    launch = launch_command(samples_dir, model_path, tmp_path)
+    command = [sys.executable, str(SUBREAPER), *launch]
     with Terminal(command, env) as terminal:
         wait_until_started(terminal)
         text = terminal.text()
@@ -92,7 +92,7 @@ def test_sigterm_to_launch_alone_stops_its_nodes(env: Dict[str, str], samples_di
     assert exits.get(launch_pid) == -signal.SIGTERM, terminal.text()[-3000:]
     assert sorted(nodes.values()) == sorted(NODES), text
     # Upstream launch left them running; each saw its launch go and stopped cleanly.
-    assert {nodes[pid]: exits.get(pid) for pid in nodes} == {name: 0 for name in NODES}, (
+    assert {nodes[pid]: exits.get(pid) for pid in nodes} == dict.fromkeys(NODES, 0), (
         terminal.text()[-3000:])
     logs = ''.join(path.read_text() for path in (tmp_path / 'ros_log').glob('*.log'))
     assert logs.count('the launch process that started this node is gone: stopping') == 3

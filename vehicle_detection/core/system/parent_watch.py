@@ -71,5 +71,5 @@ class ParentWatch:
         return cls(parent, setting == '1' or is_launch(command_line(parent)))
 
     def gone(self) -> bool:
-        """Whether the watched parent is gone (this process was handed to another)."""
+        """Tell whether the watched parent went away: this process now has another parent."""
         return self.enabled and os.getppid() != self.parent_pid
