@@ -20,7 +20,7 @@ import json
 from pathlib import Path
 import subprocess
 import sys
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import cv2
 import numpy as np
@@ -39,7 +39,9 @@ REPO = Path(__file__).resolve().parents[1]
 CLIP = 'highway_bridge_jitter.mp4'  # 29.97 fps, 570 frames, 426x320
 
 
-def cli(*args: str, env: Dict[str, str] = None, timeout: float = 120) -> subprocess.CompletedProcess:
+def cli(*args: str, env: Optional[Dict[str, str]] = None,
+        timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run ``vehicle-detection ARGS`` as typed."""
     return subprocess.run([CLI, *args], capture_output=True, text=True, timeout=timeout,
                           env=env)
 
@@ -88,10 +90,10 @@ def test_bag_make_samples_a_video_like_a_camera(samples_dir: Path, tmp_path: Pat
     assert np.abs(offsets - np.round(offsets)).max() < 1e-3
     # The picture at each stamp is that source frame.
     source = cv2.VideoCapture(str(clip))
-    wanted = {int(round(o)) for o in offsets[:4]}
+    wanted = {round(o) for o in offsets[:4]}
     pictures = []
     for index in range(max(wanted) + 1):
-        ok, frame = source.read()
+        _, frame = source.read()
         if index in wanted:
             pictures.append(frame)
     source.release()

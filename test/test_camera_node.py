@@ -33,12 +33,12 @@ from rclpy.parameter import Parameter
 from rclpy.qos import qos_profile_sensor_data
 from ros_helpers import diagnostic_values, Harness
 from sensor_msgs.msg import CameraInfo, Image
-from waiting import Inbox
 
 from vehicle_detection.core.params import ParamError
 from vehicle_detection.nodes.camera_node import CameraNode
 from vehicle_detection.ros.image_conv import stamp_to_ns, to_bgr
 from vehicle_detection.ros.qos import image_qos
+from waiting import Inbox
 
 pytestmark = pytest.mark.ros
 
@@ -164,7 +164,6 @@ def test_console_script_refuses_bad_start_value(ros_env) -> None:
     assert 'fps' in result.stderr + result.stdout
     assert 'Traceback' not in result.stderr, result.stderr
     assert os.environ.get('ROS_AUTOMATIC_DISCOVERY_RANGE') == 'LOCALHOST'
-
 
 
 def ended(diagnostics) -> bool:
