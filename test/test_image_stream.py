@@ -76,7 +76,7 @@ def test_even_loss_is_counted_against_what_the_publisher_sent() -> None:
     lossy = check_image_stream(StreamSample('/camera/image_raw', 5.0, 'best_effort', fifth,
                                             2764800, ('reliable',), numbers), PROFILE)
     assert not lossy.ok and '78% lost' in lossy.detail, lossy.detail  # 10 of 46
-    assert 'by its sequence numbers' in lossy.detail
+    assert "10 of the 46 frames sent arrived, counted by the publisher's sequence" in lossy.detail
     assert 'the publisher is reliable and this subscription best effort' in lossy.detail
     assert lossy.fix.startswith('its publishers are reliable: set image_reliability: reliable')
     # Without sequence numbers, the camera_info beside the images tells what was sent.
@@ -84,7 +84,7 @@ def test_even_loss_is_counted_against_what_the_publisher_sent() -> None:
                                               2764800, ('best_effort',), camera_infos=50),
                                  PROFILE)
     assert not by_info.ok and '80% lost' in by_info.detail, by_info.detail
-    assert 'by its camera_info messages' in by_info.detail
+    assert 'counted by its camera_info messages' in by_info.detail
     whole = check_image_stream(StreamSample('/camera/image_raw', 5.0, 'best_effort', every,
                                             2764800, ('reliable',),
                                             [(publisher, 100 + i) for i in range(50)]), PROFILE)
@@ -178,4 +178,4 @@ def test_doctor_fails_a_stock_reliable_camera_and_passes_with_its_fix(
     assert '-> its publishers are reliable: set image_reliability: reliable' in lossy, lossy
     line = next((x for x in fixed.splitlines() if 'images /camera/image_raw' in x), fixed)
     assert line.startswith('OK    images /camera/image_raw: '), fixed
-    assert 'by its sequence numbers' in line, line
+    assert "counted by the publisher's sequence numbers" in line, line

@@ -109,12 +109,12 @@ def published_estimate(sample: StreamSample) -> Tuple[Optional[int], str]:
     received = len(sample.stamps_ns)
     sent = sent_by_numbers(sample.numbers)
     if sent is not None:
-        return sent, 'by its sequence numbers'
+        return sent, "counted by the publisher's sequence numbers"
     if sample.camera_infos >= 3:
-        return max(received, sample.camera_infos), 'by its camera_info messages'
+        return max(received, sample.camera_infos), 'counted by its camera_info messages'
     lost = lost_share(sample.stamps_ns)
     if lost is not None and lost < 1.0:
-        return round(received / (1.0 - lost)), 'by the gaps between stamps'
+        return round(received / (1.0 - lost)), 'guessed from the gaps between stamps'
     return None, ''
 
 
@@ -164,7 +164,7 @@ def check_image_stream(sample: StreamSample, profile: Path) -> CheckResult:
     detail = (f'{received} frames in {sample.seconds:.0f} s ({rate:.1f} fps) from {who}, '
               f'{lost:.0%} lost')
     if how:
-        detail += (f' (it sent {sent}, {sent / sample.seconds:.1f} fps, {how})')
+        detail += f' ({received} of the {sent} frames sent arrived, {how})'
     if lost > LOSS_FAIL:
         return CheckResult(name, False, f'{detail}: frames are lost in transport{cause}', fix)
     return CheckResult(name, True, detail + (cause if lost > LOSS_WARN else ''), fix,
