@@ -119,7 +119,9 @@ def run(args: argparse.Namespace) -> int:
             if image is None:
                 break
             detections, timing = detector.detect(image, frames / rate)
-            record = {'frame': frames, 'width': image.shape[1], 'height': image.shape[0],
+            # time_s: the frame's moment in the video, which `bag compare` joins on.
+            record = {'frame': frames, 'time_s': round(frames / rate, 6),
+                      'width': image.shape[1], 'height': image.shape[0],
                       'inference_ms': round(timing.inference_ms, 2),
                       'detections': detections.to_records()}
             if geometry:

@@ -33,7 +33,8 @@ from vehicle_detection.nodes.cloud_bridge_node import CloudBridgeNode
 from vehicle_detection.nodes.detector_node import DetectorNode
 from vehicle_detection.ros.intra_process import ImageInput, ReceivedImage
 from vehicle_detection.ros.qos import DETECTIONS_QOS, image_qos
-from vehicle_detection.ros.spin import NodeFactory, spin_nodes, start_context
+from vehicle_detection.ros.spin import (
+    NodeFactory, process_stop_request, spin_nodes, start_context)
 from vision_msgs.msg import Detection2DArray
 
 ACTIVATION_RETRY_S = 5.0  # the detector's, while its model file is missing
@@ -148,11 +149,16 @@ def run(args: argparse.Namespace) -> int:
             context=c, parameter_overrides=as_overrides(params['cloud_bridge_node']))),
         factory('monitor', lambda c: Monitor(c, args.quiet)),
     ]
-    code = spin_nodes(start_context(), factories, args.duration)
-    bridge = made.get('bridge')
-    if bridge is not None and bridge.counting.geometry.lines:  # what was counted, then the rest
-        print('traffic counts of this run:\n' + counts_table(bridge.counting), end='', flush=True)
-    print(summary(made.get('monitor'), bridge), flush=True)
+    stop = process_stop_request()
+    try:
+        code = spin_nodes(start_context(), factories, args.duration, stop=stop)
+        bridge = made.get('bridge')
+        if bridge is not None and bridge.counting.geometry.lines:  # the counts, then the rest
+            print('traffic counts of this run:\n' + counts_table(bridge.counting), end='',
+                  flush=True)
+        print(summary(made.get('monitor'), bridge), flush=True)
+    finally:
+        stop.hold_until_exit()  # a second Ctrl-C during the exit is absorbed too
     return code
 
 
