@@ -17,6 +17,8 @@ Launch detector and cloud bridge only, fed by a bag played alongside.
 
     ros2 launch vehicle_detection replay.launch.py model:=... cloud_url:=...
     vehicle-detection bag play my_bag   # or ros2 bag play: publishes /camera/image_raw
+
+Alerts and counts are marked as replays (``replay:=false``: the bag is live traffic).
 """
 
 from launch import LaunchDescription
@@ -32,4 +34,5 @@ def replay_nodes(context: object) -> list:
 
 def generate_launch_description() -> LaunchDescription:
     """Describe detector and bridge with the system's arguments and parameters."""
-    return LaunchDescription([*declare_arguments(), OpaqueFunction(function=replay_nodes)])
+    return LaunchDescription([*declare_arguments(replay='true'),
+                              OpaqueFunction(function=replay_nodes)])

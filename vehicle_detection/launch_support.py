@@ -42,18 +42,20 @@ ARGUMENTS = {
     'layout': 'processes: one process per node; composed: all nodes in one process '
               '(vehicle-detection run), frames handed over without DDS: lower latency, '
               'see bench/detector.py; no namespace there',
+    'replay': 'true: the images are recorded (a bag), alerts and counts are marked as replays '
+              '(the default of replay.launch.py); false: they are live; empty: from config',
 }
 LAYOUTS = ('processes', 'composed')
 
 
-def declare_arguments() -> List[DeclareLaunchArgument]:
-    """Return the launch arguments with their descriptions and defaults."""
+def declare_arguments(replay: str = '') -> List[DeclareLaunchArgument]:
+    """Return the launch arguments with their descriptions and defaults (``replay``'s given)."""
     defaults = {'config': os.path.join(get_package_share_directory('vehicle_detection'),
                                        'config', 'config.yaml'),
-                'log_level': 'info', 'layout': LAYOUTS[0]}
+                'log_level': 'info', 'layout': LAYOUTS[0], 'replay': replay}
+    choices = {'layout': list(LAYOUTS), 'replay': ['', 'true', 'false']}
     return [DeclareLaunchArgument(name, default_value=defaults.get(name, ''),
-                                  description=description,
-                                  choices=list(LAYOUTS) if name == 'layout' else None)
+                                  description=description, choices=choices.get(name))
             for name, description in ARGUMENTS.items()]
 
 
@@ -63,12 +65,20 @@ def make_nodes(context: Any, names: Sequence[str] = tuple(NODE_SPECS)
     value = {name: LaunchConfiguration(name).perform(context) for name in ARGUMENTS}
     if value['layout'] == 'composed':
         return [composed(value, replay='camera_node' not in names)]
-    params = system_parameters(value['config'], source=value['source'], model=value['model'],
+    params = system_parameters(value['config'], _replay_overrides(value['replay'], names),
+                               source=value['source'], model=value['model'],
                                cloud_url=value['cloud_url'], nodes=names)
     return [Node(package='vehicle_detection', executable=name, name=name,
                  namespace=value['namespace'], parameters=[params[name]], output='screen',
                  arguments=['--ros-args', '--log-level', value['log_level']])
             for name in names]
+
+
+def _replay_overrides(replay: str, names: Sequence[str]) -> List[str]:
+    """Return the bridge's replay mark as an override ('' : the config file's)."""
+    if not replay or 'cloud_bridge_node' not in names:
+        return []
+    return [f'cloud_bridge_node.replay={replay}']
 
 
 def composed(value: Dict[str, str], replay: bool) -> ExecuteProcess:
@@ -77,9 +87,12 @@ def composed(value: Dict[str, str], replay: bool) -> ExecuteProcess:
         raise ValueError('layout:=composed runs the nodes under their own names; '
                          'use layout:=processes for a namespace')
     # Checked here, not only in the process: a bad file fails the launch at once.
-    system_parameters(value['config'], source=value['source'], model=value['model'],
+    system_parameters(value['config'], _replay_overrides(value['replay'], tuple(NODE_SPECS)),
+                      source=value['source'], model=value['model'],
                       cloud_url=value['cloud_url'])
     arguments = ['run', '--config', value['config'], '--quiet']
+    if value['replay']:  # the launch argument over the file, as with layout:=processes
+        arguments += ['--set', f'cloud_bridge_node.replay={value["replay"]}']
     for option in ('source', 'model', 'cloud_url'):
         if value[option]:
             arguments += [f'--{option.replace("_", "-")}', value[option]]
