@@ -205,8 +205,8 @@ def check_refused_range_and_replays(browser, api: str, headers: dict, live: set)
     legend = 'figure.traffic[data-line="bar"] text.legend'
     refreshes = browser.execute_script('return window.vdRefreshes')
     wait.until(lambda d: d.execute_script('return window.vdRefreshes') >= refreshes + 2)
-    shown = {c.get_attribute('data-event-id') for c in browser.find_elements(By.CSS_SELECTOR,
-                                                                              cards)}
+    shown = {c.get_attribute('data-event-id')
+             for c in browser.find_elements(By.CSS_SELECTOR, cards)}
     assert shown == live  # the replay is hidden by default, its counts too
     assert {t.text for t in browser.find_elements(By.CSS_SELECTOR, legend)} == {
         'car (5)', 'truck (1)'}

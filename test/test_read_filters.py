@@ -157,15 +157,15 @@ def test_migration_0009_marks_stored_rows_live(backend: str, request, tmp_path: 
     config = alembic_config(url)
     command.upgrade(config, '0006')
     engine = make_engine(url)
-    record = ("INSERT INTO count_records (record_id, device_id, camera_id, period_start, "
+    record = ('INSERT INTO count_records (record_id, device_id, camera_id, period_start, '
               "period_s, received_at{}) VALUES ('{}', 1, 'cam0', 1772438400, 60, "
               "'2026-03-02'{})")
     try:
         with engine.begin() as db:
-            db.execute(text("INSERT INTO devices (id, name, key_hash, created_at) VALUES "
+            db.execute(text('INSERT INTO devices (id, name, key_hash, created_at) VALUES '
                             "(1, 'edge-1', 'k1', '2026-01-01')"))
-            db.execute(text("INSERT INTO alerts (event_id, device_id, camera_id, detected_at, "
-                            "received_at, track_id, class_name, confidence, bbox, "
+            db.execute(text('INSERT INTO alerts (event_id, device_id, camera_id, detected_at, '
+                            'received_at, track_id, class_name, confidence, bbox, '
                             "image_width, image_height) VALUES ('e1', 1, 'cam0', '2026-03-02', "
                             "'2026-03-02', 1, 'car', 0.9, '[1, 2, 3, 4]', 10, 10)"))
             db.execute(text(record.format('', 'live', '')))

@@ -171,17 +171,19 @@ def dashboard_chart(browser, url: str) -> set:  # noqa: F811
         'const local = (ms) => new Date(ms - new Date(ms).getTimezoneOffset() * 60000)'
         '.toISOString().slice(0, 16);'
         'document.getElementById("f-since").value = local(arguments[0]);'
-        'document.getElementById("f-until").value = local(arguments[1]);',
+        'document.getElementById("f-until").value = local(arguments[1]);'
+        'document.getElementById("f-replay").value = "only";',  # the bags are replays
         SCENE_START // 10**6 - 60_000, CLIP_START // 10**6 + 120_000)
-    Select(browser.find_element(By.ID, 'f-replay')).select_by_value('only')  # the bags
     Select(browser.find_element(By.ID, 't-bucket')).select_by_value('1min')  # change: refresh
-    figure = wait.until(lambda d: d.find_element(
-        By.CSS_SELECTOR, '#traffic figure[data-line="low"]'))
-    wait.until(lambda d: len(figure.find_elements(By.CSS_SELECTOR, 'rect[data-key]')) >= 3)
+    # Found afresh each time: the 5 s refresh redraws the charts.
+    wait.until(lambda d: len(d.find_elements(
+        By.CSS_SELECTOR, '#traffic figure[data-line="low"] rect[data-key]')) >= 3)
     ARTIFACTS.mkdir(exist_ok=True)
     assert browser.find_element(By.ID, 'traffic-panel').screenshot(
         str(ARTIFACTS / 'traffic.png'))  # the README's picture (docs/traffic.png)
     csv_link = browser.find_element(By.ID, 't-csv').get_attribute('href')
     table = requests.get(csv_link, timeout=10).text.splitlines()
     assert table[0] == 'bucket_start,device_id,line,direction,class_name,count'
-    return {t.text for t in figure.find_elements(By.CSS_SELECTOR, 'text.legend')}
+    return set(browser.execute_script(  # read in one go, between two redraws
+        'return [...document.querySelectorAll(arguments[0])].map(t => t.textContent)',
+        '#traffic figure[data-line="low"] text.legend'))

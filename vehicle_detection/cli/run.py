@@ -61,8 +61,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='stop after this many seconds (default: run until Ctrl-C)')
     parser.add_argument('--quiet', action='store_true', help='do not print each detection')
     parser.add_argument('--replay', action='store_true',
-                        help='detector and bridge only, fed by `bag play` (like replay.launch.py); '
-                             'alerts and counts are marked as replays')
+                        help='detector and bridge only, fed by `bag play` (like '
+                             'replay.launch.py); alerts and counts are marked as replays')
     parser.add_argument('--live', action='store_true',
                         help='with --replay: the played images are live traffic (a camera '
                              'bridged through a bag); alerts and counts are not marked')
@@ -77,9 +77,9 @@ def replay_overrides(args: argparse.Namespace) -> List[str]:
     """
     overrides = list(args.overrides)
     if getattr(args, 'live', False):
-        return overrides + ['cloud_bridge_node.replay=false']
+        return [*overrides, 'cloud_bridge_node.replay=false']
     if getattr(args, 'replay', False):
-        return ['cloud_bridge_node.replay=true'] + overrides
+        return ['cloud_bridge_node.replay=true', *overrides]
     return overrides
 
 

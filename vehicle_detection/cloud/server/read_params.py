@@ -29,7 +29,7 @@ from datetime import datetime
 from typing import Any, Literal, Optional
 
 from fastapi import HTTPException, Query, Request
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from vehicle_detection.cloud.server.db import Device
@@ -90,7 +90,7 @@ def _show(moment: datetime) -> str:
 def known_device(request: Request, device: Optional[str] = Query(
         None, description='Only this device; 404 when no device has this name.')
         ) -> Optional[str]:
-    """Return the device filter (None: every device); 422 for a bad name, 404 for no such device."""
+    """Return the device filter (None: every device); 422: a bad name, 404: no such device."""
     if not device:
         return None
     if not is_valid_name(device):
@@ -111,7 +111,7 @@ def replay_choice(replay: ReplayChoice = Query(
     return replay
 
 
-def replay_condition(column: Any, choice: ReplayChoice) -> Optional[Any]:
+def replay_condition(column: Any, choice: ReplayChoice) -> Optional[ColumnElement[bool]]:
     """Return the WHERE clause on a ``replay`` column for ``choice`` (None: no condition)."""
     if choice == 'include':
         return None

@@ -216,8 +216,8 @@ def _series(request: Request, device: Optional[str], line: Optional[str],
                          TrafficCount.period_start, TrafficCount.device_id)
     if line:
         rows_query = rows_query.where(TrafficCount.line == line)
-    replays = (replay_condition(TrafficCount.replay, replay),
-               replay_condition(CountRecord.replay, replay))
+    rows_replay = replay_condition(TrafficCount.replay, replay)
+    coverage_replay = replay_condition(CountRecord.replay, replay)
     # A period counts in the bucket it starts in, and covers it at most to the bucket's end;
     # overlapping or repeated periods never cover more than the bucket (clipped below).
     period_bucket = (CountRecord.period_start - CountRecord.period_start % size).label('start')
@@ -226,9 +226,9 @@ def _series(request: Request, device: Optional[str], line: Optional[str],
                      else_=to_bucket_end)
     coverage_query = bounded(select(period_bucket, Device.name, func.sum(covered_s)),
                              CountRecord.period_start, CountRecord.device_id)
-    if replays[0] is not None:  # replays apart from live traffic unless asked for
-        rows_query, coverage_query = rows_query.where(replays[0]), coverage_query.where(
-            replays[1])
+    if rows_replay is not None and coverage_replay is not None:  # replays apart, unless asked
+        rows_query = rows_query.where(rows_replay)
+        coverage_query = coverage_query.where(coverage_replay)
     with Session(state(request).engine) as session:
         rows = session.execute(rows_query.group_by('start', *keys).order_by('start', *keys)
                                .limit(MAX_ANSWER_ROWS + 1)).all()

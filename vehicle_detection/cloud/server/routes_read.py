@@ -17,7 +17,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional, Union
 import uuid
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
@@ -36,9 +36,10 @@ from vehicle_detection.wire import (
     alert_image_path, ALERTS_PATH, API_PREFIX, DEVICES_PATH, JPEG_CONTENT_TYPE, printable_text)
 
 router = APIRouter(tags=['read'])
-RANGE_REFUSED = {404: {'description': 'no device of that name'},
-                 422: {'description': 'a bad query: since not before until, a time without '
-                                      'a time zone, a bad name'}}
+RANGE_REFUSED: Dict[Union[int, str], Dict[str, Any]] = {
+    404: {'description': 'no device of that name'},
+    422: {'description': 'a bad query: since not before until, a time without a time zone, '
+                         'a bad name'}}
 
 
 def _filtered(query: Select, device: Optional[str], class_name: Optional[str],
