@@ -130,6 +130,10 @@ def test_replays_are_stored_marked_and_left_out_unless_asked(fleet: Fleet) -> No
     assert get(fleet, f'alerts/{replayed}').json()['replay'] is True
     assert get(fleet, 'stats', **window).json()['total'] == 1
     assert get(fleet, 'stats', **window, replay='include').json()['total'] == 2
+    for replay in (False, True):  # the devices panel's "Alerts 24 h" counts live ones
+        assert fleet.post(alert_body('edge-1', replay=replay)).status_code == 201
+    devices = {d['name']: d for d in get(fleet, 'devices').json()}
+    assert devices['edge-1']['alerts_24h'] == 1
     # Counts: a replay of a period counted live is stored apart from it, and left out.
     period = moment.replace(minute=0)
     live_record = count_record(period, (('bar', 'away', 'car', 4),))

@@ -21,7 +21,7 @@ from typing import Any, Dict, List, Optional, Union
 import uuid
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
-from sqlalchemy import func, select
+from sqlalchemy import false, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
@@ -132,7 +132,8 @@ def list_devices(request: Request) -> List[DeviceOut]:
     server = state(request)
     now = utcnow()
     counts = (select(Alert.device_id, func.count().label('n'))
-              .where(Alert.detected_at >= now - timedelta(hours=24))
+              .where(Alert.detected_at >= now - timedelta(hours=24),
+                     Alert.replay == false())  # live traffic, as the dashboard shows
               .group_by(Alert.device_id).subquery())
     with Session(server.engine) as session:
         rows = session.execute(select(Device, counts.c.n).outerjoin(
