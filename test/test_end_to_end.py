@@ -115,5 +115,7 @@ def test_bag_replay_gives_one_alert_per_vehicle(samples_dir: Path, model_path: P
 def stored_alerts(db: Path) -> list:
     """Return (class_name, image_path) of the server's alerts that have their snapshot."""
     with sqlite3.connect(db) as connection:
+        assert not connection.execute('SELECT count(*) FROM alerts WHERE NOT replay'
+                                      ).fetchone()[0], 'run --replay marks every alert'
         return connection.execute('SELECT class_name, image_path FROM alerts '
                                   'WHERE image_path IS NOT NULL ORDER BY id').fetchall()

@@ -67,11 +67,12 @@ def user_config(tmp_path: Path, camera: Optional[dict] = None, **bridge: object)
     return path
 
 
-def alerts_with_snapshots(db: Path) -> list:
+def alerts_with_snapshots(db: Path, replay: bool = False) -> list:
     """Return (class_name, image_path) of the server's alerts whose snapshot arrived."""
     with sqlite3.connect(db) as connection:
         return connection.execute('SELECT class_name, image_path FROM alerts '
-                                  'WHERE image_path IS NOT NULL').fetchall()
+                                  'WHERE image_path IS NOT NULL AND replay = ?',
+                                  (int(replay),)).fetchall()
 
 
 def assert_clean_stop(terminal: Terminal, code: int, nodes: tuple) -> None:
@@ -265,8 +266,9 @@ def test_replay_launch_with_a_played_bag(env: Dict[str, str], samples_dir: Path,
             played = subprocess.run([str(BIN / 'vehicle-detection'), 'bag', 'play', str(bag)],
                                     env=env, capture_output=True, text=True, timeout=120)
             assert played.returncode == 0 and '120/120' in played.stderr, played.stderr
-            wait_until(lambda: len(alerts_with_snapshots(db)) >= 3, timeout=60,
-                       what='alerts of the replay on the server', poll=0.5)
+            wait_until(lambda: len(alerts_with_snapshots(db, replay=True)) >= 3, timeout=60,
+                       what='alerts of the replay on the server, marked', poll=0.5)
+            assert not alerts_with_snapshots(db)  # none passes for live traffic
             code = terminal.interrupt()
         assert_clean_stop(terminal, code, NODES[1:])
     finally:

@@ -53,6 +53,8 @@ LAYOUT = ('processes: one process per node; composed: all nodes in one process '
           '(vehicle-detection run), frames handed over without DDS: lower latency, '
           'see bench/detector.py; no namespace there')
 LAYOUTS = ('processes', 'composed')
+REPLAY = ('true: the images are recorded (a bag), alerts and counts are marked as replays '
+          '(the default of replay.launch.py); false: they are live; empty: from config')
 # Set by `ros2 launch --launch-prefix(-filter)` itself, read by launch_ros.
 LAUNCH_OWN = ('launch-prefix', 'launch-prefix-filter')
 
@@ -62,7 +64,8 @@ def shortcuts_of(nodes: Sequence[str]) -> List[str]:
     return [name for name, target in SHORTCUTS.items() if target.split('.')[0] in nodes]
 
 
-def declare_arguments(nodes: Sequence[str] = tuple(NODE_SPECS)) -> List[DeclareLaunchArgument]:
+def declare_arguments(nodes: Sequence[str] = tuple(NODE_SPECS), replay: str = ''
+                      ) -> List[DeclareLaunchArgument]:
     """Return the launch arguments of ``nodes`` with their descriptions and defaults."""
     config = os.path.join(get_package_share_directory(PACKAGE), 'config', 'config.yaml')
     arguments = [DeclareLaunchArgument('config', default_value=config,
@@ -77,15 +80,22 @@ def declare_arguments(nodes: Sequence[str] = tuple(NODE_SPECS)) -> List[DeclareL
         arguments.append(DeclareLaunchArgument(
             name, default_value='', description=f'{node} {param}: {spec.description} '
                                                 "Empty: the parameter file's value."))
+    if 'cloud_bridge_node' in nodes:
+        arguments.append(DeclareLaunchArgument('replay', default_value=replay,
+                                               description=REPLAY, choices=['', 'true', 'false']))
     if len(nodes) > 1:
         arguments.append(DeclareLaunchArgument('layout', default_value=LAYOUTS[0],
                                                description=LAYOUT, choices=list(LAYOUTS)))
     return arguments
 
 
-def launch_description(nodes: Sequence[str]) -> LaunchDescription:
-    """Describe ``nodes`` with their arguments; an argument they do not take is an error."""
-    declared = declare_arguments(nodes)
+def launch_description(nodes: Sequence[str], replay: str = '') -> LaunchDescription:
+    """
+    Describe ``nodes`` with their arguments; an argument they do not take is an error.
+
+    ``replay``: the default of the bridge's replay mark ('' keeps the parameter file's).
+    """
+    declared = declare_arguments(nodes, replay)
     names = [argument.name for argument in declared]
     return LaunchDescription([
         *declared,
@@ -129,6 +139,9 @@ def make_nodes(context: Any, names: Sequence[str] = tuple(NODE_SPECS)) -> List[E
              for name in [*COMMON, *shortcuts_of(names)]}
     overrides = [f'{SHORTCUTS[name]}={value[name]}' for name in shortcuts_of(names)
                  if value[name]]
+    if 'cloud_bridge_node' in names:  # the replay mark: the argument over the file
+        replay = LaunchConfiguration('replay').perform(context)
+        overrides += [f'cloud_bridge_node.replay={replay}'] if replay else []
     if len(names) > 1 and LaunchConfiguration('layout').perform(context) == 'composed':
         return [composed(value, overrides, replay='camera_node' not in names)]
     params = system_parameters(value['config'], overrides, nodes=names)

@@ -48,7 +48,8 @@ EARLIEST_DETECTION = datetime(2000, 1, 1, tzinfo=timezone.utc)
 
 ALERT_FIELDS: Tuple[str, ...] = (
     'event_id', 'device_id', 'camera_id', 'detected_at', 'track_id', 'class_name',
-    'confidence', 'bbox', 'image_width', 'image_height', 'image_sha256', 'kind', 'zone')
+    'confidence', 'bbox', 'image_width', 'image_height', 'image_sha256', 'kind', 'zone',
+    'replay')
 # What an alert reports: a vehicle seen (once per vehicle), or a vehicle that stayed in a
 # counting zone longer than its dwell limit (``zone`` names it).
 ALERT_KINDS: Tuple[str, ...] = ('vehicle', 'stopped_vehicle')
@@ -56,12 +57,16 @@ ALERT_KINDS: Tuple[str, ...] = ('vehicle', 'stopped_vehicle')
 # server links an alert to a snapshot it already holds from the same device (alerts of
 # one frame share one picture) and says so (``image_stored``): the edge skips the upload.
 SHA256_PATTERN = r'^[0-9a-f]{64}$'
+# ``replay: true`` marks an alert or a count record made from recorded images (a bag played
+# into the system: ``replay.launch.py``, ``vehicle-detection run --replay``), so that it
+# never passes for live traffic; the read API and the dashboard leave replays out unless
+# asked. Sent only when true: a live event's body is what older servers know.
 
 # Traffic counts of one period (``POST /api/v1/counts``): vehicles that crossed each
 # counting line, per direction and class. A period is sent even when nothing crossed,
 # so that "no traffic" differs from "no data"; one record is a few hundred bytes.
 COUNT_FIELDS: Tuple[str, ...] = (
-    'record_id', 'device_id', 'camera_id', 'period_start', 'period_s', 'counts')
+    'record_id', 'device_id', 'camera_id', 'period_start', 'period_s', 'counts', 'replay')
 COUNT_ROW_FIELDS: Tuple[str, ...] = ('line', 'direction', 'class_name', 'count')
 # Limits of counting, the same at the edge (its lines) and on the server (per record, and
 # per device and UTC day, so that a read of counts stays bounded): 32 lines of 2 directions
@@ -189,6 +194,7 @@ class Alert:
     image_sha256: Optional[str] = None
     kind: str = 'vehicle'
     zone: Optional[str] = None  # the zone a stopped vehicle stayed in
+    replay: bool = False  # seen in recorded images, not live
 
     def __post_init__(self) -> None:
         """Refuse what the server would refuse, before it is queued (clear error, no retry)."""
@@ -209,10 +215,14 @@ class Alert:
             if not is_valid_name(name):
                 raise ValueError(f'{name!r} is not a valid device or camera id')
         printable_text(self.class_name)
+        if not isinstance(self.replay, bool):
+            raise ValueError(f'replay must be true or false, not {self.replay!r}')
 
     def to_json(self) -> Dict[str, Any]:
-        """Return the JSON body (without ``image_sha256`` when there is no snapshot)."""
+        """Return the JSON body (no ``image_sha256`` without a snapshot, ``replay`` if live)."""
         body = {k: v for k, v in asdict(self).items() if v is not None}
+        if not self.replay:
+            del body['replay']
         body['bbox'] = [round(float(v), 1) for v in self.bbox]
         body['confidence'] = round(float(self.confidence), 4)
         return body
@@ -228,6 +238,7 @@ class CountRecord:
     period_start: str  # UTC ISO 8601
     period_s: int
     counts: Tuple[Tuple[str, str, str, int], ...]  # (line, direction, class_name, count)
+    replay: bool = False  # counted in recorded images, not live
 
     def __post_init__(self) -> None:
         """Refuse what the server would refuse, before it is queued."""
@@ -251,9 +262,13 @@ class CountRecord:
         problem = count_limits_problem(keys)  # also bounds the rows (MAX_COUNT_ROWS)
         if problem:
             raise ValueError(f'a count record of {problem}')
+        if not isinstance(self.replay, bool):
+            raise ValueError(f'replay must be true or false, not {self.replay!r}')
 
     def to_json(self) -> Dict[str, Any]:
         """Return the JSON body."""
-        body: Dict[str, Any] = {name: getattr(self, name) for name in COUNT_FIELDS[:-1]}
+        body: Dict[str, Any] = {name: getattr(self, name) for name in COUNT_FIELDS[:-2]}
         body['counts'] = [dict(zip(COUNT_ROW_FIELDS, row)) for row in self.counts]
+        if self.replay:
+            body['replay'] = True
         return body

@@ -65,7 +65,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='stop after this many seconds (default: run until Ctrl-C)')
     parser.add_argument('--quiet', action='store_true', help='do not print each detection')
     parser.add_argument('--replay', action='store_true',
-                        help='detector and bridge only, fed by `bag play` (like replay.launch.py)')
+                        help='detector and bridge only, fed by `bag play` (like '
+                             'replay.launch.py); alerts and counts are marked as replays')
+    parser.add_argument('--live', action='store_true',
+                        help='with --replay: the played images are live traffic (a camera '
+                             'bridged through a bag); alerts and counts are not marked')
+
+
+def replay_overrides(args: argparse.Namespace) -> List[str]:
+    """
+    Return ``args.overrides`` with the bridge's replay mark that ``--replay``/``--live`` imply.
+
+    ``--replay`` marks (before the user's ``--set``, which may say otherwise);
+    ``--live`` never marks, whatever the file or ``--set`` say.
+    """
+    overrides = list(args.overrides)
+    if getattr(args, 'live', False):
+        return [*overrides, 'cloud_bridge_node.replay=false']
+    if getattr(args, 'replay', False):
+        return ['cloud_bridge_node.replay=true', *overrides]
+    return overrides
 
 
 class Monitor(Node):
@@ -126,6 +145,11 @@ def as_overrides(values: Dict[str, Any]) -> List[Parameter]:
 
 def run(args: argparse.Namespace) -> int:
     """Start the nodes, spin until Ctrl-C or ``--duration``, print a summary."""
+    if args.live and not args.replay:
+        print('error: --live goes with --replay (a live camera is never marked as a replay)',
+              file=sys.stderr)
+        return 2
+    args.overrides = replay_overrides(args)
     try:
         params = load_parameters(args)
     except ConfigError as error:

@@ -44,6 +44,7 @@ from vehicle_detection.core.bridge.config import (
     BRIDGE_PARAMS, BridgeSettings, insecure_url, resolve_api_key)
 from vehicle_detection.core.bridge.link import LinkState, LinkStats
 from vehicle_detection.core.bridge.outbox import Outbox
+from vehicle_detection.core.bridge.outbox_owner import OutboxInUse, OutboxOwner
 from vehicle_detection.core.bridge.policy import AlertDecision, AlertPolicy, Sighting
 from vehicle_detection.core.bridge.recorder import AlertRecorder, MB
 from vehicle_detection.core.bridge.run_summary import run_figures, RunFigures
@@ -90,6 +91,12 @@ class CloudBridgeNode(Node):
         insecure = insecure_url(settings.api_base_url, settings.allow_insecure_http)
         if insecure:  # nothing is sent; events are kept until the URL is fixed
             api_key, self._problem = '', insecure
+        self._owner = OutboxOwner(settings.data_dir)
+        try:  # before the outbox is opened: another bridge's queue is never touched
+            self._owner.claim()
+        except OutboxInUse as error:  # the runner prints it and exits 1
+            self.get_logger().fatal(str(error))
+            raise
         self.outbox = Outbox(settings.data_dir, int(settings.max_storage_mb * MB),
                              settings.snapshot_dir)
         self.budget = DataBudget(self.outbox, int(settings.monthly_budget_mb * MB))
@@ -125,6 +132,7 @@ class CloudBridgeNode(Node):
         self.get_logger().info(
             f'cloud bridge ready: {settings.api_base_url} as {settings.device_id} (key from '
             f'{self._key_source}), outbox in {settings.data_dir}'
+            + ('; replay: alerts and counts are marked as replays' if settings.replay else '')
             + (f'; {self._problem}' if self._problem else ''))
 
     def _upload_settings(self, api_key: str) -> UploadSettings:
@@ -284,6 +292,7 @@ class CloudBridgeNode(Node):
         figures.update({f'counted_{line}_{direction}': count for (line, direction), count
                         in self.counting.direction_totals().items()})
         figures.update(alerts_this_run=self.recorder.recorded, key_source=self._key_source,
+                       replay=self.settings.replay,
                        permanent_failures=link.permanent_failures,
                        missing_snapshots=link.missing_snapshots, last_error=link.last_error)
         level, message = self._state(link, figures)
@@ -334,6 +343,7 @@ class CloudBridgeNode(Node):
         self.uploader.stop(drain_s=SHUTDOWN_DRAIN_S if link_up else 0.0)
         self.run_figures = run_figures(self.outbox, self._started)
         self.outbox.close()
+        self._owner.release()
 
 
 def main(args: Optional[List[str]] = None) -> int:

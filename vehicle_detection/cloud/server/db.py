@@ -31,8 +31,8 @@ from typing import Any, Iterator, Optional, overload
 import weakref
 
 from sqlalchemy import (
-    BigInteger, create_engine, DateTime, event, Float, ForeignKey, Index, Integer, JSON,
-    String)
+    BigInteger, Boolean, create_engine, DateTime, event, false, Float, ForeignKey, Index,
+    Integer, JSON, String)
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -133,6 +133,8 @@ class Alert(Base):
     kind: Mapped[str] = mapped_column(String(16), default='vehicle',
                                       server_default='vehicle')  # migration 0004
     zone: Mapped[Optional[str]] = mapped_column(String(64), nullable=True)
+    # Made from recorded images (a bag), not live traffic (migration 0007).
+    replay: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class CountRecord(Base):
@@ -140,13 +142,15 @@ class CountRecord(Base):
     One period of traffic counts of one camera; ``record_id`` makes posting idempotent.
 
     One period per device, camera and start (migration 0005): a second record
-    for it would count the same vehicles twice.
+    for it would count the same vehicles twice. A replay's periods are apart
+    from live ones (migration 0007): a bag recorded on a box, played again,
+    counts periods the box counted live then.
     """
 
     __tablename__ = 'count_records'
     __table_args__ = (Index('ix_count_records_device_start', 'device_id', 'period_start'),
                       Index('uq_count_records_period', 'device_id', 'camera_id',
-                            'period_start', unique=True))
+                            'period_start', 'replay', unique=True))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)  # noqa: A003 (wire name)
     record_id: Mapped[str] = mapped_column(String(36), unique=True)
@@ -155,6 +159,8 @@ class CountRecord(Base):
     period_start: Mapped[int] = mapped_column(BigInteger)  # epoch seconds: buckets by arithmetic
     period_s: Mapped[int] = mapped_column(Integer)
     received_at: Mapped[datetime] = mapped_column(DateTime)
+    replay: Mapped[bool] = mapped_column(Boolean, default=False,
+                                         server_default=false())  # migration 0007
 
 
 class TrafficCount(Base):
@@ -172,6 +178,8 @@ class TrafficCount(Base):
     class_name: Mapped[str] = mapped_column(String(64))
     period_start: Mapped[int] = mapped_column(BigInteger)  # the record's
     count: Mapped[int] = mapped_column(Integer)
+    replay: Mapped[bool] = mapped_column(Boolean, default=False,
+                                         server_default=false())  # the record's (0007)
 
 
 class CountKey(Base):

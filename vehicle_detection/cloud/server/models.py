@@ -75,6 +75,7 @@ class AlertIn(BaseModel):
     image_sha256: Optional[str] = Field(None, pattern=SHA256_PATTERN)
     kind: Literal['vehicle', 'stopped_vehicle'] = 'vehicle'  # wire.ALERT_KINDS
     zone: Optional[SafeName] = None  # where a stopped vehicle stayed
+    replay: bool = Field(False, strict=True)  # seen in recorded images (a bag), not live
 
     @model_validator(mode='after')
     def _box_is_ordered(self) -> 'AlertIn':
@@ -118,6 +119,7 @@ class AlertOut(BaseModel):
     image_bytes: Optional[int]
     kind: str = 'vehicle'
     zone: Optional[str] = None
+    replay: bool = False  # made from recorded images: not live traffic
 
 
 class AlertPage(BaseModel):
@@ -199,6 +201,7 @@ class CountsIn(BaseModel):
     period_start: PlausibleTime
     period_s: int = Field(gt=0, le=MAX_PERIOD_S, strict=True)
     counts: List[CountRowIn] = Field(max_length=MAX_COUNT_ROWS)
+    replay: bool = Field(False, strict=True)  # counted in recorded images (a bag), not live
 
     @model_validator(mode='after')
     def _rows_are_unique_and_within_limits(self) -> 'CountsIn':

@@ -45,6 +45,8 @@ from vehicle_detection.cloud.server.db import (
 from vehicle_detection.cloud.server.deps import authenticated, Caller, state
 from vehicle_detection.cloud.server.models import (
     CountBucket, CountCoverage, CountsCreated, CountSeries, CountsIn)
+from vehicle_detection.cloud.server.read_params import (
+    known_device, replay_choice, replay_condition, ReplayChoice, time_range, TimeRange)
 from vehicle_detection.wire import (
     count_limits_problem, COUNTS_PATH, IDEMPOTENCY_HEADER, is_valid_name)
 
@@ -93,7 +95,8 @@ def post_counts(record: CountsIn, request: Request, response: Response,
     statement = (dialect.insert(CountRecord).values(
         record_id=str(record.record_id), device_id=caller.device_pk,
         camera_id=record.camera_id, period_start=start, period_s=record.period_s,
-        received_at=utcnow()).on_conflict_do_nothing().returning(CountRecord.id))
+        received_at=utcnow(), replay=record.replay).on_conflict_do_nothing()
+        .returning(CountRecord.id))
     with writing(engine) as session:
         if postgres:  # the day's limits hold with concurrent posts (SQLite writes in turn)
             session.execute(select(func.pg_advisory_xact_lock(COUNTS_LOCK, caller.device_pk)))
@@ -108,7 +111,8 @@ def post_counts(record: CountsIn, request: Request, response: Response,
             session.execute(insert(TrafficCount), [
                 {'record_id': inserted.id, 'device_id': caller.device_pk, 'line': row.line,
                  'direction': row.direction, 'class_name': row.class_name,
-                 'period_start': start, 'count': row.count} for row in record.counts])
+                 'period_start': start, 'count': row.count, 'replay': record.replay}
+                for row in record.counts])
     return CountsCreated(record_id=record.record_id, created=True, device_id=caller.name,
                          stored_record_id=record.record_id)
 
@@ -125,7 +129,8 @@ def _stored_period(session: Connection, record: CountsIn, caller: Caller, start:
     stored = session.execute(select(CountRecord.id, CountRecord.record_id, CountRecord.period_s)
                              .where(CountRecord.device_id == caller.device_pk,
                                     CountRecord.camera_id == record.camera_id,
-                                    CountRecord.period_start == start)).one()
+                                    CountRecord.period_start == start,
+                                    CountRecord.replay == record.replay)).one()
     rows = session.execute(select(TrafficCount.line, TrafficCount.direction,
                                   TrafficCount.class_name, TrafficCount.count).where(
         TrafficCount.record_id == stored.id)).all()
@@ -165,7 +170,7 @@ def _window(start: Optional[datetime], end: Optional[datetime], bucket: str
     """Return (bucket seconds, first, end) in epoch seconds, aligned to the bucket."""
     size = BUCKETS[bucket]
     if (start is not None and start.tzinfo is None) or (end is not None and end.tzinfo is None):
-        raise HTTPException(422, 'from and to need a time zone (e.g. 2026-11-24T08:00:00Z)')
+        raise HTTPException(422, 'since and until need a time zone (e.g. 2026-11-24T08:00:00Z)')
     try:
         end_s = int(end.timestamp()) if end is not None else int(time.time())
         start_s = int(start.timestamp()) if start is not None else \
@@ -174,11 +179,11 @@ def _window(start: Optional[datetime], end: Optional[datetime], bucket: str
         start_s = end_s = -1  # refused below
     if not (QUERY_RANGE[0] <= start_s <= QUERY_RANGE[1] and
             QUERY_RANGE[0] <= end_s <= QUERY_RANGE[1]):
-        raise HTTPException(422, 'from and to must lie between 1970 and 9000')
+        raise HTTPException(422, 'since and until must lie between 1970 and 9000')
     first = start_s // size * size
     last = -(-end_s // size) * size
     if last <= first:
-        raise HTTPException(422, 'to must come after from')
+        raise HTTPException(422, 'since must come before until')
     if (last - first) // size > MAX_BUCKETS:
         raise HTTPException(422, f'{(last - first) // size} buckets asked; at most '
                                  f'{MAX_BUCKETS}: use a larger bucket or a shorter span')
@@ -193,8 +198,8 @@ def _names(**names: Optional[str]) -> None:
 
 
 def _series(request: Request, device: Optional[str], line: Optional[str],
-            start: Optional[datetime], end: Optional[datetime], bucket: str, by: str
-            ) -> CountSeries:
+            start: Optional[datetime], end: Optional[datetime], bucket: str, by: str,
+            replay: ReplayChoice = 'exclude') -> CountSeries:
     _names(device=device, line=line)
     size, first, last = _window(start, end, bucket)
     split = [name for name in BY if name in by.split(',')]
@@ -211,6 +216,8 @@ def _series(request: Request, device: Optional[str], line: Optional[str],
                          TrafficCount.period_start, TrafficCount.device_id)
     if line:
         rows_query = rows_query.where(TrafficCount.line == line)
+    rows_replay = replay_condition(TrafficCount.replay, replay)
+    coverage_replay = replay_condition(CountRecord.replay, replay)
     # A period counts in the bucket it starts in, and covers it at most to the bucket's end;
     # overlapping or repeated periods never cover more than the bucket (clipped below).
     period_bucket = (CountRecord.period_start - CountRecord.period_start % size).label('start')
@@ -219,6 +226,9 @@ def _series(request: Request, device: Optional[str], line: Optional[str],
                      else_=to_bucket_end)
     coverage_query = bounded(select(period_bucket, Device.name, func.sum(covered_s)),
                              CountRecord.period_start, CountRecord.device_id)
+    if rows_replay is not None and coverage_replay is not None:  # replays apart, unless asked
+        rows_query = rows_query.where(rows_replay)
+        coverage_query = coverage_query.where(coverage_replay)
     with Session(state(request).engine) as session:
         rows = session.execute(rows_query.group_by('start', *keys).order_by('start', *keys)
                                .limit(MAX_ANSWER_ROWS + 1)).all()
@@ -250,14 +260,14 @@ def _moment(epoch: int) -> datetime:
 
 
 @read_router.get(COUNTS_PATH, response_model=CountSeries,
-                 responses={422: {'description': 'a bad query, or an answer over '
+                 responses={404: {'description': 'no device of that name'},
+                            422: {'description': 'a bad query, or an answer over '
                                                  f'{MAX_ANSWER_ROWS} rows'}})
-def get_counts(request: Request, device: Optional[str] = None, line: Optional[str] = None,
-               start: Optional[datetime] = Query(None, alias='from'),
-               end: Optional[datetime] = Query(None, alias='to'),
+def get_counts(request: Request, device: Optional[str] = Depends(known_device),
+               line: Optional[str] = None, window: TimeRange = Depends(time_range),
                bucket: str = Query('15min', pattern='^(1min|15min|hour|day)$'),
-               by: str = Query('direction,class_name', pattern=BY_PATTERN)
-               ) -> CountSeries:
+               by: str = Query('direction,class_name', pattern=BY_PATTERN),
+               replay: ReplayChoice = Depends(replay_choice)) -> CountSeries:
     """
     Return vehicles per bucket, device, line, direction and class (the last 24 hours by default).
 
@@ -267,21 +277,22 @@ def get_counts(request: Request, device: Optional[str] = None, line: Optional[st
     per bucket, at most the bucket: a bucket with coverage and no rows had no
     traffic, one without coverage has no data. An answer holds at most
     ``MAX_ANSWER_ROWS`` rows and coverage entries; a query that would give
-    more is refused (422) with what to ask instead.
+    more is refused (422) with what to ask instead. Counts of replays (recorded
+    images) are left out unless ``replay`` asks for them.
     """
-    return _series(request, device, line, start, end, bucket, by)
+    return _series(request, device, line, window.since, window.until, bucket, by, replay)
 
 
 @read_router.get(COUNTS_PATH + '.csv', response_class=Response,
-                 responses={200: {'content': {'text/csv': {}}}})
-def get_counts_csv(request: Request, device: Optional[str] = None, line: Optional[str] = None,
-                   start: Optional[datetime] = Query(None, alias='from'),
-                   end: Optional[datetime] = Query(None, alias='to'),
+                 responses={200: {'content': {'text/csv': {}}},
+                            404: {'description': 'no device of that name'}})
+def get_counts_csv(request: Request, device: Optional[str] = Depends(known_device),
+                   line: Optional[str] = None, window: TimeRange = Depends(time_range),
                    bucket: str = Query('15min', pattern='^(1min|15min|hour|day)$'),
-                   by: str = Query('direction,class_name', pattern=BY_PATTERN)
-                   ) -> Response:
+                   by: str = Query('direction,class_name', pattern=BY_PATTERN),
+                   replay: ReplayChoice = Depends(replay_choice)) -> Response:
     """Return the same counts as CSV, one row per bucket, device, line, direction and class."""
-    series = _series(request, device, line, start, end, bucket, by)
+    series = _series(request, device, line, window.since, window.until, bucket, by, replay)
     return Response(to_csv(series.rows), media_type='text/csv; charset=utf-8', headers={
         'Content-Disposition': f'attachment; filename="counts-{bucket}.csv"'})
 

@@ -63,7 +63,8 @@ def post_alert(alert: AlertIn, request: Request, response: Response,
               'received_at': utcnow(), 'track_id': alert.track_id,
               'class_name': alert.class_name, 'confidence': alert.confidence,
               'bbox': list(alert.bbox), 'image_width': alert.image_width,
-              'image_height': alert.image_height, 'kind': alert.kind, 'zone': alert.zone}
+              'image_height': alert.image_height, 'kind': alert.kind, 'zone': alert.zone,
+              'replay': alert.replay}
     dialect = postgresql if engine.dialect.name == 'postgresql' else sqlite
     # Concurrent retries of one event race here: the unique event_id decides, the
     # loser reads the winner's row.

@@ -75,7 +75,8 @@ class BridgeSettings:
                                       'go within it on the slowest link.',
                                       minimum=1.0, maximum=3600.0)
     data_dir: str = setting('~/.local/share/vehicle_detection', 'Folder of the outbox database '
-                            '(read at start).', read_only=True)
+                            '(read at start); one bridge per folder: a second bridge on it '
+                            'refuses to start.', read_only=True)
     snapshot_dir: str = setting('', 'Folder of snapshots waiting for upload; empty: '
                                 'data_dir/snapshots (read at start).', read_only=True)
     snapshot_quality: int = setting(70, 'JPEG quality of snapshots.', minimum=10, maximum=100)
@@ -100,6 +101,10 @@ class BridgeSettings:
                                     'vehicles always alert).', minimum=0.0, maximum=86400.0)
     class_cooldown: float = setting(0.0, 'Minimum seconds between two alerts of one class; 0: '
                                     'none.', minimum=0.0, maximum=86400.0)
+    replay: bool = setting(False, 'The images are recorded (a bag played in), not live: alerts '
+                           'and counts are marked as replays, which the dashboard and the read '
+                           'API leave out unless asked. replay.launch.py and `vehicle-detection '
+                           'run --replay` set it.')
     counting_lines: str = setting(
         '', 'Counting lines, ";"-separated: NAME X1,Y1 X2,Y2 [FIRST/SECOND]; a vehicle '
         'crossing to the right of the line drawn from the first point to the second (on the '
