@@ -203,9 +203,10 @@ def test_system_launch_composed_layout(env: Dict[str, str], samples_dir: Path,
 
 LAUNCH_ARGUMENTS = {
     'camera.launch.py': {'config', 'namespace', 'log_level', 'source', 'fps'},
-    'replay.launch.py': {'config', 'namespace', 'log_level', 'model', 'cloud_url', 'layout'},
+    'replay.launch.py': {'config', 'namespace', 'log_level', 'model', 'cloud_url', 'layout',
+                         'replay'},
     'system.launch.py': {'config', 'namespace', 'log_level', 'source', 'fps', 'model',
-                         'cloud_url', 'layout'},
+                         'cloud_url', 'layout', 'replay'},
 }
 
 
