@@ -125,7 +125,8 @@ class SeaweedServer:
 
     def shell(self, commands: str) -> str:
         """Run ``weed shell`` commands against this store; return what it printed."""
-        result = subprocess.run([self.weed, 'shell', f'-master=127.0.0.1:{self.ports["master"]}'],
+        result = subprocess.run([self.weed, 'shell', f'-master=127.0.0.1:{self.ports["master"]}.'
+                                f'{self.ports["master.port.grpc"]}'],
                                 input=commands + '\n', capture_output=True, text=True,
                                 timeout=60)
         return result.stdout + result.stderr
