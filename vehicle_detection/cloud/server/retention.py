@@ -39,7 +39,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 import time
-from typing import Callable, Dict, List, Optional, Sequence, Set
+from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.engine import Engine
@@ -154,9 +154,12 @@ def _prune_pictures(engine: Engine, store: ImageStore, cutoff: datetime, dry_run
         if day > last_day or stopping():
             continue
         for page in store.listing(day):
-            kept = _settle_names([item.name for item in page], engine, cutoff, dry_run,
-                                 freed)
-            gone = [item for item in page if item.name not in kept and item.modified < settled]
+            kept, expired = _settle_names([item.name for item in page], engine, cutoff,
+                                          dry_run, freed)
+            # A picture no alert ever named may be an upload whose row comes next: only
+            # one written before the grace goes (a left-over of a failed upload).
+            gone = [item for item in page if item.name not in kept
+                    and (item.name in expired or item.modified < settled)]
             if not dry_run:
                 store.delete_many(item.name for item in gone)
             freed.pictures += len(gone)
@@ -167,8 +170,7 @@ def _prune_pictures(engine: Engine, store: ImageStore, cutoff: datetime, dry_run
         for page in store.listing(f'{THUMBNAILS}/{day}'):
             pictures = {item.name[len(THUMBNAILS) + 1:]: item for item in page}
             kept = _named(engine, list(pictures), None if not dry_run else cutoff)
-            gone = [item for name, item in pictures.items()
-                    if name not in kept and item.modified < settled]
+            gone = [item for name, item in pictures.items() if name not in kept]
             if not dry_run:
                 store.delete_many(item.name for item in gone)
             freed.thumbnails += len(gone)
@@ -176,20 +178,25 @@ def _prune_pictures(engine: Engine, store: ImageStore, cutoff: datetime, dry_run
 
 
 def _settle_names(names: List[str], engine: Engine, cutoff: datetime, dry_run: bool,
-                  freed: Freed) -> Set[str]:
-    """Take these pictures from the alerts older than ``cutoff``; return those still named."""
+                  freed: Freed) -> Tuple[Set[str], Set[str]]:
+    """
+    Take these pictures from the alerts older than ``cutoff``.
+
+    Return the names some alert still names, and those old alerts named.
+    """
     stored_cutoff = to_stored(cutoff)
+    expired: Set[str] = set()
     for chunk in _chunks(names, NAMES_PER_QUERY):
         old = (Alert.image_path.in_(chunk), Alert.detected_at < stored_cutoff)
-        if dry_run:
-            with engine.connect() as connection:
-                freed.pictures_expired += connection.execute(
-                    select(func.count()).select_from(Alert).where(*old)).scalar_one()
-            continue
-        with writing(engine) as connection:
-            freed.pictures_expired += connection.execute(update(Alert).where(*old).values(
-                image_path=None, image_bytes=None)).rowcount
-    return _named(engine, names, cutoff if dry_run else None)
+        with writing(engine) if not dry_run else engine.connect() as connection:
+            found = connection.execute(select(Alert.image_path, func.count()).where(
+                *old).group_by(Alert.image_path)).all()
+            expired.update(name for name, _count in found if name)
+            freed.pictures_expired += sum(count for _name, count in found)
+            if found and not dry_run:
+                connection.execute(update(Alert).where(*old).values(image_path=None,
+                                                                    image_bytes=None))
+    return _named(engine, names, cutoff if dry_run else None), expired
 
 
 def _named(engine: Engine, names: Sequence[str], newer_than: Optional[datetime]) -> Set[str]:
