@@ -288,7 +288,7 @@ def servers(db: str, storage: str) -> Iterator[CloudServer]:
 
 
 class Fleet:
-    """A running server with two registered devices (``store``: its snapshots, as tests see them)."""
+    """A running server with two registered devices; ``store``: its snapshots as tests see them."""
 
     def __init__(self, server: CloudServer, keys: dict, store: Optional[object] = None) -> None:
         self.server, self.keys, self.store = server, keys, store

@@ -73,7 +73,7 @@ class SeaweedServer:
         data = Path(self.folder) / 'data'
         data.mkdir(exist_ok=True)
         ports = self.ports
-        self.log = open(Path(self.folder) / 'weed.log', 'ab')  # noqa: SIM115 (closed in stop)
+        self.log = open(Path(self.folder) / 'weed.log', 'ab')  # closed in kill()
         self.process = subprocess.Popen(
             [self.weed, 'mini', f'-dir={data}', '-ip=127.0.0.1', '-ip.bind=127.0.0.1',
              f'-s3.port={ports["s3"]}', f'-master.port={ports["master"]}',

@@ -40,7 +40,7 @@ from vehicle_detection.core.bridge.uploader import Uploader
 
 @pytest.fixture
 def own_seaweed() -> Iterator[SeaweedServer]:
-    """A SeaweedFS for one test alone (it gets stopped and started)."""
+    """Start a SeaweedFS for one test alone (it gets stopped and started)."""
     server = SeaweedServer()
     try:
         yield server
@@ -115,7 +115,7 @@ def test_stopped_store_is_503_the_alert_stays_and_the_edge_retries(
 def test_store_refusing_for_space_keeps_the_alert_and_stores_nothing(
         seaweedfs: SeaweedServer, tmp_path: Path) -> None:
     """
-    SeaweedFS makes a bucket over its quota read-only: the server answers 503.
+    Answer 503 when SeaweedFS made the bucket read-only (over its quota).
 
     SeaweedFS (4.48) refuses such a write, like one with no volume left, with a
     plain 500 InternalError: nothing says "full", so it is answered as a store

@@ -42,7 +42,7 @@ def stored_pictures(store) -> list:
 
 @pytest.fixture
 def cloud(tmp_path: Path, snapshot_store) -> Iterator[Tuple[CloudServer, str]]:
-    """A real server on SQLite, its snapshots on the local disk or in SeaweedFS."""
+    """Run a real server on SQLite, its snapshots on the local disk or in SeaweedFS."""
     db = f'sqlite:///{tmp_path}/cloud.db'
     key = add_device('edge-1', db, snapshot_store.location)
     server = CloudServer(db, snapshot_store.location, ['--rate-limit', '0'],

@@ -138,8 +138,8 @@ def prune(args: argparse.Namespace) -> int:
     finally:
         engine.dispose()
     if freed is None:
-        print('error: another retention pass is running (a server\'s): try again later',
-              file=sys.stderr)
+        print('error: another retention pass is running (a server is pruning): try again '
+              'later', file=sys.stderr)
         return 1
     verb = 'would delete' if args.dry_run else 'deleted'
     print(f'retention ({policy.describe()}) {verb} {freed.describe()}')
@@ -226,10 +226,10 @@ def build_parser() -> argparse.ArgumentParser:
                              f'AWS_SECRET_ACCESS_KEY, AWS_REGION or AWS_PROFILE)')
     keep = argparse.ArgumentParser(add_help=False)
     defaults = RetentionPolicy()
-    for kind, default, what in (('pictures', defaults.pictures_days, 'snapshots (the alerts '
-                                 'stay)'), ('alerts', defaults.alerts_days, 'alerts, with '
-                                 'their snapshots'), ('counts', defaults.counts_days,
-                                                      'traffic count records')):
+    kinds = (('pictures', defaults.pictures_days, 'snapshots (the alerts stay)'),
+             ('alerts', defaults.alerts_days, 'alerts, with their snapshots'),
+             ('counts', defaults.counts_days, 'traffic count records'))
+    for kind, default, what in kinds:
         keep.add_argument(f'--keep-{kind}-days', type=days, default=default, metavar='DAYS',
                           help=f'delete {what} older than this (0: keep forever; default '
                                f'{default:g})')
