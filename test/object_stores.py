@@ -21,6 +21,7 @@ import json
 import os
 from pathlib import Path
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -131,10 +132,15 @@ class SeaweedServer:
                                 timeout=60)
         return result.stdout + result.stderr
 
+    def pause(self, paused: bool = True) -> None:
+        """Freeze (SIGSTOP) or thaw it: a hung store, which takes connections, never answers."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP if paused else signal.SIGCONT)
+
     def kill(self) -> None:
         """Stop at once (SIGKILL): as a crash or a pulled cable looks to its clients."""
         if self.process is not None and self.process.poll() is None:
-            self.process.kill()  # weed mini's own shutdown can hang for minutes
+            self.process.kill()  # weed mini's own shutdown can hang for minutes (stopped too)
             self.process.wait()
         self.log.close()
 

@@ -43,8 +43,11 @@ from vehicle_detection.cloud.server.storage import (
     SnapshotMissing, StorageError, StorageFull, StorageUnavailable, StoredObject, THUMBNAILS)
 
 CONNECT_TIMEOUT_S = 2.0
-READ_TIMEOUT_S = 4.0  # two attempts stay under the edge's 10 s per request
-MAX_ATTEMPTS = 2
+# A store that accepts connections and never answers (hung) costs a PUT two attempts of
+# 1 s (waiting for "100 Continue") + 3 s: 8 s, under the edge's 10 s per request, so the
+# edge gets the 503 and its Retry-After rather than a time-out.
+READ_TIMEOUT_S = 3.0
+TOTAL_ATTEMPTS = 2  # the first try and one retry
 POOL_CONNECTIONS = 64  # more than the worker's request threads: none waits for a socket
 # Answers that say the store has no room: MinIO's drive threshold (507), Ceph RGW's and
 # others' quota. SeaweedFS (4.48) answers a full volume set or a bucket over its quota
@@ -61,7 +64,7 @@ RACE_RETRIES = 3
 def client_config() -> Config:
     """Return the bounded client configuration (timeouts, attempts, connection pool)."""
     return Config(connect_timeout=CONNECT_TIMEOUT_S, read_timeout=READ_TIMEOUT_S,
-                  retries={'max_attempts': MAX_ATTEMPTS, 'mode': 'standard'},
+                  retries={'total_max_attempts': TOTAL_ATTEMPTS, 'mode': 'standard'},
                   max_pool_connections=POOL_CONNECTIONS)
 
 
