@@ -230,9 +230,9 @@ def test_one_pass_at_a_time(database: str, request, tmp_path: Path) -> None:
 
 def test_prune_options_are_checked(tmp_path: Path) -> None:
     db, storage = f'sqlite:///{tmp_path}/cloud.db', str(tmp_path / 'images')
-    for bad in (['--keep-alerts-days', '-1'], ['--keep-pictures-days', 'nan']):
-        result = cloud_cli('prune', *bad, db=db, storage=storage, check=False)
-        assert result.returncode == 2 and bad[0] in result.stderr, result.stderr
+    result = cloud_cli('prune', '--keep-alerts-days', '-1', db=db, storage=storage, check=False)
+    assert result.returncode == 2 and '--keep-alerts-days' in result.stderr, result.stderr
+    assert 'days must be 0 (forever) or more, not -1' in result.stderr
     forever = cloud_cli('prune', '--keep-pictures-days', '0', '--keep-alerts-days', '0',
                         '--keep-counts-days', '0', db=db, storage=storage)
     assert 'keeps everything' in forever.stdout
