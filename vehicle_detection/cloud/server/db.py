@@ -111,9 +111,11 @@ class Alert(Base):
 
     __tablename__ = 'alerts'
     # ix_alerts_device_image finds a device's stored snapshot by content (alerts of one
-    # frame share it; migration 0002).
+    # frame share it; migration 0002); ix_alerts_image_path the alerts that name a stored
+    # picture (retention deletes it when none does; migration 0008).
     __table_args__ = (Index('ix_alerts_device_detected', 'device_id', 'detected_at'),
-                      Index('ix_alerts_device_image', 'device_id', 'image_sha256'))
+                      Index('ix_alerts_device_image', 'device_id', 'image_sha256'),
+                      Index('ix_alerts_image_path', 'image_path'))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)  # noqa: A003 (wire name)
     event_id: Mapped[str] = mapped_column(String(36), unique=True)
@@ -167,8 +169,10 @@ class TrafficCount(Base):
     """Vehicles of one class that crossed one line one way in one period."""
 
     __tablename__ = 'traffic_counts'
+    # ix_traffic_counts_record_id: a record's rows, for its cascading delete (migration 0008).
     __table_args__ = (Index('ix_traffic_counts_device_line_start', 'device_id', 'line',
-                            'period_start'),)
+                            'period_start'),
+                      Index('ix_traffic_counts_record_id', 'record_id'))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)  # noqa: A003 (wire name)
     record_id: Mapped[int] = mapped_column(ForeignKey('count_records.id', ondelete='CASCADE'))

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 import logging
-from pathlib import Path
 import threading
 import time
 from typing import Dict, Optional, Tuple
@@ -34,7 +33,7 @@ from vehicle_detection.cloud.server.login_guard import HashSlots, LoginGuardStor
 from vehicle_detection.cloud.server.operators import (
     dummy_hash, Reader, SESSION_COOKIE, session_reader, token_reader)
 from vehicle_detection.cloud.server.settings import ServerSettings
-from vehicle_detection.cloud.server.storage import ImageStore, LocalImageStore
+from vehicle_detection.cloud.server.storage import ImageStore, open_store, work_folder
 from vehicle_detection.wire import API_KEY_HEADER
 
 RATE_LIMIT_FILE = '.ratelimit.db'  # under the storage root, with --workers > 1
@@ -63,12 +62,12 @@ class ServerState:
     def __init__(self, settings: ServerSettings) -> None:
         self.settings = settings
         self.engine: Engine = make_engine(settings.db)
-        self.store: ImageStore = LocalImageStore(settings.storage)
+        self.store: ImageStore = open_store(settings.storage)
         self.login_guard = LoginGuardStore(self.engine)  # in the database: every instance
         self.hash_slots = HashSlots()
         dummy_hash()  # now, so that the first unknown name costs no more than a known one
         if settings.workers > 1:  # one budget for all the workers, in a file beside the images
-            shared = Path(settings.storage) / RATE_LIMIT_FILE
+            shared = work_folder(settings.storage) / RATE_LIMIT_FILE
             self.limiter: RateLimiter = SharedRateLimiter(shared, settings.rate_limit,
                                                           settings.rate_burst)
             self.failures: RateLimiter = SharedRateLimiter(shared.with_suffix('.failures'),

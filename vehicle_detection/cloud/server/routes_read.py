@@ -31,7 +31,7 @@ from vehicle_detection.cloud.server.deps import state
 from vehicle_detection.cloud.server.models import AlertOut, AlertPage, DeviceOut, Stats
 from vehicle_detection.cloud.server.read_params import (
     known_device, replay_choice, replay_condition, ReplayChoice, time_range, TimeRange)
-from vehicle_detection.cloud.server.storage import StorageError
+from vehicle_detection.cloud.server.storage import StorageError, StorageUnavailable
 from vehicle_detection.wire import (
     alert_image_path, ALERTS_PATH, API_PREFIX, DEVICES_PATH, JPEG_CONTENT_TYPE, printable_text)
 
@@ -120,6 +120,8 @@ def get_image(event_id: uuid.UUID, request: Request, thumbnail: bool = False) ->
         raise HTTPException(404, f'no snapshot for alert {event_id}')
     try:
         data = server.store.thumbnail(name) if thumbnail else server.store.get(name)
+    except StorageUnavailable as error:  # the store does not answer now: not a missing picture
+        raise HTTPException(503, str(error), headers={'Retry-After': '30'}) from error
     except StorageError as error:
         raise HTTPException(404, str(error)) from error
     return Response(data, media_type=JPEG_CONTENT_TYPE,
