@@ -224,7 +224,8 @@ def postgres_bin() -> Optional[Path]:
 class PostgresServer:
     """A throw-away PostgreSQL cluster on 127.0.0.1, in a temporary folder."""
 
-    def __init__(self) -> None:
+    def __init__(self, options: str = '') -> None:
+        """Start the cluster; ``options``: more server options (``-c max_connections=300``)."""
         binaries = postgres_bin()
         require_tool(binaries is not None, 'PostgreSQL is not installed (apt-get install '
                                            'postgresql)')
@@ -240,7 +241,7 @@ class PostgresServer:
                   '-E', 'UTF8')
         self._run(str(binaries / 'pg_ctl'), '-D', data, '-l', os.path.join(self.folder, 'log'),
                   '-w', '-t', '60', '-o',
-                  f'-h 127.0.0.1 -p {self.port} -k {self.folder} -F', 'start')
+                  f'-h 127.0.0.1 -p {self.port} -k {self.folder} -F {options}', 'start')
         self.pg_ctl, self.data = str(binaries / 'pg_ctl'), data
         self._count = 0
 

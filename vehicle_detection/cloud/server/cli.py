@@ -23,6 +23,7 @@ from pathlib import Path
 import resource
 import shutil
 import sys
+import tempfile
 from typing import List, Optional
 
 from sqlalchemy.exc import OperationalError
@@ -30,7 +31,6 @@ from sqlalchemy.exc import OperationalError
 from vehicle_detection.cloud.server.admin import (
     add_device, add_token, add_user, change_password, list_devices, list_users, migrate,
     prepare, remove_user, revoke_device, revoke_token)
-from vehicle_detection.cloud.server.deps import RATE_LIMIT_FILE
 from vehicle_detection.cloud.server.operators import ROLES
 from vehicle_detection.cloud.server.protocol import (
     DeadlineHttpProtocol, DEFAULT_MIN_BODY_RATE, DEFAULT_READ_TIMEOUT_S, MIN_BODY_RATE_ENV,
@@ -40,7 +40,7 @@ from vehicle_detection.cloud.server.settings import DEFAULT_DB, DEFAULT_STORAGE,
 from vehicle_detection.cloud.server.storage import DEFAULT_MAX_PIXELS, LocalImageStore
 
 GRACEFUL_SHUTDOWN_S = 5
-METRICS_FOLDER = '.metrics'  # under the storage root (snapshot names never start with '.')
+METRICS_PREFIX = 'vd-cloud-metrics-'  # + pid + '-': a folder per instance, local
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -69,16 +69,12 @@ def serve(args: argparse.Namespace) -> int:
     os.environ[READ_TIMEOUT_ENV] = str(args.read_timeout)
     os.environ[MIN_BODY_RATE_ENV] = str(args.min_body_rate * 1024)
     _raise_file_limit()
+    _remove_legacy_state(args.storage)
     metrics_dir = None
-    if args.workers > 1:
-        # Each worker counts in files here; a scrape adds them up (metrics.py). Under the
-        # storage root, emptied at every start: a killed server leaves nothing behind.
-        metrics_dir = Path(args.storage) / METRICS_FOLDER
-        shutil.rmtree(metrics_dir, ignore_errors=True)
-        metrics_dir.mkdir(parents=True)
-        for name in (RATE_LIMIT_FILE, RATE_LIMIT_FILE.replace('.db', '.failures')):
-            for leftover in Path(args.storage).glob(name + '*'):  # buckets of a last run
-                leftover.unlink()
+    if args.workers > 1 and not args.debug:
+        # Each worker counts in files there; a scrape adds them up (metrics.py). Local to
+        # this host and this instance (never the storage, which other instances share).
+        metrics_dir = new_metrics_folder()
         os.environ['PROMETHEUS_MULTIPROC_DIR'] = str(metrics_dir)
     scheme = 'https' if args.tls_cert else 'http'
     print(f'dashboard: {scheme}://{args.host}:{args.port}/  API docs: '
@@ -90,6 +86,40 @@ def serve(args: argparse.Namespace) -> int:
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
+
+
+def new_metrics_folder() -> Path:
+    """
+    Make this instance's folder for its workers' metric files, under the temporary folder.
+
+    Named after this process: folders of servers that were killed (``kill -9``)
+    are removed here, those of running ones on this host are left alone.
+    """
+    for folder in Path(tempfile.gettempdir()).glob(METRICS_PREFIX + '*-*'):
+        owner = folder.name[len(METRICS_PREFIX):].split('-')[0]
+        if owner.isdigit() and not _running(int(owner)):
+            shutil.rmtree(folder, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=f'{METRICS_PREFIX}{os.getpid()}-'))
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def _remove_legacy_state(storage: str) -> None:
+    """Remove what servers before 0008 kept beside the snapshots (metrics, rate limits)."""
+    root = Path(storage)
+    if not root.is_dir():
+        return
+    shutil.rmtree(root / '.metrics', ignore_errors=True)
+    for leftover in (*root.glob('.ratelimit.db*'), *root.glob('.ratelimit.failures*')):
+        leftover.unlink(missing_ok=True)
 
 
 def not_addresses(proxies: str) -> str:

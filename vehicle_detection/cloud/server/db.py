@@ -106,6 +106,21 @@ class LoginGuard(Base):
     last_failure_at: Mapped[float] = mapped_column(Float, index=True)
 
 
+class RateLimit(Base):
+    """
+    One rate-limit budget: a device's requests (``dev:...``) or an address's failures.
+
+    ``tat`` is the bucket's theoretical arrival time in epoch seconds by the
+    database's clock (see :class:`access.SharedRateLimiter`); shared by every
+    worker and every server instance (migration 0008: UNLOGGED on PostgreSQL).
+    """
+
+    __tablename__ = 'rate_limits'
+
+    subject: Mapped[str] = mapped_column(String(80), primary_key=True)
+    tat: Mapped[float] = mapped_column(Float)
+
+
 class Alert(Base):
     """One vehicle reported by a device; ``event_id`` makes posting idempotent."""
 
