@@ -54,21 +54,19 @@ import sys
 import tempfile
 import threading
 import time
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 from bench_stats import percentile
 from load_devices import client_process, Outcome
+import requests
+from sqlalchemy import select, text
+
+from vehicle_detection.cloud.server.access import hash_key, new_key
+from vehicle_detection.cloud.server.db import Alert, Device, make_engine, utcnow
+from vehicle_detection.cloud.server.rate_limits import buckets_for, SharedRateLimiter
 
 TEST_HELPERS = Path(__file__).resolve().parents[1] / 'test'
 sys.path.insert(0, str(TEST_HELPERS))  # the tests' server, PostgreSQL and HAProxy helpers
-
-from cloud_helpers import cloud_cli, CloudServer, PostgresServer  # noqa: E402
-from load_balancer import HAProxy  # noqa: E402
-import requests  # noqa: E402
-from sqlalchemy import select, text  # noqa: E402
-
-from vehicle_detection.cloud.server.access import hash_key, new_key, SharedRateLimiter  # noqa
-from vehicle_detection.cloud.server.db import Alert, Device, make_engine, utcnow  # noqa: E402
 
 PG_OPTIONS = '-c max_connections=400'  # 2 instances x workers x a pool of 30
 
@@ -88,11 +86,11 @@ def register(db: str, count: int) -> List[tuple]:
 
 
 def limiter_cost(db: str, calls: int = 2000) -> Dict[str, float]:
-    """Time one shared rate-limit acquisition against one ``SELECT 1``, in microseconds."""
+    """Time one shared rate-limit acquisition, and one ``SELECT 1``, in microseconds."""
     engine = make_engine(db)
     try:
-        limiter = SharedRateLimiter(engine, 'bench:', rate=1e6, burst=1e6)
-        for index in range(100):  # warm the pool and the statement cache
+        limiter = SharedRateLimiter(buckets_for(engine), 'bench:', rate=1e6, burst=1e6)
+        for index in range(100):  # connect, prepare
             limiter.acquire(f'd{index % 150}')
         started = time.perf_counter()
         for index in range(calls):
@@ -108,10 +106,10 @@ def limiter_cost(db: str, calls: int = 2000) -> Dict[str, float]:
     return {'acquire_us': round(acquire, 1), 'select_1_us': round(round_trip, 1)}
 
 
-def served_by(server: CloudServer) -> int:
+def served_by(url: str, token: str) -> int:
     """Return the ingest requests an instance counted on its own /metrics."""
-    body = requests.get(server.url + '/metrics', timeout=10,
-                        headers={'Authorization': f'Bearer {server.token}'}).text
+    body = requests.get(url + '/metrics', timeout=10,
+                        headers={'Authorization': f'Bearer {token}'}).text
     return int(sum(float(value) for value in re.findall(
         r'^vd_http_requests_total{method="(?:POST|PUT)",route="/api/v1/alerts[^"]*",'
         r'status="20[01]"} ([0-9.e+]+)$', body, re.MULTILINE)))
@@ -131,7 +129,7 @@ def check_stored(db: str, storage: str, sent: Outcome) -> Dict[str, int]:
     root = Path(storage)
     files = {str(p.relative_to(root)) for p in root.rglob('*')
              if p.is_file() and not p.name.startswith('.')}
-    temporaries = [p for p in root.rglob('.upload-*')]
+    temporaries = list(root.rglob('.upload-*'))
     return {'alert_rows': len(rows), 'alerts_confirmed': len(sent.alerts_confirmed),
             'alerts_lost': len(set(sent.alerts_confirmed) - stored),
             'alerts_doubled': len(rows) - len(stored),
@@ -142,15 +140,18 @@ def check_stored(db: str, storage: str, sent: Outcome) -> Dict[str, int]:
             'temporaries_left': len(temporaries)}
 
 
-def run_setup(label: str, pg: PostgresServer, args: argparse.Namespace, folder: str,
+def run_setup(label: str, pg: Any, args: argparse.Namespace, folder: str,
               instances: int, workers: int, kill_at: Optional[float] = None) -> dict:
     """Run the load against one setup; return its figures."""
+    from cloud_helpers import cloud_cli, CloudServer
+    from load_balancer import HAProxy
+
     load_before = os.getloadavg()[0]
     db = pg.new_database()
     storage = args.storage or f'{folder}/{label}/images'
     cloud_cli('migrate', db=db, storage=storage)
     keys = register(db, args.devices)
-    servers: List[CloudServer] = []
+    servers: List[Any] = []
     balancer = None
     try:
         for _ in range(instances):
@@ -170,7 +171,7 @@ def run_setup(label: str, pg: PostgresServer, args: argparse.Namespace, folder: 
                 servers[0].process.wait()
             parts = waiting.get()
         elapsed = time.time() - start_at
-        per_instance = [served_by(server) for server in servers
+        per_instance = [served_by(server.url, server.token) for server in servers
                         if server.process.poll() is None]
     finally:
         if balancer is not None:
@@ -228,12 +229,16 @@ def main() -> None:
     args = parser.parse_args()
     setups = args.only or ['one', 'two', 'failover']
     results: Dict[str, dict] = {}
+    from cloud_helpers import PostgresServer
     pg = PostgresServer(PG_OPTIONS)
     try:
         with tempfile.TemporaryDirectory(prefix='vd-cloud-load-') as folder:
-            cost = limiter_cost(_migrated(pg, folder))
-            print(f'shared rate limit on PostgreSQL: {cost["acquire_us"]} us an acquisition '
-                  f'(one SELECT 1: {cost["select_1_us"]} us)', flush=True)
+            cost = {'postgresql': limiter_cost(_migrated(pg.new_database(), folder)),
+                    'sqlite': limiter_cost(_migrated(f'sqlite:///{folder}/limits.db', folder))}
+            for backend, figures in cost.items():
+                print(f'shared rate limit on {backend}: {figures["acquire_us"]} us an '
+                      f'acquisition (a SELECT 1 through SQLAlchemy: '
+                      f'{figures["select_1_us"]} us)', flush=True)
             if 'one' in setups:
                 results['one'] = run_setup('one', pg, args, folder, 1, args.workers)
             if 'two' in setups:
@@ -272,9 +277,10 @@ def main() -> None:
     print(json.dumps(summary))
 
 
-def _migrated(pg: PostgresServer, folder: str) -> str:
-    """Return a new migrated database."""
-    db = pg.new_database()
+def _migrated(db: str, folder: str) -> str:
+    """Migrate ``db``; return it."""
+    from cloud_helpers import cloud_cli
+
     cloud_cli('migrate', db=db, storage=f'{folder}/limiter')
     return db
 

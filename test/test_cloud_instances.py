@@ -35,10 +35,11 @@ from cloud_helpers import add_device, alert_body, cloud_cli, CloudServer, jpeg_b
 import pytest
 import requests
 
-from vehicle_detection.cloud.server.access import SharedRateLimiter
 from vehicle_detection.cloud.server.db import make_engine
+from vehicle_detection.cloud.server.rate_limits import buckets_for, SharedRateLimiter
 
 PASSWORD = 'a long enough password'
+DEVICES = ('edge-1', 'edge-2')
 RATE = 5.0  # --rate-limit of both instances: a burst of 10, then 5 a second
 
 
@@ -69,10 +70,10 @@ def instances(postgres, shared_store: str) -> Iterator[Instances]:
     """Start two instances on one fresh PostgreSQL database and ``shared_store``."""
     db = postgres.new_database()
     cloud_cli('migrate', db=db, storage=shared_store)
-    keys = {name: add_device(name, db, shared_store) for name in ('edge-1', 'edge-2')}
+    limit = ['--rate-limit', str(RATE)]
+    keys = {name: add_device(name, db, shared_store) for name in DEVICES}
     cloud_cli('add-user', 'ana', '--password-stdin', db=db, storage=shared_store,
               stdin=PASSWORD + '\n')
-    limit = ['--rate-limit', str(RATE)]
     a = CloudServer(db, shared_store, ['--workers', '2', *limit], public=False)
     try:
         b = CloudServer(db, shared_store, limit, public=False)
@@ -142,9 +143,10 @@ def test_metrics_of_each_instance_count_its_own_requests(instances: Instances,
         text = instances.read(server, '/metrics').text
         assert _route_count(text, '/api/v1/alerts/{event_id}', '404') == times, server.url
     # a's workers count in a folder of their own on this host, never in the store.
-    folders = list(Path(tempfile.gettempdir()).glob(f'vd-cloud-metrics-{instances.a.process.pid}-*'))
+    folders = list(Path(tempfile.gettempdir()).glob(
+        f'vd-cloud-metrics-{instances.a.process.pid}-*'))
     assert len(folders) == 1 and any(folders[0].iterdir())
-    assert not [p for p in Path(shared_store).rglob('.*')]
+    assert not list(Path(shared_store).rglob('.*'))
 
 
 def _alternate(instances: Instances, send, count: int) -> List[int]:
@@ -196,8 +198,9 @@ def test_the_shared_rate_limit_refills_at_its_rate(backend: str, request,
     cloud_cli('migrate', db=url, storage=str(tmp_path / 'images'))
     engine = make_engine(url)
     try:
-        limiter = SharedRateLimiter(engine, 'dev:', rate=2.0, burst=2.0)
-        other = SharedRateLimiter(engine, 'dev:', rate=2.0, burst=2.0)  # another worker
+        limiter = SharedRateLimiter(buckets_for(engine), 'dev:', rate=2.0, burst=2.0)
+        # Another worker: its own connections.
+        other = SharedRateLimiter(buckets_for(engine), 'dev:', rate=2.0, burst=2.0)
         assert limiter.acquire('a', now=100.0) is None and other.acquire('a', now=100.0) is None
         assert limiter.acquire('a', now=100.0) == 1  # empty: wait a second
         assert other.acquire('a', now=100.2) == 1

@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import argparse
+import fcntl
 import ipaddress
 import os
 from pathlib import Path
@@ -41,6 +42,8 @@ from vehicle_detection.cloud.server.storage import DEFAULT_MAX_PIXELS, LocalImag
 
 GRACEFUL_SHUTDOWN_S = 5
 METRICS_PREFIX = 'vd-cloud-metrics-'  # + pid + '-': a folder per instance, local
+METRICS_OWNER = '.owner'  # locked by the instance's master while it runs
+_HELD: List[int] = []  # descriptors this process keeps locked
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -92,24 +95,52 @@ def new_metrics_folder() -> Path:
     """
     Make this instance's folder for its workers' metric files, under the temporary folder.
 
-    Named after this process: folders of servers that were killed (``kill -9``)
-    are removed here, those of running ones on this host are left alone.
+    The master holds a lock on a file in it while it runs; folders whose lock
+    is free are left-overs of killed servers and are removed here. The lock,
+    not a process id, tells: servers in other PID namespaces (containers)
+    may share the temporary folder. A lock of all the folders covers the
+    moment between making a folder and locking it.
     """
-    for folder in Path(tempfile.gettempdir()).glob(METRICS_PREFIX + '*-*'):
-        owner = folder.name[len(METRICS_PREFIX):].split('-')[0]
-        if owner.isdigit() and not _running(int(owner)):
-            shutil.rmtree(folder, ignore_errors=True)
-    return Path(tempfile.mkdtemp(prefix=f'{METRICS_PREFIX}{os.getpid()}-'))
-
-
-def _running(pid: int) -> bool:
+    temporary = Path(tempfile.gettempdir())
+    guard = _lock_file(temporary / (METRICS_PREFIX + 'lock'), fcntl.LOCK_EX)
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        return True
-    return True
+        if guard is not None:
+            for folder in temporary.glob(METRICS_PREFIX + '*-*'):
+                if folder.is_dir():
+                    _remove_if_abandoned(folder)
+        folder = Path(tempfile.mkdtemp(prefix=f'{METRICS_PREFIX}{os.getpid()}-'))
+        owner = _lock_file(folder / METRICS_OWNER, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        assert owner is not None  # a new file in a new folder of ours
+        _HELD.append(owner)  # until this process ends
+    finally:
+        if guard is not None:
+            os.close(guard)
+    return folder
+
+
+def _lock_file(path: Path, how: int) -> Optional[int]:
+    """Open ``path`` and ``flock`` it; None when it cannot be opened or is locked."""
+    try:
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError:  # another user's
+        return None
+    try:
+        fcntl.flock(descriptor, how)
+    except OSError:
+        os.close(descriptor)
+        return None
+    return descriptor
+
+
+def _remove_if_abandoned(folder: Path) -> None:
+    if not (folder / METRICS_OWNER).exists():
+        return  # not made by this scheme (or not ours): leave it
+    owner = _lock_file(folder / METRICS_OWNER, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    if owner is not None:  # its server is gone
+        try:
+            shutil.rmtree(folder, ignore_errors=True)
+        finally:
+            os.close(owner)
 
 
 def _remove_legacy_state(storage: str) -> None:

@@ -27,11 +27,12 @@ from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBea
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from vehicle_detection.cloud.server.access import hash_key, SharedRateLimiter
+from vehicle_detection.cloud.server.access import hash_key
 from vehicle_detection.cloud.server.db import Device, make_engine
 from vehicle_detection.cloud.server.login_guard import HashSlots, LoginGuardStore
 from vehicle_detection.cloud.server.operators import (
     dummy_hash, Reader, SESSION_COOKIE, session_reader, token_reader)
+from vehicle_detection.cloud.server.rate_limits import buckets_for, SharedRateLimiter
 from vehicle_detection.cloud.server.settings import ServerSettings
 from vehicle_detection.cloud.server.storage import ImageStore, LocalImageStore
 from vehicle_detection.wire import API_KEY_HEADER
@@ -68,9 +69,10 @@ class ServerState:
         dummy_hash()  # now, so that the first unknown name costs no more than a known one
         # In the database: one budget per device, and one per address for failures, for
         # every worker of every instance (no file on one host).
-        self.limiter = SharedRateLimiter(self.engine, DEVICE_SUBJECT, settings.rate_limit,
+        buckets = buckets_for(self.engine)
+        self.limiter = SharedRateLimiter(buckets, DEVICE_SUBJECT, settings.rate_limit,
                                          settings.rate_burst)
-        self.failures = SharedRateLimiter(self.engine, ADDRESS_SUBJECT, FAILURE_RATE,
+        self.failures = SharedRateLimiter(buckets, ADDRESS_SUBJECT, FAILURE_RATE,
                                           FAILURE_BURST)
         self._keys: Dict[str, Tuple[float, Optional[Caller]]] = {}
         self._lock = threading.Lock()
