@@ -170,7 +170,6 @@ def run_setup(label: str, pg: Any, args: argparse.Namespace, folder: str,
                 servers[0].process.kill()  # its workers die with it
                 servers[0].process.wait()
             parts = waiting.get()
-        elapsed = time.time() - start_at
         per_instance = [served_by(server.url, server.token) for server in servers
                         if server.process.poll() is None]
     finally:
@@ -180,10 +179,8 @@ def run_setup(label: str, pg: Any, args: argparse.Namespace, folder: str,
             server.stop()
     sent = Outcome()
     for part in parts:
-        sent.requests += part.requests
-        sent.alerts_confirmed += part.alerts_confirmed
-        sent.images_confirmed += part.images_confirmed
-        sent.unconfirmed += part.unconfirmed
+        sent.add(part)
+    elapsed = sent.finished - sent.started  # from the first device's start to the last answer
     latencies = [ms for _, ms, _, _ in sent.requests]
     result = {
         'instances': instances, 'workers_each': workers, 'seconds': round(elapsed, 1),
@@ -194,13 +191,15 @@ def run_setup(label: str, pg: Any, args: argparse.Namespace, folder: str,
         'p99_ms': round(percentile(latencies, 0.99), 1),
         'errors': sum(status not in (200, 201) for _, _, status, _ in sent.requests),
         'retried': sum(tries > 1 for _, _, _, tries in sent.requests),
+        'retry_causes': {str(status): count for status, count in sent.retry_causes.items()},
         'requests': len(sent.requests), 'served_per_instance': per_instance}
     result.update(check_stored(db, storage, sent))
     print(f'{label}: {instances} instance(s) x {workers} workers'
           f'{" behind HAProxy" if balancer else ""}, load average before '
           f'{result["load_average_before"]}: {result["alerts_per_s"]} alerts/s, '
           f'{result["images_per_s"]} images/s, p50 {result["p50_ms"]} ms, p99 '
-          f'{result["p99_ms"]} ms, {result["errors"]} errors, {result["retried"]} retried; '
+          f'{result["p99_ms"]} ms, {result["errors"]} errors, {result["retried"]} retried '
+          f'(tries again after status: {result["retry_causes"]}); '
           f'lost {result["alerts_lost"]} alerts / {result["pictures_lost"]} pictures, '
           f'doubled {result["alerts_doubled"]}, per instance {per_instance}', flush=True)
     return result

@@ -32,7 +32,7 @@ import json
 import os
 import threading
 import time
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 from urllib.parse import urlsplit
 import uuid
 
@@ -70,6 +70,20 @@ class Outcome:
     alerts_confirmed: List[str] = field(default_factory=list)  # event ids
     images_confirmed: List[str] = field(default_factory=list)
     unconfirmed: List[str] = field(default_factory=list)  # gave up (an error)
+    retry_causes: Dict[int, int] = field(default_factory=dict)  # status (0: none) -> tries
+    started: float = float('inf')  # epoch seconds: the first device's start
+    finished: float = 0.0  # the last device's end
+
+    def add(self, other: 'Outcome') -> None:
+        """Add ``other``'s requests and events to these."""
+        self.requests += other.requests
+        self.alerts_confirmed += other.alerts_confirmed
+        self.images_confirmed += other.images_confirmed
+        self.unconfirmed += other.unconfirmed
+        for status, count in other.retry_causes.items():
+            self.retry_causes[status] = self.retry_causes.get(status, 0) + count
+        self.started = min(self.started, other.started)
+        self.finished = max(self.finished, other.finished)
 
 
 class Client:
@@ -115,6 +129,7 @@ def retried(client: Client, kind: str, method: str, path: str, body: bytes,
         retry = status == 0 or status in (408, 429) or status >= 500
         if not retry or time.perf_counter() - start > RETRY_DEADLINE_S:
             break
+        outcome.retry_causes[status] = outcome.retry_causes.get(status, 0) + 1
         wait.wait(pause)
         pause = min(1.0, pause * 2)
     outcome.requests.append((kind, (time.perf_counter() - start) * 1e3, status, tries))
@@ -162,14 +177,13 @@ def client_process(args: Tuple[str, List[Tuple[str, str]], int, float, float, fl
     threads = [threading.Thread(target=run_device, args=(url, name, key, picture, image_every,
                                                          rate, stop_at, outcome))
                for (name, key), outcome in zip(devices, outcomes)]
+    merged = Outcome(started=time.time())
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    merged = Outcome()
+    finished = time.time()
     for outcome in outcomes:
-        merged.requests += outcome.requests
-        merged.alerts_confirmed += outcome.alerts_confirmed
-        merged.images_confirmed += outcome.images_confirmed
-        merged.unconfirmed += outcome.unconfirmed
+        merged.add(outcome)
+    merged.finished = finished
     return merged

@@ -44,7 +44,7 @@ frontend api
     bind 127.0.0.1:{port}
     default_backend instances
 backend instances
-    balance leastconn
+    balance {balance}
     option httpchk GET /api/v1/health
     http-check expect status 200
     default-server inter 500ms fall 2 rise 2
@@ -54,15 +54,19 @@ backend instances
 
 def haproxy_binary() -> Optional[str]:
     """Return the path of Debian's haproxy, if installed."""
-    return shutil.which('haproxy') or (
-        '/usr/sbin/haproxy' if shutil.which('/usr/sbin/haproxy') else None)
+    return shutil.which('haproxy') or shutil.which('/usr/sbin/haproxy')
 
 
 class HAProxy:
     """``haproxy`` in the foreground with a generated configuration, on a free port."""
 
-    def __init__(self, backends: List[str]) -> None:
-        """Start it in front of ``backends`` (``host:port`` each) and wait until it answers."""
+    def __init__(self, backends: List[str], balance: str = 'leastconn') -> None:
+        """
+        Start it in front of ``backends`` (``host:port`` each) and wait until it answers.
+
+        ``balance``: leastconn (the fewest requests in progress: a slow instance gets
+        fewer) or roundrobin (turns, also for one client that sends one at a time).
+        """
         binary = haproxy_binary()
         require_tool(binary is not None, 'HAProxy is not installed (apt-get install haproxy)')
         assert binary is not None
@@ -71,7 +75,7 @@ class HAProxy:
         servers = '\n'.join(f'    server i{index} {address} check'
                             for index, address in enumerate(backends))
         self.config = tempfile.NamedTemporaryFile('w', suffix='.cfg', prefix='vd-haproxy-')
-        self.config.write(CONFIG.format(port=self.port, servers=servers))
+        self.config.write(CONFIG.format(port=self.port, servers=servers, balance=balance))
         self.config.flush()
         self.log = tempfile.TemporaryFile()
         self.process = subprocess.Popen([binary, '-db', '-f', self.config.name],

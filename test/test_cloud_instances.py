@@ -32,14 +32,22 @@ from typing import Dict, Iterator, List
 import uuid
 
 from cloud_helpers import add_device, alert_body, cloud_cli, CloudServer, jpeg_bytes
+from load_balancer import HAProxy
 import pytest
 import requests
+from sqlalchemy import select
+from test_bridge_faults import make_alert
+from waiting import wait_until
 
-from vehicle_detection.cloud.server.db import make_engine
+from vehicle_detection.cloud.server.db import Alert, make_engine
 from vehicle_detection.cloud.server.rate_limits import buckets_for, SharedRateLimiter
+from vehicle_detection.core.bridge.budget import DataBudget
+from vehicle_detection.core.bridge.outbox import Outbox
+from vehicle_detection.core.bridge.uploader import Uploader, UploadSettings
 
 PASSWORD = 'a long enough password'
-DEVICES = ('edge-1', 'edge-2')
+DEVICES = ('edge-1', 'edge-2', 'edge-3')
+EVENTS = 18  # sent by the uploader in the failover test
 RATE = 5.0  # --rate-limit of both instances: a burst of 10, then 5 a second
 
 
@@ -59,6 +67,7 @@ class Instances:
 
     def __init__(self, a: CloudServer, b: CloudServer, keys: Dict[str, str]) -> None:
         self.a, self.b, self.keys = a, b, keys
+        self.db, self.storage = a.db, a.storage
 
     def read(self, server: CloudServer, path: str) -> requests.Response:
         return requests.get(server.url + path, timeout=10,
@@ -214,3 +223,57 @@ def test_the_shared_rate_limit_refills_at_its_rate(backend: str, request,
         assert limiter.acquire('c') == 1
     finally:
         engine.dispose()
+
+
+def _ingested(server: CloudServer) -> float:
+    """Return the alerts and pictures an instance stored, from its own /metrics."""
+    text = requests.get(server.url + '/metrics', timeout=10).text
+    return sum(float(value) for value in re.findall(
+        r'^vd_http_requests_total{method="(?:POST|PUT)",route="/api/v1/alerts[^"]*",'
+        r'status="201"} ([0-9.e+]+)$', text, re.MULTILINE))
+
+
+def test_an_instance_killed_behind_the_balancer_loses_and_doubles_nothing(
+        instances: Instances, tmp_path: Path) -> None:
+    """The real uploader sends through HAProxy; one of two instances is killed mid-way."""
+    servers = [CloudServer(instances.db, instances.storage) for _ in range(2)]
+    balancer = None
+    try:
+        balancer = HAProxy([f'127.0.0.1:{server.port}' for server in servers], 'roundrobin')
+        outbox = Outbox(str(tmp_path / 'outbox'))
+        events = [make_alert(index, 'edge-3') for index in range(EVENTS)]
+        for index, event in enumerate(events):
+            outbox.enqueue(event, jpeg_bytes(seed=100 + index))
+        uploader = Uploader(UploadSettings(
+            balancer.url, instances.keys['edge-3'], 'edge-3', retry_delay=0.05,
+            retry_max_delay=0.2, upload_interval=0.2), outbox, DataBudget(outbox, 0))
+        uploader.start()
+        try:
+            wait_until(lambda: outbox.stats().depth <= EVENTS * 2 // 3, 60, 'a third sent')
+            assert all(_ingested(server) > 0 for server in servers)  # both were serving
+            servers[0].process.kill()  # mid-way, maybe mid-request
+            wait_until(lambda: outbox.stats().depth == 0, 60, 'the rest sent')
+        finally:
+            uploader.stop()
+        assert uploader.stats.permanent_failures == 0
+    finally:
+        if balancer is not None:
+            balancer.stop()
+        for server in servers:
+            server.stop()
+    ids = [event['event_id'] for event in events]
+    engine = make_engine(instances.db)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(select(Alert.event_id, Alert.image_path).where(
+                Alert.event_id.in_(ids))).all()
+            every_path = set(connection.execute(select(Alert.image_path).where(
+                Alert.image_path.is_not(None))).scalars())
+    finally:
+        engine.dispose()
+    assert sorted(row.event_id for row in rows) == sorted(ids)  # each once
+    assert all(row.image_path for row in rows)
+    root = Path(instances.storage)
+    files = {str(p.relative_to(root)) for p in root.rglob('*')
+             if p.is_file() and not p.name.startswith('.')}
+    assert files == every_path  # a file per stored picture, none without its row
