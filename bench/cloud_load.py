@@ -58,6 +58,7 @@ from typing import Any, Dict, List, Optional
 
 from bench_stats import percentile
 from load_devices import client_process, Outcome
+import psutil
 import requests
 from sqlalchemy import select, text
 
@@ -86,24 +87,48 @@ def register(db: str, count: int) -> List[tuple]:
 
 
 def limiter_cost(db: str, calls: int = 2000) -> Dict[str, float]:
-    """Time one shared rate-limit acquisition, and one ``SELECT 1``, in microseconds."""
+    """
+    Time one shared rate-limit acquisition against one ``SELECT 1``, in microseconds.
+
+    Wall time (what a request waits), CPU time of this process (what a worker
+    spends) and, on PostgreSQL, CPU time of the database's backends.
+    """
     engine = make_engine(db)
+    figures: Dict[str, float] = {}
     try:
         limiter = SharedRateLimiter(buckets_for(engine), 'bench:', rate=1e6, burst=1e6)
         for index in range(100):  # connect, prepare
             limiter.acquire(f'd{index % 150}')
-        started = time.perf_counter()
-        for index in range(calls):
-            limiter.acquire(f'd{index % 150}')
-        acquire = (time.perf_counter() - started) / calls * 1e6
         with engine.connect() as connection:
-            started = time.perf_counter()
-            for _ in range(calls):
-                connection.execute(text('SELECT 1'))
-            round_trip = (time.perf_counter() - started) / calls * 1e6
+            for label, once in (('acquire', lambda index: limiter.acquire(f'd{index % 150}')),
+                                ('select_1', lambda _: connection.execute(text('SELECT 1')))):
+                backends = _backends(engine)
+                database_cpu = _cpu(backends)
+                wall, cpu = time.perf_counter(), time.process_time()
+                for index in range(calls):
+                    once(index)
+                figures[f'{label}_us'] = round((time.perf_counter() - wall) / calls * 1e6, 1)
+                figures[f'{label}_cpu_us'] = round((time.process_time() - cpu) / calls * 1e6, 1)
+                if backends:
+                    figures[f'{label}_database_cpu_us'] = round(
+                        (_cpu(backends) - database_cpu) / calls * 1e6, 1)
     finally:
         engine.dispose()
-    return {'acquire_us': round(acquire, 1), 'select_1_us': round(round_trip, 1)}
+    return figures
+
+
+def _backends(engine: Any) -> List[Any]:
+    """Return the PostgreSQL server processes of this database (none for SQLite)."""
+    if engine.dialect.name != 'postgresql':
+        return []
+    with engine.connect() as connection:
+        pids = connection.execute(text('SELECT pid FROM pg_stat_activity '
+                                       'WHERE datname = current_database()')).scalars().all()
+    return [psutil.Process(pid) for pid in pids]
+
+
+def _cpu(processes: List[Any]) -> float:
+    return sum(sum(process.cpu_times()[:2]) for process in processes)
 
 
 def served_by(url: str, token: str) -> int:
@@ -235,9 +260,13 @@ def main() -> None:
             cost = {'postgresql': limiter_cost(_migrated(pg.new_database(), folder)),
                     'sqlite': limiter_cost(_migrated(f'sqlite:///{folder}/limits.db', folder))}
             for backend, figures in cost.items():
-                print(f'shared rate limit on {backend}: {figures["acquire_us"]} us an '
-                      f'acquisition (a SELECT 1 through SQLAlchemy: '
-                      f'{figures["select_1_us"]} us)', flush=True)
+                print(f'shared rate limit on {backend}, one acquisition against one SELECT 1 '
+                      f'through SQLAlchemy: {figures["acquire_us"]} / {figures["select_1_us"]} '
+                      f'us wall, {figures["acquire_cpu_us"]} / {figures["select_1_cpu_us"]} us '
+                      f'CPU here' + (f', {figures["acquire_database_cpu_us"]} / '
+                                     f'{figures["select_1_database_cpu_us"]} us CPU in the '
+                                     f'database' if 'acquire_database_cpu_us' in figures
+                                     else ''), flush=True)
             if 'one' in setups:
                 results['one'] = run_setup('one', pg, args, folder, 1, args.workers)
             if 'two' in setups:

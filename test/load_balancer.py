@@ -23,10 +23,12 @@ from typing import List, Optional
 
 from cloud_helpers import free_port, require_tool, wait_http
 
-# Health checks on the server's own route; a server that stops answering is out after
-# two failed checks (1 s), and back after two good ones. Requests already sent to an
-# instance that dies are sent again to another (retry-on: the API is idempotent on event
-# ids): a whole snapshot fits in the buffer (tune.bufsize), so uploads are retried too.
+# Health checks on the server's own route, every second, with 5 s to answer (a busy server
+# is slow, not gone); a server is out after 3 failed checks or at once after 5 refused
+# connections (observe layer4), and back after 2 good checks. A request whose connection
+# fails goes to the other server (retries, redispatch); one already sent to an instance
+# that dies is sent again too (retry-on: the API is idempotent on event ids); a whole
+# snapshot fits in the buffer (tune.bufsize), so uploads are retried as well.
 CONFIG = """\
 global
     maxconn 4096
@@ -37,6 +39,7 @@ defaults
     timeout client 30s
     timeout server 30s
     timeout queue 10s
+    timeout check 5s
     retries 3
     option redispatch 1
     retry-on conn-failure empty-response junk-response response-timeout
@@ -47,7 +50,7 @@ backend instances
     balance {balance}
     option httpchk GET /api/v1/health
     http-check expect status 200
-    default-server inter 500ms fall 2 rise 2
+    default-server inter 1s fall 3 rise 2 observe layer4 error-limit 5 on-error mark-down
 {servers}
 """
 

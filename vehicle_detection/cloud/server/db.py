@@ -27,7 +27,7 @@ import fcntl
 import os
 from pathlib import Path
 import threading
-from typing import Any, Iterator, Optional, overload
+from typing import Any, ContextManager, Iterator, Optional, overload
 import weakref
 
 from sqlalchemy import (
@@ -336,6 +336,12 @@ class WriteLock:
 _WRITE_LOCKS: 'weakref.WeakKeyDictionary[Engine, WriteLock]' = weakref.WeakKeyDictionary()
 
 
+def write_lock(engine: Engine) -> ContextManager[object]:
+    """Return the lock SQLite writers of ``engine``'s database take turns with (or none)."""
+    lock = _WRITE_LOCKS.get(engine)
+    return lock if lock is not None else nullcontext()
+
+
 @contextmanager
 def writing(engine: Engine) -> Iterator[Connection]:
     """
@@ -345,7 +351,6 @@ def writing(engine: Engine) -> Iterator[Connection]:
     PostgreSQL MVCC and the unique constraints do that job. Core statements
     only: the lock is held for as short a time as possible.
     """
-    lock = _WRITE_LOCKS.get(engine)
-    with lock if lock is not None else nullcontext():
+    with write_lock(engine):
         with engine.begin() as connection:
             yield connection

@@ -27,22 +27,25 @@ On PostgreSQL the table is UNLOGGED (no WAL, no fsync per request; after a
 crash it starts empty, every bucket full), and the statements are prepared
 on a few autocommit connections of their own (no BEGIN/COMMIT, no pool
 ping, no parsing per request). On SQLite, one host by nature, the upsert is
-a small write in the database's write turn (WAL, no fsync).
+a small write in the database's write turn (WAL, no fsync) on a connection
+of its own (no SQLAlchemy on this path: it is taken on every request).
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 import math
+import os
 import random
+import sqlite3
 from typing import Any, Optional
 
 import psycopg2
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 
 from vehicle_detection.cloud.server.access import RateLimiter
-from vehicle_detection.cloud.server.db import writing
+from vehicle_detection.cloud.server.db import write_lock
 
 SUBJECT_CHARS = 80  # rate_limits.subject
 PRUNE_CHANCE = 0.001  # an acquisition also deletes long-full buckets now and then
@@ -68,33 +71,48 @@ def buckets_for(engine: Engine) -> Buckets:
 
 
 class SQLiteBuckets(Buckets):
-    """The budgets in a SQLite database, written in its write turn."""
+    """The budgets in a SQLite database: one connection of its own per process, in turns."""
 
     CLOCK = "((julianday('now') - 2440587.5) * 86400.0)"  # epoch seconds, milliseconds
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        now = f'COALESCE(:now, {self.CLOCK})'
-        self._take = text(
-            f'INSERT INTO rate_limits (subject, tat) VALUES (:subject, {now} + :interval) '
+    NOW = f'COALESCE(:now, {CLOCK})'
+    TAKE = (f'INSERT INTO rate_limits (subject, tat) VALUES (:subject, {NOW} + :interval) '
             'ON CONFLICT (subject) DO UPDATE SET '
             'tat = MAX(rate_limits.tat + :interval, excluded.tat) '
             'WHERE rate_limits.tat <= excluded.tat - :interval + :slack RETURNING tat')
-        self._ahead = text(f'SELECT tat - {now} FROM rate_limits WHERE subject = :subject')
-        self._prune = text(f'DELETE FROM rate_limits WHERE tat < {now} - :after')
+    AHEAD = f'SELECT tat - {NOW} FROM rate_limits WHERE subject = :subject'
+    PRUNE = f'DELETE FROM rate_limits WHERE tat < {NOW} - :after'
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.path = engine.url.database or ''
+        self._connection: Optional[sqlite3.Connection] = None
+        self._pid = 0
+
+    def _connected(self) -> sqlite3.Connection:
+        if self._connection is None or self._pid != os.getpid():  # also after a fork
+            # Autocommit: each statement is its own transaction (WAL, synchronous=NORMAL as
+            # the database was set up: no fsync).
+            self._connection = sqlite3.connect(self.path, timeout=30, isolation_level=None,
+                                               check_same_thread=False)
+            self._connection.execute('PRAGMA synchronous=NORMAL')
+            self._pid = os.getpid()
+        return self._connection
 
     def take(self, subject: str, now: Optional[float], interval: float, slack: float,
              prune: bool) -> Optional[float]:
         """Take one request from ``subject``'s bucket (see :class:`Buckets`)."""
         ahead = None
-        with writing(self.engine) as connection:
-            taken = connection.execute(self._take, {
-                'subject': subject, 'now': now, 'interval': interval, 'slack': slack}).first()
+        with write_lock(self.engine):  # every writer of the database, one at a time
+            connection = self._connected()
+            taken = connection.execute(self.TAKE, {
+                'subject': subject, 'now': now, 'interval': interval, 'slack': slack}
+            ).fetchone()
             if taken is None:
-                ahead = connection.execute(self._ahead, {'subject': subject, 'now': now}
-                                           ).scalar() or 0.0
+                row = connection.execute(self.AHEAD, {'subject': subject, 'now': now}
+                                         ).fetchone()
+                ahead = row[0] if row else 0.0
             if prune:
-                connection.execute(self._prune, {'now': now, 'after': PRUNE_AFTER_S})
+                connection.execute(self.PRUNE, {'now': now, 'after': PRUNE_AFTER_S})
         return ahead
 
 
