@@ -127,8 +127,31 @@ def _backends(engine: Any) -> List[Any]:
     return [psutil.Process(pid) for pid in pids]
 
 
+def _postmaster(pg: Any) -> int:
+    """Return the pid of the PostgreSQL cluster's main process (postmaster.pid)."""
+    return int(Path(pg.data, 'postmaster.pid').read_text().split()[0])
+
+
+def _tree_cpu(pids: List[int]) -> float:
+    """Return the CPU seconds (user + system) of ``pids`` and their live descendants."""
+    total = 0.0
+    for pid in pids:
+        try:
+            root = psutil.Process(pid)
+            total += _cpu([root, *root.children(recursive=True)])
+        except psutil.Error:
+            pass  # a killed instance: its time is gone with it
+    return total
+
+
 def _cpu(processes: List[Any]) -> float:
-    return sum(sum(process.cpu_times()[:2]) for process in processes)
+    total = 0.0
+    for process in processes:
+        try:
+            total += sum(process.cpu_times()[:2])
+        except psutil.Error:
+            pass  # ended meanwhile
+    return total
 
 
 def served_by(url: str, token: str) -> int:
@@ -180,10 +203,15 @@ def run_setup(label: str, pg: Any, args: argparse.Namespace, folder: str,
     balancer = None
     try:
         for _ in range(instances):
-            servers.append(CloudServer(db, storage, ['--workers', str(workers)], public=False))
+            servers.append(CloudServer(db, storage, ['--workers', str(workers)], public=False,
+                                       start_timeout=120))  # a busy shared machine
         if instances > 1:
             balancer = HAProxy([f'127.0.0.1:{server.port}' for server in servers])
         url = balancer.url if balancer else servers[0].url
+        groups = {'servers': [server.process.pid for server in servers],
+                  'postgresql': [_postmaster(pg)],
+                  'haproxy': [balancer.process.pid] if balancer else []}
+        cpu_before = {group: _tree_cpu(pids) for group, pids in groups.items()}
         shares = [keys[i::args.clients] for i in range(args.clients)]
         start_at = time.time() + 1.0
         with Pool(args.clients) as pool:
@@ -195,6 +223,7 @@ def run_setup(label: str, pg: Any, args: argparse.Namespace, folder: str,
                 servers[0].process.kill()  # its workers die with it
                 servers[0].process.wait()
             parts = waiting.get()
+        cpu_used = {group: _tree_cpu(pids) - cpu_before[group] for group, pids in groups.items()}
         per_instance = [served_by(server.url, server.token) for server in servers
                         if server.process.poll() is None]
     finally:
@@ -218,6 +247,13 @@ def run_setup(label: str, pg: Any, args: argparse.Namespace, folder: str,
         'retried': sum(tries > 1 for _, _, _, tries in sent.requests),
         'retry_causes': {str(status): count for status, count in sent.retry_causes.items()},
         'requests': len(sent.requests), 'served_per_instance': per_instance}
+    # CPU per request of each part: what the load costs whatever else runs on the machine.
+    cpu_used['clients'] = sent.cpu_s
+    result['cpu_ms_per_request'] = {group: round(seconds / len(sent.requests) * 1e3, 3)
+                                    for group, seconds in cpu_used.items()}
+    result['cores_for_offered_load'] = round(
+        sum(cpu_used.values()) / len(sent.requests) * args.devices * args.rate
+        * (1 + 1 / args.image_every), 2)
     result.update(check_stored(db, storage, sent))
     print(f'{label}: {instances} instance(s) x {workers} workers'
           f'{" behind HAProxy" if balancer else ""}, load average before '
@@ -226,7 +262,9 @@ def run_setup(label: str, pg: Any, args: argparse.Namespace, folder: str,
           f'{result["p99_ms"]} ms, {result["errors"]} errors, {result["retried"]} retried '
           f'(tries again after status: {result["retry_causes"]}); '
           f'lost {result["alerts_lost"]} alerts / {result["pictures_lost"]} pictures, '
-          f'doubled {result["alerts_doubled"]}, per instance {per_instance}', flush=True)
+          f'doubled {result["alerts_doubled"]}, per instance {per_instance}; CPU ms a request '
+          f'{result["cpu_ms_per_request"]}: the offered load needs '
+          f'{result["cores_for_offered_load"]} cores', flush=True)
     return result
 
 

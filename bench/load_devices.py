@@ -73,6 +73,7 @@ class Outcome:
     retry_causes: Dict[int, int] = field(default_factory=dict)  # status (0: none) -> tries
     started: float = float('inf')  # epoch seconds: the first device's start
     finished: float = 0.0  # the last device's end
+    cpu_s: float = 0.0  # CPU time of the load generator
 
     def add(self, other: 'Outcome') -> None:
         """Add ``other``'s requests and events to these."""
@@ -84,6 +85,7 @@ class Outcome:
             self.retry_causes[status] = self.retry_causes.get(status, 0) + count
         self.started = min(self.started, other.started)
         self.finished = max(self.finished, other.finished)
+        self.cpu_s += other.cpu_s
 
 
 class Client:
@@ -178,6 +180,7 @@ def client_process(args: Tuple[str, List[Tuple[str, str]], int, float, float, fl
                                                          rate, stop_at, outcome))
                for (name, key), outcome in zip(devices, outcomes)]
     merged = Outcome(started=time.time())
+    cpu = time.process_time()
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -186,4 +189,5 @@ def client_process(args: Tuple[str, List[Tuple[str, str]], int, float, float, fl
     for outcome in outcomes:
         merged.add(outcome)
     merged.finished = finished
+    merged.cpu_s = time.process_time() - cpu
     return merged

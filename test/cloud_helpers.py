@@ -95,7 +95,7 @@ class CloudServer:
     """``vehicle-detection-cloud serve`` in its own process on a free port."""
 
     def __init__(self, db: str, storage: str, extra: Optional[List[str]] = None,
-                 port: int = 0, public: bool = True) -> None:
+                 port: int = 0, public: bool = True, start_timeout: float = 30.0) -> None:
         """
         Start the server; ``public``: reads need no login (the login has its own tests).
 
@@ -111,7 +111,7 @@ class CloudServer:
              *(['--public-dashboard'] if public else []), *(extra or [])],
             stdout=self.log, stderr=subprocess.STDOUT)
         try:
-            wait_http(self.url + '/api/v1/health', process=self.process)
+            wait_http(self.url + '/api/v1/health', start_timeout, process=self.process)
         except AssertionError:
             self.stop()
             raise AssertionError(f'server did not start:\n{self.output()}') from None

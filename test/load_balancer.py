@@ -28,13 +28,15 @@ from cloud_helpers import free_port, require_tool, wait_http
 # connections (observe layer4), and back after 2 good checks. A request whose connection
 # fails goes to the other server (retries, redispatch); one already sent to an instance
 # that dies is sent again too (retry-on: the API is idempotent on event ids); a whole
-# snapshot fits in the buffer (tune.bufsize), so uploads are retried as well.
+# snapshot fits in the buffer (tune.bufsize), so uploads are retried as well. The client's
+# address goes in X-Forwarded-For (servers trust it with --forwarded-allow-ips).
 CONFIG = """\
 global
     maxconn 4096
     tune.bufsize 131072
 defaults
     mode http
+    option forwardfor
     timeout connect 2s
     timeout client 30s
     timeout server 30s
