@@ -41,6 +41,7 @@ from vehicle_detection.cloud.server.settings import DEFAULT_DB, DEFAULT_STORAGE,
 from vehicle_detection.cloud.server.storage import DEFAULT_MAX_PIXELS, LocalImageStore
 
 GRACEFUL_SHUTDOWN_S = 5
+WORKER_PING_S = 60  # seconds a worker has to answer its master's health check
 METRICS_PREFIX = 'vd-cloud-metrics-'  # + pid + '-': a folder per instance, local
 METRICS_OWNER = '.owner'  # locked by the instance's master while it runs
 _HELD: List[int] = []  # descriptors this process keeps locked
@@ -191,7 +192,12 @@ def _run_uvicorn(args: argparse.Namespace) -> None:
                 proxy_headers=bool(args.forwarded_allow_ips),
                 forwarded_allow_ips=args.forwarded_allow_ips or None,
                 # A client that keeps its connection open cannot hold up a stop.
-                timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S)
+                timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+                # The master replaces a worker that does not answer its ping in time: on a
+                # busy machine a worker still importing the app took over 5 s (uvicorn's
+                # default), was killed, and its successor too (the server took 300 s to
+                # answer at a load average of 25). A worker that hangs is still replaced.
+                timeout_worker_healthcheck=WORKER_PING_S)
 
 
 def build_parser() -> argparse.ArgumentParser:
