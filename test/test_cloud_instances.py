@@ -37,13 +37,13 @@ import pytest
 import requests
 from sqlalchemy import select
 from test_bridge_faults import make_alert
-from waiting import wait_until
 
 from vehicle_detection.cloud.server.db import Alert, make_engine
 from vehicle_detection.cloud.server.rate_limits import buckets_for, SharedRateLimiter
 from vehicle_detection.core.bridge.budget import DataBudget
 from vehicle_detection.core.bridge.outbox import Outbox
 from vehicle_detection.core.bridge.uploader import Uploader, UploadSettings
+from waiting import wait_until
 
 PASSWORD = 'a long enough password'
 DEVICES = ('edge-1', 'edge-2', 'edge-3')
