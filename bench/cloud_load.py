@@ -49,6 +49,7 @@ from multiprocessing import Pool
 import os
 from pathlib import Path
 import re
+import shutil
 import statistics
 import sys
 import tempfile
@@ -231,6 +232,10 @@ def run_setup(label: str, pg: Any, args: argparse.Namespace, folder: str,
             balancer.stop()
         for server in servers:
             server.stop()
+            # A killed instance leaves its metrics folder to the next start on this host.
+            for folder in Path(tempfile.gettempdir()).glob(
+                    f'vd-cloud-metrics-{server.process.pid}-*'):
+                shutil.rmtree(folder, ignore_errors=True)
     sent = Outcome()
     for part in parts:
         sent.add(part)
