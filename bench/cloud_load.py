@@ -133,15 +133,22 @@ def _postmaster(pg: Any) -> int:
     return int(Path(pg.data, 'postmaster.pid').read_text().split()[0])
 
 
-def _tree_cpu(pids: List[int]) -> float:
-    """Return the CPU seconds (user + system) of ``pids`` and their live descendants."""
+def _tree_cpu(pid: int) -> Optional[float]:
+    """Return the CPU seconds (user + system) of ``pid`` and its descendants (None: gone)."""
+    try:
+        root = psutil.Process(pid)
+        return _cpu([root, *root.children(recursive=True)])
+    except psutil.Error:
+        return None
+
+
+def _cpu_since(pids: List[int], before: Dict[int, Optional[float]]) -> float:
+    """Return the CPU seconds ``pids`` used since ``before``; a killed one's time is lost."""
     total = 0.0
     for pid in pids:
-        try:
-            root = psutil.Process(pid)
-            total += _cpu([root, *root.children(recursive=True)])
-        except psutil.Error:
-            pass  # a killed instance: its time is gone with it
+        now, then = _tree_cpu(pid), before.get(pid)
+        if now is not None and then is not None:
+            total += now - then
     return total
 
 
@@ -212,7 +219,7 @@ def run_setup(label: str, pg: Any, args: argparse.Namespace, folder: str,
         groups = {'servers': [server.process.pid for server in servers],
                   'postgresql': [_postmaster(pg)],
                   'haproxy': [balancer.process.pid] if balancer else []}
-        cpu_before = {group: _tree_cpu(pids) for group, pids in groups.items()}
+        cpu_before = {pid: _tree_cpu(pid) for pids in groups.values() for pid in pids}
         shares = [keys[i::args.clients] for i in range(args.clients)]
         start_at = time.time() + 1.0
         with Pool(args.clients) as pool:
@@ -224,7 +231,7 @@ def run_setup(label: str, pg: Any, args: argparse.Namespace, folder: str,
                 servers[0].process.kill()  # its workers die with it
                 servers[0].process.wait()
             parts = waiting.get()
-        cpu_used = {group: _tree_cpu(pids) - cpu_before[group] for group, pids in groups.items()}
+        cpu_used = {group: _cpu_since(pids, cpu_before) for group, pids in groups.items()}
         per_instance = [served_by(server.url, server.token) for server in servers
                         if server.process.poll() is None]
     finally:
