@@ -97,7 +97,8 @@ class CloudServer:
     """``vehicle-detection-cloud serve`` in its own process on a free port."""
 
     def __init__(self, db: str, storage: str, extra: Optional[List[str]] = None,
-                 port: int = 0, public: bool = True, env: Optional[dict] = None) -> None:
+                 port: int = 0, public: bool = True, env: Optional[dict] = None,
+                 start_timeout: float = 30.0) -> None:
         """
         Start the server; ``public``: reads need no login (the login has its own tests).
 
@@ -119,7 +120,7 @@ class CloudServer:
              *(['--public-dashboard'] if public else []), *extra],
             stdout=self.log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
         try:
-            wait_http(self.url + '/api/v1/health', process=self.process)
+            wait_http(self.url + '/api/v1/health', start_timeout, process=self.process)
         except AssertionError:
             self.stop()
             raise AssertionError(f'server did not start:\n{self.output()}') from None
@@ -232,7 +233,8 @@ def postgres_bin() -> Optional[Path]:
 class PostgresServer:
     """A throw-away PostgreSQL cluster on 127.0.0.1, in a temporary folder."""
 
-    def __init__(self) -> None:
+    def __init__(self, options: str = '') -> None:
+        """Start the cluster; ``options``: more server options (``-c max_connections=300``)."""
         binaries = postgres_bin()
         require_tool(binaries is not None, 'PostgreSQL is not installed (apt-get install '
                                            'postgresql)')
@@ -248,7 +250,7 @@ class PostgresServer:
                   '-E', 'UTF8')
         self._run(str(binaries / 'pg_ctl'), '-D', data, '-l', os.path.join(self.folder, 'log'),
                   '-w', '-t', '60', '-o',
-                  f'-h 127.0.0.1 -p {self.port} -k {self.folder} -F', 'start')
+                  f'-h 127.0.0.1 -p {self.port} -k {self.folder} -F {options}', 'start')
         self.pg_ctl, self.data = str(binaries / 'pg_ctl'), data
         self._count = 0
 

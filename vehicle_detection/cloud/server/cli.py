@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import argparse
+import fcntl
 import ipaddress
 import math
 import os
@@ -24,6 +25,7 @@ from pathlib import Path
 import resource
 import shutil
 import sys
+import tempfile
 from typing import List, Optional
 
 from sqlalchemy.exc import OperationalError
@@ -32,7 +34,6 @@ from vehicle_detection.cloud.server.admin import (
     add_device, add_token, add_user, change_password, list_devices, list_users, migrate,
     prepare, remove_user, revoke_device, revoke_token)
 from vehicle_detection.cloud.server.db import make_engine
-from vehicle_detection.cloud.server.deps import RATE_LIMIT_FILE
 from vehicle_detection.cloud.server.operators import ROLES
 from vehicle_detection.cloud.server.protocol import (
     DeadlineHttpProtocol, DEFAULT_MIN_BODY_RATE, DEFAULT_READ_TIMEOUT_S, MIN_BODY_RATE_ENV,
@@ -42,10 +43,13 @@ from vehicle_detection.cloud.server.retention_schedule import run_once
 from vehicle_detection.cloud.server.schema import SchemaBehind
 from vehicle_detection.cloud.server.settings import DEFAULT_DB, DEFAULT_STORAGE, ServerSettings
 from vehicle_detection.cloud.server.storage import (
-    DEFAULT_MAX_PIXELS, ImageStore, LocalImageStore, open_store, StorageError, work_folder)
+    DEFAULT_MAX_PIXELS, ImageStore, LocalImageStore, open_store, StorageError)
 
 GRACEFUL_SHUTDOWN_S = 5
-METRICS_FOLDER = '.metrics'  # under the storage root (snapshot names never start with '.')
+WORKER_PING_S = 60  # seconds a worker has to answer its master's health check
+METRICS_PREFIX = 'vd-cloud-metrics-'  # + pid + '-': a folder per instance, local
+METRICS_OWNER = '.owner'  # locked by the instance's master while it runs
+_HELD: List[int] = []  # descriptors this process keeps locked
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -83,16 +87,12 @@ def serve(args: argparse.Namespace) -> int:
     os.environ[READ_TIMEOUT_ENV] = str(args.read_timeout)
     os.environ[MIN_BODY_RATE_ENV] = str(args.min_body_rate * 1024)
     _raise_file_limit()
+    _remove_legacy_state(args.storage)
     metrics_dir = None
-    if args.workers > 1:
-        # Each worker counts in files here; a scrape adds them up (metrics.py). Under the
-        # storage root, emptied at every start: a killed server leaves nothing behind.
-        metrics_dir = work_folder(args.storage) / METRICS_FOLDER
-        shutil.rmtree(metrics_dir, ignore_errors=True)
-        metrics_dir.mkdir(parents=True)
-        for name in (RATE_LIMIT_FILE, RATE_LIMIT_FILE.replace('.db', '.failures')):
-            for leftover in work_folder(args.storage).glob(name + '*'):  # of a last run
-                leftover.unlink()
+    if args.workers > 1 and not args.debug:
+        # Each worker counts in files there; a scrape adds them up (metrics.py). Local to
+        # this host and this instance (never the storage, which other instances share).
+        metrics_dir = new_metrics_folder()
         os.environ['PROMETHEUS_MULTIPROC_DIR'] = str(metrics_dir)
     scheme = 'https' if args.tls_cert else 'http'
     print(f'dashboard: {scheme}://{args.host}:{args.port}/  API docs: '
@@ -172,6 +172,68 @@ def _not_negative(text: str, unit: str, zero: str) -> float:
     return value
 
 
+def new_metrics_folder() -> Path:
+    """
+    Make this instance's folder for its workers' metric files, under the temporary folder.
+
+    The master holds a lock on a file in it while it runs; folders whose lock
+    is free are left-overs of killed servers and are removed here. The lock,
+    not a process id, tells: servers in other PID namespaces (containers)
+    may share the temporary folder. A lock of all the folders covers the
+    moment between making a folder and locking it.
+    """
+    temporary = Path(tempfile.gettempdir())
+    guard = _lock_file(temporary / (METRICS_PREFIX + 'lock'), fcntl.LOCK_EX)
+    try:
+        if guard is not None:
+            for folder in temporary.glob(METRICS_PREFIX + '*-*'):
+                if folder.is_dir():
+                    _remove_if_abandoned(folder)
+        folder = Path(tempfile.mkdtemp(prefix=f'{METRICS_PREFIX}{os.getpid()}-'))
+        owner = _lock_file(folder / METRICS_OWNER, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        assert owner is not None  # a new file in a new folder of ours
+        _HELD.append(owner)  # until this process ends
+    finally:
+        if guard is not None:
+            os.close(guard)
+    return folder
+
+
+def _lock_file(path: Path, how: int) -> Optional[int]:
+    """Open ``path`` and ``flock`` it; None when it cannot be opened or is locked."""
+    try:
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError:  # another user's
+        return None
+    try:
+        fcntl.flock(descriptor, how)
+    except OSError:
+        os.close(descriptor)
+        return None
+    return descriptor
+
+
+def _remove_if_abandoned(folder: Path) -> None:
+    if not (folder / METRICS_OWNER).exists():
+        return  # not made by this scheme (or not ours): leave it
+    owner = _lock_file(folder / METRICS_OWNER, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    if owner is not None:  # its server is gone
+        try:
+            shutil.rmtree(folder, ignore_errors=True)
+        finally:
+            os.close(owner)
+
+
+def _remove_legacy_state(storage: str) -> None:
+    """Remove what servers before schema 0009 kept beside the snapshots (metrics, rate limits)."""
+    root = Path(storage)
+    if not root.is_dir():
+        return
+    shutil.rmtree(root / '.metrics', ignore_errors=True)
+    for leftover in (*root.glob('.ratelimit.db*'), *root.glob('.ratelimit.failures*')):
+        leftover.unlink(missing_ok=True)
+
+
 def not_addresses(proxies: str) -> str:
     """Return the first item of a comma-separated list that is no address, network or *."""
     for item in (part.strip() for part in proxies.split(',') if part.strip()):
@@ -210,7 +272,12 @@ def _run_uvicorn(args: argparse.Namespace) -> None:
                 proxy_headers=bool(args.forwarded_allow_ips),
                 forwarded_allow_ips=args.forwarded_allow_ips or None,
                 # A client that keeps its connection open cannot hold up a stop.
-                timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S)
+                timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+                # The master replaces a worker that does not answer its ping in time: on a
+                # busy machine a worker still importing the app took over 5 s (uvicorn's
+                # default), was killed, and its successor too (the server took 300 s to
+                # answer at a load average of 25). A worker that hangs is still replaced.
+                timeout_worker_healthcheck=WORKER_PING_S)
 
 
 def build_parser() -> argparse.ArgumentParser:

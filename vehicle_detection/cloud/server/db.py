@@ -27,7 +27,7 @@ import fcntl
 import os
 from pathlib import Path
 import threading
-from typing import Any, Iterator, Optional, overload
+from typing import Any, ContextManager, Iterator, Optional, overload
 import weakref
 
 from sqlalchemy import (
@@ -104,6 +104,21 @@ class LoginGuard(Base):
     failures: Mapped[int] = mapped_column(Integer)
     locked_until: Mapped[float] = mapped_column(Float)
     last_failure_at: Mapped[float] = mapped_column(Float, index=True)
+
+
+class RateLimit(Base):
+    """
+    One rate-limit budget: a device's requests (``dev:...``) or an address's failures.
+
+    ``tat`` is the bucket's theoretical arrival time in epoch seconds by the
+    database's clock (see :class:`access.SharedRateLimiter`); shared by every
+    worker and every server instance (migration 0009: UNLOGGED on PostgreSQL).
+    """
+
+    __tablename__ = 'rate_limits'
+
+    subject: Mapped[str] = mapped_column(String(80), primary_key=True)
+    tat: Mapped[float] = mapped_column(Float)
 
 
 class Alert(Base):
@@ -333,6 +348,12 @@ class WriteLock:
 _WRITE_LOCKS: 'weakref.WeakKeyDictionary[Engine, WriteLock]' = weakref.WeakKeyDictionary()
 
 
+def write_lock(engine: Engine) -> ContextManager[object]:
+    """Return the lock SQLite writers of ``engine``'s database take turns with (or none)."""
+    lock = _WRITE_LOCKS.get(engine)
+    return lock if lock is not None else nullcontext()
+
+
 @contextmanager
 def writing(engine: Engine) -> Iterator[Connection]:
     """
@@ -342,7 +363,6 @@ def writing(engine: Engine) -> Iterator[Connection]:
     PostgreSQL MVCC and the unique constraints do that job. Core statements
     only: the lock is held for as short a time as possible.
     """
-    lock = _WRITE_LOCKS.get(engine)
-    with lock if lock is not None else nullcontext():
+    with write_lock(engine):
         with engine.begin() as connection:
             yield connection

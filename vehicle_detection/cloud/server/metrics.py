@@ -16,8 +16,11 @@
 Prometheus metrics: requests and latencies per route, stored alerts and bytes.
 
 With several workers the CLI sets ``PROMETHEUS_MULTIPROC_DIR`` before they
-start, and a scrape adds up every worker's counters. Stored totals come from
-the database at scrape time, so they are right whichever worker answers.
+start (a folder of this server instance under the host's temporary folder,
+see ``cli.new_metrics_folder``), and a scrape adds up every worker's
+counters: each instance counts its own requests, whichever of its workers
+answers, and never another instance's. Stored totals come from the database
+at scrape time, so they are the same on every instance.
 """
 
 from __future__ import annotations

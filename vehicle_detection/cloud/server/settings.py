@@ -42,7 +42,7 @@ class ServerSettings:
     max_image_pixels: int = DEFAULT_MAX_PIXELS  # larger snapshots are refused (415)
     public_dashboard: bool = False  # reads need no login (a trusted LAN only)
     tls: bool = False  # served over https: cookies are Secure, HSTS is sent
-    workers: int = 1  # several share their rate limits through a file
+    workers: int = 1  # worker processes (the rate limits are in the database, shared)
     # Retention (see retention.py and the README): days kept, 0 forever; a pass an hour.
     keep_pictures_days: float = RetentionPolicy.pictures_days
     keep_alerts_days: float = RetentionPolicy.alerts_days

@@ -268,21 +268,6 @@ def is_object_store(location: str) -> bool:
     return location.startswith(S3_SCHEME)
 
 
-def work_folder(location: str) -> Path:
-    """
-    Return the local folder for this host's working files (metrics, limits) of a store.
-
-    The storage folder itself for a local store; for an object store, a folder
-    of this host's temporary directory named after it.
-    """
-    if not is_object_store(location):
-        return Path(location)
-    digest = hashlib.sha256(location.encode()).hexdigest()[:12]
-    folder = Path(tempfile.gettempdir()) / f'vehicle-detection-cloud-{digest}'
-    folder.mkdir(mode=0o700, exist_ok=True)
-    return folder
-
-
 def checked_name(name: str) -> str:
     """Return ``name`` if it is relative, made of safe parts, and stays where it is put."""
     parts = name.split('/')
