@@ -33,6 +33,7 @@ import uuid
 
 from cloud_helpers import add_device, alert_body, cloud_cli, CloudServer, jpeg_bytes
 from load_balancer import HAProxy
+from object_stores import BucketTestStore
 import pytest
 import requests
 from sqlalchemy import select
@@ -52,14 +53,9 @@ RATE = 5.0  # --rate-limit of both instances: a burst of 10, then 5 a second
 
 
 @pytest.fixture(scope='module')
-def shared_store(tmp_path_factory) -> str:
-    """
-    Return the snapshot store both instances use.
-
-    A folder on this host for now; the instances reach it only through
-    ``--storage``, so an object store's URL can take its place.
-    """
-    return str(tmp_path_factory.mktemp('store') / 'images')
+def shared_store(seaweedfs) -> BucketTestStore:
+    """Return the snapshot store both instances use: a bucket of one SeaweedFS (S3)."""
+    return BucketTestStore(seaweedfs)
 
 
 class Instances:
@@ -75,17 +71,18 @@ class Instances:
 
 
 @pytest.fixture(scope='module')
-def instances(postgres, shared_store: str) -> Iterator[Instances]:
+def instances(postgres, shared_store: BucketTestStore) -> Iterator[Instances]:
     """Start two instances on one fresh PostgreSQL database and ``shared_store``."""
-    db = postgres.new_database()
-    cloud_cli('migrate', db=db, storage=shared_store)
+    db, storage = postgres.new_database(), shared_store.location
+    cloud_cli('migrate', db=db, storage=storage)
     limit = ['--rate-limit', str(RATE)]
-    keys = {name: add_device(name, db, shared_store) for name in DEVICES}
-    cloud_cli('add-user', 'ana', '--password-stdin', db=db, storage=shared_store,
+    keys = {name: add_device(name, db, storage) for name in DEVICES}
+    cloud_cli('add-user', 'ana', '--password-stdin', db=db, storage=storage,
               stdin=PASSWORD + '\n')
-    a = CloudServer(db, shared_store, ['--workers', '2', *limit], public=False)
+    a = CloudServer(db, storage, ['--workers', '2', *limit], public=False,
+                    env=shared_store.env)
     try:
-        b = CloudServer(db, shared_store, limit, public=False)
+        b = CloudServer(db, storage, limit, public=False, env=shared_store.env)
     except BaseException:
         a.stop()
         raise
@@ -113,7 +110,7 @@ def test_a_login_on_one_instance_reads_on_the_other(instances: Instances) -> Non
 
 
 def test_an_alert_posted_to_one_is_read_with_its_picture_from_the_other(
-        instances: Instances, shared_store: str) -> None:
+        instances: Instances, shared_store: BucketTestStore) -> None:
     body, picture = alert_body('edge-1'), jpeg_bytes(seed=27)
     key = {'X-API-Key': instances.keys['edge-1']}
     posted = requests.post(instances.a.url + '/api/v1/alerts', json=body, headers=key,
@@ -132,8 +129,8 @@ def test_an_alert_posted_to_one_is_read_with_its_picture_from_the_other(
         assert alert.status_code == 200 and alert.json()['event_id'] == body['event_id']
         image = instances.read(server, path + '/image')
         assert image.status_code == 200 and image.content == picture
-    assert [p.name for p in Path(shared_store).rglob('*') if p.is_file()] == \
-        [Path(stored.json()['path']).name]  # one picture, and no other file in the store
+    # One picture, and no other object in the store.
+    assert shared_store.names() == [stored.json()['path']]
 
 
 def _route_count(text: str, route: str, status: str) -> float:
@@ -143,7 +140,8 @@ def _route_count(text: str, route: str, status: str) -> float:
 
 
 def test_metrics_of_each_instance_count_its_own_requests(instances: Instances,
-                                                         shared_store: str) -> None:
+                                                         shared_store: BucketTestStore
+                                                         ) -> None:
     missing = '/api/v1/alerts/' + str(uuid.uuid4())  # 404: only this test asks it
     for server, times in ((instances.a, 7), (instances.b, 4)):
         for _ in range(times):  # new connections: spread over a's two workers
@@ -155,7 +153,7 @@ def test_metrics_of_each_instance_count_its_own_requests(instances: Instances,
     folders = list(Path(tempfile.gettempdir()).glob(
         f'vd-cloud-metrics-{instances.a.process.pid}-*'))
     assert len(folders) == 1 and any(folders[0].iterdir())
-    assert not list(Path(shared_store).rglob('.*'))
+    assert not [name for name in shared_store.names() if name.startswith('.')]
 
 
 def _alternate(instances: Instances, send, count: int) -> List[int]:
@@ -234,9 +232,10 @@ def _ingested(server: CloudServer) -> float:
 
 
 def test_an_instance_killed_behind_the_balancer_loses_and_doubles_nothing(
-        instances: Instances, tmp_path: Path) -> None:
+        instances: Instances, shared_store: BucketTestStore, tmp_path: Path) -> None:
     """The real uploader sends through HAProxy; one of two instances is killed mid-way."""
-    servers = [CloudServer(instances.db, instances.storage) for _ in range(2)]
+    servers = [CloudServer(instances.db, instances.storage, env=shared_store.env)
+               for _ in range(2)]
     balancer = None
     try:
         balancer = HAProxy([f'127.0.0.1:{server.port}' for server in servers], 'roundrobin')
@@ -273,7 +272,5 @@ def test_an_instance_killed_behind_the_balancer_loses_and_doubles_nothing(
         engine.dispose()
     assert sorted(row.event_id for row in rows) == sorted(ids)  # each once
     assert all(row.image_path for row in rows)
-    root = Path(instances.storage)
-    files = {str(p.relative_to(root)) for p in root.rglob('*')
-             if p.is_file() and not p.name.startswith('.')}
-    assert files == every_path  # a file per stored picture, none without its row
+    pictures = {name for name in shared_store.names() if not name.startswith('.')}
+    assert pictures == every_path  # an object per stored picture, none without its row
