@@ -219,3 +219,32 @@ def test_recorder_shares_a_frames_snapshot_and_refuses_what_the_server_would(
     digests = [e['alert'].get('image_sha256') for e in events]
     assert digests[0] == digests[1] is not None and digests[2] is None
     assert {e['alert']['device_id'] for e in events} == {'gate-1'}
+
+
+def test_an_older_outbox_drops_the_snapshots_of_failed_alerts_at_open(tmp_path: Path) -> None:
+    import sqlite3
+
+    outbox = Outbox(str(tmp_path))
+    outbox.enqueue({'event_id': 'refused'}, b'\xff\xd8 jpeg \xff\xd9')
+    outbox.enqueue({'event_id': 'waiting'}, b'\xff\xd8 other \xff\xd9')
+    outbox.close()
+    with sqlite3.connect(tmp_path / 'outbox.db') as db:  # as an older version left it
+        db.execute("UPDATE events SET alert_state = 'failed' WHERE event_id = 'refused'")
+    again = Outbox(str(tmp_path))
+    assert [e['image_state'] for e in again.events()] == ['dropped', 'pending']
+    assert [p.name for p in again.snapshots.iterdir()] == ['waiting.jpg']
+
+
+@pytest.mark.parametrize('header, seconds', [
+    ('120', 120.0), ('86400', 300.0), ('0', 0.0), (' 7 ', 7.0),
+    ('Sun, 06 Nov 1994 08:49:37 GMT', 0.0),  # a date past: go now
+    ('Sun, 06 Nov 2994 08:49:37 GMT', 300.0),  # far ahead: the cap
+    ('', None), ('soon', None), ('-5', None), ('1.5', None), ('\u0661\u0662', None)])
+def test_retry_after_reads_seconds_and_http_dates_capped(header: str, seconds) -> None:
+    from email.utils import formatdate
+
+    from vehicle_detection.core.bridge.transport import retry_after_seconds
+
+    assert retry_after_seconds(header, 300.0) == seconds
+    now = 1_800_000_000.0
+    assert retry_after_seconds(formatdate(now + 42, usegmt=True), 300.0, now) == 42.0

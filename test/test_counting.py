@@ -149,10 +149,30 @@ def test_lines_and_zones_are_parsed_in_pixels_or_fractions() -> None:
     ('', 'z 0,0 1,0 1,1 dwell=-3', 'dwell must be'),
     ('', 'z 0,0 1,0 1,1 dwell=soon', 'dwell must be'),
     ('a 0,0 1,1', 'a 0,0 1,0 1,1', 'used twice'),
+    # Fractions and pixels in one entry: a typo, not a line 1.2 pixels long.
+    ('bar 0,0.5 1.2,0.5', '', r"line 'bar 0,0.5 1.2,0.5': mixes fractions of the image "
+                              r'\(0.5\) and pixels \(1.2\)'),
+    ('', 'z 0.1,0.1 500,0 500,300', "zone 'z 0.1,0.1 500,0 500,300': mixes fractions"),
 ])
 def test_bad_lines_and_zones_say_what_is_wrong(lines: str, zones: str, reason: str) -> None:
     with pytest.raises(ValueError, match=reason):
         parse_geometry(lines, zones)
+
+
+def test_lines_and_zones_outside_the_image_are_named_with_its_size() -> None:
+    geometry = parse_geometry('out 0,500 426,500; edge 0,320 426,320; half 200,100 600,100; '
+                              'road 0,0.5 1,0.5', 'far 500,500 600,500 600,600; '
+                              'whole 0,0 1,0 1,1 0,1; around 0,0 900,0 900,900 0,900')
+    assert geometry.outside_image(426, 320) == [
+        "line 'out' (0,500 426,500) lies outside the 426x320 image: it can never count",
+        "line 'half' (200,100 600,100) reaches outside the 426x320 image: only its part "
+        'inside counts',
+        "zone 'far' (500,500 600,500 600,600) lies outside the 426x320 image: no vehicle can "
+        'ever be in it',
+        "zone 'around' (0,0 900,0 900,900 0,900) reaches outside the 426x320 image"]
+    # The same pixels fit a larger image; fractions fit every image.
+    assert geometry.outside_image(1920, 1080) == []
+    assert parse_geometry('road 0,0.5 1,0.5', 'z 0,0 1,0 1,1').outside_image(10, 10) == []
 
 
 def test_bad_lines_are_refused_as_parameters() -> None:

@@ -23,8 +23,9 @@ import threading
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 import numpy as np
+from rcl_interfaces.msg import Log
 from rclpy.parameter import Parameter
-from rclpy.qos import QoSProfile, ReliabilityPolicy
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 import requests
 from ros_helpers import diagnostic_values, Harness
 from sensor_msgs.msg import Image
@@ -40,6 +41,8 @@ from waiting import wait_until
 
 START_NS = 1_700_000_000_000_000_000  # on a 10 s boundary: one period of the test
 RELIABLE = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
+ROSOUT_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE,
+                        durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
 def frame(seq: int, stamp_ns: int, vehicles: list) -> tuple:
@@ -169,5 +172,34 @@ def test_counting_without_images_or_track_ids_says_why(ros_context, tmp_path: Pa
         drive(-1, 40)  # the detector tracks nothing
         diagnostics.wait_for(warned('counting needs track ids'),
                              what='a warning that counting needs track ids')
+    finally:
+        harness.close()
+
+
+def test_a_line_outside_the_first_image_is_a_warning_naming_it(ros_context,
+                                                               tmp_path: Path) -> None:
+    """A line in pixels beyond the picture could never count: said once, and on /diagnostics."""
+    harness = Harness(ros_context)
+    try:
+        start_bridge(harness, 'http://127.0.0.1:9', tmp_path, enabled=False,
+                     diagnostics_period=0.2, image_reliability='reliable',
+                     counting_lines='out 0,500 426,500 towards/away; road 0,0.5 1,0.5')
+        images = harness.probe.create_publisher(Image, 'camera/image_raw', RELIABLE)
+        diagnostics = harness.subscribe(DiagnosticArray, 'diagnostics')
+        log = harness.subscribe(Log, '/rosout', ROSOUT_QOS)
+        diagnostics.wait_count(1)
+        warning = "line 'out' (0,500 426,500) lies outside the 426x320 image: it can never count"
+        assert not any(warning in s.message for m in diagnostics.messages for s in m.status)
+        picture = to_image_msg(np.zeros((320, 426, 3), np.uint8), stamp_from_ns(START_NS), 'cam')
+        for _ in range(3):  # the same size again: nothing new to say
+            images.publish(picture)
+        diagnostics.wait_for(lambda msgs: any(
+            s.level == DiagnosticStatus.WARN and warning in s.message
+            for m in msgs[-3:] for s in m.status), what='a WARN naming the line and the size')
+        seen = len(diagnostics.messages)
+        diagnostics.wait_count(seen + 5)  # a second of reports: the log said it once
+        said = [m for m in log.messages if m.name == 'cloud_bridge_node' and warning in m.msg]
+        assert len(said) == 1 and said[0].level == Log.WARN, [m.msg for m in said]
+        assert "'road'" not in said[0].msg  # fractions fit every image
     finally:
         harness.close()

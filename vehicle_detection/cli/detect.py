@@ -35,7 +35,7 @@ from vehicle_detection.core.bridge.watch import TrafficWatch
 from vehicle_detection.core.camera.sources import (
     ImageFolderSource, open_source, parse_source, SourceError)
 from vehicle_detection.core.counting.config import parse_geometry
-from vehicle_detection.core.counting.session import CountingSession
+from vehicle_detection.core.counting.session import counts_table
 from vehicle_detection.core.detection.backends.base import ModelLoadError
 from vehicle_detection.core.detection.detections import Detections
 from vehicle_detection.core.detection.detector import Detector
@@ -112,7 +112,9 @@ def run(args: argparse.Namespace) -> int:
             if image is None:
                 break
             detections, timing = detector.detect(image, frames / rate)
-            record = {'frame': frames, 'width': image.shape[1], 'height': image.shape[0],
+            # time_s: the frame's moment in the video, which `bag compare` joins on.
+            record = {'frame': frames, 'time_s': round(frames / rate, 6),
+                      'width': image.shape[1], 'height': image.shape[0],
                       'inference_ms': round(timing.inference_ms, 2),
                       'detections': detections.to_records()}
             if geometry:
@@ -135,21 +137,12 @@ def run(args: argparse.Namespace) -> int:
 def count_frame(watch: TrafficWatch, detections: Detections, stamp: float,
                 size: Tuple[int, int]) -> Dict[str, Any]:
     """Count one frame's tracked vehicles; return its crossings and events."""
-    watched = watch.update(detections.sightings(), round(stamp * 1e9), size)
+    warning = watch.on_image(size)  # the size fractions need; lines outside the picture
+    if warning:
+        print(f'warning: {warning}', file=sys.stderr)
+    watched = watch.update(detections.sightings(), round(stamp * 1e9))
     return {'crossings': [{'line': c.line, 'direction': c.direction, 'track_id': c.track_id,
                            'class_name': c.class_name} for c in watched.crossings],
             'events': [{'kind': e.kind, 'track_id': e.sighting.track_id,
                         'class_name': e.sighting.class_name, **e.places}
                        for e in watched.events if e.kind != 'vehicle']}
-
-
-def counts_table(counting: CountingSession) -> str:
-    """Return the totals per line, direction and class as an aligned text table."""
-    rows = [('line', 'direction', 'class', 'count')] + [
-        (line, direction, name, str(count))
-        for (line, direction, name), count in sorted(counting.totals.items())]
-    rows += [(line, direction, 'all', str(count))
-             for (line, direction), count in sorted(counting.direction_totals().items())]
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    return ''.join('  '.join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() + '\n'
-                   for row in rows)

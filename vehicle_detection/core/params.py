@@ -164,6 +164,15 @@ IMAGE_RELIABILITY = ParamSpec(
     choices=('best_effort', 'reliable'), read_only=True)
 
 
+#: parameters every ROS 2 node has (rclpy declares them itself): accepted for each node
+#: in parameter files and overrides, passed to the node, never declared again
+ROS_NODE_PARAMS = (
+    ParamSpec('use_sim_time', False,
+              'Take the time from /clock (a bag played with --clock) instead of the system '
+              'clock.'),
+)
+
+
 class ParamError(ValueError):
     """Raised when parameters are refused; the message says which and why."""
 

@@ -44,6 +44,7 @@ from vehicle_detection.core.bridge.config import (
     BRIDGE_PARAMS, BridgeSettings, insecure_url, resolve_api_key)
 from vehicle_detection.core.bridge.link import LinkState
 from vehicle_detection.core.bridge.outbox import Outbox
+from vehicle_detection.core.bridge.outbox_owner import OutboxInUse, OutboxOwner
 from vehicle_detection.core.bridge.recorder import AlertRecorder, MB
 from vehicle_detection.core.bridge.run_summary import run_figures, RunFigures
 from vehicle_detection.core.bridge.snapshot import FrameRing
@@ -55,6 +56,7 @@ from vehicle_detection.core.events.event import VehicleEvent
 from vehicle_detection.core.params import slice_of
 from vehicle_detection.ros.detection_msgs import to_sightings
 from vehicle_detection.ros.diagnostics import DiagnosticsPublisher, ERROR, OK, WARN
+from vehicle_detection.ros.graph_watch import PublisherWatch
 from vehicle_detection.ros.image_conv import ImageEncodingError, stamp_to_ns
 from vehicle_detection.ros.intra_process import ImageInput, ReceivedImage
 from vehicle_detection.ros.parameters import DeclaredParameters
@@ -88,13 +90,18 @@ class CloudBridgeNode(Node):
         insecure = insecure_url(settings.api_base_url, settings.allow_insecure_http)
         if insecure:  # nothing is sent; events are kept until the URL is fixed
             api_key, self._problem = '', insecure
+        self._owner = OutboxOwner(settings.data_dir)
+        try:  # before the outbox is opened: another bridge's queue is never touched
+            self._owner.claim()
+        except OutboxInUse as error:  # the runner prints it and exits 1
+            self.get_logger().fatal(str(error))
+            raise
         self.outbox = Outbox(settings.data_dir, int(settings.max_storage_mb * MB),
                              settings.snapshot_dir)
         self.budget = DataBudget(self.outbox, int(settings.monthly_budget_mb * MB))
         self.recorder = AlertRecorder(self.outbox, self.budget)  # the writer thread's
         self.watch = TrafficWatch(settings)  # the event rules and the line counts
         self.frame_ring = FrameRing(settings.frame_buffer)
-        self._frame_size: Optional[Tuple[int, int]] = None  # of the last image: for fractions
         self.uploader = Uploader(slice_of(UploadSettings, settings, api_key=api_key),
                                  self.outbox, self.budget, self.health_figures)
         if settings.enabled and api_key:
@@ -109,12 +116,14 @@ class CloudBridgeNode(Node):
         self.create_subscription(Detection2DArray, 'detections', self._on_detections,
                                  DETECTIONS_QOS)
         self._counts_pub = self.create_publisher(String, 'traffic_counts', COUNTS_QOS)
+        self._input_watch = PublisherWatch(self, (settings.image_topic, 'detections'))
         self.create_service(Trigger, '~/health_check', self._health_check)
         self._diagnostics = DiagnosticsPublisher(self, hardware_id=settings.api_base_url)
         self.create_timer(settings.diagnostics_period, self._report)
         self.get_logger().info(
             f'cloud bridge ready: {settings.api_base_url} as {settings.device_id} (key from '
             f'{self._key_source}), outbox in {settings.data_dir}'
+            + ('; replay: alerts and counts are marked as replays' if settings.replay else '')
             + (f'; {self._problem}' if self._problem else ''))
 
     @property
@@ -130,7 +139,9 @@ class CloudBridgeNode(Node):
         self.budget.budget = int(settings.monthly_budget_mb * MB)
         self.uploader.settings = slice_of(UploadSettings, settings,
                                           api_key=self.uploader.settings.api_key)
-        if settings.counting_lines != previous['counting_lines']:
+        if (settings.counting_lines, settings.counting_zones) != (
+                previous['counting_lines'], previous['counting_zones']):
+            self._warn(self.watch.recheck())
             self._publish_counts()
 
     # -- executor side: cheap work only ----------------------------------------------------
@@ -139,13 +150,12 @@ class CloudBridgeNode(Node):
         try:
             frame = image.bgr()
             self.frame_ring.add(stamp_to_ns(image.header.stamp), frame)
-            self._frame_size = (frame.shape[1], frame.shape[0])
+            self._warn(self.watch.on_image((frame.shape[1], frame.shape[0])))
         except ImageEncodingError as error:
             self.get_logger().warning(f'image refused: {error}', throttle_duration_sec=10.0)
 
     def _on_detections(self, msg: Detection2DArray) -> None:
-        watched = self.watch.update(to_sightings(msg), stamp_to_ns(msg.header.stamp),
-                                    self._frame_size, self.settings.image_topic)
+        watched = self.watch.update(to_sightings(msg), stamp_to_ns(msg.header.stamp))
         self._record(watched.events)
         for period in watched.closed:
             self.writer.counts(period)
@@ -159,6 +169,10 @@ class CloudBridgeNode(Node):
                 self.get_logger().info(f'{event.kind}: {event.sighting.class_name} '
                                        f'{event.sighting.track_id} ({places})')
             self.writer.event(event)
+
+    def _warn(self, warning: str) -> None:
+        if warning:  # said once; /diagnostics repeats it while it lasts
+            self.get_logger().warning(warning)
 
     def _publish_counts(self) -> None:
         status = {'device_id': self.settings.device_id, 'camera_id': self.settings.camera_id,
@@ -183,11 +197,14 @@ class CloudBridgeNode(Node):
         figures.update({f'counted_{line}_{direction}': count for (line, direction), count
                         in self.watch.direction_totals().items()})
         figures.update(alerts_this_run=self.recorder.recorded, key_source=self._key_source,
+                       replay=self.settings.replay,
                        permanent_failures=link.permanent_failures,
                        missing_snapshots=link.missing_snapshots, last_error=link.last_error)
         verdict, message = health.link_verdict(self._problem, link, self.settings, figures)
-        if verdict == health.OK and self.watch.problem:
-            verdict, message = health.WARN, self.watch.problem
+        warnings = '; '.join(filter(None, (self.watch.problem, self._input_watch.check())))
+        if warnings:  # after the link's state, whatever it is: both may need fixing
+            verdict, message = (health.WARN if verdict == health.OK else verdict), (
+                f'{message}; {warnings}')
         return LEVELS[verdict], message, figures
 
     def _report(self) -> None:
@@ -213,6 +230,7 @@ class CloudBridgeNode(Node):
         self.uploader.stop(drain_s=SHUTDOWN_DRAIN_S if link_up else 0.0)
         self.run_figures = run_figures(self.outbox, self._started)
         self.outbox.close()
+        self._owner.release()
 
 
 def main(args: Optional[List[str]] = None) -> int:

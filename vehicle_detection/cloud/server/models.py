@@ -32,12 +32,15 @@ from pydantic import (
     model_validator)
 
 from vehicle_detection.wire import (
-    alert_kind_problem, ALERT_KINDS, bbox_problem, class_name_problem, is_valid_name,
-    MAX_COUNT, MAX_COUNT_ROWS, MAX_IMAGE_SIDE, MAX_NAME_LENGTH, MAX_PERIOD_S, MAX_TRACK_ID,
-    NAME_PATTERN, plausible_time, printable_text, SHA256_PATTERN)
+    alert_kind_problem, ALERT_KINDS, bbox_problem, class_name_problem, count_limits_problem,
+    is_valid_name, MAX_COUNT, MAX_COUNT_ROWS, MAX_IMAGE_SIDE, MAX_NAME_LENGTH, MAX_PERIOD_S,
+    MAX_TRACK_ID, NAME_PATTERN, plausible_time, printable_text, SHA256_PATTERN)
 
 Text = Annotated[str, AfterValidator(printable_text)]
 BIG = 2 ** 62  # counters stay within a signed 64-bit integer
+# Numbers are strict: JSON true is no number, nor is "5" (lax pydantic took both as 1 and 5).
+# A float field still takes an integer.
+Number = Annotated[float, Field(strict=True)]
 
 
 def safe_name(value: str) -> str:
@@ -67,7 +70,6 @@ PlausibleTime = Annotated[AwareDatetime, BeforeValidator(iso_text),
 SafeName = Annotated[str, Field(pattern=NAME_PATTERN, max_length=MAX_NAME_LENGTH),
                      AfterValidator(safe_name)]
 ClassName = Annotated[str, Field(min_length=1), AfterValidator(class_name)]
-Number = Annotated[float, Field(strict=True)]  # a JSON number, not true nor "1" (as the wire)
 
 
 class AlertIn(BaseModel):
@@ -90,6 +92,7 @@ class AlertIn(BaseModel):
     zone: Optional[SafeName] = None  # where a stopped vehicle stayed
     line: Optional[SafeName] = None  # the line a wrong-way driver crossed...
     direction: Optional[SafeName] = None  # ...and the way it crossed it
+    replay: bool = Field(False, strict=True)  # seen in recorded images (a bag), not live
 
     @model_validator(mode='after')
     def _as_the_wire_says(self) -> 'AlertIn':
@@ -134,6 +137,7 @@ class AlertOut(BaseModel):
     zone: Optional[str] = None
     line: Optional[str] = None
     direction: Optional[str] = None
+    replay: bool = False  # made from recorded images: not live traffic
 
 
 class AlertPage(BaseModel):
@@ -216,31 +220,50 @@ class CountsIn(BaseModel):
     period_start: PlausibleTime
     period_s: int = Field(gt=0, le=MAX_PERIOD_S, strict=True)
     counts: List[CountRowIn] = Field(max_length=MAX_COUNT_ROWS)
+    replay: bool = Field(False, strict=True)  # counted in recorded images (a bag), not live
 
     @model_validator(mode='after')
-    def _rows_are_unique(self) -> 'CountsIn':
-        keys = [(row.line, row.direction, row.class_name) for row in self.counts]
+    def _rows_are_unique_and_within_limits(self) -> 'CountsIn':
+        keys = self.count_keys()
         if len(set(keys)) != len(keys):
             raise ValueError('counts must name each (line, direction, class_name) once')
+        problem = count_limits_problem(keys)
+        if problem:
+            raise ValueError(f'a count record of {problem}')
         return self
+
+    def count_keys(self) -> List[Tuple[str, str, str]]:
+        """Return the (line, direction, class_name) of each row."""
+        return [(row.line, row.direction, row.class_name) for row in self.counts]
 
 
 class CountsCreated(BaseModel):
-    """Answer to a counts post: 201 the first time, 200 with the same record id after."""
+    """
+    Answer to a counts post: 201 the first time, 200 when that period is stored already.
+
+    200 answers a retry (the same record id) and a record of a stored period
+    with the same counts (``stored_record_id`` names the stored record); a
+    record with other counts for a stored period is a 409.
+    """
 
     record_id: uuid.UUID
     created: bool
     device_id: str  # the key's device, under which the counts are filed
+    stored_record_id: Optional[uuid.UUID] = None  # the record counted for that period
 
 
 class CountBucket(BaseModel):
-    """Vehicles of one class that crossed one line in one direction within one bucket."""
+    """
+    Vehicles of one class that crossed one line in one direction within one bucket.
+
+    ``direction`` or ``class_name`` is null when the query summed over it (``by``).
+    """
 
     start: datetime
     device_id: str
     line: str
-    direction: str
-    class_name: str
+    direction: Optional[str]
+    class_name: Optional[str]
     count: int
 
 

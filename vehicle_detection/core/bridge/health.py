@@ -53,12 +53,13 @@ def link_verdict(problem: str, link: LinkStats, settings: BridgeSettings,
         return OK, 'cloud upload disabled; events recorded locally'
     if link.link_state == LinkState.DOWN:
         return WARN, f'cloud unreachable, {figures["queue_depth"]} queued'
-    if link.link_state == LinkState.REDIRECTED:
-        return ERROR, link.last_error
-    if link.filed_as:
-        return WARN, (f"the server files alerts under {link.filed_as!r}, the API key's "
-                      f'device, not device_id {settings.device_id!r}')
+    if link.link_state in (LinkState.REDIRECTED, LinkState.UNEXPECTED):
+        return (ERROR if link.link_state == LinkState.REDIRECTED else WARN), link.last_error
     if figures['held_events']:
-        return WARN, (f"{figures['held_events']} events set aside after repeated server "
-                      f'errors (tried again within the hour): {link.last_error}')
-    return OK, f'link {link.link_state}, {figures["queue_depth"]} queued'
+        return WARN, (f"{figures['held_events']} events set aside: the server keeps "
+                      f'failing them while it accepts others (tried again later, at once '
+                      f'when the link recovers): {link.last_error}')
+    # The key's device is the truth: the server files everything under it.
+    filed = (f"; filed under {link.filed_as!r} (the API key's device; device_id "
+             f'{settings.device_id!r} is not used)' if link.filed_as else '')
+    return OK, f'link {link.link_state}, {figures["queue_depth"]} queued{filed}'

@@ -31,7 +31,7 @@ from pathlib import Path
 import sqlite3
 import threading
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterable, List, Optional
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -47,7 +47,8 @@ CREATE TABLE IF NOT EXISTS events (
     last_error TEXT,
     server_errors INTEGER NOT NULL DEFAULT 0,
     held_until REAL NOT NULL DEFAULT 0,
-    kind TEXT NOT NULL DEFAULT 'alert'
+    kind TEXT NOT NULL DEFAULT 'alert',
+    holds INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS events_open ON events (alert_state, image_state);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -57,16 +58,18 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 ALERT, COUNTS = 'alert', 'counts'
 # States. An alert: pending -> sent | failed. A snapshot: pending -> sent | failed,
 # or none (no snapshot taken), evicted (storage full), missing (file lost or
-# corrupt), skipped (data budget spent).
-PENDING, SENT, FAILED = 'pending', 'sent', 'failed'
+# corrupt), skipped (data budget spent), dropped (its alert failed for good: the
+# snapshot can never go, its file is removed).
+PENDING, SENT, FAILED, DROPPED = 'pending', 'sent', 'failed', 'dropped'
 OPEN_SQL = "(alert_state = 'pending' OR (alert_state = 'sent' AND image_state = 'pending'))"
-# An event the server keeps answering with an error (while it answers others) is
-# held back for a while so that the events behind it flow; it is kept and tried again.
-SET_ASIDE_AFTER = 5  # server errors in a row
-HOLD_S = 3600.0
+# An event the server keeps answering with an error while it accepts others (a
+# poison event) is held back for a while so that the events behind it flow; it is
+# kept and tried again, each hold twice the last (the uploader decides: Outbox.hold).
+SET_ASIDE_AFTER = 5  # server errors in a row before the event is suspected
 ADDED_COLUMNS = {'server_errors': 'INTEGER NOT NULL DEFAULT 0',
                  'held_until': 'REAL NOT NULL DEFAULT 0',
-                 'kind': "TEXT NOT NULL DEFAULT 'alert'"}  # outboxes of older versions
+                 'kind': "TEXT NOT NULL DEFAULT 'alert'",
+                 'holds': 'INTEGER NOT NULL DEFAULT 0'}  # outboxes of older versions
 
 
 @dataclass(frozen=True)
@@ -155,25 +158,62 @@ class Outbox:
                              (state, error, seq))
             if part == 'image' and state != PENDING:
                 self._drop_snapshot(seq)
+            elif part == 'alert' and state == FAILED:
+                # Its snapshot can never go: free the disk and the storage bound.
+                self._db.execute('UPDATE events SET image_state = ? WHERE seq = ? '
+                                 "AND image_state = 'pending'", (DROPPED, seq))
+                self._drop_snapshot(seq)
 
-    def count_attempt(self, seq: int, error: str, server_error: bool = False) -> bool:
+    def count_attempt(self, seq: int, error: str, server_error: bool = False) -> Optional[int]:
         """
-        Record one failed try of event ``seq``; True when it is now set aside.
+        Record one failed try of event ``seq``; say whether it looks like a poison event.
 
         ``server_error``: the server answered this event with an error (not a
-        network failure). After :data:`SET_ASIDE_AFTER` of those in a row the
-        event is held for :data:`HOLD_S` and the events behind it go first.
+        network failure nor an unexpected answer). Returns None until
+        :data:`SET_ASIDE_AFTER` of those came in a row, then how often the event
+        was set aside before (:meth:`hold`).
         """
         with self._lock:
             self._db.execute(
                 'UPDATE events SET attempts = attempts + 1, last_error = ?, '
                 'server_errors = CASE WHEN ? THEN server_errors + 1 ELSE 0 END WHERE seq = ?',
                 (error, server_error, seq))
-            held = self._db.execute(
-                'UPDATE events SET held_until = ?, server_errors = 0 '
-                'WHERE seq = ? AND server_errors >= ?',
-                (time.time() + HOLD_S, seq, SET_ASIDE_AFTER)).rowcount
-        return held == 1
+            row = self._db.execute('SELECT server_errors, holds FROM events WHERE seq = ?',
+                                   (seq,)).fetchone()
+        return row[1] if row is not None and row[0] >= SET_ASIDE_AFTER else None
+
+    def hold(self, seq: int, first_s: float, longest_s: float) -> float:
+        """
+        Set event ``seq`` aside so that the events behind it go first; return for how long.
+
+        The first hold lasts ``first_s``, each next one twice the last, at most
+        ``longest_s``.
+        """
+        with self._lock:
+            row = self._db.execute('SELECT holds FROM events WHERE seq = ?', (seq,)).fetchone()
+            seconds = min(longest_s, first_s * 2.0 ** min(row[0] if row else 0, 60))
+            self._db.execute('UPDATE events SET held_until = ?, holds = holds + 1 '
+                             'WHERE seq = ?', (time.time() + seconds, seq))
+        return seconds
+
+    def forgive(self, seqs: Iterable[int]) -> None:
+        """Forget the server errors of ``seqs``: they failed with the others (an outage)."""
+        with self._lock:
+            self._db.executemany('UPDATE events SET server_errors = 0 WHERE seq = ?',
+                                 [(seq,) for seq in seqs])
+
+    def release_held(self) -> int:
+        """Make every held event due now (the link is healthy again); return how many."""
+        with self._lock:
+            return self._db.execute(f'UPDATE events SET held_until = 0 WHERE {OPEN_SQL} '
+                                    'AND held_until > ?', (time.time(),)).rowcount
+
+    def next_release(self) -> Optional[float]:
+        """Return the time (``time.time()``) when the next held event is due, None if none."""
+        with self._lock:
+            due = self._db.execute(f'SELECT MIN(held_until) FROM events WHERE {OPEN_SQL} '
+                                   'AND held_until > ?', (time.time(),)).fetchone()[0]
+        return None if due is None else float(due)
 
     def enforce_limit(self) -> int:
         """Evict the oldest unsent snapshots until storage fits; return how many."""
@@ -275,6 +315,9 @@ class Outbox:
 
     def _remove_orphans(self) -> None:
         """Remove snapshot files no pending event names (a crash before the commit)."""
+        # Older versions kept the snapshots of alerts that failed for good.
+        self._db.execute("UPDATE events SET image_state = ? WHERE alert_state = 'failed' "
+                         "AND image_state = 'pending'", (DROPPED,))
         wanted = {row[0] for row in self._db.execute(
             "SELECT image_path FROM events WHERE image_state = 'pending'")}
         for path in self.snapshots.iterdir():

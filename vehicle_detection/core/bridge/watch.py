@@ -18,15 +18,17 @@ What the bridge makes of each frame's tracked vehicles: events and traffic count
 The event rules (:mod:`vehicle_detection.core.events.rules`) turn sightings
 into events; the counting session sums line crossings into periods. Both
 take their settings from :class:`BridgeSettings` (the rules by their
-slices); lines and zones in fractions of the image wait for its size.
+slices); lines and zones in fractions of the image wait for its size, and
+:class:`CountingChecks` says why counting cannot work as configured.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Sequence, Tuple
 
 from vehicle_detection.core.bridge.config import BridgeSettings
+from vehicle_detection.core.counting.checks import CountingChecks
 from vehicle_detection.core.counting.session import CountingSession, PeriodCounts
 from vehicle_detection.core.events.event import FrameInfo, ImageSize, VehicleEvent
 from vehicle_detection.core.events.geometry import Crossing
@@ -54,29 +56,41 @@ class TrafficWatch:
 
     def __init__(self, settings: BridgeSettings) -> None:
         self.rules = build_rules(settings)
-        self.counting = CountingSession(settings.geometry, settings.count_period)
-        self.problem = ''  # why the last frame could not be counted ('' when it could)
+        self.geometry = settings.geometry  # lines and zones
+        self.counting = CountingSession(self.geometry, settings.count_period)
+        self.checks = CountingChecks(settings.image_topic)  # image size, counting problems
+
+    @property
+    def problem(self) -> str:
+        """Return why counting cannot work as configured ('' when it can)."""
+        return self.checks.problem
 
     def configure(self, settings: BridgeSettings) -> List[PeriodCounts]:
         """Take new settings; new lines close the open period (returned) and count afresh."""
         configure_rules(self.rules, settings)
+        self.geometry = settings.geometry
         if settings.geometry.lines == self.counting.geometry.lines:
+            self.counting.geometry = settings.geometry  # new zones: its status shows them
             return []
         closed = self.counting.flush()
         self.counting = CountingSession(settings.geometry, self.counting.period_s)
         return closed
 
-    def update(self, sightings: Sequence[Sighting], stamp_ns: int,
-               size: Optional[ImageSize], image_topic: str = 'the image topic') -> Watched:
-        """Feed one frame: its sightings, stamp (ns, the frame's key) and image size."""
-        stamp = stamp_ns / 1e9
+    def on_image(self, size: ImageSize) -> str:
+        """Note an image's size (fractions need it); return a new warning to log once, or ''."""
+        return self.checks.on_image(self.geometry, size)
+
+    def recheck(self) -> str:
+        """Check the lines and zones against the last image; return a new warning, or ''."""
+        return self.checks.recheck(self.geometry)
+
+    def update(self, sightings: Sequence[Sighting], stamp_ns: int) -> Watched:
+        """Feed one frame: its sightings and stamp (ns, the frame's key)."""
+        stamp, size = stamp_ns / 1e9, self.checks.size
         watched = Watched(run_rules(self.rules, sightings, FrameInfo(stamp, stamp_ns, size)))
-        geometry = self.counting.geometry
-        if not geometry.lines:
-            return watched
-        self.problem = self._why_not_counting(sightings, size, image_topic)
-        if not (geometry.needs_size and size is None):
-            counted = self.counting.update(sightings, stamp, size or (0, 0))
+        if self.geometry and self.checks.on_detections(
+                self.geometry, [s.track_id for s in sightings]) and self.geometry.lines:
+            counted = self.counting.update(sightings, stamp, size or (0, 0))  # pixels: no size
             watched.crossings, watched.closed = counted.crossings, counted.closed
         return watched
 
@@ -91,12 +105,3 @@ class TrafficWatch:
     def direction_totals(self) -> Dict[Tuple[str, str], int]:
         """Return the vehicles counted since the start per (line, direction)."""
         return self.counting.direction_totals()
-
-    def _why_not_counting(self, sightings: Sequence[Sighting], size: Optional[ImageSize],
-                          image_topic: str) -> str:
-        if self.counting.geometry.needs_size and size is None:
-            return (f'counting waits for an image on {image_topic}: lines in fractions of '
-                    'the image need its size')
-        if sightings and all(s.track_id < 0 for s in sightings):
-            return 'counting needs track ids: set tracking on the detector node'
-        return ''

@@ -29,6 +29,9 @@ it (a line over one carriageway), and a vehicle crossing the other way raises
 a ``wrong_way`` alert. A zone is ``NAME X,Y X,Y X,Y [...] [dwell=SECONDS]``.
 When every coordinate of an entry lies in [0, 1] they are fractions of the
 image width and height (the entry then fits any resolution); otherwise pixels.
+An entry that mixes both (``0,0.5 1.2,0.5``) is refused: it is a typo, not a
+1.2-pixel line. An entry in pixels can lie outside the image;
+:meth:`Geometry.outside_image` says so once the image size is known.
 """
 
 from __future__ import annotations
@@ -39,13 +42,15 @@ from typing import Callable, List, Optional, Tuple
 
 from vehicle_detection.core.events.geometry import CountingLine, Geometry, Zone
 from vehicle_detection.core.events.vehicles import Point
-from vehicle_detection.wire import is_valid_name
+from vehicle_detection.wire import is_valid_name, MAX_COUNT_LINES
 
 LINE_SYNTAX = 'NAME X1,Y1 X2,Y2 [FIRST/SECOND] [oneway=FIRST|SECOND]'
 ONEWAY = 'oneway='
 ZONE_SYNTAX = 'NAME X,Y X,Y X,Y [...] [dwell=SECONDS]'
 MAX_DWELL_S = 86400.0
-MAX_ENTRIES = 32  # lines, and zones: each is checked for every tracked vehicle of every frame
+# Lines (the wire contract's limit, which the server also keeps per device), and zones: each
+# is checked for every tracked vehicle of every frame.
+MAX_ENTRIES = MAX_COUNT_LINES
 MAX_POINTS = 64  # of one zone
 _POINT = re.compile(r'^([0-9.eE+-]+),([0-9.eE+-]+)$')
 
@@ -114,7 +119,8 @@ def _parse_line(words: List[str]) -> Tuple[CountingLine, bool]:
         raise ValueError(f'line {entry!r}: expected {LINE_SYNTAX}')
     if points[0] == points[1]:
         raise ValueError(f'line {entry!r}: its two points are the same')
-    return CountingLine(name, points[0], points[1], directions, oneway), _fractions(points)
+    return CountingLine(name, points[0], points[1], directions, oneway), _fractions(
+        points, 'line', entry)
 
 
 def _parse_zone(words: List[str]) -> Tuple[Zone, bool]:
@@ -134,7 +140,7 @@ def _parse_zone(words: List[str]) -> Tuple[Zone, bool]:
     area = sum(x1 * y2 - x2 * y1 for (x1, y1), (x2, y2) in zip(points, points[1:] + points[:1]))
     if abs(area) < 1e-9:
         raise ValueError(f'zone {entry!r}: its points enclose no area')
-    return Zone(name, tuple(points), dwell), _fractions(points)
+    return Zone(name, tuple(points), dwell), _fractions(points, 'zone', entry)
 
 
 def _name(words: List[str], entry: str, syntax: str) -> Tuple[str, List[str]]:
@@ -155,5 +161,15 @@ def _point(word: str, entry: str) -> Point:
     return point
 
 
-def _fractions(points: List[Point]) -> bool:
-    return all(v <= 1.0 for point in points for v in point)
+def _fractions(points: List[Point], kind: str, entry: str) -> bool:
+    """Tell whether the points are fractions of the image; refuse a mix with pixels."""
+    values = [v for point in points for v in point]
+    if all(v <= 1.0 for v in values):
+        return True
+    # Pixels may be 0 or 1, but a pixel entry has no coordinate strictly between them.
+    between = [v for v in values if 0.0 < v < 1.0]
+    if between:
+        raise ValueError(f'{kind} {entry!r}: mixes fractions of the image ({between[0]:g}) and '
+                         f'pixels ({max(values):g}): write every coordinate in [0, 1] '
+                         '(fractions) or every one in pixels')
+    return False

@@ -119,6 +119,18 @@ class CountingSession:
                        'dwell_s': zone.dwell_limit_s} for zone in zones]}
 
 
+def counts_table(counting: CountingSession) -> str:
+    """Return the totals per line, direction and class as an aligned text table."""
+    rows = [('line', 'direction', 'class', 'count')] + [
+        (line, direction, name, str(count))
+        for (line, direction, name), count in sorted(counting.totals.items())]
+    rows += [(line, direction, 'all', str(count))
+             for (line, direction), count in sorted(counting.direction_totals().items())]
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    return ''.join('  '.join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() + '\n'
+                   for row in rows)
+
+
 def _rows(counts: Counter[CountKey]) -> List[Dict[str, Any]]:
     return [{'line': line, 'direction': direction, 'class_name': name, 'count': count}
             for (line, direction, name), count in sorted(counts.items())]

@@ -40,8 +40,8 @@ class DetectorNodeSettings:
     """The detector node's parameters, typed: one field per parameter."""
 
     model_path: str = setting('', 'ONNX detector model (YOLOX, YOLOv5, YOLOv8/11 or end-to-end '
-                              'with NMS inside). Empty: the node waits and reports it on '
-                              '/diagnostics.')
+                              'with NMS inside). Empty or missing: activation fails, the node '
+                              'stays inactive and says why on /diagnostics.')
     backend: str = setting('auto', 'Inference backend; auto uses TensorRT when it imports and a '
                            'GPU is present, else ONNX Runtime.',
                            choices=BACKENDS)

@@ -99,6 +99,52 @@ class Geometry:
                  for zone, f in self.zones]
         return lines, zones
 
+    def outside_image(self, width: int, height: int) -> List[str]:
+        """Say which lines and zones lie outside a ``width`` x ``height`` picture."""
+        lines, zones = self.in_pixels(width, height)
+        size = f'the {width}x{height} image'
+        found = []
+        for line in lines:
+            share = _clipped_share(line.a, line.b, width, height)
+            if share == 0.0:
+                found.append(f'line {line.name!r} ({_points((line.a, line.b))}) lies outside '
+                             f'{size}: it can never count')
+            elif share < 1.0:
+                found.append(f'line {line.name!r} ({_points((line.a, line.b))}) reaches outside '
+                             f'{size}: only its part inside counts')
+        for zone in zones:
+            edges = zip(zone.polygon, zone.polygon[1:] + zone.polygon[:1])
+            shares = [_clipped_share(a, b, width, height) for a, b in edges]
+            if not any(shares) and not inside(zone.polygon, (width / 2, height / 2)):
+                found.append(f'zone {zone.name!r} ({_points(zone.polygon)}) lies outside '
+                             f'{size}: no vehicle can ever be in it')
+            elif min(shares) < 1.0:
+                found.append(f'zone {zone.name!r} ({_points(zone.polygon)}) reaches outside '
+                             f'{size}')
+        return found
+
+
+def _points(points: Sequence[Point]) -> str:
+    return ' '.join(f'{x:g},{y:g}' for x, y in points)
+
+
+def _clipped_share(a: Point, b: Point, width: float, height: float) -> float:
+    """Return the share of the segment ``a`` -> ``b`` inside [0, width] x [0, height]."""
+    # Liang-Barsky: the segment is a + t (b - a), t in [0, 1], cut by each image edge.
+    low, high = 0.0, 1.0
+    dx, dy = b[0] - a[0], b[1] - a[1]
+    for step, room in ((-dx, a[0]), (dx, width - a[0]), (-dy, a[1]), (dy, height - a[1])):
+        if step == 0.0:
+            if room < 0.0:
+                return 0.0  # parallel to this edge and beyond it
+            continue
+        t = room / step
+        if step < 0.0:
+            low = max(low, t)
+        else:
+            high = min(high, t)
+    return max(0.0, high - low)
+
 
 @dataclass(frozen=True)
 class Crossing:

@@ -16,13 +16,32 @@ function filters() {
   const since = $('f-since').value, until = $('f-until').value;
   if (since) params.set('since', new Date(since).toISOString());
   if (until) params.set('until', new Date(until).toISOString());
+  params.set('replay', $('f-replay').value);
   return params;
+}
+
+async function problemOf(response) {
+  // The server's reason in words: its detail, or each refused parameter and why.
+  let detail;
+  try {
+    detail = (await response.json()).detail;
+  } catch (error) {
+    detail = undefined;
+  }
+  if (Array.isArray(detail)) {
+    detail = detail.map((d) => `${(d.loc || []).slice(-1)[0] || 'query'}: ${d.msg}`).join('; ');
+  }
+  return detail ? String(detail) : `the server answered HTTP ${response.status}`;
 }
 
 async function getJSON(path) {
   const response = await fetch(path, { cache: 'no-store' });
   if (response.status === 401) window.location.assign('/login'); // session ended
-  if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
+  if (!response.ok) {
+    const error = new Error(await problemOf(response));
+    error.refused = response.status >= 400 && response.status < 500;
+    throw error;
+  }
   return response.json();
 }
 
@@ -100,6 +119,10 @@ function renderAlerts(page) {
     } else {
       card.appendChild(text('div', 'no snapshot yet', 'noimg muted'));
     }
+    if (alert.replay) {
+      card.classList.add('replay');
+      card.appendChild(text('span', 'replay', 'replay-badge'));
+    }
     const what = eventText(alert);
     card.appendChild(text('div', `${alert.class_name} ${(100 * alert.confidence).toFixed(0)} %`
       + what, what ? 'event' : ''));
@@ -166,22 +189,47 @@ function addOptions(select, values, label) {
   values.filter((v) => !known.has(v)).forEach((v) => select.appendChild(new Option(label(v), v)));
 }
 
+function showProblem(message) {
+  // A refused query leaves nothing stale: alerts, charts and traffic are cleared.
+  $('problem').textContent = `Not shown: ${message}`;
+  $('problem').hidden = false;
+  $('alerts').replaceChildren();
+  $('alert-count').textContent = '';
+  $('chart-hour').replaceChildren();
+  $('chart-class').replaceChildren();
+  $('traffic').replaceChildren();
+}
+
+let latestRefresh = 0; // a refresh overtaken by a newer one (the filters changed) draws nothing
+
 async function refresh() {
   const query = filters();
+  const mine = ++latestRefresh;
   try {
+    // The devices panel takes no filter: it stays current whatever the filters say.
+    renderDevices(await getJSON(`${API}/devices`));
     const alertQuery = new URLSearchParams(query);
     alertQuery.set('limit', '60');
-    const [devices, page, stats] = await Promise.all([
-      getJSON(`${API}/devices`), getJSON(`${API}/alerts?${alertQuery}`),
-      getJSON(`${API}/stats?${query}`)]);
-    renderDevices(devices);
+    const [page, stats] = await Promise.all([
+      getJSON(`${API}/alerts?${alertQuery}`), getJSON(`${API}/stats?${query}`)]);
+    if (mine !== latestRefresh) return;
     renderAlerts(page);
     renderStats(stats);
-    await window.vdTraffic.refreshTraffic(getJSON, query);
+    const current = () => mine === latestRefresh;
+    await window.vdTraffic.refreshTraffic(query, current);
+    if (!current()) return;
+    $('problem').hidden = true;
     window.vdRefreshes += 1;
     $('status').textContent = `updated ${new Date().toLocaleTimeString()}`;
   } catch (error) {
-    $('status').textContent = `update failed: ${error.message}`;
+    if (mine !== latestRefresh) return;
+    if (error.refused) {
+      showProblem(error.message);
+      window.vdRefreshes += 1; // answered: the filters are what is wrong
+      $('status').textContent = `updated ${new Date().toLocaleTimeString()}`;
+    } else {
+      $('status').textContent = `update failed: ${error.message}`;
+    }
   }
 }
 

@@ -17,8 +17,8 @@
 from alembic import op
 import sqlalchemy as sa
 
-revision = '0007'
-down_revision = '0004'
+revision = '0010'
+down_revision = '0009'
 branch_labels = None
 depends_on = None
 
