@@ -93,6 +93,34 @@ def test_even_loss_is_counted_against_what_the_publisher_sent() -> None:
     assert camera_info_topic('/front/camera/image_raw') == '/front/camera/camera_info'
 
 
+def test_frames_sent_before_the_first_and_after_the_last_arrival_count_as_lost() -> None:
+    """Two frames of thirty arrive (CI saw it): their numbers alone say one in three lost."""
+    publisher = (4, 5, 6)
+    numbers = [(publisher, 12), (publisher, 14)]
+    arrivals = [SECOND + 12 * SECOND // 10, SECOND + 14 * SECOND // 10]  # 10 fps here
+    assert sent_by_numbers(numbers) == 3  # the span alone
+    assert sent_by_numbers(numbers, arrivals, 3.0) == 30  # 10 a second for 3 s
+    sample = StreamSample('/camera/image_raw', 3.0, 'best_effort', [0, 2], 2764800,
+                          ('reliable',), numbers, arrivals_ns=arrivals)
+    lossy = check_image_stream(sample, PROFILE)
+    assert not lossy.ok and '93% lost' in lossy.detail, lossy.detail
+    # Every frame arriving over the window, with jitter: nothing lost.
+    every = [(publisher, 100 + i) for i in range(30)]
+    jittered = [i * SECOND // 10 + (i % 3) * SECOND // 200 for i in range(30)]
+    whole = check_image_stream(StreamSample('/camera/image_raw', 3.0, 'best_effort',
+                                            jittered, 2764800, ('reliable',), every,
+                                            arrivals_ns=jittered), PROFILE)
+    assert whole.ok and not whole.warning, whole.detail
+    # A bag replayed at half speed: its stamps are twice as dense as its arrivals; the
+    # pace comes from the arrivals, so nothing reads as lost.
+    slow = [i * SECOND // 5 for i in range(15)]
+    stamps = [i * SECOND // 10 for i in range(15)]
+    replay = check_image_stream(StreamSample('/camera/image_raw', 3.0, 'best_effort', stamps,
+                                             2764800, ('reliable',), every[:15],
+                                             arrivals_ns=slow), PROFILE)
+    assert replay.ok and not replay.warning, replay.detail
+
+
 def test_socket_buffers_against_one_frame(tmp_path: Path) -> None:
     frame = 1280 * 720 * 3
     assert not check_socket_buffers(frame, 212992, 4 * frame).warning

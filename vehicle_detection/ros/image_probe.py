@@ -64,6 +64,7 @@ def listen_to_images(topic: str, seconds: float, reliability: str) -> StreamSamp
     stamps: List[int] = []
     sizes: List[int] = []
     numbers: List[Tuple[Tuple[int, ...], int]] = []
+    arrivals: List[int] = []
     listening = [False]
     infos = [0]
 
@@ -72,6 +73,7 @@ def listen_to_images(topic: str, seconds: float, reliability: str) -> StreamSamp
             stamps.append(stamp_to_ns(msg.header.stamp))
             sizes.append(len(msg.data))
             numbers.append(publication_number(info))
+            arrivals.append(time.monotonic_ns())
 
     def on_camera_info(_msg: CameraInfo) -> None:
         if listening[0]:
@@ -104,4 +106,4 @@ def listen_to_images(topic: str, seconds: float, reliability: str) -> StreamSamp
         node.destroy_node()
         context.try_shutdown()
     return StreamSample(resolved, seconds, reliability, stamps,
-                        sizes[0] if sizes else 0, publishers, numbers, infos[0])
+                        sizes[0] if sizes else 0, publishers, numbers, infos[0], arrivals)

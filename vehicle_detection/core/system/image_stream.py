@@ -53,6 +53,8 @@ class StreamSample:
     #: number 0 where the middleware does not count
     numbers: Sequence[Tuple[Tuple[int, ...], int]] = ()
     camera_infos: int = 0  # messages on the camera_info topic beside it, same window
+    #: when each whole frame arrived here (monotonic ns), in the order of ``numbers``
+    arrivals_ns: Sequence[int] = ()
 
 
 def camera_info_topic(image_topic: str) -> str:
@@ -80,21 +82,33 @@ def lost_share(stamps_ns: Sequence[int]) -> Optional[float]:
     return max(0.0, 1.0 - len(stamps) / expected)
 
 
-def sent_by_numbers(numbers: Sequence[Tuple[Tuple[int, ...], int]]) -> Optional[int]:
+def sent_by_numbers(numbers: Sequence[Tuple[Tuple[int, ...], int]],
+                    arrivals_ns: Sequence[int] = (), seconds: float = 0.0) -> Optional[int]:
     """
-    Return how many frames the publishers sent, first to last received, by their numbers.
+    Return how many frames the publishers sent while we listened, by their numbers.
 
     Each publisher numbers its messages 1, 2, 3...: frames 7 and 12 received
-    mean 6 sent between them, whichever arrived. None when the middleware
-    gave no numbers or fewer than two frames of any publisher arrived.
+    mean 6 sent between them, whichever arrived. With the arrival times and
+    the window's length, the publisher's pace (numbers per second here, never
+    the stamps, which a bag replay shifts) also counts the frames sent before
+    the first and after the last that arrived: two frames of thirty arriving
+    are not "one in three lost". None when the middleware gave no numbers or
+    fewer than two frames of any publisher arrived.
     """
-    spans: Dict[Tuple[int, ...], Tuple[int, int]] = {}
-    for publisher, number in numbers:
+    spans: Dict[Tuple[int, ...], Tuple[int, int, int, int]] = {}
+    timed = len(arrivals_ns) == len(numbers) and seconds > 0
+    for index, (publisher, number) in enumerate(numbers):
         if number <= 0:
             return None
-        low, high = spans.get(publisher, (number, number))
-        spans[publisher] = (min(low, number), max(high, number))
-    sent = sum(high - low + 1 for low, high in spans.values())
+        at = arrivals_ns[index] if timed else 0
+        low, high, first, last = spans.get(publisher, (number, number, at, at))
+        spans[publisher] = (min(low, number), max(high, number), min(first, at), max(last, at))
+    sent = 0
+    for low, high, first, last in spans.values():
+        span = high - low + 1
+        if timed and high > low and last > first:
+            span = max(span, round((high - low) * seconds * 1e9 / (last - first)))
+        sent += span
     return sent if spans and sent > len(spans) else None
 
 
@@ -107,7 +121,7 @@ def published_estimate(sample: StreamSample) -> Tuple[Optional[int], str]:
     the gaps between the received stamps (blind to evenly spread loss).
     """
     received = len(sample.stamps_ns)
-    sent = sent_by_numbers(sample.numbers)
+    sent = sent_by_numbers(sample.numbers, sample.arrivals_ns, sample.seconds)
     if sent is not None:
         return sent, "counted by the publisher's sequence numbers"
     if sample.camera_infos >= 3:
