@@ -13,7 +13,7 @@
 # limitations under the License.
 
 """
-One camera's traffic counting: geometry, crossings and periods.
+One camera's traffic counting: geometry, crossings, speeds and periods.
 
 The lines are put in pixels on the first frame (fractions need the image
 size); who crossed which line which way is :class:`LineCrossings`' rule.
@@ -23,32 +23,50 @@ minute), by the frames' own stamps, so a replayed recording is counted in its
 own time. A period closes when the first frame of a later one arrives (or at
 :meth:`CountingSession.flush`); a period in which frames were seen is closed
 even when nothing crossed, so that "no traffic" differs from "no data".
+
+With a ground calibration each counted vehicle's speed is measured
+(:mod:`speed`) and binned per line, direction and class (2 km/h bins); its
+crossing waits for the frames after it, so a period then closes up to
+``speed.WAIT_S`` after its end. With ``per_vehicle`` each counted vehicle is
+also kept as a row (seconds into the period, line, direction, class, km/h).
 """
 
 from __future__ import annotations
 
 import collections
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 import math
 from typing import Any, Counter, Dict, List, Optional, Sequence, Tuple
 
+from vehicle_detection.core.counting.calibration import Calibration
+from vehicle_detection.core.counting.speed import SpeedMeter
 from vehicle_detection.core.events.geometry import Crossing, Geometry, LineCrossings
 from vehicle_detection.core.events.vehicles import Sighting
+from vehicle_detection.wire_speeds import speed_bin
 
 CountKey = Tuple[str, str, str]  # line, direction, class
+VehicleRow = Tuple[float, str, str, str, Optional[float]]  # offset s, line, way, class, km/h
+SpeedRow = Tuple[str, str, str, Tuple[Tuple[int, int], ...]]  # line, way, class, (bin, n)
 
 
 @dataclass(frozen=True)
 class PeriodCounts:
-    """Crossings of one period: start (epoch seconds), length, and counts per key."""
+    """Crossings of one period: start (epoch seconds), length, counts, speeds, vehicles."""
 
     start: float
     period_s: int
     counts: Dict[CountKey, int]
+    speeds: Dict[CountKey, Dict[int, int]] = field(default_factory=dict)  # key -> bin -> n
+    vehicles: Tuple[VehicleRow, ...] = ()  # when asked for, in the order they crossed
 
     def rows(self) -> Tuple[Tuple[str, str, str, int], ...]:
         """Return (line, direction, class, count) rows, sorted."""
         return tuple((*key, count) for key, count in sorted(self.counts.items()))
+
+    def speed_rows(self) -> Tuple[SpeedRow, ...]:
+        """Return (line, direction, class, ((bin, vehicles), ...)) rows, sorted."""
+        return tuple((*key, tuple(sorted(bins.items())))
+                     for key, bins in sorted(self.speeds.items()) if bins)
 
 
 @dataclass(frozen=True)
@@ -59,17 +77,44 @@ class FrameCounts:
     closed: List[PeriodCounts]
 
 
+@dataclass
+class _Period:
+    """A period being summed (open, or closed and waiting for its vehicles' speeds)."""
+
+    index: int
+    counts: Counter[CountKey] = field(default_factory=collections.Counter)
+    speeds: Dict[CountKey, Counter[int]] = field(default_factory=dict)
+    vehicles: List[VehicleRow] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Held:
+    period: int
+    key: CountKey
+    offset: float
+
+
 class CountingSession:
     """Counts of one camera, fed frame by frame with tracked vehicles."""
 
-    def __init__(self, geometry: Geometry, period_s: int = 60) -> None:
+    def __init__(self, geometry: Geometry, period_s: int = 60,
+                 calibration: Optional[Calibration] = None, per_vehicle: bool = False) -> None:
         self.geometry = geometry
         self.period_s = period_s
+        self.calibration = calibration
+        self.per_vehicle = per_vehicle
         self.totals: Counter[CountKey] = collections.Counter()  # since the session started
+        self.meter: Optional[SpeedMeter] = None  # with a calibration, once the size is known
         self._counter: Optional[LineCrossings] = None
         self._size: Tuple[int, int] = (0, 0)
         self._period: Optional[int] = None  # index of the open period
-        self._open: Counter[CountKey] = collections.Counter()
+        self._periods: Dict[int, _Period] = {}  # the open one and those waiting for speeds
+
+    @property
+    def _open(self) -> Counter[CountKey]:
+        """Return the open period's counts (empty when none is open)."""
+        period = self._periods.get(self._period) if self._period is not None else None
+        return period.counts if period is not None else collections.Counter()
 
     def update(self, sightings: Sequence[Sighting], stamp: float,
                size: Tuple[int, int]) -> FrameCounts:
@@ -77,26 +122,58 @@ class CountingSession:
         if not self.geometry.lines:
             return FrameCounts([], [])
         if self._counter is None or size != self._size:
-            self._counter, self._size = LineCrossings(self.geometry.in_pixels(*size)[0]), size
-        closed = []
+            lines = self.geometry.in_pixels(*size)[0]
+            self._counter, self._size = LineCrossings(lines), size
+            self.meter = SpeedMeter(self.calibration, size, lines) \
+                if self.calibration is not None and size[0] > 0 else None
         period = math.floor(stamp / self.period_s)
-        if self._period is not None and period != self._period:
-            closed = self.flush()
         self._period = period
+        open_period = self._periods.setdefault(period, _Period(period))
+        if self.meter is not None:
+            self.meter.see(sightings, stamp)
         crossings = self._counter.update(sightings, stamp)
         for crossing in crossings:
             key = (crossing.line, crossing.direction, crossing.class_name)
-            self._open[key] += 1
+            open_period.counts[key] += 1
             self.totals[key] += 1
-        return FrameCounts(crossings, closed)
+            offset = min(max(crossing.stamp - period * self.period_s, 0.0),
+                         math.nextafter(float(self.period_s), 0.0))
+            if self.meter is not None:
+                self.meter.hold(crossing.track_id, crossing.stamp, _Held(period, key, offset))
+            elif self.per_vehicle:
+                open_period.vehicles.append((round(offset, 2), *key, None))
+        return FrameCounts(crossings, self._settle(stamp))
 
     def flush(self) -> List[PeriodCounts]:
         """Close the open period (at a stop, or a change of lines); [] when none is open."""
-        if self._period is None:
-            return []
-        period = PeriodCounts(self._period * self.period_s, self.period_s, dict(self._open))
-        self._period, self._open = None, collections.Counter()
-        return [period]
+        closed = self._settle(math.inf, force=True)
+        self._period = None
+        return closed
+
+    def _settle(self, stamp: float, force: bool = False) -> List[PeriodCounts]:
+        """Bin the speeds measured by now; return the periods past whose speeds are all in."""
+        if self.meter is not None:
+            for held, speed in self.meter.resolve(stamp, force):
+                where: _Held = held.payload  # type: ignore[assignment]  # ours, by hold()
+                period = self._periods[where.period]
+                if speed is not None:
+                    period.speeds.setdefault(where.key, collections.Counter())[
+                        speed_bin(speed)] += 1
+                if self.per_vehicle:
+                    period.vehicles.append((round(where.offset, 2), *where.key,
+                                            None if speed is None else round(speed, 1)))
+        waiting = {held.payload.period for held in self.meter.pending} \
+            if self.meter is not None else set()  # type: ignore[attr-defined]
+        closed = []
+        for index in sorted(self._periods):
+            if not force and (index == self._period or index in waiting):
+                continue
+            period = self._periods.pop(index)
+            closed.append(PeriodCounts(
+                index * self.period_s, self.period_s, dict(period.counts),
+                {key: dict(bins) for key, bins in period.speeds.items()},
+                tuple(sorted(period.vehicles))))
+        return closed
 
     def direction_totals(self) -> Dict[Tuple[str, str], int]:
         """Return the vehicles counted since the start per (line, direction), all classes."""

@@ -1,0 +1,154 @@
+# Copyright 2026 The vehicle_detection Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+Measured speeds against a generated scene's exact ones.
+
+A scene's camera gives its calibration exactly: four road points (metres
+across and along the road) and where they appear in the picture. The
+tracker's output is counted by a :class:`CountingSession` with that
+calibration, as the bridge does; each counted vehicle is matched to the
+scene's vehicle whose box in that frame overlaps its box most, and its
+measured speed compared with that vehicle's exact speed at the crossing.
+Each period's 85th percentile (from the record's bins, as the server
+computes it) is compared with that of the exact speeds of the vehicles
+counted in it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+import math
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from vehicle_detection.core.counting.calibration import Calibration, parse_calibration
+from vehicle_detection.core.counting.session import CountingSession
+from vehicle_detection.core.detection.detections import Detections
+from vehicle_detection.core.evaluation.scene import Camera, Scene
+from vehicle_detection.core.events.geometry import Geometry
+from vehicle_detection.core.events.vehicles import iou
+from vehicle_detection.wire_speeds import merge_bins, percentile
+
+ROAD_POINTS = ((-8.0, 18.0), (8.0, 18.0), (8.0, 60.0), (-8.0, 60.0))  # metres: across, along
+WITHIN_KMH = 5.0  # a vehicle's speed is right within this
+P85_WITHIN_KMH = 3.0  # a period's 85th percentile is right within this
+
+
+def scene_calibration(camera: Camera) -> Calibration:
+    """Return the calibration of a scene's camera: four road points and their pixels."""
+    pixels = [(camera.width / 2 + camera.focal * (across - camera.centre_offset) / along,
+               camera.horizon + camera.focal * camera.mount_height / along)
+              for across, along in ROAD_POINTS]
+    text = ('image ' + ' '.join(f'{x:.2f},{y:.2f}' for x, y in pixels) + ' road '
+            + ' '.join(f'{a:g},{b:g}' for a, b in ROAD_POINTS))
+    calibration = parse_calibration(text)
+    assert calibration is not None
+    return calibration
+
+
+@dataclass(frozen=True)
+class SpeedFigures:
+    """Speed errors of one run: per counted vehicle and per period's p85."""
+
+    errors: Tuple[float, ...]  # measured - exact, km/h, per counted vehicle with a speed
+    unmeasured: int  # counted vehicles without a speed
+    unmatched: int  # counted vehicles no scene vehicle matched
+    p85_errors: Tuple[float, ...]  # per period and line/direction: measured - exact p85
+
+    def as_dict(self) -> Dict[str, object]:
+        """Return the figures bench/tracking.py prints."""
+        errors = np.abs(np.array(self.errors)) if self.errors else np.zeros(0)
+        counted = len(self.errors) + self.unmeasured
+        return {
+            'measured': len(self.errors), 'unmeasured': self.unmeasured,
+            'unmatched': self.unmatched,
+            'within_5_kmh': round(float(np.sum(errors <= WITHIN_KMH)) / max(1, counted), 4),
+            'error_p50_kmh': round(float(np.percentile(errors, 50)), 2) if counted else None,
+            'error_p95_kmh': round(float(np.percentile(errors, 95)), 2) if counted else None,
+            'bias_kmh': round(float(np.mean(self.errors)), 2) if self.errors else None,
+            'p85_periods': len(self.p85_errors),
+            'p85_within_3_kmh': round(sum(abs(e) <= P85_WITHIN_KMH for e in self.p85_errors)
+                                      / max(1, len(self.p85_errors)), 4),
+            'p85_worst_kmh': round(max((abs(e) for e in self.p85_errors), default=0.0), 2)}
+
+
+def exact_speed(scene: Scene, vehicle_id: int, stamp: float) -> Optional[float]:
+    """Return a scene vehicle's exact speed (km/h) at ``stamp``, None when it is absent."""
+    vehicle = next(v for v in scene.vehicles if v.vehicle_id == vehicle_id)
+    step = 0.01
+    before, after = vehicle.position(stamp - step), vehicle.position(stamp + step)
+    if before is None or after is None:
+        return None
+    return abs(after - before) / (2 * step) * 3.6
+
+
+def speed_figures(scene: Scene, tracked: Sequence[Detections], stamps: Sequence[float],
+                  frame_indices: Sequence[int], geometry: Geometry, period_s: int = 10
+                  ) -> SpeedFigures:
+    """Count the tracker's output with the scene's calibration; score its speeds."""
+    size = (scene.camera.width, scene.camera.height)
+    session = CountingSession(geometry, period_s, scene_calibration(scene.camera),
+                              per_vehicle=True)
+    at_stamp = dict(zip((round(s, 6) for s in stamps), frame_indices))
+    exact: Dict[Tuple[int, str, str, str, float], float] = {}  # period, row key -> km/h
+    unmatched = 0
+    periods = []
+    for detections, stamp in zip(tracked, stamps):
+        counted = session.update(detections.sightings(), stamp, size)
+        periods += counted.closed
+        for crossing in counted.crossings:
+            index = at_stamp.get(round(crossing.stamp, 6))
+            truths = scene.truth[index] if index is not None else []
+            best = max(truths, key=lambda t: iou(t.box, crossing.sighting.bbox), default=None)
+            speed = exact_speed(scene, best.vehicle_id, crossing.stamp) \
+                if best is not None and iou(best.box, crossing.sighting.bbox) >= 0.3 else None
+            if speed is None:
+                unmatched += 1
+                continue
+            period = math.floor(stamp / period_s)  # as the session files it
+            offset = min(max(crossing.stamp - period * period_s, 0.0),
+                         math.nextafter(float(period_s), 0.0))
+            exact[(period, crossing.line, crossing.direction, crossing.class_name,
+                   round(offset, 2))] = speed
+    periods += session.flush()
+    errors: List[float] = []
+    unmeasured = 0
+    p85_errors = []
+    for period in periods:
+        index = int(period.start // period_s)
+        per_way: Dict[Tuple[str, str], List[float]] = {}
+        for offset, line, way, class_name, measured in period.vehicles:
+            true = exact.get((index, line, way, class_name, offset))
+            if true is None:
+                continue  # a counted vehicle no scene vehicle matched (counted above)
+            per_way.setdefault((line, way), []).append(true)
+            if measured is None:
+                unmeasured += 1
+            else:
+                errors.append(measured - true)
+        for (line, way), bins in _bins_per_direction(period).items():
+            speeds = per_way.get((line, way), [])
+            measured_p85 = percentile(bins, 0.85)
+            if len(speeds) >= 3 and measured_p85 is not None:
+                p85_errors.append(measured_p85 - float(np.percentile(speeds, 85)))
+    return SpeedFigures(tuple(errors), unmeasured, unmatched, tuple(p85_errors))
+
+
+def _bins_per_direction(period: object) -> Dict[Tuple[str, str], Dict[int, int]]:
+    grouped: Dict[Tuple[str, str], List[Dict[int, int]]] = {}
+    for (line, way, _), bins in period.speeds.items():  # type: ignore[attr-defined]
+        grouped.setdefault((line, way), []).append(bins)
+    return {key: merge_bins(value) for key, value in grouped.items()}
