@@ -55,6 +55,7 @@ from vehicle_detection.wire_values import (
     time_problem,
     uuid_problem,
 )
+from vehicle_detection.wire_speeds import speed_kmh_problem, speeds_problems, vehicles_problems
 
 API_PREFIX = '/api/v1'
 HEALTH_PATH = f'{API_PREFIX}/health'
@@ -71,7 +72,7 @@ MAX_BODY_BYTES = 5 * 1024 * 1024  # server default; the edge never sends more
 ALERT_FIELDS: Tuple[str, ...] = (
     'event_id', 'device_id', 'camera_id', 'detected_at', 'track_id', 'class_name',
     'confidence', 'bbox', 'image_width', 'image_height', 'image_sha256', 'kind', 'zone',
-    'line', 'direction', 'replay')
+    'line', 'direction', 'replay', 'speed_kmh')
 # Where an alert happened: each kind names the places it needs, and no others.
 ALERT_PLACES: Tuple[str, ...] = ('zone', 'line', 'direction')
 # What an alert reports, with the places of its kind:
@@ -96,8 +97,14 @@ SHA256_PATTERN = r'^[0-9a-f]{64}$'
 # Traffic counts of one period (``POST /api/v1/counts``): vehicles that crossed each
 # counting line, per direction and class. A period is sent even when nothing crossed,
 # so that "no traffic" differs from "no data"; one record is a few hundred bytes.
+# Optional, sent only when there is something in them (an older server knows neither):
+# ``speeds``, per line, direction and class, the 2 km/h bins of the counted vehicles' speeds
+# (a calibrated camera); ``vehicles``, one row per counted vehicle (the device's
+# ``count_vehicles``): see :mod:`vehicle_detection.wire_speeds`.
 COUNT_FIELDS: Tuple[str, ...] = (
-    'record_id', 'device_id', 'camera_id', 'period_start', 'period_s', 'counts', 'replay')
+    'record_id', 'device_id', 'camera_id', 'period_start', 'period_s', 'counts', 'replay',
+    'speeds', 'vehicles')
+COUNT_OPTIONAL: Tuple[str, ...] = ('replay', 'speeds', 'vehicles')
 COUNT_ROW_FIELDS: Tuple[str, ...] = ('line', 'direction', 'class_name', 'count')
 # Limits of counting, the same at the edge (its lines) and on the server (per record, and
 # per device and UTC day, so that a read of counts stays bounded): 32 lines of 2 directions
@@ -217,6 +224,7 @@ class Alert:
     line: Optional[str] = None  # the line a wrong-way vehicle crossed...
     direction: Optional[str] = None  # ...and the way it crossed it
     replay: bool = False  # seen in recorded images, not live
+    speed_kmh: Optional[float] = None  # the vehicle's speed, where the camera is calibrated
 
     def __post_init__(self) -> None:
         """Refuse what the server would refuse, before it is queued (clear error, no retry)."""
@@ -241,13 +249,13 @@ class Alert:
             else 'image_sha256 must be 64 lowercase hex digits',
             alert_kind_problem(self.kind, places) if isinstance(self.kind, str)
             else 'kind must be text',
-            _replay_problem(self.replay)])
+            _replay_problem(self.replay), speed_kmh_problem(self.speed_kmh)])
 
     @classmethod
     def from_json(cls, body: Mapping[str, Any]) -> 'Alert':
         """Return the alert of a JSON body; ValueError says what the server would refuse."""
         values = json_fields(cls, body, ALERT_FIELDS,
-                             ('image_sha256', 'kind', *ALERT_PLACES, 'replay'))
+                             ('image_sha256', 'kind', *ALERT_PLACES, 'replay', 'speed_kmh'))
         if isinstance(values.get('bbox'), list):
             values['bbox'] = tuple(values['bbox'])
         return cls(**values)
@@ -259,6 +267,8 @@ class Alert:
             del body['replay']
         body['bbox'] = [round(float(v), 1) for v in self.bbox]
         body['confidence'] = round(float(self.confidence), 4)
+        if self.speed_kmh is not None:
+            body['speed_kmh'] = round(float(self.speed_kmh), 1)
         return body
 
 
@@ -273,11 +283,16 @@ class CountRecord:
     period_s: int
     counts: Tuple[Tuple[str, str, str, int], ...]  # (line, direction, class_name, count)
     replay: bool = False  # counted in recorded images, not live
+    # (line, direction, class_name, ((bin, vehicles), ...)): 2 km/h bins of measured speeds
+    speeds: Optional[Tuple[Tuple[str, str, str, Tuple[Tuple[int, int], ...]], ...]] = None
+    # (offset_s, line, direction, class_name, speed_kmh or None): one per counted vehicle
+    vehicles: Optional[Tuple[Tuple[float, str, str, str, Optional[float]], ...]] = None
 
     def __post_init__(self) -> None:
         """Refuse what the server would refuse, before it is queued."""
         row_problems = [problem for row in self.counts for problem in _count_row_problems(row)]
         keys = [(row[0], row[1], row[2]) for row in self.counts if len(row) > 2]
+        counted = {(row[0], row[1], row[2]): row[3] for row in self.counts if len(row) == 4}
         refuse([
             uuid_problem('record_id', self.record_id),
             *name_problems(device_id=self.device_id, camera_id=self.camera_id),
@@ -292,27 +307,47 @@ class CountRecord:
             # Limits on a record's lines, directions and classes (as the server's per day).
             None if any(row_problems) or not count_limits_problem(keys)
             else f'a count record of {count_limits_problem(keys)}',
-            _replay_problem(self.replay)])
+            _replay_problem(self.replay),
+            *(speeds_problems(_as_lists(self.speeds), counted) if self.speeds is not None
+              else ()),
+            *(vehicles_problems(_as_lists(self.vehicles), self.period_s, counted)
+              if self.vehicles is not None else ())])
 
     @classmethod
     def from_json(cls, body: Mapping[str, Any]) -> 'CountRecord':
         """Return the record of a JSON body; ValueError says what the server would refuse."""
-        values = json_fields(cls, body, COUNT_FIELDS, ('replay',))
+        values = json_fields(cls, body, COUNT_FIELDS, COUNT_OPTIONAL)
         rows = values['counts']
         if not isinstance(rows, list):
             raise ValueError('counts must be a list of rows')
         values['counts'] = tuple(
             tuple(json_fields(cls, row, COUNT_ROW_FIELDS)[name] for name in COUNT_ROW_FIELDS)
             for row in rows)
+        for name in ('speeds', 'vehicles'):  # checked in __post_init__, kept as tuples
+            if isinstance(values.get(name), list):
+                values[name] = _as_tuples(values[name])
         return cls(**values)
 
     def to_json(self) -> Dict[str, Any]:
-        """Return the JSON body (``replay`` only when true)."""
-        body: Dict[str, Any] = {name: getattr(self, name) for name in COUNT_FIELDS[:-2]}
+        """Return the JSON body (``replay`` only when true, speeds and vehicles when any)."""
+        body: Dict[str, Any] = {name: getattr(self, name) for name in COUNT_FIELDS[:5]}
         body['counts'] = [dict(zip(COUNT_ROW_FIELDS, row)) for row in self.counts]
         if self.replay:
             body['replay'] = True
+        if self.speeds:
+            body['speeds'] = _as_lists(self.speeds)
+        if self.vehicles:
+            body['vehicles'] = _as_lists(self.vehicles)
         return body
+
+
+def _as_lists(value: Any) -> Any:
+    """Return nested tuples as the JSON lists they travel as."""
+    return [_as_lists(item) for item in value] if isinstance(value, (list, tuple)) else value
+
+
+def _as_tuples(value: Any) -> Any:
+    return tuple(_as_tuples(item) for item in value) if isinstance(value, list) else value
 
 
 def _count_row_problems(row: Sequence[Any]) -> List[Optional[str]]:

@@ -41,7 +41,7 @@ from std_srvs.srv import Trigger
 from vehicle_detection.core.bridge import health
 from vehicle_detection.core.bridge.budget import DataBudget
 from vehicle_detection.core.bridge.config import (
-    BRIDGE_PARAMS, BridgeSettings, insecure_url, resolve_api_key)
+    BRIDGE_PARAMS, BridgeSettings, insecure_url, resolve_api_key, speed_trap_problem)
 from vehicle_detection.core.bridge.link import LinkState
 from vehicle_detection.core.bridge.outbox import Outbox
 from vehicle_detection.core.bridge.outbox_owner import OutboxInUse, OutboxOwner
@@ -76,7 +76,7 @@ class CloudBridgeNode(Node):
         super().__init__('cloud_bridge_node', context=context,
                          parameter_overrides=parameter_overrides)
         self.params = DeclaredParameters(
-            self, BRIDGE_PARAMS, on_change=self._apply,
+            self, BRIDGE_PARAMS, cross_check=speed_trap_problem, on_change=self._apply,
             change_check=lambda v: insecure_url(v['api_base_url'], v['allow_insecure_http']))
         settings = self.settings
         self._started = time.time()
@@ -139,8 +139,9 @@ class CloudBridgeNode(Node):
         self.budget.budget = int(settings.monthly_budget_mb * MB)
         self.uploader.settings = slice_of(UploadSettings, settings,
                                           api_key=self.uploader.settings.api_key)
-        if (settings.counting_lines, settings.counting_zones) != (
-                previous['counting_lines'], previous['counting_zones']):
+        if (settings.counting_lines, settings.counting_zones, settings.speed_calibration) != (
+                previous['counting_lines'], previous['counting_zones'],
+                previous['speed_calibration']):
             self._warn(self.watch.recheck())
             self._publish_counts()
 

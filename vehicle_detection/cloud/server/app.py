@@ -43,6 +43,7 @@ from vehicle_detection.cloud.server.headers import SecurityHeaders
 from vehicle_detection.cloud.server.operators import SESSION_COOKIE, session_reader
 from vehicle_detection.cloud.server.protocol import CUT_OFF
 from vehicle_detection.cloud.server.retention_schedule import RetentionSchedule
+from vehicle_detection.cloud.server.count_speeds import router as speeds_router
 from vehicle_detection.cloud.server.routes_admin import router as admin_router
 from vehicle_detection.cloud.server.routes_auth import router as auth_router
 from vehicle_detection.cloud.server.routes_counts import ingest_router as counts_ingest_router
@@ -184,6 +185,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.include_router(counts_ingest_router)
     app.include_router(read_router, dependencies=[Depends(reader)])
     app.include_router(counts_read_router, dependencies=[Depends(reader)])
+    app.include_router(speeds_router, dependencies=[Depends(reader)])
     app.include_router(auth_router)
     app.include_router(admin_router)
     app.add_middleware(metrics.RequestMetrics)

@@ -32,7 +32,7 @@ import weakref
 
 from sqlalchemy import (
     BigInteger, Boolean, create_engine, DateTime, event, false, Float, ForeignKey, Index,
-    Integer, JSON, String)
+    Integer, JSON, SmallInteger, String)
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -156,6 +156,7 @@ class Alert(Base):
     direction: Mapped[Optional[str]] = mapped_column(String(64), nullable=True)
     # Made from recorded images (a bag), not live traffic (migration 0007).
     replay: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    speed_kmh: Mapped[Optional[float]] = mapped_column(Float, nullable=True)  # migration 0013
 
 
 class CountRecord(Base):
@@ -203,6 +204,45 @@ class TrafficCount(Base):
     count: Mapped[int] = mapped_column(Integer)
     replay: Mapped[bool] = mapped_column(Boolean, default=False,
                                          server_default=false())  # the record's (0007)
+
+
+class CountSpeedBin(Base):
+    """Vehicles of one line, direction and class in one 2 km/h speed bin of one period (0013)."""
+
+    __tablename__ = 'count_speed_bins'
+    __table_args__ = (Index('ix_count_speed_bins_device_line_start', 'device_id', 'line',
+                            'period_start'),
+                      Index('ix_count_speed_bins_record_id', 'record_id'))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)  # noqa: A003 (wire name)
+    record_id: Mapped[int] = mapped_column(ForeignKey('count_records.id', ondelete='CASCADE'))
+    device_id: Mapped[int] = mapped_column(ForeignKey('devices.id'))  # the record's
+    line: Mapped[str] = mapped_column(String(64))
+    direction: Mapped[str] = mapped_column(String(64))
+    class_name: Mapped[str] = mapped_column(String(64))
+    period_start: Mapped[int] = mapped_column(BigInteger)  # the record's
+    bin: Mapped[int] = mapped_column(SmallInteger)  # speeds in [2 bin, 2 bin + 2) km/h
+    count: Mapped[int] = mapped_column(Integer)
+    replay: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+
+class CountVehicle(Base):
+    """One counted vehicle, from a device that sends per-vehicle records (0013)."""
+
+    __tablename__ = 'count_vehicles'
+    __table_args__ = (Index('ix_count_vehicles_device_passed', 'device_id', 'passed_at'),
+                      Index('ix_count_vehicles_record_id', 'record_id'))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)  # noqa: A003 (wire name)
+    record_id: Mapped[int] = mapped_column(ForeignKey('count_records.id', ondelete='CASCADE'))
+    device_id: Mapped[int] = mapped_column(ForeignKey('devices.id'))  # the record's
+    camera_id: Mapped[str] = mapped_column(String(64))
+    passed_at: Mapped[float] = mapped_column(Float)  # epoch seconds (to 10 ms)
+    line: Mapped[str] = mapped_column(String(64))
+    direction: Mapped[str] = mapped_column(String(64))
+    class_name: Mapped[str] = mapped_column(String(64))
+    speed_kmh: Mapped[Optional[float]] = mapped_column(Float, nullable=True)
+    replay: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class CountKey(Base):

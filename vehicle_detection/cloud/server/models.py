@@ -35,6 +35,8 @@ from vehicle_detection.wire import (
     alert_kind_problem, ALERT_KINDS, bbox_problem, class_name_problem, count_limits_problem,
     is_valid_name, MAX_COUNT, MAX_COUNT_ROWS, MAX_IMAGE_SIDE, MAX_NAME_LENGTH, MAX_PERIOD_S,
     MAX_TRACK_ID, NAME_PATTERN, plausible_time, printable_text, SHA256_PATTERN)
+from vehicle_detection.wire_speeds import (
+    MAX_SPEED_KMH, speeds_problems, vehicles_problems)
 
 Text = Annotated[str, AfterValidator(printable_text)]
 BIG = 2 ** 62  # counters stay within a signed 64-bit integer
@@ -93,6 +95,7 @@ class AlertIn(BaseModel):
     line: Optional[SafeName] = None  # the line a wrong-way driver crossed...
     direction: Optional[SafeName] = None  # ...and the way it crossed it
     replay: bool = Field(False, strict=True)  # seen in recorded images (a bag), not live
+    speed_kmh: Optional[float] = Field(None, ge=0.0, le=MAX_SPEED_KMH, strict=True)
 
     @model_validator(mode='after')
     def _as_the_wire_says(self) -> 'AlertIn':
@@ -138,6 +141,7 @@ class AlertOut(BaseModel):
     line: Optional[str] = None
     direction: Optional[str] = None
     replay: bool = False  # made from recorded images: not live traffic
+    speed_kmh: Optional[float] = None  # where the camera is calibrated
 
 
 class AlertPage(BaseModel):
@@ -221,6 +225,12 @@ class CountsIn(BaseModel):
     period_s: int = Field(gt=0, le=MAX_PERIOD_S, strict=True)
     counts: List[CountRowIn] = Field(max_length=MAX_COUNT_ROWS)
     replay: bool = Field(False, strict=True)  # counted in recorded images (a bag), not live
+    # Checked by the wire's own rules (wire_speeds), the edge's: [line, direction, class,
+    # [[bin, vehicles], ...]] and [offset_s, line, direction, class, km/h or null] rows.
+    speeds: Optional[List[Any]] = Field(None, json_schema_extra={
+        'description': '2 km/h bins of measured speeds per line, direction and class'})
+    vehicles: Optional[List[Any]] = Field(None, json_schema_extra={
+        'description': 'one row per counted vehicle: offset_s, line, direction, class, km/h'})
 
     @model_validator(mode='after')
     def _rows_are_unique_and_within_limits(self) -> 'CountsIn':
@@ -230,6 +240,12 @@ class CountsIn(BaseModel):
         problem = count_limits_problem(keys)
         if problem:
             raise ValueError(f'a count record of {problem}')
+        counted = {(row.line, row.direction, row.class_name): row.count for row in self.counts}
+        problems = [*(speeds_problems(self.speeds, counted) if self.speeds is not None else ()),
+                    *(vehicles_problems(self.vehicles, self.period_s, counted)
+                      if self.vehicles is not None else ())]
+        if any(problems):
+            raise ValueError('; '.join(p for p in problems if p))
         return self
 
     def count_keys(self) -> List[Tuple[str, str, str]]:
@@ -265,6 +281,14 @@ class CountBucket(BaseModel):
     direction: Optional[str]
     class_name: Optional[str]
     count: int
+    # Speeds of the vehicles measured in the bucket (from the merged 2 km/h bins), km/h;
+    # null where none was measured (an uncalibrated camera).
+    speed_n: int = 0
+    speed_p15: Optional[float] = None
+    speed_p50: Optional[float] = None
+    speed_p85: Optional[float] = None
+    speed_p95: Optional[float] = None
+    speed_mean: Optional[float] = None
 
 
 class CountCoverage(BaseModel):

@@ -45,8 +45,8 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.engine import Engine
 
 from vehicle_detection.cloud.server.db import (
-    Alert, CountDuplicate, CountKey, CountRecord, Device, to_stored, TrafficCount, utcnow,
-    writing)
+    Alert, CountDuplicate, CountKey, CountRecord, CountSpeedBin, CountVehicle, Device,
+    to_stored, TrafficCount, utcnow, writing)
 from vehicle_detection.cloud.server.storage import ImageStore, THUMBNAILS
 
 BATCH = 1000  # rows per transaction
@@ -248,8 +248,8 @@ def _prune_counts(engine: Engine, cutoff: int, dry_run: bool,
                 ids = connection.execute(select(CountRecord.id).where(*old).order_by(
                     CountRecord.period_start).limit(BATCH)).scalars().all()
                 if ids:  # the rows first: no reliance on the cascade being switched on
-                    connection.execute(delete(TrafficCount).where(
-                        TrafficCount.record_id.in_(ids)))
+                    for table in (TrafficCount, CountSpeedBin, CountVehicle):
+                        connection.execute(delete(table).where(table.record_id.in_(ids)))
                     connection.execute(delete(CountRecord).where(CountRecord.id.in_(ids)))
             deleted += len(ids)
             if len(ids) < BATCH:

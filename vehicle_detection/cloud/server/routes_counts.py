@@ -40,6 +40,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
+from vehicle_detection.cloud.server.count_speeds import (
+    SPEED_COLUMNS, speed_cells, speed_summaries, store_speeds)
 from vehicle_detection.cloud.server.db import (
     CountKey, CountRecord, Device, TrafficCount, utcnow, writing)
 from vehicle_detection.cloud.server.deps import authenticated, Caller, state
@@ -113,6 +115,7 @@ def post_counts(record: CountsIn, request: Request, response: Response,
                  'direction': row.direction, 'class_name': row.class_name,
                  'period_start': start, 'count': row.count, 'replay': record.replay}
                 for row in record.counts])
+            store_speeds(session, record, inserted.id, caller.device_pk, start)
     return CountsCreated(record_id=record.record_id, created=True, device_id=caller.name,
                          stored_record_id=record.record_id)
 
@@ -237,11 +240,13 @@ def _series(request: Request, device: Optional[str], line: Optional[str],
                                   .order_by('start', Device.name)
                                   .limit(MAX_ANSWER_ROWS + 1 - len(rows))).all()
         _refuse_past_bound(len(rows) + len(covered))
+        speeds = speed_summaries(session, size, split, bounded, line, replay)
     return CountSeries(
         bucket_s=size, start=_moment(first), end=_moment(last),
         rows=[CountBucket(start=_moment(r[0]), device_id=r[1], line=r[2], count=int(r[-1]),
                           **{'direction': None, 'class_name': None,
-                             **dict(zip(split, r[3:-1]))}) for r in rows],
+                             **dict(zip(split, r[3:-1]))}, **speeds.get(tuple(r[:-1]), {}))
+              for r in rows],
         coverage=[CountCoverage(start=_moment(c[0]), device_id=c[1],
                                 seconds=min(size, int(c[2]))) for c in covered])
 
@@ -301,10 +306,12 @@ def to_csv(rows: Iterable[CountBucket]) -> str:
     """Format count rows as CSV; a cell a spreadsheet would run as a formula is quoted."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator='\n')
-    writer.writerow(['bucket_start', 'device_id', 'line', 'direction', 'class_name', 'count'])
+    writer.writerow(['bucket_start', 'device_id', 'line', 'direction', 'class_name', 'count',
+                     *SPEED_COLUMNS])
     for row in rows:
         writer.writerow([row.start.strftime('%Y-%m-%dT%H:%M:%SZ'), row.device_id, row.line,
-                         row.direction or '', _cell(row.class_name or ''), row.count])
+                         row.direction or '', _cell(row.class_name or ''), row.count,
+                         *speed_cells(row)])
     return out.getvalue()
 
 

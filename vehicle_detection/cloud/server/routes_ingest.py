@@ -67,7 +67,8 @@ def post_alert(alert: AlertIn, request: Request, response: Response,
               'class_name': alert.class_name, 'confidence': alert.confidence,
               'bbox': list(alert.bbox), 'image_width': alert.image_width,
               'image_height': alert.image_height, 'kind': alert.kind, 'zone': alert.zone,
-              'line': alert.line, 'direction': alert.direction, 'replay': alert.replay}
+              'line': alert.line, 'direction': alert.direction, 'replay': alert.replay,
+              'speed_kmh': alert.speed_kmh}
     dialect = postgresql if engine.dialect.name == 'postgresql' else sqlite
     # Concurrent retries of one event race here: the unique event_id decides, the
     # loser reads the winner's row.

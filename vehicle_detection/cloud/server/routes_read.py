@@ -78,7 +78,7 @@ def _alert_out(alert: Alert, device: str) -> AlertOut:
         bbox=list(alert.bbox), image_width=alert.image_width, image_height=alert.image_height,
         image_url=image, thumbnail_url=f'{image}?thumbnail=true' if image else None,
         image_bytes=alert.image_bytes, kind=alert.kind, zone=alert.zone, line=alert.line,
-        direction=alert.direction, replay=alert.replay)
+        direction=alert.direction, replay=alert.replay, speed_kmh=alert.speed_kmh)
 
 
 @router.get(ALERTS_PATH, response_model=AlertPage, responses=RANGE_REFUSED)

@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any, Mapping, Optional, Tuple
 from urllib.parse import urlsplit
 
+from vehicle_detection.core.counting.calibration import (
+    Calibration, calibration_problem, parse_calibration, trap_lines_problem)
 from vehicle_detection.core.counting.config import lines_problem, parse_geometry, zones_problem
 from vehicle_detection.core.events.geometry import Geometry
 from vehicle_detection.core.params import from_spec, IMAGE_RELIABILITY, setting, specs_of
@@ -118,6 +120,19 @@ class BridgeSettings:
         '', 'Zones, ";"-separated: NAME X,Y X,Y X,Y [...] [dwell=SECONDS]; a vehicle staying '
         'in a zone longer than its dwell limit raises one stopped_vehicle alert with a '
         'snapshot. Example: "shoulder 0.8,0.5 1,0.5 1,1 0.8,1 dwell=30".', check=zones_problem)
+    speed_calibration: str = setting(
+        '', 'Ground calibration for vehicle speeds (empty: no speeds). Either "image X,Y X,Y '
+        'X,Y X,Y road E,N E,N E,N E,N": four points of the picture (pixels, or all in [0, 1] '
+        'as fractions of the image) and where each lies on the road in metres (e.g. across, '
+        'along; corners of lane markings: UK motorway lanes are 3.65 m wide, dashes repeat '
+        'every 9 m); or "lines NAME NAME METRES": two counting lines that far apart along the '
+        'road. Each counted vehicle\'s speed goes into 2 km/h bins per line, direction and '
+        'class in the count records (the server gives p15/p50/p85/p95 and mean), and alerts '
+        'carry speed_kmh.', check=calibration_problem)
+    count_vehicles: bool = setting(
+        False, 'Send one row per counted vehicle with each count record (seconds into the '
+        'period, line, direction, class, km/h): about 40 bytes of JSON per vehicle (the '
+        'server exports them at /api/v1/counts/vehicles).')
     count_period: int = setting(60, 'Seconds of one period of traffic counts sent to the '
                                 'cloud (read at start).', minimum=10, maximum=86400,
                                 read_only=True)
@@ -137,6 +152,20 @@ class BridgeSettings:
     def geometry(self) -> Geometry:
         """Return the counting lines and zones, parsed (they were checked as parameters)."""
         return parse_geometry(self.counting_lines, self.counting_zones)
+
+    @property
+    def calibration(self) -> Optional[Calibration]:
+        """Return the speed calibration, parsed (None: no speeds)."""
+        return parse_calibration(self.speed_calibration)
+
+
+def speed_trap_problem(values: Mapping[str, Any]) -> Optional[str]:
+    """Say which line a two-line speed calibration names that is no counting line."""
+    try:
+        names = [line.name for line, _ in parse_geometry(values['counting_lines'], '').lines]
+    except ValueError:
+        return None  # said by counting_lines' own check
+    return trap_lines_problem(values['speed_calibration'], names)
 
 
 BRIDGE_PARAMS = specs_of(BridgeSettings)

@@ -75,7 +75,8 @@ class AlertRecorder:
                       utc_iso(moment), sighting.track_id, sighting.class_name,
                       sighting.confidence, sighting.bbox, max(width, 1), max(height, 1),
                       hashlib.sha256(jpeg).hexdigest() if jpeg is not None else None,
-                      event.kind, **event.places, replay=settings.replay)
+                      event.kind, **event.places, replay=settings.replay,
+                      speed_kmh=None if event.speed_kmh is None else round(event.speed_kmh, 1))
         self.outbox.enqueue(alert.to_json(), jpeg)
         self.recorded += 1
 
@@ -83,7 +84,8 @@ class AlertRecorder:
         """Queue one period's traffic counts (ValueError, OSError: nothing is queued)."""
         start = datetime.fromtimestamp(period.start, timezone.utc)
         record = CountRecord(str(uuid.uuid4()), settings.device_id, settings.camera_id,
-                             utc_iso(start), period.period_s, period.rows(), settings.replay)
+                             utc_iso(start), period.period_s, period.rows(), settings.replay,
+                             period.speed_rows() or None, period.vehicles or None)
         self.outbox.enqueue(record.to_json(), None, COUNTS)
         self.count_records += 1
 

@@ -24,7 +24,7 @@ slices); lines and zones in fractions of the image wait for its size, and
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Dict, List, Sequence, Tuple
 
 from vehicle_detection.core.bridge.config import BridgeSettings
@@ -57,7 +57,7 @@ class TrafficWatch:
     def __init__(self, settings: BridgeSettings) -> None:
         self.rules = build_rules(settings)
         self.geometry = settings.geometry  # lines and zones
-        self.counting = CountingSession(self.geometry, settings.count_period)
+        self.counting = self._session(settings, settings.count_period)
         self.checks = CountingChecks(settings.image_topic)  # image size, counting problems
 
     @property
@@ -69,12 +69,19 @@ class TrafficWatch:
         """Take new settings; new lines close the open period (returned) and count afresh."""
         configure_rules(self.rules, settings)
         self.geometry = settings.geometry
-        if settings.geometry.lines == self.counting.geometry.lines:
+        if settings.geometry.lines == self.counting.geometry.lines and (
+                settings.calibration, settings.count_vehicles) == (
+                self.counting.calibration, self.counting.per_vehicle):
             self.counting.geometry = settings.geometry  # new zones: its status shows them
             return []
         closed = self.counting.flush()
-        self.counting = CountingSession(settings.geometry, self.counting.period_s)
+        self.counting = self._session(settings, self.counting.period_s)
         return closed
+
+    @staticmethod
+    def _session(settings: BridgeSettings, period_s: int) -> CountingSession:
+        return CountingSession(settings.geometry, period_s, settings.calibration,
+                               settings.count_vehicles)
 
     def on_image(self, size: ImageSize) -> str:
         """Note an image's size (fractions need it); return a new warning to log once, or ''."""
@@ -92,6 +99,10 @@ class TrafficWatch:
                 self.geometry, [s.track_id for s in sightings]) and self.geometry.lines:
             counted = self.counting.update(sightings, stamp, size or (0, 0))  # pixels: no size
             watched.crossings, watched.closed = counted.crossings, counted.closed
+        meter = self.counting.meter
+        if meter is not None:  # the speed of each alerted vehicle, where it can be measured
+            watched.events = [replace(event, speed_kmh=meter.current_speed(
+                event.sighting.track_id, stamp)) for event in watched.events]
         return watched
 
     def flush(self) -> Tuple[List[VehicleEvent], List[PeriodCounts]]:

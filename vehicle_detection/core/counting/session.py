@@ -172,7 +172,7 @@ class CountingSession:
             closed.append(PeriodCounts(
                 index * self.period_s, self.period_s, dict(period.counts),
                 {key: dict(bins) for key, bins in period.speeds.items()},
-                tuple(sorted(period.vehicles))))
+                tuple(sorted(period.vehicles, key=lambda row: row[0]))))
         return closed
 
     def direction_totals(self) -> Dict[Tuple[str, str], int]:

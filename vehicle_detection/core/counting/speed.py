@@ -46,6 +46,7 @@ import numpy as np
 from vehicle_detection.core.counting.calibration import Calibration, GroundMap
 from vehicle_detection.core.events.geometry import CountingLine, signed_distance
 from vehicle_detection.core.events.vehicles import ground_point, Point, Sighting
+from vehicle_detection.wire_speeds import MAX_SPEED_KMH
 
 WINDOW_S = 1.0  # seconds of track either side of a crossing the fit uses
 MIN_SPAN_S = 0.3  # the least time the fitted positions must span
@@ -124,15 +125,14 @@ class SpeedMeter:
     def speed(self, track_id: int, stamp: float) -> Optional[float]:
         """Return a track's speed (km/h) around ``stamp``, None where it cannot be measured."""
         track = self._tracks.get(track_id)
-        if track is None:
-            return None
-        samples = list(track.samples)
-        if self.ground is not None:
-            near = [s for s in samples if abs(s[0] - stamp) <= WINDOW_S]
-            return fitted_speed(self.ground, near)
-        if self.trap is not None:
-            return trap_speed(self.trap, self.calibration.distance_m, samples)
-        return None
+        speed = None
+        if track is not None and self.ground is not None:
+            speed = fitted_speed(self.ground, [s for s in track.samples
+                                               if abs(s[0] - stamp) <= WINDOW_S])
+        elif track is not None and self.trap is not None:
+            speed = trap_speed(self.trap, self.calibration.distance_m, list(track.samples))
+        # Faster than any vehicle: a measuring error (a box that jumped), not a speed.
+        return speed if speed is not None and speed <= MAX_SPEED_KMH else None
 
     def current_speed(self, track_id: int, stamp: float) -> Optional[float]:
         """Return a track's speed over its last frames up to ``stamp`` (for an alert)."""

@@ -54,6 +54,7 @@ class VehicleEvent:
     frame: FrameKey
     places: Dict[str, str] = field(default_factory=dict)  # e.g. zone, or line and direction
     still: bool = False  # the vehicle stands: a frame near ``stamp`` shows it as well
+    speed_kmh: Optional[float] = None  # measured on a calibrated camera (see counting.speed)
 
     def __post_init__(self) -> None:
         """Refuse a kind the wire does not know, or places its kind does not name."""
