@@ -43,7 +43,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 import uuid
 
 import event_figures
@@ -60,7 +60,8 @@ from vehicle_detection.core.evaluation.counts import counted_crossings, true_cro
 from vehicle_detection.core.evaluation.render import load_sprites, render_frames
 from vehicle_detection.core.evaluation.runs import evaluate, load_clip_truth, read_video, Run
 from vehicle_detection.core.evaluation.scenarios import scenario
-from vehicle_detection.core.evaluation.scene import build_truth, Truth, visible_vehicles
+from vehicle_detection.core.evaluation.scene import build_truth, Scene, Truth, visible_vehicles
+from vehicle_detection.core.evaluation.speeds import speed_figures
 from vehicle_detection.wire import Alert
 
 REPO = Path(__file__).resolve().parents[1]
@@ -69,6 +70,7 @@ JAMCAM = REPO / 'test' / 'fixtures' / 'jamcam_carriageways.json'
 CAMERA_FPS = 10.0
 ZERO_ID = str(uuid.UUID(int=0))
 SCENE_LINES = 'main 0,250 640,250 towards/away; slant 0,0.6 1,0.75 towards/away'
+SPEED_PERIOD_S = 10  # short periods: three per 30 s scene, each with its p85
 
 
 def mot_figures(run: Run, truth: Sequence[List[Truth]]) -> Dict[str, float]:
@@ -122,9 +124,24 @@ def count_figures(run: Run, truth: Sequence[List[Truth]], fps: float, geometry: 
             'count_errors': sum(abs(counted[k] - true[k]) for k in set(true) | set(counted))}
 
 
+def speed_report(scene: Scene, run: Run, lines: str) -> Dict[str, object]:
+    """Return and print the speed errors of a generated scene (its exact calibration)."""
+    figures = speed_figures(scene, run.tracked, [i / scene.fps for i in run.frame_indices],
+                            run.frame_indices, parse_geometry(lines, ''), SPEED_PERIOD_S)
+    row = figures.as_dict()
+    print(f"{'':>10} speeds: {row['measured']} measured, {row['unmeasured']} not  within "
+          f"5 km/h {row['within_5_kmh']:.1%} (target >= 90 %)  |error| p50 "
+          f"{row['error_p50_kmh']} p95 {row['error_p95_kmh']} km/h  bias {row['bias_kmh']}  "
+          f"p85 of {row['p85_periods']} periods x directions within 3 km/h "
+          f"{row['p85_within_3_kmh']:.0%} (worst {row['p85_worst_kmh']})  bytes per record "
+          f"{row['record_bytes']} -> {row['record_bytes_speeds']} with speeds, "
+          f"{row['bytes_per_vehicle']} per vehicle with count_vehicles", flush=True)
+    return {'speeds': row}
+
+
 def report(name: str, fps: float, run: Run, truth: Sequence[List[Truth]],
            frames: Sequence[np.ndarray], source_fps: float, lines: str,
-           oneway: str) -> Dict[str, object]:
+           oneway: str, scene: Optional[Scene] = None) -> Dict[str, object]:
     """Print and return one scene's figures at one rate (``oneway``: carriageway lines)."""
     processed = [frames[i] for i in run.frame_indices]
     size = (frames[0].shape[1], frames[0].shape[0])
@@ -142,6 +159,8 @@ def report(name: str, fps: float, run: Run, truth: Sequence[List[Truth]],
           f"B/alert {row['bytes_per_alert']} ({row['bytes_per_alert_unshared']} unshared)  "
           f"counted {row['counted']}/{row['true_crossings']} ({row['count_errors']} off)  "
           f"wrong way {row['wrong_way']}", flush=True)
+    if scene is not None:
+        row.update(speed_report(scene, run, lines))
     return row
 
 
@@ -153,6 +172,8 @@ def main() -> None:
     parser.add_argument('--scenes', default='motorway,queue,parking,mixed')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--no-clip', action='store_true', help='skip the real clips')
+    parser.add_argument('--steps', default='1,3',
+                        help='frame steps of the generated scenes (3: 10 fps)')
     parser.add_argument('--wrong-way-vehicles', type=int, default=10000,
                         help='vehicles of normal traffic for the false wrong-way alerts')
     args = parser.parse_args()
@@ -163,10 +184,10 @@ def main() -> None:
         scene = build_truth(scenario(name, args.seed, fps=30.0))
         frames = list(render_frames(scene, sprites))
         expected = visible_vehicles(scene)
-        for step in (1, 3):
+        for step in (int(s) for s in args.steps.split(',')):
             run = evaluate(detector, frames, scene.truth, expected, scene.fps, step)
             rows.append(report(name, scene.fps / step, run, scene.truth, frames, scene.fps,
-                               SCENE_LINES, event_figures.CARRIAGEWAYS))
+                               SCENE_LINES, event_figures.CARRIAGEWAYS, scene))
     if not args.no_clip:
         clip = load_clip_truth(CLIP_TRUTH)
         clip_lines = json.loads(CLIP_TRUTH.read_text())['counts']['lines']
