@@ -125,47 +125,47 @@ def parse_calibration(text: str) -> Optional[Calibration]:
     if words[0] == 'lines':
         return _parse_lines(words, text)
     if words[0] != 'image' or 'road' not in words:
-        raise ValueError(f'speed calibration {text.strip()!r}: expected {SYNTAX}')
+        raise ValueError(f'{text.strip()!r}: expected {SYNTAX}')
     split = words.index('road')
     image = [_pair(word, text) for word in words[1:split]]
     road = [_pair(word, text) for word in words[split + 1:]]
     if len(image) != 4 or len(road) != 4:
-        raise ValueError(f'speed calibration {text.strip()!r}: four picture points and four '
+        raise ValueError(f'{text.strip()!r}: four picture points and four '
                          f'road points, {len(image)} and {len(road)} given')
     values = [v for point in image for v in point]
     if any(v < 0 for v in values):
-        raise ValueError(f'speed calibration {text.strip()!r}: picture points are pixels or '
+        raise ValueError(f'{text.strip()!r}: picture points are pixels or '
                          'fractions of the image (>= 0)')
     fractions = all(v <= 1.0 for v in values)
     if not fractions and any(0.0 < v < 1.0 for v in values):
-        raise ValueError(f'speed calibration {text.strip()!r}: picture points mix fractions of '
+        raise ValueError(f'{text.strip()!r}: picture points mix fractions of '
                          'the image and pixels: write all in [0, 1] or all in pixels')
     if any(abs(v) > MAX_ROAD_M for point in road for v in point):
-        raise ValueError(f'speed calibration {text.strip()!r}: road points are metres within '
+        raise ValueError(f'{text.strip()!r}: road points are metres within '
                          f'{MAX_ROAD_M:g} of the origin')
     scale = 1.0 if fractions else max(values)  # collinearity relative to the points' spread
     for name, points, unit in (('picture', image, scale), ('road', road, 1.0)):
         problem = _quadrilateral_problem(points, unit)
         if problem:
-            raise ValueError(f'speed calibration {text.strip()!r}: the {name} points {problem}')
+            raise ValueError(f'{text.strip()!r}: the {name} points {problem}')
     if _turns(image) != _turns(road) and _turns(image) != -_turns(road):
-        raise ValueError(f'speed calibration {text.strip()!r}: list the road points in the '
+        raise ValueError(f'{text.strip()!r}: list the road points in the '
                          'order of the picture points')
     return Calibration(tuple(image), tuple(road), fractions)
 
 
 def _parse_lines(words: List[str], text: str) -> Calibration:
     if len(words) != 4 or not all(is_valid_name(w) for w in words[1:3]):
-        raise ValueError(f'speed calibration {text.strip()!r}: expected lines NAME NAME METRES')
+        raise ValueError(f'{text.strip()!r}: expected lines NAME NAME METRES')
     try:
         distance = float(words[3])
     except ValueError:
         distance = math.nan
     if not MIN_TRAP_M <= distance <= MAX_ROAD_M:
-        raise ValueError(f'speed calibration {text.strip()!r}: the distance between the lines '
+        raise ValueError(f'{text.strip()!r}: the distance between the lines '
                          f'is metres in [{MIN_TRAP_M:g}, {MAX_ROAD_M:g}]')
     if words[1] == words[2]:
-        raise ValueError(f'speed calibration {text.strip()!r}: two different lines')
+        raise ValueError(f'{text.strip()!r}: two different lines')
     return Calibration(lines=(words[1], words[2]), distance_m=distance)
 
 
@@ -176,7 +176,7 @@ def _pair(word: str, text: str) -> Point:
     except ValueError:
         point = None
     if point is None or not all(math.isfinite(v) and abs(v) <= 100_000 for v in point):
-        raise ValueError(f'speed calibration {text.strip()!r}: {word!r} is not a point X,Y')
+        raise ValueError(f'{text.strip()!r}: {word!r} is not a point X,Y')
     return point
 
 

@@ -55,7 +55,7 @@ def scene_calibration(camera: Camera) -> Calibration:
     pixels = [(camera.width / 2 + camera.focal * (across - camera.centre_offset) / along,
                camera.horizon + camera.focal * camera.mount_height / along)
               for across, along in ROAD_POINTS]
-    text = ('image ' + ' '.join(f'{x:.2f},{y:.2f}' for x, y in pixels) + ' road '
+    text = ('image ' + ' '.join(f'{x:.4f},{y:.4f}' for x, y in pixels) + ' road '
             + ' '.join(f'{a:g},{b:g}' for a, b in ROAD_POINTS))
     calibration = parse_calibration(text)
     assert calibration is not None
