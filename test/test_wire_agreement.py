@@ -34,6 +34,7 @@ import requests
 from vehicle_detection.wire import (
     Alert, ALERT_KINDS, CountRecord, MAX_CLASS_NAME_LENGTH, MAX_COUNT, MAX_COUNT_ROWS,
     MAX_IMAGE_SIDE, MAX_PERIOD_S, MAX_TRACK_ID, utc_iso)
+from vehicle_detection.wire_speeds import MAX_SPEED_BIN, MAX_SPEED_KMH
 
 NOW = datetime.now(timezone.utc)
 PLACES = {'vehicle': {}, 'stopped_vehicle': {'zone': 'shoulder'},
@@ -66,6 +67,8 @@ BAD_ALERTS: List[Dict[str, Any]] = [
     alert(kind='wrong_way', line='north', direction='towards', zone='shoulder'),
     alert(kind='stopped_vehicle', zone='../etc'), alert(kind='stopped_vehicle', zone=''),
     alert(line='north', direction='towards'), alert(colour='red'),
+    alert(speed_kmh=-1.0), alert(speed_kmh=MAX_SPEED_KMH + 1), alert(speed_kmh='90'),
+    alert(speed_kmh=True),
 ]
 
 
@@ -93,7 +96,33 @@ BAD_COUNTS: List[Dict[str, Any]] = [
     counts(counts=[row(), row()]), counts(counts=[row(speed=80)]),
     counts(counts=[row(line=f'l{i}') for i in range(MAX_COUNT_ROWS + 1)]),
     counts(counts='none'), counts(extra=1),
+    # Speeds: [line, direction, class, [[bin, vehicles], ...]] of a counted key.
+    counts(speeds='fast'), counts(speeds=[['north', 'away', 'car']]),
+    counts(speeds=[['north', 'away', 'car', [[45, 4]]]]),  # more than the 3 counted
+    counts(speeds=[['north', 'away', 'bus', [[45, 1]]]]),  # a key not counted
+    counts(speeds=[['north', 'away', 'car', [[MAX_SPEED_BIN + 1, 1]]]]),
+    counts(speeds=[['north', 'away', 'car', [[-1, 1]]]]),
+    counts(speeds=[['north', 'away', 'car', [[45, 0]]]]),
+    counts(speeds=[['north', 'away', 'car', [[45, 1], [45, 1]]]]),
+    counts(speeds=[['north', 'away', 'car', [[45.5, 1]]]]),
+    counts(speeds=[['north', 'away', 'car', [[45, True]]]]),
+    counts(speeds=[['north', 'away', 'car', [[45, 1]]], ['north', 'away', 'car', [[46, 1]]]]),
+    counts(speeds=[['no rth', 'away', 'car', [[45, 1]]]]),
+    # Vehicles: [offset_s, line, direction, class, km/h or null] of a counted key.
+    counts(vehicles='all'), counts(vehicles=[[1.0, 'north', 'away', 'car']]),
+    counts(vehicles=[[60.0, 'north', 'away', 'car', 90.0]]),  # past the period
+    counts(vehicles=[[-0.5, 'north', 'away', 'car', 90.0]]),
+    counts(vehicles=[[1.0, 'north', 'away', 'car', -3.0]]),
+    counts(vehicles=[[1.0, 'north', 'away', 'car', MAX_SPEED_KMH + 1]]),
+    counts(vehicles=[[1.0, 'north', 'away', 'car', '90']]),
+    counts(vehicles=[['1', 'north', 'away', 'car', 90.0]]),
+    counts(vehicles=[[1.0, 'north', 'away', 'bus', 90.0]]),
+    counts(vehicles=[[float(i), 'north', 'away', 'car', None] for i in range(4)]),
 ]
+GOOD_SPEEDS = {'speeds': [['north', 'away', 'car', [[44, 1], [45, 2]]]],
+               'vehicles': [[0.5, 'north', 'away', 'car', 88.4],
+                            [12.25, 'north', 'away', 'car', None],
+                            [59.99, 'north', 'away', 'car', 91.0]]}
 
 
 def changed(body: Dict[str, Any]) -> Dict[str, Any]:
@@ -115,6 +144,10 @@ def test_the_edge_refuses_every_bad_body() -> None:
         assert Alert.from_json(good).to_json() == {**good, 'confidence': 0.91}
     good_counts = counts()
     assert CountRecord.from_json(good_counts).to_json() == good_counts
+    with_speeds = counts(**GOOD_SPEEDS)
+    assert CountRecord.from_json(with_speeds).to_json() == with_speeds
+    fast = alert(kind='vehicle', speed_kmh=113.4)
+    assert Alert.from_json(fast).to_json() == {**fast, 'confidence': 0.91}
 
 
 def test_the_server_refuses_the_same_bodies_and_stores_every_kind(fleet) -> None:
@@ -139,3 +172,10 @@ def test_the_server_refuses_the_same_bodies_and_stores_every_kind(fleet) -> None
     assert set(stats['per_kind']) == set(ALERT_KINDS) and stats['per_kind']['wrong_way'] >= 1
     assert requests.post(f'{fleet.url}/counts', json=counts(), headers=key,
                          timeout=10).status_code == 201
+    later = utc_iso(NOW.replace(second=0, microsecond=0) - timedelta(minutes=1))
+    assert requests.post(f'{fleet.url}/counts', json=counts(period_start=later, **GOOD_SPEEDS),
+                         headers=key, timeout=10).status_code == 201
+    fast = alert(kind='vehicle', speed_kmh=113.4)
+    assert fleet.post(fast).status_code == 201
+    stored = requests.get(f'{fleet.url}/alerts/{fast["event_id"]}', timeout=10).json()
+    assert stored['speed_kmh'] == 113.4
