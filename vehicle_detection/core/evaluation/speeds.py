@@ -128,7 +128,9 @@ def speed_figures(scene: Scene, tracked: Sequence[Detections], stamps: Sequence[
     session = CountingSession(geometry, period_s, scene_calibration(scene.camera),
                               per_vehicle=True)
     at_stamp = dict(zip((round(s, 6) for s in stamps), frame_indices))
-    exact: Dict[Tuple[int, str, str, str, float], float] = {}  # period, row key -> km/h
+    # period, row key -> the exact km/h of the vehicles that crossed there in that frame
+    # (two vehicles may cross one line one way in one frame: the rows cannot tell them apart)
+    exact: Dict[Tuple[int, str, str, str, float], List[float]] = {}
     unmatched = 0
     periods = []
     for detections, stamp in zip(tracked, stamps):
@@ -146,8 +148,8 @@ def speed_figures(scene: Scene, tracked: Sequence[Detections], stamps: Sequence[
             period = math.floor(stamp / period_s)  # as the session files it
             offset = min(max(crossing.stamp - period * period_s, 0.0),
                          math.nextafter(float(period_s), 0.0))
-            exact[(period, crossing.line, crossing.direction, crossing.class_name,
-                   round(offset, 2))] = speed
+            exact.setdefault((period, crossing.line, crossing.direction, crossing.class_name,
+                              round(offset, 2)), []).append(speed)
     periods += session.flush()
     errors: List[float] = []
     unmeasured = 0
@@ -156,9 +158,12 @@ def speed_figures(scene: Scene, tracked: Sequence[Detections], stamps: Sequence[
         index = int(period.start // period_s)
         per_way: Dict[Tuple[str, str], List[float]] = {}
         for offset, line, way, class_name, measured in period.vehicles:
-            true = exact.get((index, line, way, class_name, offset))
-            if true is None:
+            candidates = exact.get((index, line, way, class_name, offset))
+            if not candidates:
                 continue  # a counted vehicle no scene vehicle matched (counted above)
+            # Of vehicles that crossed in the same frame, the one nearest in speed.
+            true = candidates.pop(min(range(len(candidates)), key=lambda i: abs(
+                candidates[i] - measured) if measured is not None else 0.0))
             per_way.setdefault((line, way), []).append(true)
             if measured is None:
                 unmeasured += 1
