@@ -31,6 +31,7 @@ import numpy as np
 
 LINE_COLOUR = (0, 220, 255)  # BGR: amber
 ZONE_COLOUR = (255, 160, 0)  # BGR: azure
+CALIBRATION_COLOUR = (80, 220, 80)  # BGR: green
 TEXT_COLOUR = (255, 255, 255)
 
 
@@ -67,7 +68,32 @@ def draw_counts(canvas: np.ndarray, status: Dict[str, Any]) -> np.ndarray:
         dwell = zone.get('dwell_s')
         suffix = f' (dwell {dwell:g} s)' if isinstance(dwell, (int, float)) and dwell else ''
         _label(canvas, f"{zone.get('name', '')}{suffix}", (polygon[0][0] + 4, polygon[0][1] + 16))
+    calibration = status.get('calibration')
+    if isinstance(calibration, dict):
+        _calibration(canvas, calibration, status.get('lines'))
     return canvas
+
+
+def _calibration(canvas: np.ndarray, calibration: Dict[str, Any], lines: Any) -> None:
+    """Draw the speed calibration: its four points with their road metres, or its trap."""
+    image = [p for p in map(_point, _items_any(calibration.get('image'))) if p is not None]
+    road = _items_any(calibration.get('road'))
+    if len(image) == 4 and len(road) == 4:
+        cv2.polylines(canvas, [np.array(image, np.int32)], True, CALIBRATION_COLOUR, 2,
+                      cv2.LINE_AA)
+        for corner, metres in zip(image, road):
+            cv2.circle(canvas, corner, 4, CALIBRATION_COLOUR, -1, cv2.LINE_AA)
+            if isinstance(metres, list) and len(metres) == 2 and all(
+                    isinstance(v, (int, float)) for v in metres):
+                _label(canvas, f'{metres[0]:g},{metres[1]:g} m', (corner[0] + 6, corner[1] - 6))
+        return
+    names, distance = calibration.get('lines'), calibration.get('distance_m')
+    if isinstance(names, list) and isinstance(distance, (int, float)):
+        ends = {str(line.get('name')): _point(line.get('a')) for line in _items(lines)}
+        first = ends.get(str(names[0])) if names else None
+        if first is not None:
+            _label(canvas, f'speed trap {" - ".join(map(str, names))}: {distance:g} m',
+                   (first[0] + 4, first[1] + 18))
 
 
 def _totals(rows: Any) -> Dict[Tuple[str, str], int]:

@@ -193,7 +193,18 @@ class CountingSession:
                        'directions': list(line.directions), 'oneway': line.oneway}
                       for line in lines],
             'zones': [{'name': zone.name, 'polygon': [list(p) for p in zone.polygon],
-                       'dwell_s': zone.dwell_limit_s} for zone in zones]}
+                       'dwell_s': zone.dwell_limit_s} for zone in zones],
+            'calibration': self._calibration_status()}
+
+    def _calibration_status(self) -> Optional[Dict[str, Any]]:
+        """Return the speed calibration as the overlay draws it (pixels), None without one."""
+        calibration = self.calibration
+        if calibration is None or not self._size[0]:
+            return None
+        if calibration.is_homography:
+            return {'image': [list(p) for p in calibration.image_in_pixels(*self._size)],
+                    'road': [list(p) for p in calibration.road]}
+        return {'lines': list(calibration.lines), 'distance_m': calibration.distance_m}
 
 
 def counts_table(counting: CountingSession) -> str:
