@@ -213,5 +213,6 @@ def test_the_overlay_draws_the_calibration_and_ignores_a_malformed_one() -> None
     assert trap.status()['calibration'] == {'lines': ['a', 'b'], 'distance_m': 20.0}
     draw_counts(np.zeros((240, 320, 3), np.uint8), trap.status())
     for hostile in ({'image': [[0, 0], 'x', [1]], 'road': 5}, {'lines': 'ab', 'distance_m': 3},
-                    {'image': [[0, 0]] * 4, 'road': [['a', 1]] * 4}, {'lines': [], 'distance_m': 1}):
+                    {'image': [[0, 0]] * 4, 'road': [['a', 1]] * 4},
+                    {'lines': [], 'distance_m': 1}):
         draw_counts(np.zeros((24, 32, 3), np.uint8), {'calibration': hostile, 'lines': [{}]})

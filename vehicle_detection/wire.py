@@ -33,6 +33,7 @@ import re
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 import uuid
 
+from vehicle_detection.wire_speeds import speed_kmh_problem, speeds_problems, vehicles_problems
 from vehicle_detection.wire_values import (
     bbox_problem as bbox_problem,
     class_name_problem as class_name_problem,
@@ -55,7 +56,6 @@ from vehicle_detection.wire_values import (
     time_problem,
     uuid_problem,
 )
-from vehicle_detection.wire_speeds import speed_kmh_problem, speeds_problems, vehicles_problems
 
 API_PREFIX = '/api/v1'
 HEALTH_PATH = f'{API_PREFIX}/health'

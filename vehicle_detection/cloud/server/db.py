@@ -221,7 +221,8 @@ class CountSpeedBin(Base):
     direction: Mapped[str] = mapped_column(String(64))
     class_name: Mapped[str] = mapped_column(String(64))
     period_start: Mapped[int] = mapped_column(BigInteger)  # the record's
-    bin: Mapped[int] = mapped_column(SmallInteger)  # speeds in [2 bin, 2 bin + 2) km/h
+    # Speeds in [2 bin, 2 bin + 2) km/h (wire_speeds).
+    bin: Mapped[int] = mapped_column(SmallInteger)  # noqa: A003 (the wire's name)
     count: Mapped[int] = mapped_column(Integer)
     replay: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 

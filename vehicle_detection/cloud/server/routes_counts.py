@@ -41,7 +41,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
 from vehicle_detection.cloud.server.count_speeds import (
-    SPEED_COLUMNS, speed_cells, speed_summaries, store_speeds)
+    speed_cells, SPEED_COLUMNS, speed_summaries, store_speeds)
 from vehicle_detection.cloud.server.db import (
     CountKey, CountRecord, Device, TrafficCount, utcnow, writing)
 from vehicle_detection.cloud.server.deps import authenticated, Caller, state

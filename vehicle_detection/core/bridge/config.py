@@ -126,7 +126,7 @@ class BridgeSettings:
         'as fractions of the image) and where each lies on the road in metres (e.g. across, '
         'along; corners of lane markings: UK motorway lanes are 3.65 m wide, dashes repeat '
         'every 9 m); or "lines NAME NAME METRES": two counting lines that far apart along the '
-        'road. Each counted vehicle\'s speed goes into 2 km/h bins per line, direction and '
+        'road. The speed of each counted vehicle goes into 2 km/h bins per line, direction and '
         'class in the count records (the server gives p15/p50/p85/p95 and mean), and alerts '
         'carry speed_kmh.', check=calibration_problem)
     count_vehicles: bool = setting(

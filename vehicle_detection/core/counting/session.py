@@ -154,7 +154,7 @@ class CountingSession:
         """Bin the speeds measured by now; return the periods past whose speeds are all in."""
         if self.meter is not None:
             for held, speed in self.meter.resolve(stamp, force):
-                where: _Held = held.payload  # type: ignore[assignment]  # ours, by hold()
+                where: _Held = held.payload  # ours, by hold()
                 period = self._periods[where.period]
                 if speed is not None:
                     period.speeds.setdefault(where.key, collections.Counter())[
@@ -163,7 +163,7 @@ class CountingSession:
                     period.vehicles.append((round(where.offset, 2), *where.key,
                                             None if speed is None else round(speed, 1)))
         waiting = {held.payload.period for held in self.meter.pending} \
-            if self.meter is not None else set()  # type: ignore[attr-defined]
+            if self.meter is not None else set()
         closed = []
         for index in sorted(self._periods):
             if not force and (index == self._period or index in waiting):

@@ -39,7 +39,7 @@ from __future__ import annotations
 import collections
 from dataclasses import dataclass, field
 import math
-from typing import Deque, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Deque, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -66,7 +66,7 @@ class Pending:
 
     track_id: int
     stamp: float  # when it crossed
-    payload: object  # what the caller needs back with the speed
+    payload: Any  # what the caller needs back with the speed
 
 
 @dataclass
@@ -105,7 +105,7 @@ class SpeedMeter:
         self._tracks = {k: v for k, v in self._tracks.items()
                         if stamp - v.last_seen <= HISTORY_S}
 
-    def hold(self, track_id: int, stamp: float, payload: object) -> None:
+    def hold(self, track_id: int, stamp: float, payload: Any) -> None:
         """Measure the speed of a vehicle that crossed a line at ``stamp``, once it can be."""
         self.pending.append(Pending(track_id, stamp, payload))
 
@@ -123,7 +123,7 @@ class SpeedMeter:
         return done
 
     def speed(self, track_id: int, stamp: float) -> Optional[float]:
-        """Return a track's speed (km/h) around ``stamp``, None where it cannot be measured."""
+        """Return how fast a track drove around ``stamp`` (km/h), None if it cannot be told."""
         track = self._tracks.get(track_id)
         speed = None
         if track is not None and self.ground is not None:

@@ -145,10 +145,10 @@ def speed_figures(scene: Scene, tracked: Sequence[Detections], stamps: Sequence[
             if speed is None:
                 unmatched += 1
                 continue
-            period = math.floor(stamp / period_s)  # as the session files it
-            offset = min(max(crossing.stamp - period * period_s, 0.0),
+            index = math.floor(stamp / period_s)  # as the session files it
+            offset = min(max(crossing.stamp - index * period_s, 0.0),
                          math.nextafter(float(period_s), 0.0))
-            exact.setdefault((period, crossing.line, crossing.direction, crossing.class_name,
+            exact.setdefault((index, crossing.line, crossing.direction, crossing.class_name,
                               round(offset, 2)), []).append(speed)
     periods += session.flush()
     errors: List[float] = []
