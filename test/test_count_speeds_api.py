@@ -28,7 +28,8 @@ import pytest
 import requests
 
 from vehicle_detection.wire import CountRecord, utc_iso
-from vehicle_detection.wire_speeds import merge_bins, speed_bin, speed_summary
+from vehicle_detection.wire_speeds import (
+    merge_bins, refused_as_unknown, speed_bin, speed_summary)
 
 DAY = datetime(2026, 4, 7, tzinfo=timezone.utc)  # a day no other test counts on
 KEYS = (('bar', 'away', 'car'), ('bar', 'away', 'truck'), ('bar', 'towards', 'car'))
@@ -128,3 +129,17 @@ def test_vehicles_are_exported_as_json_and_csv(fleet: Fleet) -> None:
             ('2026-04-07T16:00:07.00Z', 'bar', 'car', '101.0')]
     assert requests.get(f'{fleet.url}/counts/vehicles', timeout=10,
                         params={**window, 'device': 'nobody'}).status_code == 404
+
+
+def test_an_older_servers_refusal_of_new_fields_is_told_apart(fleet: Fleet) -> None:
+    """The uploader resends without the fields a server refuses as unknown, and only those."""
+    body = CountRecord(str(uuid.uuid4()), 'edge-1', 'cam0', utc_iso(DAY + timedelta(hours=18)),
+                       60, (('bar', 'away', 'car', 1),)).to_json()
+    key = {'X-API-Key': fleet.keys['edge-1']}
+    unknown = requests.post(f'{fleet.url}/counts', json={**body, 'lanes': [1]}, headers=key,
+                            timeout=10)
+    assert unknown.status_code == 422
+    assert refused_as_unknown(unknown.json(), ('lanes', 'speeds')) == ['lanes']
+    wrong = requests.post(f'{fleet.url}/counts', headers=key, timeout=10,
+                          json={**body, 'speeds': [['bar', 'away', 'car', [[45, 9]]]]})
+    assert wrong.status_code == 422 and refused_as_unknown(wrong.json()) == []  # a bad value

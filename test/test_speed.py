@@ -22,7 +22,8 @@ from typing import List
 import numpy as np
 import pytest
 
-from vehicle_detection.core.bridge.config import BRIDGE_PARAMS, speed_trap_problem
+from vehicle_detection.core.bridge.config import BRIDGE_PARAMS, BridgeSettings, speed_trap_problem
+from vehicle_detection.core.bridge.watch import TrafficWatch
 from vehicle_detection.core.counting.calibration import parse_calibration
 from vehicle_detection.core.counting.config import parse_geometry
 from vehicle_detection.core.counting.overlay import CALIBRATION_COLOUR, draw_counts
@@ -216,3 +217,24 @@ def test_the_overlay_draws_the_calibration_and_ignores_a_malformed_one() -> None
                     {'image': [[0, 0]] * 4, 'road': [['a', 1]] * 4},
                     {'lines': [], 'distance_m': 1}):
         draw_counts(np.zeros((24, 32, 3), np.uint8), {'calibration': hostile, 'lines': [{}]})
+
+
+def test_alerts_carry_the_speed_of_their_vehicle() -> None:
+    """A car at 25 m/s away from a calibrated camera: its vehicle alert says about 90 km/h."""
+    calibration = scene_calibration(CAMERA)
+    text = 'image ' + ' '.join(f'{x:.4f},{y:.4f}' for x, y in calibration.image) + ' road ' \
+        + ' '.join(f'{a:g},{b:g}' for a, b in calibration.road)
+    watch = TrafficWatch(BridgeSettings(counting_lines='main 0,250 640,250 towards/away',
+                                        speed_calibration=text))
+    uncalibrated = TrafficWatch(BridgeSettings(counting_lines='main 0,250 640,250 towards/away'))
+    events, plain = [], []
+    for index in range(30):
+        stamp = index / 10.0
+        x, bottom = pixel(2.0, 12.0 + 25.0 * stamp)
+        sighting = Sighting(3, 'car', 0.9, (x - 30.0, bottom - 40.0, x + 30.0, bottom))
+        for each, found in ((watch, events), (uncalibrated, plain)):
+            each.on_image((640, 360))
+            found += each.update([sighting], round(stamp * 1e9)).events
+    (event,), (other,) = events, plain
+    assert event.kind == 'vehicle' and event.speed_kmh == pytest.approx(90.0, abs=0.5)
+    assert other.speed_kmh is None

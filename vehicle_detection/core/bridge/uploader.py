@@ -58,6 +58,7 @@ from vehicle_detection.core.bridge.transport import Answer, new_session, retry_a
 from vehicle_detection.wire import (
     alert_image_path, ALERTS_PATH, COUNTS_PATH, HEALTH_PATH, heartbeat_path,
     IDEMPOTENCY_HEADER, is_retryable, JPEG_CONTENT_TYPE)
+from vehicle_detection.wire_speeds import refused_as_unknown
 
 AUTH_PAUSE_S = 300.0  # a refused key is tried again after this long (or a settings change)
 _BRIDGE = BridgeSettings()  # the upload settings' defaults are the bridge's
@@ -217,6 +218,14 @@ class Uploader:
 
             outcome = self._send(event, 'alert', event.kind, 'POST', path, post,
                                  lambda answer: stored(answer, event.event_id))
+            newer = refused_as_unknown(last['answer'].json_object()) \
+                if outcome == FAILED and 'answer' in last else []
+            if newer:  # a server older than these fields: what it knows, without them
+                body = json.dumps({k: v for k, v in event.alert.items() if k not in newer},
+                                  allow_nan=False).encode()
+                outcome = self._send(event, 'alert', event.kind, 'POST', path, post,
+                                     lambda answer: stored(answer, event.event_id))
+                self.stats.permanent_failures -= outcome == SENT  # not refused after all
             if outcome != SENT or event.kind != ALERT:
                 return outcome  # a count record has no snapshot and is filed like an alert
             receipt = last['answer'].json_object() or {}
