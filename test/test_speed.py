@@ -27,7 +27,7 @@ from vehicle_detection.core.bridge.watch import TrafficWatch
 from vehicle_detection.core.counting.calibration import parse_calibration
 from vehicle_detection.core.counting.config import parse_geometry
 from vehicle_detection.core.counting.overlay import CALIBRATION_COLOUR, draw_counts
-from vehicle_detection.core.counting.session import CountingSession
+from vehicle_detection.core.counting.session import CountingSession, vehicle_offset
 from vehicle_detection.core.counting.speed import fitted_speed, trap_speed, WAIT_S
 from vehicle_detection.core.detection.tracker import ByteTracker
 from vehicle_detection.core.evaluation.alerts import truth_as_detections
@@ -238,3 +238,8 @@ def test_alerts_carry_the_speed_of_their_vehicle() -> None:
     (event,), (other,) = events, plain
     assert event.kind == 'vehicle' and event.speed_kmh == pytest.approx(90.0, abs=0.5)
     assert other.speed_kmh is None
+
+
+def test_a_vehicle_crossing_in_the_last_10_ms_of_a_period_is_sent_within_it() -> None:
+    assert vehicle_offset(59.996, 60) == 59.99 and vehicle_offset(-0.2, 60) == 0.0
+    assert vehicle_offset(12.349, 60) == 12.34

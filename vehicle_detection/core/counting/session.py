@@ -49,6 +49,12 @@ VehicleRow = Tuple[float, str, str, str, Optional[float]]  # offset s, line, way
 SpeedRow = Tuple[str, str, str, Tuple[Tuple[int, int], ...]]  # line, way, class, (bin, n)
 
 
+def vehicle_offset(seconds: float, period_s: int) -> float:
+    """Return a crossing's seconds into its period as sent: to 10 ms, down, within it."""
+    # Down, never rounded up: 59.996 s into a minute is not 60.00 (the wire refuses that).
+    return min(max(math.floor(seconds * 100.0) / 100.0, 0.0), period_s - 0.01)
+
+
 @dataclass(frozen=True)
 class PeriodCounts:
     """Crossings of one period: start (epoch seconds), length, counts, speeds, vehicles."""
@@ -136,12 +142,11 @@ class CountingSession:
             key = (crossing.line, crossing.direction, crossing.class_name)
             open_period.counts[key] += 1
             self.totals[key] += 1
-            offset = min(max(crossing.stamp - period * self.period_s, 0.0),
-                         math.nextafter(float(self.period_s), 0.0))
+            offset = vehicle_offset(crossing.stamp - period * self.period_s, self.period_s)
             if self.meter is not None:
                 self.meter.hold(crossing.track_id, crossing.stamp, _Held(period, key, offset))
             elif self.per_vehicle:
-                open_period.vehicles.append((round(offset, 2), *key, None))
+                open_period.vehicles.append((offset, *key, None))
         return FrameCounts(crossings, self._settle(stamp))
 
     def flush(self) -> List[PeriodCounts]:
@@ -160,7 +165,7 @@ class CountingSession:
                     period.speeds.setdefault(where.key, collections.Counter())[
                         speed_bin(speed)] += 1
                 if self.per_vehicle:
-                    period.vehicles.append((round(where.offset, 2), *where.key,
+                    period.vehicles.append((where.offset, *where.key,
                                             None if speed is None else round(speed, 1)))
         waiting = {held.payload.period for held in self.meter.pending} \
             if self.meter is not None else set()

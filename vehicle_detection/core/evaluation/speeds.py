@@ -36,7 +36,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from vehicle_detection.core.counting.calibration import Calibration, parse_calibration
-from vehicle_detection.core.counting.session import CountingSession, PeriodCounts
+from vehicle_detection.core.counting.session import (
+    CountingSession, PeriodCounts, vehicle_offset)
 from vehicle_detection.core.detection.detections import Detections
 from vehicle_detection.core.evaluation.scene import Camera, Scene
 from vehicle_detection.core.events.geometry import Geometry
@@ -146,10 +147,9 @@ def speed_figures(scene: Scene, tracked: Sequence[Detections], stamps: Sequence[
                 unmatched += 1
                 continue
             index = math.floor(stamp / period_s)  # as the session files it
-            offset = min(max(crossing.stamp - index * period_s, 0.0),
-                         math.nextafter(float(period_s), 0.0))
+            offset = vehicle_offset(crossing.stamp - index * period_s, period_s)
             exact.setdefault((index, crossing.line, crossing.direction, crossing.class_name,
-                              round(offset, 2)), []).append(speed)
+                              offset), []).append(speed)
     periods += session.flush()
     errors: List[float] = []
     unmeasured = 0
