@@ -243,3 +243,21 @@ def test_alerts_carry_the_speed_of_their_vehicle() -> None:
 def test_a_vehicle_crossing_in_the_last_10_ms_of_a_period_is_sent_within_it() -> None:
     assert vehicle_offset(59.996, 60) == 59.99 and vehicle_offset(-0.2, 60) == 0.0
     assert vehicle_offset(12.349, 60) == 12.34
+
+
+def test_a_speed_trap_gives_both_lines_crossings_the_vehicles_speed() -> None:
+    """Two lines 25.6 m apart (rows 250 and 150); a car at 18 km/h takes 5 s between."""
+    geometry = parse_geometry('entry 0,250 640,250; exit 0,150 640,150', '')
+    distance = CAMERA.focal * CAMERA.mount_height * (1 / 110 - 1 / 210)
+    session = CountingSession(geometry, 60, parse_calibration(f'lines entry exit {distance}'),
+                              per_vehicle=True)
+    periods = []
+    for index in range(80):
+        stamp = 100.0 + index / 10.0
+        x, bottom = pixel(2.0, 16.0 + 5.0 * index / 10.0)
+        periods += session.update([Sighting(4, 'car', 0.9, (x - 20.0, bottom - 30.0, x + 20.0,
+                                                             bottom))], stamp, (640, 360)).closed
+    periods += session.flush()
+    rows = [row for period in periods for row in period.vehicles]
+    assert [(line, speed) for _, line, _, _, speed in rows] == [
+        ('entry', pytest.approx(18.0, abs=0.3)), ('exit', pytest.approx(18.0, abs=0.3))]

@@ -30,7 +30,9 @@ speed is measured around its crossing:
   between the frames either side (a vehicle at 100 km/h moves 2.8 m
   between frames at 10 fps).
 
-A crossing waits for the frames after it (at most :data:`WAIT_S`), so the
+A crossing waits for the frames after it (at most :data:`WAIT_S`; in a
+speed trap until the vehicle reached the other line, at most
+:data:`TRAP_WAIT_S`; never for a track unseen for :data:`GONE_S`), so the
 count of a period closes up to that much later than the period.
 """
 
@@ -55,7 +57,9 @@ MIN_BOX_PX = 8.0  # a box's height counts as this at least in a position's error
 EDGE_PX = 2.0  # a box side this close to the image edge is cut there...
 EDGE_SHARE = 0.03  # ...or this share of the image (a cut box's edge wobbles too)
 HISTORY_S = 30.0  # of a track kept: a trap's lines may be far apart at walking pace
-WAIT_S = 2.0  # a crossing waits this long at most for the frames after it
+WAIT_S = 2.0  # a crossing waits this long at most for the frames after it...
+TRAP_WAIT_S = 10.0  # ...or, in a speed trap, for the vehicle to reach the other line
+GONE_S = 1.0  # a track unseen this long is not waited for
 MS_TO_KMH = 3.6
 Sample = Tuple[float, Point, float]  # stamp, ground point (pixels), box height (pixels)
 
@@ -112,10 +116,15 @@ class SpeedMeter:
     def resolve(self, stamp: float, force: bool = False) -> List[Tuple[Pending, Optional[float]]]:
         """Return the held crossings measured by now (``force``: all), with their km/h."""
         done, waiting = [], []
+        wait_s = WAIT_S if self.ground is not None else TRAP_WAIT_S
         for held in self.pending:
             track = self._tracks.get(held.track_id)
-            seen_after = track is not None and track.last_seen >= held.stamp + self._after(held)
-            if force or seen_after or stamp >= held.stamp + WAIT_S or track is None:
+            if self.ground is not None:  # the fit's window after the crossing is seen
+                ready = track is not None and track.last_seen >= held.stamp + WINDOW_S
+            else:  # both lines crossed
+                ready = self.speed(held.track_id, held.stamp) is not None
+            gone = stamp - (track.last_seen if track is not None else held.stamp) > GONE_S
+            if force or ready or gone or stamp >= held.stamp + wait_s:
                 done.append((held, self.speed(held.track_id, held.stamp)))
             else:
                 waiting.append(held)
@@ -138,9 +147,6 @@ class SpeedMeter:
         """Return a track's speed over its last frames up to ``stamp`` (for an alert)."""
         return self.speed(track_id, stamp - WINDOW_S) if self.ground is not None \
             else self.speed(track_id, stamp)
-
-    def _after(self, held: Pending) -> float:
-        return WINDOW_S if self.ground is not None else WAIT_S
 
     def _cut(self, box: Tuple[float, float, float, float]) -> bool:
         width, height = self.size
