@@ -28,13 +28,16 @@ must show them.
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+import itertools
 from pathlib import Path
 import sqlite3
 import subprocess
 import sys
-from typing import List
+from typing import Dict, List
 
 from cloud_helpers import add_device, CloudServer, start_run, stop_run
+import numpy as np
+import pytest
 import requests
 from test_dashboard_browser import ARTIFACTS, browser  # noqa: F401 (browser: a fixture)
 
@@ -44,8 +47,10 @@ from vehicle_detection.core.evaluation.counts import true_crossings
 from vehicle_detection.core.evaluation.render import load_sprites, render_frames
 from vehicle_detection.core.evaluation.runs import every, load_clip_truth, read_video
 from vehicle_detection.core.evaluation.scenarios import scenario
-from vehicle_detection.core.evaluation.scene import build_truth, visible_vehicles
+from vehicle_detection.core.evaluation.scene import build_truth, Camera, Scene, visible_vehicles
+from vehicle_detection.core.evaluation.speeds import exact_speed, scene_calibration
 from vehicle_detection.core.events.event import VehicleEvent
+from vehicle_detection.core.events.geometry import CountingLine
 from vehicle_detection.core.events.vehicles import iou, Sighting
 from vehicle_detection.core.system.bag_tools import make_bag
 from waiting import Lines
@@ -58,6 +63,12 @@ FPS = 10.0
 SCENE_START = 10**18
 CLIP_START = SCENE_START + 100 * 10**9  # after the scene: the tracker goes on
 LINES = 'low 0,0.75 1,0.75 towards/away'  # fractions: the scene and the clip differ in size
+# The scene camera's calibration, in fractions of its 640x360 image (the clip, another
+# camera, gets it too: its speeds mean nothing here, bench/clip_speeds.py measures them).
+SCENE_CALIBRATION = scene_calibration(Camera())
+CALIBRATION = 'image ' + ' '.join(f'{x / 640:.6f},{y / 360:.6f}'
+                                  for x, y in SCENE_CALIBRATION.image) \
+    + ' road ' + ' '.join(f'{a:g},{b:g}' for a, b in SCENE_CALIBRATION.road)
 
 
 def play(bag: Path, frames: int, env: dict) -> None:
@@ -102,7 +113,9 @@ def test_generated_scene_and_real_clip_through_the_system(
     key = add_device('edge-1', db, storage)
     server = CloudServer(db, storage)
     system = start_run(CONFIG, model_path, server, key, tmp_path / 'edge', ros_env,
-                       f'cloud_bridge_node.counting_lines={LINES}')
+                       f'cloud_bridge_node.counting_lines={LINES}',
+                       f'cloud_bridge_node.speed_calibration={CALIBRATION}',
+                       'cloud_bridge_node.count_vehicles=true')
     try:
         Lines(system.stderr).wait_for('detector ready')
         play(tmp_path / 'scene', scene_frames, ros_env)
@@ -110,6 +123,7 @@ def test_generated_scene_and_real_clip_through_the_system(
         stop_run(system)
         scene_counts = server_counts(server.url, SCENE_START, scene_frames)
         clip_counts = server_counts(server.url, CLIP_START, clip_frames)
+        scene_speeds = server_speeds(server.url, SCENE_START, scene_frames)
         chart_totals = dashboard_chart(browser, server.url)
     finally:
         if system.poll() is None:
@@ -128,6 +142,21 @@ def test_generated_scene_and_real_clip_through_the_system(
         'away': scene_counts['away'] + clip_counts['away'],
         'towards': scene_counts['towards']}.items()}
 
+    # Speeds: the scene's vehicles drive at constant speeds; the median of the exported
+    # vehicles' speeds per direction against that of the vehicles crossing the line.
+    exact = crossing_speeds(scene, lines[0])
+    assert set(scene_speeds) == set(exact)
+    for direction, row in scene_speeds.items():
+        assert row['speed_n'] >= 0.9 * row['count'] and len(row['speeds']) == row['speed_n']
+        assert float(np.median(row['speeds'])) == pytest.approx(exact[direction], abs=3.0), (
+            row, exact)
+    with sqlite3.connect(tmp_path / 'cloud.db') as connection:  # the scene's alerts
+        speeds = [speed for detected_at, speed in connection.execute(
+            'SELECT detected_at, speed_kmh FROM alerts WHERE replay')
+            if datetime.fromisoformat(detected_at).replace(tzinfo=timezone.utc).timestamp()
+            < CLIP_START / 1e9]
+    assert speeds and sum(s is not None for s in speeds) >= 0.8 * len(speeds), speeds
+
     # bench/tracking.py in process, parking at 10 fps: recall 0.92 (the misses are
     # two far lorries), no duplicate; the clip: recall 1.0, one duplicate.
     alerts = server_alerts(tmp_path / 'cloud.db', SCENE_START, scene_frames)
@@ -142,6 +171,42 @@ def test_generated_scene_and_real_clip_through_the_system(
     result = score_alerts(alerts, clip_truth, clip.expected)
     assert result.recall >= 0.94 and result.duplicates <= 2, result.as_dict()
     assert result.no_vehicle == 0, result.as_dict()
+
+
+def crossing_speeds(scene: Scene, line: CountingLine) -> Dict[str, float]:
+    """Return per direction the median exact speed (km/h) of the vehicles crossing the line."""
+    along = scene.camera.focal * scene.camera.mount_height / (line.a[1] - scene.camera.horizon)
+    found: Dict[str, List[float]] = {}
+    for vehicle in scene.vehicles:
+        times = [i / 10.0 for i in range(round(scene.seconds * 10))]
+        for before, after in itertools.pairwise(times):
+            ahead, behind = vehicle.position(before), vehicle.position(after)
+            if ahead is not None and behind is not None and (ahead - along) * (behind - along) < 0:
+                direction = 'towards' if behind < ahead else 'away'
+                speed = exact_speed(scene, vehicle.vehicle_id, after)
+                found.setdefault(direction, []).append(speed or 0.0)
+    return {direction: float(np.median(speeds)) for direction, speeds in found.items()}
+
+
+def server_speeds(url: str, start_ns: int, frames: int) -> Dict[str, dict]:
+    """Return per direction of one bag: vehicles counted and measured, and their speeds."""
+    start = datetime.fromtimestamp(start_ns / 1e9, timezone.utc)
+    window = {'since': start.isoformat(), 'replay': 'only',
+              'until': (start + timedelta(seconds=frames / FPS + 3)).isoformat()}
+    series = requests.get(f'{url}/api/v1/counts', timeout=10, params={
+        **window, 'bucket': '1min', 'by': 'direction'}).json()
+    found: Dict[str, dict] = {}
+    for row in series['rows']:  # the bag's minutes (no other bag's periods in them)
+        if start <= datetime.fromisoformat(row['start']) + timedelta(minutes=1) and \
+                datetime.fromisoformat(row['start']) < start + timedelta(seconds=frames / FPS):
+            entry = found.setdefault(row['direction'], {'count': 0, 'speed_n': 0, 'speeds': []})
+            entry['count'] += row['count']
+            entry['speed_n'] += row['speed_n']
+    for vehicle in requests.get(f'{url}/api/v1/counts/vehicles', timeout=10,
+                                params=window).json():
+        if vehicle['speed_kmh'] is not None:
+            found[vehicle['direction']]['speeds'].append(vehicle['speed_kmh'])
+    return found
 
 
 def server_counts(url: str, start_ns: int, frames: int) -> dict:
@@ -186,7 +251,7 @@ def dashboard_chart(browser, url: str) -> set:  # noqa: F811
         str(ARTIFACTS / 'traffic.png'))  # the README's picture (docs/traffic.png)
     csv_link = browser.find_element(By.ID, 't-csv').get_attribute('href')
     table = requests.get(csv_link, timeout=10).text.splitlines()
-    assert table[0] == 'bucket_start,device_id,line,direction,class_name,count'
+    assert table[0].startswith('bucket_start,device_id,line,direction,class_name,count')
     return set(browser.execute_script(  # read in one go, between two redraws
         'return [...document.querySelectorAll(arguments[0])].map(t => t.textContent)',
         '#traffic figure[data-line="low"] text.legend'))
