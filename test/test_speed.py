@@ -255,8 +255,8 @@ def test_a_speed_trap_gives_both_lines_crossings_the_vehicles_speed() -> None:
     for index in range(80):
         stamp = 100.0 + index / 10.0
         x, bottom = pixel(2.0, 16.0 + 5.0 * index / 10.0)
-        periods += session.update([Sighting(4, 'car', 0.9, (x - 20.0, bottom - 30.0, x + 20.0,
-                                                             bottom))], stamp, (640, 360)).closed
+        box = (x - 20.0, bottom - 30.0, x + 20.0, bottom)
+        periods += session.update([Sighting(4, 'car', 0.9, box)], stamp, (640, 360)).closed
     periods += session.flush()
     rows = [row for period in periods for row in period.vehicles]
     assert [(line, speed) for _, line, _, _, speed in rows] == [
