@@ -97,8 +97,16 @@ SHA256_PATTERN = r'^[0-9a-f]{64}$'
 # counting line, per direction and class. A period is sent even when nothing crossed,
 # so that "no traffic" differs from "no data"; one record is a few hundred bytes.
 COUNT_FIELDS: Tuple[str, ...] = (
-    'record_id', 'device_id', 'camera_id', 'period_start', 'period_s', 'counts', 'replay')
+    'record_id', 'device_id', 'camera_id', 'period_start', 'period_s', 'counts', 'replay',
+    'scheme', 'quality')
 COUNT_ROW_FIELDS: Tuple[str, ...] = ('line', 'direction', 'class_name', 'count')
+# Optional on a count record (an older edge sends neither): ``scheme``, the name of the class
+# scheme its class names belong to (``uk6``, ``coco``: the detector's labels), and
+# ``quality``: ``{"flags": [...], "observed_s": s}``, what degraded detection in the period
+# (flags of QUALITY_FLAGS) and the seconds of it the camera actually saw.
+QUALITY_FLAGS: Tuple[str, ...] = (
+    'dark', 'glare', 'detections_collapsed', 'camera_reconnected', 'stalled')
+QUALITY_FIELDS: Tuple[str, ...] = ('flags', 'observed_s')
 # Limits of counting, the same at the edge (its lines) and on the server (per record, and
 # per device and UTC day, so that a read of counts stays bounded): 32 lines of 2 directions
 # each, 16 classes (the 13 of FHWA's vehicle classification fit; the default is 5).
@@ -273,6 +281,8 @@ class CountRecord:
     period_s: int
     counts: Tuple[Tuple[str, str, str, int], ...]  # (line, direction, class_name, count)
     replay: bool = False  # counted in recorded images, not live
+    scheme: Optional[str] = None  # the class scheme of the class names (uk6, coco)
+    quality: Optional[Mapping[str, Any]] = None  # {"flags": [...], "observed_s": s}
 
     def __post_init__(self) -> None:
         """Refuse what the server would refuse, before it is queued."""
@@ -292,12 +302,16 @@ class CountRecord:
             # Limits on a record's lines, directions and classes (as the server's per day).
             None if any(row_problems) or not count_limits_problem(keys)
             else f'a count record of {count_limits_problem(keys)}',
-            _replay_problem(self.replay)])
+            _replay_problem(self.replay),
+            None if self.scheme is None or (isinstance(self.scheme, str)
+                                            and is_valid_name(self.scheme))
+            else f'scheme {self.scheme!r} is not a valid name',
+            quality_problem(self.quality, self.period_s)])
 
     @classmethod
     def from_json(cls, body: Mapping[str, Any]) -> 'CountRecord':
         """Return the record of a JSON body; ValueError says what the server would refuse."""
-        values = json_fields(cls, body, COUNT_FIELDS, ('replay',))
+        values = json_fields(cls, body, COUNT_FIELDS, ('replay', 'scheme', 'quality'))
         rows = values['counts']
         if not isinstance(rows, list):
             raise ValueError('counts must be a list of rows')
@@ -307,12 +321,34 @@ class CountRecord:
         return cls(**values)
 
     def to_json(self) -> Dict[str, Any]:
-        """Return the JSON body (``replay`` only when true)."""
-        body: Dict[str, Any] = {name: getattr(self, name) for name in COUNT_FIELDS[:-2]}
+        """Return the JSON body (``replay`` only when true, scheme and quality when known)."""
+        body: Dict[str, Any] = {name: getattr(self, name) for name in COUNT_FIELDS[:5]}
         body['counts'] = [dict(zip(COUNT_ROW_FIELDS, row)) for row in self.counts]
         if self.replay:
             body['replay'] = True
+        if self.scheme is not None:
+            body['scheme'] = self.scheme
+        if self.quality is not None:
+            body['quality'] = {'flags': list(self.quality['flags']),
+                               'observed_s': self.quality['observed_s']}
         return body
+
+
+def quality_problem(quality: Any, period_s: Any) -> Optional[str]:
+    """Say what is wrong with a count record's ``quality`` (None if fine or absent)."""
+    if quality is None:
+        return None
+    if not isinstance(quality, Mapping) or set(quality) != set(QUALITY_FIELDS):
+        return 'quality must be {"flags": [...], "observed_s": seconds}'
+    flags, observed = quality['flags'], quality['observed_s']
+    if not isinstance(flags, (list, tuple)) or not all(
+            isinstance(flag, str) and flag in QUALITY_FLAGS for flag in flags) \
+            or len(set(flags)) != len(flags):
+        return f'quality flags must be distinct, of {", ".join(QUALITY_FLAGS)}'
+    limit = period_s if is_integer(period_s) else MAX_PERIOD_S
+    if not (is_number(observed) and 0 <= observed <= limit):
+        return f'observed_s {observed!r} is not a number of seconds in [0, {limit}]'
+    return None
 
 
 def _count_row_problems(row: Sequence[Any]) -> List[Optional[str]]:

@@ -83,7 +83,8 @@ class AlertRecorder:
         """Queue one period's traffic counts (ValueError, OSError: nothing is queued)."""
         start = datetime.fromtimestamp(period.start, timezone.utc)
         record = CountRecord(str(uuid.uuid4()), settings.device_id, settings.camera_id,
-                             utc_iso(start), period.period_s, period.rows(), settings.replay)
+                             utc_iso(start), period.period_s, period.rows(), settings.replay,
+                             period.scheme, period.quality.to_json() if period.quality else None)
         self.outbox.enqueue(record.to_json(), None, COUNTS)
         self.count_records += 1
 

@@ -30,12 +30,17 @@ from __future__ import annotations
 import collections
 from dataclasses import dataclass
 import math
-from typing import Any, Counter, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Counter, Dict, List, Optional, Sequence, Tuple
 
+from vehicle_detection.core.counting.quality import PeriodQuality, QualityLimits, QualityWatch
+from vehicle_detection.core.counting.schemes import ClassScheme
 from vehicle_detection.core.events.geometry import Crossing, Geometry, LineCrossings
 from vehicle_detection.core.events.vehicles import Sighting
 
 CountKey = Tuple[str, str, str]  # line, direction, class
+# The length in metres of a crossing vehicle where a ground calibration gives it (None:
+# unknown); the class scheme then judges by length instead of the box's size.
+LengthOf = Callable[[Crossing], Optional[float]]
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,8 @@ class PeriodCounts:
     start: float
     period_s: int
     counts: Dict[CountKey, int]
+    scheme: Optional[str] = None  # the class scheme of the counts' class names
+    quality: Optional[PeriodQuality] = None  # seconds observed and what degraded them
 
     def rows(self) -> Tuple[Tuple[str, str, str, int], ...]:
         """Return (line, direction, class, count) rows, sorted."""
@@ -62,9 +69,14 @@ class FrameCounts:
 class CountingSession:
     """Counts of one camera, fed frame by frame with tracked vehicles."""
 
-    def __init__(self, geometry: Geometry, period_s: int = 60) -> None:
+    def __init__(self, geometry: Geometry, period_s: int = 60, scheme: str = 'uk6',
+                 quality: QualityLimits = QualityLimits(),
+                 length_of: Optional[LengthOf] = None) -> None:
         self.geometry = geometry
         self.period_s = period_s
+        self.scheme = ClassScheme(scheme)
+        self.quality = QualityWatch(period_s, quality)
+        self.length_of = length_of
         self.totals: Counter[CountKey] = collections.Counter()  # since the session started
         self._counter: Optional[LineCrossings] = None
         self._size: Tuple[int, int] = (0, 0)
@@ -83,9 +95,12 @@ class CountingSession:
         if self._period is not None and period != self._period:
             closed = self.flush()
         self._period = period
+        self.quality.frame(stamp, len(sightings))
+        for sighting in sightings:
+            self.scheme.observe(sighting, size[1])
         crossings = self._counter.update(sightings, stamp)
         for crossing in crossings:
-            key = (crossing.line, crossing.direction, crossing.class_name)
+            key = (crossing.line, crossing.direction, self.classify(crossing))
             self._open[key] += 1
             self.totals[key] += 1
         return FrameCounts(crossings, closed)
@@ -94,9 +109,16 @@ class CountingSession:
         """Close the open period (at a stop, or a change of lines); [] when none is open."""
         if self._period is None:
             return []
-        period = PeriodCounts(self._period * self.period_s, self.period_s, dict(self._open))
+        period = PeriodCounts(self._period * self.period_s, self.period_s, dict(self._open),
+                              self.scheme.name, self.quality.close(self._period))
         self._period, self._open = None, collections.Counter()
         return [period]
+
+    def classify(self, crossing: Crossing) -> str:
+        """Return a crossing vehicle's class in the session's scheme."""
+        length = self.length_of(crossing) if self.length_of is not None else None
+        return self.scheme.classify(crossing.class_name, crossing.sighting.bbox,
+                                    self._size[1], length)
 
     def direction_totals(self) -> Dict[Tuple[str, str], int]:
         """Return the vehicles counted since the start per (line, direction), all classes."""
