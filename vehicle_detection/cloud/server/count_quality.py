@@ -58,6 +58,7 @@ def coverage_aggregates(covered_s: Any) -> List[Any]:
     flags = func.coalesce(CountRecord.quality_flags, 0)
     return [func.sum(case((observed < covered_s, observed), else_=covered_s)),
             func.max(CountRecord.scheme),
+            func.min(case((CountRecord.quality_flags.is_(None), 0), else_=1)),
             *(func.max(case((flags.op('&')(1 << bit) != 0, 1), else_=0))
               for bit in range(len(QUALITY_FLAGS)))]
 
@@ -65,17 +66,24 @@ def coverage_aggregates(covered_s: Any) -> List[Any]:
 def coverage_entry(start: Any, device: str, size: int, covered: Any,
                    aggregates: Sequence[Any]) -> Dict[str, Any]:
     """Return a :class:`CountCoverage`'s fields from a row of :func:`coverage_aggregates`."""
-    observed, scheme, *bits = aggregates
+    observed, scheme, assessed, *bits = aggregates
     seconds = min(size, int(covered))
     return {'start': start, 'device_id': device, 'seconds': seconds,
             'observed_seconds': min(seconds, int(round(float(observed or 0)))),
+            'assessed': bool(assessed),
             'flags': [flag for flag, bit in zip(QUALITY_FLAGS, bits) if bit],
             'scheme': scheme}
 
 
 def csv_cells(coverage: Optional[CountCoverage]) -> List[str]:
-    """Return a CSV row's coverage columns (``CSV_COLUMNS``): empty where none is known."""
+    """
+    Return a CSV row's coverage columns (``CSV_COLUMNS``): empty where none is known.
+
+    ``quality`` is the bucket's flags, space-separated; ``ok`` where every
+    period said its quality and none was flagged; empty where a period did not say.
+    """
     if coverage is None:
         return ['', '', '', '']
-    return [str(coverage.seconds), str(coverage.observed_seconds),
-            ' '.join(coverage.flags) or 'ok', coverage.scheme or '']
+    quality = ' '.join(coverage.flags) or ('ok' if coverage.assessed else '')
+    return [str(coverage.seconds), str(coverage.observed_seconds), quality,
+            coverage.scheme or '']

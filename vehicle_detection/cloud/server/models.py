@@ -294,7 +294,8 @@ class CountCoverage(BaseModel):
     ``observed_seconds``: of those, the seconds the camera saw (a period's
     ``observed_s`` where its record says it; else all of it); ``flags``: what
     degraded detection in any of the bucket's periods (``wire.QUALITY_FLAGS``):
-    counts of a flagged bucket may be low. ``scheme``: the class scheme of its
+    counts of a flagged bucket may be low; ``assessed``: every period said its
+    quality (an older edge does not). ``scheme``: the class scheme of its
     class names (null: an edge that does not say).
     """
 
@@ -302,6 +303,7 @@ class CountCoverage(BaseModel):
     device_id: str
     seconds: int
     observed_seconds: int
+    assessed: bool
     flags: List[str]
     scheme: Optional[str] = None
 
