@@ -93,7 +93,18 @@ BAD_COUNTS: List[Dict[str, Any]] = [
     counts(counts=[row(), row()]), counts(counts=[row(speed=80)]),
     counts(counts=[row(line=f'l{i}') for i in range(MAX_COUNT_ROWS + 1)]),
     counts(counts='none'), counts(extra=1),
+    counts(scheme='u k6'), counts(scheme=6), counts(quality={'flags': ['foggy'], 'observed_s': 60}),
+    counts(quality={'flags': ['dark', 'dark'], 'observed_s': 60}),
+    counts(quality={'flags': [], 'observed_s': 61}), counts(quality={'flags': []}),
+    counts(quality={'flags': [], 'observed_s': -1}), counts(quality={'flags': 'dark',
+                                                                     'observed_s': 1}),
+    counts(quality={'flags': [], 'observed_s': '60'}),
+    counts(quality={'flags': [], 'observed_s': 60, 'lux': 3}), counts(quality=[]),
 ]
+# A record as the new edge sends it: its class scheme and its period's quality.
+GOOD_COUNTS_WITH_QUALITY = counts(
+    period_start=utc_iso(NOW.replace(second=0, microsecond=0) - timedelta(minutes=1)),
+    scheme='uk6', quality={'flags': ['dark', 'glare'], 'observed_s': 42.5})
 
 
 def changed(body: Dict[str, Any]) -> Dict[str, Any]:
@@ -115,6 +126,7 @@ def test_the_edge_refuses_every_bad_body() -> None:
         assert Alert.from_json(good).to_json() == {**good, 'confidence': 0.91}
     good_counts = counts()
     assert CountRecord.from_json(good_counts).to_json() == good_counts
+    assert CountRecord.from_json(GOOD_COUNTS_WITH_QUALITY).to_json() == GOOD_COUNTS_WITH_QUALITY
 
 
 def test_the_server_refuses_the_same_bodies_and_stores_every_kind(fleet) -> None:
@@ -138,4 +150,6 @@ def test_the_server_refuses_the_same_bodies_and_stores_every_kind(fleet) -> None
     stats = requests.get(f'{fleet.url}/stats', timeout=10).json()
     assert set(stats['per_kind']) == set(ALERT_KINDS) and stats['per_kind']['wrong_way'] >= 1
     assert requests.post(f'{fleet.url}/counts', json=counts(), headers=key,
+                         timeout=10).status_code == 201
+    assert requests.post(f'{fleet.url}/counts', json=GOOD_COUNTS_WITH_QUALITY, headers=key,
                          timeout=10).status_code == 201

@@ -92,10 +92,10 @@ class CountingSession:
             self._counter, self._size = LineCrossings(self.geometry.in_pixels(*size)[0]), size
         closed = []
         period = math.floor(stamp / self.period_s)
+        self.quality.frame(stamp, len(sightings))  # first: it covers the end of the last period
         if self._period is not None and period != self._period:
             closed = self.flush()
         self._period = period
-        self.quality.frame(stamp, len(sightings))
         for sighting in sightings:
             self.scheme.observe(sighting, size[1])
         crossings = self._counter.update(sightings, stamp)
