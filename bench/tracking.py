@@ -34,8 +34,13 @@ recall >= 0.98, duplicates <= 1, no vehicle <= 1 per 100 vehicles, counts
 within 2 %, every wrong-way driver alerted and at most one false wrong-way
 alert per 10 000 vehicles. Last line: JSON.
 
+Then (with the clips) the vehicle classes in the uk6 scheme against the class truth of
+every shared clip (a confusion matrix per clip), each clip's quality flags, and the night
+clip counted with and without the night measures (``class_figures.py``; ``--classes``
+runs only that part).
+
     python bench/tracking.py [--scenes motorway,queue,parking,mixed] [--no-clip]
-        [--wrong-way-vehicles 10000]
+        [--wrong-way-vehicles 10000] [--classes]
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 import uuid
 
+import class_figures
 import event_figures
 import motmetrics
 import numpy as np
@@ -155,8 +161,13 @@ def main() -> None:
     parser.add_argument('--no-clip', action='store_true', help='skip the real clips')
     parser.add_argument('--wrong-way-vehicles', type=int, default=10000,
                         help='vehicles of normal traffic for the false wrong-way alerts')
+    parser.add_argument('--classes', action='store_true',
+                        help='only the classes, quality flags and night figures of the clips')
     args = parser.parse_args()
     detector = Detector(DetectorSettings(args.model, backend='onnxruntime'))
+    if args.classes:
+        print(json.dumps(class_figures.all_figures(detector, Path(args.samples))))
+        return
     sprites = load_sprites(Path(args.samples))
     rows = []
     for name in args.scenes.split(','):
@@ -177,6 +188,7 @@ def main() -> None:
                                clip_lines, clip_lines.replace('towards/away',
                                                               'towards/away oneway=away')))
         jamcam = jamcam_wrong_way(detector, Path(args.samples) / 'jamcam')
+        classes = class_figures.all_figures(detector, Path(args.samples))
     totals = _totals(rows)
     print(f"all: recall {totals['alert_recall']:.3f} (target >= 0.97), duplicates/100 "
           f"{totals['duplicates_per_100']:.2f} (<= 2), no vehicle/100 "
@@ -199,7 +211,8 @@ def main() -> None:
               flush=True)
     print(json.dumps({'rows': rows, 'totals': totals, 'events': events,
                       'false_wrong_way': false_alarms,
-                      'jamcam_wrong_way': [] if args.no_clip else jamcam}))
+                      'jamcam_wrong_way': [] if args.no_clip else jamcam,
+                      'classes': {} if args.no_clip else classes}))
 
 
 def jamcam_wrong_way(detector: Detector, folder: Path) -> List[Dict[str, object]]:
