@@ -166,7 +166,7 @@ def night_figures(detector: Detector, samples: Path, clip: Dict) -> List[Dict[st
         row = {'night': name, 'truth': truth, 'counted': counted,
                'errors': sum(abs(counted.get(k, 0) - truth.get(k, 0))
                              for k in set(truth) | set(counted))}
-        print(f"night clip, {name}: counted {counted} (truth {truth}), "
+        print(f'night clip, {name}: counted {counted} (truth {truth}), '
               f"{row['errors']} off", flush=True)
         rows.append(row)
     detector.set_thresholds(base, detector.iou)

@@ -51,8 +51,8 @@ from vehicle_detection.core.bridge.snapshot import FrameRing
 from vehicle_detection.core.bridge.system_health import system_figures
 from vehicle_detection.core.bridge.uploader import Uploader, UploadSettings
 from vehicle_detection.core.bridge.watch import TrafficWatch
-from vehicle_detection.core.counting.quality import frame_light
 from vehicle_detection.core.bridge.writer import EventWriter
+from vehicle_detection.core.counting.quality import frame_light
 from vehicle_detection.core.events.event import VehicleEvent
 from vehicle_detection.core.params import slice_of
 from vehicle_detection.ros.detection_msgs import to_sightings

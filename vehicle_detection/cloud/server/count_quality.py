@@ -69,7 +69,7 @@ def coverage_entry(start: Any, device: str, size: int, covered: Any,
     observed, scheme, assessed, *bits = aggregates
     seconds = min(size, int(covered))
     return {'start': start, 'device_id': device, 'seconds': seconds,
-            'observed_seconds': min(seconds, int(round(float(observed or 0)))),
+            'observed_seconds': min(seconds, round(float(observed or 0))),
             'assessed': bool(assessed),
             'flags': [flag for flag, bit in zip(QUALITY_FLAGS, bits) if bit],
             'scheme': scheme}

@@ -41,7 +41,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
 from vehicle_detection.cloud.server.count_quality import (
-    coverage_aggregates, coverage_entry, CSV_COLUMNS, csv_cells, stored_quality)
+    coverage_aggregates, coverage_entry, csv_cells, CSV_COLUMNS, stored_quality)
 from vehicle_detection.cloud.server.db import (
     CountKey, CountRecord, Device, TrafficCount, utcnow, writing)
 from vehicle_detection.cloud.server.deps import authenticated, Caller, state
@@ -297,8 +297,9 @@ def get_counts_csv(request: Request, device: Optional[str] = Depends(known_devic
                    replay: ReplayChoice = Depends(replay_choice)) -> Response:
     """Return the same counts as CSV, one row per bucket, device, line, direction and class."""
     series = _series(request, device, line, window.since, window.until, bucket, by, replay)
-    return Response(to_csv(series.rows, series.coverage), media_type='text/csv; charset=utf-8', headers={
-        'Content-Disposition': f'attachment; filename="counts-{bucket}.csv"'})
+    return Response(to_csv(series.rows, series.coverage), media_type='text/csv; charset=utf-8',
+                    headers={'Content-Disposition':
+                             f'attachment; filename="counts-{bucket}.csv"'})
 
 
 def to_csv(rows: Iterable[CountBucket], coverage: Iterable[CountCoverage] = ()) -> str:

@@ -70,12 +70,12 @@ class CountingSession:
     """Counts of one camera, fed frame by frame with tracked vehicles."""
 
     def __init__(self, geometry: Geometry, period_s: int = 60, scheme: str = 'uk6',
-                 quality: QualityLimits = QualityLimits(),
+                 quality: Optional[QualityLimits] = None,
                  length_of: Optional[LengthOf] = None) -> None:
         self.geometry = geometry
         self.period_s = period_s
         self.scheme = ClassScheme(scheme)
-        self.quality = QualityWatch(period_s, quality)
+        self.quality = QualityWatch(period_s, quality or QualityLimits())
         self.length_of = length_of
         self.totals: Counter[CountKey] = collections.Counter()  # since the session started
         self._counter: Optional[LineCrossings] = None
