@@ -33,7 +33,7 @@ import re
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 import uuid
 
-from vehicle_detection.wire_values import (  # noqa: F401 (names re-exported here)
+from vehicle_detection.wire_values import (  # noqa: F401,RUF100 (re-exports, for flake8)
     bbox_problem as bbox_problem,
     class_name_problem as class_name_problem,
     EARLIEST_DETECTION as EARLIEST_DETECTION,
