@@ -65,7 +65,7 @@ class SizeLimits:
     van_ratio: float = 1.3  # a "car" this much bigger than the usual car is a van
     rigid_ratio: float = 1.55  # a "truck" this much bigger than the usual car is a lorry
     articulated_ratio: float = 2.6
-    bus_ratio: float = 1.55  # a "bus" smaller than this is not a bus (pickup + trailer)
+    bus_ratio: float = 2.0  # a "bus" smaller is not one (a pickup + trailer, a lorry)
 
 
 class CarReference:
