@@ -107,6 +107,9 @@ COUNT_ROW_FIELDS: Tuple[str, ...] = ('line', 'direction', 'class_name', 'count')
 QUALITY_FLAGS: Tuple[str, ...] = (
     'dark', 'glare', 'detections_collapsed', 'camera_reconnected', 'stalled')
 QUALITY_FIELDS: Tuple[str, ...] = ('flags', 'observed_s')
+# Fields of a count record an older server does not know: refused by it as unknown (422), the
+# edge sends the record again without them, so that the counts themselves still arrive.
+OPTIONAL_COUNT_FIELDS: Tuple[str, ...] = ('scheme', 'quality')
 # Limits of counting, the same at the edge (its lines) and on the server (per record, and
 # per device and UTC day, so that a read of counts stays bounded): 32 lines of 2 directions
 # each, 16 classes (the 13 of FHWA's vehicle classification fit; the default is 5).

@@ -57,7 +57,7 @@ from vehicle_detection.core.bridge.set_aside import RETRY, SetAside, SUSPECT
 from vehicle_detection.core.bridge.transport import Answer, new_session, retry_after_seconds
 from vehicle_detection.wire import (
     alert_image_path, ALERTS_PATH, COUNTS_PATH, HEALTH_PATH, heartbeat_path,
-    IDEMPOTENCY_HEADER, is_retryable, JPEG_CONTENT_TYPE)
+    IDEMPOTENCY_HEADER, is_retryable, JPEG_CONTENT_TYPE, OPTIONAL_COUNT_FIELDS)
 
 AUTH_PAUSE_S = 300.0  # a refused key is tried again after this long (or a settings change)
 _BRIDGE = BridgeSettings()  # the upload settings' defaults are the bridge's
@@ -211,6 +211,13 @@ class Uploader:
             def post() -> Optional[Answer]:
                 answer = self.link.exchange(session, 'POST', path, data=body, headers={
                     IDEMPOTENCY_HEADER: event.event_id, 'Content-Type': 'application/json'})
+                older = answers.unknown_fields(answer) & set(OPTIONAL_COUNT_FIELDS) \
+                    if answer is not None and event.kind != ALERT else set()
+                if older:  # an older server: the counts go without what it cannot keep
+                    answer = self.link.exchange(session, 'POST', path, data=json.dumps(
+                        {k: v for k, v in event.alert.items() if k not in older}).encode(),
+                        headers={IDEMPOTENCY_HEADER: event.event_id,
+                                 'Content-Type': 'application/json'})
                 if answer is not None:
                     last['answer'] = answer
                 return answer
