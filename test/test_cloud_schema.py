@@ -121,8 +121,8 @@ def test_migration_0005_sets_duplicate_periods_aside(backend: str, request,
 
 
 @pytest.mark.parametrize('backend', ['sqlite', 'postgresql'])
-def test_migration_0014_adds_scheme_and_quality_and_goes_back(backend: str, request,
-                                                               tmp_path: Path) -> None:
+def test_migration_0014_adds_scheme_and_quality_and_goes_back(
+        backend: str, request, tmp_path: Path) -> None:
     """Records of before 0014 keep their counts with a null quality; a downgrade keeps them."""
     url = (f'sqlite:///{tmp_path}/old.db' if backend == 'sqlite'
            else request.getfixturevalue('postgres').new_database())
