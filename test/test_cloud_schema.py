@@ -130,7 +130,7 @@ def test_migration_0014_adds_scheme_and_quality_and_goes_back(
     engine = make_engine(url)
     try:
         with engine.begin() as db:
-            db.execute(text("INSERT INTO devices (id, name, key_hash, created_at) VALUES "
+            db.execute(text('INSERT INTO devices (id, name, key_hash, created_at) VALUES '
                             "(1, 'edge-1', 'k1', '2026-01-01')"))
             db.execute(text('INSERT INTO count_records (id, record_id, device_id, camera_id, '
                             "period_start, period_s, received_at) VALUES (1, 'aaaaaaaa', 1, "
