@@ -39,8 +39,13 @@ periods; targets >= 90 % of counted vehicles within 5 km/h, each period's
 p85 within 3 km/h) and the bytes of a count record with speeds and per
 vehicle. Last line: JSON.
 
+Then (with the clips) the vehicle classes in the uk6 scheme against the class truth of
+every shared clip (a confusion matrix per clip), each clip's quality flags, and the night
+clip counted with and without the night measures (``class_figures.py``; ``--classes``
+runs only that part).
+
     python bench/tracking.py [--scenes motorway,queue,parking,mixed] [--no-clip]
-        [--wrong-way-vehicles 10000] [--steps 1,3]
+        [--wrong-way-vehicles 10000] [--steps 1,3] [--classes]
 """
 
 from __future__ import annotations
@@ -51,6 +56,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 import uuid
 
+import class_figures
 import event_figures
 import motmetrics
 import numpy as np
@@ -181,8 +187,13 @@ def main() -> None:
                         help='frame steps of the generated scenes (3: 10 fps)')
     parser.add_argument('--wrong-way-vehicles', type=int, default=10000,
                         help='vehicles of normal traffic for the false wrong-way alerts')
+    parser.add_argument('--classes', action='store_true',
+                        help='only the classes, quality flags and night figures of the clips')
     args = parser.parse_args()
     detector = Detector(DetectorSettings(args.model, backend='onnxruntime'))
+    if args.classes:
+        print(json.dumps(class_figures.all_figures(detector, Path(args.samples))))
+        return
     sprites = load_sprites(Path(args.samples))
     rows = []
     for name in args.scenes.split(','):
@@ -203,6 +214,7 @@ def main() -> None:
                                clip_lines, clip_lines.replace('towards/away',
                                                               'towards/away oneway=away')))
         jamcam = jamcam_wrong_way(detector, Path(args.samples) / 'jamcam')
+        classes = class_figures.all_figures(detector, Path(args.samples))
     totals = _totals(rows)
     print(f"all: recall {totals['alert_recall']:.3f} (target >= 0.97), duplicates/100 "
           f"{totals['duplicates_per_100']:.2f} (<= 2), no vehicle/100 "
@@ -225,7 +237,8 @@ def main() -> None:
               flush=True)
     print(json.dumps({'rows': rows, 'totals': totals, 'events': events,
                       'false_wrong_way': false_alarms,
-                      'jamcam_wrong_way': [] if args.no_clip else jamcam}))
+                      'jamcam_wrong_way': [] if args.no_clip else jamcam,
+                      'classes': {} if args.no_clip else classes}))
 
 
 def jamcam_wrong_way(detector: Detector, folder: Path) -> List[Dict[str, object]]:

@@ -120,6 +120,39 @@ def test_migration_0005_sets_duplicate_periods_aside(backend: str, request,
         engine.dispose()
 
 
+@pytest.mark.parametrize('backend', ['sqlite', 'postgresql'])
+def test_migration_0014_adds_scheme_and_quality_and_goes_back(
+        backend: str, request, tmp_path: Path) -> None:
+    """Records of before 0014 keep their counts with a null quality; a downgrade keeps them."""
+    url = (f'sqlite:///{tmp_path}/old.db' if backend == 'sqlite'
+           else request.getfixturevalue('postgres').new_database())
+    command.upgrade(alembic_config(url), '0010')
+    engine = make_engine(url)
+    try:
+        with engine.begin() as db:
+            db.execute(text('INSERT INTO devices (id, name, key_hash, created_at) VALUES '
+                            "(1, 'edge-1', 'k1', '2026-01-01')"))
+            db.execute(text('INSERT INTO count_records (id, record_id, device_id, camera_id, '
+                            "period_start, period_s, received_at) VALUES (1, 'aaaaaaaa', 1, "
+                            "'cam0', 1772438400, 60, '2026-03-02 08:01:00')"))
+        command.upgrade(alembic_config(url), '0014')
+        with engine.begin() as db:
+            old = db.execute(text('SELECT scheme, quality_flags, observed_s FROM '
+                                  'count_records')).one()
+            assert tuple(old) == (None, None, None)
+            db.execute(text('INSERT INTO count_records (id, record_id, device_id, camera_id, '
+                            'period_start, period_s, received_at, scheme, quality_flags, '
+                            "observed_s) VALUES (2, 'bbbbbbbb', 1, 'cam0', 1772438460, 60, "
+                            "'2026-03-02 08:02:00', 'uk6', 3, 42.5)"))
+        command.downgrade(alembic_config(url), '0010')
+        columns = {c['name'] for c in inspect(engine).get_columns('count_records')}
+        assert not columns & {'scheme', 'quality_flags', 'observed_s'}
+        with engine.begin() as db:
+            assert db.execute(text('SELECT count(*) FROM count_records')).scalar_one() == 2
+    finally:
+        engine.dispose()
+
+
 def test_storage_never_leaves_its_root(tmp_path: Path) -> None:
     store = LocalImageStore(str(tmp_path / 'images'))
     for name in ('../escape.jpg', '/etc/passwd', 'a/../../escape.jpg'):

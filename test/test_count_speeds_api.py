@@ -27,9 +27,10 @@ import numpy as np
 import pytest
 import requests
 
+from vehicle_detection.core.bridge.answers import unknown_fields
+from vehicle_detection.core.bridge.transport import Answer
 from vehicle_detection.wire import CountRecord, utc_iso
-from vehicle_detection.wire_speeds import (
-    merge_bins, refused_as_unknown, speed_bin, speed_summary)
+from vehicle_detection.wire_speeds import merge_bins, speed_bin, speed_summary
 
 DAY = datetime(2026, 4, 7, tzinfo=timezone.utc)  # a day no other test counts on
 KEYS = (('bar', 'away', 'car'), ('bar', 'away', 'truck'), ('bar', 'towards', 'car'))
@@ -107,7 +108,7 @@ def test_counts_without_speeds_have_empty_speed_columns(fleet: Fleet) -> None:
     assert row['count'] == 4 and row['speed_n'] == 0 and row['speed_p85'] is None
     line, = requests.get(f'{fleet.url}/counts.csv', params=window,
                          timeout=10).text.splitlines()[1:]
-    assert line.endswith(',4,0,,,,,')
+    assert line.endswith(',4,60,60,,,0,,,,,')  # coverage, quality columns, then speeds
 
 
 def test_vehicles_are_exported_as_json_and_csv(fleet: Fleet) -> None:
@@ -139,7 +140,13 @@ def test_an_older_servers_refusal_of_new_fields_is_told_apart(fleet: Fleet) -> N
     unknown = requests.post(f'{fleet.url}/counts', json={**body, 'lanes': [1]}, headers=key,
                             timeout=10)
     assert unknown.status_code == 422
-    assert refused_as_unknown(unknown.json(), ('lanes', 'speeds')) == ['lanes']
+    assert unknown_fields(as_answer(unknown)) == {'lanes'}
     wrong = requests.post(f'{fleet.url}/counts', headers=key, timeout=10,
                           json={**body, 'speeds': [['bar', 'away', 'car', [[45, 9]]]]})
-    assert wrong.status_code == 422 and refused_as_unknown(wrong.json()) == []  # a bad value
+    assert wrong.status_code == 422 and unknown_fields(as_answer(wrong)) == set()  # bad value
+
+
+def as_answer(response: requests.Response) -> Answer:
+    """Return a requests answer as the uploader's transport reads it."""
+    return Answer(response.status_code, dict(response.headers), response.content, True,
+                  len(response.content))

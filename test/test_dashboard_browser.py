@@ -149,7 +149,8 @@ def check_traffic_queries(browser, api: str, headers: dict) -> None:
 
     minute = datetime.now(timezone.utc).replace(second=0, microsecond=0) - timedelta(minutes=1)
     body = CountRecord(str(uuid.uuid4()), 'gate-north', 'cam0', utc_iso(minute), 60, (
-        ('bar', 'away', 'car', 3), ('bar', 'away', 'truck', 1), ('bar', 'towards', 'car', 2)))
+        ('bar', 'away', 'car', 3), ('bar', 'away', 'truck', 1), ('bar', 'towards', 'car', 2)),
+        scheme='uk6', quality={'flags': ['dark', 'glare'], 'observed_s': 50.0})
     assert requests.post(f'{api}/counts', json=body.to_json(), headers=headers,
                          timeout=5).status_code == 201
 
@@ -170,6 +171,15 @@ def check_traffic_queries(browser, api: str, headers: dict) -> None:
         'document.getElementById("traffic-controls").dispatchEvent(new Event("change"))')
     wait.until(lambda d: {t.text for t in d.find_elements(By.CSS_SELECTOR, legend)} == {
         'away (4)', 'towards (2)'})
+    # The period was dark and glaring: its bucket is marked, the chart's caption says so
+    # (read in one script: the panel redraws itself while it refreshes).
+    marked = browser.execute_script(
+        'const f = document.querySelector(\'figure.traffic[data-line="bar"]\');'
+        'const r = f && f.querySelector("rect.degraded");'
+        'return r && [r.dataset.flags, r.textContent, f.querySelector("figcaption").textContent]')
+    assert marked is not None and marked[0] == 'dark glare', marked
+    assert 'observed 50 of 60 s' in marked[1], marked
+    assert 'degraded (counts may be low): dark, glare' in marked[2], marked
     query = last_query(browser)
     assert (query['bucket'], query['by'], round(span_h(query))) == (['15min'], ['direction'], 24)
     assert query['replay'] == ['exclude']  # live traffic only, unless the filter says

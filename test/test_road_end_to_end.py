@@ -41,6 +41,7 @@ import pytest
 import requests
 from test_dashboard_browser import ARTIFACTS, browser  # noqa: F401 (browser: a fixture)
 
+from vehicle_detection.cloud.server.count_speeds import SPEED_COLUMNS
 from vehicle_detection.core.counting.config import parse_geometry
 from vehicle_detection.core.evaluation.alerts import score_alerts
 from vehicle_detection.core.evaluation.counts import true_crossings
@@ -251,7 +252,13 @@ def dashboard_chart(browser, url: str) -> set:  # noqa: F811
         str(ARTIFACTS / 'traffic.png'))  # the README's picture (docs/traffic.png)
     csv_link = browser.find_element(By.ID, 't-csv').get_attribute('href')
     table = requests.get(csv_link, timeout=10).text.splitlines()
-    assert table[0].startswith('bucket_start,device_id,line,direction,class_name,count')
+    assert table[0] == ('bucket_start,device_id,line,direction,class_name,count,'
+                        'coverage_s,observed_s,quality,scheme,' + ','.join(SPEED_COLUMNS))
+    # The bridge's class scheme, and the quality it saw in the images: daylight, never dark
+    # nor glaring; the jump of the stamps from the scene's bag to the clip's is a stall.
+    seen = {tuple(row.split(',')[8:10]) for row in table[1:]}
+    assert {scheme for _, scheme in seen} == {'uk6'} and ('ok', 'uk6') in seen, seen
+    assert {quality for quality, _ in seen} <= {'ok', 'stalled', 'camera_reconnected stalled'}
     return set(browser.execute_script(  # read in one go, between two redraws
         'return [...document.querySelectorAll(arguments[0])].map(t => t.textContent)',
         '#traffic figure[data-line="low"] text.legend'))

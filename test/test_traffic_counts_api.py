@@ -38,6 +38,7 @@ from vehicle_detection.core.bridge.outbox import Outbox
 from vehicle_detection.core.bridge.recorder import AlertRecorder
 from vehicle_detection.core.bridge.uploader import Uploader
 from vehicle_detection.core.counting import config as counting_config
+from vehicle_detection.core.counting.quality import PeriodQuality
 from vehicle_detection.core.counting.session import PeriodCounts
 from vehicle_detection.wire import (
     Alert, COUNT_FIELDS, COUNT_ROW_FIELDS, CountRecord, MAX_COUNT_CLASSES,
@@ -336,8 +337,10 @@ def test_counts_and_alerts_drain_from_the_outbox_to_the_server(
     bridge = BridgeSettings()
     start = DAY.timestamp() + 6 * 3600
     for minute in range(3):
+        dark = PeriodQuality(('dark',) if minute == 1 else (), 60.0 - minute)
         recorder.record_counts(bridge, PeriodCounts(start + 60 * minute, 60, {
-            ('bar', 'towards', 'car'): minute + 1, ('bar', 'away', 'bus'): 1}))
+            ('bar', 'towards', 'car'): minute + 1, ('bar', 'away', 'bus'): 1},
+            scheme='uk6', quality=dark))
         outbox.enqueue(make_alert(minute), None)
     assert [e['kind'] for e in outbox.events()] == ['counts', 'alert'] * 3
     drain(outbox, Uploader(settings(server.url, key), outbox, budget))
@@ -348,7 +351,44 @@ def test_counts_and_alerts_drain_from_the_outbox_to_the_server(
     assert {(r['direction'], r['class_name']): r['count'] for r in series['rows']} == {
         ('towards', 'car'): 6, ('away', 'bus'): 3}
     assert series['coverage'][0]['seconds'] == 180
+    assert {k: series['coverage'][0][k] for k in ('observed_seconds', 'flags', 'scheme')} == {
+        'observed_seconds': 177, 'flags': ['dark'], 'scheme': 'uk6'}
     assert len(server_alerts(server.url)) == 3
+
+
+def test_quality_and_coverage_per_bucket_in_the_api_and_the_csv(fleet: Fleet) -> None:
+    """A bucket's flags are its periods' union, its observed seconds their sum."""
+    start = DAY + timedelta(hours=9)
+    qualities = [{'flags': [], 'observed_s': 60}, {'flags': ['glare'], 'observed_s': 60},
+                 {'flags': ['stalled', 'camera_reconnected'], 'observed_s': 12.4}]
+    for minute, quality in enumerate(qualities):
+        body = {**record(start + timedelta(minutes=minute), (('bar', 'away', 'car', 2),)),
+                'scheme': 'uk6', 'quality': quality}
+        assert post(fleet, body).status_code == 201, body
+    # An older edge says nothing of quality: its bucket is not called ok.
+    assert post(fleet, record(start + timedelta(hours=1), (('bar', 'away', 'car', 1),))
+                ).status_code == 201
+    window = {'from': utc_iso(start), 'to': utc_iso(start + timedelta(hours=2))}
+    answer = counts(fleet, start, start + timedelta(hours=2), bucket='hour').json()
+    assert [(c['seconds'], c['observed_seconds'], c['assessed'], c['flags'], c['scheme'])
+            for c in answer['coverage']] == [
+        (180, 132, True, ['glare', 'camera_reconnected', 'stalled'], 'uk6'),
+        (60, 60, False, [], None)]
+    minutes = counts(fleet, start, start + timedelta(minutes=3), bucket='1min').json()
+    assert [c['flags'] for c in minutes['coverage']] == [
+        [], ['glare'], ['camera_reconnected', 'stalled']]
+    table = list(csv.DictReader(io.StringIO(requests.get(
+        f'{fleet.url}/counts.csv', timeout=10,
+        params={**window, 'device': 'edge-1', 'bucket': 'hour'}).text)))
+    assert [(r['count'], r['coverage_s'], r['observed_s'], r['quality'], r['scheme'])
+            for r in table] == [('6', '180', '132', 'glare camera_reconnected stalled', 'uk6'),
+                                ('1', '60', '60', '', '')]
+    table = list(csv.DictReader(io.StringIO(requests.get(
+        f'{fleet.url}/counts.csv', timeout=10, params={
+            'from': utc_iso(start), 'to': utc_iso(start + timedelta(minutes=3)),
+            'device': 'edge-1', 'bucket': '1min'}).text)))
+    assert [(r['observed_s'], r['quality']) for r in table] == [
+        ('60', 'ok'), ('60', 'glare'), ('12', 'camera_reconnected stalled')]
 
 
 def test_an_outbox_of_an_older_version_gains_the_kind_column(tmp_path) -> None:

@@ -206,6 +206,47 @@ def record(index: int) -> dict:
                        (('stop_bar', 'towards', 'car', index),)).to_json()
 
 
+NEWER = {'scheme', 'quality', 'speeds', 'vehicles', 'speed_kmh'}  # issue 26's optional fields
+
+
+def test_an_older_server_gets_the_counts_without_the_fields_it_does_not_know(
+        fake: str, tmp_path: Path) -> None:
+    """A server from before issue 26 refuses its fields as unknown: counts and alerts arrive."""
+    def older_server(handler: FakeCloud, method: str, path: str, body: bytes) -> bool:
+        if not path.endswith(('/counts', '/alerts')):
+            return False
+        unknown = sorted(set(json.loads(body)) & NEWER)
+        if unknown:  # FastAPI's 422 of a model with extra='forbid'
+            handler.reply(422, {'detail': [
+                {'type': 'extra_forbidden', 'loc': ['body', name],
+                 'msg': 'Extra inputs are not permitted', 'input': 1} for name in unknown]})
+            return True
+        return False
+
+    FakeCloud.rule = staticmethod(older_server)
+    outbox = Outbox(str(tmp_path / 'edge'))
+    outbox.enqueue(CountRecord(str(uuid.uuid4()), 'edge-1', 'cam0', '2026-11-23T10:00:00Z', 60,
+                               (('bar', 'away', 'car', 4),), scheme='uk6',
+                               quality={'flags': ['dark'], 'observed_s': 60},
+                               speeds=(('bar', 'away', 'car', ((45, 2),)),),
+                               vehicles=((1.5, 'bar', 'away', 'car', 91.0),)).to_json(),
+                   None, kind=COUNTS)
+    outbox.enqueue(record(2), None, kind=COUNTS)  # a record without them goes as it is
+    outbox.enqueue({**make_alert(3), 'speed_kmh': 88.0}, None)
+    uploader = started(fake, outbox)
+    try:
+        wait_for(lambda: outbox.stats().depth == 0, what='the counts and the alert delivered')
+    finally:
+        uploader.stop()
+    sent = [json.loads(body) for _, method, path, body, _ in FakeCloud.seen
+            if path.endswith(('/counts', '/alerts'))]
+    assert [sorted(set(body) & NEWER) for body in sent] == [
+        ['quality', 'scheme', 'speeds', 'vehicles'], [], [], ['speed_kmh'], []]
+    assert sent[1]['counts'] == [{'line': 'bar', 'direction': 'away', 'class_name': 'car',
+                                  'count': 4}]
+    assert [e['alert_state'] for e in outbox.events()] == ['sent', 'sent', 'sent']
+
+
 WRONG_ANSWERS = {
     'alert, html': ('POST', '/alerts', 200, PORTAL),
     'alert, empty': ('POST', '/alerts', 201, b''),

@@ -118,11 +118,23 @@ BAD_COUNTS: List[Dict[str, Any]] = [
     counts(vehicles=[['1', 'north', 'away', 'car', 90.0]]),
     counts(vehicles=[[1.0, 'north', 'away', 'bus', 90.0]]),
     counts(vehicles=[[float(i), 'north', 'away', 'car', None] for i in range(4)]),
+    counts(scheme='u k6'), counts(scheme=6),
+    counts(quality={'flags': ['foggy'], 'observed_s': 60}),
+    counts(quality={'flags': ['dark', 'dark'], 'observed_s': 60}),
+    counts(quality={'flags': [], 'observed_s': 61}), counts(quality={'flags': []}),
+    counts(quality={'flags': [], 'observed_s': -1}), counts(quality={'flags': 'dark',
+                                                                     'observed_s': 1}),
+    counts(quality={'flags': [], 'observed_s': '60'}),
+    counts(quality={'flags': [], 'observed_s': 60, 'lux': 3}), counts(quality=[]),
 ]
 GOOD_SPEEDS = {'speeds': [['north', 'away', 'car', [[44, 1], [45, 2]]]],
                'vehicles': [[0.5, 'north', 'away', 'car', 88.4],
                             [12.25, 'north', 'away', 'car', None],
                             [59.99, 'north', 'away', 'car', 91.0]]}
+# A record as the new edge sends it: its class scheme and its period's quality.
+GOOD_COUNTS_WITH_QUALITY = counts(
+    period_start=utc_iso(NOW.replace(second=0, microsecond=0) - timedelta(minutes=1)),
+    scheme='uk6', quality={'flags': ['dark', 'glare'], 'observed_s': 42.5})
 
 
 def changed(body: Dict[str, Any]) -> Dict[str, Any]:
@@ -148,6 +160,9 @@ def test_the_edge_refuses_every_bad_body() -> None:
     assert CountRecord.from_json(with_speeds).to_json() == with_speeds
     fast = alert(kind='vehicle', speed_kmh=113.4)
     assert Alert.from_json(fast).to_json() == {**fast, 'confidence': 0.91}
+    assert CountRecord.from_json(GOOD_COUNTS_WITH_QUALITY).to_json() == GOOD_COUNTS_WITH_QUALITY
+    both = counts(**GOOD_SPEEDS, scheme='uk6', quality={'flags': [], 'observed_s': 60})
+    assert CountRecord.from_json(both).to_json() == both
 
 
 def test_the_server_refuses_the_same_bodies_and_stores_every_kind(fleet) -> None:
@@ -172,10 +187,12 @@ def test_the_server_refuses_the_same_bodies_and_stores_every_kind(fleet) -> None
     assert set(stats['per_kind']) == set(ALERT_KINDS) and stats['per_kind']['wrong_way'] >= 1
     assert requests.post(f'{fleet.url}/counts', json=counts(), headers=key,
                          timeout=10).status_code == 201
-    later = utc_iso(NOW.replace(second=0, microsecond=0) - timedelta(minutes=1))
+    later = utc_iso(NOW.replace(second=0, microsecond=0) - timedelta(minutes=2))
     assert requests.post(f'{fleet.url}/counts', json=counts(period_start=later, **GOOD_SPEEDS),
                          headers=key, timeout=10).status_code == 201
     fast = alert(kind='vehicle', speed_kmh=113.4)
     assert fleet.post(fast).status_code == 201
     stored = requests.get(f'{fleet.url}/alerts/{fast["event_id"]}', timeout=10).json()
     assert stored['speed_kmh'] == 113.4
+    assert requests.post(f'{fleet.url}/counts', json=GOOD_COUNTS_WITH_QUALITY, headers=key,
+                         timeout=10).status_code == 201

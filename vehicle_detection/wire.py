@@ -34,7 +34,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 import uuid
 
 from vehicle_detection.wire_speeds import speed_kmh_problem, speeds_problems, vehicles_problems
-from vehicle_detection.wire_values import (
+from vehicle_detection.wire_values import (  # noqa: F401,RUF100 (re-exports, for flake8)
     bbox_problem as bbox_problem,
     class_name_problem as class_name_problem,
     EARLIEST_DETECTION as EARLIEST_DETECTION,
@@ -103,9 +103,21 @@ SHA256_PATTERN = r'^[0-9a-f]{64}$'
 # ``count_vehicles``): see :mod:`vehicle_detection.wire_speeds`.
 COUNT_FIELDS: Tuple[str, ...] = (
     'record_id', 'device_id', 'camera_id', 'period_start', 'period_s', 'counts', 'replay',
-    'speeds', 'vehicles')
-COUNT_OPTIONAL: Tuple[str, ...] = ('replay', 'speeds', 'vehicles')
+    'scheme', 'quality', 'speeds', 'vehicles')
 COUNT_ROW_FIELDS: Tuple[str, ...] = ('line', 'direction', 'class_name', 'count')
+# Optional on a count record (an older edge sends neither): ``scheme``, the name of the class
+# scheme its class names belong to (``uk6``, ``coco``: the detector's labels), and
+# ``quality``: ``{"flags": [...], "observed_s": s}``, what degraded detection in the period
+# (flags of QUALITY_FLAGS) and the seconds of it the camera actually saw.
+QUALITY_FLAGS: Tuple[str, ...] = (
+    'dark', 'glare', 'detections_collapsed', 'camera_reconnected', 'stalled')
+QUALITY_FIELDS: Tuple[str, ...] = ('flags', 'observed_s')
+# Fields of a count record (and an alert) an older server does not know: refused by it as
+# unknown (422, extra_forbidden), the edge sends the body again without them, so that the
+# counts (the alert) themselves still arrive. Also the ones json_fields takes as optional.
+OPTIONAL_COUNT_FIELDS: Tuple[str, ...] = ('scheme', 'quality', 'speeds', 'vehicles')
+OPTIONAL_ALERT_FIELDS: Tuple[str, ...] = ('speed_kmh',)
+COUNT_OPTIONAL: Tuple[str, ...] = ('replay', *OPTIONAL_COUNT_FIELDS)
 # Limits of counting, the same at the edge (its lines) and on the server (per record, and
 # per device and UTC day, so that a read of counts stays bounded): 32 lines of 2 directions
 # each, 16 classes (the 13 of FHWA's vehicle classification fit; the default is 5).
@@ -287,6 +299,8 @@ class CountRecord:
     speeds: Optional[Tuple[Tuple[str, str, str, Tuple[Tuple[int, int], ...]], ...]] = None
     # (offset_s, line, direction, class_name, speed_kmh or None): one per counted vehicle
     vehicles: Optional[Tuple[Tuple[float, str, str, str, Optional[float]], ...]] = None
+    scheme: Optional[str] = None  # the class scheme of the class names (uk6, coco)
+    quality: Optional[Mapping[str, Any]] = None  # {"flags": [...], "observed_s": s}
 
     def __post_init__(self) -> None:
         """Refuse what the server would refuse, before it is queued."""
@@ -308,6 +322,10 @@ class CountRecord:
             None if any(row_problems) or not count_limits_problem(keys)
             else f'a count record of {count_limits_problem(keys)}',
             _replay_problem(self.replay),
+            None if self.scheme is None or (isinstance(self.scheme, str)
+                                            and is_valid_name(self.scheme))
+            else f'scheme {self.scheme!r} is not a valid name',
+            quality_problem(self.quality, self.period_s),
             *(speeds_problems(_as_lists(self.speeds), counted) if self.speeds is not None
               else ()),
             *(vehicles_problems(_as_lists(self.vehicles), self.period_s, counted)
@@ -329,16 +347,38 @@ class CountRecord:
         return cls(**values)
 
     def to_json(self) -> Dict[str, Any]:
-        """Return the JSON body (``replay`` only when true, speeds and vehicles when any)."""
+        """Return the JSON body (``replay`` only when true, the optional fields when known)."""
         body: Dict[str, Any] = {name: getattr(self, name) for name in COUNT_FIELDS[:5]}
         body['counts'] = [dict(zip(COUNT_ROW_FIELDS, row)) for row in self.counts]
         if self.replay:
             body['replay'] = True
+        if self.scheme is not None:
+            body['scheme'] = self.scheme
+        if self.quality is not None:
+            body['quality'] = {'flags': list(self.quality['flags']),
+                               'observed_s': self.quality['observed_s']}
         if self.speeds:
             body['speeds'] = _as_lists(self.speeds)
         if self.vehicles:
             body['vehicles'] = _as_lists(self.vehicles)
         return body
+
+
+def quality_problem(quality: Any, period_s: Any) -> Optional[str]:
+    """Say what is wrong with a count record's ``quality`` (None if fine or absent)."""
+    if quality is None:
+        return None
+    if not isinstance(quality, Mapping) or set(quality) != set(QUALITY_FIELDS):
+        return 'quality must be {"flags": [...], "observed_s": seconds}'
+    flags, observed = quality['flags'], quality['observed_s']
+    if not isinstance(flags, (list, tuple)) or not all(
+            isinstance(flag, str) and flag in QUALITY_FLAGS for flag in flags) \
+            or len(set(flags)) != len(flags):
+        return f'quality flags must be distinct, of {", ".join(QUALITY_FLAGS)}'
+    limit = period_s if is_integer(period_s) else MAX_PERIOD_S
+    if not (is_number(observed) and 0 <= observed <= limit):
+        return f'observed_s {observed!r} is not a number of seconds in [0, {limit}]'
+    return None
 
 
 def _as_lists(value: Any) -> Any:

@@ -39,9 +39,6 @@ MAX_SPEED_BIN = int(MAX_SPEED_KMH / SPEED_BIN_KMH) - 1  # 199: [398, 400) km/h
 MAX_BIN_COUNT = 1_000_000_000
 MAX_VEHICLE_ROWS = 20_000  # per record: about 1 MB of JSON, within the body limit
 PERCENTILES = (15, 50, 85, 95)
-# Fields newer than the servers before speeds (optional on the wire): a server that refuses
-# them as unknown (422, extra_forbidden) gets the body again without them.
-NEWER_FIELDS = ('speeds', 'vehicles', 'speed_kmh')
 Bins = Dict[int, int]  # bin -> vehicles
 Key = Tuple[str, str, str]  # line, direction, class_name
 
@@ -189,22 +186,6 @@ def speed_kmh_problem(value: Any) -> Optional[str]:
                          and 0.0 <= value <= MAX_SPEED_KMH):
         return None
     return f'speed_kmh {value!r} is not km/h in [0, {MAX_SPEED_KMH:g}]'
-
-
-def refused_as_unknown(answer: Any, fields: Sequence[str] = NEWER_FIELDS) -> List[str]:
-    """
-    Return which of ``fields`` a 422 answer (its JSON) refused as unknown: an older server.
-
-    FastAPI names each field it does not know as ``{"type": "extra_forbidden",
-    "loc": ["body", FIELD]}`` in ``detail``.
-    """
-    detail = answer.get('detail') if isinstance(answer, dict) else None
-    if not isinstance(detail, list):
-        return []
-    return sorted({item['loc'][1] for item in detail
-                   if isinstance(item, dict) and item.get('type') == 'extra_forbidden'
-                   and isinstance(item.get('loc'), list) and len(item['loc']) == 2
-                   and item['loc'][0] == 'body' and item['loc'][1] in fields})
 
 
 def _key_problems(key: Sequence[Any]) -> List[Optional[str]]:

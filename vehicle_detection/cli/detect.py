@@ -71,6 +71,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         + ' Implies --track.')
     parser.add_argument('--zones', default='', help=bridge['counting_zones'].description
                         + ' Implies --track.')
+    parser.add_argument('--scheme', default=bridge['class_scheme'].default,
+                        choices=bridge['class_scheme'].choices,
+                        help=bridge['class_scheme'].description.replace(' Read at start.', ''))
     parser.add_argument('--fps', type=float, default=0.0,
                         help='frame rate of the input, for tracking and dwell times '
                              "(default: the video's own; 10 for images)")
@@ -101,7 +104,8 @@ def run(args: argparse.Namespace) -> int:
                                                               encoding='utf-8')
     frames = 0
     rate = args.fps or getattr(source, 'frame_rate', 0.0) or DEFAULT_FPS
-    watch = TrafficWatch(BridgeSettings(counting_lines=args.lines, counting_zones=args.zones))
+    watch = TrafficWatch(BridgeSettings(counting_lines=args.lines, counting_zones=args.zones,
+                                        class_scheme=args.scheme))
     try:
         while True:
             try:

@@ -52,6 +52,7 @@ from vehicle_detection.core.bridge.system_health import system_figures
 from vehicle_detection.core.bridge.uploader import Uploader, UploadSettings
 from vehicle_detection.core.bridge.watch import TrafficWatch
 from vehicle_detection.core.bridge.writer import EventWriter
+from vehicle_detection.core.counting.quality import frame_light
 from vehicle_detection.core.events.event import VehicleEvent
 from vehicle_detection.core.params import slice_of
 from vehicle_detection.ros.detection_msgs import to_sightings
@@ -150,8 +151,11 @@ class CloudBridgeNode(Node):
         # On the executor, or on the camera's thread for a camera in this process.
         try:
             frame = image.bgr()
-            self.frame_ring.add(stamp_to_ns(image.header.stamp), frame)
-            self._warn(self.watch.on_image((frame.shape[1], frame.shape[0])))
+            stamp_ns = stamp_to_ns(image.header.stamp)
+            self.frame_ring.add(stamp_ns, frame)
+            # Two shares over ~10 000 sampled pixels: cheap enough for the executor.
+            self._warn(self.watch.on_image((frame.shape[1], frame.shape[0]), stamp_ns,
+                                           frame_light(frame)))
         except ImageEncodingError as error:
             self.get_logger().warning(f'image refused: {error}', throttle_duration_sec=10.0)
 

@@ -183,6 +183,11 @@ class CountRecord(Base):
     received_at: Mapped[datetime] = mapped_column(DateTime)
     replay: Mapped[bool] = mapped_column(Boolean, default=False,
                                          server_default=false())  # migration 0007
+    # The class scheme of its class names, its quality flags (a bit mask of
+    # wire.QUALITY_FLAGS) and the seconds observed; null where the edge sent none (0014).
+    scheme: Mapped[Optional[str]] = mapped_column(String(64), nullable=True)
+    quality_flags: Mapped[Optional[int]] = mapped_column(Integer, nullable=True)
+    observed_s: Mapped[Optional[float]] = mapped_column(Float, nullable=True)
 
 
 class TrafficCount(Base):

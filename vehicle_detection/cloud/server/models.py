@@ -24,7 +24,7 @@ test feeds both the same bad bodies).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Dict, List, Optional, Tuple
+from typing import Annotated, Any, Dict, List, Literal, Optional, Tuple
 import uuid
 
 from pydantic import (
@@ -34,7 +34,7 @@ from pydantic import (
 from vehicle_detection.wire import (
     alert_kind_problem, ALERT_KINDS, bbox_problem, class_name_problem, count_limits_problem,
     is_valid_name, MAX_COUNT, MAX_COUNT_ROWS, MAX_IMAGE_SIDE, MAX_NAME_LENGTH, MAX_PERIOD_S,
-    MAX_TRACK_ID, NAME_PATTERN, plausible_time, printable_text, SHA256_PATTERN)
+    MAX_TRACK_ID, NAME_PATTERN, plausible_time, printable_text, QUALITY_FLAGS, SHA256_PATTERN)
 from vehicle_detection.wire_speeds import (
     MAX_SPEED_KMH, speeds_problems, vehicles_problems)
 
@@ -213,6 +213,21 @@ class CountRowIn(BaseModel):
     count: int = Field(ge=0, le=MAX_COUNT, strict=True)
 
 
+class QualityIn(BaseModel):
+    """What degraded a count period (``wire.QUALITY_FIELDS``): flags and seconds observed."""
+
+    model_config = ConfigDict(extra='forbid')
+
+    flags: List[Literal[QUALITY_FLAGS]] = Field(max_length=len(QUALITY_FLAGS))  # type: ignore
+    observed_s: Number = Field(ge=0, le=MAX_PERIOD_S)
+
+    @model_validator(mode='after')
+    def _flags_are_distinct(self) -> 'QualityIn':
+        if len(set(self.flags)) != len(self.flags):
+            raise ValueError(f'quality flags must be distinct, of {", ".join(QUALITY_FLAGS)}')
+        return self
+
+
 class CountsIn(BaseModel):
     """``POST /api/v1/counts`` body: one period of one camera (``wire.COUNT_FIELDS``)."""
 
@@ -225,6 +240,8 @@ class CountsIn(BaseModel):
     period_s: int = Field(gt=0, le=MAX_PERIOD_S, strict=True)
     counts: List[CountRowIn] = Field(max_length=MAX_COUNT_ROWS)
     replay: bool = Field(False, strict=True)  # counted in recorded images (a bag), not live
+    scheme: Optional[SafeName] = None  # the class scheme of the class names (uk6, coco)
+    quality: Optional[QualityIn] = None  # what degraded detection; seconds observed
     # Checked by the wire's own rules (wire_speeds), the edge's: [line, direction, class,
     # [[bin, vehicles], ...]] and [offset_s, line, direction, class, km/h or null] rows.
     speeds: Optional[List[Any]] = Field(None, json_schema_extra={
@@ -234,6 +251,9 @@ class CountsIn(BaseModel):
 
     @model_validator(mode='after')
     def _rows_are_unique_and_within_limits(self) -> 'CountsIn':
+        if self.quality is not None and self.quality.observed_s > self.period_s:
+            raise ValueError(f'observed_s {self.quality.observed_s!r} is not a number of '
+                             f'seconds in [0, {self.period_s}]')
         keys = self.count_keys()
         if len(set(keys)) != len(keys):
             raise ValueError('counts must name each (line, direction, class_name) once')
@@ -292,11 +312,24 @@ class CountBucket(BaseModel):
 
 
 class CountCoverage(BaseModel):
-    """Seconds of counting periods a device reported within one bucket (0: no data)."""
+    """
+    Seconds of counting periods a device reported within one bucket (0: no data).
+
+    ``observed_seconds``: of those, the seconds the camera saw (a period's
+    ``observed_s`` where its record says it; else all of it); ``flags``: what
+    degraded detection in any of the bucket's periods (``wire.QUALITY_FLAGS``):
+    counts of a flagged bucket may be low; ``assessed``: every period said its
+    quality (an older edge does not). ``scheme``: the class scheme of its
+    class names (null: an edge that does not say).
+    """
 
     start: datetime
     device_id: str
     seconds: int
+    observed_seconds: int
+    assessed: bool
+    flags: List[str]
+    scheme: Optional[str] = None
 
 
 class CountSeries(BaseModel):

@@ -40,6 +40,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
+from vehicle_detection.cloud.server.count_quality import (
+    coverage_aggregates, coverage_entry, csv_cells, CSV_COLUMNS, stored_quality)
 from vehicle_detection.cloud.server.count_speeds import (
     speed_cells, SPEED_COLUMNS, speed_summaries, store_speeds)
 from vehicle_detection.cloud.server.db import (
@@ -97,7 +99,8 @@ def post_counts(record: CountsIn, request: Request, response: Response,
     statement = (dialect.insert(CountRecord).values(
         record_id=str(record.record_id), device_id=caller.device_pk,
         camera_id=record.camera_id, period_start=start, period_s=record.period_s,
-        received_at=utcnow(), replay=record.replay).on_conflict_do_nothing()
+        received_at=utcnow(), replay=record.replay, **stored_quality(record))
+        .on_conflict_do_nothing()
         .returning(CountRecord.id))
     with writing(engine) as session:
         if postgres:  # the day's limits hold with concurrent posts (SQLite writes in turn)
@@ -227,7 +230,8 @@ def _series(request: Request, device: Optional[str], line: Optional[str],
     to_bucket_end = size - CountRecord.period_start % size
     covered_s = case((CountRecord.period_s < to_bucket_end, CountRecord.period_s),
                      else_=to_bucket_end)
-    coverage_query = bounded(select(period_bucket, Device.name, func.sum(covered_s)),
+    coverage_query = bounded(select(period_bucket, Device.name, func.sum(covered_s),
+                                    *coverage_aggregates(covered_s)),
                              CountRecord.period_start, CountRecord.device_id)
     if rows_replay is not None and coverage_replay is not None:  # replays apart, unless asked
         rows_query = rows_query.where(rows_replay)
@@ -247,8 +251,8 @@ def _series(request: Request, device: Optional[str], line: Optional[str],
                           **{'direction': None, 'class_name': None,
                              **dict(zip(split, r[3:-1]))}, **speeds.get(tuple(r[:-1]), {}))
               for r in rows],
-        coverage=[CountCoverage(start=_moment(c[0]), device_id=c[1],
-                                seconds=min(size, int(c[2]))) for c in covered])
+        coverage=[CountCoverage(**coverage_entry(_moment(c[0]), c[1], size, c[2], c[3:]))
+                  for c in covered])
 
 
 def _refuse_past_bound(rows: int) -> None:
@@ -298,19 +302,26 @@ def get_counts_csv(request: Request, device: Optional[str] = Depends(known_devic
                    replay: ReplayChoice = Depends(replay_choice)) -> Response:
     """Return the same counts as CSV, one row per bucket, device, line, direction and class."""
     series = _series(request, device, line, window.since, window.until, bucket, by, replay)
-    return Response(to_csv(series.rows), media_type='text/csv; charset=utf-8', headers={
-        'Content-Disposition': f'attachment; filename="counts-{bucket}.csv"'})
+    return Response(to_csv(series.rows, series.coverage), media_type='text/csv; charset=utf-8',
+                    headers={'Content-Disposition':
+                             f'attachment; filename="counts-{bucket}.csv"'})
 
 
-def to_csv(rows: Iterable[CountBucket]) -> str:
-    """Format count rows as CSV; a cell a spreadsheet would run as a formula is quoted."""
+def to_csv(rows: Iterable[CountBucket], coverage: Iterable[CountCoverage] = ()) -> str:
+    """
+    Format count rows as CSV; a cell a spreadsheet would run as a formula is quoted.
+
+    Each row carries its bucket's coverage columns (``count_quality.CSV_COLUMNS``).
+    """
+    covered = {(c.start, c.device_id): c for c in coverage}
     out = io.StringIO()
     writer = csv.writer(out, lineterminator='\n')
     writer.writerow(['bucket_start', 'device_id', 'line', 'direction', 'class_name', 'count',
-                     *SPEED_COLUMNS])
+                     *CSV_COLUMNS, *SPEED_COLUMNS])
     for row in rows:
         writer.writerow([row.start.strftime('%Y-%m-%dT%H:%M:%SZ'), row.device_id, row.line,
                          row.direction or '', _cell(row.class_name or ''), row.count,
+                         *csv_cells(covered.get((row.start, row.device_id))),
                          *speed_cells(row)])
     return out.getvalue()
 

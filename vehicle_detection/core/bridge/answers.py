@@ -24,6 +24,7 @@ in ``routes_ingest.py`` and ``app.py``).
 
 from __future__ import annotations
 
+from typing import Set
 import uuid
 
 from vehicle_detection.core.bridge.transport import Answer
@@ -47,6 +48,22 @@ def counts_stored(answer: Answer, record_id: str) -> bool:
     """Tell whether ``answer`` stores count record ``record_id``."""
     body = answer.json_object()
     return body is not None and _same_id(body.get('record_id'), record_id)
+
+
+def unknown_fields(answer: Answer) -> Set[str]:
+    """
+    Return the body fields a server refused as unknown (empty: none).
+
+    An older server answers a field it does not know yet with 422, FastAPI's
+    detail naming it: ``{"type": "extra_forbidden", "loc": ["body", NAME]}``.
+    """
+    if answer.status != 422:
+        return set()
+    detail = (answer.json_object() or {}).get('detail')
+    return {str(error['loc'][1]) for error in detail if isinstance(error, dict)
+            and error.get('type') == 'extra_forbidden' and isinstance(error.get('loc'), list)
+            and len(error['loc']) == 2 and error['loc'][0] == 'body'} \
+        if isinstance(detail, list) else set()
 
 
 def server_ok(answer: Answer) -> bool:

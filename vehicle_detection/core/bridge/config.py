@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 from vehicle_detection.core.counting.calibration import (
     Calibration, calibration_problem, parse_calibration, trap_lines_problem)
 from vehicle_detection.core.counting.config import lines_problem, parse_geometry, zones_problem
+from vehicle_detection.core.counting.schemes import SCHEMES
 from vehicle_detection.core.events.geometry import Geometry
 from vehicle_detection.core.params import from_spec, IMAGE_RELIABILITY, setting, specs_of
 from vehicle_detection.wire import is_valid_name
@@ -136,6 +137,15 @@ class BridgeSettings:
     count_period: int = setting(60, 'Seconds of one period of traffic counts sent to the '
                                 'cloud (read at start).', minimum=10, maximum=86400,
                                 read_only=True)
+    class_scheme: str = setting('uk6', 'Classes the counts are in: uk6 (motorcycle, car, van, '
+                                'bus, rigid_lorry, articulated_lorry, unclassified: from the '
+                                "detector's label and the vehicle's size against the usual car "
+                                "at that place in the picture) or coco (the detector's labels "
+                                'as they are). Read at start.', choices=SCHEMES, read_only=True)
+    stall_seconds: float = setting(5.0, 'Frames further apart than this are a stall: the gap is '
+                                   'not counted as observed and the period is flagged stalled '
+                                   '(read at start).', minimum=0.5, maximum=3600.0,
+                                   read_only=True)
     heartbeat_interval: float = setting(60.0, 'Seconds between heartbeats (read at start).',
                                         minimum=1.0, maximum=86400.0, read_only=True)
     health_interval: float = setting(30.0, 'Seconds between GET /health checks (read at start).',

@@ -85,7 +85,9 @@ class AlertRecorder:
         start = datetime.fromtimestamp(period.start, timezone.utc)
         record = CountRecord(str(uuid.uuid4()), settings.device_id, settings.camera_id,
                              utc_iso(start), period.period_s, period.rows(), settings.replay,
-                             period.speed_rows() or None, period.vehicles or None)
+                             speeds=period.speed_rows() or None,
+                             vehicles=period.vehicles or None, scheme=period.scheme,
+                             quality=period.quality.to_json() if period.quality else None)
         self.outbox.enqueue(record.to_json(), None, COUNTS)
         self.count_records += 1
 

@@ -57,8 +57,8 @@ from vehicle_detection.core.bridge.set_aside import RETRY, SetAside, SUSPECT
 from vehicle_detection.core.bridge.transport import Answer, new_session, retry_after_seconds
 from vehicle_detection.wire import (
     alert_image_path, ALERTS_PATH, COUNTS_PATH, HEALTH_PATH, heartbeat_path,
-    IDEMPOTENCY_HEADER, is_retryable, JPEG_CONTENT_TYPE)
-from vehicle_detection.wire_speeds import refused_as_unknown
+    IDEMPOTENCY_HEADER, is_retryable, JPEG_CONTENT_TYPE, OPTIONAL_ALERT_FIELDS,
+    OPTIONAL_COUNT_FIELDS)
 
 AUTH_PAUSE_S = 300.0  # a refused key is tried again after this long (or a settings change)
 _BRIDGE = BridgeSettings()  # the upload settings' defaults are the bridge's
@@ -208,24 +208,26 @@ class Uploader:
             path = ALERTS_PATH if event.kind == ALERT else COUNTS_PATH
             stored = answers.alert_stored if event.kind == ALERT else answers.counts_stored
             last: Dict[str, Answer] = {}
+            # Optional fields newer than some servers: refused as unknown, sent again without.
+            optional = set(OPTIONAL_ALERT_FIELDS if event.kind == ALERT else OPTIONAL_COUNT_FIELDS)
 
             def post() -> Optional[Answer]:
                 answer = self.link.exchange(session, 'POST', path, data=body, headers={
                     IDEMPOTENCY_HEADER: event.event_id, 'Content-Type': 'application/json'})
+                older = answers.unknown_fields(answer) & optional if answer is not None \
+                    else set()
+                if older:  # an older server: the record goes without what it cannot keep
+                    answer = self.link.exchange(session, 'POST', path, data=json.dumps(
+                        {k: v for k, v in event.alert.items() if k not in older},
+                        allow_nan=False).encode(),
+                        headers={IDEMPOTENCY_HEADER: event.event_id,
+                                 'Content-Type': 'application/json'})
                 if answer is not None:
                     last['answer'] = answer
                 return answer
 
             outcome = self._send(event, 'alert', event.kind, 'POST', path, post,
                                  lambda answer: stored(answer, event.event_id))
-            newer = refused_as_unknown(last['answer'].json_object()) \
-                if outcome == FAILED and 'answer' in last else []
-            if newer:  # a server older than these fields: what it knows, without them
-                body = json.dumps({k: v for k, v in event.alert.items() if k not in newer},
-                                  allow_nan=False).encode()
-                outcome = self._send(event, 'alert', event.kind, 'POST', path, post,
-                                     lambda answer: stored(answer, event.event_id))
-                self.stats.permanent_failures -= outcome == SENT  # not refused after all
             if outcome != SENT or event.kind != ALERT:
                 return outcome  # a count record has no snapshot and is filed like an alert
             receipt = last['answer'].json_object() or {}

@@ -25,10 +25,11 @@ slices); lines and zones in fractions of the image wait for its size, and
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from vehicle_detection.core.bridge.config import BridgeSettings
 from vehicle_detection.core.counting.checks import CountingChecks
+from vehicle_detection.core.counting.quality import QualityLimits
 from vehicle_detection.core.counting.session import CountingSession, PeriodCounts
 from vehicle_detection.core.events.event import FrameInfo, ImageSize, VehicleEvent
 from vehicle_detection.core.events.geometry import Crossing
@@ -57,7 +58,7 @@ class TrafficWatch:
     def __init__(self, settings: BridgeSettings) -> None:
         self.rules = build_rules(settings)
         self.geometry = settings.geometry  # lines and zones
-        self.counting = self._session(settings, settings.count_period)
+        self.counting = counting_session(settings)
         self.checks = CountingChecks(settings.image_topic)  # image size, counting problems
 
     @property
@@ -69,22 +70,28 @@ class TrafficWatch:
         """Take new settings; new lines close the open period (returned) and count afresh."""
         configure_rules(self.rules, settings)
         self.geometry = settings.geometry
-        if settings.geometry.lines == self.counting.geometry.lines and (
-                settings.calibration, settings.count_vehicles) == (
-                self.counting.calibration, self.counting.per_vehicle):
+        counting = self.counting
+        if settings.geometry.lines == counting.geometry.lines and (
+                settings.calibration, settings.count_vehicles, settings.class_scheme,
+                settings.stall_seconds) == (
+                counting.calibration, counting.per_vehicle, counting.scheme.name,
+                counting.quality.limits.stall_s):
             self.counting.geometry = settings.geometry  # new zones: its status shows them
             return []
         closed = self.counting.flush()
-        self.counting = self._session(settings, self.counting.period_s)
+        self.counting = counting_session(settings, self.counting.period_s)
         return closed
 
-    @staticmethod
-    def _session(settings: BridgeSettings, period_s: int) -> CountingSession:
-        return CountingSession(settings.geometry, period_s, settings.calibration,
-                               settings.count_vehicles)
+    def on_image(self, size: ImageSize, stamp_ns: Optional[int] = None,
+                 light: Optional[Tuple[float, float]] = None) -> str:
+        """
+        Note an image's size (fractions need it); return a new warning to log once, or ''.
 
-    def on_image(self, size: ImageSize) -> str:
-        """Note an image's size (fractions need it); return a new warning to log once, or ''."""
+        ``light``: its dark and bloom shares (:func:`frame_light`), for the
+        period's quality flags, with its stamp (ns).
+        """
+        if light is not None and stamp_ns is not None:
+            self.counting.quality.light(stamp_ns / 1e9, *light)
         return self.checks.on_image(self.geometry, size)
 
     def recheck(self) -> str:
@@ -116,3 +123,11 @@ class TrafficWatch:
     def direction_totals(self) -> Dict[Tuple[str, str], int]:
         """Return the vehicles counted since the start per (line, direction)."""
         return self.counting.direction_totals()
+
+
+def counting_session(settings: BridgeSettings, period_s: Optional[int] = None
+                     ) -> CountingSession:
+    """Return a counting session of the settings' lines, calibration, scheme, stall limit."""
+    return CountingSession(settings.geometry, period_s or settings.count_period,
+                           settings.calibration, settings.count_vehicles, settings.class_scheme,
+                           QualityLimits(stall_s=settings.stall_seconds))

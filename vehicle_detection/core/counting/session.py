@@ -29,6 +29,8 @@ With a ground calibration each counted vehicle's speed is measured
 crossing waits for the frames after it, so a period then closes up to
 ``speed.WAIT_S`` after its end. With ``per_vehicle`` each counted vehicle is
 also kept as a row (seconds into the period, line, direction, class, km/h).
+Classes are the session's class scheme's (:mod:`schemes`, ``uk6`` by default),
+and each period carries its quality (:mod:`quality`: flags, seconds observed).
 """
 
 from __future__ import annotations
@@ -36,9 +38,11 @@ from __future__ import annotations
 import collections
 from dataclasses import dataclass, field
 import math
-from typing import Any, Counter, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Counter, Dict, List, Optional, Sequence, Tuple
 
 from vehicle_detection.core.counting.calibration import Calibration
+from vehicle_detection.core.counting.quality import PeriodQuality, QualityLimits, QualityWatch
+from vehicle_detection.core.counting.schemes import ClassScheme
 from vehicle_detection.core.counting.speed import SpeedMeter
 from vehicle_detection.core.events.geometry import Crossing, Geometry, LineCrossings
 from vehicle_detection.core.events.vehicles import Sighting
@@ -47,6 +51,9 @@ from vehicle_detection.wire_speeds import speed_bin
 CountKey = Tuple[str, str, str]  # line, direction, class
 VehicleRow = Tuple[float, str, str, str, Optional[float]]  # offset s, line, way, class, km/h
 SpeedRow = Tuple[str, str, str, Tuple[Tuple[int, int], ...]]  # line, way, class, (bin, n)
+# The length in metres of a crossing vehicle where a ground calibration gives it (None:
+# unknown); the class scheme then judges by length instead of the box's size.
+LengthOf = Callable[[Crossing], Optional[float]]
 
 
 def vehicle_offset(seconds: float, period_s: int) -> float:
@@ -64,6 +71,8 @@ class PeriodCounts:
     counts: Dict[CountKey, int]
     speeds: Dict[CountKey, Dict[int, int]] = field(default_factory=dict)  # key -> bin -> n
     vehicles: Tuple[VehicleRow, ...] = ()  # when asked for, in the order they crossed
+    scheme: Optional[str] = None  # the class scheme of the counts' class names
+    quality: Optional[PeriodQuality] = None  # seconds observed and what degraded them
 
     def rows(self) -> Tuple[Tuple[str, str, str, int], ...]:
         """Return (line, direction, class, count) rows, sorted."""
@@ -104,11 +113,19 @@ class CountingSession:
     """Counts of one camera, fed frame by frame with tracked vehicles."""
 
     def __init__(self, geometry: Geometry, period_s: int = 60,
-                 calibration: Optional[Calibration] = None, per_vehicle: bool = False) -> None:
+                 calibration: Optional[Calibration] = None, per_vehicle: bool = False,
+                 scheme: str = 'uk6', quality: Optional[QualityLimits] = None,
+                 length_of: Optional[LengthOf] = None) -> None:
         self.geometry = geometry
         self.period_s = period_s
         self.calibration = calibration
         self.per_vehicle = per_vehicle
+        self.scheme = ClassScheme(scheme)
+        self.quality = QualityWatch(period_s, quality or QualityLimits())
+        # Not wired to the calibration yet: a box's length on the road needs the vehicle's
+        # footprint (its top is not on the ground), e.g. speed x time over the line; until
+        # then uk6 judges by the box against the usual car.
+        self.length_of = length_of
         self.totals: Counter[CountKey] = collections.Counter()  # since the session started
         self.meter: Optional[SpeedMeter] = None  # with a calibration, once the size is known
         self._counter: Optional[LineCrossings] = None
@@ -133,13 +150,16 @@ class CountingSession:
             self.meter = SpeedMeter(self.calibration, size, lines) \
                 if self.calibration is not None and size[0] > 0 else None
         period = math.floor(stamp / self.period_s)
+        self.quality.frame(stamp, len(sightings))  # first: it covers the end of the last period
         self._period = period
         open_period = self._periods.setdefault(period, _Period(period))
+        for sighting in sightings:
+            self.scheme.observe(sighting, size[1])
         if self.meter is not None:
             self.meter.see(sightings, stamp)
         crossings = self._counter.update(sightings, stamp)
         for crossing in crossings:
-            key = (crossing.line, crossing.direction, crossing.class_name)
+            key = (crossing.line, crossing.direction, self.classify(crossing))
             open_period.counts[key] += 1
             self.totals[key] += 1
             offset = vehicle_offset(crossing.stamp - period * self.period_s, self.period_s)
@@ -172,13 +192,20 @@ class CountingSession:
         closed = []
         for index in sorted(self._periods):
             if not force and (index == self._period or index in waiting):
-                continue
+                break  # in order: a later period waits behind one whose speeds are not all in
             period = self._periods.pop(index)
             closed.append(PeriodCounts(
                 index * self.period_s, self.period_s, dict(period.counts),
                 {key: dict(bins) for key, bins in period.speeds.items()},
-                tuple(sorted(period.vehicles, key=lambda row: row[0]))))
+                tuple(sorted(period.vehicles, key=lambda row: row[0])),
+                self.scheme.name, self.quality.close(index)))
         return closed
+
+    def classify(self, crossing: Crossing) -> str:
+        """Return a crossing vehicle's class in the session's scheme."""
+        length = self.length_of(crossing) if self.length_of is not None else None
+        return self.scheme.classify(crossing.class_name, crossing.sighting.bbox,
+                                    self._size[1], length)
 
     def direction_totals(self) -> Dict[Tuple[str, str], int]:
         """Return the vehicles counted since the start per (line, direction), all classes."""

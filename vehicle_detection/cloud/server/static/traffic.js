@@ -49,11 +49,19 @@ function bucketLabel(time, bucketS) {
   return `${String(date.getHours()).padStart(2, '0')}:${String(date.getMinutes()).padStart(2, '0')}`;
 }
 
+function qualityNote(coverage) {
+  // What a bucket's coverage says of its data: flags, and the seconds the camera saw.
+  const seen = `observed ${coverage.observed_seconds} of ${coverage.seconds} s`;
+  return coverage.flags.length ? `${coverage.flags.join(', ')}; ${seen}` : seen;
+}
+
 function stackedChart(series, device, line, stackBy) {
-  // One chart: a bar per bucket, stacked by direction or class; grey: no data that bucket.
+  // One chart: a bar per bucket, stacked by direction or class; grey: no data that bucket;
+  // orange under a bar: detection was degraded (dark, glare, ...), its counts may be low.
   const rows = series.rows.filter((r) => r.device_id === device && r.line === line);
-  const covered = new Set(series.coverage.filter((c) => c.device_id === device)
-    .map((c) => new Date(c.start).getTime()));
+  const coverage = new Map(series.coverage.filter((c) => c.device_id === device)
+    .map((c) => [new Date(c.start).getTime(), c]));
+  const covered = new Set(coverage.keys());
   const keys = [...new Set(rows.map((r) => r[stackBy]))].sort();
   const times = bucketTimes(series);
   const index = new Map(times.map((t, i) => [t, i]));
@@ -71,6 +79,11 @@ function stackedChart(series, device, line, stackBy) {
     if (!covered.has(time)) {
       svg.appendChild(svgElement('rect', { x, y: 168, width: Math.max(1, width - 1), height: 4,
         class: 'nodata' })).appendChild(svgElement('title', {}, 'no data'));
+    } else if (coverage.get(time).flags.length) {
+      svg.appendChild(svgElement('rect', { x, y: 171, width: Math.max(1, width - 1), height: 4,
+        class: 'degraded', 'data-flags': coverage.get(time).flags.join(' ') }))
+        .appendChild(svgElement('title', {},
+          `${bucketLabel(time, series.bucket_s)} ${qualityNote(coverage.get(time))}`));
     }
     let y = 170;
     keys.forEach((key, k) => {
@@ -118,7 +131,10 @@ function renderTraffic(series) {
     figure.dataset.device = device;
     figure.dataset.line = line;
     const caption = document.createElement('figcaption');
-    caption.textContent = `${device} · ${line}`;
+    const flags = [...new Set(series.coverage.filter((c) => c.device_id === device)
+      .flatMap((c) => c.flags))].sort();
+    caption.textContent = `${device} · ${line}` +
+      (flags.length ? ` · degraded (counts may be low): ${flags.join(', ')}` : '');
     figure.append(caption, stackedChart(series, device, line, stackBy));
     box.appendChild(figure);
   });
