@@ -131,10 +131,11 @@ def test_dashboard_shows_alerts_and_health_without_reload(browser, tmp_path: Pat
         kinds = Select(browser.find_element(By.ID, 'f-kind'))
         wait.until(lambda d: 'wrong_way' in [o.get_attribute('value') for o in kinds.options])
         kinds.select_by_value('wrong_way')
-        wait.until(lambda d: [c.get_attribute('data-event-id') for c in d.find_elements(
-            By.CSS_SELECTOR, '#alerts .alert')] == [wrong['event_id']])
-        card = browser.find_element(By.CSS_SELECTOR, '#alerts .alert')
-        assert 'wrong way on north (towards)' in card.text
+        # Read in one script: a refresh may redraw the cards between two WebDriver calls.
+        cards_now = ('return [...document.querySelectorAll("#alerts .alert")]'
+                     '.map(c => [c.dataset.eventId, c.innerText])')
+        wait.until(lambda d: [i for i, _ in d.execute_script(cards_now)] == [wrong['event_id']])
+        assert 'wrong way on north (towards)' in browser.execute_script(cards_now)[0][1]
         kinds.select_by_value('')
         assert browser.save_screenshot(str(ARTIFACTS / 'dashboard.png'))
         assert os.path.getsize(ARTIFACTS / 'dashboard.png') > 10000

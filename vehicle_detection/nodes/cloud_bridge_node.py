@@ -156,7 +156,8 @@ class CloudBridgeNode(Node):
 
     def _on_detections(self, msg: Detection2DArray) -> None:
         watched = self.watch.update(to_sightings(msg), stamp_to_ns(msg.header.stamp))
-        self._record(watched.events)
+        self._record(watched.events)  # takes their frames first: the ring may let them go
+        self.frame_ring.hold(watched.held)
         for period in watched.closed:
             self.writer.counts(period)
         if watched.counted:
