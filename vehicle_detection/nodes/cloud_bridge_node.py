@@ -49,7 +49,8 @@ from vehicle_detection.core.bridge.recorder import AlertRecorder, MB
 from vehicle_detection.core.bridge.run_summary import run_figures, RunFigures
 from vehicle_detection.core.bridge.snapshot import FrameRing
 from vehicle_detection.core.bridge.system_health import system_figures
-from vehicle_detection.core.bridge.uploader import Uploader, UploadSettings
+from vehicle_detection.core.bridge.upload_settings import UploadSettings
+from vehicle_detection.core.bridge.uploader import Uploader
 from vehicle_detection.core.bridge.watch import TrafficWatch
 from vehicle_detection.core.bridge.writer import EventWriter
 from vehicle_detection.core.events.event import VehicleEvent

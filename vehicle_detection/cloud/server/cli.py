@@ -43,7 +43,8 @@ from vehicle_detection.cloud.server.retention_schedule import run_once
 from vehicle_detection.cloud.server.schema import SchemaBehind
 from vehicle_detection.cloud.server.settings import DEFAULT_DB, DEFAULT_STORAGE, ServerSettings
 from vehicle_detection.cloud.server.storage import (
-    DEFAULT_MAX_PIXELS, ImageStore, LocalImageStore, open_store, StorageError)
+    DEFAULT_MAX_PIXELS, ImageStore, LocalImageStore, StorageError)
+from vehicle_detection.cloud.server.stores import open_store
 
 GRACEFUL_SHUTDOWN_S = 5
 WORKER_PING_S = 60  # seconds a worker has to answer its master's health check

@@ -34,7 +34,8 @@ from vehicle_detection.cloud.server.operators import (
     dummy_hash, Reader, SESSION_COOKIE, session_reader, token_reader)
 from vehicle_detection.cloud.server.rate_limits import buckets_for, SharedRateLimiter
 from vehicle_detection.cloud.server.settings import ServerSettings
-from vehicle_detection.cloud.server.storage import ImageStore, open_store
+from vehicle_detection.cloud.server.storage import ImageStore
+from vehicle_detection.cloud.server.stores import open_store
 from vehicle_detection.wire import API_KEY_HEADER
 
 DEVICE_SUBJECT, ADDRESS_SUBJECT = 'dev:', 'addr:'  # rate_limits.subject prefixes
