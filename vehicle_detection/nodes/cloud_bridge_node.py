@@ -110,16 +110,11 @@ class CloudBridgeNode(Node):
         self.frame_ring = FrameRing(settings.frame_buffer)
         self.uploader = Uploader(slice_of(UploadSettings, settings, api_key=api_key),
                                  self.outbox, self.budget, self.health_figures)
-        if settings.enabled and api_key:
-            self.uploader.start()
-        elif settings.enabled:
+        if settings.enabled and not api_key:
             self._problem = self._problem or (
                 'no API key: set VD_CLOUD_API_KEY or api_key_file; events are kept locally')
         self.writer = EventWriter(self.recorder, self.frame_ring, lambda: self.settings,
                                   self.uploader.wake, self.get_logger())
-        self.remote = self._start_remote_config()
-        self.uploader.after_heartbeat = lambda exchange, answer: self.remote.after_heartbeat(
-            exchange, self.settings.device_id, answer)
         self._images = ImageInput(self, settings.image_topic,
                                   image_qos(2, settings.image_reliability), self._on_image)
         self.create_subscription(Detection2DArray, 'detections', self._on_detections,
@@ -129,6 +124,11 @@ class CloudBridgeNode(Node):
         self.create_service(Trigger, '~/health_check', self._health_check)
         self._diagnostics = DiagnosticsPublisher(self, hardware_id=settings.api_base_url)
         self.create_timer(settings.diagnostics_period, self._report)
+        self.remote = self._start_remote_config()  # the node is whole: its values may change
+        self.uploader.after_heartbeat = lambda exchange, answer: self.remote.after_heartbeat(
+            exchange, self.settings.device_id, answer)
+        if settings.enabled and api_key:
+            self.uploader.start()
         self.get_logger().info(
             f'cloud bridge ready: {settings.api_base_url} as {settings.device_id} (key from '
             f'{self._key_source}), outbox in {settings.data_dir}'

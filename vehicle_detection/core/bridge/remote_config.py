@@ -32,7 +32,7 @@ import os
 from pathlib import Path
 from typing import Any, Dict, FrozenSet, Mapping, Optional, Sequence
 
-from vehicle_detection.core.params import ParamSpec, spec_map
+from vehicle_detection.core.params import ParamError, ParamSpec, validate_values
 from vehicle_detection.wire_config import (
     APPLIED, MAX_CONFIG_VERSION, MAX_REASON, parameters_problem, REFUSED)
 
@@ -83,12 +83,13 @@ def changes_for(config: RemoteConfig, previous: Optional[RemoteConfig],
     Return the parameter values to set for ``config``, in their declared types.
 
     Raises :class:`ConfigRefused` naming every parameter a remote configuration
-    may not set. Values are coerced like a ``ros2 param set`` (an integer for
-    a float parameter) but not validated: the node's own validation does that,
-    for the whole set at once. Parameters ``previous`` set and ``config``
-    leaves out go back to their ``local`` values.
+    may not set, or each value its spec refuses (an integer is taken for a
+    float, as by ``ros2 param set``). Setting the values whole is the node's
+    business, with its own validation of the set (the checks across
+    parameters). Parameters ``previous`` set and ``config`` leaves out go back
+    to their ``local`` values.
     """
-    allowed, by_name = remote_names(specs), spec_map(specs)
+    allowed = remote_names(specs)
     refused = sorted(name for name in config.parameters if name not in allowed)
     if refused:
         raise ConfigRefused(
@@ -96,8 +97,10 @@ def changes_for(config: RemoteConfig, previous: Optional[RemoteConfig],
             f'{", ".join(sorted(allowed))})')
     changes = {name: local[name] for name in (previous.parameters if previous else {})
                if name not in config.parameters and name in allowed}
-    changes.update({name: by_name[name].coerce(value)
-                    for name, value in config.parameters.items()})
+    try:  # each value's type and range, with the words of the node's own validation
+        changes.update(validate_values(specs, config.parameters))
+    except ParamError as error:
+        raise ConfigRefused(str(error)) from error
     return changes
 
 
