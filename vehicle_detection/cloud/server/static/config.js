@@ -169,6 +169,10 @@
     const add = (tag, points, className, name) => {
       const joined = points.map(([x, y]) => `${x},${y}`).join(' ');
       overlay.appendChild(svgElement(tag, { points: joined, class: className }));
+      if (points.length === 1) { // one point is no line: shown, so that it can be seen wrong
+        overlay.appendChild(svgElement('ellipse', {
+          cx: points[0][0], cy: points[0][1], rx: 0.006, ry: 0.008, class: className }));
+      }
       if (name && points.length) {
         const label = svgElement('text', { x: points[0][0], y: points[0][1] });
         label.textContent = name;
@@ -178,8 +182,6 @@
     shapes($('cfg-lines').value, picture).forEach((s) => add('polyline', s.points, 'line', s.name));
     shapes($('cfg-zones').value, picture).forEach((s) => add('polygon', s.points, 'zone', s.name));
     add('polyline', state.drawing, 'drawing');
-    state.drawing.forEach(([x, y]) => overlay.appendChild(
-      svgElement('ellipse', { cx: x, cy: y, rx: 0.006, ry: 0.008, class: 'drawing' })));
   }
 
   async function save(event) {
