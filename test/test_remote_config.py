@@ -68,8 +68,8 @@ def outcome(server: CloudServer, admin: requests.Session, version: int) -> dict:
     return found
 
 
-def test_edge_applies_keeps_and_refuses_configurations(ros_context, admin_server, tmp_path: Path,
-                                        monkeypatch) -> None:
+def test_edge_applies_keeps_and_refuses_configurations(ros_context, admin_server,
+                                                       tmp_path: Path, monkeypatch) -> None:
     server, key, admin = admin_server
     monkeypatch.setenv('VD_CLOUD_API_KEY', key)
     local_lines = 'local 0,0.2 1,0.2 towards/away'
@@ -126,4 +126,3 @@ def test_edge_applies_keeps_and_refuses_configurations(ros_context, admin_server
             (tmp_path / 'local' / 'edge' / STATE_FILE).read_text())['applied'] is None
     finally:
         harness.close()
-

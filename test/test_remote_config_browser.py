@@ -28,6 +28,7 @@ import re
 import threading
 
 from cloud_helpers import alert_body, jpeg_bytes
+from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 import requests
 from ros_helpers import Harness
@@ -37,10 +38,9 @@ from test_counting_node import frame, START_NS
 from test_dashboard_browser import ARTIFACTS, browser  # noqa: F401 (a fixture)
 from test_operator_admin import PASSWORD
 from test_remote_config import admin_server, FAST  # noqa: F401 (a fixture)
-from waiting import wait_until
 
-from diagnostic_msgs.msg import DiagnosticArray
 from vision_msgs.msg import Detection2DArray
+from waiting import wait_until
 
 RELIABLE = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
 
@@ -132,7 +132,6 @@ def test_admin_draws_a_line_the_edge_counts_on_it_and_refuses_a_bad_one(
         browser.save_screenshot(str(ARTIFACTS / 'dashboard-config.png'))
     finally:
         harness.close()
-
 
 
 def counts_of_the_period(url: str, admin: requests.Session) -> dict:

@@ -42,9 +42,9 @@ from std_srvs.srv import Trigger
 
 from vehicle_detection.core.bridge import health
 from vehicle_detection.core.bridge.budget import DataBudget
-from vehicle_detection.core.bridge.config_sync import ConfigSync
 from vehicle_detection.core.bridge.config import (
     BRIDGE_PARAMS, BridgeSettings, insecure_url, resolve_api_key)
+from vehicle_detection.core.bridge.config_sync import ConfigSync
 from vehicle_detection.core.bridge.link import LinkState
 from vehicle_detection.core.bridge.outbox import Outbox
 from vehicle_detection.core.bridge.outbox_owner import OutboxInUse, OutboxOwner

@@ -30,7 +30,7 @@ from typing import Any, Dict, List, Optional
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -165,16 +165,17 @@ def save_version(request: Request, name: str, config: ConfigIn,
             if config.base_version is not None and config.base_version != latest:
                 raise HTTPException(409, f'version {latest} was saved since version '
                                     f'{config.base_version}: reload and edit that one')
-            values = {'device_id': device_pk, 'version': latest + 1,
-                      'parameters': config.parameters, 'created_at': utcnow(),
-                      'created_by': who.name, 'state': PENDING}
-            connection.execute(DeviceConfig.__table__.insert().values(**values))
+            now = utcnow()
+            connection.execute(insert(DeviceConfig).values(
+                device_id=device_pk, version=latest + 1, parameters=config.parameters,
+                created_at=now, created_by=who.name, state=PENDING))
     except IntegrityError:  # another admin's save took this version number first
         raise HTTPException(409, 'another version was saved at the same time: reload') from None
     log.warning('admin %s saved configuration version %d of device %s: %s', who.name,
                 latest + 1, name, ', '.join(sorted(config.parameters)) or 'no parameters')
-    return ConfigVersion(**{**values, 'reason': None, 'reported_at': None,
-                            'created_at': from_stored(values['created_at'])})
+    return ConfigVersion(version=latest + 1, parameters=config.parameters,
+                         created_at=from_stored(now), created_by=who.name, state=PENDING,
+                         reason=None, reported_at=None)
 
 
 @device_router.get(device_config_path('{device_id}'), response_model=DeviceConfigOut,

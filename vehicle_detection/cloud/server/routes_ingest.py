@@ -32,9 +32,9 @@ from vehicle_detection.cloud.server.db import (
     Alert, Device, from_stored, to_stored, utcnow, writing)
 from vehicle_detection.cloud.server.deps import (
     authenticated, Caller, ServerState, state)
-from vehicle_detection.cloud.server.routes_config import latest_version
 from vehicle_detection.cloud.server.models import (
     AlertCreated, AlertIn, HeartbeatIn, ImageStored)
+from vehicle_detection.cloud.server.routes_config import latest_version
 from vehicle_detection.cloud.server.storage import (
     check_jpeg, ImageStore, SnapshotConflict, StorageError, StorageFull)
 from vehicle_detection.wire import (
