@@ -68,6 +68,14 @@ def outcome(server: CloudServer, admin: requests.Session, version: int) -> dict:
     return found
 
 
+def requests_of(server: CloudServer, admin: requests.Session, method: str, route: str) -> int:
+    """Return how many requests of ``route`` the server answered (its /metrics)."""
+    text = admin.get(f'{server.url}/metrics', timeout=10).text
+    return int(sum(float(line.rsplit(' ', 1)[1]) for line in text.splitlines()
+                   if line.startswith('vd_http_requests_total{')
+                   and f'method="{method}"' in line and f'route="{route}"' in line))
+
+
 def test_edge_applies_keeps_and_refuses_configurations(ros_context, admin_server,
                                                        tmp_path: Path, monkeypatch) -> None:
     server, key, admin = admin_server
@@ -100,6 +108,10 @@ def test_edge_applies_keeps_and_refuses_configurations(ros_context, admin_server
         assert outcome(server, admin, third)['state'] == 'applied'
         assert (node.params['counting_lines'], node.params['min_alert_score'],
                 node.params['counting_zones']) == (local_lines, 0.5, 'z 0,0 1,0 1,1')
+        # The metered link: one fetch per version (6), however many heartbeats came.
+        fetches = requests_of(server, admin, 'GET', '/api/v1/devices/{device_id}/config')
+        heartbeats = requests_of(server, admin, 'POST', '/api/v1/devices/{device_id}/heartbeat')
+        assert fetches == third and heartbeats > fetches, (fetches, heartbeats)
         kept = json.loads((tmp_path / 'edge' / STATE_FILE).read_text())
         assert (kept['version'], kept['state'], kept['applied']['version']) == (
             third, 'applied', third)
