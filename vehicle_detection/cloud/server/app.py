@@ -45,6 +45,8 @@ from vehicle_detection.cloud.server.protocol import CUT_OFF
 from vehicle_detection.cloud.server.retention_schedule import RetentionSchedule
 from vehicle_detection.cloud.server.routes_admin import router as admin_router
 from vehicle_detection.cloud.server.routes_auth import router as auth_router
+from vehicle_detection.cloud.server.routes_config import admin_router as config_admin_router
+from vehicle_detection.cloud.server.routes_config import device_router as config_device_router
 from vehicle_detection.cloud.server.routes_counts import ingest_router as counts_ingest_router
 from vehicle_detection.cloud.server.routes_counts import read_router as counts_read_router
 from vehicle_detection.cloud.server.routes_ingest import router as ingest_router
@@ -186,6 +188,8 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.include_router(counts_read_router, dependencies=[Depends(reader)])
     app.include_router(auth_router)
     app.include_router(admin_router)
+    app.include_router(config_admin_router)
+    app.include_router(config_device_router)
     app.add_middleware(metrics.RequestMetrics)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders, tls=settings.tls)

@@ -32,7 +32,7 @@ import weakref
 
 from sqlalchemy import (
     BigInteger, Boolean, create_engine, DateTime, event, false, Float, ForeignKey, Index,
-    Integer, JSON, String)
+    Integer, JSON, String, UniqueConstraint)
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -370,3 +370,26 @@ def writing(engine: Engine) -> Iterator[Connection]:
     with write_lock(engine):
         with engine.begin() as connection:
             yield connection
+
+
+class DeviceConfig(Base):
+    """
+    One version of a device's desired configuration (migration 0011), kept for good.
+
+    ``created_by`` is the admin who saved it (the audit of who changed what);
+    ``state`` is pending until the device reports it applied or refused (with
+    its ``reason``).
+    """
+
+    __tablename__ = 'device_configs'
+    __table_args__ = (UniqueConstraint('device_id', 'version', name='uq_device_configs_version'),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)  # noqa: A003 (wire name)
+    device_id: Mapped[int] = mapped_column(ForeignKey('devices.id'))
+    version: Mapped[int] = mapped_column(Integer)
+    parameters: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    created_by: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[Optional[str]] = mapped_column(String(1000), nullable=True)
+    reported_at: Mapped[Optional[datetime]] = mapped_column(DateTime, nullable=True)

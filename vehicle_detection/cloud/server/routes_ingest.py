@@ -34,10 +34,12 @@ from vehicle_detection.cloud.server.deps import (
     authenticated, Caller, ServerState, state)
 from vehicle_detection.cloud.server.models import (
     AlertCreated, AlertIn, HeartbeatIn, ImageStored)
+from vehicle_detection.cloud.server.routes_config import latest_version
 from vehicle_detection.cloud.server.storage import (
     check_jpeg, ImageStore, SnapshotConflict, StorageError, StorageFull)
 from vehicle_detection.wire import (
     ALERTS_PATH, DEVICES_PATH, IDEMPOTENCY_HEADER, JPEG_CONTENT_TYPE, snapshot_name)
+from vehicle_detection.wire_config import HEARTBEAT_CONFIG_FIELD
 
 router = APIRouter(tags=['ingest'])
 STORE_RETRY_AFTER = '30'  # seconds an edge waits before it retries a snapshot the store refused
@@ -213,9 +215,17 @@ def _already_stored(event_id: str, stored_digest: str, path: Optional[str], dige
 @router.post(DEVICES_PATH + '/{device_id}/heartbeat')
 def post_heartbeat(device_id: str, heartbeat: HeartbeatIn, request: Request,
                    caller: Caller = Depends(authenticated)) -> dict:
-    """Record the health figures of the key's device (named in the path) and mark it online."""
+    """
+    Record the health figures of the key's device (named in the path) and mark it online.
+
+    The answer names the device's latest configuration version (``config_version``,
+    null when none; see :mod:`vehicle_detection.wire_config`).
+    """
     now = utcnow()
     with writing(state(request).engine) as session:
         session.execute(update(Device).where(Device.id == caller.device_pk).values(
             last_seen_at=now, health=heartbeat.model_dump(exclude_none=True)))
-    return {'status': 'ok', 'server_time': now.isoformat() + 'Z', 'device_id': caller.name}
+        config_version = latest_version(session, caller.device_pk)
+    # The latest configuration version: the device fetches it only when it changed.
+    return {'status': 'ok', 'server_time': now.isoformat() + 'Z', 'device_id': caller.name,
+            HEARTBEAT_CONFIG_FIELD: config_version}

@@ -31,6 +31,7 @@ from vehicle_detection.cloud.server.deps import state
 from vehicle_detection.cloud.server.models import AlertOut, AlertPage, DeviceOut, Stats
 from vehicle_detection.cloud.server.read_params import (
     known_device, replay_choice, replay_condition, ReplayChoice, time_range, TimeRange)
+from vehicle_detection.cloud.server.routes_config import summaries
 from vehicle_detection.cloud.server.storage import StorageError, StorageUnavailable
 from vehicle_detection.wire import (
     alert_image_path, ALERT_KINDS, ALERTS_PATH, API_PREFIX, DEVICES_PATH, JPEG_CONTENT_TYPE,
@@ -148,12 +149,13 @@ def list_devices(request: Request) -> List[DeviceOut]:
     with Session(server.engine) as session:
         rows = session.execute(select(Device, counts.c.n).outerjoin(
             counts, counts.c.device_id == Device.id).order_by(Device.name)).all()
+        configs = summaries(session.connection())
     online_after = timedelta(seconds=server.settings.online_after_s)
     return [DeviceOut(name=device.name, revoked=device.revoked_at is not None,
                       online=(device.last_seen_at is not None and device.revoked_at is None
                               and now - device.last_seen_at <= online_after),
                       last_seen_at=from_stored(device.last_seen_at), alerts_24h=count or 0,
-                      health=device.health or {})
+                      health=device.health or {}, config=configs.get(device.id))
             for device, count in rows]
 
 

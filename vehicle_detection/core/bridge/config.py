@@ -123,6 +123,13 @@ class BridgeSettings:
                                 read_only=True)
     heartbeat_interval: float = setting(60.0, 'Seconds between heartbeats (read at start).',
                                         minimum=1.0, maximum=86400.0, read_only=True)
+    remote_config: bool = setting(
+        True, 'Take the configuration an admin saves for this device on the dashboard '
+        '(counting lines, zones and the other parameters changeable while running): fetched '
+        'after a heartbeat when its version changed, checked like `ros2 param set` (all or '
+        'nothing), kept in data_dir across restarts, and over the local configuration. '
+        'false: the local configuration wins and new versions are reported refused '
+        '(read at start).', read_only=True)
     health_interval: float = setting(30.0, 'Seconds between GET /health checks (read at start).',
                                      minimum=0.5, maximum=3600.0, read_only=True)
     image_topic: str = setting('camera/image_raw', 'Images to take snapshots from (read at '

@@ -39,10 +39,11 @@ rest; when every event fails alike (an outage) none is held (:mod:`set_aside`).
 
 from __future__ import annotations
 
+from functools import partial
 import json
 import threading
 import time
-from typing import Callable, Dict, Optional
+from typing import Any, Callable, Dict, Optional
 
 import requests
 
@@ -73,6 +74,10 @@ class Uploader:
         self.link = ServerLink(lambda: self.settings, budget, self.stats)
         self.set_aside = SetAside(outbox, lambda: self.settings, self.stats)
         self._health_figures = health_figures or dict
+        # Called on the health thread with (exchange, answer) after each heartbeat answered
+        # 200: the remote configuration (config_sync) fetches and reports with it.
+        self.after_heartbeat: Optional[Callable[[Callable[..., Optional[Answer]],
+                                                 Optional[Dict[str, Any]]], None]] = None
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._drained = threading.Event()  # set when a round leaves nothing to send
@@ -292,6 +297,9 @@ class Uploader:
                     'Content-Type': 'application/json'})
                 if reply is not None and not self.link.refused(reply):
                     self.link.judge(reply, 'POST', path, answers.server_ok)  # a 403 stops nothing
+                if reply is not None and reply.status == 200 and self.after_heartbeat:
+                    self.after_heartbeat(partial(self.link.exchange, session),
+                                         reply.json_object())
                 next_heartbeat = elapsed + self.settings.heartbeat_interval
             if self._stop.wait(self.settings.health_interval):
                 return

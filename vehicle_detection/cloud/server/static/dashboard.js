@@ -80,6 +80,7 @@ function renderDevices(devices) {
       text('td', fmtNum(h.upload_success_rate === undefined ? undefined
         : 100 * h.upload_success_rate, ' %')),
       text('td', fmtMB(h.bytes_month) + budget), text('td', String(device.alerts_24h)),
+      window.vdConfig.cell(device),
     ].forEach((cell) => row.appendChild(cell));
     body.appendChild(row);
     if (!known.has(device.name)) select.appendChild(new Option(device.name, device.name));
