@@ -186,7 +186,8 @@ def dashboard_chart(browser, url: str) -> set:  # noqa: F811
         str(ARTIFACTS / 'traffic.png'))  # the README's picture (docs/traffic.png)
     csv_link = browser.find_element(By.ID, 't-csv').get_attribute('href')
     table = requests.get(csv_link, timeout=10).text.splitlines()
-    assert table[0] == 'bucket_start,device_id,line,direction,class_name,count'
+    assert table[0] == ('bucket_start_utc,bucket_start_local,tz,device_id,line,direction,'
+                        'class_name,count,coverage_s')
     return set(browser.execute_script(  # read in one go, between two redraws
         'return [...document.querySelectorAll(arguments[0])].map(t => t.textContent)',
         '#traffic figure[data-line="low"] text.legend'))
