@@ -4,8 +4,10 @@
 'use strict';
 
 const MINUTE_MS = 60e3;
-// Tick steps in minutes: the first that gives at most MAX_TICKS labels is used.
-const TICK_STEPS = [15, 30, 60, 120, 180, 360, 720, 1440, 2 * 1440, 7 * 1440];
+// Tick steps in minutes: the first that gives at most MAX_TICKS labels is used; quarters and
+// half hours only in a window shorter than 3 hours (round hours otherwise).
+const TICK_STEPS = [60, 120, 180, 360, 720, 1440, 2 * 1440, 7 * 1440];
+const SHORT_STEPS = [15, 30, ...TICK_STEPS];
 const MAX_TICKS = 12;
 const BAR_COLOURS = ['#3b6fd8', '#e8710a', '#1e8e3e', '#a142f4', '#d93025', '#12b5cb'];
 
@@ -15,7 +17,8 @@ function roundTimeTicks(min, max) {
   // Times in [min, max] on round local hours (or local midnights for long spans): the
   // browser's zone, the one every time on the dashboard is shown in.
   const span = Math.max(1, (max - min) / MINUTE_MS);
-  const step = TICK_STEPS.find((s) => span / s <= MAX_TICKS) || TICK_STEPS[TICK_STEPS.length - 1];
+  const steps = span < 180 ? SHORT_STEPS : TICK_STEPS;
+  const step = steps.find((s) => span / s <= MAX_TICKS) || steps[steps.length - 1];
   const ticks = [];
   const t = new Date(min);
   t.setSeconds(0, 0);

@@ -82,7 +82,8 @@ function renderTable(box, series, device, line) {
   const data = quarterTable(series, device, line);
   const { quarters, covered, columns, value } = data;
   const table = cell('table', '', { className: 't15', 'data-device': device, 'data-line': line });
-  table.appendChild(cell('caption', '15-minute counts (local time)'));
+  const title = cell('caption', '15-minute counts (local time)');
+  table.appendChild(title);
   const head = table.createTHead();
   const top = head.insertRow();
   const sub = head.insertRow();
@@ -130,6 +131,9 @@ function renderTable(box, series, device, line) {
       { colspan: columns.length + 1 }));
   } else {
     peakRow.dataset.start = new Date(peak.start).toISOString();
+    const all = peak.columns[peak.columns.length - 1];
+    title.textContent += ` · peak hour ${timeLabel(peak.start)}–` +
+      `${timeLabel(peak.start + 4 * QUARTER_MS)}: ${all.volume} vehicles, PHF ${all.phf.toFixed(2)}`;
     peakRow.appendChild(cell('th', `Peak hour ${timeLabel(peak.start)}–` +
       `${timeLabel(peak.start + 4 * QUARTER_MS)}`));
     phfRow.appendChild(cell('th', 'PHF'));

@@ -79,10 +79,13 @@ function drawBox(alert) {
   const rect = document.createElementNS(SVG, 'rect');
   Object.entries({ x: x1 * sx, y: y1 * sy, width: (x2 - x1) * sx, height: (y2 - y1) * sy,
     class: 'bbox' }).forEach(([name, value]) => rect.setAttribute(name, value));
+  // 14 screen pixels high whatever the scale, above the box (inside it at the top edge).
+  const pixel = width / img.getBoundingClientRect().width;
   const label = document.createElementNS(SVG, 'text');
-  label.setAttribute('x', x1 * sx);
-  label.setAttribute('y', Math.max(12 * sy, y1 * sy - 4));
+  label.setAttribute('x', x1 * sx + 2 * pixel);
+  label.setAttribute('y', y1 * sy > 18 * pixel ? y1 * sy - 4 * pixel : y1 * sy + 16 * pixel);
   label.setAttribute('class', 'bbox-label');
+  label.style.fontSize = `${14 * pixel}px`;
   label.textContent = `${alert.class_name} ${(100 * alert.confidence).toFixed(0)} %`;
   svg.replaceChildren(rect, label);
 }
