@@ -194,6 +194,10 @@ def test_the_15_minute_table_and_the_chart_agree_with_the_posted_counts(
     ARTIFACTS.mkdir(exist_ok=True)
     assert browser.find_element(By.ID, 'traffic-panel').screenshot(
         str(ARTIFACTS / 'traffic-table.png'))
+    # Chart.js runs under the strict CSP: nothing refused, nothing fetched from elsewhere.
+    problems = [entry['message'] for entry in browser.get_log('browser')
+                if entry['level'] == 'SEVERE' and '/favicon.ico' not in entry['message']]
+    assert not problems, problems
 
 
 def snapshot(colour: Tuple[int, int, int], bbox: List[float]) -> bytes:
@@ -262,6 +266,8 @@ def test_the_viewer_draws_the_box_and_steps_through_the_alerts(browser, server) 
         assert frame['left'] - 0.5 <= box['left'] and box['right'] <= frame['right'] + 0.5
         assert frame['top'] - 0.5 <= box['top'] and box['bottom'] <= frame['bottom'] + 0.5
         assert box['width'] >= 0.2 * frame['width']  # zoomed in: not a speck
+    ARTIFACTS.mkdir(exist_ok=True)
+    assert browser.find_element(By.ID, 'alerts').screenshot(str(ARTIFACTS / 'thumbnails.png'))
     browser.find_element(By.CSS_SELECTOR, f'.alert[data-event-id="{newest_first[0]}"] .thumb'
                          ).click()
 
