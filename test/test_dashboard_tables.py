@@ -87,13 +87,13 @@ def column_value(counts: dict, direction: Optional[str], name: Optional[str]) ->
 
 
 def columns() -> List[Tuple[Optional[str], Optional[str]]]:
-    """The table's columns: per direction its classes and its total, then everything."""
+    """Return the table's columns: per direction its classes and its total, then all."""
     return [(d, c) for d in DIRECTIONS for c in (*CLASSES, None)] + [(None, None)]
 
 
 def peak_hour(quarters: List[datetime], truth: Dict[datetime, dict]
               ) -> Tuple[datetime, Dict[tuple, Tuple[int, Optional[float]]]]:
-    """The first of the busiest four observed quarters in a row, and each column's V, PHF."""
+    """Return the first of the busiest 4 observed quarters in a row; per column V, PHF."""
     best: Optional[Tuple[int, int]] = None
     for i in range(len(quarters) - 3):
         hour = quarters[i:i + 4]
@@ -151,6 +151,7 @@ def test_the_15_minute_table_and_the_chart_agree_with_the_posted_counts(
     assert [int(text) for _, _, text in volumes] == [expected[k][0] for k in columns()]
     [(_, factors)] = read_cells(browser, f'{table} tfoot tr.phf')
     for (d, c, text), key in zip(factors, columns()):
+        assert (d, c) == key
         phf = expected[key][1]
         assert (text == '–') if phf is None else abs(float(text) - phf) <= 0.005 + 1e-9, key
     label = browser.find_element(By.CSS_SELECTOR, f'{table} tfoot tr.peak th').text
@@ -222,7 +223,7 @@ def geometry(browser, selector: str) -> dict:
 
 
 def assert_box_on_image(image: dict, box: dict, bbox: List[float]) -> None:
-    """The box lies where bbox (in 640 x 480 frame pixels) falls on the drawn image."""
+    """Assert that the box lies where bbox (640 x 480 frame pixels) falls on the image."""
     sx, sy = image['width'] / 640, image['height'] / 480
     for side, expected in (('left', image['left'] + bbox[0] * sx),
                            ('top', image['top'] + bbox[1] * sy),

@@ -314,7 +314,7 @@ def test_the_csv_export_never_hands_a_spreadsheet_a_formula(fleet: Fleet) -> Non
     assert post(fleet, record(start, (('bar', 'away', '=HYPERLINK("x")', 2),))).status_code == 201
     table = requests.get(f'{fleet.url}/counts.csv', timeout=10, params={
         'from': '2026-03-02T20:00:00Z', 'to': '2026-03-02T21:00:00Z', 'bucket': 'hour'}).text
-    row = list(csv.DictReader(io.StringIO(table)))[0]
+    [row] = csv.DictReader(io.StringIO(table))
     assert row['class_name'] == "'=HYPERLINK(\"x\")" and row['count'] == '2', row
 
 

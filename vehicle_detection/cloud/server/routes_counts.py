@@ -294,7 +294,7 @@ def get_counts_csv(request: Request, device: Optional[str] = Depends(known_devic
                    replay: ReplayChoice = Depends(replay_choice),
                    tz: Optional[str] = Query(
                        None, description='Time zone of the bucket_start_local column: an '
-                                         'IANA name (Europe/London); the server\'s own zone '
+                                         "IANA name (Europe/London); the server's own zone "
                                          'by default. Buckets stay aligned to UTC.')
                    ) -> Response:
     """
