@@ -180,7 +180,7 @@ def test_the_15_minute_table_and_the_chart_agree_with_the_posted_counts(
         f'const c = {chart}; const i = c.data.datasets[0].data.findIndex(p => p.x === '
         'arguments[0]); const bar = c.getDatasetMeta(0).data[i];'
         'return [bar.x, bar.y, c.canvas.clientWidth, c.canvas.clientHeight]',
-        target.timestamp() * 1000)
+        (target + QUARTER / 2).timestamp() * 1000)  # a bar spans its quarter
     canvas = browser.find_element(By.CSS_SELECTOR, 'figure.traffic[data-line="bar"] canvas')
     ActionChains(browser).move_to_element_with_offset(
         canvas, int(x - width / 2), int(y - height / 2) + 2).perform()
@@ -188,9 +188,10 @@ def test_the_15_minute_table_and_the_chart_agree_with_the_posted_counts(
     hover = browser.execute_script(
         f'const t = {chart}.tooltip; return [t.title, t.dataPoints.map('
         'p => [p.dataset.label, p.parsed.x, p.parsed.y]), t.footer]')
-    assert hover[0] == [f'{target.astimezone(KOLKATA):%Y-%m-%d %H:%M}']
-    assert hover[1] == [[d, target.timestamp() * 1000, column_value(truth[target], d, None)]
-                        for d in DIRECTIONS]
+    assert hover[0] == [f'{target.astimezone(KOLKATA):%Y-%m-%d %H:%M}–'
+                        f'{(target + QUARTER).astimezone(KOLKATA):%H:%M}']
+    assert hover[1] == [[d, (target + QUARTER / 2).timestamp() * 1000,
+                         column_value(truth[target], d, None)] for d in DIRECTIONS]
     assert hover[2] == [f'total: {column_value(truth[target], None, None)}']
     ARTIFACTS.mkdir(exist_ok=True)
     assert browser.find_element(By.ID, 'traffic-panel').screenshot(

@@ -55,22 +55,24 @@ const noDataPlugin = {
     const times = options.times || [];
     if (!times.length) return;
     const { ctx, chartArea, scales } = chart;
-    const half = Math.max(1, (scales.x.getPixelForValue(options.step) -
-      scales.x.getPixelForValue(0)) / 2);
+    // (pixels far off the chart are clamped by Chart.js: measured from its first value)
+    const half = Math.max(1, (scales.x.getPixelForValue(scales.x.min + options.step) -
+      scales.x.getPixelForValue(scales.x.min)) / 2);
     ctx.save();
     ctx.fillStyle = '#c5c8d0';
     times.forEach((t) => {
       const x = scales.x.getPixelForValue(t);
-      ctx.fillRect(x - half, chartArea.bottom - 4, 2 * half, 4);
+      ctx.fillRect(x + 1, chartArea.bottom - 4, 2 * half - 2, 4);
     });
     ctx.restore();
   },
 };
 
 function barOptions({ timeAxis, step, yTitle, stacked, min, max }) {
-  // step: the bucket in ms (time axis). Hover shows each value, and the bucket's total.
+  // step: the bucket in ms (time axis): a bar spans its bucket, from its start to its end
+  // (data at the bucket's middle, atBucket). Hover shows each value, and the bucket's total.
   const x = timeAxis ? {
-    type: 'linear', min, max, offset: true, stacked,
+    type: 'linear', min, max: max + step, offset: false, stacked,
     afterBuildTicks: (scale) => {
       scale.ticks = roundTimeTicks(scale.min, scale.max).map((value) => ({ value }));
     },
@@ -93,8 +95,9 @@ function barOptions({ timeAxis, step, yTitle, stacked, min, max }) {
       vdNoData: { times: [], step },
       tooltip: {
         callbacks: {
-          title: (items) => (items.length && timeAxis ? fullTimeLabel(items[0].parsed.x)
-            : items.map((i) => i.label)[0]),
+          title: (items) => (items.length && timeAxis
+            ? `${fullTimeLabel(items[0].parsed.x - step / 2)}–` +
+              `${timeLabel(items[0].parsed.x + step / 2)}` : items.map((i) => i.label)[0]),
           footer: (items) => (items.length > 1
             ? `total: ${items.reduce((sum, i) => sum + i.parsed.y, 0)}` : ''),
         },
@@ -103,9 +106,13 @@ function barOptions({ timeAxis, step, yTitle, stacked, min, max }) {
   };
 }
 
+// The x of a bucket's bar: the middle of the bucket starting at ``start`` (ms), ``step`` long.
+const atBucket = (start, step) => start + step / 2;
+
 function barChart(canvas, config) {
   // The chart of this canvas, made once and updated in place after (hover survives refresh).
-  // config: { timeAxis, step, yTitle, stacked, min, max, labels?, datasets, noData? }
+  // config: { timeAxis, step, yTitle, stacked, min, max (the first and last bucket's start),
+  // labels?, datasets, noData? (starts of the buckets without data) }
   let chart = window.Chart.getChart(canvas);
   const options = barOptions(config);
   options.plugins.vdNoData.times = config.noData || [];
@@ -125,4 +132,4 @@ function clearChart(canvas) {
   if (chart) chart.destroy();
 }
 
-window.vdCharts = { barChart, clearChart, BAR_COLOURS, timeLabel, fullTimeLabel, pad2 };
+window.vdCharts = { barChart, clearChart, atBucket, BAR_COLOURS, timeLabel, fullTimeLabel, pad2 };

@@ -137,12 +137,12 @@ function hourlySlots(perHour) {
 }
 
 function renderStats(stats) {
-  const { barChart, BAR_COLOURS } = window.vdCharts;
+  const { atBucket, barChart, BAR_COLOURS } = window.vdCharts;
   const slots = hourlySlots(stats.per_hour);
   barChart($('chart-hour'), { timeAxis: true, step: 3600e3, stacked: false, yTitle: 'alerts',
     min: slots[0][0], max: slots[slots.length - 1][0],
     datasets: [{ label: 'alerts', backgroundColor: BAR_COLOURS[0],
-      data: slots.map(([t, n]) => ({ x: t, y: n })) }] });
+      data: slots.map(([t, n]) => ({ x: atBucket(t, 3600e3), y: n })) }] });
   const classes = Object.keys(stats.per_class).sort();
   barChart($('chart-class'), { timeAxis: false, stacked: false, yTitle: 'alerts',
     labels: classes, datasets: [{ label: 'alerts', backgroundColor: BAR_COLOURS[0],

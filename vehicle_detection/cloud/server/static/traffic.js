@@ -38,7 +38,7 @@ function bucketTimes(series) {
 
 function stackedChart(figure, series, device, line, stackBy) {
   // One chart: a bar per bucket, stacked by direction or class; grey: no data that bucket.
-  const { barChart, BAR_COLOURS } = window.vdCharts;
+  const { atBucket, barChart, BAR_COLOURS } = window.vdCharts;
   const rows = series.rows.filter((r) => r.device_id === device && r.line === line);
   const covered = new Set(series.coverage.filter((c) => c.device_id === device)
     .map((c) => new Date(c.start).getTime()));
@@ -58,7 +58,7 @@ function stackedChart(figure, series, device, line, stackBy) {
     noData: times.filter((t) => !covered.has(t)),
     datasets: keys.map((key, k) => ({
       label: key, backgroundColor: BAR_COLOURS[k % BAR_COLOURS.length],
-      data: times.map((t, i) => ({ x: t, y: stacks[k][i] })),
+      data: times.map((t, i) => ({ x: atBucket(t, step), y: stacks[k][i] })),
     })),
   });
   figure.dataset.bars = String(stacks.flat().filter((v) => v > 0).length);
