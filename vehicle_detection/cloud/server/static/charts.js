@@ -4,10 +4,10 @@
 'use strict';
 
 const MINUTE_MS = 60e3;
-// Tick steps in minutes: the first that gives at most MAX_TICKS labels is used; quarters and
-// half hours only in a window shorter than 3 hours (round hours otherwise).
+// Tick steps in minutes: the first that gives at most MAX_TICKS labels is used; minutes,
+// quarters and half hours only in a window shorter than 3 hours (round hours otherwise).
 const TICK_STEPS = [60, 120, 180, 360, 720, 1440, 2 * 1440, 7 * 1440];
-const SHORT_STEPS = [15, 30, ...TICK_STEPS];
+const SHORT_STEPS = [1, 2, 5, 10, 15, 30, ...TICK_STEPS];
 const MAX_TICKS = 12;
 const BAR_COLOURS = ['#3b6fd8', '#e8710a', '#1e8e3e', '#a142f4', '#d93025', '#12b5cb'];
 
@@ -20,10 +20,12 @@ function roundTimeTicks(min, max) {
   const steps = span < 180 ? SHORT_STEPS : TICK_STEPS;
   const step = steps.find((s) => span / s <= MAX_TICKS) || steps[steps.length - 1];
   const ticks = [];
+  const walk = Math.min(step, 15); // minutes between the times looked at
   const t = new Date(min);
   t.setSeconds(0, 0);
-  if (step >= 1440) t.setHours(0, 0, 0, 0); else t.setMinutes(t.getMinutes() - t.getMinutes() % 15);
-  for (; t.getTime() <= max; t.setMinutes(t.getMinutes() + 15)) {
+  if (step >= 1440) t.setHours(0, 0, 0, 0);
+  else t.setMinutes(t.getMinutes() - t.getMinutes() % walk);
+  for (; t.getTime() <= max; t.setMinutes(t.getMinutes() + walk)) {
     if (t.getTime() < min) continue;
     const minutes = t.getHours() * 60 + t.getMinutes();
     const days = Math.round((t.getTime() - new Date(t.getFullYear(), 0, 1).getTime()) / 864e5);

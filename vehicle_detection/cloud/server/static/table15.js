@@ -127,7 +127,7 @@ function renderTable(box, series, device, line) {
   const phfRow = foot.insertRow();
   phfRow.className = 'phf';
   if (!peak) {
-    peakRow.appendChild(cell('th', 'Peak hour: no observed hour with traffic',
+    peakRow.appendChild(cell('th', 'Peak hour: no hour of four observed quarters with traffic',
       { colspan: columns.length + 1 }));
   } else {
     peakRow.dataset.start = new Date(peak.start).toISOString();
