@@ -61,10 +61,10 @@ const noDataPlugin = {
     const half = Math.max(1, (scales.x.getPixelForValue(scales.x.min + options.step) -
       scales.x.getPixelForValue(scales.x.min)) / 2);
     ctx.save();
-    ctx.fillStyle = '#c5c8d0';
+    ctx.fillStyle = '#9aa0ad';
     times.forEach((t) => {
       const x = scales.x.getPixelForValue(t);
-      ctx.fillRect(x + 1, chartArea.bottom - 4, 2 * half - 2, 4);
+      ctx.fillRect(x + 0.5, chartArea.bottom - 6, Math.max(1, 2 * half - 1), 6);
     });
     ctx.restore();
   },
