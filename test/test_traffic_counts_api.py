@@ -425,3 +425,24 @@ def test_an_outbox_of_an_older_version_gains_the_kind_column(tmp_path) -> None:
     event = outbox.next_open()
     assert event is not None and event.kind == 'alert'
     outbox.close()
+
+
+def test_a_csv_past_the_row_bound_with_its_zeros_is_refused(fleet: Fleet) -> None:
+    # One minute with every key a device may count in a day (1024), then 48 minutes with no
+    # vehicle: 49 x 1024 rows with the zeros, over the bound, though the stored rows are few.
+    start = datetime(2026, 4, 1, 6, tzinfo=timezone.utc)
+    assert post(fleet, record(start, every_key(MAX_COUNT_LINES, MAX_COUNT_CLASSES))
+                ).status_code == 201
+    for minute in range(1, 49):
+        assert post(fleet, record(start + timedelta(minutes=minute), ())).status_code == 201
+    window = {'device': 'edge-1', 'since': utc_iso(start),
+              'until': utc_iso(start + timedelta(minutes=49)), 'bucket': '1min'}
+    assert 49 * MAX_COUNT_ROWS > MAX_ANSWER_ROWS
+    refused = requests.get(f'{fleet.url}/counts.csv', params=window, timeout=30)
+    assert refused.status_code == 422
+    assert f'{49 * MAX_COUNT_ROWS} rows' in refused.json()['detail']
+    # Summed over class: 64 keys a minute, answered, every minute observed.
+    table = list(csv.DictReader(io.StringIO(requests.get(
+        f'{fleet.url}/counts.csv', params={**window, 'by': 'direction'}, timeout=30).text)))
+    assert len(table) == 49 * MAX_COUNT_LINES * 2
+    assert sum(int(row['count']) for row in table) == MAX_COUNT_ROWS
