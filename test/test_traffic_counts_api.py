@@ -369,6 +369,8 @@ def test_the_csv_has_a_row_per_observed_bucket_zeros_included_and_states_its_zon
     empty = table(since='2026-03-29T00:15:00Z', until='2026-03-29T00:45:00Z')
     assert [(r['bucket_start_utc'], r['line'], r['count'], r['coverage_s'])
             for r in empty] == [('2026-03-29T00:15:00Z', '', '0', '60')]
+    assert [r['line'] for r in table(since='2026-03-29T00:15:00Z', line='bar',
+                                     until='2026-03-29T00:45:00Z')] == ['bar']
     for wrong in ('Mars/Olympus', '../../etc/passwd', 'x' * 300, ''):
         refused = requests.get(f'{fleet.url}/counts.csv', params={**window, 'tz': wrong},
                                timeout=10)

@@ -89,13 +89,16 @@ class TableRow:
     coverage_s: int
 
 
-def dense_rows(series: CountSeries, limit: int) -> List[TableRow]:
+def dense_rows(series: CountSeries, limit: int, line: Optional[str] = None
+               ) -> List[TableRow]:
     """
     Return the rows of ``series`` with a 0 row for each key a covered bucket lacks.
 
     Rows come in time order, then device, line, direction and class; rows of
-    a bucket without coverage (none are stored) are kept as they are. A table
-    of more than ``limit`` rows is refused (422) before it is built.
+    a bucket without coverage (none are stored) are kept as they are. A
+    device without a key in the window gets one 0 row per observed bucket, on
+    ``line`` when the query asked for one. A table of more than ``limit``
+    rows is refused (422) before it is built.
     """
     counted: Dict[Tuple[datetime, str, Key], int] = {}
     keys: Dict[str, Set[Key]] = {}
@@ -113,7 +116,7 @@ def dense_rows(series: CountSeries, limit: int) -> List[TableRow]:
                                  'device or line, or sum over direction or class (by=)')
     rows = []
     for start, device in cells:
-        for key in keys.get(device) or [('', None, None)]:
+        for key in keys.get(device) or [(line or '', None, None)]:
             line, direction, class_name = key
             rows.append(TableRow(start, device, line, direction, class_name,
                                  counted.get((start, device, key), 0),

@@ -307,6 +307,6 @@ def get_counts_csv(request: Request, device: Optional[str] = Depends(known_devic
     """
     zone = table_zone(tz)
     series = _series(request, device, line, window.since, window.until, bucket, by, replay)
-    table = to_csv(dense_rows(series, MAX_ANSWER_ROWS), zone)
+    table = to_csv(dense_rows(series, MAX_ANSWER_ROWS, line), zone)
     return Response(table, media_type='text/csv; charset=utf-8', headers={
         'Content-Disposition': f'attachment; filename="counts-{bucket}.csv"'})

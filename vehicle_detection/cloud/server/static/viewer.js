@@ -103,6 +103,11 @@ function show(eventId) {
     drawBox(alert);
     document.getElementById('viewer').dataset.shown = alert.event_id;
   };
+  img.onerror = () => {
+    if (current !== alert.event_id) return;
+    document.getElementById('viewer-caption').textContent =
+      `${caption(alert)} — the snapshot could not be loaded`;
+  };
   delete document.getElementById('viewer').dataset.shown;
   if (img.complete && img.naturalWidth && img.src === new URL(alert.image_url, window.location).href) {
     img.onload(); // the same snapshot (alerts of one frame share it): no load event comes
