@@ -26,11 +26,9 @@ that no read grows without bound.
 
 from __future__ import annotations
 
-import csv
 from datetime import datetime, timedelta, timezone
-import io
 import time
-from typing import Any, Iterable, Optional, Tuple
+from typing import Any, Optional, Tuple
 import uuid
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
@@ -40,6 +38,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
+from vehicle_detection.cloud.server.counts_table import dense_rows, table_zone, to_csv
 from vehicle_detection.cloud.server.db import (
     CountKey, CountRecord, Device, TrafficCount, utcnow, writing)
 from vehicle_detection.cloud.server.deps import authenticated, Caller, state
@@ -285,28 +284,29 @@ def get_counts(request: Request, device: Optional[str] = Depends(known_device),
 
 @read_router.get(COUNTS_PATH + '.csv', response_class=Response,
                  responses={200: {'content': {'text/csv': {}}},
-                            404: {'description': 'no device of that name'}})
+                            404: {'description': 'no device of that name'},
+                            422: {'description': 'a bad query, an unknown tz, or a table over '
+                                                 f'{MAX_ANSWER_ROWS} rows'}})
 def get_counts_csv(request: Request, device: Optional[str] = Depends(known_device),
                    line: Optional[str] = None, window: TimeRange = Depends(time_range),
                    bucket: str = Query('15min', pattern='^(1min|15min|hour|day)$'),
                    by: str = Query('direction,class_name', pattern=BY_PATTERN),
-                   replay: ReplayChoice = Depends(replay_choice)) -> Response:
-    """Return the same counts as CSV, one row per bucket, device, line, direction and class."""
+                   replay: ReplayChoice = Depends(replay_choice),
+                   tz: Optional[str] = Query(
+                       None, description='Time zone of the bucket_start_local column: an '
+                                         "IANA name (Europe/London); the server's own zone "
+                                         'by default. Buckets stay aligned to UTC.')
+                   ) -> Response:
+    """
+    Return the counts as CSV: one row per observed bucket, device, line, direction and class.
+
+    A bucket the device observed has a row for every line, direction and class
+    it counted in the window, 0 where none crossed; a bucket it did not
+    observe has no row (no data, not zero). Each row gives its start in UTC
+    and in ``tz``, and ``coverage_s``: the seconds of the bucket observed.
+    """
+    zone = table_zone(tz)
     series = _series(request, device, line, window.since, window.until, bucket, by, replay)
-    return Response(to_csv(series.rows), media_type='text/csv; charset=utf-8', headers={
+    table = to_csv(dense_rows(series, MAX_ANSWER_ROWS, line), zone)
+    return Response(table, media_type='text/csv; charset=utf-8', headers={
         'Content-Disposition': f'attachment; filename="counts-{bucket}.csv"'})
-
-
-def to_csv(rows: Iterable[CountBucket]) -> str:
-    """Format count rows as CSV; a cell a spreadsheet would run as a formula is quoted."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator='\n')
-    writer.writerow(['bucket_start', 'device_id', 'line', 'direction', 'class_name', 'count'])
-    for row in rows:
-        writer.writerow([row.start.strftime('%Y-%m-%dT%H:%M:%SZ'), row.device_id, row.line,
-                         row.direction or '', _cell(row.class_name or ''), row.count])
-    return out.getvalue()
-
-
-def _cell(text: str) -> str:
-    return "'" + text if text[:1] in ('=', '+', '-', '@', '\t', '\r') else text

@@ -87,14 +87,6 @@ function renderDevices(devices) {
   }
 }
 
-function openViewer(alert) {
-  $('viewer-img').src = alert.image_url;
-  $('viewer-caption').textContent =
-    `${alert.class_name} ${(100 * alert.confidence).toFixed(0)} % — ${alert.device_id}/` +
-    `${alert.camera_id} — ${fmtTime(alert.detected_at)}`;
-  $('viewer').showModal();
-}
-
 // An alert of another kind than a vehicle seen says what happened, and where.
 function eventText(alert) {
   if (alert.kind === 'stopped_vehicle') return ` stopped in ${alert.zone}`;
@@ -112,11 +104,7 @@ function renderAlerts(page) {
     card.className = 'alert';
     card.dataset.eventId = alert.event_id;
     if (alert.thumbnail_url) {
-      const img = document.createElement('img');
-      img.src = alert.thumbnail_url;
-      img.alt = `${alert.class_name} snapshot`;
-      img.addEventListener('click', () => openViewer(alert));
-      card.appendChild(img);
+      card.appendChild(window.vdViewer.thumbnail(alert, () => window.vdViewer.open(alert)));
     } else {
       card.appendChild(text('div', 'no snapshot yet', 'noimg muted'));
     }
@@ -132,32 +120,7 @@ function renderAlerts(page) {
     box.appendChild(card);
   }
   $('alert-count').textContent = `(${page.items.length} shown)`;
-}
-
-function barChart(svg, labels, values) {
-  svg.replaceChildren();
-  const ns = 'http://www.w3.org/2000/svg';
-  const max = Math.max(1, ...values);
-  const width = 480 / Math.max(1, values.length);
-  values.forEach((value, i) => {
-    const height = (130 * value) / max;
-    const rect = document.createElementNS(ns, 'rect');
-    rect.setAttribute('x', i * width + 2);
-    rect.setAttribute('y', 140 - height);
-    rect.setAttribute('width', Math.max(1, width - 4));
-    rect.setAttribute('height', height);
-    const title = document.createElementNS(ns, 'title');
-    title.textContent = `${labels[i]}: ${value}`;
-    rect.appendChild(title);
-    svg.appendChild(rect);
-    if (values.length <= 12 || i % Math.ceil(values.length / 12) === 0) {
-      const label = document.createElementNS(ns, 'text');
-      label.setAttribute('x', i * width + 2);
-      label.setAttribute('y', 155);
-      label.textContent = labels[i];
-      svg.appendChild(label);
-    }
-  });
+  window.vdViewer.setAlerts(page.items);
 }
 
 function hourlySlots(perHour) {
@@ -175,11 +138,16 @@ function hourlySlots(perHour) {
 }
 
 function renderStats(stats) {
+  const { atBucket, barChart, BAR_COLOURS } = window.vdCharts;
   const slots = hourlySlots(stats.per_hour);
-  barChart($('chart-hour'), slots.map(([t]) => `${new Date(t).getHours()}h`),
-    slots.map(([, n]) => n));
+  barChart($('chart-hour'), { timeAxis: true, step: 3600e3, stacked: false, yTitle: 'alerts',
+    min: slots[0][0], max: slots[slots.length - 1][0],
+    datasets: [{ label: 'alerts', backgroundColor: BAR_COLOURS[0],
+      data: slots.map(([t, n]) => ({ x: atBucket(t, 3600e3), y: n })) }] });
   const classes = Object.keys(stats.per_class).sort();
-  barChart($('chart-class'), classes, classes.map((c) => stats.per_class[c]));
+  barChart($('chart-class'), { timeAxis: false, stacked: false, yTitle: 'alerts',
+    labels: classes, datasets: [{ label: 'alerts', backgroundColor: BAR_COLOURS[0],
+      data: classes.map((c) => stats.per_class[c]) }] });
   addOptions($('f-class'), classes, (c) => c);
   addOptions($('f-kind'), Object.keys(stats.per_kind || {}).sort(),
     (k) => k.replace(/_/g, ' '));
@@ -196,9 +164,9 @@ function showProblem(message) {
   $('problem').hidden = false;
   $('alerts').replaceChildren();
   $('alert-count').textContent = '';
-  $('chart-hour').replaceChildren();
-  $('chart-class').replaceChildren();
-  $('traffic').replaceChildren();
+  window.vdCharts.clearChart($('chart-hour'));
+  window.vdCharts.clearChart($('chart-class'));
+  window.vdTraffic.clearTraffic();
 }
 
 let latestRefresh = 0; // a refresh overtaken by a newer one (the filters changed) draws nothing
