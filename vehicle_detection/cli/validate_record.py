@@ -35,8 +35,7 @@ import time
 from typing import Any, Optional, Tuple
 
 from vehicle_detection.core.system.bag_tools import ensure_new, STORAGES
-from vehicle_detection.core.validation.recording import (
-    COMPRESSED_TYPE, COUNTS_TOPIC, STRING_TYPE)
+from vehicle_detection.core.validation.recording import COUNTS_TOPIC, RecordingWriter
 
 QUEUE_FRAMES = 64  # frames waiting for the writer: ~6 s at 10 fps
 STOP_POLL_S = 0.1
@@ -93,39 +92,21 @@ class BagSink(threading.Thread):
 
     def run(self) -> None:
         """Write until the None that :meth:`finish` queues."""
-        import cv2
-        from rosbags.rosbag2 import StoragePlugin, Writer
-
-        from vehicle_detection.core.system.bag_tools import _typestore
-        store = _typestore()
-        types = store.types
-        plugin = StoragePlugin.MCAP if self.args.storage == 'mcap' else StoragePlugin.SQLITE3
         try:
-            with Writer(self.args.out, version=9, storage_plugin=plugin) as writer:
-                images = writer.add_connection(self.args.topic.rstrip('/') + '/compressed',
-                                               COMPRESSED_TYPE, typestore=store)
-                counts = writer.add_connection(self.args.counts_topic, STRING_TYPE,
-                                               typestore=store)
+            with RecordingWriter(self.args.out, self.args.topic, self.args.counts_topic,
+                                 self.args.storage, self.args.quality) as writer:
                 while (item := self.inbox.get()) is not None:
                     kind, stamp, payload = item
                     if kind == 'status':
-                        message = types[STRING_TYPE](data=payload)
-                        writer.write(counts, stamp, store.serialize_cdr(message, STRING_TYPE))
+                        writer.status(stamp, payload)
                         self.statuses += 1
-                        continue
-                    ok, jpeg = cv2.imencode('.jpg', payload,
-                                            [cv2.IMWRITE_JPEG_QUALITY, self.args.quality])
-                    if not ok:
-                        raise ValueError('a frame could not be encoded as JPEG')
-                    header = types['std_msgs/msg/Header'](
-                        stamp=types['builtin_interfaces/msg/Time'](
-                            sec=stamp // 10**9, nanosec=stamp % 10**9), frame_id='camera')
-                    message = types[COMPRESSED_TYPE](header=header, format='jpeg',
-                                                     data=jpeg.reshape(-1))
-                    writer.write(images, stamp, store.serialize_cdr(message, COMPRESSED_TYPE))
-                    self.frames += 1
+                    else:
+                        writer.frame(stamp, payload)
+                        self.frames += 1
         except (OSError, ValueError) as error:  # the disk is full, or the bag cannot be made
             self.error = error
+            while self.inbox.get() is not None:  # let the executor's puts go on to the end
+                pass
 
     def finish(self) -> None:
         """Write what is queued, close the bag."""

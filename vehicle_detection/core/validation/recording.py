@@ -65,6 +65,64 @@ class LineInfo:
     directions: Tuple[str, str]
 
 
+class RecordingWriter:
+    """
+    Writes a validation recording: frames as JPEG, statuses as strings, each at its stamp.
+
+    A context manager around a rosbags ``Writer`` (sqlite3 or mcap); frames
+    go to ``<image_topic>/compressed``.
+    """
+
+    def __init__(self, out: str, image_topic: str = '/camera/image_raw',
+                 counts_topic: str = COUNTS_TOPIC, storage: str = 'sqlite3',
+                 quality: int = 85) -> None:
+        """Open the bag ``out`` (a new folder)."""
+        from rosbags.rosbag2 import StoragePlugin, Writer
+
+        from vehicle_detection.core.system.bag_tools import _typestore
+        self.store = _typestore()
+        self.quality = quality
+        self.writer = Writer(out, version=9, storage_plugin=(
+            StoragePlugin.MCAP if storage == 'mcap' else StoragePlugin.SQLITE3))
+        self.writer.open()
+        self.images = self.writer.add_connection(image_topic.rstrip('/') + '/compressed',
+                                                 COMPRESSED_TYPE, typestore=self.store)
+        self.counts = self.writer.add_connection(counts_topic, STRING_TYPE,
+                                                 typestore=self.store)
+
+    def frame(self, stamp_ns: int, picture: np.ndarray) -> None:
+        """Write one BGR frame as JPEG, stamped (header and record time) ``stamp_ns``."""
+        import cv2
+        ok, jpeg = cv2.imencode('.jpg', picture, [cv2.IMWRITE_JPEG_QUALITY, self.quality])
+        if not ok:
+            raise ValueError('a frame could not be encoded as JPEG')
+        types = self.store.types
+        header = types['std_msgs/msg/Header'](
+            stamp=types['builtin_interfaces/msg/Time'](sec=stamp_ns // 10**9,
+                                                      nanosec=stamp_ns % 10**9),
+            frame_id='camera')
+        message = types[COMPRESSED_TYPE](header=header, format='jpeg', data=jpeg.reshape(-1))
+        self.writer.write(self.images, stamp_ns,
+                          self.store.serialize_cdr(message, COMPRESSED_TYPE))
+
+    def status(self, stamp_ns: int, text: str) -> None:
+        """Write one ``traffic_counts`` status (its JSON text) at ``stamp_ns``."""
+        message = self.store.types[STRING_TYPE](data=text)
+        self.writer.write(self.counts, stamp_ns, self.store.serialize_cdr(message, STRING_TYPE))
+
+    def close(self) -> None:
+        """Finish the bag (its metadata)."""
+        self.writer.close()
+
+    def __enter__(self) -> 'RecordingWriter':
+        """Return the open writer."""
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Close the bag."""
+        self.close()
+
+
 def image_topic(bag: str, wanted: str = '') -> Tuple[str, str]:
     """Return (topic, type) of the bag's images: ``wanted``, or its only image topic."""
     topics = bag_topics(bag)

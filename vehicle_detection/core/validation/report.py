@@ -125,7 +125,7 @@ def build_report(manual: ManualCount, system: Sequence[Crossing],
         for direction in manual.directions:
             hand = _tally(marks, low, high, direction)
             box = _tally(counted, low, high, direction)
-            for name in classes + [ALL]:
+            for name in [*classes, ALL]:
                 judged = name == ALL or per_class
                 pair = (sum(hand.values()), sum(box.values())) if name == ALL else (
                     hand.get(name, 0), box.get(name, 0))

@@ -1,0 +1,180 @@
+# Copyright 2026 The vehicle_detection Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+Field validation without ROS: a recording of a generated scene, its manual count, the report.
+
+The scene's vehicles (their true boxes, as tracks) go through the bridge's
+counting session frame by frame; every status it would publish on
+``traffic_counts`` is written beside the frames, as ``validate record``
+writes them. The "manual" count is a key script made from the scene's
+ground truth: the frame where each vehicle crosses, its direction and class.
+The commands are run as the operator runs them.
+"""
+
+from __future__ import annotations
+
+import collections
+import csv
+import json
+from pathlib import Path
+import subprocess
+import sys
+from typing import Dict, List, Tuple
+
+import numpy as np
+import pytest
+
+from vehicle_detection.core.counting.config import parse_geometry
+from vehicle_detection.core.counting.session import CountingSession
+from vehicle_detection.core.evaluation.scenarios import scenario
+from vehicle_detection.core.evaluation.scene import build_truth, Truth
+from vehicle_detection.core.events.geometry import CountingLine, side_of
+from vehicle_detection.core.events.vehicles import Sighting
+from vehicle_detection.core.validation.recording import (
+    count_statuses, RecordingWriter, system_crossings)
+
+CLI = str(Path(sys.prefix) / 'bin' / 'vehicle-detection')
+LINES = 'low 0,0.75 1,0.75 towards/away'
+FPS = 10.0
+BOUNDARY_S = 1_900_000 * 900  # a 15-minute boundary (2024-03-09 16:00 UTC)
+FIRST = 30  # the window starts at this frame of the scene: a crossing (frame 22) before it
+SPLIT = 140  # the boundary falls at this frame, between crossings (frames 128 and 145)
+KEYS = {('towards', 'car'): '1', ('towards', 'truck'): '2', ('away', 'car'): 'q',
+        ('away', 'truck'): 'w'}  # the default keys, classes car,truck,bus,motorcycle
+
+Crossed = Tuple[int, str, str]  # frame, direction, class
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([CLI, 'validate', *args], capture_output=True, text=True,
+                          timeout=60)
+
+
+def stamp_ns(frame: int) -> int:
+    return round((BOUNDARY_S + (frame - SPLIT) / FPS) * 1e9)
+
+
+def true_crossing_frames(truth: List[List[Truth]], line: CountingLine) -> List[Crossed]:
+    """Return each vehicle's crossing: the frame its ground point reaches its last side."""
+    paths: Dict[int, List[Tuple[int, int, str]]] = collections.defaultdict(list)
+    for index, frame in enumerate(truth):
+        for vehicle in frame:
+            if vehicle.box[3] - vehicle.box[1] >= 8:  # true_crossings' rule
+                paths[vehicle.vehicle_id].append((index, side_of(line, vehicle.box),
+                                                  vehicle.kind))
+    crossed = []
+    for path in paths.values():
+        before, after = path[0][1], path[-1][1]
+        if before is not None and after and before != after:
+            arrival = max(i for i, (_, side, _) in enumerate(path) if side != after) + 1
+            crossed.append((path[arrival][0], line.directions[0 if after > 0 else 1],
+                            path[0][2]))
+    return sorted(crossed)
+
+
+@pytest.fixture(scope='module')
+def scene() -> Tuple[List[List[Truth]], List[Crossed]]:
+    """The parking scene's vehicles (at least 0.4 visible) and their true crossings."""
+    built = build_truth(scenario('parking', fps=FPS))
+    visible = [[t for t in frame if t.visible >= 0.4] for frame in built.truth]
+    line = parse_geometry(LINES, '').in_pixels(640, 360)[0][0]
+    return visible, true_crossing_frames(visible, line)
+
+
+def record(out: Path, truth: List[List[Truth]], missed: Tuple[str, ...] = ()) -> None:
+    """Write the window as `validate record` does, counted by the bridge's session."""
+    session = CountingSession(parse_geometry(LINES, ''))
+    picture = np.full((36, 64, 3), 90, np.uint8)  # small: the report needs only stamps
+    with RecordingWriter(str(out)) as writer:
+        for index, frame in enumerate(truth):
+            seen = [Sighting(t.vehicle_id, t.kind, 0.9, t.box) for t in frame
+                    if t.kind not in missed]
+            if session.update(seen, stamp_ns(index) / 1e9, (640, 360)).crossings:
+                status = {'device_id': 'edge-1', 'camera_id': 'cam', **session.status()}
+                writer.status(stamp_ns(index), json.dumps(status))  # as the bridge publishes
+            if index >= FIRST:
+                writer.frame(stamp_ns(index), picture)
+
+
+def key_script(crossed: List[Crossed], last: int) -> str:
+    lines = [f'goto:{frame - FIRST} {KEYS[(direction, kind)]}  # {direction} {kind}'
+             for frame, direction, kind in crossed if frame >= FIRST]
+    return '\n'.join(lines + [f'goto:{last}', 'x']) + '\n'
+
+
+def by_direction(rows: List[dict], interval: int) -> Dict[str, Tuple[int, int, str]]:
+    starts = sorted({row['interval_start'] for row in rows})
+    return {row['direction']: (row['manual'], row['system'], row['verdict']) for row in rows
+            if row['interval_start'] == starts[interval] and row['class_name'] == 'all'}
+
+
+def test_recorded_statuses_give_the_systems_crossings_at_their_frames(tmp_path: Path,
+                                                                    scene) -> None:
+    truth, crossed = scene
+    record(tmp_path / 'window', truth)
+    found = system_crossings(count_statuses(str(tmp_path / 'window')))
+    # Every crossing of the scene, the one before the window included (the baseline).
+    assert [(round((c.stamp - BOUNDARY_S) * FPS) + SPLIT, c.direction, c.class_name)
+            for c in found] == crossed
+    assert len(crossed) == 18 and crossed[0][0] < FIRST <= crossed[1][0]
+
+
+def test_a_manual_count_from_the_truth_is_accepted_per_interval(tmp_path: Path, scene) -> None:
+    truth, crossed = scene
+    bag, manual = tmp_path / 'window', tmp_path / 'manual.json'
+    record(bag, truth)
+    (tmp_path / 'keys.txt').write_text(key_script(crossed, len(truth) - FIRST - 1))
+    counted = cli('count', str(bag), '--out', str(manual), '--script',
+                  str(tmp_path / 'keys.txt'))
+    assert counted.returncode == 0, counted.stderr
+    assert 'counted 17 vehicles on low' in counted.stdout, counted.stdout
+
+    result = cli('report', str(bag), str(manual), '--csv', str(tmp_path / 'r.csv'),
+                 '--json', str(tmp_path / 'r.json'))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip().endswith('ACCEPT'), result.stdout
+    report = json.loads((tmp_path / 'r.json').read_text())
+    assert report['accepted'] and report['limit_pct'] == 5.0
+    # The window starts 11 s before 16:00 and ends 11 s after: two intervals, in part.
+    assert by_direction(report['rows'], 0) == {'towards': (3, 3, 'accept'),
+                                               'away': (5, 5, 'accept')}
+    assert by_direction(report['rows'], 1) == {'towards': (5, 5, 'accept'),
+                                               'away': (4, 4, 'accept')}
+    rows = list(csv.DictReader((tmp_path / 'r.csv').open()))
+    assert [row['interval_start'] for row in rows[:1]] == ['2024-03-09T15:45:00.000Z']
+    assert {row['covered_s'] for row in rows} == {'11.0', '10.9'}
+    trucks = [r for r in rows if r['class_name'] == 'truck' and r['direction'] == 'away']
+    assert [(r['manual'], r['system'], r['verdict']) for r in trucks] == [('2', '2', ''),
+                                                                           ('2', '2', '')]
+
+
+def test_a_system_that_misses_lorries_is_rejected(tmp_path: Path, scene) -> None:
+    truth, crossed = scene
+    bag, manual = tmp_path / 'window', tmp_path / 'manual.json'
+    record(bag, truth, missed=('truck',))
+    (tmp_path / 'keys.txt').write_text(key_script(crossed, len(truth) - FIRST - 1))
+    assert cli('count', str(bag), '--out', str(manual), '--script',
+               str(tmp_path / 'keys.txt')).returncode == 0
+    result = cli('report', str(bag), str(manual), '--json', str(tmp_path / 'r.json'))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert 'REJECT (4 of 4 rows)' in result.stdout, result.stdout
+    rows = json.loads((tmp_path / 'r.json').read_text())['rows']
+    assert by_direction(rows, 0) == {'towards': (3, 2, 'reject'), 'away': (5, 3, 'reject')}
+    first_away = [r for r in rows if r['direction'] == 'away' and r['class_name'] == 'all']
+    assert first_away[0]['error_pct'] == -40.0 and first_away[0]['difference'] == -2
+    # A looser limit accepts what is within it; --per-class judges the class rows too.
+    loose = cli('report', str(bag), str(manual), '--limit', '50', '--per-class')
+    assert loose.returncode == 1 and 'REJECT (4 of' in loose.stdout, loose.stdout
+    assert cli('report', str(bag), str(manual), '--limit', '50').returncode == 0
