@@ -50,7 +50,7 @@ LINES = 'low 0,0.75 1,0.75 towards/away'
 FPS = 10.0
 BOUNDARY_S = 1_900_000 * 900  # a 15-minute boundary (2024-03-09 16:00 UTC)
 FIRST = 30  # the window starts at this frame of the scene: a crossing (frame 22) before it
-SPLIT = 140  # the boundary falls at this frame, between crossings (frames 128 and 145)
+SPLIT = 137  # the boundary falls at this frame, between crossings (frames 128 and 145)
 KEYS = {('towards', 'car'): '1', ('towards', 'truck'): '2', ('away', 'car'): 'q',
         ('away', 'truck'): 'w'}  # the default keys, classes car,truck,bus,motorcycle
 
@@ -84,13 +84,17 @@ def true_crossing_frames(truth: List[List[Truth]], line: CountingLine) -> List[C
     return sorted(crossed)
 
 
-@pytest.fixture(scope='module')
-def scene() -> Tuple[List[List[Truth]], List[Crossed]]:
+def scene_crossings() -> Tuple[List[List[Truth]], List[Crossed]]:
     """The parking scene's vehicles (at least 0.4 visible) and their true crossings."""
     built = build_truth(scenario('parking', fps=FPS))
     visible = [[t for t in frame if t.visible >= 0.4] for frame in built.truth]
     line = parse_geometry(LINES, '').in_pixels(640, 360)[0][0]
     return visible, true_crossing_frames(visible, line)
+
+
+@pytest.fixture(scope='module')
+def scene() -> Tuple[List[List[Truth]], List[Crossed]]:
+    return scene_crossings()
 
 
 def record(out: Path, truth: List[List[Truth]], missed: Tuple[str, ...] = ()) -> None:
@@ -108,10 +112,27 @@ def record(out: Path, truth: List[List[Truth]], missed: Tuple[str, ...] = ()) ->
                 writer.frame(stamp_ns(index), picture)
 
 
-def key_script(crossed: List[Crossed], last: int) -> str:
-    lines = [f'goto:{frame - FIRST} {KEYS[(direction, kind)]}  # {direction} {kind}'
-             for frame, direction, kind in crossed if frame >= FIRST]
-    return '\n'.join(lines + [f'goto:{last}', 'x']) + '\n'
+def key_script_for(crossed: List[Crossed], stamps: List[int], start_ns: int) -> str:
+    """
+    Return the keys an operator presses on a recording of the scene (frames at ``stamps``).
+
+    Each true crossing is marked on the recorded frame of its moment (or the
+    next one recorded); crossings outside the recording are not seen.
+    """
+    frame_ns = round(1e9 / FPS)
+    lines = []
+    for frame, direction, kind in crossed:
+        moment = start_ns + frame * frame_ns
+        if stamps[0] <= moment <= stamps[-1]:
+            index = next(i for i, stamp in enumerate(stamps) if stamp >= moment - frame_ns // 2)
+            lines.append(f'goto:{index} {KEYS[(direction, kind)]}  # {direction} {kind}')
+    return '\n'.join(lines + [f'goto:{len(stamps) - 1}', 'x']) + '\n'
+
+
+def key_script(crossed: List[Crossed], frames: int) -> str:
+    """Return the keys for the recording :func:`record` makes (frames FIRST on)."""
+    stamps = [stamp_ns(index) for index in range(FIRST, frames)]
+    return key_script_for(crossed, stamps, stamp_ns(0))
 
 
 def by_direction(rows: List[dict], interval: int) -> Dict[str, Tuple[int, int, str]]:
@@ -135,7 +156,7 @@ def test_a_manual_count_from_the_truth_is_accepted_per_interval(tmp_path: Path, 
     truth, crossed = scene
     bag, manual = tmp_path / 'window', tmp_path / 'manual.json'
     record(bag, truth)
-    (tmp_path / 'keys.txt').write_text(key_script(crossed, len(truth) - FIRST - 1))
+    (tmp_path / 'keys.txt').write_text(key_script(crossed, len(truth)))
     counted = cli('count', str(bag), '--out', str(manual), '--script',
                   str(tmp_path / 'keys.txt'))
     assert counted.returncode == 0, counted.stderr
@@ -147,14 +168,14 @@ def test_a_manual_count_from_the_truth_is_accepted_per_interval(tmp_path: Path, 
     assert result.stdout.strip().endswith('ACCEPT'), result.stdout
     report = json.loads((tmp_path / 'r.json').read_text())
     assert report['accepted'] and report['limit_pct'] == 5.0
-    # The window starts 11 s before 16:00 and ends 11 s after: two intervals, in part.
+    # The window starts 10.7 s before 16:00 and ends 11.2 s after: two intervals, in part.
     assert by_direction(report['rows'], 0) == {'towards': (3, 3, 'accept'),
                                                'away': (5, 5, 'accept')}
     assert by_direction(report['rows'], 1) == {'towards': (5, 5, 'accept'),
                                                'away': (4, 4, 'accept')}
     rows = list(csv.DictReader((tmp_path / 'r.csv').open()))
     assert [row['interval_start'] for row in rows[:1]] == ['2024-03-09T15:45:00.000Z']
-    assert {row['covered_s'] for row in rows} == {'11.0', '10.9'}
+    assert {row['covered_s'] for row in rows} == {'10.7', '11.2'}
     trucks = [r for r in rows if r['class_name'] == 'truck' and r['direction'] == 'away']
     assert [(r['manual'], r['system'], r['verdict']) for r in trucks] == [('2', '2', ''),
                                                                            ('2', '2', '')]
@@ -164,7 +185,7 @@ def test_a_system_that_misses_lorries_is_rejected(tmp_path: Path, scene) -> None
     truth, crossed = scene
     bag, manual = tmp_path / 'window', tmp_path / 'manual.json'
     record(bag, truth, missed=('truck',))
-    (tmp_path / 'keys.txt').write_text(key_script(crossed, len(truth) - FIRST - 1))
+    (tmp_path / 'keys.txt').write_text(key_script(crossed, len(truth)))
     assert cli('count', str(bag), '--out', str(manual), '--script',
                str(tmp_path / 'keys.txt')).returncode == 0
     result = cli('report', str(bag), str(manual), '--json', str(tmp_path / 'r.json'))

@@ -20,8 +20,9 @@ Subscribes to the image topic and to ``traffic_counts`` while the system
 runs, and writes every frame as JPEG (``<topic>/compressed``) and every
 counts status into one rosbag2, until ``--duration`` seconds of frames,
 ``--frames`` frames, or Ctrl-C. The executor only queues; encoding and
-writing run on a thread of their own. After the last frame it waits
-``--settle`` seconds for the statuses of the frames still in the detector.
+writing run on a thread of their own. After the last frame (Ctrl-C
+included) it waits ``--settle`` seconds for the statuses of the frames
+still in the detector, then closes the bag.
 """
 
 from __future__ import annotations
@@ -171,8 +172,11 @@ def record(args: argparse.Namespace) -> int:
         while context.ok() and not stop.is_set() and not done.is_set():
             executor.spin_once(timeout_sec=STOP_POLL_S)
         node.destroy_subscription(images)  # the window is closed: no more frames
+        # Ctrl-C too ends the window only: the counts of its last frames are still due.
+        print(f'window closed; waiting {args.settle:g} s for its counts', file=sys.stderr,
+              flush=True)
         settle_until = time.monotonic() + args.settle
-        while context.ok() and not stop.is_set() and time.monotonic() < settle_until:
+        while context.ok() and time.monotonic() < settle_until:
             executor.spin_once(timeout_sec=STOP_POLL_S)
     finally:
         executor.shutdown()
