@@ -42,6 +42,7 @@ from vehicle_detection.core.evaluation.scenarios import scenario
 from vehicle_detection.core.evaluation.scene import build_truth, Truth
 from vehicle_detection.core.events.geometry import CountingLine, side_of
 from vehicle_detection.core.events.vehicles import Sighting
+from vehicle_detection.core.system.bag_tools import make_bag
 from vehicle_detection.core.validation.recording import (
     count_statuses, RecordingWriter, system_crossings)
 
@@ -199,3 +200,78 @@ def test_a_system_that_misses_lorries_is_rejected(tmp_path: Path, scene) -> None
     loose = cli('report', str(bag), str(manual), '--limit', '50', '--per-class')
     assert loose.returncode == 1 and 'REJECT (4 of' in loose.stdout, loose.stdout
     assert cli('report', str(bag), str(manual), '--limit', '50').returncode == 0
+
+
+def test_counting_in_the_terminal_goes_on_where_it_stopped(tmp_path: Path, scene) -> None:
+    truth, _ = scene
+    bag, manual, picture = tmp_path / 'window', tmp_path / 'manual.json', tmp_path / 'now.jpg'
+    record(bag, truth)
+    typed = subprocess.run(  # Enter alone: the next frame
+        [CLI, 'validate', 'count', str(bag), '--out', str(manual), '--script', '-',
+         '--frame-file', str(picture)], input='\n\n2 q\nz\nbogus\n. ,\nx\n', text=True,
+        capture_output=True, timeout=60)
+    assert typed.returncode == 0, typed.stderr
+    said = typed.stderr.splitlines()
+    assert said[0].startswith('marks: 1=towards/car  2=towards/truck'), said
+    assert said[2] == 'frame 0/219 2024-03-09T15:59:49.300Z | nothing counted', said
+    assert said[5] == ('frame 2/219 2024-03-09T15:59:49.500Z marked here: towards truck, away '
+                       'car | away/car=1 towards/truck=1 | +1 away car (frame 2)'), said
+    assert said[6].endswith('| towards/truck=1 | -1 away car (frame 2)'), said
+    assert "key 'bogus' does nothing" in said[7] and said[8].endswith('frame 2/219'), said
+    assert cv2_size(picture) == (36, 64)  # the recorded frame, annotated
+    # Again: it opens the saved count at the furthest frame seen and goes on.
+    again = subprocess.run([CLI, 'validate', 'count', str(bag), '--out', str(manual),
+                            '--script', '-'], input='q\nx\n', text=True,
+                           capture_output=True, timeout=60)
+    assert again.returncode == 0, again.stderr
+    saved = json.loads(manual.read_text())
+    assert [(m['frame'], m['direction'], m['class_name']) for m in saved['marks']] == [
+        (2, 'towards', 'truck'), (12, 'away', 'car')] and saved['reached_frame'] == 12
+
+
+def cv2_size(path: Path) -> Tuple[int, int]:
+    import cv2
+    return cv2.imread(str(path)).shape[:2]
+
+
+def test_bad_input_gets_a_clear_error_and_keeps_the_count(tmp_path: Path, scene, capsys) -> None:
+    from vehicle_detection.cli.main import main
+    truth, _ = scene
+    bag, manual = tmp_path / 'window', tmp_path / 'manual.json'
+    record(bag, truth)
+    (tmp_path / 'keys.txt').write_text('goto:5 1\n# a comment\nn 2 k\n')
+    assert main(['validate', 'count', str(bag), '--out', str(manual), '--script',
+                 str(tmp_path / 'keys.txt')]) == 2
+    assert "keys.txt, line 3: key 'k' does nothing" in capsys.readouterr().err
+    saved = json.loads(manual.read_text())  # what came before the bad key is kept
+    assert [(m['frame'], m['class_name']) for m in saved['marks']] == [(5, 'car'), (6, 'truck')]
+
+    other = tmp_path / 'other'
+    make_bag('', str(other), FPS, start_ns=stamp_ns(0),
+             frames=iter([np.zeros((36, 64, 3), np.uint8)] * 3))
+    cases = [
+        (['report', str(bag), str(manual), '--limit', '150'], '--limit is a percentage'),
+        (['report', str(other), str(manual)], 'holds no counts of the system'),
+        (['report', str(bag), str(tmp_path / 'keys.txt')], 'cannot read a manual count'),
+        (['count', str(other), '--out', str(tmp_path / 'o.json'), '--script', '-'],
+         'give --line NAME and --directions FIRST/SECOND'),
+        (['count', str(other), '--out', str(manual), '--directions', 'towards/away',
+          '--script', '-'], 'counts another recording (220 frames'),
+        (['count', str(bag), '--out', str(manual), '--line', 'high'],
+         '--line high: the recording has lines low'),
+        (['count', str(bag), '--out', str(tmp_path / 'n.json'), '--key', 'n=away/van'],
+         "'n' is the key to next frame"),
+        (['count', str(bag), '--out', str(tmp_path / 'n.json'), '--key', 'v=up/van'],
+         "the direction must be one of the line's: towards, away"),
+        (['count', str(bag), '--out', str(tmp_path / 'n.json'), '--classes', ''],
+         '1 to 9 classes have a key each'),
+    ]
+    for args, said in cases:
+        assert main(['validate', *args]) == 2, args
+        assert said in capsys.readouterr().err, args
+    # A bag without the system's counts can still be counted, its line named.
+    (tmp_path / 'one.txt').write_text('n 1 x')
+    assert main(['validate', 'count', str(other), '--out', str(tmp_path / 'o.json'),
+                 '--directions', 'in/out', '--line', 'gate', '--script',
+                 str(tmp_path / 'one.txt')]) == 0
+    assert json.loads((tmp_path / 'o.json').read_text())['marks'][0]['direction'] == 'in'

@@ -141,7 +141,8 @@ def run(args: argparse.Namespace) -> int:
         save_count(count, args.out)
     tally = ', '.join(f'{direction} {name} {n}' for (direction, name), n in
                       sorted(desk.tallies().items())) or 'no vehicle'
-    print(f'counted {len(count.marks)} vehicles on {count.line} ({tally}) up to frame '
+    print(f'counted {len(count.marks)} vehicle{"" if len(count.marks) == 1 else "s"} on '
+          f'{count.line} ({tally}) up to frame '
           f'{count.reached} of {len(count.stamps) - 1}; saved to {args.out}')
     return 0
 
