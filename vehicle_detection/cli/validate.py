@@ -90,7 +90,7 @@ def report(args: argparse.Namespace) -> int:
         raise RecordingError(f'{args.bag}: no frame on {topic}')
     statuses = count_statuses(args.bag)
     if not statuses:
-        raise RecordingError(f'{args.bag} holds no status of the system\'s counts: it cannot '
+        raise RecordingError(f"{args.bag} holds no status of the system's counts: it cannot "
                              'be judged')
     manual = load_count(args.manual, stamps)
     result = build_report(manual, system_crossings(statuses), args.limit, args.interval,

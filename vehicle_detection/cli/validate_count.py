@@ -39,7 +39,7 @@ from vehicle_detection.core.validation.manual import (
     CONTROLS, CountError, CountingDesk, default_keys, load_count, ManualCount, Mark,
     parse_key, save_count, script_tokens)
 from vehicle_detection.core.validation.recording import (
-    COUNTS_TOPIC, count_statuses, frame_times, FrameReader, image_topic, recorded_lines,
+    count_statuses, COUNTS_TOPIC, frame_times, FrameReader, image_topic, recorded_lines,
     RecordingError)
 
 # Key codes of cv2.waitKeyEx for keys without a character (X11/GTK, Windows).

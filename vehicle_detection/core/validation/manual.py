@@ -97,7 +97,7 @@ def parse_key(text: str, directions: Sequence[str]) -> Tuple[str, Mark]:
     if key in CONTROLS or key == ' ':
         raise CountError(f'--key {text!r}: {key!r} is the key to {CONTROLS.get(key, CONTROLS["space"])[1]}')  # noqa: E501
     if direction not in directions:
-        raise CountError(f'--key {text!r}: the direction must be one of the line\'s: '
+        raise CountError(f"--key {text!r}: the direction must be one of the line's: "
                          f'{", ".join(directions)}')
     return key, (direction, name)
 
@@ -206,8 +206,7 @@ def load_count(path: str, stamps: List[int]) -> ManualCount:
     for mark in marks:
         if not 0 <= mark.frame < frames or mark.direction not in directions:
             raise CountError(f'{path}: mark {asdict(mark)} lies outside the recording or its '
-                             f'line\'s directions {directions}')
+                             f"line's directions {directions}")
     if not 0 <= reached < frames:
         raise CountError(f'{path}: reached_frame {reached} outside 0..{frames - 1}')
     return count
-

@@ -98,15 +98,15 @@ class RecordingWriter:
             raise ValueError('a frame could not be encoded as JPEG')
         types = self.store.types
         header = types['std_msgs/msg/Header'](
-            stamp=types['builtin_interfaces/msg/Time'](sec=stamp_ns // 10**9,
-                                                      nanosec=stamp_ns % 10**9),
+            stamp=types['builtin_interfaces/msg/Time'](
+                sec=stamp_ns // 10**9, nanosec=stamp_ns % 10**9),
             frame_id='camera')
         message = types[COMPRESSED_TYPE](header=header, format='jpeg', data=jpeg.reshape(-1))
         self.writer.write(self.images, stamp_ns,
                           self.store.serialize_cdr(message, COMPRESSED_TYPE))
 
     def status(self, stamp_ns: int, text: str) -> None:
-        """Write one ``traffic_counts`` status (its JSON text) at ``stamp_ns``."""
+        """Write a ``traffic_counts`` status, its JSON text, at ``stamp_ns``."""
         message = self.store.types[STRING_TYPE](data=text)
         self.writer.write(self.counts, stamp_ns, self.store.serialize_cdr(message, STRING_TYPE))
 

@@ -196,5 +196,3 @@ def report_json(report: Report) -> str:
             'window_end': iso(report.window[1]), 'accepted': report.accepted,
             'notes': report.notes, 'rows': [row.as_dict() for row in report.rows]}
     return json.dumps(data, indent=1) + '\n'
-
-
