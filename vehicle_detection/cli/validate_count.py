@@ -137,8 +137,9 @@ def run(args: argparse.Namespace) -> int:
             terminal(desk, sys.stdin, args, view)
         else:
             window(desk, args, view)
-    finally:
-        save_count(count, args.out)
+    finally:  # what was counted, even on an error; nothing when nothing was
+        if count.marks or count.reached or Path(args.out).exists():
+            save_count(count, args.out)
     tally = ', '.join(f'{direction} {name} {n}' for (direction, name), n in
                       sorted(desk.tallies().items())) or 'no vehicle'
     print(f'counted {len(count.marks)} vehicle{"" if len(count.marks) == 1 else "s"} on '
@@ -259,18 +260,36 @@ class FrameView:
                 break
 
     def draw(self, desk: CountingDesk, message: str) -> Any:
-        """Return the current frame, annotated (a copy)."""
+        """Return the current frame, annotated (a copy): bands of text above and below."""
         import cv2
+        from vehicle_detection.core.validation.report import iso
         canvas = self.reader.get(desk.position).copy()
         if self.segment:
             cv2.line(canvas, *self.segment, (0, 220, 255), 2, cv2.LINE_AA)
-        texts = [status_line(desk, '')[:110], message[:110],
-                 '  '.join(f'{k}:{d[:6]}/{c[:5]}' for k, (d, c) in self.keys.items())[:110],
-                 'n/space next  b back  . +10  , -10  z undo  s save  x quit']
-        for row, text in enumerate(t for t in texts if t):
-            origin = (6, 18 + 18 * row)
-            cv2.putText(canvas, text, origin, cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 3,
-                        cv2.LINE_AA)
-            cv2.putText(canvas, text, origin, cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255),
-                        1, cv2.LINE_AA)
+        count = desk.count
+        here = [f'{m.direction} {m.class_name}' for m in count.marks if m.frame == desk.position]
+        top = [f'frame {desk.position}/{len(count.stamps) - 1}  '
+               f'{iso(count.stamps[desk.position] / 1e9)}  line {count.line}',
+               '  '.join(f'{d} {c}: {n}' for (d, c), n in sorted(desk.tallies().items()))
+               or 'nothing counted yet', message or ('here: ' + ', '.join(here) if here else '')]
+        bottom = ['  '.join(f'{key}={direction[:7]}/{name[:5]}' for key, (direction, name)
+                            in self.keys.items() if direction == count.directions[index])
+                  for index in (0, 1)]
+        bottom.append('n/space next  b back  . +10  , -10  z undo  s save  x quit')
+        _band(canvas, [text for text in top if text], top=True)
+        _band(canvas, bottom, top=False)
         return canvas
+
+
+def _band(canvas: Any, texts: List[str], top: bool) -> None:
+    """Write lines of text on a darkened band at the top or bottom of the picture."""
+    import cv2
+    scale = max(0.4, canvas.shape[1] / 1400)
+    step = int(22 * scale / 0.45)
+    height = step * len(texts) + 6
+    rows = slice(0, height) if top else slice(max(canvas.shape[0] - height, 0), None)
+    canvas[rows] = (canvas[rows] * 0.35).astype(canvas.dtype)
+    first = step - 4 if top else canvas.shape[0] - height + step - 4
+    for row, text in enumerate(texts):
+        cv2.putText(canvas, text, (6, first + row * step), cv2.FONT_HERSHEY_SIMPLEX, scale,
+                    (255, 255, 255), 1, cv2.LINE_AA)
