@@ -27,6 +27,7 @@ raised while it runs) over a second window, which the report must reject.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 import subprocess
 from typing import List
@@ -82,6 +83,8 @@ def record_window(bag: Path, out: Path, env: dict, offset_s: float) -> List[int]
         recorder.send_signal(2)  # Ctrl-C: the window ends, its last counts are awaited
         said, _ = recorder.communicate(timeout=30)
         assert recorder.returncode == 0, said
+        assert re.match(r'recorded \d+ frames over [\d.]+ s and \d+ counts statuses to ',
+                        said), said
     finally:
         if recorder.poll() is None:
             recorder.kill()
