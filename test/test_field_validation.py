@@ -279,3 +279,31 @@ def test_bad_input_gets_a_clear_error_and_keeps_the_count(tmp_path: Path, scene,
                  '--directions', 'in/out', '--line', 'gate', '--script',
                  str(tmp_path / 'one.txt')]) == 0
     assert json.loads((tmp_path / 'o.json').read_text())['marks'][0]['direction'] == 'in'
+
+
+def test_an_interval_without_manual_vehicles_and_a_half_done_count() -> None:
+    from vehicle_detection.core.validation.manual import ManualCount, MarkedCrossing
+    from vehicle_detection.core.validation.recording import Crossing
+    from vehicle_detection.core.validation.report import build_report, report_table
+    stamps = [stamp_ns(index) for index in range(300)]  # 30 s around the boundary
+    manual = ManualCount('bag', '/camera/image_raw/compressed', 'low', ('towards', 'away'),
+                         ['car'], stamps, [MarkedCrossing(150, stamps[150], 'away', 'car')],
+                         reached=200)
+    system = [Crossing(stamps[150] / 1e9, 'low', 'away', 'car'),
+              Crossing(stamps[160] / 1e9, 'low', 'towards', 'van'),  # none by hand: n/a
+              Crossing(stamps[250] / 1e9, 'low', 'away', 'car'),  # past the count: left out
+              Crossing(stamps[151] / 1e9, 'high', 'away', 'car')]  # another line
+    report = build_report(manual, system)
+    rows = {(r.start - BOUNDARY_S, r.direction, r.class_name): (r.manual, r.system, r.error_pct,
+                                                                r.verdict) for r in report.rows}
+    assert rows == {(0, 'towards', 'car'): (0, 0, 0.0, ''),
+                    (0, 'towards', 'van'): (0, 1, None, ''),
+                    (0, 'towards', 'all'): (0, 1, None, 'reject'),
+                    (0, 'away', 'car'): (1, 1, 0.0, ''), (0, 'away', 'all'): (1, 1, 0.0, 'accept'),
+                    (-900, 'towards', 'car'): (0, 0, 0.0, ''),
+                    (-900, 'towards', 'all'): (0, 0, 0.0, 'accept'),
+                    (-900, 'away', 'car'): (0, 0, 0.0, ''),
+                    (-900, 'away', 'all'): (0, 0, 0.0, 'accept')}
+    table = report_table(report)
+    assert 'note: the manual count reaches frame 200 of 299' in table
+    assert table.strip().endswith('REJECT (1 of 4 rows)') and ' n/a ' in table

@@ -69,18 +69,24 @@ def set_confidence(context, value: float) -> None:
         node.destroy_node()
 
 
-def record_window(bag: Path, out: Path, env: dict, offset_s: float) -> List[int]:
-    """Record while the bag plays (from ``offset_s``); return the recorded frames' stamps."""
-    recorder = subprocess.Popen([CLI, 'validate', 'record', str(out), '--settle', '3'],
-                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True)
+def record_window(bag: Path, out: Path, env: dict, offset_s: float, frames: int = 0
+                  ) -> List[int]:
+    """
+    Record while the bag plays (from ``offset_s``); return the recorded frames' stamps.
+
+    The recorder stops after ``frames`` frames, or (0) at Ctrl-C after the bag.
+    """
+    recorder = subprocess.Popen([CLI, 'validate', 'record', str(out), '--settle', '3',
+                                 '--frames', str(frames)], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
     try:
         Lines(recorder.stderr).wait_for('recording', timeout=30)
         played = subprocess.run([CLI, 'bag', 'play', str(bag), '--start-offset',
                                  str(offset_s)], capture_output=True, text=True, timeout=120,
                                 env=env)
         assert played.returncode == 0, played.stderr
-        recorder.send_signal(2)  # Ctrl-C: the window ends, its last counts are awaited
+        if not frames:
+            recorder.send_signal(2)  # Ctrl-C: the window ends, its last counts are awaited
         said, _ = recorder.communicate(timeout=30)
         assert recorder.returncode == 0, said
         assert re.match(r'recorded \d+ frames over [\d.]+ s and \d+ counts statuses to ',
@@ -113,7 +119,7 @@ def test_a_window_recorded_on_the_running_system_is_accepted_then_rejected(
         Lines(system.stderr).wait_for('detector ready')
         stamps = record_window(tmp_path / 'scene', tmp_path / 'window', ros_env, 0.0)
         set_confidence(ros_context, 0.95)  # the system now misses vehicles
-        later = record_window(tmp_path / 'later', tmp_path / 'missed', ros_env, 10.0)
+        later = record_window(tmp_path / 'later', tmp_path / 'missed', ros_env, 10.0, 100)
         system.send_signal(2)
         system.communicate(timeout=60)
         assert system.returncode == 0
@@ -141,6 +147,7 @@ def test_a_window_recorded_on_the_running_system_is_accepted_then_rejected(
                  '--json', str(tmp_path / 'missed_report.json'))
     rows = json.loads((tmp_path / 'missed_report.json').read_text())['rows']
     assert result.returncode == 1 and 'REJECT' in result.stdout, result.stdout
+    assert len(later) == 100  # --frames: the recorder stopped by itself
     totals = [(r['manual'], r['system']) for r in rows if r['class_name'] == 'all']
     assert sum(m for m, _ in totals) >= 8 and sum(s for _, s in totals) < sum(
         m for m, _ in totals), totals
