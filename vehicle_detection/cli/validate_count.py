@@ -195,8 +195,10 @@ def window(desk: CountingDesk, args: argparse.Namespace, view: 'FrameView') -> N
     try:
         while not desk.finished:
             cv2.imshow(title, view.draw(desk, message))
-            code = cv2.waitKeyEx(0)
-            if code < 0:  # the window was closed
+            code = -1
+            while code < 0 and cv2.getWindowProperty(title, cv2.WND_PROP_VISIBLE) >= 1:
+                code = cv2.waitKeyEx(100)  # polled: a window closed by its X gives no key
+            if code < 0:
                 break
             token = SPECIAL_KEYS.get(code, chr(code & 0xFF))
             try:

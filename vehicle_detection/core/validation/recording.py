@@ -43,6 +43,12 @@ COUNTS_TOPIC = '/traffic_counts'
 IMAGE_TYPES = (IMAGE_TYPE, COMPRESSED_TYPE)
 
 
+def typestore() -> Any:
+    """Return the rosbags type store of the ROS 2 messages the bags hold."""
+    from rosbags.typesys import get_typestore, Stores
+    return get_typestore(Stores.ROS2_KILTED)
+
+
 class RecordingError(ValueError):
     """The bag is no validation recording, or lacks what was asked; the message says why."""
 
@@ -79,8 +85,7 @@ class RecordingWriter:
         """Open the bag ``out`` (a new folder)."""
         from rosbags.rosbag2 import StoragePlugin, Writer
 
-        from vehicle_detection.core.system.bag_tools import _typestore
-        self.store = _typestore()
+        self.store = typestore()
         self.quality = quality
         self.writer = Writer(out, version=9, storage_plugin=(
             StoragePlugin.MCAP if storage == 'mcap' else StoragePlugin.SQLITE3))
@@ -157,8 +162,7 @@ class FrameReader:
     def get(self, index: int) -> np.ndarray:
         """Return frame ``index`` (BGR); reads ahead from it when it is not kept."""
         if index not in self._cache:
-            from vehicle_detection.core.system.bag_tools import _typestore
-            store = _typestore()
+            store = typestore()
             messages = read_messages(self.bag, [self.topic], self.times[index])
             for offset, (_topic, _kind, _time, raw) in enumerate(messages):
                 if offset >= self.keep // 2 or index + offset >= len(self.times):
@@ -194,8 +198,7 @@ def count_statuses(bag: str, topic: str = COUNTS_TOPIC) -> List[Dict[str, Any]]:
     if topic not in dict(bag_topics(bag)):
         raise RecordingError(f'{bag} has no {topic}: it holds no counts of the system (record '
                              'it with `vehicle-detection validate record` while the system runs)')
-    from vehicle_detection.core.system.bag_tools import _typestore
-    store = _typestore()
+    store = typestore()
     statuses = []
     for _topic, _kind, _time, raw in read_messages(bag, [topic]):
         try:
