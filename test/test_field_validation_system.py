@@ -27,8 +27,8 @@ raised while it runs) over a second window, which the report must reject.
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
+import re
 import subprocess
 from typing import List
 
