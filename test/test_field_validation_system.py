@@ -16,8 +16,8 @@
 Field validation on the running system: record a window, count it from the truth, report.
 
 A generated scene (the parking one, drawn with the vehicle pictures) is
-played as a 10 fps bag into ``vehicle-detection run --replay`` with a
-counting line, while ``vehicle-detection validate record`` records the
+played as a 10 fps bag (its last 16 s, at half speed) into
+``vehicle-detection run --replay`` with a counting line, while ``vehicle-detection validate record`` records the
 window; the "manual" count is a key script made from the scene's ground
 truth for the frames the recording holds; ``validate report`` must accept
 it. Then the detector is made to miss vehicles (its confidence threshold
@@ -69,8 +69,8 @@ def set_confidence(context, value: float) -> None:
         node.destroy_node()
 
 
-def record_window(bag: Path, out: Path, env: dict, offset_s: float, frames: int = 0
-                  ) -> List[int]:
+def record_window(bag: Path, out: Path, env: dict, offset_s: float, frames: int = 0,
+                  rate: float = 1.0) -> List[int]:
     """
     Record while the bag plays (from ``offset_s``); return the recorded frames' stamps.
 
@@ -82,8 +82,8 @@ def record_window(bag: Path, out: Path, env: dict, offset_s: float, frames: int 
     try:
         Lines(recorder.stderr).wait_for('recording', timeout=30)
         played = subprocess.run([CLI, 'bag', 'play', str(bag), '--start-offset',
-                                 str(offset_s)], capture_output=True, text=True, timeout=120,
-                                env=env)
+                                 str(offset_s), '--rate', str(rate)], capture_output=True,
+                                text=True, timeout=120, env=env)
         assert played.returncode == 0, played.stderr
         if not frames:
             recorder.send_signal(2)  # Ctrl-C: the window ends, its last counts are awaited
@@ -117,7 +117,10 @@ def test_a_window_recorded_on_the_running_system_is_accepted_then_rejected(
         env=ros_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         Lines(system.stderr).wait_for('detector ready')
-        stamps = record_window(tmp_path / 'scene', tmp_path / 'window', ros_env, 0.0)
+        # From 9 s (frame 90, between crossings), at half speed: the detector sees every
+        # frame even on a loaded machine (a frame it drops can lose a vehicle: -20 % seen).
+        stamps = record_window(tmp_path / 'scene', tmp_path / 'window', ros_env, 9.0,
+                               rate=0.5)
         set_confidence(ros_context, 0.95)  # the system now misses vehicles
         later = record_window(tmp_path / 'later', tmp_path / 'missed', ros_env, 10.0, 100)
         system.send_signal(2)
@@ -138,7 +141,7 @@ def test_a_window_recorded_on_the_running_system_is_accepted_then_rejected(
     totals = [(r['interval_start'], r['direction'], r['manual'], r['system'])
               for r in report['rows'] if r['class_name'] == 'all']
     assert result.returncode == 0 and report['accepted'], result.stdout
-    assert len(totals) == 4 and sum(manual for *_, manual, _ in totals) >= 15, totals
+    assert len(totals) == 4 and sum(manual for *_, manual, _ in totals) == 13, totals
 
     (tmp_path / 'later.txt').write_text(key_script_for(crossed, later, later_ns))
     assert cli('count', str(tmp_path / 'missed'), '--out', str(tmp_path / 'missed.json'),
