@@ -18,10 +18,11 @@ Field validation on the running system: record a window, count it from the truth
 A generated scene (the parking one, drawn with the vehicle pictures) is
 played as a 10 fps bag (its last 16 s, at half speed) into
 ``vehicle-detection run --replay`` with a counting line, while
-``vehicle-detection validate record`` records the window; the "manual" count is a key script made from the scene's ground
-truth for the frames the recording holds; ``validate report`` must accept
-it. Then the detector is made to miss vehicles (its confidence threshold
-raised while it runs) over a second window, which the report must reject.
+``vehicle-detection validate record`` records the window; the "manual"
+count is a key script made from the scene's ground truth for the frames the
+recording holds; ``validate report`` must accept it. Then the detector is
+made to miss vehicles (its confidence threshold raised while it runs) over
+a second window, which the report must reject.
 """
 
 from __future__ import annotations
