@@ -269,6 +269,9 @@ def test_bad_input_gets_a_clear_error_and_keeps_the_count(tmp_path: Path, scene,
          "the direction must be one of the line's: towards, away"),
         (['count', str(bag), '--out', str(tmp_path / 'n.json'), '--classes', ''],
          '1 to 9 classes have a key each'),
+        (['record', str(bag)], 'already exists'),  # refused before anything starts
+        (['record', str(tmp_path / 'new'), '--quality', '0'], '--quality 0: 1 to 100'),
+        (['record', str(tmp_path / 'no' / 'new')], 'its folder does not exist'),
     ]
     for args, said in cases:
         assert main(['validate', *args]) == 2, args
