@@ -70,6 +70,7 @@ class CountingSession:
         self._size: Tuple[int, int] = (0, 0)
         self._period: Optional[int] = None  # index of the open period
         self._open: Counter[CountKey] = collections.Counter()
+        self._stamp: Optional[float] = None  # of the last frame counted
 
     def update(self, sightings: Sequence[Sighting], stamp: float,
                size: Tuple[int, int]) -> FrameCounts:
@@ -82,7 +83,7 @@ class CountingSession:
         period = math.floor(stamp / self.period_s)
         if self._period is not None and period != self._period:
             closed = self.flush()
-        self._period = period
+        self._period, self._stamp = period, stamp
         crossings = self._counter.update(sightings, stamp)
         for crossing in crossings:
             key = (crossing.line, crossing.direction, crossing.class_name)
@@ -106,9 +107,16 @@ class CountingSession:
         return dict(totals)
 
     def status(self) -> Dict[str, Any]:
-        """Return the running counts and the geometry in pixels, as plain JSON data."""
+        """
+        Return the running counts and the geometry in pixels, as plain JSON data.
+
+        ``stamp`` is the last counted frame's (epoch seconds): a recording of
+        these statuses (``vehicle-detection validate record``) places each
+        change of the totals at the frame that made it.
+        """
         lines, zones = self.geometry.in_pixels(*self._size) if self._size[0] else ([], [])
         return {
+            'stamp': self._stamp,
             'period_start': None if self._period is None else self._period * self.period_s,
             'period_s': self.period_s,
             'period': _rows(self._open), 'total': _rows(self.totals),
