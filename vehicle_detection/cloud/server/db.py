@@ -111,9 +111,11 @@ class Alert(Base):
 
     __tablename__ = 'alerts'
     # ix_alerts_device_image finds a device's stored snapshot by content (alerts of one
-    # frame share it; migration 0002).
+    # frame share it; migration 0002); ix_alerts_device_id pages one device's alerts
+    # newest first (0007).
     __table_args__ = (Index('ix_alerts_device_detected', 'device_id', 'detected_at'),
-                      Index('ix_alerts_device_image', 'device_id', 'image_sha256'))
+                      Index('ix_alerts_device_image', 'device_id', 'image_sha256'),
+                      Index('ix_alerts_device_id', 'device_id', 'id'))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)  # noqa: A003 (wire name)
     event_id: Mapped[str] = mapped_column(String(36), unique=True)
@@ -146,7 +148,8 @@ class CountRecord(Base):
     __tablename__ = 'count_records'
     __table_args__ = (Index('ix_count_records_device_start', 'device_id', 'period_start'),
                       Index('uq_count_records_period', 'device_id', 'camera_id',
-                            'period_start', unique=True))
+                            'period_start', unique=True),
+                      Index('ix_count_records_start', 'period_start'))  # 0007
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)  # noqa: A003 (wire name)
     record_id: Mapped[str] = mapped_column(String(36), unique=True)
@@ -161,8 +164,10 @@ class TrafficCount(Base):
     """Vehicles of one class that crossed one line one way in one period."""
 
     __tablename__ = 'traffic_counts'
-    __table_args__ = (Index('ix_traffic_counts_device_line_start', 'device_id', 'line',
-                            'period_start'),)
+    # 0007: windows of one device or of the fleet; the rows of a record.
+    __table_args__ = (Index('ix_traffic_counts_device_start', 'device_id', 'period_start'),
+                      Index('ix_traffic_counts_start', 'period_start'),
+                      Index('ix_traffic_counts_record', 'record_id'))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)  # noqa: A003 (wire name)
     record_id: Mapped[int] = mapped_column(ForeignKey('count_records.id', ondelete='CASCADE'))
@@ -212,6 +217,63 @@ class CountDuplicate(Base):
     counts: Mapped[Any] = mapped_column(JSON)  # [[line, direction, class_name, count], ...]
     kept_record_id: Mapped[str] = mapped_column(String(36))
     set_aside_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class AlertHour(Base):
+    """
+    Alerts of one UTC hour (epoch seconds of its start), device, class and kind.
+
+    Kept as alerts arrive, in their transaction (migration 0007, see
+    :mod:`rollups`): ``/stats`` and the devices' ``alerts_24h`` sum these.
+    """
+
+    __tablename__ = 'alert_hours'
+    __table_args__ = (Index('ix_alert_hours_device_hour', 'device_id', 'hour'),)
+
+    hour: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey('devices.id'), primary_key=True)
+    class_name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    alerts: Mapped[int] = mapped_column(Integer)
+
+
+class CountQuarter(Base):
+    """
+    Vehicles of one 15-minute bucket, device, line, direction and class (migration 0007).
+
+    The sum of the ``traffic_counts`` rows whose period starts in the bucket;
+    ``rows`` of them (the row goes when the last of them does). Hour and day
+    buckets are sums of these.
+    """
+
+    __tablename__ = 'count_quarters'
+    __table_args__ = (Index('ix_count_quarters_device_start', 'device_id', 'bucket_start'),)
+
+    bucket_start: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey('devices.id'), primary_key=True)
+    line: Mapped[str] = mapped_column(String(64), primary_key=True)
+    direction: Mapped[str] = mapped_column(String(64), primary_key=True)
+    class_name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    vehicles: Mapped[int] = mapped_column(BigInteger)
+    rows: Mapped[int] = mapped_column(Integer)
+
+
+class CountCoverage(Base):
+    """
+    Seconds of counting a device reported in one bucket of 15 min, an hour or a day (0007).
+
+    Each period adds what it covers of the bucket its start falls in (at
+    most to the bucket's end); a read clips the sum to the bucket.
+    """
+
+    __tablename__ = 'count_coverage'
+    __table_args__ = (Index('ix_count_coverage_device', 'device_id', 'bucket_s',
+                            'bucket_start'),)
+
+    bucket_s: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bucket_start: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey('devices.id'), primary_key=True)
+    seconds: Mapped[int] = mapped_column(BigInteger)
 
 
 def utcnow() -> datetime:

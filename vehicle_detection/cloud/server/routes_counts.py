@@ -34,17 +34,18 @@ from typing import Any, Iterable, Optional, Tuple
 import uuid
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
-from sqlalchemy import case, func, insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
-from sqlalchemy.sql import Select
 
+from vehicle_detection.cloud.server.count_queries import BY, rollup_queries, row_queries
 from vehicle_detection.cloud.server.db import (
-    CountKey, CountRecord, Device, TrafficCount, utcnow, writing)
+    CountKey, CountRecord, TrafficCount, utcnow, writing)
 from vehicle_detection.cloud.server.deps import authenticated, Caller, state
 from vehicle_detection.cloud.server.models import (
     CountBucket, CountCoverage, CountsCreated, CountSeries, CountsIn)
+from vehicle_detection.cloud.server.rollups import add_count_record, QUARTER_S
 from vehicle_detection.wire import (
     count_limits_problem, COUNTS_PATH, IDEMPOTENCY_HEADER, is_valid_name)
 
@@ -60,7 +61,6 @@ MAX_ANSWER_ROWS = 50_000
 DEFAULT_SPAN = timedelta(hours=24)
 QUERY_RANGE = (0, int(datetime(9000, 1, 1, tzinfo=timezone.utc).timestamp()))  # epoch seconds
 DAY_S = 86400
-BY = ('direction', 'class_name')  # what a row may be split by, besides device and line
 BY_PATTERN = '^(direction|class_name|direction,class_name|class_name,direction)$'
 COUNTS_LOCK = 0x636E7473  # PostgreSQL advisory lock class ('cnts'): one device's posts in turn
 
@@ -109,6 +109,9 @@ def post_counts(record: CountsIn, request: Request, response: Response,
                 {'record_id': inserted.id, 'device_id': caller.device_pk, 'line': row.line,
                  'direction': row.direction, 'class_name': row.class_name,
                  'period_start': start, 'count': row.count} for row in record.counts])
+        add_count_record(session, caller.device_pk, start, record.period_s,
+                         [(row.line, row.direction, row.class_name, row.count)
+                          for row in record.counts])
     return CountsCreated(record_id=record.record_id, created=True, device_id=caller.name,
                          stored_record_id=record.record_id)
 
@@ -198,34 +201,12 @@ def _series(request: Request, device: Optional[str], line: Optional[str],
     _names(device=device, line=line)
     size, first, last = _window(start, end, bucket)
     split = [name for name in BY if name in by.split(',')]
-
-    def bounded(query: Select, period_start: Any, device_pk: Any) -> Select:
-        """Join the device; keep the window (and the device asked for)."""
-        query = query.join(Device, device_pk == Device.id).where(
-            period_start >= first, period_start < last)
-        return query.where(Device.name == device) if device else query
-
-    bucket_start = (TrafficCount.period_start - TrafficCount.period_start % size).label('start')
-    keys = (Device.name, TrafficCount.line, *(getattr(TrafficCount, name) for name in split))
-    rows_query = bounded(select(bucket_start, *keys, func.sum(TrafficCount.count)),
-                         TrafficCount.period_start, TrafficCount.device_id)
-    if line:
-        rows_query = rows_query.where(TrafficCount.line == line)
-    # A period counts in the bucket it starts in, and covers it at most to the bucket's end;
-    # overlapping or repeated periods never cover more than the bucket (clipped below).
-    period_bucket = (CountRecord.period_start - CountRecord.period_start % size).label('start')
-    to_bucket_end = size - CountRecord.period_start % size
-    covered_s = case((CountRecord.period_s < to_bucket_end, CountRecord.period_s),
-                     else_=to_bucket_end)
-    coverage_query = bounded(select(period_bucket, Device.name, func.sum(covered_s)),
-                             CountRecord.period_start, CountRecord.device_id)
+    queries = rollup_queries if size >= QUARTER_S else row_queries
+    rows_query, coverage_query = queries(size, first, last, device, line, split)
     with Session(state(request).engine) as session:
-        rows = session.execute(rows_query.group_by('start', *keys).order_by('start', *keys)
-                               .limit(MAX_ANSWER_ROWS + 1)).all()
+        rows = session.execute(rows_query.limit(MAX_ANSWER_ROWS + 1)).all()
         _refuse_past_bound(len(rows))
-        covered = session.execute(coverage_query.group_by('start', Device.name)
-                                  .order_by('start', Device.name)
-                                  .limit(MAX_ANSWER_ROWS + 1 - len(rows))).all()
+        covered = session.execute(coverage_query.limit(MAX_ANSWER_ROWS + 1 - len(rows))).all()
         _refuse_past_bound(len(rows) + len(covered))
     return CountSeries(
         bucket_s=size, start=_moment(first), end=_moment(last),

@@ -33,6 +33,7 @@ from vehicle_detection.cloud.server.deps import (
     authenticated, Caller, ServerState, state)
 from vehicle_detection.cloud.server.models import (
     AlertCreated, AlertIn, HeartbeatIn, ImageStored)
+from vehicle_detection.cloud.server.rollups import add_alert
 from vehicle_detection.cloud.server.storage import (
     check_jpeg, SnapshotConflict, StorageError, StorageFull)
 from vehicle_detection.wire import (
@@ -71,7 +72,10 @@ def post_alert(alert: AlertIn, request: Request, response: Response,
                  .on_conflict_do_nothing(index_elements=['event_id']).returning(Alert.id))
     with writing(engine) as session:
         inserted = session.execute(statement).first()
-        if inserted is None:
+        if inserted is not None:  # in the same transaction: the rollup holds what is stored
+            add_alert(session, caller.device_pk, values['detected_at'], alert.class_name,
+                      alert.kind)
+        else:
             existing = session.execute(select(Alert.id, Alert.device_id).where(
                 Alert.event_id == str(alert.event_id))).one()
             if existing.device_id != caller.device_pk:

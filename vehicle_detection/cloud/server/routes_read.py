@@ -16,12 +16,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Dict, List, Optional
 import uuid
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
@@ -29,20 +29,26 @@ from vehicle_detection.cloud.server.db import (
     Alert, Device, from_stored, to_stored, utcnow)
 from vehicle_detection.cloud.server.deps import state
 from vehicle_detection.cloud.server.models import AlertOut, AlertPage, DeviceOut, Stats
+from vehicle_detection.cloud.server.rollups import count_alerts
 from vehicle_detection.cloud.server.storage import StorageError
 from vehicle_detection.wire import (
     alert_image_path, ALERTS_PATH, API_PREFIX, DEVICES_PATH, JPEG_CONTENT_TYPE, printable_text)
 
 router = APIRouter(tags=['read'])
+EPOCH_UTC = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
-def _filtered(query: Select, device: Optional[str], class_name: Optional[str],
-              since: Optional[datetime], until: Optional[datetime]) -> Select:
+def _check_filters(device: Optional[str], class_name: Optional[str]) -> None:
     for name, value in (('device', device), ('class_name', class_name)):
         try:
             printable_text(value or '')
         except ValueError as error:
             raise HTTPException(422, f'{name} {error}') from None
+
+
+def _filtered(query: Select, device: Optional[str], class_name: Optional[str],
+              since: Optional[datetime], until: Optional[datetime]) -> Select:
+    _check_filters(device, class_name)
     if device:
         query = query.where(Device.name == device)
     if class_name:
@@ -116,46 +122,33 @@ def list_devices(request: Request) -> List[DeviceOut]:
     """Return every device with its last health figures and online state."""
     server = state(request)
     now = utcnow()
-    counts = (select(Alert.device_id, func.count().label('n'))
-              .where(Alert.detected_at >= now - timedelta(hours=24))
-              .group_by(Alert.device_id).subquery())
     with Session(server.engine) as session:
-        rows = session.execute(select(Device, counts.c.n).outerjoin(
-            counts, counts.c.device_id == Device.id).order_by(Device.name)).all()
+        alerts = count_alerts(session, ('device_id',), now - timedelta(hours=24), None)
+        devices = session.execute(select(Device).order_by(Device.name)).scalars().all()
     online_after = timedelta(seconds=server.settings.online_after_s)
     return [DeviceOut(name=device.name, revoked=device.revoked_at is not None,
                       online=(device.last_seen_at is not None and device.revoked_at is None
                               and now - device.last_seen_at <= online_after),
-                      last_seen_at=from_stored(device.last_seen_at), alerts_24h=count or 0,
-                      health=device.health or {})
-            for device, count in rows]
+                      last_seen_at=from_stored(device.last_seen_at),
+                      alerts_24h=alerts[(device.id,)], health=device.health or {})
+            for device in devices]
 
 
 @router.get(API_PREFIX + '/stats', response_model=Stats)
 def stats(request: Request, device: Optional[str] = None, class_name: Optional[str] = None,
           since: Optional[datetime] = None, until: Optional[datetime] = None) -> Stats:
     """Count alerts per hour and per class (the last 24 hours unless ``since`` is given)."""
-    engine = state(request).engine
+    _check_filters(device, class_name)
     if since is None:
         since = (utcnow() - timedelta(hours=24)).replace(minute=0, second=0, microsecond=0)
-    if engine.dialect.name == 'postgresql':
-        hour = func.date_trunc('hour', Alert.detected_at)
-    else:
-        hour = func.strftime('%Y-%m-%d %H:00:00', Alert.detected_at)
-    base = select().select_from(Alert).join(Device, Alert.device_id == Device.id)
-    base = _filtered(base, device, class_name, since, until)
-    with Session(engine) as session:
-        hours = session.execute(base.add_columns(hour.label('hour'), func.count())
-                                .group_by('hour').order_by('hour')).all()
-        classes = session.execute(base.add_columns(Alert.class_name, func.count())
-                                  .group_by(Alert.class_name)).all()
-    # SQLite's strftime gives NULL for a time it cannot format: such a row counts in the
-    # totals but has no hour (none gets in now: detected_at is checked at the door).
-    per_hour = [(_hour(value), count) for value, count in hours if value is not None]
-    per_class: Dict[str, int] = dict(classes)
-    return Stats(per_hour=per_hour, per_class=per_class, total=sum(per_class.values()))
-
-
-def _hour(value: object) -> datetime:
-    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-    return from_stored(moment) or moment
+    with Session(state(request).engine) as session:
+        counted = count_alerts(session, ('hour', 'class_name'), to_stored(since),
+                               None if until is None else to_stored(until), device, class_name)
+    per_hour: Dict[int, int] = {}
+    per_class: Dict[str, int] = {}
+    for (hour, name), alerts in counted.items():
+        per_hour[hour] = per_hour.get(hour, 0) + alerts
+        per_class[name] = per_class.get(name, 0) + alerts
+    return Stats(per_hour=[(EPOCH_UTC + timedelta(seconds=hour), per_hour[hour])
+                           for hour in sorted(per_hour)],
+                 per_class=dict(sorted(per_class.items())), total=sum(per_class.values()))
