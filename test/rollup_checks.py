@@ -169,7 +169,7 @@ def postgres_indexes(connection: Any) -> Dict[str, Tuple[str, List[str]]]:
     """Return each index of the database: its table and its columns in order."""
     cursor = connection.cursor()
     try:
-        cursor.execute("SELECT indexname, tablename, indexdef FROM pg_indexes "
+        cursor.execute('SELECT indexname, tablename, indexdef FROM pg_indexes '
                        "WHERE schemaname = 'public'")
         return {name: (table, [c.strip() for c in re.search(r'\((.*)\)', definition)
                                .group(1).split(',')])

@@ -75,7 +75,7 @@ def add_devices(engine: Engine) -> Dict[str, str]:
 
 
 def random_time(rng: random.Random, now: datetime) -> datetime:
-    """A time of the last three days, with microseconds, away from now - 24 h."""
+    """Return a time of the last three days, with microseconds, away from now - 24 h."""
     while True:
         moment_ = now - timedelta(seconds=rng.uniform(-200, 3 * 86400))
         if abs((moment_ - (now - timedelta(hours=24))).total_seconds()) > 900:
@@ -83,7 +83,7 @@ def random_time(rng: random.Random, now: datetime) -> datetime:
 
 
 def hour_edges(now: datetime) -> List[datetime]:
-    """Times on and just before whole hours: where a rounding would move an alert."""
+    """Return times on and just before whole hours: where a rounding would move an alert."""
     hour = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=3)
     return [hour, hour - timedelta(microseconds=1), hour - timedelta(microseconds=400),
             hour + timedelta(microseconds=500)]
@@ -370,7 +370,7 @@ def dashboard_reads(event_id: str) -> Iterator[str]:
                 yield f'/api/v1/counts?{window}&by={by}'
             yield f'/api/v1/counts.csv?{window}'  # the export link
     yield f'/api/v1/alerts/{event_id}/image?thumbnail=true'
-    yield f'/api/v1/alerts?limit=60&before_id=2'  # the next page
+    yield '/api/v1/alerts?limit=60&before_id=2'  # the next page
 
 
 @pytest.mark.parametrize('backend', BACKENDS)
@@ -421,4 +421,3 @@ def test_dashboard_reads_use_their_indexes(backend: str, request, tmp_path) -> N
         assert not problems, '\n'.join(problems)
     finally:
         server.stop()
-

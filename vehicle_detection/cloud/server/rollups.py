@@ -34,8 +34,8 @@ from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
-from sqlalchemy import and_, bindparam, BigInteger, case, cast, delete, extract, func, select
-from sqlalchemy import Table, update
+from sqlalchemy import (
+    and_, BigInteger, bindparam, case, cast, delete, extract, func, select, Table, update)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session

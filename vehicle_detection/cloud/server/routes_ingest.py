@@ -59,8 +59,9 @@ def post_alert(alert: AlertIn, request: Request, response: Response,
     if idempotency_key is not None and idempotency_key != str(alert.event_id):
         raise HTTPException(422, f'{IDEMPOTENCY_HEADER} must equal the event_id')
     engine = state(request).engine
+    detected_at = to_stored(alert.detected_at)
     values = {'event_id': str(alert.event_id), 'device_id': caller.device_pk,
-              'camera_id': alert.camera_id, 'detected_at': to_stored(alert.detected_at),
+              'camera_id': alert.camera_id, 'detected_at': detected_at,
               'received_at': utcnow(), 'track_id': alert.track_id,
               'class_name': alert.class_name, 'confidence': alert.confidence,
               'bbox': list(alert.bbox), 'image_width': alert.image_width,
@@ -73,8 +74,7 @@ def post_alert(alert: AlertIn, request: Request, response: Response,
     with writing(engine) as session:
         inserted = session.execute(statement).first()
         if inserted is not None:  # in the same transaction: the rollup holds what is stored
-            add_alert(session, caller.device_pk, values['detected_at'], alert.class_name,
-                      alert.kind)
+            add_alert(session, caller.device_pk, detected_at, alert.class_name, alert.kind)
         else:
             existing = session.execute(select(Alert.id, Alert.device_id).where(
                 Alert.event_id == str(alert.event_id))).one()
