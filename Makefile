@@ -105,6 +105,7 @@ bench: env
 	$(PY) bench/detector.py
 	$(PY) bench/cloud_load.py
 	$(PY) bench/cloud_images.py
+	$(PY) bench/operators.py
 	$(PY) bench/outbox.py
 
 clean:

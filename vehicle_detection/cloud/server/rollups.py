@@ -51,6 +51,7 @@ EPOCH = datetime(1970, 1, 1)  # stored times are naive UTC
 CountRow = Tuple[str, str, str, int]  # line, direction, class, vehicles
 Edge = Tuple[datetime, Optional[datetime], int]  # start, end (None: open), hour (epoch)
 Executes = Union[Session, Connection]
+_UPSERTS: Dict[Tuple[str, str], Any] = {}  # (dialect, table): its upsert statement
 
 ALERT_HOURS: Table = AlertHour.__table__  # type: ignore[assignment]
 COUNT_QUARTERS: Table = CountQuarter.__table__  # type: ignore[assignment]
@@ -253,11 +254,17 @@ def _add(connection: Connection, table: Table, keys: Sequence[str], sums: Sequen
     """
     if not values:
         return
-    insert = (postgresql if connection.dialect.name == 'postgresql' else sqlite).insert(table)
-    statement = insert.on_conflict_do_update(
-        index_elements=[table.c[key] for key in keys],
-        set_={name: table.c[name] + insert.excluded[name] for name in sums})
-    connection.execute(statement, sorted(values, key=lambda row: [row[k] for k in keys]))
+    dialect = connection.dialect.name
+    statement = _UPSERTS.get((dialect, table.name))
+    if statement is None:  # built once: making ``excluded`` costs more than the write
+        insert = (postgresql if dialect == 'postgresql' else sqlite).insert(table)
+        statement = _UPSERTS[dialect, table.name] = insert.on_conflict_do_update(
+            index_elements=[table.c[key] for key in keys],
+            set_={name: table.c[name] + insert.excluded[name] for name in sums})
+    if len(values) == 1:
+        connection.execute(statement, values[0])
+    else:
+        connection.execute(statement, sorted(values, key=lambda row: [row[k] for k in keys]))
 
 
 def _take_away(connection: Connection, table: Table, keys: Sequence[str], sums: Sequence[str],
