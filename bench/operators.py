@@ -276,8 +276,14 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict:
             engine.dispose()
             cloud_cli('add-user', 'bench', '--password-stdin', db=db, storage=storage,
                       stdin=PASSWORD + '\n')
-            server = CloudServer(db, storage, ['--workers', str(args.workers),
-                                               '--rate-limit', '0'], public=False)
+            for attempt in range(3):  # 30 s each to start: a busy machine may need more
+                try:
+                    server = CloudServer(db, storage, ['--workers', str(args.workers),
+                                                       '--rate-limit', '0'], public=False)
+                    break
+                except AssertionError:
+                    if attempt == 2:
+                        raise
             began = time.monotonic()
             with multiprocessing.Pool(args.fill_clients) as pool:
                 done = pool.map(fill_part, [(server.url, keys[i::args.fill_clients], time.time(),

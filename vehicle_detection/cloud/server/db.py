@@ -164,10 +164,9 @@ class TrafficCount(Base):
     """Vehicles of one class that crossed one line one way in one period."""
 
     __tablename__ = 'traffic_counts'
-    # 0007: windows of one device or of the fleet; the rows of a record.
+    # 0007: the windows of one device or of the fleet.
     __table_args__ = (Index('ix_traffic_counts_device_start', 'device_id', 'period_start'),
-                      Index('ix_traffic_counts_start', 'period_start'),
-                      Index('ix_traffic_counts_record', 'record_id'))
+                      Index('ix_traffic_counts_start', 'period_start'))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)  # noqa: A003 (wire name)
     record_id: Mapped[int] = mapped_column(ForeignKey('count_records.id', ondelete='CASCADE'))

@@ -19,8 +19,8 @@ The server keeps them as rows arrive (``rollups.py``); this revision creates
 them and fills them from the rows already stored, so that an upgraded server
 answers as before. Also indexes what the dashboard's other reads need: the
 count rows and records by period start (1-minute buckets still sum the rows,
-of one device or of the fleet), the count rows by record, and one device's
-alerts by id (newest first).
+of one device or of the fleet), and one device's alerts by id (newest
+first).
 """
 
 from alembic import op
@@ -74,13 +74,11 @@ def upgrade() -> None:
         sa.Column('seconds', sa.BigInteger(), nullable=False))
     op.create_index('ix_count_coverage_device', 'count_coverage',
                     ['device_id', 'bucket_s', 'bucket_start'])
-    # Reads of 1-minute buckets sum the rows of a window, of one device or of the fleet;
-    # the rows of one record are found when a period comes twice, or leaves (retention).
+    # Reads of 1-minute buckets sum the rows of a window, of one device or of the fleet.
     op.drop_index('ix_traffic_counts_device_line_start', 'traffic_counts')
     op.create_index('ix_traffic_counts_device_start', 'traffic_counts',
                     ['device_id', 'period_start'])
     op.create_index('ix_traffic_counts_start', 'traffic_counts', ['period_start'])
-    op.create_index('ix_traffic_counts_record', 'traffic_counts', ['record_id'])
     op.create_index('ix_count_records_start', 'count_records', ['period_start'])
     # One device's alerts, newest first, without sorting all of them (the dashboard's filter).
     op.create_index('ix_alerts_device_id', 'alerts', ['device_id', 'id'])
@@ -121,7 +119,6 @@ def downgrade() -> None:
     """Drop the rollups and the period-start indexes."""
     op.drop_index('ix_alerts_device_id', 'alerts')
     op.drop_index('ix_count_records_start', 'count_records')
-    op.drop_index('ix_traffic_counts_record', 'traffic_counts')
     op.drop_index('ix_traffic_counts_start', 'traffic_counts')
     op.drop_index('ix_traffic_counts_device_start', 'traffic_counts')
     op.create_index('ix_traffic_counts_device_line_start', 'traffic_counts',
