@@ -71,10 +71,12 @@ def wait_http(url: str, timeout: float = 30.0, process: Optional[subprocess.Pope
 
 
 def cloud_cli(*args: str, db: str, storage: str, check: bool = True,
-              stdin: Optional[str] = None) -> subprocess.CompletedProcess:
+              stdin: Optional[str] = None, env: Optional[dict] = None
+              ) -> subprocess.CompletedProcess:
     """Run ``vehicle-detection-cloud`` with ``--db``/``--storage`` (``stdin`` written to it)."""
     result = subprocess.run([CLOUD, *args, '--db', db, '--storage', storage], input=stdin,
-                            capture_output=True, text=True, timeout=120)
+                            capture_output=True, text=True, timeout=120,
+                            env={**os.environ, **(env or {})})
     if check:
         assert result.returncode == 0, result.stderr
     return result
@@ -95,23 +97,30 @@ class CloudServer:
     """``vehicle-detection-cloud serve`` in its own process on a free port."""
 
     def __init__(self, db: str, storage: str, extra: Optional[List[str]] = None,
-                 port: int = 0, public: bool = True) -> None:
+                 port: int = 0, public: bool = True, env: Optional[dict] = None,
+                 start_timeout: float = 30.0) -> None:
         """
         Start the server; ``public``: reads need no login (the login has its own tests).
 
-        With ``public`` False, :attr:`token` is a read token for the API.
+        With ``public`` False, :attr:`token` is a read token for the API. ``env``:
+        more variables (an object store's ``AWS_*``). Scheduled retention is off
+        unless ``extra`` names ``--retention-interval`` (tests use fixed dates that
+        age past the default policy).
         """
         self.db, self.storage = db, storage
         self.port = port or free_port()
         self.url = f'http://127.0.0.1:{self.port}'
         self.log = tempfile.TemporaryFile()
         self.token = '' if public else read_token(db, storage)
+        extra = list(extra or [])
+        if '--retention-interval' not in extra:
+            extra += ['--retention-interval', '0']
         self.process = subprocess.Popen(
             [CLOUD, 'serve', '--db', db, '--storage', storage, '--port', str(self.port),
-             *(['--public-dashboard'] if public else []), *(extra or [])],
-            stdout=self.log, stderr=subprocess.STDOUT)
+             *(['--public-dashboard'] if public else []), *extra],
+            stdout=self.log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
         try:
-            wait_http(self.url + '/api/v1/health', process=self.process)
+            wait_http(self.url + '/api/v1/health', start_timeout, process=self.process)
         except AssertionError:
             self.stop()
             raise AssertionError(f'server did not start:\n{self.output()}') from None
@@ -224,7 +233,8 @@ def postgres_bin() -> Optional[Path]:
 class PostgresServer:
     """A throw-away PostgreSQL cluster on 127.0.0.1, in a temporary folder."""
 
-    def __init__(self) -> None:
+    def __init__(self, options: str = '') -> None:
+        """Start the cluster; ``options``: more server options (``-c max_connections=300``)."""
         binaries = postgres_bin()
         require_tool(binaries is not None, 'PostgreSQL is not installed (apt-get install '
                                            'postgresql)')
@@ -240,7 +250,7 @@ class PostgresServer:
                   '-E', 'UTF8')
         self._run(str(binaries / 'pg_ctl'), '-D', data, '-l', os.path.join(self.folder, 'log'),
                   '-w', '-t', '60', '-o',
-                  f'-h 127.0.0.1 -p {self.port} -k {self.folder} -F', 'start')
+                  f'-h 127.0.0.1 -p {self.port} -k {self.folder} -F {options}', 'start')
         self.pg_ctl, self.data = str(binaries / 'pg_ctl'), data
         self._count = 0
 
@@ -280,10 +290,10 @@ def servers(db: str, storage: str) -> Iterator[CloudServer]:
 
 
 class Fleet:
-    """A running server with two registered devices."""
+    """A running server with two registered devices; ``store``: its snapshots as tests see them."""
 
-    def __init__(self, server: CloudServer, keys: dict) -> None:
-        self.server, self.keys = server, keys
+    def __init__(self, server: CloudServer, keys: dict, store: Optional[object] = None) -> None:
+        self.server, self.keys, self.store = server, keys, store
         self.url = server.url + '/api/v1'
 
     def post(self, body: dict, device: str = 'edge-1', **headers: str) -> requests.Response:

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 import json
 import re
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Literal, Optional, Sequence, Tuple
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
@@ -38,6 +38,8 @@ from sqlalchemy.engine import Engine
 from vehicle_detection.cloud.server.db import Alert, CountRecord, Device, TrafficCount
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+KINDS = ('vehicle', 'stopped_vehicle', 'wrong_way')
+Replay = Literal['exclude', 'include', 'only']
 # Tables that grow with the rows a fleet sends, and the columns that bound a read of them.
 BOUNDING = {'alerts': ('detected_at', 'id', 'rowid', 'event_id'),
             'traffic_counts': ('period_start', 'record_id'),
@@ -55,65 +57,78 @@ def moment(text: str) -> datetime:
 class Stored:
     """Every row the rollups sum, as the database holds it (times naive UTC)."""
 
-    alerts: List[Tuple[str, datetime, str, str]]  # device, detected_at, class, kind
-    records: List[Tuple[str, int, int]]  # device, period_start, period_s
-    rows: List[Tuple[str, int, str, str, str, int]]  # device, start, line, dir, class, n
+    alerts: List[Tuple[str, datetime, str, str, bool]]  # device, detected_at, class, kind, replay
+    records: List[Tuple[str, int, int, bool]]  # device, period_start, period_s, replay
+    rows: List[Tuple[str, int, str, str, str, int, bool]]  # device, start, line, dir, class, n,
+    # replay
 
     @classmethod
     def read(cls, engine: Engine) -> 'Stored':
         """Read the rows of the database behind ``engine``."""
         with engine.connect() as db:
             alerts = db.execute(select(Device.name, Alert.detected_at, Alert.class_name,
-                                       Alert.kind).join(Device, Alert.device_id == Device.id))
+                                       Alert.kind, Alert.replay).join(
+                Device, Alert.device_id == Device.id))
             records = db.execute(select(Device.name, CountRecord.period_start,
-                                        CountRecord.period_s).join(
+                                        CountRecord.period_s, CountRecord.replay).join(
                 Device, CountRecord.device_id == Device.id))
             rows = db.execute(select(Device.name, TrafficCount.period_start, TrafficCount.line,
                                      TrafficCount.direction, TrafficCount.class_name,
-                                     TrafficCount.count).join(
+                                     TrafficCount.count, TrafficCount.replay).join(
                 Device, TrafficCount.device_id == Device.id))
             return cls([tuple(r) for r in alerts], [tuple(r) for r in records],  # type: ignore
                        [tuple(r) for r in rows])  # type: ignore
 
     def stats(self, since: datetime, until: Optional[datetime] = None,
-              device: Optional[str] = None, class_name: Optional[str] = None) -> dict:
+              device: Optional[str] = None, class_name: Optional[str] = None,
+              kind: Optional[str] = None, replay: Replay = 'exclude') -> dict:
         """Return what ``/stats`` answers (times aware UTC), as JSON gives it back."""
         per_hour: Counter = Counter()
         per_class: Counter = Counter()
-        for name, detected, kind_class, _ in self.alerts:
+        per_kind: Counter = Counter(dict.fromkeys(KINDS, 0))
+        for name, detected, alert_class, alert_kind, replayed in self.alerts:
             detected = detected.replace(tzinfo=timezone.utc)
             if detected < since or (until is not None and detected >= until) or \
-                    (device and name != device) or (class_name and kind_class != class_name):
+                    (device and name != device) or (class_name and alert_class != class_name) \
+                    or (kind and alert_kind != kind) or not wanted(replayed, replay):
                 continue
             per_hour[detected.replace(minute=0, second=0, microsecond=0)] += 1
-            per_class[kind_class] += 1
+            per_class[alert_class] += 1
+            per_kind[alert_kind] += 1
         return {'per_hour': [[hour, per_hour[hour]] for hour in sorted(per_hour)],
-                'per_class': dict(per_class), 'total': sum(per_class.values())}
+                'per_class': dict(per_class), 'total': sum(per_class.values()),
+                'per_kind': dict(per_kind)}
 
     def alerts_24h(self, now: datetime) -> Dict[str, int]:
-        """Return each device's alerts detected from ``now`` - 24 h on (``/devices``)."""
+        """Return each device's live alerts detected from ``now`` - 24 h on (``/devices``)."""
         since = now - timedelta(hours=24)
-        return dict(Counter(name for name, detected, _, _ in self.alerts
-                            if detected.replace(tzinfo=timezone.utc) >= since))
+        return dict(Counter(name for name, detected, _, _, replayed in self.alerts
+                            if detected.replace(tzinfo=timezone.utc) >= since and not replayed))
 
     def counts(self, size: int, first: int, last: int, device: Optional[str] = None,
-               line: Optional[str] = None, split: Sequence[str] = ('direction', 'class_name')
-               ) -> Tuple[List[tuple], List[tuple]]:
+               line: Optional[str] = None, split: Sequence[str] = ('direction', 'class_name'),
+               replay: Replay = 'exclude') -> Tuple[List[tuple], List[tuple]]:
         """Return the rows and coverage ``/counts`` answers for buckets in [first, last)."""
         totals: Counter = Counter()
-        for name, start, row_line, direction, class_name, count in self.rows:
+        for name, start, row_line, direction, class_name, count, replayed in self.rows:
             if first <= start < last and (not device or name == device) and \
-                    (not line or row_line == line):
+                    (not line or row_line == line) and wanted(replayed, replay):
                 parts = {'direction': direction, 'class_name': class_name}
                 totals[(start - start % size, name, row_line,
                         *(parts[s] if s in split else None for s in ('direction',
                                                                      'class_name')))] += count
         covered: Counter = Counter()
-        for name, start, period_s in self.records:
-            if first <= start < last and (not device or name == device):
+        for name, start, period_s, replayed in self.records:
+            if first <= start < last and (not device or name == device) and \
+                    wanted(replayed, replay):
                 covered[(start - start % size, name)] += min(period_s, size - start % size)
         return ([(*key, totals[key]) for key in sorted(totals)],
                 [(*key, min(size, covered[key])) for key in sorted(covered)])
+
+
+def wanted(replayed: bool, replay: Replay) -> bool:
+    """Tell whether a row with this replay mark is in an answer for ``replay``."""
+    return replay == 'include' or replayed == (replay == 'only')
 
 
 def answered_stats(answer: dict) -> dict:

@@ -196,8 +196,13 @@ def test_run_figures_count_this_run_and_the_whole_queue(tmp_path: Path) -> None:
 def test_recorder_shares_a_frames_snapshot_and_refuses_what_the_server_would(
         tmp_path: Path) -> None:
     from vehicle_detection.core.bridge.config import BridgeSettings
-    from vehicle_detection.core.bridge.policy import Sighting
     from vehicle_detection.core.bridge.recorder import AlertRecorder
+    from vehicle_detection.core.events.event import VehicleEvent
+    from vehicle_detection.core.events.vehicles import Sighting
+
+    def seen(track: int, stamp: int, confidence: float = 0.8) -> VehicleEvent:
+        return VehicleEvent('vehicle', Sighting(track, 'car', confidence, (1.0, 2.0, 30.0, 40.0)),
+                            stamp / 1e9, stamp)
 
     outbox = Outbox(str(tmp_path))
     recorder = AlertRecorder(outbox, DataBudget(outbox, 0))
@@ -205,12 +210,10 @@ def test_recorder_shares_a_frames_snapshot_and_refuses_what_the_server_would(
     frame = np.random.default_rng(3).integers(0, 255, (360, 640, 3), np.uint8)
     stamp = 1_700_000_000_000_000_000
     for track in (1, 2):  # two vehicles in one frame
-        recorder.record(settings, Sighting(track, 'car', 0.8, (1.0, 2.0, 30.0, 40.0)), stamp,
-                        frame)
-    recorder.record(settings, Sighting(3, 'car', 0.8, (1.0, 2.0, 30.0, 40.0)), stamp + 1, None)
+        recorder.record(settings, seen(track, stamp), frame)
+    recorder.record(settings, seen(3, stamp + 1), None)
     with pytest.raises(ValueError):
-        recorder.record(settings, Sighting(4, 'car', float('nan'), (1.0, 2.0, 3.0, 4.0)),
-                        stamp, frame)
+        recorder.record(settings, seen(4, stamp, float('nan')), frame)
     events = outbox.events()
     assert recorder.recorded == 3 and len(events) == 3
     digests = [e['alert'].get('image_sha256') for e in events]

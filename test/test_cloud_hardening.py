@@ -86,6 +86,7 @@ def test_bad_heartbeats_and_queries_are_422(fleet: Fleet) -> None:
     assert requests.get(f'{fleet.url}/alerts/%00/image', timeout=10).status_code == 422
 
 
+@pytest.mark.snapshots
 def test_oversized_and_truncated_jpegs_are_refused(fleet: Fleet) -> None:
     good = jpeg_bytes()
     for data, why in ((huge_header(good, 20000, 20000), 'pixels'),
@@ -136,6 +137,7 @@ def test_progressive_and_multi_scan_jpegs_are_refused_from_their_headers(fleet: 
     assert all(t.content.startswith(b'\xff\xd8') for t in thumbnails)
 
 
+@pytest.mark.snapshots
 def test_concurrent_uploads_of_one_event_have_one_winner(fleet: Fleet) -> None:
     for round_ in range(6):
         body = alert_body('edge-1')
@@ -157,10 +159,11 @@ def test_concurrent_uploads_of_one_event_have_one_winner(fleet: Fleet) -> None:
         for answer, data in zip(answers, different + same):
             assert answer.status_code == (201 if answer is winner else
                                           200 if data == stored else 409)
-        files = [p for p in Path(fleet.server.storage).rglob('*') if p.is_file()]
-        assert not [p for p in files if p.name.startswith('.upload-')]
+        assert fleet.store.read(winner.json()['path']) == stored
+        assert not [name for name in fleet.store.names() if '.upload-' in name]
 
 
+@pytest.mark.snapshots
 def test_thumbnails_fetched_concurrently(fleet: Fleet) -> None:
     events = []
     for seed in range(12):
@@ -173,7 +176,7 @@ def test_thumbnails_fetched_concurrently(fleet: Fleet) -> None:
         answers = list(pool.map(lambda url: requests.get(url, timeout=30), urls))
     assert [a.status_code for a in answers] == [200] * len(urls)
     assert all(a.content.startswith(b'\xff\xd8') for a in answers)
-    left = list(Path(fleet.server.storage).rglob('.upload-*'))
+    left = [name for name in fleet.store.names() if '.upload-' in name]
     assert not left, left
 
 

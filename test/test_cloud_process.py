@@ -45,7 +45,6 @@ def test_workers_die_with_their_master_and_the_port_is_free_again(tmp_path: Path
     db, storage = f'sqlite:///{tmp_path}/cloud.db', str(tmp_path / 'images')
     cloud_cli('migrate', db=db, storage=storage)
     port, log = free_port(), tmp_path / 'server.log'
-    before = set(Path(tempfile.gettempdir()).glob('vd-cloud-metrics-*'))
     master = serve(db, storage, port, log)
     url = f'http://127.0.0.1:{port}'
     try:
@@ -57,10 +56,12 @@ def test_workers_die_with_their_master_and_the_port_is_free_again(tmp_path: Path
         master.wait(timeout=10)
         _, alive = psutil.wait_procs(workers, timeout=15)
         assert not alive, f'orphaned workers: {[p.pid for p in alive]}'
+        assert metrics_folders(master.pid)  # what the killed master left behind
         restarted = serve(db, storage, port, log)  # the same port: nothing holds it
         try:
             wait_http(url + '/api/v1/health', process=restarted)
-            assert (Path(storage) / '.metrics').is_dir()  # the workers count there
+            assert metrics_folders(restarted.pid)  # the workers count there, on this host
+            assert not metrics_folders(master.pid)  # the dead master's was removed
         finally:
             restarted.send_signal(signal.SIGINT)
             restarted.wait(timeout=30)
@@ -68,8 +69,13 @@ def test_workers_die_with_their_master_and_the_port_is_free_again(tmp_path: Path
         if master.poll() is None:
             master.kill()
     assert restarted.returncode == 0, log.read_text()[-2000:]
-    assert not (Path(storage) / '.metrics').exists()  # removed at the stop
-    assert set(Path(tempfile.gettempdir()).glob('vd-cloud-metrics-*')) == before
+    assert not metrics_folders(restarted.pid)  # removed at the stop
+    assert [p.name for p in Path(storage).iterdir()] == []  # nothing of the server's state
+
+
+def metrics_folders(pid: int) -> List[Path]:
+    """Return the metrics folders of the server whose master is ``pid`` (cli.py)."""
+    return list(Path(tempfile.gettempdir()).glob(f'vd-cloud-metrics-{pid}-*'))
 
 
 def test_half_sent_requests_are_cut_off_and_others_still_served(tmp_path: Path) -> None:

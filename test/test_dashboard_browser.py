@@ -69,7 +69,7 @@ def photo_jpegs(samples_dir: Path) -> list:
 def test_dashboard_shows_alerts_and_health_without_reload(browser, tmp_path: Path,
                                                           samples_dir: Path) -> None:
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
+    from selenium.webdriver.support.ui import Select, WebDriverWait
 
     db, storage = f'sqlite:///{tmp_path}/cloud.db', str(tmp_path / 'images')
     key = add_device('gate-north', db, storage)
@@ -115,6 +115,7 @@ def test_dashboard_shows_alerts_and_health_without_reload(browser, tmp_path: Pat
         assert browser.execute_script('return window.vdMarker') == 'same page'  # no reload
         assert len(browser.find_elements(By.CSS_SELECTOR, '#chart-class rect')) == 3
         check_traffic_queries(browser, api, headers)
+        check_refused_range_and_replays(browser, api, headers, set(posted))
         browser.find_elements(By.CSS_SELECTOR, '#alerts .alert img')[0].click()
         wait.until(lambda d: d.execute_script(
             'const i = document.getElementById("viewer-img");'
@@ -122,6 +123,19 @@ def test_dashboard_shows_alerts_and_health_without_reload(browser, tmp_path: Pat
             '&& i.naturalWidth == 320'))
         browser.save_screenshot(str(ARTIFACTS / 'dashboard-viewer.png'))
         browser.find_element(By.CSS_SELECTOR, '#viewer button').click()
+        # A wrong-way driver: marked on its card, and the Kind filter shows it alone.
+        wrong = alert_body('gate-north', class_name='car', track_id=9, detected_at=_now_iso(),
+                           kind='wrong_way', line='north', direction='towards')
+        assert requests.post(f'{api}/alerts', json=wrong, headers=headers,
+                             timeout=5).status_code == 201
+        kinds = Select(browser.find_element(By.ID, 'f-kind'))
+        wait.until(lambda d: 'wrong_way' in [o.get_attribute('value') for o in kinds.options])
+        kinds.select_by_value('wrong_way')
+        wait.until(lambda d: [c.get_attribute('data-event-id') for c in d.find_elements(
+            By.CSS_SELECTOR, '#alerts .alert')] == [wrong['event_id']])
+        card = browser.find_element(By.CSS_SELECTOR, '#alerts .alert')
+        assert 'wrong way on north (towards)' in card.text
+        kinds.select_by_value('')
         assert browser.save_screenshot(str(ARTIFACTS / 'dashboard.png'))
         assert os.path.getsize(ARTIFACTS / 'dashboard.png') > 10000
     finally:
@@ -146,8 +160,8 @@ def check_traffic_queries(browser, api: str, headers: dict) -> None:
         return parse_qs(urlsplit(urls[-1]).query) if urls else {}
 
     def span_h(query: dict) -> float:
-        return (datetime.fromisoformat(query['to'][0].replace('Z', '+00:00')) -
-                datetime.fromisoformat(query['from'][0].replace('Z', '+00:00'))
+        return (datetime.fromisoformat(query['until'][0].replace('Z', '+00:00')) -
+                datetime.fromisoformat(query['since'][0].replace('Z', '+00:00'))
                 ).total_seconds() / 3600
 
     wait = WebDriverWait(browser, 20)
@@ -158,6 +172,7 @@ def check_traffic_queries(browser, api: str, headers: dict) -> None:
         'away (4)', 'towards (2)'})
     query = last_query(browser)
     assert (query['bucket'], query['by'], round(span_h(query))) == (['15min'], ['direction'], 24)
+    assert query['replay'] == ['exclude']  # live traffic only, unless the filter says
     Select(browser.find_element(By.ID, 't-stack')).select_by_value('class_name')
     Select(browser.find_element(By.ID, 't-bucket')).select_by_value('1min')
     wait.until(lambda d: last_query(d).get('by') == ['class_name'] and
@@ -167,6 +182,56 @@ def check_traffic_queries(browser, api: str, headers: dict) -> None:
         'car (5)', 'truck (1)'})
     csv_link = browser.find_element(By.ID, 't-csv').get_attribute('href')
     assert 'by=' not in csv_link  # the export keeps every direction and class
+
+
+def check_refused_range_and_replays(browser, api: str, headers: dict, live: set) -> None:
+    """Since after Until: the server's reason, nothing stale. Replays: hidden, then shown."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    wait = WebDriverWait(browser, 20)
+    cards = '#alerts .alert'
+    browser.execute_script(
+        'const local = (ms) => new Date(ms - new Date(ms).getTimezoneOffset() * 60000)'
+        '.toISOString().slice(0, 16);'
+        'document.getElementById("f-since").value = local(Date.now() + 3600e3);'
+        'document.getElementById("f-until").value = local(Date.now() - 3600e3);'
+        'document.getElementById("filters").dispatchEvent(new Event("change"));')
+    problem = browser.find_element(By.ID, 'problem')
+    wait.until(lambda d: problem.is_displayed() and 'since must come before until' in problem.text)
+    assert 'HTTP' not in problem.text
+    assert not browser.find_elements(By.CSS_SELECTOR, cards)
+    for stale in ('#chart-hour rect', '#chart-class rect', '#traffic figure'):
+        assert not browser.find_elements(By.CSS_SELECTOR, stale), stale
+    browser.find_element(By.CSS_SELECTOR, '#filters button[type="reset"]').click()
+    wait.until(lambda d: not problem.is_displayed() and
+               len(d.find_elements(By.CSS_SELECTOR, cards)) == len(live))
+
+    replay = alert_body('gate-north', class_name='bus', detected_at=_now_iso(), replay=True)
+    assert requests.post(f'{api}/alerts', json=replay, headers=headers,
+                         timeout=5).status_code == 201
+    minute = datetime.now(timezone.utc).replace(second=0, microsecond=0) - timedelta(minutes=1)
+    counts = CountRecord(str(uuid.uuid4()), 'gate-north', 'cam0', utc_iso(minute), 60,
+                         (('bar', 'away', 'car', 7),), replay=True)
+    assert requests.post(f'{api}/counts', json=counts.to_json(), headers=headers,
+                         timeout=5).status_code == 201
+    legend = 'figure.traffic[data-line="bar"] text.legend'
+    refreshes = browser.execute_script(  # a refresh now, after the posts, as a change does
+        'document.getElementById("filters").dispatchEvent(new Event("change"));'
+        'return window.vdRefreshes')
+    wait.until(lambda d: d.execute_script('return window.vdRefreshes') > refreshes)
+    shown = {c.get_attribute('data-event-id')
+             for c in browser.find_elements(By.CSS_SELECTOR, cards)}
+    assert shown == live  # the replay is hidden by default, its counts too
+    assert {t.text for t in browser.find_elements(By.CSS_SELECTOR, legend)} == {
+        'car (5)', 'truck (1)'}
+    Select(browser.find_element(By.ID, 'f-replay')).select_by_value('include')
+    marked = f'#alerts .alert.replay[data-event-id="{replay["event_id"]}"] .replay-badge'
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, marked))
+    wait.until(lambda d: {t.text for t in d.find_elements(By.CSS_SELECTOR, legend)} == {
+        'car (12)', 'truck (1)'})
+    Select(browser.find_element(By.ID, 'f-replay')).select_by_value('exclude')
+    wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, marked))
 
 
 def _now_iso() -> str:

@@ -125,7 +125,17 @@ def remaining_in_session(session: int, grace: float = 0.0) -> List[psutil.Proces
                 left.append(process)
         except (OSError, psutil.Error):
             pass  # gone meanwhile
-    return psutil.wait_procs(left, timeout=grace)[1] if grace and left else left
+    if grace and left:  # a process that ended meanwhile may be a zombie: that ran nothing
+        left = [process for process in psutil.wait_procs(left, timeout=grace)[1]
+                if _running(process)]
+    return left
+
+
+def _running(process: psutil.Process) -> bool:
+    try:
+        return process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False  # gone
 
 
 def test_units_pass_systemd_analyze_and_keep_their_promises(tmp_path: Path) -> None:

@@ -13,12 +13,13 @@
 # limitations under the License.
 
 """
-Rollups (migration 0007) on SQLite and PostgreSQL: the same answers as the rows, and indexed.
+Rollups (migration 0011) on SQLite and PostgreSQL: the same answers as the rows, and indexed.
 
 The rollups answer ``/stats``, ``/devices`` and ``/counts`` exactly as the
-rows they sum (filled by the migration from an older database, kept by the
-server as rows arrive, emptied by retention's calls); concurrent posts lose
-no increment; and every read the dashboard makes is bounded by an index.
+rows they sum, replays apart from live traffic as every read filter asks
+(filled by the migration from an older database, kept by the server as rows
+arrive, trimmed by ``prune``); concurrent posts lose no increment; and every
+read the dashboard makes is bounded by an index.
 """
 
 from __future__ import annotations
@@ -26,24 +27,24 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 import random
+import re
 import threading
 from typing import Callable, Dict, Iterator, List, Tuple
 import uuid
 
 from alembic import command
-from cloud_helpers import alert_body, CloudServer, free_port, jpeg_bytes
+from cloud_helpers import alert_body, cloud_cli, CloudServer, free_port, jpeg_bytes
 import pytest
 import requests
 from rollup_checks import (
     answered_counts, answered_stats, EPOCH, explain, full_scans, moment, postgres_indexes,
     selects, Stored)
-from sqlalchemy import delete, event, insert, select
+from sqlalchemy import event, func, insert, select
 from sqlalchemy.engine import Engine
 from vehicle_detection.cloud.server.access import hash_key
 from vehicle_detection.cloud.server.app import create_app
 from vehicle_detection.cloud.server.db import (
-    Alert, CountRecord, Device, make_engine, TrafficCount, utcnow)
-from vehicle_detection.cloud.server.rollups import forget_alerts, forget_count_records
+    Alert, AlertHour, CountQuarter, CountRecord, Device, make_engine, TrafficCount, utcnow)
 from vehicle_detection.cloud.server.schema import alembic_config, upgrade
 from vehicle_detection.cloud.server.settings import ServerSettings
 from vehicle_detection.wire import CountRecord as WireRecord, utc_iso
@@ -56,6 +57,8 @@ DIRECTIONS = ('away', 'towards')
 PERIODS = (15, 60, 60, 60, 300, 900, 1000, 3600, 86400)
 BUCKETS = {'15min': 900, 'hour': 3600, 'day': 86400, '1min': 60}
 BACKENDS = ['sqlite', 'postgresql']
+BEFORE = '0010'  # the revision before the rollups
+REPLAYS = ('exclude', 'include', 'only')
 
 
 def database(backend: str, request, folder) -> str:
@@ -90,19 +93,27 @@ def hour_edges(now: datetime) -> List[datetime]:
 
 
 def random_records(rng: random.Random, now: datetime, count: int, taken: set
-                   ) -> List[Tuple[str, str, int, int, list]]:
-    """Return count records (device, camera, start, period_s, rows) of new periods."""
-    records = []
+                   ) -> List[Tuple[str, str, int, int, list, bool]]:
+    """
+    Return count records (device, camera, start, period_s, rows, replay) of new periods.
+
+    A quarter are replays; some replay the very period a live record has.
+    """
+    records: List[Tuple[str, str, int, int, list, bool]] = []
     while len(records) < count:
-        start = int(random_time(rng, now).timestamp())
-        device, camera = rng.choice(DEVICES), rng.choice(('cam0', 'cam1', 'cam2'))
-        if (device, camera, start) in taken or start > now.timestamp():
+        replay = rng.random() < 0.25
+        if replay and records and rng.random() < 0.5:  # the same period as a live one
+            device, camera, start = rng.choice(records)[:3]
+        else:
+            start = int(random_time(rng, now).timestamp())
+            device, camera = rng.choice(DEVICES), rng.choice(('cam0', 'cam1', 'cam2'))
+        if (device, camera, start, replay) in taken or start > now.timestamp():
             continue
-        taken.add((device, camera, start))
+        taken.add((device, camera, start, replay))
         keys = rng.sample([(line, direction, name) for line in LINES for direction in DIRECTIONS
                            for name in CLASSES], rng.randint(0, 4))
         records.append((device, camera, start, rng.choice(PERIODS),
-                        [(*key, rng.randint(0, 20)) for key in keys]))
+                        [(*key, rng.randint(0, 20)) for key in keys], replay))
     return records
 
 
@@ -117,17 +128,18 @@ def store_old_rows(engine: Engine, rng: random.Random, now: datetime, taken: set
              'camera_id': 'cam0', 'detected_at': detected.replace(tzinfo=None),
              'received_at': utcnow(), 'track_id': 1, 'class_name': rng.choice(CLASSES),
              'confidence': 0.5, 'bbox': [1, 2, 3, 4], 'image_width': 64, 'image_height': 48,
-             'kind': 'vehicle'} for detected in times])
-        for device, camera, start, period_s, rows in random_records(rng, now, records, taken):
+             'kind': 'vehicle', 'replay': rng.random() < 0.25} for detected in times])
+        for device, camera, start, period_s, rows, replay in random_records(rng, now, records,
+                                                                            taken):
             record = db.execute(insert(CountRecord).values(
                 record_id=str(uuid.uuid4()), device_id=ids[device], camera_id=camera,
-                period_start=start, period_s=period_s, received_at=utcnow())
+                period_start=start, period_s=period_s, received_at=utcnow(), replay=replay)
                 .returning(CountRecord.id)).scalar_one()
             if rows:
                 db.execute(insert(TrafficCount), [
                     {'record_id': record, 'device_id': ids[device], 'line': line,
                      'direction': direction, 'class_name': name, 'period_start': start,
-                     'count': n} for line, direction, name, n in rows])
+                     'count': n, 'replay': replay} for line, direction, name, n in rows])
 
 
 def post_live_rows(url: str, keys: Dict[str, str], rng: random.Random, now: datetime,
@@ -135,15 +147,18 @@ def post_live_rows(url: str, keys: Dict[str, str], rng: random.Random, now: date
     """Post alerts (retries too) and count records (a period twice too) to the server."""
     bodies = []
     for detected in [random_time(rng, now) for _ in range(100)] + hour_edges(now):
-        stopped = rng.random() < 0.2
+        kind = rng.choice(('vehicle', 'vehicle', 'stopped_vehicle', 'wrong_way'))
+        places = {'stopped_vehicle': {'zone': 'z1'},
+                  'wrong_way': {'line': 'l1', 'direction': 'away'}}.get(kind, {})
         bodies.append((rng.choice(DEVICES), alert_body(
-            'x', detected_at=utc_iso(detected), class_name=rng.choice(CLASSES),
-            kind='stopped_vehicle' if stopped else 'vehicle', zone='z1' if stopped else None)))
+            'x', detected_at=utc_iso(detected), class_name=rng.choice(CLASSES), kind=kind,
+            replay=rng.random() < 0.25, **places)))
     bodies += bodies[:10]  # retries: stored and counted once
     records = [(device, WireRecord(str(uuid.uuid4()), device, camera,
                                    utc_iso(datetime.fromtimestamp(start, timezone.utc)),
-                                   period_s, tuple(rows)).to_json())
-               for device, camera, start, period_s, rows in random_records(rng, now, 50, taken)]
+                                   period_s, tuple(rows), replay).to_json())
+               for device, camera, start, period_s, rows, replay
+               in random_records(rng, now, 50, taken)]
     records += [(device, {**body, 'record_id': str(uuid.uuid4())})
                 for device, body in records[:5]]  # a stored period again: 200, not added
 
@@ -183,6 +198,8 @@ def check_answers(url: str, engine: Engine, rng: random.Random) -> None:
                 stored.alerts_24h)
     at_one_time(lambda: answered_stats(get('stats')), lambda at: stored.stats(
         (at - timedelta(hours=24)).replace(minute=0, second=0, microsecond=0)))
+    at_one_time(lambda: answered_stats(get('stats', replay='only')), lambda at: stored.stats(
+        (at - timedelta(hours=24)).replace(minute=0, second=0, microsecond=0), replay='only'))
     hour = now.replace(minute=0, second=0, microsecond=0)
     windows = [(now - timedelta(hours=30), None), (hour - timedelta(hours=40), hour),
                (hour - timedelta(hours=5, minutes=20), hour - timedelta(hours=5, minutes=1)),
@@ -191,46 +208,54 @@ def check_answers(url: str, engine: Engine, rng: random.Random) -> None:
     windows += [tuple(sorted((random_time(rng, now), random_time(rng, now))))
                 for _ in range(4)]
     for since, until in windows:
-        for device, class_name in ((None, None), ('dev-b', None), (None, 'car'),
-                                   ('dev-a', 'truck')):
+        if until is not None and until <= since:
+            continue  # refused (422) by every read route
+        for device, class_name, kind, replay in (
+                (None, None, None, 'exclude'), ('dev-b', None, None, 'include'),
+                (None, 'car', None, 'only'), ('dev-a', 'truck', None, 'exclude'),
+                (None, None, 'wrong_way', 'include'), ('dev-c', None, 'vehicle', 'only')):
             params = {'since': utc_iso(since), **({'until': utc_iso(until)} if until else {}),
                       **({'device': device} if device else {}),
-                      **({'class_name': class_name} if class_name else {})}
+                      **({'class_name': class_name} if class_name else {}),
+                      **({'kind': kind} if kind else {}), 'replay': replay}
             assert answered_stats(get('stats', **params)) == stored.stats(
-                since, until, device, class_name), params
+                since, until, device, class_name, kind, replay), params
     for bucket, size in BUCKETS.items():
         spans = [(now - timedelta(hours=26), now), (now - timedelta(days=3, hours=2), now)]
         spans += [tuple(sorted((random_time(rng, now), random_time(rng, now))))
                   for _ in range(2)]
         for start, end in spans[:2 if size == 60 else 4]:
-            for device, line, by in ((None, None, 'direction,class_name'),
-                                     ('dev-c', None, 'direction'), (None, 'l2', 'class_name')):
-                params = {'from': utc_iso(start), 'to': utc_iso(end), 'bucket': bucket,
-                          'by': by, **({'device': device} if device else {}),
+            for device, line, by, replay in (
+                    (None, None, 'direction,class_name', 'exclude'),
+                    (None, None, 'direction,class_name', 'include'),
+                    ('dev-c', None, 'direction', 'only'), (None, 'l2', 'class_name', 'exclude')):
+                params = {'since': utc_iso(start), 'until': utc_iso(end), 'bucket': bucket,
+                          'by': by, 'replay': replay, **({'device': device} if device else {}),
                           **({'line': line} if line else {})}
                 answer = get('counts', **params)
                 first, last = (int((moment(answer[k]) - EPOCH).total_seconds())
                                for k in ('start', 'end'))
                 assert answered_counts(answer) == stored.counts(
-                    size, first, last, device, line, by.split(',')), params
+                    size, first, last, device, line, by.split(','), replay), params
 
 
 @pytest.mark.parametrize('backend', BACKENDS)
 def test_rollups_answer_as_the_stored_rows(backend: str, request, tmp_path) -> None:
     """
-    Filled by the migration, kept as rows arrive, emptied by retention: as the rows say.
+    Filled by the migration, kept as rows arrive, trimmed by prune: as the rows say.
 
     A database of the last revision before the rollups holds random alerts
-    and count records; after ``migrate`` the server answers from its
-    rollups what a computation from the rows gives, also after it stored
-    more (retries and a period sent twice included), after retention took
-    rows out, and after a downgrade and upgrade filled them again.
+    and count records, live and replayed; after ``migrate`` the server
+    answers from its rollups what a computation from the rows gives, for
+    each replay filter, also after it stored more (retries and a period
+    sent twice included), after ``prune`` deleted old rows, and after a
+    downgrade and upgrade filled them again.
     """
     url = database(backend, request, tmp_path)
     rng = random.Random(28)
     now = datetime.now(timezone.utc)
     taken: set = set()
-    command.upgrade(alembic_config(url), '0006')
+    command.upgrade(alembic_config(url), BEFORE)
     engine = make_engine(url)
     try:
         keys = add_devices(engine)
@@ -241,24 +266,37 @@ def test_rollups_answer_as_the_stored_rows(backend: str, request, tmp_path) -> N
             check_answers(server.url, engine, rng)
             post_live_rows(server.url, keys, rng, now, taken)
             check_answers(server.url, engine, rng)
-            cutoff = (now - timedelta(hours=30, minutes=17)).replace(tzinfo=None)
-            with engine.begin() as db:  # what retention does, in one transaction
-                alerts = Alert.detected_at < cutoff
-                assert forget_alerts(db, alerts) > 0
-                db.execute(delete(Alert).where(alerts))
-                records = CountRecord.period_start < int(now.timestamp()) - 30 * 3600 - 7
-                assert forget_count_records(db, records) > 0
-                db.execute(delete(TrafficCount).where(TrafficCount.record_id.in_(
-                    select(CountRecord.id).where(records))))
-                db.execute(delete(CountRecord).where(records))
+            before = rollup_sums(engine)
+            days = str((30 * 3600 + 17 * 60) / 86400)  # cutoffs within hours and buckets
+            pruned = cloud_cli('prune', '--keep-alerts-days', days, '--keep-counts-days', days,
+                               db=url, storage=str(tmp_path / 'images'))
+            deleted = re.search(r'(\d+) alerts, .* (\d+) count records', pruned.stdout)
+            assert deleted and all(int(n) > 0 for n in deleted.groups()), pruned.stdout
+            after = rollup_sums(engine)
+            assert after < before and after == rows_sums(engine), (before, after)
             check_answers(server.url, engine, rng)
-            command.downgrade(alembic_config(url), '0006')
+            command.downgrade(alembic_config(url), BEFORE)
             upgrade(url)
             check_answers(server.url, engine, rng)
         finally:
             server.stop()
     finally:
         engine.dispose()
+
+
+def rollup_sums(engine: Engine) -> Tuple[int, int]:
+    """Return the alerts and the vehicles the rollups hold."""
+    with engine.connect() as db:
+        return (db.execute(select(func.coalesce(func.sum(AlertHour.alerts), 0))).scalar_one(),
+                db.execute(select(func.coalesce(func.sum(CountQuarter.vehicles), 0))
+                           ).scalar_one())
+
+
+def rows_sums(engine: Engine) -> Tuple[int, int]:
+    """Return the alerts and the vehicles the stored rows hold."""
+    with engine.connect() as db:
+        return (db.execute(select(func.count()).select_from(Alert)).scalar_one(),
+                db.execute(select(func.coalesce(func.sum(TrafficCount.count), 0))).scalar_one())
 
 
 @pytest.mark.parametrize('backend', BACKENDS)
@@ -355,7 +393,8 @@ def dashboard_reads(event_id: str) -> Iterator[str]:
     now = datetime.now(timezone.utc)
     since, until = utc_iso(now - timedelta(hours=7, minutes=13)), utc_iso(now)
     for filters in ({}, {'device': 'dev-a'}, {'class_name': 'car'},
-                    {'since': since, 'until': until},
+                    {'since': since, 'until': until}, {'replay': 'include'},
+                    {'replay': 'only', 'kind': 'wrong_way'},
                     {'device': 'dev-b', 'class_name': 'car', 'since': since, 'until': until}):
         query = '&'.join(f'{k}={v}' for k, v in filters.items())
         yield '/api/v1/devices'
@@ -363,9 +402,10 @@ def dashboard_reads(event_id: str) -> Iterator[str]:
         yield '/api/v1/stats?' + query
         for bucket, span in (('15min', 24), ('1min', 3), ('hour', 168), ('day', 720)):
             device = f"device={filters['device']}&" if 'device' in filters else ''
+            replay = f"replay={filters['replay']}&" if 'replay' in filters else ''
             start = filters.get('since') or utc_iso(now - timedelta(hours=span))
-            window = f"{device}from={start}&to={filters.get('until') or utc_iso(now)}" \
-                     f'&bucket={bucket}'
+            window = f"{device}{replay}since={start}" \
+                     f"&until={filters.get('until') or utc_iso(now)}&bucket={bucket}"
             for by in ('direction', 'class_name'):
                 yield f'/api/v1/counts?{window}&by={by}'
             yield f'/api/v1/counts.csv?{window}'  # the export link
@@ -383,7 +423,7 @@ def test_dashboard_reads_use_their_indexes(backend: str, request, tmp_path) -> N
     a test table smaller than a fleet's does not hide a missing index).
     """
     url = database(backend, request, tmp_path)
-    command.upgrade(alembic_config(url), '0006')
+    command.upgrade(alembic_config(url), BEFORE)
     engine = make_engine(url)
     try:  # rows enough for PostgreSQL's statistics to tell a small table from a large one
         keys = add_devices(engine)

@@ -18,7 +18,11 @@ The whole system on one machine: the cloud server on its embedded defaults, then
 Starts ``vehicle-detection-cloud serve`` (SQLite and images under ``--data``),
 registers this device once (its key kept in ``--data``/edge.key), prints the
 dashboard URL, and runs camera, detector and cloud bridge in this process
-until Ctrl-C or ``--duration``; the server stops with it.
+until Ctrl-C or ``--duration``; the server stops with it. A port already
+taken, or a server that dies at its start, stops the demo with the reason
+(and the end of the server's log) before any node runs: otherwise the
+dashboard printed would be another server's, and the bridge's uploads
+would be refused by it.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import ctypes
 import os
 from pathlib import Path
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -36,9 +41,11 @@ import time
 import requests
 
 from vehicle_detection.cli import run as runner
+from vehicle_detection.wire import HEALTH_PATH
 
 DEVICE = 'edge-1'
 PR_SET_PDEATHSIG = 1  # prctl option: a signal for this process when its parent dies
+LOG_TAIL_LINES = 20  # of the server's log, shown when it dies at its start
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -88,17 +95,43 @@ def _end_with_the_demo() -> None:
         pass  # not Linux
 
 
-def _wait_healthy(url: str, server: subprocess.Popen, timeout: float = 60.0) -> None:
+def port_taken(port: int) -> str:
+    """Say why this machine's ``port`` cannot be listened on ('' when it is free)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # As the server binds: a connection of an earlier run in TIME_WAIT is no obstacle.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(('127.0.0.1', port))
+        except OSError as error:
+            return error.strerror or str(error)
+    return ''
+
+
+def _log_tail(log: Path, start: int) -> str:
+    """Return the last lines the server wrote to ``log`` from offset ``start`` on."""
+    with open(log, 'rb') as file:
+        file.seek(start)
+        lines = file.read().decode('utf-8', 'replace').splitlines()
+    return '\n'.join(f'  | {line}' for line in lines[-LOG_TAIL_LINES:]) or '  | (empty)'
+
+
+def _wait_healthy(url: str, server: subprocess.Popen, log: Path, start: int,
+                  timeout: float = 60.0) -> None:
     pause = threading.Event()
     deadline = time.monotonic() + timeout
     while server.poll() is None and time.monotonic() < deadline:
         try:
-            if requests.get(f'{url}/api/v1/health', timeout=2).ok:
+            # Answered while our server still runs: it is ours, not one that took the port.
+            if requests.get(url + HEALTH_PATH, timeout=2).ok and server.poll() is None:
                 return
         except requests.RequestException:
             pass
         pause.wait(0.1)
-    raise RuntimeError(f'the cloud server did not start at {url}')
+    code = server.poll()
+    what = (f'exited at its start (exit code {code})' if code is not None
+            else f'did not answer at {url} within {timeout:.0f} s')
+    raise RuntimeError(f'the cloud server {what}; the end of its log ({log}):\n'
+                       f'{_log_tail(log, start)}')
 
 
 def run(args: argparse.Namespace) -> int:
@@ -106,14 +139,22 @@ def run(args: argparse.Namespace) -> int:
     data = Path(args.data).resolve()
     data.mkdir(parents=True, exist_ok=True)
     url = f'http://127.0.0.1:{args.port}'
-    log = open(data / 'server.log', 'ab')
+    taken = port_taken(args.port)
+    if taken:
+        print(f'error: port {args.port} on 127.0.0.1 is taken ({taken}): another server '
+              "listens there, not this demo's. Stop it, or choose a free port: make run "
+              'PORT=8100 (vehicle-detection demo --port 8100)', file=sys.stderr)
+        return 1
+    log_path = data / 'server.log'
+    log = open(log_path, 'ab')
+    start = log.tell()
     # Listening on this machine only: the demo's dashboard needs no login.
     server = subprocess.Popen(_cloud_command('serve', '--port', str(args.port),
                                              '--public-dashboard', data=data),
                               stdout=log, stderr=subprocess.STDOUT,
                               preexec_fn=_end_with_the_demo)
     try:
-        _wait_healthy(url, server)
+        _wait_healthy(url, server, log_path, start)
         key_file = _device_key(data)
         print(f'dashboard: {url}/   (server log: {data / "server.log"})', flush=True)
         args.cloud_url = args.cloud_url or url
@@ -131,7 +172,7 @@ def run(args: argparse.Namespace) -> int:
         print(f'error: {error}', file=sys.stderr)
         return 1
     finally:
-        server.send_signal(2)
+        server.send_signal(signal.SIGINT)
         try:
             server.wait(timeout=15)
         except subprocess.TimeoutExpired:

@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
 import ctypes
 import logging
 import multiprocessing
@@ -23,7 +24,7 @@ from multiprocessing.process import BaseProcess
 import os
 from pathlib import Path
 import signal
-from typing import Any, Awaitable, Callable, MutableMapping, Optional
+from typing import Any, AsyncIterator, Awaitable, Callable, MutableMapping, Optional
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
@@ -41,6 +42,7 @@ from vehicle_detection.cloud.server.deps import reader, ServerState, state
 from vehicle_detection.cloud.server.headers import SecurityHeaders
 from vehicle_detection.cloud.server.operators import SESSION_COOKIE, session_reader
 from vehicle_detection.cloud.server.protocol import CUT_OFF
+from vehicle_detection.cloud.server.retention_schedule import RetentionSchedule
 from vehicle_detection.cloud.server.routes_admin import router as admin_router
 from vehicle_detection.cloud.server.routes_auth import router as auth_router
 from vehicle_detection.cloud.server.routes_counts import ingest_router as counts_ingest_router
@@ -156,13 +158,26 @@ def _text(value: object) -> object:
 
 def create_app(settings: ServerSettings) -> FastAPI:
     """Build the app for ``settings`` (the database must already be migrated)."""
-    app = FastAPI(title='vehicle_detection cloud', version=__version__,
+    server = ServerState(settings)
+    retention = RetentionSchedule(server.engine, server.store, settings.retention(),
+                                  settings.retention_interval_s)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        retention.start()  # a pass an hour, one worker at a time (retention_schedule.py)
+        try:
+            yield
+        finally:
+            retention.stop()
+
+    app = FastAPI(title='vehicle_detection cloud', version=__version__, lifespan=lifespan,
                   description='Alerts, snapshots and device health from vehicle_detection '
                               'edge boxes. Devices write with `X-API-Key`; operators read '
                               'after logging in (session cookie), scripts with a read '
                               'token (`Authorization: Bearer`).',
                   docs_url=None, redoc_url=None, openapi_url=None)
-    app.state.server = ServerState(settings)
+    app.state.server = server
+    app.state.retention = retention
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(ClientDisconnect, client_gone)
     app.include_router(ingest_router)

@@ -16,7 +16,8 @@
 The queries behind ``GET /counts``: from the rollups, or for 1-minute buckets from the rows.
 
 Both give the same answer: rows of (bucket start, device, line, [direction],
-[class], vehicles) and coverage of (bucket start, device, seconds), ordered.
+[class], vehicles) and coverage of (bucket start, device, seconds), ordered;
+replays (recorded images) kept apart from live counts as ``replay`` asks.
 Buckets of 15 minutes, an hour or a day are sums of the 15-minute rollup
 (``count_quarters``) and its coverage per bucket size; a 1-minute bucket is
 finer than the rollup and sums the stored rows of its window (which
@@ -32,6 +33,7 @@ from sqlalchemy.sql import Select
 
 from vehicle_detection.cloud.server.db import (
     CountCoverage, CountQuarter, CountRecord, Device, TrafficCount)
+from vehicle_detection.cloud.server.replays import replay_condition, ReplayChoice
 from vehicle_detection.cloud.server.rollups import bucket_of, covered_seconds
 
 BY = ('direction', 'class_name')  # what a row may be split by, besides device and line
@@ -39,7 +41,8 @@ Queries = Tuple[Select, Select]  # rows, coverage
 
 
 def rollup_queries(size: int, first: int, last: int, device: Optional[str],
-                   line: Optional[str], split: Sequence[str]) -> Queries:
+                   line: Optional[str], split: Sequence[str],
+                   replay: ReplayChoice = 'exclude') -> Queries:
     """Return the queries of buckets of ``size`` (a multiple of 15 min) in [first, last)."""
     start = CountQuarter.bucket_start
     bucket = bucket_of(start, size).label('start')
@@ -48,16 +51,19 @@ def rollup_queries(size: int, first: int, last: int, device: Optional[str],
                     CountQuarter.device_id, first, last, device)
     if line:
         rows = rows.where(CountQuarter.line == line)
+    # Live and replayed seconds of a bucket add up when both are asked for (clipped by the
+    # caller, as the rows' coverage is).
     coverage = _bounded(select(CountCoverage.bucket_start.label('start'), Device.name,
-                               CountCoverage.seconds), CountCoverage.bucket_start,
+                               func.sum(CountCoverage.seconds)), CountCoverage.bucket_start,
                         CountCoverage.device_id, first, last, device).where(
         CountCoverage.bucket_s == size)
+    rows, coverage = _replays(rows, CountQuarter.replay, coverage, CountCoverage.replay, replay)
     return (rows.group_by('start', *keys).order_by('start', *keys),
-            coverage.order_by('start', Device.name))
+            coverage.group_by('start', Device.name).order_by('start', Device.name))
 
 
 def row_queries(size: int, first: int, last: int, device: Optional[str], line: Optional[str],
-                split: Sequence[str]) -> Queries:
+                split: Sequence[str], replay: ReplayChoice = 'exclude') -> Queries:
     """Return the queries of buckets of ``size`` in [first, last) from the stored rows."""
     bucket = bucket_of(TrafficCount.period_start, size).label('start')
     keys = (Device.name, TrafficCount.line, *(getattr(TrafficCount, name) for name in split))
@@ -71,8 +77,19 @@ def row_queries(size: int, first: int, last: int, device: Optional[str], line: O
     covered = func.sum(covered_seconds(CountRecord.period_start, CountRecord.period_s, size))
     coverage = _bounded(select(period_bucket, Device.name, covered), CountRecord.period_start,
                         CountRecord.device_id, first, last, device)
+    rows, coverage = _replays(rows, TrafficCount.replay, coverage, CountRecord.replay, replay)
     return (rows.group_by('start', *keys).order_by('start', *keys),
             coverage.group_by('start', Device.name).order_by('start', Device.name))
+
+
+def _replays(rows: Select, rows_replay: Any, coverage: Select, coverage_replay: Any,
+             replay: ReplayChoice) -> Queries:
+    """Keep the live counts, the replays, or both, as ``replay`` asks."""
+    rows_condition = replay_condition(rows_replay, replay)
+    coverage_condition = replay_condition(coverage_replay, replay)
+    if rows_condition is None or coverage_condition is None:
+        return rows, coverage
+    return rows.where(rows_condition), coverage.where(coverage_condition)
 
 
 def _bounded(query: Select, start: Any, device_pk: Any, first: int, last: int,

@@ -27,12 +27,12 @@ import fcntl
 import os
 from pathlib import Path
 import threading
-from typing import Any, Iterator, Optional, overload
+from typing import Any, ContextManager, Iterator, Optional, overload
 import weakref
 
 from sqlalchemy import (
-    BigInteger, create_engine, DateTime, event, Float, ForeignKey, Index, Integer, JSON,
-    String)
+    BigInteger, Boolean, create_engine, DateTime, event, false, Float, ForeignKey, Index,
+    Integer, JSON, String)
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -106,16 +106,34 @@ class LoginGuard(Base):
     last_failure_at: Mapped[float] = mapped_column(Float, index=True)
 
 
+class RateLimit(Base):
+    """
+    One rate-limit budget: a device's requests (``dev:...``) or an address's failures.
+
+    ``tat`` is the bucket's theoretical arrival time in epoch seconds by the
+    database's clock (see :class:`access.SharedRateLimiter`); shared by every
+    worker and every server instance (migration 0009: UNLOGGED on PostgreSQL).
+    """
+
+    __tablename__ = 'rate_limits'
+
+    subject: Mapped[str] = mapped_column(String(80), primary_key=True)
+    tat: Mapped[float] = mapped_column(Float)
+
+
 class Alert(Base):
     """One vehicle reported by a device; ``event_id`` makes posting idempotent."""
 
     __tablename__ = 'alerts'
     # ix_alerts_device_image finds a device's stored snapshot by content (alerts of one
-    # frame share it; migration 0002); ix_alerts_device_id pages one device's alerts
-    # newest first (0007).
+    # frame share it; migration 0002); ix_alerts_image_path the alerts that name a stored
+    # picture (retention deletes it when none does; migration 0008); ix_alerts_device_id
+    # and ix_alerts_kind_id page one device's or one kind's alerts newest first (0011).
     __table_args__ = (Index('ix_alerts_device_detected', 'device_id', 'detected_at'),
                       Index('ix_alerts_device_image', 'device_id', 'image_sha256'),
-                      Index('ix_alerts_device_id', 'device_id', 'id'))
+                      Index('ix_alerts_image_path', 'image_path'),
+                      Index('ix_alerts_device_id', 'device_id', 'id'),
+                      Index('ix_alerts_kind_id', 'kind', 'id'))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)  # noqa: A003 (wire name)
     event_id: Mapped[str] = mapped_column(String(36), unique=True)
@@ -134,7 +152,13 @@ class Alert(Base):
     image_sha256: Mapped[Optional[str]] = mapped_column(String(64), nullable=True)
     kind: Mapped[str] = mapped_column(String(16), default='vehicle',
                                       server_default='vehicle')  # migration 0004
+    # Where it happened (wire.ALERT_PLACES): a stopped vehicle's zone (migration 0004),
+    # a wrong-way driver's line and direction (migration 0010).
     zone: Mapped[Optional[str]] = mapped_column(String(64), nullable=True)
+    line: Mapped[Optional[str]] = mapped_column(String(64), nullable=True)
+    direction: Mapped[Optional[str]] = mapped_column(String(64), nullable=True)
+    # Made from recorded images (a bag), not live traffic (migration 0007).
+    replay: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class CountRecord(Base):
@@ -142,14 +166,16 @@ class CountRecord(Base):
     One period of traffic counts of one camera; ``record_id`` makes posting idempotent.
 
     One period per device, camera and start (migration 0005): a second record
-    for it would count the same vehicles twice.
+    for it would count the same vehicles twice. A replay's periods are apart
+    from live ones (migration 0007): a bag recorded on a box, played again,
+    counts periods the box counted live then.
     """
 
     __tablename__ = 'count_records'
     __table_args__ = (Index('ix_count_records_device_start', 'device_id', 'period_start'),
                       Index('uq_count_records_period', 'device_id', 'camera_id',
-                            'period_start', unique=True),
-                      Index('ix_count_records_start', 'period_start'))  # 0007
+                            'period_start', 'replay', unique=True),
+                      Index('ix_count_records_start', 'period_start'))  # 0011
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)  # noqa: A003 (wire name)
     record_id: Mapped[str] = mapped_column(String(36), unique=True)
@@ -158,15 +184,19 @@ class CountRecord(Base):
     period_start: Mapped[int] = mapped_column(BigInteger)  # epoch seconds: buckets by arithmetic
     period_s: Mapped[int] = mapped_column(Integer)
     received_at: Mapped[datetime] = mapped_column(DateTime)
+    replay: Mapped[bool] = mapped_column(Boolean, default=False,
+                                         server_default=false())  # migration 0007
 
 
 class TrafficCount(Base):
     """Vehicles of one class that crossed one line one way in one period."""
 
     __tablename__ = 'traffic_counts'
-    # 0007: the windows of one device or of the fleet.
+    # ix_traffic_counts_record_id: a record's rows, for its cascading delete (migration 0008);
+    # 0011: the windows of one device or of the fleet.
     __table_args__ = (Index('ix_traffic_counts_device_start', 'device_id', 'period_start'),
-                      Index('ix_traffic_counts_start', 'period_start'))
+                      Index('ix_traffic_counts_start', 'period_start'),
+                      Index('ix_traffic_counts_record_id', 'record_id'))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)  # noqa: A003 (wire name)
     record_id: Mapped[int] = mapped_column(ForeignKey('count_records.id', ondelete='CASCADE'))
@@ -176,6 +206,8 @@ class TrafficCount(Base):
     class_name: Mapped[str] = mapped_column(String(64))
     period_start: Mapped[int] = mapped_column(BigInteger)  # the record's
     count: Mapped[int] = mapped_column(Integer)
+    replay: Mapped[bool] = mapped_column(Boolean, default=False,
+                                         server_default=false())  # the record's (0007)
 
 
 class CountKey(Base):
@@ -220,9 +252,9 @@ class CountDuplicate(Base):
 
 class AlertHour(Base):
     """
-    Alerts of one UTC hour (epoch seconds of its start), device, class and kind.
+    Alerts of one UTC hour (epoch seconds of its start), device, class, kind and replay mark.
 
-    Kept as alerts arrive, in their transaction (migration 0007, see
+    Kept as alerts arrive, in their transaction (migration 0011, see
     :mod:`rollups`): ``/stats`` and the devices' ``alerts_24h`` sum these.
     """
 
@@ -233,12 +265,13 @@ class AlertHour(Base):
     device_id: Mapped[int] = mapped_column(ForeignKey('devices.id'), primary_key=True)
     class_name: Mapped[str] = mapped_column(String(64), primary_key=True)
     kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    replay: Mapped[bool] = mapped_column(Boolean, primary_key=True)  # apart, as the alerts
     alerts: Mapped[int] = mapped_column(Integer)
 
 
 class CountQuarter(Base):
     """
-    Vehicles of one 15-minute bucket, device, line, direction and class (migration 0007).
+    Vehicles of one 15-minute bucket, device, line, direction, class and replay mark (0011).
 
     The sum of the ``traffic_counts`` rows whose period starts in the bucket;
     ``rows`` of them (the row goes when the last of them does). Hour and day
@@ -253,16 +286,18 @@ class CountQuarter(Base):
     line: Mapped[str] = mapped_column(String(64), primary_key=True)
     direction: Mapped[str] = mapped_column(String(64), primary_key=True)
     class_name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    replay: Mapped[bool] = mapped_column(Boolean, primary_key=True)
     vehicles: Mapped[int] = mapped_column(BigInteger)
     rows: Mapped[int] = mapped_column(Integer)
 
 
 class CountCoverage(Base):
     """
-    Seconds of counting a device reported in one bucket of 15 min, an hour or a day (0007).
+    Seconds of counting a device reported in one bucket of 15 min, an hour or a day (0011).
 
     Each period adds what it covers of the bucket its start falls in (at
-    most to the bucket's end); a read clips the sum to the bucket.
+    most to the bucket's end); a read clips the sum to the bucket. Replayed
+    periods are summed apart from live ones.
     """
 
     __tablename__ = 'count_coverage'
@@ -272,6 +307,7 @@ class CountCoverage(Base):
     bucket_s: Mapped[int] = mapped_column(Integer, primary_key=True)
     bucket_start: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     device_id: Mapped[int] = mapped_column(ForeignKey('devices.id'), primary_key=True)
+    replay: Mapped[bool] = mapped_column(Boolean, primary_key=True)
     seconds: Mapped[int] = mapped_column(BigInteger)
 
 
@@ -382,6 +418,12 @@ class WriteLock:
 _WRITE_LOCKS: 'weakref.WeakKeyDictionary[Engine, WriteLock]' = weakref.WeakKeyDictionary()
 
 
+def write_lock(engine: Engine) -> ContextManager[object]:
+    """Return the lock SQLite writers of ``engine``'s database take turns with (or none)."""
+    lock = _WRITE_LOCKS.get(engine)
+    return lock if lock is not None else nullcontext()
+
+
 @contextmanager
 def writing(engine: Engine) -> Iterator[Connection]:
     """
@@ -391,7 +433,6 @@ def writing(engine: Engine) -> Iterator[Connection]:
     PostgreSQL MVCC and the unique constraints do that job. Core statements
     only: the lock is held for as short a time as possible.
     """
-    lock = _WRITE_LOCKS.get(engine)
-    with lock if lock is not None else nullcontext():
+    with write_lock(engine):
         with engine.begin() as connection:
             yield connection

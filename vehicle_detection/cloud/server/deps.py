@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 import logging
-from pathlib import Path
 import threading
 import time
 from typing import Dict, Optional, Tuple
@@ -28,16 +27,17 @@ from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBea
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from vehicle_detection.cloud.server.access import hash_key, RateLimiter, SharedRateLimiter
+from vehicle_detection.cloud.server.access import hash_key
 from vehicle_detection.cloud.server.db import Device, make_engine
 from vehicle_detection.cloud.server.login_guard import HashSlots, LoginGuardStore
 from vehicle_detection.cloud.server.operators import (
     dummy_hash, Reader, SESSION_COOKIE, session_reader, token_reader)
+from vehicle_detection.cloud.server.rate_limits import buckets_for, SharedRateLimiter
 from vehicle_detection.cloud.server.settings import ServerSettings
-from vehicle_detection.cloud.server.storage import ImageStore, LocalImageStore
+from vehicle_detection.cloud.server.storage import ImageStore, open_store
 from vehicle_detection.wire import API_KEY_HEADER
 
-RATE_LIMIT_FILE = '.ratelimit.db'  # under the storage root, with --workers > 1
+DEVICE_SUBJECT, ADDRESS_SUBJECT = 'dev:', 'addr:'  # rate_limits.subject prefixes
 KEY_CACHE_S = 5.0  # a revoked key stops working within this time in every worker
 # Failed authentications (bad device key, token, session or password) per client
 # address: a burst of 10, then one every 2 s; then 429 and a log line.
@@ -63,19 +63,17 @@ class ServerState:
     def __init__(self, settings: ServerSettings) -> None:
         self.settings = settings
         self.engine: Engine = make_engine(settings.db)
-        self.store: ImageStore = LocalImageStore(settings.storage)
+        self.store: ImageStore = open_store(settings.storage)
         self.login_guard = LoginGuardStore(self.engine)  # in the database: every instance
         self.hash_slots = HashSlots()
         dummy_hash()  # now, so that the first unknown name costs no more than a known one
-        if settings.workers > 1:  # one budget for all the workers, in a file beside the images
-            shared = Path(settings.storage) / RATE_LIMIT_FILE
-            self.limiter: RateLimiter = SharedRateLimiter(shared, settings.rate_limit,
-                                                          settings.rate_burst)
-            self.failures: RateLimiter = SharedRateLimiter(shared.with_suffix('.failures'),
-                                                           FAILURE_RATE, FAILURE_BURST)
-        else:
-            self.limiter = RateLimiter(settings.rate_limit, settings.rate_burst)
-            self.failures = RateLimiter(FAILURE_RATE, FAILURE_BURST)
+        # In the database: one budget per device, and one per address for failures, for
+        # every worker of every instance (no file on one host).
+        buckets = buckets_for(self.engine)
+        self.limiter = SharedRateLimiter(buckets, DEVICE_SUBJECT, settings.rate_limit,
+                                         settings.rate_burst)
+        self.failures = SharedRateLimiter(buckets, ADDRESS_SUBJECT, FAILURE_RATE,
+                                          FAILURE_BURST)
         self._keys: Dict[str, Tuple[float, Optional[Caller]]] = {}
         self._lock = threading.Lock()
 

@@ -19,7 +19,9 @@ Every write that stores an alert or a count record adds it to the rollups in
 its own transaction, with an upsert that adds to the stored sums (concurrent
 writers add, none overwrites: PostgreSQL locks the row, SQLite writes in
 turn), so the dashboard's reads sum a few rows per hour or bucket instead of
-every alert and count row of the window.
+every alert and count row of the window. Replays (events made from recorded
+images) are summed apart from live traffic, so that every read filters them
+as it filters the rows.
 
 The rollups hold exactly the sums of the rows stored, no more history: what
 deletes alerts or count records (retention) first takes them out of the
@@ -43,6 +45,7 @@ from sqlalchemy.sql import ColumnElement
 
 from vehicle_detection.cloud.server.db import (
     Alert, AlertHour, CountCoverage, CountQuarter, CountRecord, Device, TrafficCount)
+from vehicle_detection.cloud.server.replays import replay_condition, ReplayChoice
 
 HOUR_S = 3600
 QUARTER_S = 900  # the counts' rollup bucket: 15 min, 1 h and 1 day are sums of it
@@ -56,9 +59,9 @@ _UPSERTS: Dict[Tuple[str, str], Any] = {}  # (dialect, table): its upsert statem
 ALERT_HOURS: Table = AlertHour.__table__  # type: ignore[assignment]
 COUNT_QUARTERS: Table = CountQuarter.__table__  # type: ignore[assignment]
 COVERAGE: Table = CountCoverage.__table__  # type: ignore[assignment]
-ALERT_KEYS = ('hour', 'device_id', 'class_name', 'kind')
-QUARTER_KEYS = ('bucket_start', 'device_id', 'line', 'direction', 'class_name')
-COVERAGE_KEYS = ('bucket_s', 'bucket_start', 'device_id')
+ALERT_KEYS = ('hour', 'device_id', 'class_name', 'kind', 'replay')
+QUARTER_KEYS = ('bucket_start', 'device_id', 'line', 'direction', 'class_name', 'replay')
+COVERAGE_KEYS = ('bucket_s', 'bucket_start', 'device_id', 'replay')
 
 
 def epoch_seconds(moment: datetime) -> int:
@@ -86,24 +89,26 @@ def covered_seconds(start: Any, period_s: Any, size: int) -> ColumnElement:
 
 
 def add_alert(connection: Connection, device_pk: int, detected_at: datetime, class_name: str,
-              kind: str) -> None:
+              kind: str, replay: bool) -> None:
     """Count one newly stored alert (``detected_at`` stored naive UTC) in its hour."""
     _add(connection, ALERT_HOURS, ALERT_KEYS, ('alerts',), [{
         'hour': epoch_seconds(detected_at) // HOUR_S * HOUR_S, 'device_id': device_pk,
-        'class_name': class_name, 'kind': kind, 'alerts': 1}])
+        'class_name': class_name, 'kind': kind, 'replay': replay, 'alerts': 1}])
 
 
 def add_count_record(connection: Connection, device_pk: int, start: int, period_s: int,
-                     rows: Iterable[CountRow]) -> None:
+                     rows: Iterable[CountRow], replay: bool) -> None:
     """Add a newly stored count record (its rows, its coverage) to the rollups."""
     bucket = bucket_of(start, QUARTER_S)
     _add(connection, COUNT_QUARTERS, QUARTER_KEYS, ('vehicles', 'rows'), [
         {'bucket_start': bucket, 'device_id': device_pk, 'line': line,
-         'direction': direction, 'class_name': class_name, 'vehicles': count, 'rows': 1}
+         'direction': direction, 'class_name': class_name, 'replay': replay,
+         'vehicles': count, 'rows': 1}
         for line, direction, class_name, count in rows])
     _add(connection, COVERAGE, COVERAGE_KEYS, ('seconds',), [
         {'bucket_s': size, 'bucket_start': bucket_of(start, size), 'device_id': device_pk,
-         'seconds': min(period_s, size - start % size)} for size in COVERAGE_BUCKETS])
+         'replay': replay, 'seconds': min(period_s, size - start % size)}
+        for size in COVERAGE_BUCKETS])
 
 
 def forget_alerts(connection: Connection, condition: ColumnElement) -> int:
@@ -116,8 +121,8 @@ def forget_alerts(connection: Connection, condition: ColumnElement) -> int:
     hour = hour_of(Alert.detected_at, connection.dialect.name)
     groups = connection.execute(
         select(hour.label('hour'), Alert.device_id, Alert.class_name, Alert.kind,
-               func.count().label('alerts')).where(condition)
-        .group_by(hour, Alert.device_id, Alert.class_name, Alert.kind)).all()
+               Alert.replay, func.count().label('alerts')).where(condition)
+        .group_by(hour, Alert.device_id, Alert.class_name, Alert.kind, Alert.replay)).all()
     _take_away(connection, ALERT_HOURS, ALERT_KEYS, ('alerts',), 'alerts',
                [row._asdict() for row in groups])
     return sum(row.alerts for row in groups)
@@ -134,7 +139,7 @@ def forget_count_records(connection: Connection, condition: ColumnElement) -> in
     start = TrafficCount.period_start
     quarter = bucket_of(start, QUARTER_S).label('bucket_start')
     keys = (TrafficCount.device_id, TrafficCount.line, TrafficCount.direction,
-            TrafficCount.class_name)
+            TrafficCount.class_name, TrafficCount.replay)
     groups = connection.execute(
         select(quarter, *keys, func.sum(TrafficCount.count).label('vehicles'),
                func.count().label('rows')).where(TrafficCount.record_id.in_(records))
@@ -145,27 +150,30 @@ def forget_count_records(connection: Connection, condition: ColumnElement) -> in
     for size in COVERAGE_BUCKETS:  # each size counts every record once
         bucket = bucket_of(CountRecord.period_start, size).label('bucket_start')
         covered = connection.execute(
-            select(bucket, CountRecord.device_id,
+            select(bucket, CountRecord.device_id, CountRecord.replay,
                    func.sum(covered_seconds(CountRecord.period_start, CountRecord.period_s,
                                             size)).label('seconds'),
                    func.count().label('records')).where(condition)
-            .group_by(bucket, CountRecord.device_id)).all()
+            .group_by(bucket, CountRecord.device_id, CountRecord.replay)).all()
         _take_away(connection, COVERAGE, COVERAGE_KEYS, ('seconds',), 'seconds',
                    [{'bucket_s': size, 'bucket_start': row.bucket_start,
-                     'device_id': row.device_id, 'seconds': row.seconds} for row in covered])
+                     'device_id': row.device_id, 'replay': row.replay, 'seconds': row.seconds}
+                    for row in covered])
         forgotten = sum(row.records for row in covered)
     return forgotten
 
 
 def count_alerts(executor: Executes, by: Sequence[str], since: Optional[datetime],
                  until: Optional[datetime], device: Optional[str] = None,
-                 class_name: Optional[str] = None) -> 'Counter[tuple]':
+                 class_name: Optional[str] = None, kind: Optional[str] = None,
+                 replay: ReplayChoice = 'exclude') -> 'Counter[tuple]':
     """
     Count the alerts detected in [``since``, ``until``) by ``by``; a key per group.
 
     ``by`` names ``hour`` (epoch seconds) or columns of :class:`AlertHour`;
     the times are stored naive UTC, None leaves that end open; ``device``
-    (a name) and ``class_name`` filter. Whole hours are summed from
+    (a name), ``class_name`` and ``kind`` filter, and ``replay`` as on every
+    read route (live alerts only by default). Whole hours are summed from
     ``alert_hours``; the part of an hour at either end of the window from the
     alerts themselves, through the index on ``detected_at`` (an hour at most).
     """
@@ -183,8 +191,7 @@ def count_alerts(executor: Executes, by: Sequence[str], since: Optional[datetime
         if device:
             query = query.join(Device, AlertHour.device_id == Device.id).where(
                 Device.name == device)
-        if class_name:
-            query = query.where(AlertHour.class_name == class_name)
+        query = _where(query, AlertHour, class_name, kind, replay)
         for hour, *values, alerts in executor.execute(query.group_by(*columns)):
             given = iter(values)
             found[tuple(hour if name == 'hour' else next(given) for name in by)] += int(alerts)
@@ -197,13 +204,23 @@ def count_alerts(executor: Executes, by: Sequence[str], since: Optional[datetime
         if device:
             query = query.join(Device, Alert.device_id == Device.id).where(
                 Device.name == device)
-        if class_name:
-            query = query.where(Alert.class_name == class_name)
+        query = _where(query, Alert, class_name, kind, replay)
         for *values, alerts in executor.execute(query.group_by(*columns)):
             if alerts:
                 given = iter(values)
                 found[tuple(hour if name == 'hour' else next(given) for name in by)] += alerts
     return found
+
+
+def _where(query: Any, table: Any, class_name: Optional[str], kind: Optional[str],
+           replay: ReplayChoice) -> Any:
+    """Keep the class, kind and replay mark asked for (on alerts or their rollup)."""
+    if class_name:
+        query = query.where(table.class_name == class_name)
+    if kind:
+        query = query.where(table.kind == kind)
+    condition = replay_condition(table.replay, replay)
+    return query if condition is None else query.where(condition)
 
 
 def _split_hours(since: Optional[datetime], until: Optional[datetime]

@@ -45,6 +45,8 @@ from vehicle_detection.cloud.server.db import (
 from vehicle_detection.cloud.server.deps import authenticated, Caller, state
 from vehicle_detection.cloud.server.models import (
     CountsCreated, CountSeries, CountsIn)
+from vehicle_detection.cloud.server.read_params import (
+    known_device, replay_choice, ReplayChoice, time_range, TimeRange)
 from vehicle_detection.cloud.server.rollups import add_count_record, QUARTER_S
 from vehicle_detection.wire import (
     count_limits_problem, COUNTS_PATH, IDEMPOTENCY_HEADER, is_valid_name)
@@ -94,7 +96,8 @@ def post_counts(record: CountsIn, request: Request, response: Response,
     statement = (dialect.insert(CountRecord).values(
         record_id=str(record.record_id), device_id=caller.device_pk,
         camera_id=record.camera_id, period_start=start, period_s=record.period_s,
-        received_at=utcnow()).on_conflict_do_nothing().returning(CountRecord.id))
+        received_at=utcnow(), replay=record.replay).on_conflict_do_nothing()
+        .returning(CountRecord.id))
     with writing(engine) as session:
         if postgres:  # the day's limits hold with concurrent posts (SQLite writes in turn)
             session.execute(select(func.pg_advisory_xact_lock(COUNTS_LOCK, caller.device_pk)))
@@ -109,10 +112,11 @@ def post_counts(record: CountsIn, request: Request, response: Response,
             session.execute(insert(TrafficCount), [
                 {'record_id': inserted.id, 'device_id': caller.device_pk, 'line': row.line,
                  'direction': row.direction, 'class_name': row.class_name,
-                 'period_start': start, 'count': row.count} for row in record.counts])
+                 'period_start': start, 'count': row.count, 'replay': record.replay}
+                for row in record.counts])
         add_count_record(session, caller.device_pk, start, record.period_s,
                          [(row.line, row.direction, row.class_name, row.count)
-                          for row in record.counts])
+                          for row in record.counts], record.replay)
     return CountsCreated(record_id=record.record_id, created=True, device_id=caller.name,
                          stored_record_id=record.record_id)
 
@@ -129,7 +133,8 @@ def _stored_period(session: Connection, record: CountsIn, caller: Caller, start:
     stored = session.execute(select(CountRecord.id, CountRecord.record_id, CountRecord.period_s)
                              .where(CountRecord.device_id == caller.device_pk,
                                     CountRecord.camera_id == record.camera_id,
-                                    CountRecord.period_start == start)).one()
+                                    CountRecord.period_start == start,
+                                    CountRecord.replay == record.replay)).one()
     rows = session.execute(select(TrafficCount.line, TrafficCount.direction,
                                   TrafficCount.class_name, TrafficCount.count).where(
         TrafficCount.record_id == stored.id)).all()
@@ -169,7 +174,7 @@ def _window(start: Optional[datetime], end: Optional[datetime], bucket: str
     """Return (bucket seconds, first, end) in epoch seconds, aligned to the bucket."""
     size = BUCKETS[bucket]
     if (start is not None and start.tzinfo is None) or (end is not None and end.tzinfo is None):
-        raise HTTPException(422, 'from and to need a time zone (e.g. 2026-11-24T08:00:00Z)')
+        raise HTTPException(422, 'since and until need a time zone (e.g. 2026-11-24T08:00:00Z)')
     try:
         end_s = int(end.timestamp()) if end is not None else int(time.time())
         start_s = int(start.timestamp()) if start is not None else \
@@ -178,11 +183,11 @@ def _window(start: Optional[datetime], end: Optional[datetime], bucket: str
         start_s = end_s = -1  # refused below
     if not (QUERY_RANGE[0] <= start_s <= QUERY_RANGE[1] and
             QUERY_RANGE[0] <= end_s <= QUERY_RANGE[1]):
-        raise HTTPException(422, 'from and to must lie between 1970 and 9000')
+        raise HTTPException(422, 'since and until must lie between 1970 and 9000')
     first = start_s // size * size
     last = -(-end_s // size) * size
     if last <= first:
-        raise HTTPException(422, 'to must come after from')
+        raise HTTPException(422, 'since must come before until')
     if (last - first) // size > MAX_BUCKETS:
         raise HTTPException(422, f'{(last - first) // size} buckets asked; at most '
                                  f'{MAX_BUCKETS}: use a larger bucket or a shorter span')
@@ -197,20 +202,21 @@ def _names(**names: Optional[str]) -> None:
 
 
 def _series(request: Request, device: Optional[str], line: Optional[str],
-            start: Optional[datetime], end: Optional[datetime], bucket: str, by: str
-            ) -> Dict[str, Any]:
+            start: Optional[datetime], end: Optional[datetime], bucket: str, by: str,
+            replay: ReplayChoice = 'exclude') -> Dict[str, Any]:
     """
     Return the answer as plain JSON values: :class:`CountSeries`' fields, in its order.
 
     A day of a fleet in 15-minute buckets is 24,000 rows: a model per row,
     or validating them, cost more than the query; the values are written
-    as the model writes them (times as ``...Z``), by pydantic-core.
+    as the model writes them (times as ``...Z``), by pydantic-core. Replays
+    are apart from live counts unless ``replay`` includes both.
     """
     _names(device=device, line=line)
     size, first, last = _window(start, end, bucket)
     split = [name for name in BY if name in by.split(',')]
     queries = rollup_queries if size >= QUARTER_S else row_queries
-    rows_query, coverage_query = queries(size, first, last, device, line, split)
+    rows_query, coverage_query = queries(size, first, last, device, line, split, replay)
     with state(request).engine.connect() as connection:  # Core rows: no ORM work per row
         rows = connection.execute(rows_query.limit(MAX_ANSWER_ROWS + 1)).all()
         _refuse_past_bound(len(rows))
@@ -248,14 +254,14 @@ def _moment(epoch: int) -> datetime:
 
 
 @read_router.get(COUNTS_PATH, response_model=CountSeries,
-                 responses={422: {'description': 'a bad query, or an answer over '
+                 responses={404: {'description': 'no device of that name'},
+                            422: {'description': 'a bad query, or an answer over '
                                                  f'{MAX_ANSWER_ROWS} rows'}})
-def get_counts(request: Request, device: Optional[str] = None, line: Optional[str] = None,
-               start: Optional[datetime] = Query(None, alias='from'),
-               end: Optional[datetime] = Query(None, alias='to'),
+def get_counts(request: Request, device: Optional[str] = Depends(known_device),
+               line: Optional[str] = None, window: TimeRange = Depends(time_range),
                bucket: str = Query('15min', pattern='^(1min|15min|hour|day)$'),
-               by: str = Query('direction,class_name', pattern=BY_PATTERN)
-               ) -> Response:
+               by: str = Query('direction,class_name', pattern=BY_PATTERN),
+               replay: ReplayChoice = Depends(replay_choice)) -> Response:
     """
     Return vehicles per bucket, device, line, direction and class (the last 24 hours by default).
 
@@ -265,22 +271,23 @@ def get_counts(request: Request, device: Optional[str] = None, line: Optional[st
     per bucket, at most the bucket: a bucket with coverage and no rows had no
     traffic, one without coverage has no data. An answer holds at most
     ``MAX_ANSWER_ROWS`` rows and coverage entries; a query that would give
-    more is refused (422) with what to ask instead.
+    more is refused (422) with what to ask instead. Counts of replays (recorded
+    images) are left out unless ``replay`` asks for them.
     """
-    return Response(to_json(_series(request, device, line, start, end, bucket, by)),
-                    media_type='application/json')
+    return Response(to_json(_series(request, device, line, window.since, window.until, bucket,
+                                    by, replay)), media_type='application/json')
 
 
 @read_router.get(COUNTS_PATH + '.csv', response_class=Response,
-                 responses={200: {'content': {'text/csv': {}}}})
-def get_counts_csv(request: Request, device: Optional[str] = None, line: Optional[str] = None,
-                   start: Optional[datetime] = Query(None, alias='from'),
-                   end: Optional[datetime] = Query(None, alias='to'),
+                 responses={200: {'content': {'text/csv': {}}},
+                            404: {'description': 'no device of that name'}})
+def get_counts_csv(request: Request, device: Optional[str] = Depends(known_device),
+                   line: Optional[str] = None, window: TimeRange = Depends(time_range),
                    bucket: str = Query('15min', pattern='^(1min|15min|hour|day)$'),
-                   by: str = Query('direction,class_name', pattern=BY_PATTERN)
-                   ) -> Response:
+                   by: str = Query('direction,class_name', pattern=BY_PATTERN),
+                   replay: ReplayChoice = Depends(replay_choice)) -> Response:
     """Return the same counts as CSV, one row per bucket, device, line, direction and class."""
-    series = _series(request, device, line, start, end, bucket, by)
+    series = _series(request, device, line, window.since, window.until, bucket, by, replay)
     return Response(to_csv(series['rows']), media_type='text/csv; charset=utf-8', headers={
         'Content-Disposition': f'attachment; filename="counts-{bucket}.csv"'})
 

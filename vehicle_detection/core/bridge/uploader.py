@@ -50,6 +50,7 @@ import requests
 from vehicle_detection.core.backoff import Backoff
 from vehicle_detection.core.bridge import answers
 from vehicle_detection.core.bridge.budget import DataBudget
+from vehicle_detection.core.bridge.config import BridgeSettings
 from vehicle_detection.core.bridge.link import Accepts, LinkState, LinkStats, PAUSED, ServerLink
 from vehicle_detection.core.bridge.outbox import ALERT, Event, FAILED, Outbox, PENDING, SENT
 from vehicle_detection.core.bridge.set_aside import RETRY, SetAside, SUSPECT
@@ -59,29 +60,34 @@ from vehicle_detection.wire import (
     IDEMPOTENCY_HEADER, is_retryable, JPEG_CONTENT_TYPE)
 
 AUTH_PAUSE_S = 300.0  # a refused key is tried again after this long (or a settings change)
+_BRIDGE = BridgeSettings()  # the upload settings' defaults are the bridge's
 
 
 @dataclass(frozen=True)
 class UploadSettings:
-    """The original system's upload settings, plus the device identity."""
+    """
+    The original system's upload settings, plus the device identity.
+
+    A slice of the bridge's settings (``params.slice_of(UploadSettings,
+    settings, api_key=...)``); the defaults are the bridge's.
+    """
 
     api_base_url: str
     api_key: str
     device_id: str
-    enable_alert_upload: bool = True
-    enable_image_upload: bool = True
-    upload_interval: float = 5.0  # seconds before a failed round is tried again (doubled
-    #                               while rounds keep failing, up to retry_max_delay)
-    retry_attempts: int = 3
-    retry_delay: float = 1.0  # first backoff delay, doubled per retry
+    enable_alert_upload: bool = _BRIDGE.enable_alert_upload
+    enable_image_upload: bool = _BRIDGE.enable_image_upload
+    upload_interval: float = _BRIDGE.upload_interval  # before a failed round is tried again
+    retry_attempts: int = _BRIDGE.retry_attempts
+    retry_delay: float = _BRIDGE.retry_delay  # first backoff delay, doubled per retry
     retry_max_delay: float = 60.0
     timeout: float = 10.0  # each connect and each read
-    request_deadline: float = 60.0  # one whole request: connect, send, the whole answer
-    max_retry_after: float = 300.0  # the longest wait a server's Retry-After imposes
+    request_deadline: float = _BRIDGE.request_deadline  # one whole request: connect, send, answer
+    max_retry_after: float = _BRIDGE.max_retry_after  # the longest wait a Retry-After imposes
     hold_initial: float = 60.0  # the first hold of a poison event, doubled at each next one
     hold_max: float = 3600.0
-    heartbeat_interval: float = 60.0
-    health_interval: float = 30.0
+    heartbeat_interval: float = _BRIDGE.heartbeat_interval
+    health_interval: float = _BRIDGE.health_interval
 
 
 class Uploader:

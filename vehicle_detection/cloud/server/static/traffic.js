@@ -11,16 +11,17 @@ const BUCKET_SPAN_MS = { '1min': 3 * 3600e3, '15min': 24 * 3600e3, hour: 7 * 864
   day: 30 * 86400e3 };
 
 function trafficQuery(filters) {
-  // The alert filters' device and time window; the traffic panel's bucket. Only what the
-  // charts draw: rows split by the stacking (direction or class), the other summed over.
+  // The alert filters' device, time window and replays; the traffic panel's bucket. Only
+  // what the charts draw: rows split by the stacking (direction or class), the other summed.
   const params = new URLSearchParams();
   const bucket = document.getElementById('t-bucket').value;
   if (filters.get('device')) params.set('device', filters.get('device'));
   const until = filters.get('until') ? new Date(filters.get('until')) : new Date();
   const since = filters.get('since') ? new Date(filters.get('since'))
     : new Date(until.getTime() - BUCKET_SPAN_MS[bucket]);
-  params.set('from', since.toISOString());
-  params.set('to', until.toISOString());
+  params.set('since', since.toISOString());
+  params.set('until', until.toISOString());
+  params.set('replay', filters.get('replay') || 'exclude');
   params.set('bucket', bucket);
   params.set('by', document.getElementById('t-stack').value);
   return params;
@@ -131,20 +132,23 @@ function showRefusal(detail) {
   document.getElementById('traffic').replaceChildren(note);
 }
 
-async function refreshTraffic(filters) {
+async function refreshTraffic(filters, current = () => true) {
+  // current(): whether this refresh is still the newest (an older one must not draw).
   const query = trafficQuery(filters);
   const everything = new URLSearchParams(query);
   everything.delete('by'); // the export keeps every direction and class
   document.getElementById('t-csv').href = `/api/v1/counts.csv?${everything}`;
   const path = `/api/v1/counts?${query}`;
   const response = await fetch(path, { cache: 'no-store' });
+  if (!current()) return;
   if (response.status === 422) {
     showRefusal((await response.json()).detail);
     return;
   }
   if (response.status === 401) window.location.assign('/login'); // session ended
   if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
-  renderTraffic(await response.json());
+  const series = await response.json();
+  if (current()) renderTraffic(series);
 }
 
 window.vdTraffic = { refreshTraffic };
