@@ -15,7 +15,7 @@ SHARED ?= ../shared
 SOURCE ?= $(SHARED)/samples
 MODEL ?= $(SHARED)/models/yolox_nano.onnx
 RUN_APT := cmake g++
-TEST_APT := libxml2-utils postgresql chromium chromium-driver systemd
+TEST_APT := libxml2-utils postgresql chromium chromium-driver systemd redis-server
 
 export AMENT_PREFIX_PATH := $(CURDIR)/$(VENV)
 export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST

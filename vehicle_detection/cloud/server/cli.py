@@ -30,11 +30,14 @@ from sqlalchemy.exc import OperationalError
 from vehicle_detection.cloud.server.admin import (
     add_device, add_token, add_user, change_password, list_devices, list_users, migrate,
     prepare, remove_user, revoke_device, revoke_token)
+from vehicle_detection.cloud.server.checks import run_checks
 from vehicle_detection.cloud.server.deps import RATE_LIMIT_FILE
+from vehicle_detection.cloud.server.monitor_figures import MASTER_PID_ENV
 from vehicle_detection.cloud.server.operators import ROLES
 from vehicle_detection.cloud.server.protocol import (
     DeadlineHttpProtocol, DEFAULT_MIN_BODY_RATE, DEFAULT_READ_TIMEOUT_S, MIN_BODY_RATE_ENV,
     READ_TIMEOUT_ENV)
+from vehicle_detection.cloud.server.runtime import new_runtime_folder
 from vehicle_detection.cloud.server.schema import SchemaBehind
 from vehicle_detection.cloud.server.settings import DEFAULT_DB, DEFAULT_STORAGE, ServerSettings
 from vehicle_detection.cloud.server.storage import DEFAULT_MAX_PIXELS, LocalImageStore
@@ -43,12 +46,22 @@ GRACEFUL_SHUTDOWN_S = 5
 METRICS_FOLDER = '.metrics'  # under the storage root (snapshot names never start with '.')
 
 
+def check(args: argparse.Namespace) -> int:
+    """Run the start-up checks of ``serve`` with these options: 0 when all pass, else 1."""
+    results = run_checks(args)
+    for result in results:
+        print(result.line(), flush=True)
+    return 0 if all(result.ok for result in results) else 1
+
+
 def serve(args: argparse.Namespace) -> int:
-    """Run the API and dashboard under uvicorn."""
-    prepare(args)
-    if bool(args.tls_cert) != bool(args.tls_key):
-        print('error: --tls-cert and --tls-key go together', file=sys.stderr)
+    """Run the API and dashboard under uvicorn (after the checks of ``check``)."""
+    failed = [result for result in run_checks(args) if not result.ok]
+    for result in failed:
+        print(f'error: {result.line()}', file=sys.stderr)
+    if failed:
         return 2
+    prepare(args)
     wrong = not_addresses(args.forwarded_allow_ips)
     if wrong:
         print(f'error: --forwarded-allow-ips: not an IP address or network: {wrong}',
@@ -59,13 +72,19 @@ def serve(args: argparse.Namespace) -> int:
                               rate_limit=args.rate_limit, rate_burst=2 * args.rate_limit,
                               max_image_pixels=args.max_image_pixels,
                               public_dashboard=args.public_dashboard, tls=bool(args.tls_cert),
-                              workers=1 if args.debug else args.workers)
+                              workers=1 if args.debug else args.workers,
+                              cache_fresh_s=args.cache_fresh, cache_ttl_s=args.cache_ttl,
+                              redis=args.redis, min_free_mb=args.min_free_mb,
+                              # Workers share the read cache in a file of this instance.
+                              runtime_dir=str(new_runtime_folder())
+                              if args.workers > 1 and not args.debug else '')
     # Nothing is uploading before this server listens: every temporary file is a
     # left-over of a killed one.
     removed = LocalImageStore(args.storage).remove_stale_temporaries(older_than_s=0.0)
     if removed:
         print(f'removed {removed} temporary files left by an interrupted upload', flush=True)
     os.environ.update(settings.to_env())
+    os.environ[MASTER_PID_ENV] = str(os.getpid())  # the monitor's processes: this one's tree
     os.environ[READ_TIMEOUT_ENV] = str(args.read_timeout)
     os.environ[MIN_BODY_RATE_ENV] = str(args.min_body_rate * 1024)
     _raise_file_limit()
@@ -89,6 +108,8 @@ def serve(args: argparse.Namespace) -> int:
     finally:
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
+        if settings.runtime_dir:
+            shutil.rmtree(settings.runtime_dir, ignore_errors=True)
     return 0
 
 
@@ -169,7 +190,23 @@ def build_parser() -> argparse.ArgumentParser:
                           'the headers are ignored)')
     run.add_argument('--rate-limit', type=float, default=50.0,
                      help='requests per second per device (0: no limit)')
+    run.add_argument('--redis', default=os.environ.get('VD_CLOUD_REDIS', ''), metavar='URL',
+                     help="Redis (redis://host:6379/0) holding the dashboard's read cache for "
+                          "every instance (default: shared by this instance's workers only)")
+    run.add_argument('--cache-fresh', type=float, default=2.0, metavar='SECONDS',
+                     help='a cached read is answered without asking the database whether '
+                          'the data changed for this long (0: ask every time)')
+    run.add_argument('--cache-ttl', type=float, default=10.0, metavar='SECONDS',
+                     help='the longest a cached read is kept, even when the data did not '
+                          'change (0: no read cache)')
+    run.add_argument('--min-free-mb', type=int, default=1024,
+                     help='the check fails (and serve does not start) with less free space '
+                          'for snapshots')
     run.set_defaults(handler=serve)
+    commands.add_parser('check', parents=[run], add_help=False,
+                        help="run serve's start-up checks with these options (database, "
+                             'storage, port, TLS, Redis): one line each, exit 1 on a '
+                             'failure').set_defaults(handler=check)
     commands.add_parser('migrate', parents=[common],
                         help='migrate the database schema').set_defaults(handler=migrate)
     add = commands.add_parser('add-device', parents=[common], help='register a device')

@@ -48,6 +48,11 @@ PASSWORD_HASHES = Counter('vd_password_hashes_total', 'Password hashes computed 
                           'a login', registry=None)
 LOGIN_REFUSALS = Counter('vd_login_refusals_total', 'Logins refused before any password '
                          'hash', ['reason'], registry=None)
+# The dashboard's reads answered from the shared read cache, and computed (read_cache.py).
+CACHE_HITS = Counter('vd_cache_hits_total', 'Reads answered from the read cache (200 or 304)',
+                     ['route'], registry=None)
+CACHE_MISSES = Counter('vd_cache_misses_total', 'Cacheable reads computed by the route',
+                       ['route'], registry=None)
 
 
 class StoredCollector:
@@ -102,7 +107,8 @@ def endpoint(request: Request) -> Response:
     if os.environ.get('PROMETHEUS_MULTIPROC_DIR'):
         MultiProcessCollector(registry)
     else:
-        for collector in (REQUESTS, LATENCY, PASSWORD_HASHES, LOGIN_REFUSALS):
+        for collector in (REQUESTS, LATENCY, PASSWORD_HASHES, LOGIN_REFUSALS, CACHE_HITS,
+                          CACHE_MISSES):
             registry.register(collector)
     registry.register(StoredCollector(request.app.state.server.engine))
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -69,12 +69,21 @@ def _alert_out(alert: Alert, device: str) -> AlertOut:
 def list_alerts(request: Request, device: Optional[str] = None,
                 class_name: Optional[str] = None, since: Optional[datetime] = None,
                 until: Optional[datetime] = None, limit: int = Query(50, ge=1, le=500),
-                before_id: Optional[int] = Query(None, ge=1, le=2 ** 63 - 1)) -> AlertPage:
-    """Return alerts newest first, filtered by device, class and time, one page at a time."""
+                before_id: Optional[int] = Query(None, ge=1, le=2 ** 63 - 1),
+                after_id: Optional[int] = Query(None, ge=0, le=2 ** 63 - 1)) -> AlertPage:
+    """
+    Return alerts newest first, filtered by device, class and time, one page at a time.
+
+    ``after_id`` keeps the alerts newer than one already shown (the dashboard
+    asks only for what it lacks); ``next_cursor`` is then set when more than
+    ``limit`` are newer.
+    """
     query = select(Alert, Device.name).join(Device, Alert.device_id == Device.id)
     query = _filtered(query, device, class_name, since, until)
     if before_id is not None:
         query = query.where(Alert.id < before_id)
+    if after_id is not None:
+        query = query.where(Alert.id > after_id)
     query = query.order_by(Alert.id.desc()).limit(limit + 1)
     with Session(state(request).engine) as session:
         rows = session.execute(query).all()

@@ -42,6 +42,13 @@ class ServerSettings:
     public_dashboard: bool = False  # reads need no login (a trusted LAN only)
     tls: bool = False  # served over https: cookies are Secure, HSTS is sent
     workers: int = 1  # several share their rate limits through a file
+    # The dashboard's read cache (read_cache.py): answers shared without a question to the
+    # database for cache_fresh_s, then while the data is unchanged, at most cache_ttl_s (0: off).
+    cache_fresh_s: float = 2.0
+    cache_ttl_s: float = 10.0
+    redis: str = ''  # redis://...: the cache of every instance; else this instance's workers
+    runtime_dir: str = ''  # this instance's working files on this host (serve sets it)
+    min_free_mb: int = 1024  # less free space for snapshots fails the check (and shows red)
 
     def to_env(self) -> Dict[str, str]:
         """Return the settings as ``VD_CLOUD_*`` variables for worker processes."""

@@ -19,7 +19,9 @@ function filters() {
 }
 
 async function getJSON(path) {
-  const response = await fetch(path, { cache: 'no-store' });
+  // 'no-cache': the browser keeps the answer and asks again with If-None-Match; an
+  // unchanged read costs the server a 304 without a body.
+  const response = await fetch(path, { cache: 'no-cache' });
   if (response.status === 401) window.location.assign('/login'); // session ended
   if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
   return response.json();
@@ -151,14 +153,43 @@ function renderStats(stats) {
   classes.filter((c) => !known.has(c)).forEach((c) => select.appendChild(new Option(c, c)));
 }
 
+// The alerts shown, newest first, and the filters they were asked with: a refresh asks
+// only for newer ones (after_id), and again for recent ones still without a snapshot.
+const ALERT_LIMIT = 60;
+const SNAPSHOT_WAIT_MS = 120000; // an alert this old without a snapshot will not get one
+const shown = { query: null, items: [] };
+window.vdAlertQueries = []; // the alert queries asked, for the browser test
+
+function alertsAnchor() {
+  const recentWithout = shown.items.filter((a) => !a.image_url
+    && Date.now() - new Date(a.received_at).getTime() < SNAPSHOT_WAIT_MS);
+  const ids = shown.items.map((a) => a.id);
+  return Math.min(Math.max(...ids), ...recentWithout.map((a) => a.id - 1));
+}
+
+async function refreshAlerts(query) {
+  const alertQuery = new URLSearchParams(query);
+  alertQuery.set('limit', String(ALERT_LIMIT));
+  const same = shown.query === query.toString() && shown.items.length > 0;
+  if (same) alertQuery.set('after_id', String(alertsAnchor()));
+  window.vdAlertQueries.push(alertQuery.toString());
+  const page = await getJSON(`${API}/alerts?${alertQuery}`);
+  if (!same || page.next_cursor !== null) { // new filters, or more new ones than shown
+    shown.items = page.items;
+  } else {
+    const fresh = new Map(page.items.map((a) => [a.id, a]));
+    const kept = shown.items.filter((a) => !fresh.has(a.id));
+    shown.items = [...page.items, ...kept].sort((a, b) => b.id - a.id).slice(0, ALERT_LIMIT);
+  }
+  shown.query = query.toString();
+  return { items: shown.items };
+}
+
 async function refresh() {
   const query = filters();
   try {
-    const alertQuery = new URLSearchParams(query);
-    alertQuery.set('limit', '60');
     const [devices, page, stats] = await Promise.all([
-      getJSON(`${API}/devices`), getJSON(`${API}/alerts?${alertQuery}`),
-      getJSON(`${API}/stats?${query}`)]);
+      getJSON(`${API}/devices`), refreshAlerts(query), getJSON(`${API}/stats?${query}`)]);
     renderDevices(devices);
     renderAlerts(page);
     renderStats(stats);

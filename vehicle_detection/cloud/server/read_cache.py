@@ -1,0 +1,333 @@
+# Copyright 2026 The vehicle_detection Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+The shared read cache of the dashboard's reads, with ETags.
+
+A layer around the read routes, which stay as they are: the dependency
+:func:`read_cache` runs after the reader is authenticated and answers from
+the cache (200 with the stored body, or 304 when the client's
+``If-None-Match`` names its ETag) by raising :class:`CacheHit`; on a miss
+it marks the request, and the middleware :class:`CacheFill` stores the
+route's 200 answer with the data versions read *before* it was computed.
+
+An entry is served without asking the database while younger than
+``fresh_s`` (the coalescing window: 50 operators refreshing every 5 s share
+one computation); after that only while the versions of the tables its
+route reads are unchanged (:mod:`data_version`, one small query) and it is
+younger than ``ttl_s`` (answers that move with the clock: a device going
+offline, the default window ending now).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+import hashlib
+import json
+import logging
+from pathlib import Path
+import threading
+import time
+from typing import Any, Dict, List, Optional, Tuple
+from urllib.parse import urlencode
+
+from fastapi import Request, Response
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from vehicle_detection.cloud.server.cache_store import (
+    CacheStore, CacheUnavailable, FileStore, LocalStore, MAX_ENTRY_BYTES, MemoryStore,
+    RedisStore)
+from vehicle_detection.cloud.server.data_version import DATABASE_ROW, read_versions
+from vehicle_detection.cloud.server.metrics import CACHE_HITS, CACHE_MISSES
+from vehicle_detection.cloud.server.settings import ServerSettings
+from vehicle_detection.wire import ALERTS_PATH, API_PREFIX, COUNTS_PATH, DEVICES_PATH
+
+# The dashboard's reads and the tables each one shows.
+CACHED_ROUTES: Dict[str, Tuple[str, ...]] = {
+    ALERTS_PATH: ('alerts',),
+    DEVICES_PATH: ('alerts', 'devices'),
+    API_PREFIX + '/stats': ('alerts',),
+    COUNTS_PATH: ('count_records', 'traffic_counts'),
+    COUNTS_PATH + '.csv': ('count_records', 'traffic_counts'),
+}
+PENDING = 'vd_read_cache'  # in the request's scope state: the miss to store
+KEPT_HEADERS = ('content-type', 'content-disposition')
+CACHE_CONTROL = 'private, no-cache'  # a browser keeps it and asks again with its ETag
+FOLLOW_WAIT_S = 10.0  # a request waits this long for the same read under way in its worker
+log = logging.getLogger('vehicle_detection.cloud.cache')
+
+
+class CacheHit(Exception):
+    """Raised by :func:`read_cache` with the answer taken from the cache."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__('answered from the read cache')
+        self.response = response
+
+
+async def answer_hit(request: Request, hit: Exception) -> Response:
+    """Exception handler of :class:`CacheHit`: send its response."""
+    assert isinstance(hit, CacheHit)
+    return hit.response
+
+
+@dataclass
+class Entry:
+    """A stored answer and what it was computed from."""
+
+    versions: List[int]
+    created: float  # epoch seconds, when its versions were read
+    etag: str
+    headers: Dict[str, str]
+    body: bytes
+
+    def pack(self) -> bytes:
+        """Return the entry as bytes: a JSON line, then the body."""
+        head = {'v': self.versions, 'c': self.created, 'e': self.etag, 'h': self.headers}
+        return json.dumps(head).encode() + b'\n' + self.body
+
+    @classmethod
+    def unpack(cls, data: bytes) -> 'Entry':
+        """Read what :meth:`pack` wrote."""
+        head, _, body = data.partition(b'\n')
+        fields = json.loads(head)
+        return cls(fields['v'], fields['c'], fields['e'], fields['h'], body)
+
+
+@dataclass
+class Pending:
+    """A miss being computed: where to store it, and who waits for it in this worker."""
+
+    key: str
+    route: str
+    versions: Optional[List[int]]  # None: the versions could not be read, nothing stored
+    created: float
+    done: Optional[threading.Event] = field(default=None)
+
+
+class ReadCache:
+    """The read cache of one worker: a shared store, the database's versions, in-flight reads."""
+
+    def __init__(self, store: CacheStore, local: LocalStore, engine: Engine, fresh_s: float,
+                 ttl_s: float) -> None:
+        self.store, self.local, self.engine = store, local, engine
+        self.fresh_s, self.ttl_s = fresh_s, ttl_s
+        self._namespace = ''
+        self._inflight: Dict[str, threading.Event] = {}
+        self._lock = threading.Lock()
+
+    def versions(self, tables: Tuple[str, ...]) -> Optional[List[int]]:
+        """Return the database's versions of ``tables`` (None when it does not answer)."""
+        try:
+            with self.engine.connect() as connection:
+                found = read_versions(connection)
+        except SQLAlchemyError:
+            return None  # the route will tell the database's error itself
+        if not self._namespace:
+            self._namespace = f'{found.get(DATABASE_ROW, 0):x}:'
+        return [found.get(table, 0) for table in tables]
+
+    def key(self, request: Request, route: str) -> Optional[str]:
+        """Return the store key of this request (None until the database was asked once)."""
+        if not self._namespace:
+            return None
+        query = urlencode(sorted(request.query_params.multi_items()))
+        digest = hashlib.sha256(f'{route}?{query}'.encode()).hexdigest()[:40]
+        return f'read:{self._namespace}{digest}'
+
+    def get(self, key: str) -> Optional[Entry]:
+        """Return the stored entry of ``key`` (None when absent or unavailable)."""
+        try:
+            data = self.store.get(key)
+        except CacheUnavailable:
+            return None
+        try:
+            return Entry.unpack(data) if data is not None else None
+        except (ValueError, KeyError, TypeError):
+            return None  # written by another version of this server: recomputed
+
+    def put(self, key: str, entry: Entry) -> None:
+        """Store ``entry`` until its time to live is over."""
+        remaining = self.ttl_s - (time.time() - entry.created)
+        if remaining <= 0 or len(entry.body) > MAX_ENTRY_BYTES:
+            return
+        try:
+            self.store.put(key, entry.pack(), remaining)
+        except CacheUnavailable as error:
+            log.debug('not cached: %s', error)
+
+    def current(self, entry: Optional[Entry], versions: Optional[List[int]]) -> bool:
+        """Tell whether ``entry`` may answer now."""
+        if entry is None:
+            return False
+        age = time.time() - entry.created
+        if age < self.fresh_s:
+            return True
+        return versions is not None and entry.versions == versions and age < self.ttl_s
+
+    def lead(self, key: str) -> Tuple[bool, threading.Event]:
+        """Return (True, event) to compute ``key``, or (False, event) to wait for a leader."""
+        with self._lock:
+            running = self._inflight.get(key)
+            if running is not None:
+                return False, running
+            self._inflight[key] = threading.Event()
+            return True, self._inflight[key]
+
+    def finished(self, key: str, done: threading.Event) -> None:
+        """Wake the requests waiting for ``key``."""
+        with self._lock:
+            if self._inflight.get(key) is done:
+                del self._inflight[key]
+        done.set()
+
+
+def open_read_cache(settings: ServerSettings, engine: Engine) -> ReadCache:
+    """
+    Return the read cache of a worker with ``settings``.
+
+    Several workers share a file in the instance's runtime folder, one
+    worker keeps it in memory; Redis, when named, is shared by every
+    instance (the monitor's samples stay local: they are this instance's).
+    """
+    local: LocalStore = (FileStore(Path(settings.runtime_dir) / 'cache.sqlite')
+                         if settings.runtime_dir else MemoryStore())
+    shared: CacheStore = RedisStore(settings.redis) if settings.redis else local
+    return ReadCache(shared, local, engine, settings.cache_fresh_s, settings.cache_ttl_s)
+
+
+def read_cache(request: Request) -> None:
+    """
+    Dependency of the read routes: answer a cached read, or mark a miss to store.
+
+    Routes not in :data:`CACHED_ROUTES` pass through untouched.
+    """
+    route = getattr(request.scope.get('route'), 'path', None)
+    tables = CACHED_ROUTES.get(route or '')
+    cache: Optional[ReadCache] = getattr(request.app.state.server, 'read_cache', None)
+    if tables is None or cache is None or request.method != 'GET' or cache.ttl_s <= 0:
+        return
+    assert route is not None
+    now = time.time()
+    key = cache.key(request, route)
+    entry = cache.get(key) if key else None
+    if entry is not None and now - entry.created < cache.fresh_s:
+        _hit(request, route, entry)
+    versions = cache.versions(tables)
+    key = key or cache.key(request, route)
+    if key is None or versions is None:
+        CACHE_MISSES.labels(route).inc()
+        return
+    entry = entry or cache.get(key)
+    if cache.current(entry, versions):
+        assert entry is not None
+        _hit(request, route, entry)
+    leader, done = cache.lead(key)
+    if not leader:  # the same read is being computed by this worker: take its answer
+        done.wait(FOLLOW_WAIT_S)
+        entry = cache.get(key)
+        if cache.current(entry, versions):
+            assert entry is not None
+            _hit(request, route, entry)
+    CACHE_MISSES.labels(route).inc()
+    setattr(request.state, PENDING, Pending(key, route, versions, now,
+                                            done if leader else None))
+
+
+def _hit(request: Request, route: str, entry: Entry) -> None:
+    CACHE_HITS.labels(route).inc()
+    headers = {'ETag': entry.etag, 'Cache-Control': CACHE_CONTROL, 'X-Cache': 'hit'}
+    if etag_matches(request.headers.get('if-none-match'), entry.etag):
+        raise CacheHit(Response(status_code=304, headers=headers))
+    raise CacheHit(Response(entry.body, headers={**entry.headers, **headers}))
+
+
+def etag_matches(if_none_match: Optional[str], etag: str) -> bool:
+    """Tell whether an ``If-None-Match`` header names ``etag`` (weak comparison)."""
+    if not if_none_match:
+        return False
+    wanted = [tag.strip().removeprefix('W/') for tag in if_none_match.split(',')]
+    return '*' in wanted or etag in wanted
+
+
+def etag_of(body: bytes) -> str:
+    """Return the strong ETag of a body."""
+    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+
+
+class CacheFill:
+    """
+    ASGI middleware: store the answer of a marked miss, give it an ETag (or a 304).
+
+    The answer is held until its last byte (a read's JSON is sent in one piece
+    anyway) so that its ETag goes in the headers.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """Run the app; store and tag the answer of a request marked as a miss."""
+        if scope['type'] != 'http' or scope.get('method') != 'GET':
+            await self.app(scope, receive, send)
+            return
+        start: Dict[str, Any] = {}
+        chunks: List[bytes] = []
+
+        async def filling_send(message: Any) -> None:
+            pending = scope.get('state', {}).get(PENDING)
+            if not isinstance(pending, Pending):
+                await send(message)
+                return
+            if message['type'] == 'http.response.start':
+                start.update(message)
+                return
+            chunks.append(message.get('body', b''))
+            if not message.get('more_body', False):
+                await self._finish(scope, pending, start, b''.join(chunks), send)
+
+        try:
+            await self.app(scope, receive, filling_send)
+        finally:
+            pending = scope.get('state', {}).get(PENDING)
+            if isinstance(pending, Pending) and pending.done is not None:
+                scope['app'].state.server.read_cache.finished(pending.key, pending.done)
+
+    async def _finish(self, scope: Any, pending: Pending, start: Dict[str, Any], body: bytes,
+                      send: Any) -> None:
+        headers = [(name, value) for name, value in start.get('headers', [])]
+        if start.get('status') != 200:
+            await send(start)
+            await send({'type': 'http.response.body', 'body': body})
+            return
+        etag = etag_of(body)
+        if pending.versions is not None:
+            kept = {name.decode('latin-1'): value.decode('latin-1') for name, value in headers
+                    if name.decode('latin-1').lower() in KEPT_HEADERS}
+            entry = Entry(pending.versions, pending.created, etag, kept, body)
+            cache: ReadCache = scope['app'].state.server.read_cache
+            await run_in_threadpool(cache.put, pending.key, entry)
+        tags = [(b'etag', etag.encode()), (b'cache-control', CACHE_CONTROL.encode()),
+                (b'x-cache', b'miss')]
+        request_headers = dict(scope.get('headers', []))
+        wanted = request_headers.get(b'if-none-match', b'').decode('latin-1')
+        if etag_matches(wanted, etag):
+            await send({'type': 'http.response.start', 'status': 304, 'headers': tags})
+            await send({'type': 'http.response.body', 'body': b''})
+            return
+        kept_headers = [(n, v) for n, v in headers if n.lower() != b'cache-control']
+        await send({**start, 'headers': kept_headers + tags})
+        await send({'type': 'http.response.body', 'body': body})
