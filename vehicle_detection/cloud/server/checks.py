@@ -65,7 +65,7 @@ class Check:
         """Return the check as one line, with the fix when it failed."""
         if self.ok:
             return f'ok    {self.name}: {self.detail}'
-        return f'FAIL  {self.name}: {self.detail}; fix: {self.fix}'
+        return f'FAIL  {self.name}: {self.detail.rstrip(".")}; fix: {self.fix}'
 
 
 def run_checks(args: argparse.Namespace) -> List[Check]:

@@ -76,7 +76,12 @@ def _note_write(connection: Connection, cursor: Any, statement: str, parameters:
     if statement.lstrip()[:6].upper() == 'SELECT':  # most statements: nothing to note
         return
     table = written_table(statement, context)
-    if table in WATCHED and cursor.rowcount != 0:  # -1: unknown, counted as a change
+    if table not in WATCHED:
+        return
+    # No row changed (a retry's ON CONFLICT DO NOTHING): nothing to bump. SQLite counts the
+    # rows of a RETURNING statement only as they are fetched (after this): a change then.
+    unknown = connection.dialect.name == 'sqlite' and 'RETURNING' in statement.upper()
+    if cursor.rowcount != 0 or unknown:  # -1: unknown too
         connection.info.setdefault(_TOUCHED, set()).add(table)
 
 

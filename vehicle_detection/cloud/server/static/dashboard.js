@@ -161,16 +161,18 @@ const shown = { query: null, items: [] };
 window.vdAlertQueries = []; // the alert queries asked, for the browser test
 
 function alertsAnchor() {
+  // The newest alert shown, or just before the oldest recent one still waiting for its
+  // snapshot (asked again to get it); 0 when none is shown.
   const recentWithout = shown.items.filter((a) => !a.image_url
     && Date.now() - new Date(a.received_at).getTime() < SNAPSHOT_WAIT_MS);
-  const ids = shown.items.map((a) => a.id);
-  return Math.min(Math.max(...ids), ...recentWithout.map((a) => a.id - 1));
+  return Math.min(Math.max(0, ...shown.items.map((a) => a.id)),
+    ...recentWithout.map((a) => a.id - 1));
 }
 
 async function refreshAlerts(query) {
   const alertQuery = new URLSearchParams(query);
   alertQuery.set('limit', String(ALERT_LIMIT));
-  const same = shown.query === query.toString() && shown.items.length > 0;
+  const same = shown.query === query.toString();
   if (same) alertQuery.set('after_id', String(alertsAnchor()));
   window.vdAlertQueries.push(alertQuery.toString());
   const page = await getJSON(`${API}/alerts?${alertQuery}`);
