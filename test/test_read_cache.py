@@ -33,10 +33,9 @@ from cloud_helpers import (
     add_device, alert_body, cloud_cli, CloudServer, jpeg_bytes, PostgresServer)
 import pytest
 import requests
-from waiting import wait_until
-
 from vehicle_detection.cloud.server.schema import head_revision
 from vehicle_detection.wire import CountRecord, utc_iso
+from waiting import wait_until
 
 READS = ('/api/v1/alerts?limit=60', '/api/v1/devices', '/api/v1/stats')
 
@@ -125,7 +124,7 @@ def test_cached_reads_answer_304_until_a_write_changes_them(database: str,
 
 
 def check_counts(url: str, headers: Dict[str, str]) -> None:
-    """A count record changes the counts (JSON and CSV) read before it."""
+    """Check that a count record changes the counts (JSON and CSV) read before it."""
     minute = datetime.now(timezone.utc).replace(second=0, microsecond=0) - timedelta(minutes=2)
     window = (f'from={utc_iso(minute - timedelta(hours=1))}&to='
               f'{utc_iso(minute + timedelta(hours=1))}').replace('+', '%2B')
@@ -146,7 +145,7 @@ def check_counts(url: str, headers: Dict[str, str]) -> None:
 
 
 def check_after_id(url: str, headers: Dict[str, str]) -> None:
-    """``after_id`` gives the alerts newer than one shown; bad values are refused."""
+    """Check that ``after_id`` gives the alerts newer than one shown, and refuses bad values."""
     for bad in ('-1', 'x', str(2 ** 63), '1.5'):
         assert get(url, f'/api/v1/alerts?after_id={bad}').status_code == 422, bad
     page = get(url, '/api/v1/alerts?limit=60').json()['items']
@@ -159,7 +158,7 @@ def check_after_id(url: str, headers: Dict[str, str]) -> None:
 
 
 def check_monitor(url: str, database: str) -> None:
-    """The monitor route tells this instance's health."""
+    """Check what the monitor route tells of this instance."""
     status = requests.get(f'{url}/api/v1/server', timeout=10).json()
     db = status['database']
     assert db['ok'] and db['schema_version'] == db['schema_head'] == head_revision()
@@ -228,11 +227,13 @@ def test_redis_shares_reads_between_instances(postgres, redis_server, tmp_path: 
             answer = get(server.url, '/api/v1/stats')
             assert (answer.status_code, answer.headers['X-Cache']) == (200, 'miss')
             assert answer.json()['total'] == 1
-
-            def cache_down() -> bool:
-                cache = requests.get(f'{server.url}/api/v1/server', timeout=10).json()['cache']
-                return not cache['ok'] and 'Redis' in cache['error']
-            wait_until(cache_down, 10, 'the monitor to show Redis down', poll=0.2)
+            wait_until(lambda url=server.url: _cache_down(url), 10,
+                       'the monitor to show Redis down', poll=0.2)
     finally:
         one.stop()
         two.stop()
+
+
+def _cache_down(url: str) -> bool:
+    cache = requests.get(f'{url}/api/v1/server', timeout=10).json()['cache']
+    return not cache['ok'] and 'Redis' in cache['error']

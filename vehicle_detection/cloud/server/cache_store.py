@@ -25,7 +25,7 @@ names one, holds the read cache of every instance.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections import OrderedDict, deque
+from collections import deque, OrderedDict
 import logging
 import os
 from pathlib import Path

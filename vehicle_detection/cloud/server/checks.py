@@ -32,8 +32,8 @@ import socket
 import sqlite3
 import ssl
 import time
-import uuid
 from typing import List, Optional
+import uuid
 
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -84,7 +84,7 @@ def shown_url(url: str) -> str:
 
 
 def check_database(url: str) -> Check:
-    """The database answers and is at the newest schema (SQLite: or serve migrates it)."""
+    """Check that the database answers and is at the newest schema (SQLite: or migrates)."""
     shown = shown_url(url)
     name = 'database'
     try:
@@ -161,7 +161,7 @@ def _known(revision: str) -> bool:
 
 
 def check_storage(location: str, min_free_mb: int) -> Check:
-    """The snapshot folder takes a file (written, read back, deleted) and has free space."""
+    """Check that the snapshot folder takes a file (written, read, deleted), with free space."""
     name = 'storage'
     if location.startswith('s3://'):
         return _check_object_store(location)
@@ -198,7 +198,7 @@ def check_storage(location: str, min_free_mb: int) -> Check:
 
 def _check_object_store(location: str) -> Check:
     """
-    Hook for object stores (issue 27): the store's own ``check()`` says what is wrong.
+    Ask an object store (issue 27) whether it can be used: its own ``check()`` says why not.
 
     With ``storage.open_store`` (the object-store support) this asks the
     store; a build without it says so.
@@ -216,7 +216,7 @@ def _check_object_store(location: str) -> Check:
 
 
 def check_port(host: str, port: int) -> Check:
-    """Nothing listens on ``host``:``port`` (bound the way uvicorn binds)."""
+    """Check that nothing listens on ``host``:``port`` (bound the way uvicorn binds)."""
     name = 'port'
     try:
         family, kind, protocol, _, address = socket.getaddrinfo(
@@ -242,7 +242,7 @@ def check_port(host: str, port: int) -> Check:
 
 
 def check_tls(cert: Optional[str], key: Optional[str]) -> Check:
-    """The certificate and key are readable and belong together."""
+    """Check that the certificate and key are readable and belong together."""
     name = 'tls'
     if not cert and not key:
         return Check(name, True, 'not used: plain http (--tls-cert/--tls-key, or a TLS proxy)')
@@ -266,7 +266,7 @@ def check_tls(cert: Optional[str], key: Optional[str]) -> Check:
 
 
 def check_redis(url: str) -> Check:
-    """Redis answers a PING, when one is named."""
+    """Check that Redis answers a PING, when one is named."""
     name = 'redis'
     if not url:
         return Check(name, True, "not used: the read cache is shared by this instance's "
