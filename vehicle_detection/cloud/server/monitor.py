@@ -34,7 +34,6 @@ import threading
 import time
 from typing import Any, Optional, Tuple
 
-from alembic.runtime.migration import MigrationContext
 from fastapi import APIRouter, Request
 import psutil
 from pydantic import BaseModel
@@ -47,7 +46,6 @@ from vehicle_detection.cloud.server.cache_store import CacheUnavailable
 from vehicle_detection.cloud.server.deps import ServerState, state
 from vehicle_detection.cloud.server.monitor_figures import (
     count_workers, server_processes, take_sample, window)
-from vehicle_detection.cloud.server.schema import head_revision
 from vehicle_detection.cloud.server.storage import LocalImageStore, StorageError
 from vehicle_detection.wire import API_PREFIX
 
@@ -56,7 +54,6 @@ DATABASE_TIMEOUT_S = 3.0  # a database that takes longer to answer SELECT 1 is s
 MEMO_S = 1.0  # one worker computes the panel at most once a second, whoever asks
 router = APIRouter(tags=['read'])
 _probe = ThreadPoolExecutor(max_workers=1, thread_name_prefix='vd-monitor')
-_head_revision = functools.cache(head_revision)  # the code's newest schema: fixed
 
 
 class DatabaseStatus(BaseModel):
@@ -205,7 +202,17 @@ def database_status(engine: Engine, url: str) -> DatabaseStatus:
                           f'the schema is at {schema}, this server needs {head}')
 
 
+@functools.cache
+def _head_revision() -> Optional[str]:
+    """Return the code's newest schema (Alembic is imported on the first panel, not at start)."""
+    from vehicle_detection.cloud.server.schema import head_revision
+
+    return head_revision()
+
+
 def _ask_database(engine: Engine, url: str) -> Tuple[float, Optional[int], Optional[str]]:
+    from alembic.runtime.migration import MigrationContext
+
     begun = time.perf_counter()
     with engine.connect() as connection:
         connection.execute(text('SELECT 1'))

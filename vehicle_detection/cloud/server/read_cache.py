@@ -23,11 +23,14 @@ it marks the request, and the middleware :class:`CacheFill` stores the
 route's 200 answer with the data versions read *before* it was computed.
 
 An entry is served without asking the database while younger than
-``fresh_s`` (the coalescing window: 50 operators refreshing every 5 s share
-one computation); after that only while the versions of the tables its
-route reads are unchanged (:mod:`data_version`, one small query) and it is
-younger than ``ttl_s`` (answers that move with the clock: a device going
-offline, the default window ending now).
+``fresh_s`` since it was stored (the coalescing window: 50 operators
+refreshing every 5 s share one computation; an answer is then at most
+``fresh_s`` plus its computing time behind the data); after that only while
+the versions of the tables its route reads are unchanged
+(:mod:`data_version`, one small query) and it is younger than ``ttl_s``
+(answers that move with the clock: a device going offline, the default
+window ending now). Requests for a read that its worker is computing wait
+for that answer instead of computing it again.
 """
 
 from __future__ import annotations
@@ -89,14 +92,14 @@ class Entry:
     """A stored answer and what it was computed from."""
 
     versions: List[int]
-    created: float  # epoch seconds, when its versions were read
+    stored: float  # epoch seconds, when it was stored (computed from the versions before)
     etag: str
     headers: Dict[str, str]
     body: bytes
 
     def pack(self) -> bytes:
         """Return the entry as bytes: a JSON line, then the body."""
-        head = {'v': self.versions, 'c': self.created, 'e': self.etag, 'h': self.headers}
+        head = {'v': self.versions, 's': self.stored, 'e': self.etag, 'h': self.headers}
         return json.dumps(head).encode() + b'\n' + self.body
 
     @classmethod
@@ -104,7 +107,7 @@ class Entry:
         """Read what :meth:`pack` wrote."""
         head, _, body = data.partition(b'\n')
         fields = json.loads(head)
-        return cls(fields['v'], fields['c'], fields['e'], fields['h'], body)
+        return cls(fields['v'], fields['s'], fields['e'], fields['h'], body)
 
 
 @dataclass
@@ -114,7 +117,6 @@ class Pending:
     key: str
     route: str
     versions: Optional[List[int]]  # None: the versions could not be read, nothing stored
-    created: float
     done: Optional[threading.Event] = field(default=None)
 
 
@@ -161,11 +163,10 @@ class ReadCache:
 
     def put(self, key: str, entry: Entry) -> None:
         """Store ``entry`` until its time to live is over."""
-        remaining = self.ttl_s - (time.time() - entry.created)
-        if remaining <= 0 or len(entry.body) > MAX_ENTRY_BYTES:
+        if len(entry.body) > MAX_ENTRY_BYTES:
             return
         try:
-            self.store.put(key, entry.pack(), remaining)
+            self.store.put(key, entry.pack(), self.ttl_s)
         except CacheUnavailable as error:
             log.debug('not cached: %s', error)
 
@@ -173,7 +174,7 @@ class ReadCache:
         """Tell whether ``entry`` may answer now."""
         if entry is None:
             return False
-        age = time.time() - entry.created
+        age = time.time() - entry.stored
         if age < self.fresh_s:
             return True
         return versions is not None and entry.versions == versions and age < self.ttl_s
@@ -221,10 +222,10 @@ def read_cache(request: Request) -> None:
     if tables is None or cache is None or request.method != 'GET' or cache.ttl_s <= 0:
         return
     assert route is not None
-    now = time.time()
+    arrived = time.time()
     key = cache.key(request, route)
     entry = cache.get(key) if key else None
-    if entry is not None and now - entry.created < cache.fresh_s:
+    if entry is not None and time.time() - entry.stored < cache.fresh_s:
         _hit(request, route, entry)
     versions = cache.versions(tables)
     key = key or cache.key(request, route)
@@ -239,12 +240,11 @@ def read_cache(request: Request) -> None:
     if not leader:  # the same read is being computed by this worker: take its answer
         done.wait(FOLLOW_WAIT_S)
         entry = cache.get(key)
-        if cache.current(entry, versions):
+        if cache.current(entry, versions) or (entry is not None and entry.stored >= arrived):
             assert entry is not None
             _hit(request, route, entry)
     CACHE_MISSES.labels(route).inc()
-    setattr(request.state, PENDING, Pending(key, route, versions, now,
-                                            done if leader else None))
+    setattr(request.state, PENDING, Pending(key, route, versions, done if leader else None))
 
 
 def _hit(request: Request, route: str, entry: Entry) -> None:
@@ -317,7 +317,7 @@ class CacheFill:
         if pending.versions is not None:
             kept = {name.decode('latin-1'): value.decode('latin-1') for name, value in headers
                     if name.decode('latin-1').lower() in KEPT_HEADERS}
-            entry = Entry(pending.versions, pending.created, etag, kept, body)
+            entry = Entry(pending.versions, time.time(), etag, kept, body)
             cache: ReadCache = scope['app'].state.server.read_cache
             await run_in_threadpool(cache.put, pending.key, entry)
         tags = [(b'etag', etag.encode()), (b'cache-control', CACHE_CONTROL.encode()),
