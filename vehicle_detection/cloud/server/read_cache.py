@@ -43,7 +43,6 @@ from pathlib import Path
 import threading
 import time
 from typing import Any, Dict, List, Optional, Tuple
-from urllib.parse import urlencode
 
 from fastapi import Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -146,8 +145,8 @@ class ReadCache:
         """Return the store key of this request (None until the database was asked once)."""
         if not self._namespace:
             return None
-        query = urlencode(sorted(request.query_params.multi_items()))
-        digest = hashlib.sha256(f'{route}?{query}'.encode()).hexdigest()[:40]
+        # The query as sent: in another order, a repeated parameter may mean another answer.
+        digest = hashlib.sha256(f'{route}?{request.url.query}'.encode()).hexdigest()[:40]
         return f'read:{self._namespace}{digest}'
 
     def get(self, key: str) -> Optional[Entry]:
