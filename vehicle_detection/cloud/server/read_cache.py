@@ -35,12 +35,12 @@ for that answer instead of computing it again.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 import hashlib
 import json
 import logging
 from pathlib import Path
-import threading
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -116,7 +116,7 @@ class Pending:
     key: str
     route: str
     versions: Optional[List[int]]  # None: the versions could not be read, nothing stored
-    done: Optional[threading.Event] = field(default=None)
+    done: Optional[asyncio.Event] = field(default=None)
 
 
 class ReadCache:
@@ -127,8 +127,7 @@ class ReadCache:
         self.store, self.local, self.engine = store, local, engine
         self.fresh_s, self.ttl_s = fresh_s, ttl_s
         self._namespace = ''
-        self._inflight: Dict[str, threading.Event] = {}
-        self._lock = threading.Lock()
+        self._inflight: Dict[str, asyncio.Event] = {}
 
     def versions(self, tables: Tuple[str, ...]) -> Optional[List[int]]:
         """Return the database's versions of ``tables`` (None when it does not answer)."""
@@ -141,13 +140,32 @@ class ReadCache:
             self._namespace = f'{found.get(DATABASE_ROW, 0):x}:'
         return [found.get(table, 0) for table in tables]
 
-    def key(self, request: Request, route: str) -> Optional[str]:
-        """Return the store key of this request (None until the database was asked once)."""
+    def key(self, route: str, query: str) -> Optional[str]:
+        """Return the store key of a read (None until the database was asked once)."""
         if not self._namespace:
             return None
         # The query as sent: in another order, a repeated parameter may mean another answer.
-        digest = hashlib.sha256(f'{route}?{request.url.query}'.encode()).hexdigest()[:40]
+        digest = hashlib.sha256(f'{route}?{query}'.encode()).hexdigest()[:40]
         return f'read:{self._namespace}{digest}'
+
+    def look_up(self, route: str, query: str, tables: Tuple[str, ...]
+                ) -> Tuple[Optional[Entry], Optional[List[int]], Optional[str]]:
+        """
+        Return (an entry that may answer, or None; the versions read, if any; the key).
+
+        A fresh entry answers without a question to the database; an older
+        one when the versions of ``tables`` are still its own.
+        """
+        key = self.key(route, query)
+        entry = self.get(key) if key else None
+        if entry is not None and time.time() - entry.stored < self.fresh_s:
+            return entry, None, key
+        versions = self.versions(tables)
+        key = key or self.key(route, query)
+        if key is None or versions is None:
+            return None, versions, key
+        entry = entry or self.get(key)
+        return (entry if self.current(entry, versions) else None), versions, key
 
     def get(self, key: str) -> Optional[Entry]:
         """Return the stored entry of ``key`` (None when absent or unavailable)."""
@@ -178,20 +196,18 @@ class ReadCache:
             return True
         return versions is not None and entry.versions == versions and age < self.ttl_s
 
-    def lead(self, key: str) -> Tuple[bool, threading.Event]:
+    def lead(self, key: str) -> Tuple[bool, asyncio.Event]:
         """Return (True, event) to compute ``key``, or (False, event) to wait for a leader."""
-        with self._lock:
-            running = self._inflight.get(key)
-            if running is not None:
-                return False, running
-            self._inflight[key] = threading.Event()
-            return True, self._inflight[key]
+        running = self._inflight.get(key)  # on the event loop: no other task runs meanwhile
+        if running is not None:
+            return False, running
+        self._inflight[key] = asyncio.Event()
+        return True, self._inflight[key]
 
-    def finished(self, key: str, done: threading.Event) -> None:
-        """Wake the requests waiting for ``key``."""
-        with self._lock:
-            if self._inflight.get(key) is done:
-                del self._inflight[key]
+    def finished(self, key: str, done: asyncio.Event) -> None:
+        """Wake the requests waiting for ``key`` (on the event loop)."""
+        if self._inflight.get(key) is done:
+            del self._inflight[key]
         done.set()
 
 
@@ -209,11 +225,13 @@ def open_read_cache(settings: ServerSettings, engine: Engine) -> ReadCache:
     return ReadCache(shared, local, engine, settings.cache_fresh_s, settings.cache_ttl_s)
 
 
-def read_cache(request: Request) -> None:
+async def read_cache(request: Request) -> None:
     """
     Dependency of the read routes: answer a cached read, or mark a miss to store.
 
-    Routes not in :data:`CACHED_ROUTES` pass through untouched.
+    Routes not in :data:`CACHED_ROUTES` pass through untouched. The store and
+    the database are asked in the thread pool; a request waiting for the
+    same read of another holds no thread.
     """
     route = getattr(request.scope.get('route'), 'path', None)
     tables = CACHED_ROUTES.get(route or '')
@@ -222,25 +240,21 @@ def read_cache(request: Request) -> None:
         return
     assert route is not None
     arrived = time.time()
-    key = cache.key(request, route)
-    entry = cache.get(key) if key else None
-    if entry is not None and time.time() - entry.stored < cache.fresh_s:
+    entry, versions, key = await run_in_threadpool(cache.look_up, route, request.url.query,
+                                                   tables)
+    if entry is not None:
         _hit(request, route, entry)
-    versions = cache.versions(tables)
-    key = key or cache.key(request, route)
     if key is None or versions is None:
         CACHE_MISSES.labels(route).inc()
         return
-    entry = entry or cache.get(key)
-    if cache.current(entry, versions):
-        assert entry is not None
-        _hit(request, route, entry)
     leader, done = cache.lead(key)
     if not leader:  # the same read is being computed by this worker: take its answer
-        done.wait(FOLLOW_WAIT_S)
-        entry = cache.get(key)
-        if cache.current(entry, versions) or (entry is not None and entry.stored >= arrived):
-            assert entry is not None
+        try:
+            await asyncio.wait_for(done.wait(), FOLLOW_WAIT_S)
+        except asyncio.TimeoutError:
+            pass
+        entry = await run_in_threadpool(cache.get, key)
+        if entry is not None and (cache.current(entry, versions) or entry.stored >= arrived):
             _hit(request, route, entry)
     CACHE_MISSES.labels(route).inc()
     setattr(request.state, PENDING, Pending(key, route, versions, done if leader else None))
