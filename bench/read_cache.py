@@ -201,8 +201,8 @@ def client(args: Tuple[str, int, float, float]) -> List[Record]:
 
 def counter(url: str, name: str) -> float:
     text = requests.get(f'{url}/metrics', timeout=30).text
-    return sum(float(value) for value in re.findall(rf'^{name}{{[^}}]*}} ([0-9.e+]+)$', text,
-                                                   re.M))
+    pattern = rf'^{name}{{[^}}]*}} ([0-9.e+]+)$'
+    return sum(float(value) for value in re.findall(pattern, text, re.M))
 
 
 def phase(db: str, storage: str, keys: List[Tuple[str, str]], args: argparse.Namespace,

@@ -56,17 +56,17 @@ def check(args: argparse.Namespace) -> int:
 
 def serve(args: argparse.Namespace) -> int:
     """Run the API and dashboard under uvicorn (after the checks of ``check``)."""
+    wrong = not_addresses(args.forwarded_allow_ips)
+    if wrong:
+        print(f'error: --forwarded-allow-ips: not an IP address or network: {wrong}',
+              file=sys.stderr)
+        return 2
     failed = [result for result in run_checks(args) if not result.ok]
     for result in failed:
         print(f'error: {result.line()}', file=sys.stderr)
     if failed:
         return 2
     prepare(args)
-    wrong = not_addresses(args.forwarded_allow_ips)
-    if wrong:
-        print(f'error: --forwarded-allow-ips: not an IP address or network: {wrong}',
-              file=sys.stderr)
-        return 2
     settings = ServerSettings(db=args.db, storage=args.storage,
                               max_body_bytes=args.max_body_mb * 1024 * 1024,
                               rate_limit=args.rate_limit, rate_burst=2 * args.rate_limit,
