@@ -37,12 +37,13 @@ from starlette.requests import ClientDisconnect
 
 from vehicle_detection import __version__
 from vehicle_detection.cloud.server import metrics
+from vehicle_detection.cloud.server.cache_fill import CacheFill
 from vehicle_detection.cloud.server.deps import reader, ServerState, state
 from vehicle_detection.cloud.server.headers import SecurityHeaders
 from vehicle_detection.cloud.server.monitor import router as monitor_router
 from vehicle_detection.cloud.server.operators import SESSION_COOKIE, session_reader
 from vehicle_detection.cloud.server.protocol import CUT_OFF
-from vehicle_detection.cloud.server.read_cache import answer_hit, CacheFill, CacheHit, read_cache
+from vehicle_detection.cloud.server.read_cache import answer_hit, CacheHit, read_cache
 from vehicle_detection.cloud.server.routes_admin import router as admin_router
 from vehicle_detection.cloud.server.routes_auth import router as auth_router
 from vehicle_detection.cloud.server.routes_counts import ingest_router as counts_ingest_router

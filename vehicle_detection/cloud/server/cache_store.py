@@ -59,6 +59,18 @@ class CacheStore(ABC):
     def put(self, key: str, value: bytes, ttl_s: float) -> None:
         """Keep ``value`` under ``key`` for ``ttl_s`` seconds."""
 
+    @abstractmethod
+    def claim(self, key: str, ttl_s: float) -> bool:
+        """Create ``key`` for ``ttl_s`` seconds unless it exists: True when this call did."""
+
+    @abstractmethod
+    def holds(self, key: str) -> bool:
+        """Tell whether ``key`` exists (and has not expired)."""
+
+    @abstractmethod
+    def delete(self, key: str) -> None:
+        """Remove ``key`` (absent: nothing to do)."""
+
     def ping(self) -> None:  # noqa: B027 (a local store is always there)
         """Raise :class:`CacheUnavailable` when the store cannot be reached."""
 
@@ -93,8 +105,7 @@ class MemoryStore(LocalStore):
     def get(self, key: str) -> Optional[bytes]:
         """Return the value of ``key`` unless it expired."""
         with self._lock:
-            found = self._entries.get(key)
-        return found[1] if found is not None and found[0] > time.time() else None
+            return self._live(key)
 
     def put(self, key: str, value: bytes, ttl_s: float) -> None:
         """Keep ``value``; drop the oldest entries past the byte bound."""
@@ -106,6 +117,30 @@ class MemoryStore(LocalStore):
             while self._bytes > self._max_bytes and self._entries:
                 _, (_, dropped) = self._entries.popitem(last=False)
                 self._bytes -= len(dropped)
+
+    def claim(self, key: str, ttl_s: float) -> bool:
+        """Create ``key`` unless it is there."""
+        with self._lock:
+            if self._live(key) is not None:
+                return False
+            self._entries[key] = (time.time() + ttl_s, b'')
+            return True
+
+    def _live(self, key: str) -> Optional[bytes]:
+        """Return the value of ``key`` unless it expired (the caller holds the lock)."""
+        found = self._entries.get(key)
+        return found[1] if found is not None and found[0] > time.time() else None
+
+    def holds(self, key: str) -> bool:
+        """Tell whether ``key`` is there."""
+        with self._lock:
+            return self._live(key) is not None
+
+    def delete(self, key: str) -> None:
+        """Remove ``key``."""
+        with self._lock:
+            old = self._entries.pop(key, None)
+            self._bytes -= len(old[1]) if old else 0
 
     def add_sample(self, at: float, data: str) -> None:
         """Keep a sample; forget those older than the window."""
@@ -172,6 +207,27 @@ class FileStore(LocalStore):
         if self._puts % PRUNE_EVERY == 0:
             self._run('DELETE FROM entries WHERE expires <= ?', now)
 
+    def claim(self, key: str, ttl_s: float) -> bool:
+        """Create ``key`` unless it is there (an expired one is taken over)."""
+        now = time.time()
+        try:
+            cursor = self._connection().execute(
+                'INSERT INTO entries (key, expires, value) VALUES (?, ?, ?) ON CONFLICT (key) '
+                'DO UPDATE SET expires = excluded.expires, value = excluded.value '
+                'WHERE entries.expires <= ?', (key, now + ttl_s, b'', now))
+        except sqlite3.Error as error:
+            raise CacheUnavailable(f'cache file {self.path}: {error}') from error
+        return cursor.rowcount == 1
+
+    def holds(self, key: str) -> bool:
+        """Tell whether ``key`` is there."""
+        return bool(self._run('SELECT 1 FROM entries WHERE key = ? AND expires > ?', key,
+                              time.time()))
+
+    def delete(self, key: str) -> None:
+        """Remove ``key``."""
+        self._run('DELETE FROM entries WHERE key = ?', key)
+
     def add_sample(self, at: float, data: str) -> None:
         """Keep a sample; forget those older than the window."""
         self._run('INSERT INTO samples (at, data) VALUES (?, ?)', at, data)
@@ -231,6 +287,19 @@ class RedisStore(CacheStore):
     def put(self, key: str, value: bytes, ttl_s: float) -> None:
         """Keep ``value`` with Redis's own expiry."""
         self._call('set', self.prefix + key, value, px=max(1, int(ttl_s * 1000)))
+
+    def claim(self, key: str, ttl_s: float) -> bool:
+        """Create ``key`` unless it is there (SET NX)."""
+        return bool(self._call('set', self.prefix + key, b'', px=max(1, int(ttl_s * 1000)),
+                               nx=True))
+
+    def holds(self, key: str) -> bool:
+        """Tell whether ``key`` is there."""
+        return bool(self._call('exists', self.prefix + key))
+
+    def delete(self, key: str) -> None:
+        """Remove ``key``."""
+        self._call('delete', self.prefix + key)
 
     def ping(self) -> None:
         """Ask Redis for a PONG (not paused: the monitor tells when it is back)."""

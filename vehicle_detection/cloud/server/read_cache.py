@@ -29,8 +29,9 @@ refreshing every 5 s share one computation; an answer is then at most
 the versions of the tables its route reads are unchanged
 (:mod:`data_version`, one small query) and it is younger than ``ttl_s``
 (answers that move with the clock: a device going offline, the default
-window ending now). Requests for a read that its worker is computing wait
-for that answer instead of computing it again.
+window ending now). Requests for a read that is being computed wait for
+that answer instead of computing it again: in the same worker on an event,
+in another worker (or instance, with Redis) by a claim in the store.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ import json
 import logging
 from pathlib import Path
 import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from fastapi import Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -68,7 +69,9 @@ CACHED_ROUTES: Dict[str, Tuple[str, ...]] = {
 PENDING = 'vd_read_cache'  # in the request's scope state: the miss to store
 KEPT_HEADERS = ('content-type', 'content-disposition')
 CACHE_CONTROL = 'private, no-cache'  # a browser keeps it and asks again with its ETag
-FOLLOW_WAIT_S = 10.0  # a request waits this long for the same read under way in its worker
+FOLLOW_WAIT_S = 10.0  # a request waits this long for the same read under way elsewhere
+CLAIM = 'computing:'  # + key: a worker computes it (the others wait for its answer)
+CLAIM_POLL_S = 0.02  # how often a worker asks whether another's answer is in
 log = logging.getLogger('vehicle_detection.cloud.cache')
 
 
@@ -116,7 +119,8 @@ class Pending:
     key: str
     route: str
     versions: Optional[List[int]]  # None: the versions could not be read, nothing stored
-    done: Optional[asyncio.Event] = field(default=None)
+    done: Optional[asyncio.Event] = field(default=None)  # this worker's requests waiting
+    claimed: bool = False  # the other workers (or instances) wait for it too
 
 
 class ReadCache:
@@ -204,6 +208,27 @@ class ReadCache:
         self._inflight[key] = asyncio.Event()
         return True, self._inflight[key]
 
+    def claim(self, key: str) -> bool:
+        """Tell the other workers this one computes ``key`` (False: another one does)."""
+        try:
+            return self.store.claim(CLAIM + key, FOLLOW_WAIT_S)
+        except CacheUnavailable:
+            return True
+
+    def computing(self, key: str) -> bool:
+        """Tell whether another worker still computes ``key``."""
+        try:
+            return self.store.holds(CLAIM + key)
+        except CacheUnavailable:
+            return False
+
+    def release(self, key: str) -> None:
+        """Tell the other workers that ``key`` is stored (or will not be)."""
+        try:
+            self.store.delete(CLAIM + key)
+        except CacheUnavailable:
+            pass
+
     def finished(self, key: str, done: asyncio.Event) -> None:
         """Wake the requests waiting for ``key`` (on the event loop)."""
         if self._inflight.get(key) is done:
@@ -248,16 +273,27 @@ async def read_cache(request: Request) -> None:
         CACHE_MISSES.labels(route).inc()
         return
     leader, done = cache.lead(key)
+    claimed = False
     if not leader:  # the same read is being computed by this worker: take its answer
         try:
             await asyncio.wait_for(done.wait(), FOLLOW_WAIT_S)
         except asyncio.TimeoutError:
             pass
         entry = await run_in_threadpool(cache.get, key)
-        if entry is not None and (cache.current(entry, versions) or entry.stored >= arrived):
-            _hit(request, route, entry)
+    else:
+        claimed = await run_in_threadpool(cache.claim, key)
+        if not claimed:  # another worker computes it: wait for its answer, by polling
+            deadline = time.monotonic() + FOLLOW_WAIT_S
+            while time.monotonic() < deadline and await run_in_threadpool(cache.computing, key):
+                await asyncio.sleep(CLAIM_POLL_S)
+            entry = await run_in_threadpool(cache.get, key)
+    if entry is not None and (cache.current(entry, versions) or entry.stored >= arrived):
+        if leader:
+            cache.finished(key, done)  # with the answer this one takes
+        _hit(request, route, entry)
     CACHE_MISSES.labels(route).inc()
-    setattr(request.state, PENDING, Pending(key, route, versions, done if leader else None))
+    setattr(request.state, PENDING, Pending(key, route, versions, done if leader else None,
+                                            claimed))
 
 
 def _hit(request: Request, route: str, entry: Entry) -> None:
@@ -279,68 +315,3 @@ def etag_matches(if_none_match: Optional[str], etag: str) -> bool:
 def etag_of(body: bytes) -> str:
     """Return the strong ETag of a body."""
     return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-
-
-class CacheFill:
-    """
-    ASGI middleware: store the answer of a marked miss, give it an ETag (or a 304).
-
-    The answer is held until its last byte (a read's JSON is sent in one piece
-    anyway) so that its ETag goes in the headers.
-    """
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        """Run the app; store and tag the answer of a request marked as a miss."""
-        if scope['type'] != 'http' or scope.get('method') != 'GET':
-            await self.app(scope, receive, send)
-            return
-        start: Dict[str, Any] = {}
-        chunks: List[bytes] = []
-
-        async def filling_send(message: Any) -> None:
-            pending = scope.get('state', {}).get(PENDING)
-            if not isinstance(pending, Pending):
-                await send(message)
-                return
-            if message['type'] == 'http.response.start':
-                start.update(message)
-                return
-            chunks.append(message.get('body', b''))
-            if not message.get('more_body', False):
-                await self._finish(scope, pending, start, b''.join(chunks), send)
-
-        try:
-            await self.app(scope, receive, filling_send)
-        finally:
-            pending = scope.get('state', {}).get(PENDING)
-            if isinstance(pending, Pending) and pending.done is not None:
-                scope['app'].state.server.read_cache.finished(pending.key, pending.done)
-
-    async def _finish(self, scope: Any, pending: Pending, start: Dict[str, Any], body: bytes,
-                      send: Any) -> None:
-        headers = [(name, value) for name, value in start.get('headers', [])]
-        if start.get('status') != 200:
-            await send(start)
-            await send({'type': 'http.response.body', 'body': body})
-            return
-        etag = etag_of(body)
-        if pending.versions is not None:
-            kept = {name.decode('latin-1'): value.decode('latin-1') for name, value in headers
-                    if name.decode('latin-1').lower() in KEPT_HEADERS}
-            entry = Entry(pending.versions, time.time(), etag, kept, body)
-            cache: ReadCache = scope['app'].state.server.read_cache
-            await run_in_threadpool(cache.put, pending.key, entry)
-        tags = [(b'etag', etag.encode()), (b'cache-control', CACHE_CONTROL.encode()),
-                (b'x-cache', b'miss')]
-        request_headers = dict(scope.get('headers', []))
-        wanted = request_headers.get(b'if-none-match', b'').decode('latin-1')
-        if etag_matches(wanted, etag):
-            await send({'type': 'http.response.start', 'status': 304, 'headers': tags})
-            await send({'type': 'http.response.body', 'body': b''})
-            return
-        kept_headers = [(n, v) for n, v in headers if n.lower() != b'cache-control']
-        await send({**start, 'headers': kept_headers + tags})
-        await send({'type': 'http.response.body', 'body': body})
