@@ -22,6 +22,7 @@ answered with the database stopped; the monitor route's figures.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 import re
@@ -142,6 +143,17 @@ def check_counts(url: str, headers: Dict[str, str]) -> None:
     assert csv.headers['X-Cache'] == 'hit'  # with the route's own headers
     assert csv.headers['Content-Type'].startswith('text/csv')
     assert 'attachment' in csv.headers['Content-Disposition']
+    # 20 operators at once after a write, over both workers: one computes, the others wait.
+    record = CountRecord(str(uuid.uuid4()), 'edge-1', 'cam0',
+                         utc_iso(minute - timedelta(minutes=1)), 60, (('gate', 'in', 'bus', 1),))
+    assert requests.post(f'{url}/api/v1/counts', json=record.to_json(), headers=headers,
+                         timeout=10).status_code == 201
+    misses = metric(url, 'vd_cache_misses_total', '/api/v1/counts')
+    with ThreadPoolExecutor(20) as pool:
+        answers = list(pool.map(lambda _: get(url, f'/api/v1/counts?{window}'), range(20)))
+    assert {a.status_code for a in answers} == {200} and len({a.text for a in answers}) == 1
+    assert 'bus' in answers[0].text
+    assert metric(url, 'vd_cache_misses_total', '/api/v1/counts') == misses + 1
 
 
 def check_after_id(url: str, headers: Dict[str, str]) -> None:

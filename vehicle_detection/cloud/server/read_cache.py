@@ -286,8 +286,11 @@ async def read_cache(request: Request) -> None:
             deadline = time.monotonic() + FOLLOW_WAIT_S
             while time.monotonic() < deadline and await run_in_threadpool(cache.computing, key):
                 await asyncio.sleep(CLAIM_POLL_S)
-            entry = await run_in_threadpool(cache.get, key)
+        # Claimed or not, the answer may have been stored since this request looked.
+        entry = await run_in_threadpool(cache.get, key)
     if entry is not None and (cache.current(entry, versions) or entry.stored >= arrived):
+        if claimed:
+            await run_in_threadpool(cache.release, key)
         if leader:
             cache.finished(key, done)  # with the answer this one takes
         _hit(request, route, entry)
