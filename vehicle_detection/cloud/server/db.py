@@ -121,6 +121,25 @@ class RateLimit(Base):
     tat: Mapped[float] = mapped_column(Float)
 
 
+class DataVersion(Base):
+    """
+    Changes to the tables the dashboard reads, counted per table (migration 0012).
+
+    Every transaction that writes to a watched table adds one to its row of
+    a random ``slot`` before it commits (:mod:`data_version`): the sum over
+    the slots is the table's version, and a cached read keyed by it is
+    current. Slots spread concurrent writers of PostgreSQL over 16 rows
+    instead of queueing them on one. The row ``_database`` holds a random
+    number that tells this database from another one sharing a Redis.
+    """
+
+    __tablename__ = 'data_versions'
+
+    kind: Mapped[str] = mapped_column(String(64), primary_key=True)
+    slot: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger)
+
+
 class Alert(Base):
     """One vehicle reported by a device; ``event_id`` makes posting idempotent."""
 

@@ -93,17 +93,22 @@ def list_alerts(request: Request, device: Optional[str] = Depends(known_device),
                 replay: ReplayChoice = Depends(replay_choice),
                 limit: int = Query(50, ge=1, le=500),
                 before_id: Optional[int] = Query(None, ge=1, le=2 ** 63 - 1),
+                after_id: Optional[int] = Query(None, ge=0, le=2 ** 63 - 1),
                 kind: Optional[str] = Query(None, description=KIND_TEXT)) -> AlertPage:
     """
     Return alerts newest first, filtered by device, class, kind and time, page by page.
 
     Replays (alerts made from recorded images) are left out unless ``replay``
-    asks for them.
+    asks for them. ``after_id`` keeps the alerts newer than one already shown
+    (the dashboard asks only for what it lacks); ``next_cursor`` is then set
+    when more than ``limit`` are newer.
     """
     query = select(Alert, Device.name).join(Device, Alert.device_id == Device.id)
     query = _filtered(query, device, class_name, window.since, window.until, replay, kind)
     if before_id is not None:
         query = query.where(Alert.id < before_id)
+    if after_id is not None:
+        query = query.where(Alert.id > after_id)
     query = query.order_by(Alert.id.desc()).limit(limit + 1)
     with Session(state(request).engine) as session:
         rows = session.execute(query).all()
