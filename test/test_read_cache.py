@@ -116,6 +116,7 @@ def test_cached_reads_answer_304_until_a_write_changes_them(database: str,
         assert devices.json()[0]['health']['cpu_percent'] == 12.5
         assert devices.json()[0]['online']
         check_counts(url, headers)
+        check_replays_and_prune(url, headers, database, storage)
         cloud_cli('revoke-device', 'edge-1', db=database, storage=storage)
         assert changed(READS[1], devices).json()[0]['revoked']
         check_after_id(url, headers)
@@ -154,6 +155,51 @@ def check_counts(url: str, headers: Dict[str, str]) -> None:
     assert {a.status_code for a in answers} == {200} and len({a.text for a in answers}) == 1
     assert 'bus' in answers[0].text
     assert metric(url, 'vd_cache_misses_total', '/api/v1/counts') == misses + 1
+
+
+def check_replays_and_prune(url: str, headers: Dict[str, str], database: str,
+                            storage: str) -> None:
+    """
+    Check that the cached rollup reads keep replays apart and lose what ``prune`` deletes.
+
+    Alerts and counts of three days ago, live and replayed: each shows in the
+    next read of its own filter only (the other one's answer stays, 304);
+    ``prune`` (another process) deletes them, and the next reads show that.
+    """
+    old = datetime.now(timezone.utc).replace(minute=20, second=0, microsecond=0) - \
+        timedelta(days=3)
+    since = utc_iso(old - timedelta(hours=2))
+    reads = {replay: (f'/api/v1/stats?since={since}&replay={replay}',
+                      f'/api/v1/counts?since={since}&until={utc_iso(old + timedelta(hours=2))}'
+                      f'&bucket=hour&replay={replay}') for replay in ('exclude', 'only')}
+    first = {replay: [get(url, path) for path in paths] for replay, paths in reads.items()}
+    totals = {replay: answers[0].json()['total'] for replay, answers in first.items()}
+    assert not first['only'][1].json()['rows']
+
+    def post(replay: bool) -> None:
+        alert = alert_body('edge-1', detected_at=utc_iso(old), replay=replay)
+        record = CountRecord(str(uuid.uuid4()), 'edge-1', 'cam0', utc_iso(old), 60,
+                             (('gate', 'in', 'van', 2),), replay)
+        for path, body in (('alerts', alert), ('counts', record.to_json())):
+            assert requests.post(f'{url}/api/v1/{path}', json=body, headers=headers,
+                                 timeout=10).status_code == 201
+
+    post(replay=True)
+    for path, answer in zip(reads['exclude'], first['exclude']):  # live figures: unchanged
+        assert get(url, path, answer.headers['ETag']).status_code == 304, path
+    stats, counts = (get(url, path) for path in reads['only'])
+    assert stats.json()['total'] == totals['only'] + 1
+    assert [(r['class_name'], r['count']) for r in counts.json()['rows']] == [('van', 2)]
+    post(replay=False)
+    stats, counts = (get(url, path) for path in reads['exclude'])
+    assert stats.json()['total'] == totals['exclude'] + 1
+    assert ('van', 2) in [(r['class_name'], r['count']) for r in counts.json()['rows']]
+    cloud_cli('prune', '--keep-alerts-days', '2', '--keep-counts-days', '2', db=database,
+              storage=storage)
+    for replay, paths in reads.items():
+        stats, counts = (get(url, path) for path in paths)
+        assert stats.json()['total'] == totals[replay], replay
+        assert 'van' not in counts.text, replay
 
 
 def check_after_id(url: str, headers: Dict[str, str]) -> None:
