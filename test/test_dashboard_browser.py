@@ -136,8 +136,10 @@ def test_dashboard_shows_alerts_and_health_without_reload(browser, tmp_path: Pat
         kinds = Select(browser.find_element(By.ID, 'f-kind'))
         wait.until(lambda d: 'wrong_way' in [o.get_attribute('value') for o in kinds.options])
         kinds.select_by_value('wrong_way')
-        wait.until(lambda d: [c.get_attribute('data-event-id') for c in d.find_elements(
-            By.CSS_SELECTOR, '#alerts .alert')] == [wrong['event_id']])
+        # Read in one script: a refresh may redraw the cards between two WebDriver calls.
+        wait.until(lambda d: d.execute_script(
+            'return [...document.querySelectorAll("#alerts .alert")]'
+            '.map(c => c.dataset.eventId)') == [wrong['event_id']])
         card = browser.find_element(By.CSS_SELECTOR, '#alerts .alert')
         assert 'wrong way on north (towards)' in card.text
         kinds.select_by_value('')
