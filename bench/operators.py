@@ -99,8 +99,8 @@ def day_of(device: str, end: float, scale: float) -> List[Tuple[str, dict]]:
 def fill_part(job: Tuple[str, List[Tuple[str, str]], float, float, int]) -> Tuple[int, int]:
     """Post the days of some devices from ``threads`` threads; return (posts, errors)."""
     url, devices, end, scale, threads = job
-    posts = [(key, path, body) for name, key in devices for path, body in day_of(name, end,
-                                                                                  scale)]
+    posts = [(key, path, body) for name, key in devices
+             for path, body in day_of(name, end, scale)]
     errors = [0] * threads
 
     def post(part: int) -> None:
@@ -127,8 +127,8 @@ def ingest(url: str, keys: List[Tuple[str, str]], rate: float, seconds: float,
     rng, latencies, errors = random.Random(), [], 0
     start = time.monotonic()
     events = sorted([(i / rate, 'alerts') for i in range(int(seconds * rate))] +
-                    [(i * 60 / len(keys), 'counts') for i in range(int(seconds * len(keys)
-                                                                         / 60))])
+                    [(i * 60 / len(keys), 'counts')
+                     for i in range(int(seconds * len(keys) / 60))])
     pause = threading.Event()
     with requests.Session() as session:
         for i, (at, path) in enumerate(events):

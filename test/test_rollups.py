@@ -404,8 +404,8 @@ def dashboard_reads(event_id: str) -> Iterator[str]:
             device = f"device={filters['device']}&" if 'device' in filters else ''
             replay = f"replay={filters['replay']}&" if 'replay' in filters else ''
             start = filters.get('since') or utc_iso(now - timedelta(hours=span))
-            window = f"{device}{replay}since={start}" \
-                     f"&until={filters.get('until') or utc_iso(now)}&bucket={bucket}"
+            end = filters.get('until') or utc_iso(now)
+            window = f'{device}{replay}since={start}&until={end}&bucket={bucket}'
             for by in ('direction', 'class_name'):
                 yield f'/api/v1/counts?{window}&by={by}'
             yield f'/api/v1/counts.csv?{window}'  # the export link
