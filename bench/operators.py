@@ -21,9 +21,11 @@ day over HTTP from concurrent posters (1000 alerts and 1440 one-minute count
 records of 4 rows per device, times ``--scale``), logs in, then for each
 count of ``--operators`` runs that many operators for ``--seconds``. An
 operator does what ``static/dashboard.js`` does every 5 s (``setInterval``:
-a slow refresh does not delay the next): ``/devices``, ``/alerts?limit=60``
-and ``/stats`` at once, then ``/counts`` in 15-minute buckets over the last
-24 h split by direction (``traffic.js``); meanwhile alerts keep arriving
+a slow refresh does not delay the next): ``/devices``, then ``/alerts``
+(``limit=60``, after the first page only those newer than the newest shown)
+and ``/stats`` at once, then ``/counts`` in 15-minute buckets over the 24 h
+to the end of the current bucket split by direction (``traffic.js``), each
+with the ETag it holds (a 304 when unchanged); meanwhile alerts keep arriving
 (``--ingest-rate`` a second) and each device posts a count record a minute.
 
 Prints per level the refresh time (mean, p95), each route's p50/p95/p99,
@@ -41,6 +43,7 @@ from __future__ import annotations
 import argparse
 from datetime import datetime, timezone
 import json
+import math
 import multiprocessing
 from pathlib import Path
 import random
@@ -50,7 +53,7 @@ import sys
 import tempfile
 import threading
 import time
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 import uuid
 
 from bench_stats import percentile
@@ -60,6 +63,7 @@ TEST_HELPERS = Path(__file__).resolve().parents[1] / 'test'
 ROUTES = ('devices', 'alerts', 'stats', 'counts')
 LINES, DIRECTIONS, CLASSES = ('north', 'south'), ('towards', 'away'), ('car', 'truck', 'bus')
 PASSWORD = 'operators-bench-password'
+QUARTER_S = 900
 
 
 def iso(epoch: float) -> str:
@@ -162,40 +166,64 @@ class Operators:
         self._running: List[threading.Thread] = []
         self._sessions = threading.local()
 
-    def _get(self, route: str, path: str) -> None:
+    def _get(self, route: str, path: str, seen: Dict[str, str]) -> Optional[dict]:
+        """GET ``path`` as the browser does (If-None-Match: its ETag); its JSON on a 200."""
         session = getattr(self._sessions, 'session', None)
         if session is None:
             session = self._sessions.session = requests.Session()
             session.cookies.update(self.cookie)
         began = time.perf_counter()
+        answer: Optional[dict] = None
         try:
-            ok = session.get(self.url + path, timeout=120).status_code == 200
+            headers = {'If-None-Match': seen[path]} if path in seen else {}
+            response = session.get(self.url + path, timeout=120, headers=headers)
+            ok = response.status_code in (200, 304)
+            if response.status_code == 200:
+                if 'ETag' in response.headers:
+                    seen[path] = response.headers['ETag']
+                answer = response.json() if route == 'alerts' else None
         except requests.RequestException:
             ok = False
         with self._lock:
             self.times[route].append((time.perf_counter() - began) * 1e3)
             self.errors += not ok
+        return answer
 
-    def refresh(self) -> None:
-        """One refresh of dashboard.js: three reads at once, then the traffic panel's."""
+    def refresh(self, shown: Dict[str, Any]) -> None:
+        """
+        One refresh of dashboard.js, with what one operator's page holds in ``shown``.
+
+        The devices, then the alerts newer than the newest shown and the stats
+        at once, then the traffic panel's counts: 15-minute buckets over the 24 h
+        to the end of the current bucket (every operator asks the same query).
+        """
         began = time.perf_counter()
-        reads = [threading.Thread(target=self._get, args=(route, path)) for route, path in (
-            ('devices', '/api/v1/devices'), ('alerts', '/api/v1/alerts?limit=60'),
-            ('stats', '/api/v1/stats?'))]
+        seen = shown.setdefault('etags', {})
+        self._get('devices', '/api/v1/devices', seen)
+        after = f"&after_id={shown['newest']}" if 'newest' in shown else ''
+        page: List[Optional[dict]] = []
+        reads = [threading.Thread(target=lambda: page.append(self._get(
+                     'alerts', f'/api/v1/alerts?replay=exclude&limit=60{after}', seen))),
+                 threading.Thread(target=self._get, args=(
+                     'stats', '/api/v1/stats?replay=exclude', seen))]
         for read in reads:
             read.start()
         for read in reads:
             read.join()
-        now = time.time()
-        self._get('counts', f'/api/v1/counts?from={iso(now - 86400)}&to={iso(now)}'
-                            '&bucket=15min&by=direction')
+        if page and page[0] is not None:
+            shown['newest'] = max([shown.get('newest', 0)] +
+                                  [item['id'] for item in page[0]['items']])
+        until = math.ceil(time.time() / QUARTER_S) * QUARTER_S
+        self._get('counts', f'/api/v1/counts?since={iso(until - 86400)}&until={iso(until)}'
+                            '&replay=exclude&bucket=15min&by=direction', seen)
         with self._lock:
             self.refreshes.append((time.perf_counter() - began) * 1e3)
 
     def _operator(self, offset: float) -> None:
         next_at = time.monotonic() + offset
+        shown: Dict[str, Any] = {}  # this operator's page: the newest alert, the ETags
         while not self._stop.wait(max(0.0, next_at - time.monotonic())):
-            thread = threading.Thread(target=self.refresh)
+            thread = threading.Thread(target=self.refresh, args=(shown,))
             thread.start()
             with self._lock:
                 self._running.append(thread)
@@ -213,16 +241,19 @@ class Operators:
             thread.join()
 
 
-def cache_counts(url: str, cookie: Dict[str, str]) -> Optional[Tuple[float, float]]:
-    """Return (hits, misses) summed from ``vd_cache_*`` on /metrics; None without them."""
+def cache_counts(url: str, cookie: Dict[str, str]) -> Tuple[float, float]:
+    """
+    Return (hits, misses) summed from ``vd_cache_*`` on /metrics.
+
+    A counter shows only once a route used it: none yet (the first level, or
+    a server without the cache) counts 0.
+    """
     text = requests.get(url + '/metrics', cookies=cookie, timeout=60).text
     hits = misses = 0.0
-    found = False
     for name, value in re.findall(r'^(vd_cache_\w*)(?:\{[^}]*\})? ([0-9.e+]+)$', text, re.M):
-        found = True
         hits += float(value) if 'hit' in name and name.endswith('_total') else 0.0
         misses += float(value) if 'miss' in name and name.endswith('_total') else 0.0
-    return (hits, misses) if found else None
+    return hits, misses
 
 
 def level(url: str, cookie: Dict[str, str], keys: List[Tuple[str, str]], count: int,
@@ -238,10 +269,8 @@ def level(url: str, cookie: Dict[str, str], keys: List[Tuple[str, str]], count: 
     ingested = queue.get(timeout=600)
     feeder.join()
     after = cache_counts(url, cookie)
-    rate = 'n/a'
-    if before is not None and after is not None:
-        hits, misses = after[0] - before[0], after[1] - before[1]
-        rate = f'{hits / (hits + misses):.3f}' if hits + misses else 'n/a'
+    hits, misses = after[0] - before[0], after[1] - before[1]
+    rate = f'{hits / (hits + misses):.3f}' if hits + misses else 'n/a'
     routes = {route: {f'p{q}': round(percentile(times, q / 100), 1) for q in (50, 95, 99)}
               for route, times in operators.times.items()}
     refreshes = operators.refreshes
