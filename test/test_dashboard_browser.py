@@ -25,7 +25,8 @@ from typing import Iterator, Optional
 from urllib.parse import parse_qs, urlsplit
 import uuid
 
-from cloud_helpers import add_device, alert_body, CLOUD, CloudServer, require_tool
+from cloud_helpers import (
+    add_device, alert_body, CLOUD, cloud_cli, CloudServer, PostgresServer, require_tool)
 import pytest
 import requests
 
@@ -88,14 +89,15 @@ def test_dashboard_shows_alerts_and_health_without_reload(browser, tmp_path: Pat
         wait = WebDriverWait(browser, 20)
         wait.until(lambda d: d.execute_script('return window.vdRefreshes') >= 1)
         browser.execute_script('window.vdMarker = "same page"')
-        posted = []
+        posted, ids = [], []
         photos = photo_jpegs(samples_dir)
         # Sorted samples: motorcycle.png, then the street photo with the bicycle and truck.
         for index, name in enumerate(['motorcycle', 'bicycle', 'truck']):
             body = alert_body('gate-north', class_name=name, track_id=index,
                               detected_at=_now_iso())
-            assert requests.post(f'{api}/alerts', json=body, headers=headers,
-                                 timeout=5).status_code == 201
+            created = requests.post(f'{api}/alerts', json=body, headers=headers, timeout=5)
+            assert created.status_code == 201
+            ids.append(created.json()['id'])
             answer = requests.put(f'{api}/alerts/{body["event_id"]}/image',
                                   data=photos[min(index, len(photos) - 1)], timeout=5,
                                   headers={**headers, 'Content-Type': 'image/jpeg'})
@@ -119,6 +121,9 @@ def test_dashboard_shows_alerts_and_health_without_reload(browser, tmp_path: Pat
         wait.until(lambda d: 'online' in row.text and '37 %' in row.text)
         assert '512.0 MB / 20480.0 MB' in row.text and '97 %' in row.text
         assert browser.execute_script('return window.vdMarker') == 'same page'  # no reload
+        # After the first page, each refresh asks only for alerts newer than those shown.
+        wait.until(lambda d: any(f'after_id={max(ids)}' in query for query in d.execute_script(
+            'return window.vdAlertQueries')))
         assert browser.execute_script(  # one bar per class
             'return Chart.getChart(document.getElementById("chart-class")).data.labels'
         ) == ['bicycle', 'motorcycle', 'truck']
@@ -292,3 +297,73 @@ def test_login_flow_in_the_browser(browser, tmp_path: Path) -> None:
         wait.until(lambda d: d.current_url.endswith('/login'))  # the session is gone
     finally:
         server.stop()
+
+
+def test_monitor_panel_shows_the_database_going_down(browser, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    cluster = PostgresServer()  # its own: stopped and started again here
+    storage = str(tmp_path / 'images')
+    try:
+        db = cluster.new_database()
+        cloud_cli('migrate', db=db, storage=storage)
+        add_device('gate-north', db, storage)
+        server = CloudServer(db, storage, ['--workers', '2'])
+        try:
+            ARTIFACTS.mkdir(exist_ok=True)
+            browser.get(server.url + '/')
+            wait = WebDriverWait(browser, 30)
+
+            def tile(key: str):
+                return browser.find_element(By.CSS_SELECTOR, f'#monitor .tile[data-key="{key}"]')
+
+            wait.until(lambda d: d.execute_script('return window.vdMonitorRefreshes') >= 1)
+            wait.until(lambda d: tile('workers').text.splitlines()[1] == '2 of 2')
+            database = tile('database')
+            assert 'postgresql' in database.text and 'up' in database.text
+            assert 'schema' in database.text and 'down' not in database.get_attribute('class')
+            assert 'free' in tile('storage').text and 'hits' in tile('cache').text
+            assert '/s' in tile('requests').text and 'version' in tile('uptime').text
+            # Unchanged reads are revalidated with their ETag: the server answers 304.
+            wait.until(lambda d: d.execute_script('return window.vdRefreshes') >= 3)
+            assert _answered_304(server.url) > 0
+            browser.save_screenshot(str(ARTIFACTS / 'dashboard-monitor.png'))
+            browser.execute_script('window.vdMarker = "same page"')
+
+            subprocess.run([*cluster.prefix, cluster.pg_ctl, '-D', cluster.data, '-m',
+                            'immediate', 'stop'], capture_output=True, timeout=60, check=True)
+            wait.until(lambda d: 'down' in tile('database').get_attribute('class'))
+            database = tile('database')
+            assert 'DOWN' in database.text
+            red = database.find_element(By.CSS_SELECTOR, '.value').value_of_css_property('color')
+            assert red in ('rgba(179, 38, 30, 1)', 'rgb(179, 38, 30)')
+            wait.until(lambda d: 'update failed' in d.find_element(By.ID, 'status').text)
+            browser.save_screenshot(str(ARTIFACTS / 'dashboard-monitor-database-down.png'))
+            refreshes = browser.execute_script('return window.vdMonitorRefreshes')
+            wait.until(lambda d: d.execute_script('return window.vdMonitorRefreshes')
+                       > refreshes)  # the page goes on
+            assert 'down' not in tile('workers').get_attribute('class')
+
+            _start_again(cluster)
+            wait.until(lambda d: 'down' not in tile('database').get_attribute('class'))
+            wait.until(lambda d: d.find_element(By.ID, 'status').text.startswith('updated'))
+            assert browser.execute_script('return window.vdMarker') == 'same page'
+        finally:
+            server.stop()
+    finally:
+        cluster.stop()
+
+
+def _answered_304(url: str) -> float:
+    text = requests.get(f'{url}/metrics', timeout=10).text
+    return sum(float(line.rsplit(' ', 1)[1]) for line in text.splitlines()
+               if line.startswith('vd_http_requests_total{') and 'status="304"' in line)
+
+
+def _start_again(cluster: PostgresServer) -> None:
+    """Start a stopped test cluster again, on its port."""
+    subprocess.run([*cluster.prefix, cluster.pg_ctl, '-D', cluster.data, '-l',
+                    os.path.join(cluster.folder, 'log'), '-w', '-t', '60', '-o',
+                    f'-h 127.0.0.1 -p {cluster.port} -k {cluster.folder} -F', 'start'],
+                   capture_output=True, timeout=90, check=True)

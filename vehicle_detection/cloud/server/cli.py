@@ -33,13 +33,17 @@ from sqlalchemy.exc import OperationalError
 from vehicle_detection.cloud.server.admin import (
     add_device, add_token, add_user, change_password, list_devices, list_users, migrate,
     prepare, remove_user, revoke_device, revoke_token)
+from vehicle_detection.cloud.server.checks import run_checks
+from vehicle_detection.cloud.server.data_version import track_writes
 from vehicle_detection.cloud.server.db import make_engine
+from vehicle_detection.cloud.server.monitor_figures import MASTER_PID_ENV
 from vehicle_detection.cloud.server.operators import ROLES
 from vehicle_detection.cloud.server.protocol import (
     DeadlineHttpProtocol, DEFAULT_MIN_BODY_RATE, DEFAULT_READ_TIMEOUT_S, MIN_BODY_RATE_ENV,
     READ_TIMEOUT_ENV)
 from vehicle_detection.cloud.server.retention import RetentionPolicy
 from vehicle_detection.cloud.server.retention_schedule import run_once
+from vehicle_detection.cloud.server.runtime import new_runtime_folder
 from vehicle_detection.cloud.server.schema import SchemaBehind
 from vehicle_detection.cloud.server.settings import DEFAULT_DB, DEFAULT_STORAGE, ServerSettings
 from vehicle_detection.cloud.server.storage import (
@@ -53,17 +57,27 @@ METRICS_OWNER = '.owner'  # locked by the instance's master while it runs
 _HELD: List[int] = []  # descriptors this process keeps locked
 
 
+def check(args: argparse.Namespace) -> int:
+    """Run the start-up checks of ``serve`` with these options: 0 when all pass, else 1."""
+    results = run_checks(args)
+    for result in results:
+        print(result.line(), flush=True)
+    return 0 if all(result.ok for result in results) else 1
+
+
 def serve(args: argparse.Namespace) -> int:
-    """Run the API and dashboard under uvicorn."""
-    prepare(args)
-    if bool(args.tls_cert) != bool(args.tls_key):
-        print('error: --tls-cert and --tls-key go together', file=sys.stderr)
-        return 2
+    """Run the API and dashboard under uvicorn (after the checks of ``check``)."""
     wrong = not_addresses(args.forwarded_allow_ips)
     if wrong:
         print(f'error: --forwarded-allow-ips: not an IP address or network: {wrong}',
               file=sys.stderr)
         return 2
+    failed = [result for result in run_checks(args) if not result.ok]
+    for result in failed:
+        print(f'error: {result.line()}', file=sys.stderr)
+    if failed:
+        return 2
+    prepare(args)
     settings = ServerSettings(db=args.db, storage=args.storage,
                               max_body_bytes=args.max_body_mb * 1024 * 1024,
                               rate_limit=args.rate_limit, rate_burst=2 * args.rate_limit,
@@ -73,7 +87,12 @@ def serve(args: argparse.Namespace) -> int:
                               keep_pictures_days=args.keep_pictures_days,
                               keep_alerts_days=args.keep_alerts_days,
                               keep_counts_days=args.keep_counts_days,
-                              retention_interval_s=args.retention_interval)
+                              retention_interval_s=args.retention_interval,
+                              cache_fresh_s=args.cache_fresh, cache_ttl_s=args.cache_ttl,
+                              redis=args.redis, min_free_mb=args.min_free_mb,
+                              # Workers share the read cache in a file of this instance.
+                              runtime_dir=str(new_runtime_folder())
+                              if args.workers > 1 and not args.debug else '')
     store = checked_store(args.storage)
     if store is None:
         return 2
@@ -85,6 +104,7 @@ def serve(args: argparse.Namespace) -> int:
             print(f'removed {removed} temporary files left by an interrupted upload',
                   flush=True)
     os.environ.update(settings.to_env())
+    os.environ[MASTER_PID_ENV] = str(os.getpid())  # the monitor's processes: this one's tree
     os.environ[READ_TIMEOUT_ENV] = str(args.read_timeout)
     os.environ[MIN_BODY_RATE_ENV] = str(args.min_body_rate * 1024)
     _raise_file_limit()
@@ -108,6 +128,8 @@ def serve(args: argparse.Namespace) -> int:
     finally:
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
+        if settings.runtime_dir:
+            shutil.rmtree(settings.runtime_dir, ignore_errors=True)
     return 0
 
 
@@ -131,6 +153,7 @@ def prune(args: argparse.Namespace) -> int:
         print('retention keeps everything (every --keep-*-days is 0): nothing to do')
         return 0
     engine = make_engine(args.db)
+    track_writes(engine)  # what it deletes leaves the servers' cached reads at once
     try:
         freed = run_once(engine, store, policy, dry_run=args.dry_run)
     except StorageError as error:
@@ -332,7 +355,23 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument('--retention-interval', type=seconds, default=3600.0, metavar='SECONDS',
                      help='seconds between retention passes (one worker at a time across '
                           'workers and instances; 0: none, run `prune` instead)')
+    run.add_argument('--redis', default=os.environ.get('VD_CLOUD_REDIS', ''), metavar='URL',
+                     help="Redis (redis://host:6379/0) holding the dashboard's read cache for "
+                          "every instance (default: shared by this instance's workers only)")
+    run.add_argument('--cache-fresh', type=float, default=2.0, metavar='SECONDS',
+                     help='a cached read is answered without asking the database whether '
+                          'the data changed for this long (0: ask every time)')
+    run.add_argument('--cache-ttl', type=float, default=10.0, metavar='SECONDS',
+                     help='the longest a cached read is kept, even when the data did not '
+                          'change (0: no read cache)')
+    run.add_argument('--min-free-mb', type=int, default=1024,
+                     help='the check fails (and serve does not start) with less free space '
+                          'for snapshots')
     run.set_defaults(handler=serve)
+    commands.add_parser('check', parents=[run], add_help=False,
+                        help="run serve's start-up checks with these options (database, "
+                             'storage, port, TLS, Redis): one line each, exit 1 on a '
+                             'failure').set_defaults(handler=check)
     cut = commands.add_parser('prune', parents=[common, keep],
                               help='apply the retention policy once')
     cut.add_argument('--dry-run', action='store_true',

@@ -35,6 +35,7 @@ from vehicle_detection.cloud.server.deps import (
 from vehicle_detection.cloud.server.models import (
     AlertCreated, AlertIn, HeartbeatIn, ImageStored)
 from vehicle_detection.cloud.server.routes_config import latest_version
+from vehicle_detection.cloud.server.rollups import add_alert
 from vehicle_detection.cloud.server.storage import (
     check_jpeg, ImageStore, SnapshotConflict, StorageError, StorageFull)
 from vehicle_detection.wire import (
@@ -63,8 +64,9 @@ def post_alert(alert: AlertIn, request: Request, response: Response,
     if idempotency_key is not None and idempotency_key != str(alert.event_id):
         raise HTTPException(422, f'{IDEMPOTENCY_HEADER} must equal the event_id')
     engine = state(request).engine
+    detected_at = to_stored(alert.detected_at)
     values = {'event_id': str(alert.event_id), 'device_id': caller.device_pk,
-              'camera_id': alert.camera_id, 'detected_at': to_stored(alert.detected_at),
+              'camera_id': alert.camera_id, 'detected_at': detected_at,
               'received_at': utcnow(), 'track_id': alert.track_id,
               'class_name': alert.class_name, 'confidence': alert.confidence,
               'bbox': list(alert.bbox), 'image_width': alert.image_width,
@@ -77,7 +79,10 @@ def post_alert(alert: AlertIn, request: Request, response: Response,
                  .on_conflict_do_nothing(index_elements=['event_id']).returning(Alert.id))
     with writing(engine) as session:
         inserted = session.execute(statement).first()
-        if inserted is None:
+        if inserted is not None:  # in the same transaction: the rollup holds what is stored
+            add_alert(session, caller.device_pk, detected_at, alert.class_name, alert.kind,
+                      alert.replay)
+        else:
             existing = session.execute(select(Alert.id, Alert.device_id).where(
                 Alert.event_id == str(alert.event_id))).one()
             if existing.device_id != caller.device_pk:

@@ -35,7 +35,9 @@ async function problemOf(response) {
 }
 
 async function getJSON(path) {
-  const response = await fetch(path, { cache: 'no-store' });
+  // 'no-cache': the browser keeps the answer and asks again with If-None-Match; an
+  // unchanged read costs the server a 304 without a body.
+  const response = await fetch(path, { cache: 'no-cache' });
   if (response.status === 401) window.location.assign('/login'); // session ended
   if (!response.ok) {
     const error = new Error(await problemOf(response));
@@ -171,16 +173,48 @@ function showProblem(message) {
 
 let latestRefresh = 0; // a refresh overtaken by a newer one (the filters changed) draws nothing
 
+// The alerts shown, newest first, and the filters they were asked with: a refresh asks
+// only for newer ones (after_id), and again for recent ones still without a snapshot.
+const ALERT_LIMIT = 60;
+const SNAPSHOT_WAIT_MS = 120000; // an alert this old without a snapshot will not get one
+const shown = { query: null, items: [] };
+window.vdAlertQueries = []; // the alert queries asked, for the browser test
+
+function alertsAnchor() {
+  // The newest alert shown, or just before the oldest recent one still waiting for its
+  // snapshot (asked again to get it); 0 when none is shown.
+  const recentWithout = shown.items.filter((a) => !a.image_url
+    && Date.now() - new Date(a.received_at).getTime() < SNAPSHOT_WAIT_MS);
+  return Math.min(Math.max(0, ...shown.items.map((a) => a.id)),
+    ...recentWithout.map((a) => a.id - 1));
+}
+
+async function refreshAlerts(query) {
+  const alertQuery = new URLSearchParams(query);
+  alertQuery.set('limit', String(ALERT_LIMIT));
+  const same = shown.query === query.toString();
+  if (same) alertQuery.set('after_id', String(alertsAnchor()));
+  window.vdAlertQueries.push(alertQuery.toString());
+  const page = await getJSON(`${API}/alerts?${alertQuery}`);
+  if (!same || page.next_cursor !== null) { // new filters, or more new ones than shown
+    shown.items = page.items;
+  } else {
+    const fresh = new Map(page.items.map((a) => [a.id, a]));
+    const kept = shown.items.filter((a) => !fresh.has(a.id));
+    shown.items = [...page.items, ...kept].sort((a, b) => b.id - a.id).slice(0, ALERT_LIMIT);
+  }
+  shown.query = query.toString();
+  return { items: shown.items };
+}
+
 async function refresh() {
   const query = filters();
   const mine = ++latestRefresh;
   try {
     // The devices panel takes no filter: it stays current whatever the filters say.
     renderDevices(await getJSON(`${API}/devices`));
-    const alertQuery = new URLSearchParams(query);
-    alertQuery.set('limit', '60');
     const [page, stats] = await Promise.all([
-      getJSON(`${API}/alerts?${alertQuery}`), getJSON(`${API}/stats?${query}`)]);
+      refreshAlerts(query), getJSON(`${API}/stats?${query}`)]);
     if (mine !== latestRefresh) return;
     renderAlerts(page);
     renderStats(stats);

@@ -9,6 +9,7 @@ const TABLE_SPAN_MS = 24 * 3600e3; // the 15-minute table: at most 96 rows
 // Without a time window in the filters, the span each bucket draws: at most 180 bars.
 const BUCKET_SPAN_MS = { '1min': 3 * 3600e3, '15min': 24 * 3600e3, hour: 7 * 86400e3,
   day: 30 * 86400e3 };
+const BUCKET_S = { '1min': 60, '15min': 900, hour: 3600, day: 86400 };
 
 function trafficQuery(filters) {
   // The alert filters' device, time window and replays; the traffic panel's bucket. Only
@@ -16,7 +17,11 @@ function trafficQuery(filters) {
   const params = new URLSearchParams();
   const bucket = document.getElementById('t-bucket').value;
   if (filters.get('device')) params.set('device', filters.get('device'));
-  const until = filters.get('until') ? new Date(filters.get('until')) : new Date();
+  // Without an end in the filters, the end of the current bucket: every operator then asks
+  // the same query (one cached answer) and the server aligns to buckets anyway.
+  const step = BUCKET_S[bucket] * 1000;
+  const until = filters.get('until') ? new Date(filters.get('until'))
+    : new Date(Math.ceil(Date.now() / step) * step);
   const since = filters.get('since') ? new Date(filters.get('since'))
     : new Date(until.getTime() - BUCKET_SPAN_MS[bucket]);
   params.set('since', since.toISOString());
@@ -154,7 +159,7 @@ function tableQuery(query) {
 async function fetchCounts(query) {
   // The answer, or a refusal (422: the window is too large) as { refused: detail }.
   const path = `/api/v1/counts?${query}`;
-  const response = await fetch(path, { cache: 'no-store' });
+  const response = await fetch(path, { cache: 'no-cache' }); // revalidated with its ETag
   if (response.status === 422) return { refused: (await response.json()).detail };
   if (response.status === 401) window.location.assign('/login'); // session ended
   if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
