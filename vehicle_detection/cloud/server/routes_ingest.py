@@ -34,8 +34,8 @@ from vehicle_detection.cloud.server.deps import (
     authenticated, Caller, ServerState, state)
 from vehicle_detection.cloud.server.models import (
     AlertCreated, AlertIn, HeartbeatIn, ImageStored)
-from vehicle_detection.cloud.server.routes_config import latest_version
 from vehicle_detection.cloud.server.rollups import add_alert
+from vehicle_detection.cloud.server.routes_config import latest_version
 from vehicle_detection.cloud.server.storage import (
     check_jpeg, ImageStore, SnapshotConflict, StorageError, StorageFull)
 from vehicle_detection.wire import (

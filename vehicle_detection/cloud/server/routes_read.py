@@ -31,8 +31,8 @@ from vehicle_detection.cloud.server.deps import state
 from vehicle_detection.cloud.server.models import AlertOut, AlertPage, DeviceOut, Stats
 from vehicle_detection.cloud.server.read_params import (
     known_device, replay_choice, replay_condition, ReplayChoice, time_range, TimeRange)
-from vehicle_detection.cloud.server.routes_config import summaries
 from vehicle_detection.cloud.server.rollups import count_alerts
+from vehicle_detection.cloud.server.routes_config import summaries
 from vehicle_detection.cloud.server.storage import StorageError, StorageUnavailable
 from vehicle_detection.wire import (
     alert_image_path, ALERT_KINDS, ALERTS_PATH, API_PREFIX, DEVICES_PATH, JPEG_CONTENT_TYPE,
