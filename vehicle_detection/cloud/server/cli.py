@@ -17,7 +17,6 @@
 from __future__ import annotations
 
 import argparse
-import fcntl
 import ipaddress
 import math
 import os
@@ -25,7 +24,6 @@ from pathlib import Path
 import resource
 import shutil
 import sys
-import tempfile
 from typing import List, Optional
 
 from sqlalchemy.exc import OperationalError
@@ -53,8 +51,6 @@ from vehicle_detection.cloud.server.stores import open_store
 GRACEFUL_SHUTDOWN_S = 5
 WORKER_PING_S = 60  # seconds a worker has to answer its master's health check
 METRICS_PREFIX = 'vd-cloud-metrics-'  # + pid + '-': a folder per instance, local
-METRICS_OWNER = '.owner'  # locked by the instance's master while it runs
-_HELD: List[int] = []  # descriptors this process keeps locked
 
 
 def check(args: argparse.Namespace) -> int:
@@ -113,7 +109,7 @@ def serve(args: argparse.Namespace) -> int:
     if args.workers > 1 and not args.debug:
         # Each worker counts in files there; a scrape adds them up (metrics.py). Local to
         # this host and this instance (never the storage, which other instances share).
-        metrics_dir = new_metrics_folder()
+        metrics_dir = new_runtime_folder(prefix=METRICS_PREFIX)
         os.environ['PROMETHEUS_MULTIPROC_DIR'] = str(metrics_dir)
     scheme = 'https' if args.tls_cert else 'http'
     print(f'dashboard: {scheme}://{args.host}:{args.port}/  API docs: '
@@ -194,58 +190,6 @@ def _not_negative(text: str, unit: str, zero: str) -> float:
     if not math.isfinite(value) or value < 0:
         raise argparse.ArgumentTypeError(f'{unit} must be {zero} or more, not {text}')
     return value
-
-
-def new_metrics_folder() -> Path:
-    """
-    Make this instance's folder for its workers' metric files, under the temporary folder.
-
-    The master holds a lock on a file in it while it runs; folders whose lock
-    is free are left-overs of killed servers and are removed here. The lock,
-    not a process id, tells: servers in other PID namespaces (containers)
-    may share the temporary folder. A lock of all the folders covers the
-    moment between making a folder and locking it.
-    """
-    temporary = Path(tempfile.gettempdir())
-    guard = _lock_file(temporary / (METRICS_PREFIX + 'lock'), fcntl.LOCK_EX)
-    try:
-        if guard is not None:
-            for folder in temporary.glob(METRICS_PREFIX + '*-*'):
-                if folder.is_dir():
-                    _remove_if_abandoned(folder)
-        folder = Path(tempfile.mkdtemp(prefix=f'{METRICS_PREFIX}{os.getpid()}-'))
-        owner = _lock_file(folder / METRICS_OWNER, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        assert owner is not None  # a new file in a new folder of ours
-        _HELD.append(owner)  # until this process ends
-    finally:
-        if guard is not None:
-            os.close(guard)
-    return folder
-
-
-def _lock_file(path: Path, how: int) -> Optional[int]:
-    """Open ``path`` and ``flock`` it; None when it cannot be opened or is locked."""
-    try:
-        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    except OSError:  # another user's
-        return None
-    try:
-        fcntl.flock(descriptor, how)
-    except OSError:
-        os.close(descriptor)
-        return None
-    return descriptor
-
-
-def _remove_if_abandoned(folder: Path) -> None:
-    if not (folder / METRICS_OWNER).exists():
-        return  # not made by this scheme (or not ours): leave it
-    owner = _lock_file(folder / METRICS_OWNER, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    if owner is not None:  # its server is gone
-        try:
-            shutil.rmtree(folder, ignore_errors=True)
-        finally:
-            os.close(owner)
 
 
 def _remove_legacy_state(storage: str) -> None:

@@ -35,19 +35,24 @@ OWNER = '.owner'
 _HELD: List[int] = []  # descriptors this process keeps locked until it ends
 
 
-def new_runtime_folder(base: Optional[Path] = None) -> Path:
-    """Make this instance's runtime folder (and remove abandoned ones)."""
+def new_runtime_folder(base: Optional[Path] = None, prefix: str = PREFIX) -> Path:
+    """
+    Make this instance's folder named ``prefix`` + pid + '-' (and remove abandoned ones).
+
+    The lock, not a process id, tells an abandoned folder: servers in other
+    PID namespaces (containers) may share the temporary folder.
+    """
     base = base or Path(tempfile.gettempdir())
     # One starting server at a time: none removes a folder another made but has not locked.
-    guard = _lock(base / (PREFIX + 'lock'), fcntl.LOCK_EX)
+    guard = _lock(base / (prefix + 'lock'), fcntl.LOCK_EX)
     try:
-        for folder in base.glob(PREFIX + '*-*'):
+        for folder in base.glob(prefix + '*-*'):
             if folder.is_dir() and (folder / OWNER).exists():
                 owner = _lock(folder / OWNER)
                 if owner is not None:  # its server is gone
                     shutil.rmtree(folder, ignore_errors=True)
                     os.close(owner)
-        folder = Path(tempfile.mkdtemp(prefix=f'{PREFIX}{os.getpid()}-', dir=base))
+        folder = Path(tempfile.mkdtemp(prefix=f'{prefix}{os.getpid()}-', dir=base))
         owner = _lock(folder / OWNER)
         assert owner is not None  # a new file in a new folder of ours
         _HELD.append(owner)
