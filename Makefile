@@ -16,7 +16,7 @@ SOURCE ?= $(SHARED)/samples
 MODEL ?= $(SHARED)/models/yolox_nano.onnx
 RUN_APT := cmake g++
 BENCH_APT := postgresql haproxy
-TEST_APT := libxml2-utils postgresql chromium chromium-driver systemd haproxy
+TEST_APT := libxml2-utils postgresql chromium chromium-driver systemd haproxy redis-server
 
 export AMENT_PREFIX_PATH := $(CURDIR)/$(VENV)
 export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
@@ -112,6 +112,7 @@ bench: env $(VENV)/.apt-bench
 	$(PY) bench/detector.py
 	$(PY) bench/cloud_load.py
 	$(PY) bench/cloud_images.py
+	$(PY) bench/operators.py
 	$(PY) bench/outbox.py
 
 clean:

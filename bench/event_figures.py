@@ -34,12 +34,12 @@ from vehicle_detection.core.detection.detections import Detections
 from vehicle_detection.core.detection.tracker import ByteTracker
 from vehicle_detection.core.evaluation.alerts import (
     match_alert, run_policy, score_alerts, truth_as_detections)
-from vehicle_detection.core.evaluation.counts import counted_crossings, true_crossings
+from vehicle_detection.core.evaluation.counts import (
+    counted_crossings, true_crossings, wrong_way_truth)
 from vehicle_detection.core.evaluation.runs import default_policy
 from vehicle_detection.core.evaluation.scenarios import scenario
 from vehicle_detection.core.evaluation.scene import build_truth, CLASS_OF, Scene, visible_vehicles
 from vehicle_detection.core.events.event import FrameInfo
-from vehicle_detection.core.events.geometry import side_of
 from vehicle_detection.core.events.wrong_way import WrongWayRule, WrongWaySettings
 from vehicle_detection.core.params import slice_of
 
@@ -61,25 +61,6 @@ def tracked(scene: Scene, seed: int) -> List[Detections]:
             for index, truth in enumerate(scene.truth)]
 
 
-def wrong_way_truth(scene: Scene) -> set:
-    """Return the vehicles whose true path crosses a carriageway's line against its way."""
-    lines = parse_geometry(CARRIAGEWAYS, '').in_pixels(*SIZE)[0]
-    first, last = {}, {}
-    for frame in scene.truth:
-        for truth in frame:
-            if truth.visible >= 0.4 and truth.box[3] - truth.box[1] >= 8:
-                first.setdefault(truth.vehicle_id, truth)
-                last[truth.vehicle_id] = truth
-    found = set()
-    for vehicle, start in first.items():
-        for line in lines:
-            before, after = side_of(line, start.box), side_of(line, last[vehicle].box)
-            if before is not None and after and before != after \
-                    and line.directions[0 if after > 0 else 1] != line.oneway:
-                found.add(vehicle)
-    return found
-
-
 def scene_figures(name: str, fps: float, seeds: Sequence[int]) -> Dict[str, float]:
     """Return alert, class, count and wrong-way figures of a scene over some seeds."""
     vehicles = alerted = duplicates = no_vehicle = wrong_class = 0
@@ -98,7 +79,8 @@ def scene_figures(name: str, fps: float, seeds: Sequence[int]) -> Dict[str, floa
                 and alert.sighting.class_name != CLASS_OF[kinds[vehicle]]
         errors, true = _count_errors(scene, frames)
         count_errors, crossings = count_errors + errors, crossings + true
-        expected = wrong_way_truth(scene)
+        carriageways = parse_geometry(CARRIAGEWAYS, '').in_pixels(*SIZE)[0]
+        expected = wrong_way_truth(scene.truth, carriageways)
         events = run_policy(frames, fps, wrong_way_rule(CARRIAGEWAYS), SIZE)
         hits = collections.Counter(match_alert(e, scene.truth[e.frame]) for e in events)
         wrong_true += len(expected)

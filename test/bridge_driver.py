@@ -34,7 +34,8 @@ import numpy as np
 from vehicle_detection.core.bridge.budget import DataBudget, SnapshotPlan
 from vehicle_detection.core.bridge.outbox import Outbox
 from vehicle_detection.core.bridge.snapshot import encode_snapshot
-from vehicle_detection.core.bridge.uploader import Uploader, UploadSettings
+from vehicle_detection.core.bridge.upload_settings import UploadSettings
+from vehicle_detection.core.bridge.uploader import Uploader
 from vehicle_detection.wire import Alert, utc_iso
 
 

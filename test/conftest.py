@@ -168,3 +168,15 @@ def fleet(request, tmp_path_factory) -> Iterator[object]:
         yield Fleet(server, keys, store)
     finally:
         server.stop()
+
+
+@pytest.fixture
+def redis_server():
+    """Yield a Redis server (Debian's redis-server) of its own on 127.0.0.1 (starts in ~0.1 s)."""
+    from redis_server import RedisServer
+
+    server = RedisServer()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -26,9 +26,12 @@ import numpy as np
 import pytest
 
 from vehicle_detection.core.bridge.budget import DataBudget, PROTOCOL_OVERHEAD_BYTES
-from vehicle_detection.core.bridge.config import BRIDGE_PARAMS, insecure_url, resolve_api_key
+from vehicle_detection.core.bridge.config import (
+    BRIDGE_PARAMS, BridgeSettings, insecure_url, resolve_api_key)
 from vehicle_detection.core.bridge.outbox import Outbox
 from vehicle_detection.core.bridge.snapshot import encode_snapshot, FrameRing
+from vehicle_detection.core.bridge.watch import TrafficWatch
+from vehicle_detection.core.events.vehicles import Sighting
 from vehicle_detection.core.params import defaults
 from vehicle_detection.wire import Alert
 
@@ -89,6 +92,32 @@ def test_frame_ring_finds_the_exact_stamp() -> None:
         ring.add(stamp, np.full((2, 2, 3), stamp, np.uint8))
     assert ring.get(4)[0, 0, 0] == 4 and ring.get(2)[0, 0, 0] == 2
     assert ring.get(1) is None  # fell out of the ring
+
+
+def test_a_fast_cameras_alert_keeps_its_best_view_beyond_the_ring() -> None:
+    """60 fps, 30 frames kept, 1 s snapshot window: the best view is 60 frames old when due."""
+    settings = BridgeSettings()
+    assert settings.frame_buffer == 30 and settings.snapshot_window == 1.0
+    watch, ring = TrafficWatch(settings), FrameRing(settings.frame_buffer)
+    events, stamps = [], [10**9 + index * 10**9 // 60 for index in range(150)]
+    for index, stamp in enumerate(stamps):  # a car driving away: its first views are best
+        ring.add(stamp, np.full((2, 2, 3), index % 256, np.uint8))
+        size = 200.0 - index
+        watched = watch.update([Sighting(7, 'car', 0.9, (100.0, 100.0, 100.0 + size,
+                                                         100.0 + size))], stamp)
+        events += [(event, ring.get(event.frame)) for event in watched.events]
+        ring.hold(watched.held)
+    assert len(events) == 1, events
+    event, frame = events[0]
+    assert event.sighting.bbox[2] - event.sighting.bbox[0] > 190  # the view at confirmation
+    assert frame is not None and int(frame[0, 0, 0]) == stamps.index(event.frame)
+    assert ring.get(event.frame) is None  # let go once taken
+    busy = FrameRing(2)
+    busy.hold(frozenset(range(100)))
+    for stamp in range(100):
+        busy.add(stamp, np.zeros((1, 1), np.uint8))
+    assert busy.get(0) is None and busy.get(99 - 2 - FrameRing.MAX_HELD) is None
+    assert busy.get(98 - FrameRing.MAX_HELD) is not None  # at most MAX_HELD held
 
 
 def test_frame_ring_finds_the_nearest_frame_within_a_bound() -> None:

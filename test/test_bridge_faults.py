@@ -35,7 +35,8 @@ import requests
 
 from vehicle_detection.core.bridge.budget import DataBudget
 from vehicle_detection.core.bridge.outbox import Outbox
-from vehicle_detection.core.bridge.uploader import Uploader, UploadSettings
+from vehicle_detection.core.bridge.upload_settings import UploadSettings
+from vehicle_detection.core.bridge.uploader import Uploader
 from vehicle_detection.wire import Alert
 from waiting import Inbox, wait_until
 

@@ -216,7 +216,8 @@ def test_full_disk_and_no_inodes_are_507_and_leave_nothing(tmp_path: Path,
                                                            small_disk: Path) -> None:
     db = f'sqlite:///{tmp_path}/cloud.db'  # the database stays on the big disk
     key = add_device('edge-1', db, str(small_disk))
-    server = CloudServer(db, str(small_disk), ['--rate-limit', '0'])
+    # --min-free-mb 0: the start-up check would refuse a disk this small (test_server_checks)
+    server = CloudServer(db, str(small_disk), ['--rate-limit', '0', '--min-free-mb', '0'])
     headers = {'X-API-Key': key}
     codes = []
     try:

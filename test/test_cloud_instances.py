@@ -43,7 +43,8 @@ from vehicle_detection.cloud.server.db import Alert, make_engine
 from vehicle_detection.cloud.server.rate_limits import buckets_for, SharedRateLimiter
 from vehicle_detection.core.bridge.budget import DataBudget
 from vehicle_detection.core.bridge.outbox import Outbox
-from vehicle_detection.core.bridge.uploader import Uploader, UploadSettings
+from vehicle_detection.core.bridge.upload_settings import UploadSettings
+from vehicle_detection.core.bridge.uploader import Uploader
 from waiting import wait_until
 
 PASSWORD = 'a long enough password'

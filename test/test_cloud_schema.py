@@ -121,9 +121,9 @@ def test_migration_0005_sets_duplicate_periods_aside(backend: str, request,
 
 
 @pytest.mark.parametrize('backend', ['sqlite', 'postgresql'])
-def test_migration_0014_adds_scheme_and_quality_and_goes_back(
+def test_migration_0015_adds_scheme_and_quality_and_goes_back(
         backend: str, request, tmp_path: Path) -> None:
-    """Records of before 0014 keep their counts with a null quality; a downgrade keeps them."""
+    """Records of before 0015 keep their counts with a null quality; a downgrade keeps them."""
     url = (f'sqlite:///{tmp_path}/old.db' if backend == 'sqlite'
            else request.getfixturevalue('postgres').new_database())
     command.upgrade(alembic_config(url), '0010')
@@ -135,7 +135,7 @@ def test_migration_0014_adds_scheme_and_quality_and_goes_back(
             db.execute(text('INSERT INTO count_records (id, record_id, device_id, camera_id, '
                             "period_start, period_s, received_at) VALUES (1, 'aaaaaaaa', 1, "
                             "'cam0', 1772438400, 60, '2026-03-02 08:01:00')"))
-        command.upgrade(alembic_config(url), '0014')
+        command.upgrade(alembic_config(url), '0015')
         with engine.begin() as db:
             old = db.execute(text('SELECT scheme, quality_flags, observed_s FROM '
                                   'count_records')).one()

@@ -169,6 +169,9 @@ def test_counting_without_images_or_track_ids_says_why(ros_context, tmp_path: Pa
         latest = counts.wait_for(lambda m: any(json.loads(x.data)['total'] for x in m),
                                  what='the crossing on traffic_counts')[-1]
         assert json.loads(latest.data)['total'][0]['count'] == 1
+        # The frame that counted it (bottom 140, past the line's band): a recording of the
+        # statuses (validate record) places the crossing there.
+        assert json.loads(latest.data)['stamp'] == (START_NS + 28 * 100_000_000) / 1e9
         drive(-1, 40)  # the detector tracks nothing
         diagnostics.wait_for(warned('counting needs track ids'),
                              what='a warning that counting needs track ids')

@@ -26,11 +26,11 @@ from vehicle_detection.core.bridge.config import BridgeSettings
 from vehicle_detection.core.counting.config import parse_geometry
 from vehicle_detection.core.detection.tracker import ByteTracker
 from vehicle_detection.core.evaluation.alerts import match_alert, run_policy, truth_as_detections
+from vehicle_detection.core.evaluation.counts import wrong_way_truth
 from vehicle_detection.core.evaluation.scenarios import scenario
 from vehicle_detection.core.evaluation.scene import build_truth, Scene
 from vehicle_detection.core.events.dwell import DwellSettings, ZoneDwellRule
 from vehicle_detection.core.events.event import FrameInfo, VehicleEvent
-from vehicle_detection.core.events.geometry import side_of
 from vehicle_detection.core.events.policy import AlertPolicy
 from vehicle_detection.core.events.reid import LastSeen, same_vehicle
 from vehicle_detection.core.events.rules import build_rules, configure_rules, RULES
@@ -155,31 +155,13 @@ def test_no_wrong_way_alert_for_a_box_that_jumps_back_or_was_never_a_vehicle() -
     assert feed(wrong_way_rule(NORTH), passed_on) == []
 
 
-def wrong_way_truth(scene: Scene, lines) -> set:
-    """Return the vehicles whose true path crosses a line against its one way."""
-    first, last = {}, {}
-    for frame in scene.truth:
-        for truth in frame:
-            if truth.visible >= 0.4 and truth.box[3] - truth.box[1] >= 8:
-                first.setdefault(truth.vehicle_id, truth)
-                last[truth.vehicle_id] = truth
-    crossing = set()
-    for vehicle, start in first.items():
-        for line in lines:
-            before, after = side_of(line, start.box), side_of(line, last[vehicle].box)
-            if before is not None and after and before != after \
-                    and line.directions[0 if after > 0 else 1] != line.oneway:
-                crossing.add(vehicle)
-    return crossing
-
-
 @pytest.mark.parametrize('fps', [10.0, 30.0])
 def test_every_generated_wrong_way_driver_is_alerted_once_and_no_one_else(fps: float) -> None:
     """Measured: 13 of 13 at both rates, none else (bench/tracking.py: 10 000 vehicles)."""
     for name in ('wrong_way', 'rigs', 'close'):
         scene = build_truth(scenario(name, seed=0, fps=fps))
         lines = parse_geometry(CARRIAGEWAYS, '').in_pixels(*SIZE)[0]
-        expected = wrong_way_truth(scene, lines)
+        expected = wrong_way_truth(scene.truth, lines)
         assert expected <= {v.vehicle_id for v in scene.vehicles if v.wrong_way}
         events = run_policy(tracked(scene), fps, wrong_way_rule(CARRIAGEWAYS), SIZE)
         alerted = collections.Counter(match_alert(e, scene.truth[e.frame]) for e in events)

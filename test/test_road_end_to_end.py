@@ -244,21 +244,23 @@ def dashboard_chart(browser, url: str) -> set:  # noqa: F811
         'document.getElementById("f-replay").value = "only";',  # the bags are replays
         SCENE_START // 10**6 - 60_000, CLIP_START // 10**6 + 120_000)
     Select(browser.find_element(By.ID, 't-bucket')).select_by_value('1min')  # change: refresh
-    # Found afresh each time: the 5 s refresh redraws the charts.
-    wait.until(lambda d: len(d.find_elements(
-        By.CSS_SELECTOR, '#traffic figure[data-line="low"] rect[data-key]')) >= 3)
+    # At least 3 bars drawn (data-bars: the chart's non-empty bars; the 5 s refresh redraws).
+    wait.until(lambda d: int(d.execute_script(
+        'const f = document.querySelector(\'#traffic figure[data-line="low"]\');'
+        'return f ? f.dataset.bars || 0 : 0')) >= 3)
     ARTIFACTS.mkdir(exist_ok=True)
     assert browser.find_element(By.ID, 'traffic-panel').screenshot(
         str(ARTIFACTS / 'traffic.png'))  # the README's picture (docs/traffic.png)
     csv_link = browser.find_element(By.ID, 't-csv').get_attribute('href')
     table = requests.get(csv_link, timeout=10).text.splitlines()
-    assert table[0] == ('bucket_start,device_id,line,direction,class_name,count,'
-                        'coverage_s,observed_s,quality,scheme,' + ','.join(SPEED_COLUMNS))
+    assert table[0] == ('bucket_start_utc,bucket_start_local,tz,device_id,line,direction,'
+                        'class_name,count,coverage_s,observed_s,quality,scheme,'
+                        + ','.join(SPEED_COLUMNS))
     # The bridge's class scheme, and the quality it saw in the images: daylight, never dark
     # nor glaring; the jump of the stamps from the scene's bag to the clip's is a stall.
-    seen = {tuple(row.split(',')[8:10]) for row in table[1:]}
+    seen = {tuple(row.split(',')[10:12]) for row in table[1:]}
     assert {scheme for _, scheme in seen} == {'uk6'} and ('ok', 'uk6') in seen, seen
     assert {quality for quality, _ in seen} <= {'ok', 'stalled', 'camera_reconnected stalled'}
     return set(browser.execute_script(  # read in one go, between two redraws
         'return [...document.querySelectorAll(arguments[0])].map(t => t.textContent)',
-        '#traffic figure[data-line="low"] text.legend'))
+        '#traffic figure[data-line="low"] ul.legend li'))

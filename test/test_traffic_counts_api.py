@@ -129,9 +129,10 @@ def test_counts_are_stored_once_and_summed_into_buckets(fleet: Fleet) -> None:
                               timeout=10)
     assert csv_answer.headers['content-type'].startswith('text/csv')
     table = list(csv.DictReader(io.StringIO(csv_answer.text)))
-    assert [(r['bucket_start'], r['line'], r['direction'], r['class_name'], r['count'])
-            for r in table] == [('2026-03-02T08:00:00Z', 'bar', 'away', 'truck', '60'),
-                                ('2026-03-02T08:00:00Z', 'bar', 'towards', 'car', '120')]
+    assert [(r['bucket_start_utc'], r['line'], r['direction'], r['class_name'], r['count'],
+             r['coverage_s']) for r in table] == [
+        ('2026-03-02T08:00:00Z', 'bar', 'away', 'truck', '60', '3600'),
+        ('2026-03-02T08:00:00Z', 'bar', 'towards', 'car', '120', '3600')]
 
 
 def test_a_record_id_of_another_device_is_409(fleet: Fleet) -> None:
@@ -314,8 +315,68 @@ def test_the_csv_export_never_hands_a_spreadsheet_a_formula(fleet: Fleet) -> Non
     assert post(fleet, record(start, (('bar', 'away', '=HYPERLINK("x")', 2),))).status_code == 201
     table = requests.get(f'{fleet.url}/counts.csv', timeout=10, params={
         'from': '2026-03-02T20:00:00Z', 'to': '2026-03-02T21:00:00Z', 'bucket': 'hour'}).text
-    row = list(csv.reader(io.StringIO(table)))[1]
-    assert row[4] == "'=HYPERLINK(\"x\")" and row[5] == '2', row
+    [row] = csv.DictReader(io.StringIO(table))
+    assert row['class_name'] == "'=HYPERLINK(\"x\")" and row['count'] == '2', row
+
+
+# Europe/London goes from GMT to BST at 01:00 UTC that day: the local column shows the jump.
+DST_DAY = datetime(2026, 3, 29, tzinfo=timezone.utc)
+
+
+def test_the_csv_has_a_row_per_observed_bucket_zeros_included_and_states_its_zone(
+        fleet: Fleet) -> None:
+    # 00:00 two cars away; 00:15 a period with no vehicle; 00:30 not observed; 00:45 half
+    # observed (a 450 s period) with a truck towards; 01:00 one car away.
+    observed = [(DST_DAY, 60, (('bar', 'away', 'car', 2),)), (DST_DAY + timedelta(minutes=15),
+                60, ()), (DST_DAY + timedelta(minutes=45), 450, (('bar', 'towards', 'truck', 1),)),
+                (DST_DAY + timedelta(hours=1), 60, (('bar', 'away', 'car', 1),))]
+    for start, period_s, rows in observed:
+        assert post(fleet, record(start, rows, device='edge-2', period_s=period_s),
+                    device='edge-2').status_code == 201
+    window = {'device': 'edge-2', 'since': '2026-03-29T00:00:00Z',
+              'until': '2026-03-29T01:15:00Z'}
+
+    def table(**params: str) -> list:
+        answer = requests.get(f'{fleet.url}/counts.csv', timeout=10,
+                              params={**window, **params})
+        assert answer.status_code == 200, answer.text
+        return list(csv.DictReader(io.StringIO(answer.text)))
+
+    london = table(tz='Europe/London')
+    assert [(r['bucket_start_utc'], r['bucket_start_local'], r['direction'], r['class_name'],
+             r['count'], r['coverage_s']) for r in london] == [
+        ('2026-03-29T00:00:00Z', '2026-03-29T00:00:00+00:00', 'away', 'car', '2', '60'),
+        ('2026-03-29T00:00:00Z', '2026-03-29T00:00:00+00:00', 'towards', 'truck', '0', '60'),
+        ('2026-03-29T00:15:00Z', '2026-03-29T00:15:00+00:00', 'away', 'car', '0', '60'),
+        ('2026-03-29T00:15:00Z', '2026-03-29T00:15:00+00:00', 'towards', 'truck', '0', '60'),
+        # 00:30 was not observed: no row, not a zero.
+        ('2026-03-29T00:45:00Z', '2026-03-29T00:45:00+00:00', 'away', 'car', '0', '450'),
+        ('2026-03-29T00:45:00Z', '2026-03-29T00:45:00+00:00', 'towards', 'truck', '1', '450'),
+        ('2026-03-29T01:00:00Z', '2026-03-29T02:00:00+01:00', 'away', 'car', '1', '60'),
+        ('2026-03-29T01:00:00Z', '2026-03-29T02:00:00+01:00', 'towards', 'truck', '0', '60')]
+    assert {r['tz'] for r in london} == {'Europe/London'}
+    assert {r['device_id'] for r in london} == {'edge-2'}
+    # By direction only: the same buckets, one row per direction.
+    assert [(r['bucket_start_utc'][11:16], r['direction'], r['class_name'], r['count'])
+            for r in table(tz='Asia/Kolkata', by='direction')][:2] == [
+        ('00:00', 'away', '', '2'), ('00:00', 'towards', '', '0')]
+    assert table(tz='Asia/Kolkata')[0]['bucket_start_local'] == '2026-03-29T05:30:00+05:30'
+    # Without tz: the server's own zone (this test's, the same machine), named per row.
+    for row in table():
+        utc = datetime.fromisoformat(row['bucket_start_utc'].replace('Z', '+00:00'))
+        assert row['bucket_start_local'] == utc.astimezone().isoformat()
+        assert row['tz'] == utc.astimezone().tzname()
+    # A window observed without a single vehicle: one row of 0 per observed bucket.
+    empty = table(since='2026-03-29T00:15:00Z', until='2026-03-29T00:45:00Z')
+    assert [(r['bucket_start_utc'], r['line'], r['count'], r['coverage_s'])
+            for r in empty] == [('2026-03-29T00:15:00Z', '', '0', '60')]
+    assert [r['line'] for r in table(since='2026-03-29T00:15:00Z', line='bar',
+                                     until='2026-03-29T00:45:00Z')] == ['bar']
+    for wrong in ('Mars/Olympus', '../../etc/passwd', 'x' * 300, ''):
+        refused = requests.get(f'{fleet.url}/counts.csv', params={**window, 'tz': wrong},
+                               timeout=10)
+        assert refused.status_code == 422, wrong
+        assert 'IANA name' in refused.json()['detail'], refused.text
 
 
 def test_stopped_vehicle_alerts_name_their_zone(fleet: Fleet) -> None:
@@ -406,3 +467,24 @@ def test_an_outbox_of_an_older_version_gains_the_kind_column(tmp_path) -> None:
     event = outbox.next_open()
     assert event is not None and event.kind == 'alert'
     outbox.close()
+
+
+def test_a_csv_past_the_row_bound_with_its_zeros_is_refused(fleet: Fleet) -> None:
+    # One minute with every key a device may count in a day (1024), then 48 minutes with no
+    # vehicle: 49 x 1024 rows with the zeros, over the bound, though the stored rows are few.
+    start = datetime(2026, 4, 1, 6, tzinfo=timezone.utc)
+    assert post(fleet, record(start, every_key(MAX_COUNT_LINES, MAX_COUNT_CLASSES))
+                ).status_code == 201
+    for minute in range(1, 49):
+        assert post(fleet, record(start + timedelta(minutes=minute), ())).status_code == 201
+    window = {'device': 'edge-1', 'since': utc_iso(start),
+              'until': utc_iso(start + timedelta(minutes=49)), 'bucket': '1min'}
+    assert 49 * MAX_COUNT_ROWS > MAX_ANSWER_ROWS
+    refused = requests.get(f'{fleet.url}/counts.csv', params=window, timeout=30)
+    assert refused.status_code == 422
+    assert f'{49 * MAX_COUNT_ROWS} rows' in refused.json()['detail']
+    # Summed over class: 64 keys a minute, answered, every minute observed.
+    table = list(csv.DictReader(io.StringIO(requests.get(
+        f'{fleet.url}/counts.csv', params={**window, 'by': 'direction'}, timeout=30).text)))
+    assert len(table) == 49 * MAX_COUNT_LINES * 2
+    assert sum(int(row['count']) for row in table) == MAX_COUNT_ROWS

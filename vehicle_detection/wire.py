@@ -34,28 +34,13 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 import uuid
 
 from vehicle_detection.wire_speeds import speed_kmh_problem, speeds_problems, vehicles_problems
-from vehicle_detection.wire_values import (  # noqa: F401,RUF100 (re-exports, for flake8)
-    bbox_problem as bbox_problem,
-    class_name_problem as class_name_problem,
-    EARLIEST_DETECTION as EARLIEST_DETECTION,
-    is_integer as is_integer,
-    is_integer_in,
-    is_number as is_number,
-    is_valid_name as is_valid_name,
-    json_fields,
-    MAX_CLASS_NAME_LENGTH as MAX_CLASS_NAME_LENGTH,
-    MAX_CLOCK_SKEW_S as MAX_CLOCK_SKEW_S,
-    MAX_IMAGE_SIDE as MAX_IMAGE_SIDE,
-    MAX_NAME_LENGTH as MAX_NAME_LENGTH,
-    MAX_TRACK_ID as MAX_TRACK_ID,
-    NAME_PATTERN as NAME_PATTERN,
-    name_problems,
-    plausible_time as plausible_time,
-    printable_text as printable_text,
-    refuse,
-    time_problem,
-    uuid_problem,
-)
+# Part of the contract: the single-value checks and limits, re-exported.
+from vehicle_detection.wire_values import (  # noqa: F401
+    bbox_problem, class_name_problem, EARLIEST_DETECTION, is_integer, is_number, is_valid_name,
+    MAX_CLASS_NAME_LENGTH, MAX_CLOCK_SKEW_S, MAX_IMAGE_SIDE, MAX_NAME_LENGTH, MAX_TRACK_ID,
+    NAME_PATTERN, plausible_time, printable_text)
+from vehicle_detection.wire_values import (
+    is_integer_in, json_fields, name_problems, refuse, time_problem, uuid_problem)
 
 API_PREFIX = '/api/v1'
 HEALTH_PATH = f'{API_PREFIX}/health'

@@ -28,6 +28,8 @@ COMMANDS = {
     'doctor': ('vehicle_detection.cli.doctor', 'check model, camera, cloud, key and disk'),
     'bag': ('vehicle_detection.cli.bag', 'make, play and compare rosbag2 recordings'),
     'detect': ('vehicle_detection.cli.detect', 'detect vehicles in images or a video, no ROS'),
+    'validate': ('vehicle_detection.cli.validate',
+                 'field check: record a window, count it by hand, report the error'),
 }
 
 

@@ -30,11 +30,13 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
 from rclpy.context import Context
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
@@ -42,14 +44,18 @@ from vehicle_detection.core.bridge import health
 from vehicle_detection.core.bridge.budget import DataBudget
 from vehicle_detection.core.bridge.config import (
     BRIDGE_PARAMS, BridgeSettings, insecure_url, resolve_api_key, speed_trap_problem)
+from vehicle_detection.core.bridge.config_sync import ConfigSync
 from vehicle_detection.core.bridge.link import LinkState
 from vehicle_detection.core.bridge.outbox import Outbox
 from vehicle_detection.core.bridge.outbox_owner import OutboxInUse, OutboxOwner
 from vehicle_detection.core.bridge.recorder import AlertRecorder, MB
+from vehicle_detection.core.bridge.remote_config import (
+    changes_for, ConfigFile, ConfigFileDamaged, ConfigRecord, ConfigRefused, RemoteConfig)
 from vehicle_detection.core.bridge.run_summary import run_figures, RunFigures
 from vehicle_detection.core.bridge.snapshot import FrameRing
 from vehicle_detection.core.bridge.system_health import system_figures
-from vehicle_detection.core.bridge.uploader import Uploader, UploadSettings
+from vehicle_detection.core.bridge.upload_settings import UploadSettings
+from vehicle_detection.core.bridge.uploader import Uploader
 from vehicle_detection.core.bridge.watch import TrafficWatch
 from vehicle_detection.core.bridge.writer import EventWriter
 from vehicle_detection.core.counting.quality import frame_light
@@ -66,6 +72,7 @@ from vehicle_detection.ros.spin import run_nodes
 from vision_msgs.msg import Detection2DArray
 
 SHUTDOWN_DRAIN_S = 5.0  # at a stop, what was just queued gets this long to be sent
+REMOTE_APPLY_WAIT_S = 10.0  # the health thread waits this long for the executor to apply
 LEVELS = {health.OK: OK, health.WARN: WARN, health.ERROR: ERROR}
 
 
@@ -105,9 +112,7 @@ class CloudBridgeNode(Node):
         self.frame_ring = FrameRing(settings.frame_buffer)
         self.uploader = Uploader(slice_of(UploadSettings, settings, api_key=api_key),
                                  self.outbox, self.budget, self.health_figures)
-        if settings.enabled and api_key:
-            self.uploader.start()
-        elif settings.enabled:
+        if settings.enabled and not api_key:
             self._problem = self._problem or (
                 'no API key: set VD_CLOUD_API_KEY or api_key_file; events are kept locally')
         self.writer = EventWriter(self.recorder, self.frame_ring, lambda: self.settings,
@@ -121,6 +126,11 @@ class CloudBridgeNode(Node):
         self.create_service(Trigger, '~/health_check', self._health_check)
         self._diagnostics = DiagnosticsPublisher(self, hardware_id=settings.api_base_url)
         self.create_timer(settings.diagnostics_period, self._report)
+        self.remote = self._start_remote_config()  # the node is whole: its values may change
+        self.uploader.after_heartbeat = lambda exchange, answer: self.remote.after_heartbeat(
+            exchange, self.settings.device_id, answer)
+        if settings.enabled and api_key:
+            self.uploader.start()
         self.get_logger().info(
             f'cloud bridge ready: {settings.api_base_url} as {settings.device_id} (key from '
             f'{self._key_source}), outbox in {settings.data_dir}'
@@ -146,6 +156,67 @@ class CloudBridgeNode(Node):
             self._warn(self.watch.recheck())
             self._publish_counts()
 
+    # -- configuration from the dashboard ----------------------------------------------------
+    def _start_remote_config(self) -> ConfigSync:
+        """Apply the configuration kept from the last run (unless remote_config is false)."""
+        self._local_values = dict(self.params.values)  # what a version leaving one out restores
+        self._remote_request: Optional[Tuple[RemoteConfig, threading.Event, Dict[str, Any]]] = None
+        self._remote_lock = threading.Lock()
+        self._remote_wake = self.create_guard_condition(self._apply_remote_request)
+        store, enabled = ConfigFile(self.settings.data_dir), self.settings.remote_config
+        try:
+            record = store.load()
+        except ConfigFileDamaged as error:  # the server's latest version is fetched again
+            self.get_logger().warning(f'configuration from the server forgotten: {error}')
+            record = ConfigRecord()
+        kept = record.applied if enabled else None
+        if record.state == 'refused' or not enabled:
+            record.version = 0  # ask again: this software (or remote_config) may differ now
+        record.applied = None
+        if kept is not None:
+            reason = self._set_remote(kept, None)
+            if reason is None:
+                record.applied = kept
+                self.get_logger().info(f'configuration version {kept.version} from the server '
+                                       f'applied (kept from the last run in {store.path})')
+            else:
+                record.outcome(kept.version, reason)
+                self.get_logger().warning(f'configuration version {kept.version} from the '
+                                          f'server no longer applies: {reason}')
+        return ConfigSync(store, record, enabled, self._apply_remote, self.get_logger())
+
+    def _apply_remote(self, config: RemoteConfig) -> Optional[str]:
+        """Have the executor apply ``config`` (health thread); return why it was refused."""
+        done: threading.Event = threading.Event()
+        verdict: Dict[str, Any] = {}
+        with self._remote_lock:
+            self._remote_request = (config, done, verdict)
+        self._remote_wake.trigger()
+        if not done.wait(REMOTE_APPLY_WAIT_S):
+            raise TimeoutError(f'configuration {config.version} not applied in time')
+        return verdict['reason']
+
+    def _apply_remote_request(self) -> None:
+        with self._remote_lock:
+            request, self._remote_request = self._remote_request, None
+        if request is not None:
+            config, done, verdict = request
+            verdict['reason'] = self._set_remote(config, self.remote.record.applied)
+            done.set()
+
+    def _set_remote(self, config: RemoteConfig, previous: Optional[RemoteConfig]
+                    ) -> Optional[str]:
+        """Set ``config``'s parameters all at once, as ``ros2 param set`` would; why not."""
+        try:
+            changes = changes_for(config, previous, self._local_values, BRIDGE_PARAMS)
+        except ConfigRefused as error:
+            return str(error)
+        if not changes:
+            return None
+        result = self.set_parameters_atomically(
+            [Parameter(name, value=value) for name, value in changes.items()])
+        return None if result.successful else (result.reason or 'refused by the node')
+
     # -- executor side: cheap work only ----------------------------------------------------
     def _on_image(self, image: ReceivedImage) -> None:
         # On the executor, or on the camera's thread for a camera in this process.
@@ -161,7 +232,8 @@ class CloudBridgeNode(Node):
 
     def _on_detections(self, msg: Detection2DArray) -> None:
         watched = self.watch.update(to_sightings(msg), stamp_to_ns(msg.header.stamp))
-        self._record(watched.events)
+        self._record(watched.events)  # takes their frames first: the ring may let them go
+        self.frame_ring.hold(watched.held)
         for period in watched.closed:
             self.writer.counts(period)
         if watched.counted:
@@ -201,6 +273,8 @@ class CloudBridgeNode(Node):
         figures = {**health.link_figures(self.outbox, link, self.budget), **self._system}
         figures.update({f'counted_{line}_{direction}': count for (line, direction), count
                         in self.watch.direction_totals().items()})
+        record = self.remote.record
+        figures.update(config_version=record.version, config_state=record.state or 'none')
         figures.update(alerts_this_run=self.recorder.recorded, key_source=self._key_source,
                        replay=self.settings.replay,
                        permanent_failures=link.permanent_failures,

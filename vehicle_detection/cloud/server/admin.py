@@ -27,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from vehicle_detection.cloud.server.access import hash_key, new_key
+from vehicle_detection.cloud.server.data_version import track_writes
 from vehicle_detection.cloud.server.db import (
     Device, is_sqlite, LoginGuard, make_engine, Operator, ReadToken, utcnow)
 from vehicle_detection.cloud.server.login_guard import name_subject
@@ -51,6 +52,7 @@ def transaction(args: argparse.Namespace) -> Iterator[Session]:
     """Yield a session of the (prepared) database in one transaction, then release it."""
     prepare(args)
     engine = make_engine(args.db)
+    track_writes(engine)  # a revoked or new device shows in the cached reads at once
     try:
         with Session(engine) as session, session.begin():
             yield session

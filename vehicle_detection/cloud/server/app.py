@@ -38,14 +38,19 @@ from starlette.requests import ClientDisconnect
 
 from vehicle_detection import __version__
 from vehicle_detection.cloud.server import metrics
+from vehicle_detection.cloud.server.cache_fill import CacheFill
 from vehicle_detection.cloud.server.count_speeds import router as speeds_router
 from vehicle_detection.cloud.server.deps import reader, ServerState, state
 from vehicle_detection.cloud.server.headers import SecurityHeaders
+from vehicle_detection.cloud.server.monitor import router as monitor_router
 from vehicle_detection.cloud.server.operators import SESSION_COOKIE, session_reader
 from vehicle_detection.cloud.server.protocol import CUT_OFF
+from vehicle_detection.cloud.server.read_cache import answer_hit, CacheHit, read_cache
 from vehicle_detection.cloud.server.retention_schedule import RetentionSchedule
 from vehicle_detection.cloud.server.routes_admin import router as admin_router
 from vehicle_detection.cloud.server.routes_auth import router as auth_router
+from vehicle_detection.cloud.server.routes_config import admin_router as config_admin_router
+from vehicle_detection.cloud.server.routes_config import device_router as config_device_router
 from vehicle_detection.cloud.server.routes_counts import ingest_router as counts_ingest_router
 from vehicle_detection.cloud.server.routes_counts import read_router as counts_read_router
 from vehicle_detection.cloud.server.routes_ingest import router as ingest_router
@@ -181,13 +186,19 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.state.retention = retention
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(ClientDisconnect, client_gone)
+    app.add_exception_handler(CacheHit, answer_hit)
     app.include_router(ingest_router)
     app.include_router(counts_ingest_router)
-    app.include_router(read_router, dependencies=[Depends(reader)])
-    app.include_router(counts_read_router, dependencies=[Depends(reader)])
+    # The read cache answers after the reader is known (read_cache.py).
+    app.include_router(read_router, dependencies=[Depends(reader), Depends(read_cache)])
+    app.include_router(counts_read_router, dependencies=[Depends(reader), Depends(read_cache)])
     app.include_router(speeds_router, dependencies=[Depends(reader)])
+    app.include_router(monitor_router, dependencies=[Depends(reader)])
     app.include_router(auth_router)
     app.include_router(admin_router)
+    app.include_router(config_admin_router)
+    app.include_router(config_device_router)
+    app.add_middleware(CacheFill)
     app.add_middleware(metrics.RequestMetrics)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders, tls=settings.tls)

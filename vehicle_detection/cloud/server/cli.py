@@ -17,7 +17,6 @@
 from __future__ import annotations
 
 import argparse
-import fcntl
 import ipaddress
 import math
 import os
@@ -25,7 +24,6 @@ from pathlib import Path
 import resource
 import shutil
 import sys
-import tempfile
 from typing import List, Optional
 
 from sqlalchemy.exc import OperationalError
@@ -33,36 +31,49 @@ from sqlalchemy.exc import OperationalError
 from vehicle_detection.cloud.server.admin import (
     add_device, add_token, add_user, change_password, list_devices, list_users, migrate,
     prepare, remove_user, revoke_device, revoke_token)
+from vehicle_detection.cloud.server.checks import run_checks
+from vehicle_detection.cloud.server.data_version import track_writes
 from vehicle_detection.cloud.server.db import make_engine
+from vehicle_detection.cloud.server.monitor_figures import MASTER_PID_ENV
 from vehicle_detection.cloud.server.operators import ROLES
 from vehicle_detection.cloud.server.protocol import (
     DeadlineHttpProtocol, DEFAULT_MIN_BODY_RATE, DEFAULT_READ_TIMEOUT_S, MIN_BODY_RATE_ENV,
     READ_TIMEOUT_ENV)
 from vehicle_detection.cloud.server.retention import RetentionPolicy
 from vehicle_detection.cloud.server.retention_schedule import run_once
+from vehicle_detection.cloud.server.runtime import new_runtime_folder
 from vehicle_detection.cloud.server.schema import SchemaBehind
 from vehicle_detection.cloud.server.settings import DEFAULT_DB, DEFAULT_STORAGE, ServerSettings
 from vehicle_detection.cloud.server.storage import (
-    DEFAULT_MAX_PIXELS, ImageStore, LocalImageStore, open_store, StorageError)
+    DEFAULT_MAX_PIXELS, ImageStore, LocalImageStore, StorageError)
+from vehicle_detection.cloud.server.stores import open_store
 
 GRACEFUL_SHUTDOWN_S = 5
 WORKER_PING_S = 60  # seconds a worker has to answer its master's health check
 METRICS_PREFIX = 'vd-cloud-metrics-'  # + pid + '-': a folder per instance, local
-METRICS_OWNER = '.owner'  # locked by the instance's master while it runs
-_HELD: List[int] = []  # descriptors this process keeps locked
+
+
+def check(args: argparse.Namespace) -> int:
+    """Run the start-up checks of ``serve`` with these options: 0 when all pass, else 1."""
+    results = run_checks(args)
+    for result in results:
+        print(result.line(), flush=True)
+    return 0 if all(result.ok for result in results) else 1
 
 
 def serve(args: argparse.Namespace) -> int:
-    """Run the API and dashboard under uvicorn."""
-    prepare(args)
-    if bool(args.tls_cert) != bool(args.tls_key):
-        print('error: --tls-cert and --tls-key go together', file=sys.stderr)
-        return 2
+    """Run the API and dashboard under uvicorn (after the checks of ``check``)."""
     wrong = not_addresses(args.forwarded_allow_ips)
     if wrong:
         print(f'error: --forwarded-allow-ips: not an IP address or network: {wrong}',
               file=sys.stderr)
         return 2
+    failed = [result for result in run_checks(args) if not result.ok]
+    for result in failed:
+        print(f'error: {result.line()}', file=sys.stderr)
+    if failed:
+        return 2
+    prepare(args)
     settings = ServerSettings(db=args.db, storage=args.storage,
                               max_body_bytes=args.max_body_mb * 1024 * 1024,
                               rate_limit=args.rate_limit, rate_burst=2 * args.rate_limit,
@@ -72,7 +83,12 @@ def serve(args: argparse.Namespace) -> int:
                               keep_pictures_days=args.keep_pictures_days,
                               keep_alerts_days=args.keep_alerts_days,
                               keep_counts_days=args.keep_counts_days,
-                              retention_interval_s=args.retention_interval)
+                              retention_interval_s=args.retention_interval,
+                              cache_fresh_s=args.cache_fresh, cache_ttl_s=args.cache_ttl,
+                              redis=args.redis, min_free_mb=args.min_free_mb,
+                              # Workers share the read cache in a file of this instance.
+                              runtime_dir=str(new_runtime_folder())
+                              if args.workers > 1 and not args.debug else '')
     store = checked_store(args.storage)
     if store is None:
         return 2
@@ -84,6 +100,7 @@ def serve(args: argparse.Namespace) -> int:
             print(f'removed {removed} temporary files left by an interrupted upload',
                   flush=True)
     os.environ.update(settings.to_env())
+    os.environ[MASTER_PID_ENV] = str(os.getpid())  # the monitor's processes: this one's tree
     os.environ[READ_TIMEOUT_ENV] = str(args.read_timeout)
     os.environ[MIN_BODY_RATE_ENV] = str(args.min_body_rate * 1024)
     _raise_file_limit()
@@ -92,7 +109,7 @@ def serve(args: argparse.Namespace) -> int:
     if args.workers > 1 and not args.debug:
         # Each worker counts in files there; a scrape adds them up (metrics.py). Local to
         # this host and this instance (never the storage, which other instances share).
-        metrics_dir = new_metrics_folder()
+        metrics_dir = new_runtime_folder(prefix=METRICS_PREFIX)
         os.environ['PROMETHEUS_MULTIPROC_DIR'] = str(metrics_dir)
     scheme = 'https' if args.tls_cert else 'http'
     print(f'dashboard: {scheme}://{args.host}:{args.port}/  API docs: '
@@ -107,6 +124,8 @@ def serve(args: argparse.Namespace) -> int:
     finally:
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
+        if settings.runtime_dir:
+            shutil.rmtree(settings.runtime_dir, ignore_errors=True)
     return 0
 
 
@@ -130,6 +149,7 @@ def prune(args: argparse.Namespace) -> int:
         print('retention keeps everything (every --keep-*-days is 0): nothing to do')
         return 0
     engine = make_engine(args.db)
+    track_writes(engine)  # what it deletes leaves the servers' cached reads at once
     try:
         freed = run_once(engine, store, policy, dry_run=args.dry_run)
     except StorageError as error:
@@ -170,58 +190,6 @@ def _not_negative(text: str, unit: str, zero: str) -> float:
     if not math.isfinite(value) or value < 0:
         raise argparse.ArgumentTypeError(f'{unit} must be {zero} or more, not {text}')
     return value
-
-
-def new_metrics_folder() -> Path:
-    """
-    Make this instance's folder for its workers' metric files, under the temporary folder.
-
-    The master holds a lock on a file in it while it runs; folders whose lock
-    is free are left-overs of killed servers and are removed here. The lock,
-    not a process id, tells: servers in other PID namespaces (containers)
-    may share the temporary folder. A lock of all the folders covers the
-    moment between making a folder and locking it.
-    """
-    temporary = Path(tempfile.gettempdir())
-    guard = _lock_file(temporary / (METRICS_PREFIX + 'lock'), fcntl.LOCK_EX)
-    try:
-        if guard is not None:
-            for folder in temporary.glob(METRICS_PREFIX + '*-*'):
-                if folder.is_dir():
-                    _remove_if_abandoned(folder)
-        folder = Path(tempfile.mkdtemp(prefix=f'{METRICS_PREFIX}{os.getpid()}-'))
-        owner = _lock_file(folder / METRICS_OWNER, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        assert owner is not None  # a new file in a new folder of ours
-        _HELD.append(owner)  # until this process ends
-    finally:
-        if guard is not None:
-            os.close(guard)
-    return folder
-
-
-def _lock_file(path: Path, how: int) -> Optional[int]:
-    """Open ``path`` and ``flock`` it; None when it cannot be opened or is locked."""
-    try:
-        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    except OSError:  # another user's
-        return None
-    try:
-        fcntl.flock(descriptor, how)
-    except OSError:
-        os.close(descriptor)
-        return None
-    return descriptor
-
-
-def _remove_if_abandoned(folder: Path) -> None:
-    if not (folder / METRICS_OWNER).exists():
-        return  # not made by this scheme (or not ours): leave it
-    owner = _lock_file(folder / METRICS_OWNER, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    if owner is not None:  # its server is gone
-        try:
-            shutil.rmtree(folder, ignore_errors=True)
-        finally:
-            os.close(owner)
 
 
 def _remove_legacy_state(storage: str) -> None:
@@ -331,7 +299,23 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument('--retention-interval', type=seconds, default=3600.0, metavar='SECONDS',
                      help='seconds between retention passes (one worker at a time across '
                           'workers and instances; 0: none, run `prune` instead)')
+    run.add_argument('--redis', default=os.environ.get('VD_CLOUD_REDIS', ''), metavar='URL',
+                     help="Redis (redis://host:6379/0) holding the dashboard's read cache for "
+                          "every instance (default: shared by this instance's workers only)")
+    run.add_argument('--cache-fresh', type=float, default=2.0, metavar='SECONDS',
+                     help='a cached read is answered without asking the database whether '
+                          'the data changed for this long (0: ask every time)')
+    run.add_argument('--cache-ttl', type=float, default=10.0, metavar='SECONDS',
+                     help='the longest a cached read is kept, even when the data did not '
+                          'change (0: no read cache)')
+    run.add_argument('--min-free-mb', type=int, default=1024,
+                     help='the check fails (and serve does not start) with less free space '
+                          'for snapshots')
     run.set_defaults(handler=serve)
+    commands.add_parser('check', parents=[run], add_help=False,
+                        help="run serve's start-up checks with these options (database, "
+                             'storage, port, TLS, Redis): one line each, exit 1 on a '
+                             'failure').set_defaults(handler=check)
     cut = commands.add_parser('prune', parents=[common, keep],
                               help='apply the retention policy once')
     cut.add_argument('--dry-run', action='store_true',

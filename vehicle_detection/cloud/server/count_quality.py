@@ -32,6 +32,8 @@ from vehicle_detection.cloud.server.models import CountCoverage, CountsIn
 from vehicle_detection.wire import QUALITY_FLAGS
 
 CSV_COLUMNS = ('coverage_s', 'observed_s', 'quality', 'scheme')
+# The aggregates of a bucket no stored record says anything of (observed: all of it).
+NOT_ASSESSED = (None, None, 0, *(0 for _ in QUALITY_FLAGS))
 
 
 def stored_quality(record: CountsIn) -> Dict[str, Any]:
@@ -69,7 +71,8 @@ def coverage_entry(start: Any, device: str, size: int, covered: Any,
     observed, scheme, assessed, *bits = aggregates
     seconds = min(size, int(covered))
     return {'start': start, 'device_id': device, 'seconds': seconds,
-            'observed_seconds': min(seconds, round(float(observed or 0))),
+            'observed_seconds': seconds if observed is None
+            else min(seconds, round(float(observed))),
             'assessed': bool(assessed),
             'flags': [flag for flag, bit in zip(QUALITY_FLAGS, bits) if bit],
             'scheme': scheme}

@@ -52,6 +52,7 @@ SPEED_COLUMNS = ('speed_n', 'speed_p15', 'speed_p50', 'speed_p85', 'speed_p95', 
 MAX_BIN_ROWS = 400_000  # summed bins one read of counts may take (a few per row)
 MAX_VEHICLE_ROWS = 100_000  # vehicles one export answers at most
 BucketKey = Tuple[Any, ...]  # bucket start, device name, line, then the split columns
+NO_SPEEDS: Dict[str, Any] = {'speed_n': 0, **{name: None for name in SPEED_COLUMNS[1:]}}
 
 router = APIRouter(tags=['read'])
 
@@ -75,7 +76,7 @@ def store_speeds(session: Connection, record: CountsIn, record_pk: int, device_p
         session.execute(insert(CountVehicle), vehicles)
 
 
-def speed_summaries(session: Session, size: int, split: Sequence[str],
+def speed_summaries(session: Connection, size: int, split: Sequence[str],
                     bounded: Callable[[Select, Any, Any], Select], line: Optional[str],
                     replay: ReplayChoice) -> Dict[BucketKey, Dict[str, Any]]:
     """Return the speed columns of each row of a counts read, by its key."""
@@ -102,7 +103,7 @@ def speed_summaries(session: Session, size: int, split: Sequence[str],
     for key, bins in merged.items():
         summary: Dict[str, Any] = speed_summary(bins)
         summary['speed_n'] = int(summary['speed_n'])
-        summaries[key] = summary
+        summaries[key] = {name: summary[name] for name in SPEED_COLUMNS}  # the model's order
     return summaries
 
 

@@ -32,7 +32,7 @@ import weakref
 
 from sqlalchemy import (
     BigInteger, Boolean, create_engine, DateTime, event, false, Float, ForeignKey, Index,
-    Integer, JSON, SmallInteger, String)
+    Integer, JSON, SmallInteger, String, UniqueConstraint)
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -121,16 +121,38 @@ class RateLimit(Base):
     tat: Mapped[float] = mapped_column(Float)
 
 
+class DataVersion(Base):
+    """
+    Changes to the tables the dashboard reads, counted per table (migration 0013).
+
+    Every transaction that writes to a watched table adds one to its row of
+    a random ``slot`` before it commits (:mod:`data_version`): the sum over
+    the slots is the table's version, and a cached read keyed by it is
+    current. Slots spread concurrent writers of PostgreSQL over 16 rows
+    instead of queueing them on one. The row ``_database`` holds a random
+    number that tells this database from another one sharing a Redis.
+    """
+
+    __tablename__ = 'data_versions'
+
+    kind: Mapped[str] = mapped_column(String(64), primary_key=True)
+    slot: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger)
+
+
 class Alert(Base):
     """One vehicle reported by a device; ``event_id`` makes posting idempotent."""
 
     __tablename__ = 'alerts'
     # ix_alerts_device_image finds a device's stored snapshot by content (alerts of one
     # frame share it; migration 0002); ix_alerts_image_path the alerts that name a stored
-    # picture (retention deletes it when none does; migration 0008).
+    # picture (retention deletes it when none does; migration 0008); ix_alerts_device_id
+    # and ix_alerts_kind_id page one device's or one kind's alerts newest first (0012).
     __table_args__ = (Index('ix_alerts_device_detected', 'device_id', 'detected_at'),
                       Index('ix_alerts_device_image', 'device_id', 'image_sha256'),
-                      Index('ix_alerts_image_path', 'image_path'))
+                      Index('ix_alerts_image_path', 'image_path'),
+                      Index('ix_alerts_device_id', 'device_id', 'id'),
+                      Index('ix_alerts_kind_id', 'kind', 'id'))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)  # noqa: A003 (wire name)
     event_id: Mapped[str] = mapped_column(String(36), unique=True)
@@ -147,8 +169,8 @@ class Alert(Base):
     image_path: Mapped[Optional[str]] = mapped_column(String(200), nullable=True)
     image_bytes: Mapped[Optional[int]] = mapped_column(Integer, nullable=True)
     image_sha256: Mapped[Optional[str]] = mapped_column(String(64), nullable=True)
-    kind: Mapped[str] = mapped_column(String(16), default='vehicle', server_default='vehicle',
-                                      index=True)  # migration 0004, its index 0010
+    kind: Mapped[str] = mapped_column(String(16), default='vehicle',
+                                      server_default='vehicle')  # migration 0004
     # Where it happened (wire.ALERT_PLACES): a stopped vehicle's zone (migration 0004),
     # a wrong-way driver's line and direction (migration 0010).
     zone: Mapped[Optional[str]] = mapped_column(String(64), nullable=True)
@@ -156,7 +178,7 @@ class Alert(Base):
     direction: Mapped[Optional[str]] = mapped_column(String(64), nullable=True)
     # Made from recorded images (a bag), not live traffic (migration 0007).
     replay: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
-    speed_kmh: Mapped[Optional[float]] = mapped_column(Float, nullable=True)  # migration 0013
+    speed_kmh: Mapped[Optional[float]] = mapped_column(Float, nullable=True)  # migration 0014
 
 
 class CountRecord(Base):
@@ -172,7 +194,8 @@ class CountRecord(Base):
     __tablename__ = 'count_records'
     __table_args__ = (Index('ix_count_records_device_start', 'device_id', 'period_start'),
                       Index('uq_count_records_period', 'device_id', 'camera_id',
-                            'period_start', 'replay', unique=True))
+                            'period_start', 'replay', unique=True),
+                      Index('ix_count_records_start', 'period_start'))  # 0012
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)  # noqa: A003 (wire name)
     record_id: Mapped[str] = mapped_column(String(36), unique=True)
@@ -184,7 +207,7 @@ class CountRecord(Base):
     replay: Mapped[bool] = mapped_column(Boolean, default=False,
                                          server_default=false())  # migration 0007
     # The class scheme of its class names, its quality flags (a bit mask of
-    # wire.QUALITY_FLAGS) and the seconds observed; null where the edge sent none (0014).
+    # wire.QUALITY_FLAGS) and the seconds observed; null where the edge sent none (0015).
     scheme: Mapped[Optional[str]] = mapped_column(String(64), nullable=True)
     quality_flags: Mapped[Optional[int]] = mapped_column(Integer, nullable=True)
     observed_s: Mapped[Optional[float]] = mapped_column(Float, nullable=True)
@@ -194,9 +217,10 @@ class TrafficCount(Base):
     """Vehicles of one class that crossed one line one way in one period."""
 
     __tablename__ = 'traffic_counts'
-    # ix_traffic_counts_record_id: a record's rows, for its cascading delete (migration 0008).
-    __table_args__ = (Index('ix_traffic_counts_device_line_start', 'device_id', 'line',
-                            'period_start'),
+    # ix_traffic_counts_record_id: a record's rows, for its cascading delete (migration 0008);
+    # 0012: the windows of one device or of the fleet.
+    __table_args__ = (Index('ix_traffic_counts_device_start', 'device_id', 'period_start'),
+                      Index('ix_traffic_counts_start', 'period_start'),
                       Index('ix_traffic_counts_record_id', 'record_id'))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)  # noqa: A003 (wire name)
@@ -212,7 +236,7 @@ class TrafficCount(Base):
 
 
 class CountSpeedBin(Base):
-    """Vehicles of one line, direction and class in one 2 km/h speed bin of one period (0013)."""
+    """Vehicles of one line, direction and class in one 2 km/h speed bin of one period (0014)."""
 
     __tablename__ = 'count_speed_bins'
     __table_args__ = (Index('ix_count_speed_bins_device_line_start', 'device_id', 'line',
@@ -233,7 +257,7 @@ class CountSpeedBin(Base):
 
 
 class CountVehicle(Base):
-    """One counted vehicle, from a device that sends per-vehicle records (0013)."""
+    """One counted vehicle, from a device that sends per-vehicle records (0014)."""
 
     __tablename__ = 'count_vehicles'
     __table_args__ = (Index('ix_count_vehicles_device_passed', 'device_id', 'passed_at'),
@@ -289,6 +313,67 @@ class CountDuplicate(Base):
     counts: Mapped[Any] = mapped_column(JSON)  # [[line, direction, class_name, count], ...]
     kept_record_id: Mapped[str] = mapped_column(String(36))
     set_aside_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class AlertHour(Base):
+    """
+    Alerts of one UTC hour (epoch seconds of its start), device, class, kind and replay mark.
+
+    Kept as alerts arrive, in their transaction (migration 0012, see
+    :mod:`rollups`): ``/stats`` and the devices' ``alerts_24h`` sum these.
+    """
+
+    __tablename__ = 'alert_hours'
+    __table_args__ = (Index('ix_alert_hours_device_hour', 'device_id', 'hour'),)
+
+    hour: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey('devices.id'), primary_key=True)
+    class_name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    replay: Mapped[bool] = mapped_column(Boolean, primary_key=True)  # apart, as the alerts
+    alerts: Mapped[int] = mapped_column(Integer)
+
+
+class CountQuarter(Base):
+    """
+    Vehicles of one 15-minute bucket, device, line, direction, class and replay mark (0012).
+
+    The sum of the ``traffic_counts`` rows whose period starts in the bucket;
+    ``rows`` of them (the row goes when the last of them does). Hour and day
+    buckets are sums of these.
+    """
+
+    __tablename__ = 'count_quarters'
+    __table_args__ = (Index('ix_count_quarters_device_start', 'device_id', 'bucket_start'),)
+
+    bucket_start: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey('devices.id'), primary_key=True)
+    line: Mapped[str] = mapped_column(String(64), primary_key=True)
+    direction: Mapped[str] = mapped_column(String(64), primary_key=True)
+    class_name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    replay: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    vehicles: Mapped[int] = mapped_column(BigInteger)
+    rows: Mapped[int] = mapped_column(Integer)
+
+
+class CountCoverage(Base):
+    """
+    Seconds of counting a device reported in one bucket of 15 min, an hour or a day (0012).
+
+    Each period adds what it covers of the bucket its start falls in (at
+    most to the bucket's end); a read clips the sum to the bucket. Replayed
+    periods are summed apart from live ones.
+    """
+
+    __tablename__ = 'count_coverage'
+    __table_args__ = (Index('ix_count_coverage_device', 'device_id', 'bucket_s',
+                            'bucket_start'),)
+
+    bucket_s: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bucket_start: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey('devices.id'), primary_key=True)
+    replay: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    seconds: Mapped[int] = mapped_column(BigInteger)
 
 
 def utcnow() -> datetime:
@@ -416,3 +501,26 @@ def writing(engine: Engine) -> Iterator[Connection]:
     with write_lock(engine):
         with engine.begin() as connection:
             yield connection
+
+
+class DeviceConfig(Base):
+    """
+    One version of a device's desired configuration (migration 0011), kept for good.
+
+    ``created_by`` is the admin who saved it (the audit of who changed what);
+    ``state`` is pending until the device reports it applied or refused (with
+    its ``reason``).
+    """
+
+    __tablename__ = 'device_configs'
+    __table_args__ = (UniqueConstraint('device_id', 'version', name='uq_device_configs_version'),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)  # noqa: A003 (wire name)
+    device_id: Mapped[int] = mapped_column(ForeignKey('devices.id'))
+    version: Mapped[int] = mapped_column(Integer)
+    parameters: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    created_by: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[Optional[str]] = mapped_column(String(1000), nullable=True)
+    reported_at: Mapped[Optional[datetime]] = mapped_column(DateTime, nullable=True)

@@ -28,13 +28,16 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from vehicle_detection.cloud.server.access import hash_key
+from vehicle_detection.cloud.server.data_version import track_writes
 from vehicle_detection.cloud.server.db import Device, make_engine
 from vehicle_detection.cloud.server.login_guard import HashSlots, LoginGuardStore
 from vehicle_detection.cloud.server.operators import (
     dummy_hash, Reader, SESSION_COOKIE, session_reader, token_reader)
 from vehicle_detection.cloud.server.rate_limits import buckets_for, SharedRateLimiter
+from vehicle_detection.cloud.server.read_cache import open_read_cache, ReadCache
 from vehicle_detection.cloud.server.settings import ServerSettings
-from vehicle_detection.cloud.server.storage import ImageStore, open_store
+from vehicle_detection.cloud.server.storage import ImageStore
+from vehicle_detection.cloud.server.stores import open_store
 from vehicle_detection.wire import API_KEY_HEADER
 
 DEVICE_SUBJECT, ADDRESS_SUBJECT = 'dev:', 'addr:'  # rate_limits.subject prefixes
@@ -63,6 +66,7 @@ class ServerState:
     def __init__(self, settings: ServerSettings) -> None:
         self.settings = settings
         self.engine: Engine = make_engine(settings.db)
+        track_writes(self.engine)  # the data versions that key the read cache
         self.store: ImageStore = open_store(settings.storage)
         self.login_guard = LoginGuardStore(self.engine)  # in the database: every instance
         self.hash_slots = HashSlots()
@@ -76,6 +80,7 @@ class ServerState:
                                           FAILURE_BURST)
         self._keys: Dict[str, Tuple[float, Optional[Caller]]] = {}
         self._lock = threading.Lock()
+        self.read_cache: ReadCache = open_read_cache(settings, self.engine)
 
     def lookup(self, key: str) -> Optional[Caller]:
         """Return the device of ``key`` (None if unknown or revoked), cached briefly."""

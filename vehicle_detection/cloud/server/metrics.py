@@ -51,6 +51,11 @@ PASSWORD_HASHES = Counter('vd_password_hashes_total', 'Password hashes computed 
                           'a login', registry=None)
 LOGIN_REFUSALS = Counter('vd_login_refusals_total', 'Logins refused before any password '
                          'hash', ['reason'], registry=None)
+# The dashboard's reads answered from the shared read cache, and computed (read_cache.py).
+CACHE_HITS = Counter('vd_cache_hits_total', 'Reads answered from the read cache (200 or 304)',
+                     ['route'], registry=None)
+CACHE_MISSES = Counter('vd_cache_misses_total', 'Cacheable reads computed by the route',
+                       ['route'], registry=None)
 
 # Retention (retention_schedule.py): what this instance's passes deleted and freed.
 RETENTION_PASSES = Counter('vd_retention_passes_total', 'Retention passes run, by result',
@@ -64,7 +69,7 @@ RETENTION_OBJECTS = Counter('vd_retention_objects_deleted_total', 'Stored files 
 RETENTION_BYTES = Counter('vd_retention_bytes_freed_total', 'Bytes of storage freed by '
                           'retention', ['kind'], registry=None)
 _OWN = (REQUESTS, LATENCY, PASSWORD_HASHES, LOGIN_REFUSALS, RETENTION_PASSES, RETENTION_ROWS,
-        RETENTION_EXPIRED, RETENTION_OBJECTS, RETENTION_BYTES)
+        RETENTION_EXPIRED, RETENTION_OBJECTS, RETENTION_BYTES, CACHE_HITS, CACHE_MISSES)
 
 
 def count_retention(freed: Any) -> None:

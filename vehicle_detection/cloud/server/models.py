@@ -182,6 +182,15 @@ class HeartbeatIn(BaseModel):
     held_events: Optional[int] = Field(None, ge=0, le=BIG)
 
 
+class ConfigSummary(BaseModel):
+    """A device's configuration at a glance, for the devices panel."""
+
+    version: int  # the latest (desired) version
+    state: str  # of the latest version: pending, applied or refused
+    reason: Optional[str]
+    applied_version: Optional[int]  # the newest version the device applied, if any
+
+
 class DeviceOut(BaseModel):
     """A device with its last heartbeat, for the dashboard."""
 
@@ -191,6 +200,7 @@ class DeviceOut(BaseModel):
     last_seen_at: Optional[datetime]
     alerts_24h: int
     health: Dict[str, object]
+    config: Optional[ConfigSummary] = None  # None: never configured from the dashboard
 
 
 class Stats(BaseModel):

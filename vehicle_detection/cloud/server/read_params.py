@@ -26,17 +26,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, Optional
+from typing import Optional
 
 from fastapi import HTTPException, Query, Request
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vehicle_detection.cloud.server.db import Device
 from vehicle_detection.cloud.server.deps import state
+from vehicle_detection.cloud.server.replays import replay_condition, ReplayChoice
 from vehicle_detection.wire import is_valid_name
 
-ReplayChoice = Literal['exclude', 'include', 'only']
+__all__ = ['ReplayChoice', 'TimeRange', 'known_device', 'replay_choice', 'replay_condition',
+           'time_range']  # replay_condition and ReplayChoice live in replays.py
 TIME_EXAMPLE = '2026-11-24T08:00:00Z'
 
 
@@ -109,10 +111,3 @@ def replay_choice(replay: ReplayChoice = Query(
                                'replays) or only (replays only).')) -> ReplayChoice:
     """Return which events the query wants: live ones, replays, or both."""
     return replay
-
-
-def replay_condition(column: Any, choice: ReplayChoice) -> Optional[ColumnElement[bool]]:
-    """Return the WHERE clause on a ``replay`` column for ``choice`` (None: no condition)."""
-    if choice == 'include':
-        return None
-    return column == (choice == 'only')

@@ -27,6 +27,11 @@ One pass (:func:`prune`), the same for a local folder and an object store:
 2. Alerts older than their cutoff are deleted, oldest first.
 3. Count records older than theirs are deleted with their rows, per device.
 
+The rollups (``rollups.py``) lose what each batch deletes, in the batch's
+transaction: ``/stats``, the devices' alerts of 24 h and ``/counts`` answer
+from the rollups exactly what the stored rows say, before and after a pass
+(what the alerts list no longer shows, no chart shows either).
+
 Every step works in batches of :data:`BATCH` rows, each its own short
 transaction, so ingest goes on between them (SQLite's write lock is held for
 one batch at a time). A pass that is stopped or fails half-way leaves
@@ -47,6 +52,7 @@ from sqlalchemy.engine import Engine
 from vehicle_detection.cloud.server.db import (
     Alert, CountDuplicate, CountKey, CountRecord, CountSpeedBin, CountVehicle, Device,
     to_stored, TrafficCount, utcnow, writing)
+from vehicle_detection.cloud.server.rollups import forget_alerts, forget_count_records
 from vehicle_detection.cloud.server.storage import ImageStore, THUMBNAILS
 
 BATCH = 1000  # rows per transaction
@@ -224,6 +230,7 @@ def _prune_alerts(engine: Engine, cutoff: datetime, dry_run: bool,
             ids = connection.execute(select(Alert.id).where(old).order_by(
                 Alert.detected_at).limit(BATCH)).scalars().all()
             if ids:
+                forget_alerts(connection, Alert.id.in_(ids))
                 connection.execute(delete(Alert).where(Alert.id.in_(ids)))
         deleted += len(ids)
         if len(ids) < BATCH:
@@ -248,6 +255,7 @@ def _prune_counts(engine: Engine, cutoff: int, dry_run: bool,
                 ids = connection.execute(select(CountRecord.id).where(*old).order_by(
                     CountRecord.period_start).limit(BATCH)).scalars().all()
                 if ids:  # the rows first: no reliance on the cascade being switched on
+                    forget_count_records(connection, CountRecord.id.in_(ids))
                     for table in (TrafficCount, CountSpeedBin, CountVehicle):
                         connection.execute(delete(table).where(table.record_id.in_(ids)))
                     connection.execute(delete(CountRecord).where(CountRecord.id.in_(ids)))

@@ -26,31 +26,32 @@ that no read grows without bound.
 
 from __future__ import annotations
 
-import csv
 from datetime import datetime, timedelta, timezone
-import io
 import time
-from typing import Any, Iterable, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 import uuid
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
-from sqlalchemy import case, func, insert, select
+from pydantic_core import to_json
+from sqlalchemy import func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
-from sqlalchemy.orm import Session
-from sqlalchemy.sql import Select
 
 from vehicle_detection.cloud.server.count_quality import (
-    coverage_aggregates, coverage_entry, csv_cells, CSV_COLUMNS, stored_quality)
+    coverage_entry, NOT_ASSESSED, stored_quality)
+from vehicle_detection.cloud.server.count_queries import (
+    BY, quality_query, rollup_queries, row_queries, speed_bounds)
 from vehicle_detection.cloud.server.count_speeds import (
-    speed_cells, SPEED_COLUMNS, speed_summaries, store_speeds)
+    NO_SPEEDS, speed_summaries, store_speeds)
+from vehicle_detection.cloud.server.counts_table import dense_rows, table_zone, to_csv
 from vehicle_detection.cloud.server.db import (
-    CountKey, CountRecord, Device, TrafficCount, utcnow, writing)
+    CountKey, CountRecord, TrafficCount, utcnow, writing)
 from vehicle_detection.cloud.server.deps import authenticated, Caller, state
 from vehicle_detection.cloud.server.models import (
-    CountBucket, CountCoverage, CountsCreated, CountSeries, CountsIn)
+    CountsCreated, CountSeries, CountsIn)
 from vehicle_detection.cloud.server.read_params import (
-    known_device, replay_choice, replay_condition, ReplayChoice, time_range, TimeRange)
+    known_device, replay_choice, ReplayChoice, time_range, TimeRange)
+from vehicle_detection.cloud.server.rollups import add_count_record, QUARTER_S
 from vehicle_detection.wire import (
     count_limits_problem, COUNTS_PATH, IDEMPOTENCY_HEADER, is_valid_name)
 
@@ -66,8 +67,8 @@ MAX_ANSWER_ROWS = 50_000
 DEFAULT_SPAN = timedelta(hours=24)
 QUERY_RANGE = (0, int(datetime(9000, 1, 1, tzinfo=timezone.utc).timestamp()))  # epoch seconds
 DAY_S = 86400
-BY = ('direction', 'class_name')  # what a row may be split by, besides device and line
 BY_PATTERN = '^(direction|class_name|direction,class_name|class_name,direction)$'
+ISO_SECONDS = '%Y-%m-%dT%H:%M:%SZ'  # a bucket's start, as the models write whole seconds
 COUNTS_LOCK = 0x636E7473  # PostgreSQL advisory lock class ('cnts'): one device's posts in turn
 
 
@@ -119,6 +120,9 @@ def post_counts(record: CountsIn, request: Request, response: Response,
                  'period_start': start, 'count': row.count, 'replay': record.replay}
                 for row in record.counts])
             store_speeds(session, record, inserted.id, caller.device_pk, start)
+        add_count_record(session, caller.device_pk, start, record.period_s,
+                         [(row.line, row.direction, row.class_name, row.count)
+                          for row in record.counts], record.replay)
     return CountsCreated(record_id=record.record_id, created=True, device_id=caller.name,
                          stored_record_id=record.record_id)
 
@@ -205,54 +209,49 @@ def _names(**names: Optional[str]) -> None:
 
 def _series(request: Request, device: Optional[str], line: Optional[str],
             start: Optional[datetime], end: Optional[datetime], bucket: str, by: str,
-            replay: ReplayChoice = 'exclude') -> CountSeries:
+            replay: ReplayChoice = 'exclude') -> Dict[str, Any]:
+    """
+    Return the answer as plain JSON values: :class:`CountSeries`' fields, in its order.
+
+    A day of a fleet in 15-minute buckets is 24,000 rows: a model per row,
+    or validating them, cost more than the query; the values are written
+    as the model writes them (times as ``...Z``), by pydantic-core. Replays
+    are apart from live counts unless ``replay`` includes both.
+    """
     _names(device=device, line=line)
     size, first, last = _window(start, end, bucket)
     split = [name for name in BY if name in by.split(',')]
-
-    def bounded(query: Select, period_start: Any, device_pk: Any) -> Select:
-        """Join the device; keep the window (and the device asked for)."""
-        query = query.join(Device, device_pk == Device.id).where(
-            period_start >= first, period_start < last)
-        return query.where(Device.name == device) if device else query
-
-    bucket_start = (TrafficCount.period_start - TrafficCount.period_start % size).label('start')
-    keys = (Device.name, TrafficCount.line, *(getattr(TrafficCount, name) for name in split))
-    rows_query = bounded(select(bucket_start, *keys, func.sum(TrafficCount.count)),
-                         TrafficCount.period_start, TrafficCount.device_id)
-    if line:
-        rows_query = rows_query.where(TrafficCount.line == line)
-    rows_replay = replay_condition(TrafficCount.replay, replay)
-    coverage_replay = replay_condition(CountRecord.replay, replay)
-    # A period counts in the bucket it starts in, and covers it at most to the bucket's end;
-    # overlapping or repeated periods never cover more than the bucket (clipped below).
-    period_bucket = (CountRecord.period_start - CountRecord.period_start % size).label('start')
-    to_bucket_end = size - CountRecord.period_start % size
-    covered_s = case((CountRecord.period_s < to_bucket_end, CountRecord.period_s),
-                     else_=to_bucket_end)
-    coverage_query = bounded(select(period_bucket, Device.name, func.sum(covered_s),
-                                    *coverage_aggregates(covered_s)),
-                             CountRecord.period_start, CountRecord.device_id)
-    if rows_replay is not None and coverage_replay is not None:  # replays apart, unless asked
-        rows_query = rows_query.where(rows_replay)
-        coverage_query = coverage_query.where(coverage_replay)
-    with Session(state(request).engine) as session:
-        rows = session.execute(rows_query.group_by('start', *keys).order_by('start', *keys)
-                               .limit(MAX_ANSWER_ROWS + 1)).all()
+    queries = rollup_queries if size >= QUARTER_S else row_queries
+    rows_query, coverage_query = queries(size, first, last, device, line, split, replay)
+    with state(request).engine.connect() as connection:  # Core rows: no ORM work per row
+        rows = connection.execute(rows_query.limit(MAX_ANSWER_ROWS + 1)).all()
         _refuse_past_bound(len(rows))
-        covered = session.execute(coverage_query.group_by('start', Device.name)
-                                  .order_by('start', Device.name)
-                                  .limit(MAX_ANSWER_ROWS + 1 - len(rows))).all()
+        covered = connection.execute(coverage_query.limit(MAX_ANSWER_ROWS + 1 - len(rows))
+                                     ).all()
         _refuse_past_bound(len(rows) + len(covered))
-        speeds = speed_summaries(session, size, split, bounded, line, replay)
-    return CountSeries(
-        bucket_s=size, start=_moment(first), end=_moment(last),
-        rows=[CountBucket(start=_moment(r[0]), device_id=r[1], line=r[2], count=int(r[-1]),
-                          **{'direction': None, 'class_name': None,
-                             **dict(zip(split, r[3:-1]))}, **speeds.get(tuple(r[:-1]), {}))
-              for r in rows],
-        coverage=[CountCoverage(**coverage_entry(_moment(c[0]), c[1], size, c[2], c[3:]))
-                  for c in covered])
+        # Speeds and quality are read from the stored periods for every bucket size (the
+        # rollups hold neither): bounded by the window on their (device, start) indexes.
+        speeds = speed_summaries(connection, size, split, speed_bounds(first, last, device),
+                                 line, replay)
+        quality = {(int(q[0]), q[1]): tuple(q[2:]) for q in connection.execute(
+            quality_query(size, first, last, device, replay)).all()}
+    stamps: Dict[int, str] = {}
+
+    def at(epoch: int) -> str:
+        if epoch not in stamps:
+            stamps[epoch] = _moment(epoch).strftime(ISO_SECONDS)
+        return stamps[epoch]
+
+    direction, class_name = (3 + split.index(name) if name in split else None for name in BY)
+    return {'bucket_s': size, 'start': at(first), 'end': at(last),
+            'rows': [{'start': at(r[0]), 'device_id': r[1], 'line': r[2],
+                      'direction': None if direction is None else r[direction],
+                      'class_name': None if class_name is None else r[class_name],
+                      'count': int(r[-1]), **speeds.get(tuple(r[:-1]), NO_SPEEDS)}
+                     for r in rows],
+            'coverage': [coverage_entry(at(c[0]), c[1], size, c[2],
+                                        quality.get((int(c[0]), c[1]), NOT_ASSESSED))
+                         for c in covered]}
 
 
 def _refuse_past_bound(rows: int) -> None:
@@ -276,7 +275,7 @@ def get_counts(request: Request, device: Optional[str] = Depends(known_device),
                line: Optional[str] = None, window: TimeRange = Depends(time_range),
                bucket: str = Query('15min', pattern='^(1min|15min|hour|day)$'),
                by: str = Query('direction,class_name', pattern=BY_PATTERN),
-               replay: ReplayChoice = Depends(replay_choice)) -> CountSeries:
+               replay: ReplayChoice = Depends(replay_choice)) -> Response:
     """
     Return vehicles per bucket, device, line, direction and class (the last 24 hours by default).
 
@@ -289,42 +288,36 @@ def get_counts(request: Request, device: Optional[str] = Depends(known_device),
     more is refused (422) with what to ask instead. Counts of replays (recorded
     images) are left out unless ``replay`` asks for them.
     """
-    return _series(request, device, line, window.since, window.until, bucket, by, replay)
+    return Response(to_json(_series(request, device, line, window.since, window.until, bucket,
+                                    by, replay)), media_type='application/json')
 
 
 @read_router.get(COUNTS_PATH + '.csv', response_class=Response,
                  responses={200: {'content': {'text/csv': {}}},
-                            404: {'description': 'no device of that name'}})
+                            404: {'description': 'no device of that name'},
+                            422: {'description': 'a bad query, an unknown tz, or a table over '
+                                                 f'{MAX_ANSWER_ROWS} rows'}})
 def get_counts_csv(request: Request, device: Optional[str] = Depends(known_device),
                    line: Optional[str] = None, window: TimeRange = Depends(time_range),
                    bucket: str = Query('15min', pattern='^(1min|15min|hour|day)$'),
                    by: str = Query('direction,class_name', pattern=BY_PATTERN),
-                   replay: ReplayChoice = Depends(replay_choice)) -> Response:
-    """Return the same counts as CSV, one row per bucket, device, line, direction and class."""
+                   replay: ReplayChoice = Depends(replay_choice),
+                   tz: Optional[str] = Query(
+                       None, description='Time zone of the bucket_start_local column: an '
+                                         "IANA name (Europe/London); the server's own zone "
+                                         'by default. Buckets stay aligned to UTC.')
+                   ) -> Response:
+    """
+    Return the counts as CSV: one row per observed bucket, device, line, direction and class.
+
+    A bucket the device observed has a row for every line, direction and class
+    it counted in the window, 0 where none crossed; a bucket it did not
+    observe has no row (no data, not zero). Each row gives its start in UTC
+    and in ``tz``, and ``coverage_s``: the seconds of the bucket observed.
+    """
+    zone = table_zone(tz)
     series = _series(request, device, line, window.since, window.until, bucket, by, replay)
-    return Response(to_csv(series.rows, series.coverage), media_type='text/csv; charset=utf-8',
-                    headers={'Content-Disposition':
-                             f'attachment; filename="counts-{bucket}.csv"'})
-
-
-def to_csv(rows: Iterable[CountBucket], coverage: Iterable[CountCoverage] = ()) -> str:
-    """
-    Format count rows as CSV; a cell a spreadsheet would run as a formula is quoted.
-
-    Each row carries its bucket's coverage columns (``count_quality.CSV_COLUMNS``).
-    """
-    covered = {(c.start, c.device_id): c for c in coverage}
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator='\n')
-    writer.writerow(['bucket_start', 'device_id', 'line', 'direction', 'class_name', 'count',
-                     *CSV_COLUMNS, *SPEED_COLUMNS])
-    for row in rows:
-        writer.writerow([row.start.strftime('%Y-%m-%dT%H:%M:%SZ'), row.device_id, row.line,
-                         row.direction or '', _cell(row.class_name or ''), row.count,
-                         *csv_cells(covered.get((row.start, row.device_id))),
-                         *speed_cells(row)])
-    return out.getvalue()
-
-
-def _cell(text: str) -> str:
-    return "'" + text if text[:1] in ('=', '+', '-', '@', '\t', '\r') else text
+    # The table wants the rows as values (times, not text): validated once, here only.
+    table = to_csv(dense_rows(CountSeries.model_validate(series), MAX_ANSWER_ROWS, line), zone)
+    return Response(table, media_type='text/csv; charset=utf-8', headers={
+        'Content-Disposition': f'attachment; filename="counts-{bucket}.csv"'})

@@ -34,10 +34,13 @@ from vehicle_detection.cloud.server.deps import (
     authenticated, Caller, ServerState, state)
 from vehicle_detection.cloud.server.models import (
     AlertCreated, AlertIn, HeartbeatIn, ImageStored)
+from vehicle_detection.cloud.server.rollups import add_alert
+from vehicle_detection.cloud.server.routes_config import latest_version
 from vehicle_detection.cloud.server.storage import (
     check_jpeg, ImageStore, SnapshotConflict, StorageError, StorageFull)
 from vehicle_detection.wire import (
     ALERTS_PATH, DEVICES_PATH, IDEMPOTENCY_HEADER, JPEG_CONTENT_TYPE, snapshot_name)
+from vehicle_detection.wire_config import HEARTBEAT_CONFIG_FIELD
 
 router = APIRouter(tags=['ingest'])
 STORE_RETRY_AFTER = '30'  # seconds an edge waits before it retries a snapshot the store refused
@@ -61,8 +64,9 @@ def post_alert(alert: AlertIn, request: Request, response: Response,
     if idempotency_key is not None and idempotency_key != str(alert.event_id):
         raise HTTPException(422, f'{IDEMPOTENCY_HEADER} must equal the event_id')
     engine = state(request).engine
+    detected_at = to_stored(alert.detected_at)
     values = {'event_id': str(alert.event_id), 'device_id': caller.device_pk,
-              'camera_id': alert.camera_id, 'detected_at': to_stored(alert.detected_at),
+              'camera_id': alert.camera_id, 'detected_at': detected_at,
               'received_at': utcnow(), 'track_id': alert.track_id,
               'class_name': alert.class_name, 'confidence': alert.confidence,
               'bbox': list(alert.bbox), 'image_width': alert.image_width,
@@ -76,7 +80,10 @@ def post_alert(alert: AlertIn, request: Request, response: Response,
                  .on_conflict_do_nothing(index_elements=['event_id']).returning(Alert.id))
     with writing(engine) as session:
         inserted = session.execute(statement).first()
-        if inserted is None:
+        if inserted is not None:  # in the same transaction: the rollup holds what is stored
+            add_alert(session, caller.device_pk, detected_at, alert.class_name, alert.kind,
+                      alert.replay)
+        else:
             existing = session.execute(select(Alert.id, Alert.device_id).where(
                 Alert.event_id == str(alert.event_id))).one()
             if existing.device_id != caller.device_pk:
@@ -214,9 +221,17 @@ def _already_stored(event_id: str, stored_digest: str, path: Optional[str], dige
 @router.post(DEVICES_PATH + '/{device_id}/heartbeat')
 def post_heartbeat(device_id: str, heartbeat: HeartbeatIn, request: Request,
                    caller: Caller = Depends(authenticated)) -> dict:
-    """Record the health figures of the key's device (named in the path) and mark it online."""
+    """
+    Record the health figures of the key's device (named in the path) and mark it online.
+
+    The answer names the device's latest configuration version (``config_version``,
+    null when none; see :mod:`vehicle_detection.wire_config`).
+    """
     now = utcnow()
     with writing(state(request).engine) as session:
         session.execute(update(Device).where(Device.id == caller.device_pk).values(
             last_seen_at=now, health=heartbeat.model_dump(exclude_none=True)))
-    return {'status': 'ok', 'server_time': now.isoformat() + 'Z', 'device_id': caller.name}
+        config_version = latest_version(session, caller.device_pk)
+    # The latest configuration version: the device fetches it only when it changed.
+    return {'status': 'ok', 'server_time': now.isoformat() + 'Z', 'device_id': caller.name,
+            HEARTBEAT_CONFIG_FIELD: config_version}

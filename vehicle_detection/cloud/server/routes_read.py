@@ -16,12 +16,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, Dict, List, Optional, Union
 import uuid
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
-from sqlalchemy import false, func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
@@ -31,6 +31,8 @@ from vehicle_detection.cloud.server.deps import state
 from vehicle_detection.cloud.server.models import AlertOut, AlertPage, DeviceOut, Stats
 from vehicle_detection.cloud.server.read_params import (
     known_device, replay_choice, replay_condition, ReplayChoice, time_range, TimeRange)
+from vehicle_detection.cloud.server.rollups import count_alerts
+from vehicle_detection.cloud.server.routes_config import summaries
 from vehicle_detection.cloud.server.storage import StorageError, StorageUnavailable
 from vehicle_detection.wire import (
     alert_image_path, ALERT_KINDS, ALERTS_PATH, API_PREFIX, DEVICES_PATH, JPEG_CONTENT_TYPE,
@@ -42,17 +44,22 @@ RANGE_REFUSED: Dict[Union[int, str], Dict[str, Any]] = {
     422: {'description': 'a bad query: since not before until, a time without a time zone, '
                          'a bad name, an unknown kind'}}
 KIND_TEXT = f'Only alerts of this kind: one of {", ".join(ALERT_KINDS)}.'
+EPOCH_UTC = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
-def _filtered(query: Select, device: Optional[str], class_name: Optional[str],
-              since: Optional[datetime], until: Optional[datetime],
-              replay: ReplayChoice, kind: Optional[str] = None) -> Select:
+def _check_filters(class_name: Optional[str], kind: Optional[str]) -> None:
     try:
         printable_text(class_name or '')
     except ValueError as error:
         raise HTTPException(422, f'class_name {error}') from None
     if kind and kind not in ALERT_KINDS:
         raise HTTPException(422, f'kind must be one of {", ".join(ALERT_KINDS)}')
+
+
+def _filtered(query: Select, device: Optional[str], class_name: Optional[str],
+              since: Optional[datetime], until: Optional[datetime],
+              replay: ReplayChoice, kind: Optional[str] = None) -> Select:
+    _check_filters(class_name, kind)
     condition = replay_condition(Alert.replay, replay)
     if condition is not None:
         query = query.where(condition)
@@ -87,17 +94,22 @@ def list_alerts(request: Request, device: Optional[str] = Depends(known_device),
                 replay: ReplayChoice = Depends(replay_choice),
                 limit: int = Query(50, ge=1, le=500),
                 before_id: Optional[int] = Query(None, ge=1, le=2 ** 63 - 1),
+                after_id: Optional[int] = Query(None, ge=0, le=2 ** 63 - 1),
                 kind: Optional[str] = Query(None, description=KIND_TEXT)) -> AlertPage:
     """
     Return alerts newest first, filtered by device, class, kind and time, page by page.
 
     Replays (alerts made from recorded images) are left out unless ``replay``
-    asks for them.
+    asks for them. ``after_id`` keeps the alerts newer than one already shown
+    (the dashboard asks only for what it lacks); ``next_cursor`` is then set
+    when more than ``limit`` are newer.
     """
     query = select(Alert, Device.name).join(Device, Alert.device_id == Device.id)
     query = _filtered(query, device, class_name, window.since, window.until, replay, kind)
     if before_id is not None:
         query = query.where(Alert.id < before_id)
+    if after_id is not None:
+        query = query.where(Alert.id > after_id)
     query = query.order_by(Alert.id.desc()).limit(limit + 1)
     with Session(state(request).engine) as session:
         rows = session.execute(query).all()
@@ -141,20 +153,19 @@ def list_devices(request: Request) -> List[DeviceOut]:
     """Return every device with its last health figures and online state."""
     server = state(request)
     now = utcnow()
-    counts = (select(Alert.device_id, func.count().label('n'))
-              .where(Alert.detected_at >= now - timedelta(hours=24),
-                     Alert.replay == false())  # live traffic, as the dashboard shows
-              .group_by(Alert.device_id).subquery())
-    with Session(server.engine) as session:
-        rows = session.execute(select(Device, counts.c.n).outerjoin(
-            counts, counts.c.device_id == Device.id).order_by(Device.name)).all()
+    with Session(server.engine) as session:  # live traffic, as the dashboard shows
+        alerts = count_alerts(session, ('device_id',), now - timedelta(hours=24), None,
+                              replay='exclude')
+        devices = session.execute(select(Device).order_by(Device.name)).scalars().all()
+        configs = summaries(session.connection())
     online_after = timedelta(seconds=server.settings.online_after_s)
     return [DeviceOut(name=device.name, revoked=device.revoked_at is not None,
                       online=(device.last_seen_at is not None and device.revoked_at is None
                               and now - device.last_seen_at <= online_after),
-                      last_seen_at=from_stored(device.last_seen_at), alerts_24h=count or 0,
-                      health=device.health or {})
-            for device, count in rows]
+                      last_seen_at=from_stored(device.last_seen_at),
+                      alerts_24h=alerts[(device.id,)], health=device.health or {},
+                      config=configs.get(device.id))
+            for device in devices]
 
 
 @router.get(API_PREFIX + '/stats', response_model=Stats, responses=RANGE_REFUSED)
@@ -171,27 +182,19 @@ def stats(request: Request, device: Optional[str] = Depends(known_device),
             since = (end - timedelta(hours=24)).replace(minute=0, second=0, microsecond=0)
         except OverflowError:  # until in year 1
             since = datetime.min
-    if engine.dialect.name == 'postgresql':
-        hour = func.date_trunc('hour', Alert.detected_at)
-    else:
-        hour = func.strftime('%Y-%m-%d %H:00:00', Alert.detected_at)
-    base = select().select_from(Alert).join(Device, Alert.device_id == Device.id)
-    base = _filtered(base, device, class_name, since, until, replay, kind)
+    _check_filters(class_name, kind)
     with Session(engine) as session:
-        hours = session.execute(base.add_columns(hour.label('hour'), func.count())
-                                .group_by('hour').order_by('hour')).all()
-        classes = session.execute(base.add_columns(Alert.class_name, func.count())
-                                  .group_by(Alert.class_name)).all()
-        kinds = session.execute(base.add_columns(Alert.kind, func.count())
-                                .group_by(Alert.kind)).all()
-    # SQLite's strftime gives NULL for a time it cannot format: such a row counts in the
-    # totals but has no hour (none gets in now: detected_at is checked at the door).
-    per_hour = [(_hour(value), count) for value, count in hours if value is not None]
-    per_class: Dict[str, int] = dict(classes)
-    return Stats(per_hour=per_hour, per_class=per_class, total=sum(per_class.values()),
-                 per_kind={**dict.fromkeys(ALERT_KINDS, 0), **dict(kinds)})
-
-
-def _hour(value: object) -> datetime:
-    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-    return from_stored(moment) or moment
+        counted = count_alerts(session, ('hour', 'class_name', 'kind'), to_stored(since),
+                               None if until is None else to_stored(until), device, class_name,
+                               kind, replay)
+    per_hour: Dict[int, int] = {}
+    per_class: Dict[str, int] = {}
+    per_kind: Dict[str, int] = dict.fromkeys(ALERT_KINDS, 0)
+    for (hour, name, alert_kind), alerts in counted.items():
+        per_hour[hour] = per_hour.get(hour, 0) + alerts
+        per_class[name] = per_class.get(name, 0) + alerts
+        per_kind[alert_kind] = per_kind.get(alert_kind, 0) + alerts
+    return Stats(per_hour=[(EPOCH_UTC + timedelta(seconds=hour), per_hour[hour])
+                           for hour in sorted(per_hour)],
+                 per_class=dict(sorted(per_class.items())), total=sum(per_class.values()),
+                 per_kind=per_kind)

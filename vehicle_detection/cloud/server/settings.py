@@ -48,6 +48,13 @@ class ServerSettings:
     keep_alerts_days: float = RetentionPolicy.alerts_days
     keep_counts_days: float = RetentionPolicy.counts_days
     retention_interval_s: float = 3600.0  # 0: no scheduled pass (`prune` still works)
+    # The dashboard's read cache (read_cache.py): answers shared without a question to the
+    # database for cache_fresh_s, then while the data is unchanged, at most cache_ttl_s (0: off).
+    cache_fresh_s: float = 2.0
+    cache_ttl_s: float = 10.0
+    redis: str = ''  # redis://...: the cache of every instance; else this instance's workers
+    runtime_dir: str = ''  # this instance's working files on this host (serve sets it)
+    min_free_mb: int = 1024  # less free space for snapshots fails the check (and shows red)
 
     def retention(self) -> RetentionPolicy:
         """Return the retention policy of these settings."""

@@ -21,7 +21,7 @@ read or write outside it. Snapshots are written once: the first complete
 file wins (hard link from a uniquely named temporary file), the same bytes
 again is a no-op, different bytes a conflict. A full disk (no space, no
 inodes, quota) is :class:`StorageFull`, never a half-written file.
-:func:`open_store` builds the store a ``--storage`` value names (a folder, or
+:func:`stores.open_store` builds the store a ``--storage`` value names (a folder, or
 ``s3://bucket/prefix``: :mod:`object_store`).
 """
 
@@ -44,7 +44,7 @@ from vehicle_detection.cloud.server.jpeg import check_jpeg, DEFAULT_MAX_PIXELS, 
 
 __all__ = ['DEFAULT_MAX_PIXELS', 'ImageRefused', 'ImageStore', 'LocalImageStore',
            'SnapshotConflict', 'SnapshotMissing', 'StorageError', 'StorageFull',
-           'StorageUnavailable', 'StoredObject', 'check_jpeg', 'make_thumbnail', 'open_store']
+           'StorageUnavailable', 'StoredObject', 'check_jpeg', 'make_thumbnail']
 
 TEMPORARY_PREFIX = '.upload-'
 THUMBNAILS = '.thumbnails'  # thumbnails are cached under this folder of the root or prefix
@@ -247,25 +247,6 @@ class LocalImageStore(ImageStore):
             except OSError:
                 continue  # gone already, or not ours to remove
         return removed
-
-
-def open_store(location: str) -> ImageStore:
-    """
-    Return the store that a ``--storage`` value names.
-
-    ``s3://bucket/prefix`` is an S3-compatible object store (endpoint, region
-    and credentials from the usual AWS variables or config files); anything
-    else is a local folder.
-    """
-    if location.startswith(S3_SCHEME):
-        from vehicle_detection.cloud.server.object_store import S3ImageStore  # boto3: only here
-        return S3ImageStore.from_url(location)
-    return LocalImageStore(location)
-
-
-def is_object_store(location: str) -> bool:
-    """Tell whether a ``--storage`` value names an object store rather than a folder."""
-    return location.startswith(S3_SCHEME)
 
 
 def checked_name(name: str) -> str:

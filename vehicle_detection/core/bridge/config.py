@@ -98,8 +98,8 @@ class BridgeSettings:
                                      'not alert).', minimum=0.0, maximum=1.0)
     snapshot_window: float = setting(1.0, 'Seconds after a track is confirmed during which its '
                                      'best view (largest box x score) is chosen for the '
-                                     'snapshot; keep frame_buffer above this many seconds of '
-                                     'camera frames.', minimum=0.0, maximum=10.0)
+                                     'snapshot (that frame is kept until the alert goes out, '
+                                     'whatever the frame rate).', minimum=0.0, maximum=10.0)
     track_cooldown: float = setting(60.0, 'Seconds during which a new track standing still where '
                                     'an alerted vehicle stood counts as that vehicle (moving '
                                     'vehicles always alert).', minimum=0.0, maximum=86400.0)
@@ -148,13 +148,22 @@ class BridgeSettings:
                                    read_only=True)
     heartbeat_interval: float = setting(60.0, 'Seconds between heartbeats (read at start).',
                                         minimum=1.0, maximum=86400.0, read_only=True)
+    remote_config: bool = setting(
+        True, 'Take the configuration an admin saves for this device on the dashboard '
+        '(counting lines, zones and the other parameters changeable while running): fetched '
+        'after a heartbeat when its version changed, checked like `ros2 param set` (all or '
+        'nothing), kept in data_dir across restarts, and over the local configuration. '
+        'false: the local configuration wins and new versions are reported refused '
+        '(read at start).', read_only=True)
     health_interval: float = setting(30.0, 'Seconds between GET /health checks (read at start).',
                                      minimum=0.5, maximum=3600.0, read_only=True)
     image_topic: str = setting('camera/image_raw', 'Images to take snapshots from (read at '
                                'start).', read_only=True)
     image_reliability: str = from_spec(IMAGE_RELIABILITY)
-    frame_buffer: int = setting(30, "Recent frames kept to find an alert's own frame (read at "
-                                'start).', minimum=1, maximum=1000, read_only=True)
+    frame_buffer: int = setting(30, 'Recent frames kept to find the frame of a detection that '
+                                'arrives after its image (read at start); the views alerts '
+                                'still wait on are kept beside them.', minimum=1, maximum=1000,
+                                read_only=True)
     diagnostics_period: float = setting(1.0, 'Seconds between /diagnostics reports (read at '
                                         'start).', minimum=0.1, maximum=60.0, read_only=True)
 

@@ -35,7 +35,7 @@ from vehicle_detection.core.bridge.transport import Answer, exchange
 from vehicle_detection.wire import API_KEY_HEADER
 
 if TYPE_CHECKING:
-    from vehicle_detection.core.bridge.uploader import UploadSettings
+    from vehicle_detection.core.bridge.upload_settings import UploadSettings
 
 Accepts = Callable[[Answer], bool]
 

@@ -36,7 +36,7 @@ from vehicle_detection.core.bridge.link import LinkState, LinkStats
 from vehicle_detection.core.bridge.outbox import Event, Outbox
 
 if TYPE_CHECKING:
-    from vehicle_detection.core.bridge.uploader import UploadSettings
+    from vehicle_detection.core.bridge.upload_settings import UploadSettings
 
 # Outcomes of a failed try: try it again, held (a poison event), suspected.
 RETRY, HELD, SUSPECT = 'retry', 'held', 'suspect'

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import collections
 import threading
-from typing import Deque, Optional, Tuple
+from typing import Deque, Dict, FrozenSet, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -27,17 +27,40 @@ from vehicle_detection.core.bridge.budget import SnapshotPlan
 
 
 class FrameRing:
-    """The last ``capacity`` frames by capture stamp, to find an alert's own frame."""
+    """
+    The last ``capacity`` frames by capture stamp, to find an alert's own frame.
+
+    An alert goes out ``snapshot_window`` seconds after its best view: on a
+    fast camera (60 fps, 30 frames kept) that frame has left the ring by then.
+    So the frames the rules still hold (:meth:`hold`) stay beyond the ring, at
+    most ``MAX_HELD``, one per pending alert at worst, whatever the frame rate.
+    """
+
+    MAX_HELD = 64
 
     def __init__(self, capacity: int) -> None:
         self._frames: Deque[Tuple[int, np.ndarray]] = collections.deque(maxlen=capacity)
+        self._wanted: FrozenSet[int] = frozenset()
+        self._held: Dict[int, np.ndarray] = {}  # wanted frames pushed out of the ring
         self._cond = threading.Condition()
 
     def add(self, stamp_ns: int, image: np.ndarray) -> None:
         """Remember a frame."""
         with self._cond:
+            if len(self._frames) == self._frames.maxlen and self._frames[0][0] in self._wanted:
+                oldest, frame = self._frames[0]
+                self._held[oldest] = frame
+                while len(self._held) > self.MAX_HELD:
+                    del self._held[min(self._held)]
             self._frames.append((stamp_ns, image))
             self._cond.notify_all()
+
+    def hold(self, stamps_ns: FrozenSet[int]) -> None:
+        """Keep exactly these frames beyond the ring (the rules' pending alerts' views)."""
+        with self._cond:
+            self._wanted = stamps_ns
+            self._held = {stamp: frame for stamp, frame in self._held.items()
+                          if stamp in stamps_ns}
 
     def get(self, stamp_ns: int) -> Optional[np.ndarray]:
         """Return the frame with exactly this stamp, or None when it is gone or never came."""
@@ -65,6 +88,8 @@ class FrameRing:
         return image if stamp is not None and abs(stamp - stamp_ns) <= within_ns else None
 
     def _find(self, stamp_ns: int) -> Optional[np.ndarray]:
+        if stamp_ns in self._held:
+            return self._held[stamp_ns]
         for stamp, image in reversed(self._frames):
             if stamp == stamp_ns:
                 return image

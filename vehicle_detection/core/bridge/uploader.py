@@ -39,56 +39,28 @@ rest; when every event fails alike (an outage) none is held (:mod:`set_aside`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from functools import partial
 import json
 import threading
 import time
-from typing import Callable, Dict, Optional
+from typing import Any, Callable, Dict, Optional
 
 import requests
 
 from vehicle_detection.core.backoff import Backoff
 from vehicle_detection.core.bridge import answers
 from vehicle_detection.core.bridge.budget import DataBudget
-from vehicle_detection.core.bridge.config import BridgeSettings
 from vehicle_detection.core.bridge.link import Accepts, LinkState, LinkStats, PAUSED, ServerLink
 from vehicle_detection.core.bridge.outbox import ALERT, Event, FAILED, Outbox, PENDING, SENT
 from vehicle_detection.core.bridge.set_aside import RETRY, SetAside, SUSPECT
 from vehicle_detection.core.bridge.transport import Answer, new_session, retry_after_seconds
+from vehicle_detection.core.bridge.upload_settings import UploadSettings
 from vehicle_detection.wire import (
     alert_image_path, ALERTS_PATH, COUNTS_PATH, HEALTH_PATH, heartbeat_path,
     IDEMPOTENCY_HEADER, is_retryable, JPEG_CONTENT_TYPE, OPTIONAL_ALERT_FIELDS,
     OPTIONAL_COUNT_FIELDS)
 
 AUTH_PAUSE_S = 300.0  # a refused key is tried again after this long (or a settings change)
-_BRIDGE = BridgeSettings()  # the upload settings' defaults are the bridge's
-
-
-@dataclass(frozen=True)
-class UploadSettings:
-    """
-    The original system's upload settings, plus the device identity.
-
-    A slice of the bridge's settings (``params.slice_of(UploadSettings,
-    settings, api_key=...)``); the defaults are the bridge's.
-    """
-
-    api_base_url: str
-    api_key: str
-    device_id: str
-    enable_alert_upload: bool = _BRIDGE.enable_alert_upload
-    enable_image_upload: bool = _BRIDGE.enable_image_upload
-    upload_interval: float = _BRIDGE.upload_interval  # before a failed round is tried again
-    retry_attempts: int = _BRIDGE.retry_attempts
-    retry_delay: float = _BRIDGE.retry_delay  # first backoff delay, doubled per retry
-    retry_max_delay: float = 60.0
-    timeout: float = 10.0  # each connect and each read
-    request_deadline: float = _BRIDGE.request_deadline  # one whole request: connect, send, answer
-    max_retry_after: float = _BRIDGE.max_retry_after  # the longest wait a Retry-After imposes
-    hold_initial: float = 60.0  # the first hold of a poison event, doubled at each next one
-    hold_max: float = 3600.0
-    heartbeat_interval: float = _BRIDGE.heartbeat_interval
-    health_interval: float = _BRIDGE.health_interval
 
 
 class Uploader:
@@ -103,6 +75,10 @@ class Uploader:
         self.link = ServerLink(lambda: self.settings, budget, self.stats)
         self.set_aside = SetAside(outbox, lambda: self.settings, self.stats)
         self._health_figures = health_figures or dict
+        # Called on the health thread with (exchange, answer) after each heartbeat answered
+        # 200: the remote configuration (config_sync) fetches and reports with it.
+        self.after_heartbeat: Optional[Callable[[Callable[..., Optional[Answer]],
+                                                 Optional[Dict[str, Any]]], None]] = None
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._drained = threading.Event()  # set when a round leaves nothing to send
@@ -332,6 +308,9 @@ class Uploader:
                     'Content-Type': 'application/json'})
                 if reply is not None and not self.link.refused(reply):
                     self.link.judge(reply, 'POST', path, answers.server_ok)  # a 403 stops nothing
+                if reply is not None and reply.status == 200 and self.after_heartbeat:
+                    self.after_heartbeat(partial(self.link.exchange, session),
+                                         reply.json_object())
                 next_heartbeat = elapsed + self.settings.heartbeat_interval
             if self._stop.wait(self.settings.health_interval):
                 return

@@ -25,7 +25,7 @@ slices); lines and zones in fractions of the image wait for its size, and
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, FrozenSet, List, Optional, Sequence, Tuple
 
 from vehicle_detection.core.bridge.config import BridgeSettings
 from vehicle_detection.core.counting.checks import CountingChecks
@@ -34,7 +34,7 @@ from vehicle_detection.core.counting.session import CountingSession, PeriodCount
 from vehicle_detection.core.events.event import FrameInfo, ImageSize, VehicleEvent
 from vehicle_detection.core.events.geometry import Crossing
 from vehicle_detection.core.events.rules import (
-    build_rules, configure_rules, flush_rules, run_rules)
+    build_rules, configure_rules, flush_rules, held_frames, run_rules)
 from vehicle_detection.core.events.vehicles import Sighting
 
 
@@ -45,6 +45,8 @@ class Watched:
     events: List[VehicleEvent] = field(default_factory=list)
     crossings: List[Crossing] = field(default_factory=list)
     closed: List[PeriodCounts] = field(default_factory=list)
+    #: frames of alerts still waiting for their snapshot window: keep them
+    held: FrozenSet[int] = frozenset()
 
     @property
     def counted(self) -> bool:
@@ -101,7 +103,8 @@ class TrafficWatch:
     def update(self, sightings: Sequence[Sighting], stamp_ns: int) -> Watched:
         """Feed one frame: its sightings and stamp (ns, the frame's key)."""
         stamp, size = stamp_ns / 1e9, self.checks.size
-        watched = Watched(run_rules(self.rules, sightings, FrameInfo(stamp, stamp_ns, size)))
+        watched = Watched(run_rules(self.rules, sightings, FrameInfo(stamp, stamp_ns, size)),
+                          held=held_frames(self.rules))
         if self.geometry and self.checks.on_detections(
                 self.geometry, [s.track_id for s in sightings]) and self.geometry.lines:
             counted = self.counting.update(sightings, stamp, size or (0, 0))  # pixels: no size

@@ -132,6 +132,7 @@ class CountingSession:
         self._size: Tuple[int, int] = (0, 0)
         self._period: Optional[int] = None  # index of the open period
         self._periods: Dict[int, _Period] = {}  # the open one and those waiting for speeds
+        self._stamp: Optional[float] = None  # of the last frame counted
 
     @property
     def _open(self) -> Counter[CountKey]:
@@ -151,7 +152,7 @@ class CountingSession:
                 if self.calibration is not None and size[0] > 0 else None
         period = math.floor(stamp / self.period_s)
         self.quality.frame(stamp, len(sightings))  # first: it covers the end of the last period
-        self._period = period
+        self._period, self._stamp = period, stamp
         open_period = self._periods.setdefault(period, _Period(period))
         for sighting in sightings:
             self.scheme.observe(sighting, size[1])
@@ -215,9 +216,16 @@ class CountingSession:
         return dict(totals)
 
     def status(self) -> Dict[str, Any]:
-        """Return the running counts and the geometry in pixels, as plain JSON data."""
+        """
+        Return the running counts and the geometry in pixels, as plain JSON data.
+
+        ``stamp`` is the last counted frame's (epoch seconds): a recording of
+        these statuses (``vehicle-detection validate record``) places each
+        change of the totals at the frame that made it.
+        """
         lines, zones = self.geometry.in_pixels(*self._size) if self._size[0] else ([], [])
         return {
+            'stamp': self._stamp,
             'period_start': None if self._period is None else self._period * self.period_s,
             'period_s': self.period_s,
             'period': _rows(self._open), 'total': _rows(self.totals),

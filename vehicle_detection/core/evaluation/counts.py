@@ -27,7 +27,7 @@ the recording ends has not crossed it yet. Counted are the crossings of a
 from __future__ import annotations
 
 import collections
-from typing import Counter, Dict, List, Sequence, Tuple
+from typing import Counter, Dict, List, Sequence, Set, Tuple
 
 from vehicle_detection.core.counting.session import CountingSession
 from vehicle_detection.core.detection.detections import Detections
@@ -65,3 +65,28 @@ def counted_crossings(tracked: Sequence[Detections], stamps: Sequence[float],
         for crossing in session.update(detections.sightings(), stamp, size).crossings:
             counts[(crossing.line, crossing.direction)] += 1
     return counts
+
+
+def wrong_way_truth(truth: Sequence[List[Truth]], lines: Sequence[CountingLine]) -> Set[int]:
+    """
+    Return the vehicles whose true path crosses a one-way line against its way.
+
+    A vehicle's first and last visible boxes (as for :func:`true_crossings`)
+    lie on opposite sides of the line, the side it ends on naming the
+    direction the line forbids.
+    """
+    first: Dict[int, Truth] = {}
+    last: Dict[int, Truth] = {}
+    for frame in truth:
+        for seen in frame:
+            if seen.visible >= 0.4 and seen.box[3] - seen.box[1] >= 8:
+                first.setdefault(seen.vehicle_id, seen)
+                last[seen.vehicle_id] = seen
+    found = set()
+    for vehicle, start in first.items():
+        for line in lines:
+            before, after = side_of(line, start.box), side_of(line, last[vehicle].box)
+            if before is not None and after and before != after \
+                    and line.directions[0 if after > 0 else 1] != line.oneway:
+                found.add(vehicle)
+    return found

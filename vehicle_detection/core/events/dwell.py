@@ -26,9 +26,9 @@ is that vehicle: it keeps the time it stopped, and raises no second event.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar, Dict, List, Optional, Sequence, Set
+from typing import ClassVar, Dict, FrozenSet, List, Optional, Sequence, Set
 
-from vehicle_detection.core.events.event import FrameInfo, ImageSize, VehicleEvent
+from vehicle_detection.core.events.event import FrameInfo, FrameKey, ImageSize, VehicleEvent
 from vehicle_detection.core.events.geometry import Geometry, inside, Zone
 from vehicle_detection.core.events.reid import Whereabouts
 from vehicle_detection.core.events.vehicles import ground_point, Sighting
@@ -95,6 +95,10 @@ class ZoneDwellRule:
     def flush(self) -> List[VehicleEvent]:
         """Return nothing: an event is raised at its frame, never held."""
         return []
+
+    def held_frames(self) -> FrozenSet[FrameKey]:
+        """Return no frame: each event goes out with the frame it was raised at."""
+        return frozenset()
 
     def _zones_in_pixels(self, size: Optional[ImageSize]) -> List[Zone]:
         geometry = self.settings.geometry

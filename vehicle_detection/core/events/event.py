@@ -26,7 +26,7 @@ event the same way, whatever its kind.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Dict, List, Optional, Protocol, Sequence, Tuple
+from typing import Any, ClassVar, Dict, FrozenSet, List, Optional, Protocol, Sequence, Tuple
 
 from vehicle_detection.core.events.vehicles import Sighting
 from vehicle_detection.wire import alert_kind_problem
@@ -76,3 +76,6 @@ class Rule(Protocol):
 
     def flush(self) -> List[VehicleEvent]:
         """Return the events still pending, at the end of a run."""
+
+    def held_frames(self) -> FrozenSet[FrameKey]:
+        """Return the frames of events it will still send (their snapshots must be kept)."""

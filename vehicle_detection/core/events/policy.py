@@ -38,7 +38,7 @@ time; an alert held back by it goes out when the cool-down ends.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import ClassVar, Dict, List, Optional, Sequence, Tuple
+from typing import ClassVar, Dict, FrozenSet, List, Optional, Sequence, Tuple
 
 from vehicle_detection.core.events.event import FrameInfo, FrameKey, VehicleEvent
 from vehicle_detection.core.events.reid import (
@@ -140,6 +140,11 @@ class AlertPolicy:
         for track in due:
             track.done = True
         return [track.event() for track in due]
+
+    def held_frames(self) -> FrozenSet[FrameKey]:
+        """Return the best views' frames of the alerts still in their snapshot window."""
+        return frozenset(track.best[3] for track in self._tracks.values()
+                         if track.best is not None and not track.done)
 
     # -- internals ----------------------------------------------------------------------
     def _confirm(self, track_id: int, track: _Track, sighting: Sighting,

@@ -24,10 +24,10 @@ is a module implementing :class:`Rule`, an entry here, and its kind in
 
 from __future__ import annotations
 
-from typing import Any, List, Sequence, Tuple
+from typing import Any, FrozenSet, List, Sequence, Tuple
 
 from vehicle_detection.core.events.dwell import ZoneDwellRule
-from vehicle_detection.core.events.event import FrameInfo, Rule, VehicleEvent
+from vehicle_detection.core.events.event import FrameInfo, FrameKey, Rule, VehicleEvent
 from vehicle_detection.core.events.policy import AlertPolicy
 from vehicle_detection.core.events.vehicles import Sighting
 from vehicle_detection.core.events.wrong_way import WrongWayRule
@@ -51,6 +51,11 @@ def run_rules(rules: Sequence[Rule], sightings: Sequence[Sighting],
               frame: FrameInfo) -> List[VehicleEvent]:
     """Feed one frame to every rule; return their events in rule order."""
     return [event for rule in rules for event in rule.update(sightings, frame)]
+
+
+def held_frames(rules: Sequence[Rule]) -> FrozenSet[FrameKey]:
+    """Return the frames whose events some rule still holds (keep them for the snapshots)."""
+    return frozenset().union(*(rule.held_frames() for rule in rules))
 
 
 def flush_rules(rules: Sequence[Rule]) -> List[VehicleEvent]:

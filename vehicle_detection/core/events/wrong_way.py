@@ -34,9 +34,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 import math
-from typing import ClassVar, Dict, List, Optional, Sequence, Tuple
+from typing import ClassVar, Dict, FrozenSet, List, Optional, Sequence, Tuple
 
-from vehicle_detection.core.events.event import FrameInfo, ImageSize, VehicleEvent
+from vehicle_detection.core.events.event import FrameInfo, FrameKey, ImageSize, VehicleEvent
 from vehicle_detection.core.events.geometry import (
     CountingLine, Crossing, Geometry, LineCrossings, signed_distance)
 from vehicle_detection.core.events.vehicles import (
@@ -106,6 +106,10 @@ class WrongWayRule:
     def flush(self) -> List[VehicleEvent]:
         """Return nothing: a crossing not yet confirmed is not a wrong-way driver."""
         return []
+
+    def held_frames(self) -> FrozenSet[FrameKey]:
+        """Return no frame: a wrong-way event goes out with the frame that confirmed it."""
+        return frozenset()
 
     def _confirmed(self, sighting: Sighting, frame: FrameInfo,
                    lines: Dict[str, CountingLine]) -> List[VehicleEvent]:

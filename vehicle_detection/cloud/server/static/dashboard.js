@@ -35,7 +35,9 @@ async function problemOf(response) {
 }
 
 async function getJSON(path) {
-  const response = await fetch(path, { cache: 'no-store' });
+  // 'no-cache': the browser keeps the answer and asks again with If-None-Match; an
+  // unchanged read costs the server a 304 without a body.
+  const response = await fetch(path, { cache: 'no-cache' });
   if (response.status === 401) window.location.assign('/login'); // session ended
   if (!response.ok) {
     const error = new Error(await problemOf(response));
@@ -80,18 +82,11 @@ function renderDevices(devices) {
       text('td', fmtNum(h.upload_success_rate === undefined ? undefined
         : 100 * h.upload_success_rate, ' %')),
       text('td', fmtMB(h.bytes_month) + budget), text('td', String(device.alerts_24h)),
+      window.vdConfig.cell(device),
     ].forEach((cell) => row.appendChild(cell));
     body.appendChild(row);
     if (!known.has(device.name)) select.appendChild(new Option(device.name, device.name));
   }
-}
-
-function openViewer(alert) {
-  $('viewer-img').src = alert.image_url;
-  $('viewer-caption').textContent =
-    `${alert.class_name} ${(100 * alert.confidence).toFixed(0)} % — ${alert.device_id}/` +
-    `${alert.camera_id} — ${fmtTime(alert.detected_at)}`;
-  $('viewer').showModal();
 }
 
 // An alert of another kind than a vehicle seen says what happened, and where.
@@ -111,11 +106,7 @@ function renderAlerts(page) {
     card.className = 'alert';
     card.dataset.eventId = alert.event_id;
     if (alert.thumbnail_url) {
-      const img = document.createElement('img');
-      img.src = alert.thumbnail_url;
-      img.alt = `${alert.class_name} snapshot`;
-      img.addEventListener('click', () => openViewer(alert));
-      card.appendChild(img);
+      card.appendChild(window.vdViewer.thumbnail(alert, () => window.vdViewer.open(alert)));
     } else {
       card.appendChild(text('div', 'no snapshot yet', 'noimg muted'));
     }
@@ -131,32 +122,7 @@ function renderAlerts(page) {
     box.appendChild(card);
   }
   $('alert-count').textContent = `(${page.items.length} shown)`;
-}
-
-function barChart(svg, labels, values) {
-  svg.replaceChildren();
-  const ns = 'http://www.w3.org/2000/svg';
-  const max = Math.max(1, ...values);
-  const width = 480 / Math.max(1, values.length);
-  values.forEach((value, i) => {
-    const height = (130 * value) / max;
-    const rect = document.createElementNS(ns, 'rect');
-    rect.setAttribute('x', i * width + 2);
-    rect.setAttribute('y', 140 - height);
-    rect.setAttribute('width', Math.max(1, width - 4));
-    rect.setAttribute('height', height);
-    const title = document.createElementNS(ns, 'title');
-    title.textContent = `${labels[i]}: ${value}`;
-    rect.appendChild(title);
-    svg.appendChild(rect);
-    if (values.length <= 12 || i % Math.ceil(values.length / 12) === 0) {
-      const label = document.createElementNS(ns, 'text');
-      label.setAttribute('x', i * width + 2);
-      label.setAttribute('y', 155);
-      label.textContent = labels[i];
-      svg.appendChild(label);
-    }
-  });
+  window.vdViewer.setAlerts(page.items);
 }
 
 function hourlySlots(perHour) {
@@ -174,11 +140,16 @@ function hourlySlots(perHour) {
 }
 
 function renderStats(stats) {
+  const { atBucket, barChart, BAR_COLOURS } = window.vdCharts;
   const slots = hourlySlots(stats.per_hour);
-  barChart($('chart-hour'), slots.map(([t]) => `${new Date(t).getHours()}h`),
-    slots.map(([, n]) => n));
+  barChart($('chart-hour'), { timeAxis: true, step: 3600e3, stacked: false, yTitle: 'alerts',
+    min: slots[0][0], max: slots[slots.length - 1][0],
+    datasets: [{ label: 'alerts', backgroundColor: BAR_COLOURS[0],
+      data: slots.map(([t, n]) => ({ x: atBucket(t, 3600e3), y: n })) }] });
   const classes = Object.keys(stats.per_class).sort();
-  barChart($('chart-class'), classes, classes.map((c) => stats.per_class[c]));
+  barChart($('chart-class'), { timeAxis: false, stacked: false, yTitle: 'alerts',
+    labels: classes, datasets: [{ label: 'alerts', backgroundColor: BAR_COLOURS[0],
+      data: classes.map((c) => stats.per_class[c]) }] });
   addOptions($('f-class'), classes, (c) => c);
   addOptions($('f-kind'), Object.keys(stats.per_kind || {}).sort(),
     (k) => k.replace(/_/g, ' '));
@@ -195,12 +166,46 @@ function showProblem(message) {
   $('problem').hidden = false;
   $('alerts').replaceChildren();
   $('alert-count').textContent = '';
-  $('chart-hour').replaceChildren();
-  $('chart-class').replaceChildren();
-  $('traffic').replaceChildren();
+  window.vdCharts.clearChart($('chart-hour'));
+  window.vdCharts.clearChart($('chart-class'));
+  window.vdTraffic.clearTraffic();
 }
 
 let latestRefresh = 0; // a refresh overtaken by a newer one (the filters changed) draws nothing
+
+// The alerts shown, newest first, and the filters they were asked with: a refresh asks
+// only for newer ones (after_id), and again for recent ones still without a snapshot.
+const ALERT_LIMIT = 60;
+const SNAPSHOT_WAIT_MS = 120000; // an alert this old without a snapshot will not get one
+const shown = { query: null, items: [] };
+window.vdAlertQueries = []; // the alert queries asked, for the browser test
+
+function alertsAnchor() {
+  // The newest alert shown, or just before the oldest recent one still waiting for its
+  // snapshot (asked again to get it); 0 when none is shown.
+  const recentWithout = shown.items.filter((a) => !a.image_url
+    && Date.now() - new Date(a.received_at).getTime() < SNAPSHOT_WAIT_MS);
+  return Math.min(Math.max(0, ...shown.items.map((a) => a.id)),
+    ...recentWithout.map((a) => a.id - 1));
+}
+
+async function refreshAlerts(query) {
+  const alertQuery = new URLSearchParams(query);
+  alertQuery.set('limit', String(ALERT_LIMIT));
+  const same = shown.query === query.toString();
+  if (same) alertQuery.set('after_id', String(alertsAnchor()));
+  window.vdAlertQueries.push(alertQuery.toString());
+  const page = await getJSON(`${API}/alerts?${alertQuery}`);
+  if (!same || page.next_cursor !== null) { // new filters, or more new ones than shown
+    shown.items = page.items;
+  } else {
+    const fresh = new Map(page.items.map((a) => [a.id, a]));
+    const kept = shown.items.filter((a) => !fresh.has(a.id));
+    shown.items = [...page.items, ...kept].sort((a, b) => b.id - a.id).slice(0, ALERT_LIMIT);
+  }
+  shown.query = query.toString();
+  return { items: shown.items };
+}
 
 async function refresh() {
   const query = filters();
@@ -208,10 +213,8 @@ async function refresh() {
   try {
     // The devices panel takes no filter: it stays current whatever the filters say.
     renderDevices(await getJSON(`${API}/devices`));
-    const alertQuery = new URLSearchParams(query);
-    alertQuery.set('limit', '60');
     const [page, stats] = await Promise.all([
-      getJSON(`${API}/alerts?${alertQuery}`), getJSON(`${API}/stats?${query}`)]);
+      refreshAlerts(query), getJSON(`${API}/stats?${query}`)]);
     if (mine !== latestRefresh) return;
     renderAlerts(page);
     renderStats(stats);

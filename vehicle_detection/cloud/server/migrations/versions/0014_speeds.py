@@ -17,8 +17,8 @@
 from alembic import op
 import sqlalchemy as sa
 
-revision = '0013'
-down_revision = '0010'
+revision = '0014'
+down_revision = '0013'
 branch_labels = None
 depends_on = None
 
