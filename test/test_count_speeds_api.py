@@ -19,10 +19,10 @@ from __future__ import annotations
 import csv
 from datetime import datetime, timedelta, timezone
 import io
-from typing import Dict, List, Tuple
+from typing import Dict, Iterator, List, Tuple
 import uuid
 
-from cloud_helpers import Fleet
+from cloud_helpers import add_device, cloud_cli, CloudServer, Fleet
 import numpy as np
 import pytest
 import requests
@@ -150,3 +150,81 @@ def as_answer(response: requests.Response) -> Answer:
     """Return a requests answer as the uploader's transport reads it."""
     return Answer(response.status_code, dict(response.headers), response.content, True,
                   len(response.content))
+
+
+@pytest.fixture(params=['sqlite', 'postgresql'])
+def fresh_server(request, tmp_path) -> Iterator[Tuple[str, Dict[str, str]]]:
+    """Run a server whose read cache asks the data versions on every read (--cache-fresh 0)."""
+    storage = str(tmp_path / 'images')
+    if request.param == 'sqlite':
+        db = f'sqlite:///{tmp_path}/cloud.db'
+    else:
+        db = request.getfixturevalue('postgres').new_database()
+        cloud_cli('migrate', db=db, storage=storage)
+    key = add_device('edge-1', db, storage)
+    server = CloudServer(db, storage, ['--rate-limit', '0', '--cache-fresh', '0'])
+    try:
+        yield server.url, {'X-API-Key': key}
+    finally:
+        server.stop()
+
+
+def test_speeds_and_quality_agree_on_every_bucket_size_and_show_at_once(
+        fresh_server: Tuple[str, Dict[str, str]]) -> None:
+    """1-minute buckets (rows), 15-minute and hour buckets (rollups): one direct computation."""
+    url, headers = fresh_server
+    rng = np.random.default_rng(5)
+    start = DAY + timedelta(hours=11, minutes=50)  # 20 minutes over 3 quarters and 2 hours
+    periods: List[Tuple[datetime, Dict[Tuple[str, str, str], Dict[int, int]], List[str]]] = []
+
+    def post(at: datetime, bins: Dict[Tuple[str, str, str], Dict[int, int]],
+             flags: List[str]) -> None:
+        record = CountRecord(
+            str(uuid.uuid4()), 'edge-1', 'cam0', utc_iso(at), 60,
+            tuple((*key, sum(b.values())) for key, b in sorted(bins.items())),
+            speeds=tuple((*key, tuple(sorted(b.items()))) for key, b in sorted(bins.items())),
+            scheme='uk6', quality={'flags': flags, 'observed_s': 50.0 if flags else 60.0})
+        assert requests.post(f'{url}/api/v1/counts', json=record.to_json(), headers=headers,
+                             timeout=10).status_code == 201
+        periods.append((at, bins, flags))
+
+    for minute in range(20):
+        bins = {key: {int(b): 1 for b in rng.integers(40, 55, int(rng.integers(1, 5)))}
+                for key in KEYS}
+        post(start + timedelta(minutes=minute), bins,
+             ['dark'] if minute == 3 else ['stalled'] if minute == 17 else [])
+
+    def check(size_s: int, bucket: str) -> None:
+        window = {'since': utc_iso(start - timedelta(minutes=50)),
+                  'until': utc_iso(start + timedelta(minutes=70)), 'bucket': bucket}
+        answer = requests.get(f'{url}/api/v1/counts', params=window, timeout=10).json()
+        expected_rows, expected_quality = {}, {}
+        for at, bins, flags in periods:
+            edge = int(at.timestamp()) // size_s * size_s
+            moment = datetime.fromtimestamp(edge, timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
+            for key, b in bins.items():
+                expected_rows.setdefault((moment, *key), []).append(b)
+            seen = expected_quality.setdefault(moment, [set(), 0.0])
+            seen[0].update(flags)
+            # a period's observed seconds, at most what it covers of its bucket
+            seen[1] += min(50.0 if flags else 60.0, 60, size_s - int(at.timestamp()) % size_s)
+        rows = {(r['start'], r['line'], r['direction'], r['class_name']): r
+                for r in answer['rows']}
+        assert set(rows) == set(expected_rows), bucket
+        for key, bins in expected_rows.items():
+            merged = merge_bins(bins)
+            assert rows[key]['speed_n'] == rows[key]['count'] == sum(merged.values())
+            assert {k: rows[key][k] for k in speed_summary(merged) if k != 'speed_n'} == {
+                k: v for k, v in speed_summary(merged).items() if k != 'speed_n'}, key
+        quality = {c['start']: (set(c['flags']), c['observed_seconds'], c['assessed'],
+                                c['scheme']) for c in answer['coverage']}
+        assert quality == {moment: (flags, min(size_s, round(observed)), True, 'uk6')
+                           for moment, (flags, observed) in expected_quality.items()}, bucket
+
+    for size_s, bucket in ((60, '1min'), (900, '15min'), (3600, 'hour')):
+        check(size_s, bucket)
+    # A new period in a bucket already read (and cached): the next read shows its speeds
+    # and its flag.
+    post(start + timedelta(minutes=1, seconds=30), {KEYS[0]: {60: 2}}, ['glare'])
+    for size_s, bucket in ((60, '1min'), (900, '15min'), (3600, 'hour')):
+        check(size_s, bucket)

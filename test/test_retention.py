@@ -33,7 +33,8 @@ import requests
 from sqlalchemy import func, select
 from test_bridge_faults import wait_for
 
-from vehicle_detection.cloud.server.db import CountRecord, make_engine, TrafficCount
+from vehicle_detection.cloud.server.db import (
+    CountRecord, CountSpeedBin, CountVehicle, make_engine, TrafficCount)
 from vehicle_detection.cloud.server.retention_schedule import retention_lock
 from vehicle_detection.wire import CountRecord as CountBody, utc_iso
 
@@ -88,7 +89,11 @@ def fill(server: CloudServer, key: str, store) -> Filled:
     for days in (500, 1):
         body = CountBody(str(uuid.uuid4()), 'edge-1', 'cam0',
                          utc_iso((now - timedelta(days=days)).replace(second=0, microsecond=0)),
-                         60, (('road', 'away', 'car', 3),)).to_json()
+                         60, (('road', 'away', 'car', 3),), scheme='uk6',
+                         quality={'flags': ['dark'], 'observed_s': 60},
+                         speeds=(('road', 'away', 'car', ((45, 2), (46, 1))),),
+                         vehicles=tuple((float(i), 'road', 'away', 'car', 91.0)
+                                        for i in range(3))).to_json()
         assert requests.post(f'{url}/counts', json=body, headers=headers,
                              timeout=30).status_code == 201
     # A picture no row names, just written (an upload whose row comes next): it stays.
@@ -107,7 +112,7 @@ def counts_stored(db: str) -> List[int]:
     try:
         with engine.connect() as connection:
             return [connection.execute(select(func.count()).select_from(table)).scalar_one()
-                    for table in (CountRecord, TrafficCount)]
+                    for table in (CountRecord, TrafficCount, CountSpeedBin, CountVehicle)]
     finally:
         engine.dispose()
 
@@ -141,7 +146,8 @@ def test_prune_deletes_by_kind_and_keeps_what_is_still_named(
            f'{len(gone)} pictures ({freed_bytes / 1e6:.1f} MB), 1 thumbnails' in dry.stdout, \
         dry.stdout
     assert dry.stdout.rstrip().endswith(', 1 count records')
-    assert store.names() == before and counts_stored(db) == [2, 2]  # a dry run deletes nothing
+    # A dry run deletes nothing (records, rows, speed bins, vehicles).
+    assert store.names() == before and counts_stored(db) == [2, 2, 4, 6]
 
     done = cloud_cli('prune', *POLICY, db=db, storage=store.location, env=store.env)
     assert done.stdout == dry.stdout.replace('would delete', 'deleted'), done.stdout
@@ -153,7 +159,7 @@ def test_prune_deletes_by_kind_and_keeps_what_is_still_named(
     thumbnails = [name for name in left if name.startswith('.thumbnails/')]
     assert thumbnails == [f'.thumbnails/{filled.pictures["recent"]}']
     assert len(left) == len(before) - len(gone) - 1  # the fresh unnamed picture stays
-    assert counts_stored(db) == [1, 1]
+    assert counts_stored(db) == [1, 1, 2, 3]  # rows, speed bins and vehicles went with it
 
     server = CloudServer(db, store.location, env=store.env)
     try:

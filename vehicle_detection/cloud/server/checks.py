@@ -42,11 +42,11 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-from vehicle_detection.cloud.server import storage as storage_module
 from vehicle_detection.cloud.server.cache_store import CacheUnavailable, RedisStore
 from vehicle_detection.cloud.server.db import is_sqlite
 from vehicle_detection.cloud.server.schema import alembic_config, head_revision
 from vehicle_detection.cloud.server.storage import StorageError
+from vehicle_detection.cloud.server.stores import open_store
 
 CONNECT_TIMEOUT_S = 5
 PROBE_BYTES = 4096
@@ -197,18 +197,9 @@ def check_storage(location: str, min_free_mb: int) -> Check:
 
 
 def _check_object_store(location: str) -> Check:
-    """
-    Ask an object store (issue 27) whether it can be used: its own ``check()`` says why not.
-
-    With ``storage.open_store`` (the object-store support) this asks the
-    store; a build without it says so.
-    """
-    opener = getattr(storage_module, 'open_store', None)
-    if opener is None:
-        return Check('storage', False, f'{location}: this server cannot store snapshots in '
-                                       'object storage', 'use a local folder for --storage')
+    """Ask an object store (issue 27) whether it can be used: its own ``check()`` says why not."""
     try:
-        opener(location).check()
+        open_store(location).check()
     except (StorageError, ValueError) as error:
         return Check('storage', False, f'{location}: {error}',
                      'check the bucket, the endpoint and the credentials (AWS_* variables)')
