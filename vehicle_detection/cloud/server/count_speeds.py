@@ -52,7 +52,7 @@ SPEED_COLUMNS = ('speed_n', 'speed_p15', 'speed_p50', 'speed_p85', 'speed_p95', 
 MAX_BIN_ROWS = 400_000  # summed bins one read of counts may take (a few per row)
 MAX_VEHICLE_ROWS = 100_000  # vehicles one export answers at most
 BucketKey = Tuple[Any, ...]  # bucket start, device name, line, then the split columns
-NO_SPEEDS: Dict[str, Any] = {'speed_n': 0, **{name: None for name in SPEED_COLUMNS[1:]}}
+NO_SPEEDS: Dict[str, Any] = {'speed_n': 0, **dict.fromkeys(SPEED_COLUMNS[1:])}
 
 router = APIRouter(tags=['read'])
 
