@@ -193,11 +193,14 @@ def check_traffic_queries(browser, api: str, headers: dict) -> None:
     # (read in one script: the panel redraws itself while it refreshes).
     marked = browser.execute_script(
         'const f = document.querySelector(\'figure.traffic[data-line="bar"]\');'
-        'const r = f && f.querySelector("rect.degraded");'
-        'return r && [r.dataset.flags, r.textContent, f.querySelector("figcaption").textContent]')
+        'const r = f && f.querySelector("ul.degraded li");'
+        'const chart = r && Chart.getChart(f.querySelector("canvas"));'
+        'return r && [r.dataset.flags, r.textContent, f.querySelector("figcaption").textContent,'
+        ' chart.options.plugins.vdNoData.degraded.length]')
     assert marked is not None and marked[0] == 'dark glare', marked
     assert 'observed 50 of 60 s' in marked[1], marked
     assert 'degraded (counts may be low): dark, glare' in marked[2], marked
+    assert marked[3] == 1, marked  # the chart's orange mark under that bucket
     query = last_query(browser)
     assert (query['bucket'], query['by'], round(span_h(query))) == (['15min'], ['direction'], 24)
     assert query['replay'] == ['exclude']  # live traffic only, unless the filter says
