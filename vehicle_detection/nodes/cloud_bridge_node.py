@@ -89,7 +89,8 @@ class CloudBridgeNode(Node):
         if insecure:  # nothing is sent; events are kept until the URL is fixed
             api_key, self._problem = '', insecure
         self.outbox = Outbox(settings.data_dir, int(settings.max_storage_mb * MB),
-                             settings.snapshot_dir)
+                             settings.snapshot_dir, settings.history_days,
+                             int(settings.history_mb * MB))
         self.budget = DataBudget(self.outbox, int(settings.monthly_budget_mb * MB))
         self.recorder = AlertRecorder(self.outbox, self.budget)  # the writer thread's
         self.policy = AlertPolicy(
@@ -153,6 +154,8 @@ class CloudBridgeNode(Node):
         self.policy.min_alert_score = settings.min_alert_score
         self.policy.snapshot_window_s = settings.snapshot_window
         self.outbox.max_storage_bytes = int(settings.max_storage_mb * MB)
+        self.outbox.history_days = settings.history_days
+        self.outbox.history_bytes = int(settings.history_mb * MB)
         self.budget.budget = int(settings.monthly_budget_mb * MB)
         self.uploader.settings = self._upload_settings(self.uploader.settings.api_key)
         if (settings.counting_lines, settings.counting_zones) != (

@@ -19,7 +19,9 @@ One SQLite file (WAL, ``synchronous=FULL``) holds every event (it is also the
 local record of detection results) with the state of its alert and of its
 snapshot; snapshots are JPEG files beside it, written by rename before the
 row that names them is committed. After a crash or ``kill -9`` a pending
-event is simply sent again: the server is idempotent on the event id.
+event is simply sent again: the server is idempotent on the event id. Sent
+events are kept as local history for ``history_days`` or ``history_mb``
+(:mod:`outbox_history`), then deleted, oldest first.
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ import sqlite3
 import threading
 import time
 from typing import Any, Dict, List, Optional
+
+from vehicle_detection.core.bridge import outbox_history as history
+from vehicle_detection.core.bridge.outbox_history import FAILED_SQL, OPEN_SQL, PENDING_IMAGE_SQL
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -49,7 +54,6 @@ CREATE TABLE IF NOT EXISTS events (
     held_until REAL NOT NULL DEFAULT 0,
     kind TEXT NOT NULL DEFAULT 'alert'
 );
-CREATE INDEX IF NOT EXISTS events_open ON events (alert_state, image_state);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
 
@@ -59,7 +63,6 @@ ALERT, COUNTS = 'alert', 'counts'
 # or none (no snapshot taken), evicted (storage full), missing (file lost or
 # corrupt), skipped (data budget spent).
 PENDING, SENT, FAILED = 'pending', 'sent', 'failed'
-OPEN_SQL = "(alert_state = 'pending' OR (alert_state = 'sent' AND image_state = 'pending'))"
 # An event the server keeps answering with an error (while it answers others) is
 # held back for a while so that the events behind it flow; it is kept and tried again.
 SET_ASIDE_AFTER = 5  # server errors in a row
@@ -67,6 +70,8 @@ HOLD_S = 3600.0
 ADDED_COLUMNS = {'server_errors': 'INTEGER NOT NULL DEFAULT 0',
                  'held_until': 'REAL NOT NULL DEFAULT 0',
                  'kind': "TEXT NOT NULL DEFAULT 'alert'"}  # outboxes of older versions
+PRUNE_EVERY_S = 60.0  # the history is pruned by enqueue at most this often
+DAY_S = 86400.0
 
 
 @dataclass(frozen=True)
@@ -95,21 +100,36 @@ class OutboxStats:
     held: int  # open events set aside after repeated server errors
 
 
+@dataclass(frozen=True)
+class DiskUsage:
+    """Bytes on disk of the outbox: its database (with WAL) and its snapshot files."""
+
+    database: int
+    snapshots: int
+
+
 class Outbox:
     """Events and their snapshots under ``folder``; safe to use from several threads."""
 
     def __init__(self, folder: str, max_storage_bytes: int = 0,
-                 snapshot_dir: str = '') -> None:
+                 snapshot_dir: str = '', history_days: float = 0.0,
+                 history_bytes: int = 0) -> None:
         self.folder = Path(folder).expanduser()
         self.folder.mkdir(parents=True, exist_ok=True)
         self.snapshots = Path(snapshot_dir).expanduser() if snapshot_dir else \
             self.folder / 'snapshots'
         self.snapshots.mkdir(parents=True, exist_ok=True)
         self.max_storage_bytes = max_storage_bytes
+        # Local history of sent events: kept this long and within this size (0: no bound).
+        self.history_days = history_days
+        self.history_bytes = history_bytes
+        self.pruned = 0  # done events deleted by this instance
+        self._next_prune = 0.0  # monotonic time of the next prune by enqueue
         # Re-entrant: stats() reads meta() under the lock that meta() takes itself.
         self._lock = threading.RLock()
         self._db = sqlite3.connect(self.folder / 'outbox.db', check_same_thread=False,
                                    isolation_level=None, timeout=30)
+        history.prepare(self._db)  # before the first table of a new outbox
         self._db.execute('PRAGMA journal_mode=WAL')
         self._db.execute('PRAGMA synchronous=FULL')
         self._db.executescript(SCHEMA)
@@ -117,6 +137,8 @@ class Outbox:
         for name, declaration in ADDED_COLUMNS.items():
             if name not in columns:
                 self._db.execute(f'ALTER TABLE events ADD COLUMN {name} {declaration}')
+        self._db.executescript(history.INDEXES)
+        history.convert_vacuum(self._db)  # an outbox of an older version, once
         self._remove_orphans()
 
     # -- writing ---------------------------------------------------------------------
@@ -145,6 +167,8 @@ class Outbox:
                  kind))
             added = cursor.rowcount == 1
         self.enforce_limit()
+        if time.monotonic() >= self._next_prune:
+            self.prune_history()
         return added
 
     def mark(self, seq: int, part: str, state: str, error: Optional[str] = None) -> None:
@@ -183,7 +207,7 @@ class Outbox:
         with self._lock:
             while self._stored_bytes() > self.max_storage_bytes:
                 row = self._db.execute(
-                    "SELECT seq FROM events WHERE image_state = 'pending' "
+                    f'SELECT seq FROM events WHERE {PENDING_IMAGE_SQL} '
                     'ORDER BY seq LIMIT 1').fetchone()
                 if row is None:
                     break  # only alerts left: those are never evicted
@@ -193,6 +217,35 @@ class Outbox:
                 self._add_meta('evictions', 1)
                 evicted += 1
         return evicted
+
+    def prune_history(self, now: Optional[float] = None) -> int:
+        """
+        Delete the oldest sent events past ``history_days`` or ``history_bytes``.
+
+        Never an event still to send. Rows go in batches (the lock is let go
+        between them), then the freed pages are handed back to the file
+        system. Returns how many events were deleted.
+        """
+        now = time.time() if now is None else now
+        self._next_prune = time.monotonic() + PRUNE_EVERY_S
+        deleted = 0
+        while True:
+            with self._lock:
+                batch = 0
+                if self.history_days > 0:
+                    batch = history.expired_batch(self._db, now - self.history_days * DAY_S,
+                                                  history.PRUNE_BATCH)
+                if not batch and self.history_bytes > 0:
+                    batch = history.oversize_batch(self._db, self.history_bytes,
+                                                   history.PRUNE_BATCH)
+            deleted += batch
+            if not batch:
+                break
+        if deleted:
+            with self._lock:
+                history.release_free_pages(self._db)
+            self.pruned += deleted
+        return deleted
 
     # -- reading ---------------------------------------------------------------------
     def next_open(self, after_seq: int = 0) -> Optional[Event]:
@@ -219,23 +272,32 @@ class Outbox:
             depth, oldest = self._db.execute(
                 f'SELECT COUNT(*), MIN(created_at) FROM events WHERE {OPEN_SQL}').fetchone()
             failed = self._db.execute(
-                "SELECT COUNT(*) FROM events WHERE alert_state = 'failed' "
-                "OR image_state = 'failed'").fetchone()[0]
+                f'SELECT COUNT(*) FROM events WHERE {FAILED_SQL}').fetchone()[0]
             held = self._db.execute(
                 f'SELECT COUNT(*) FROM events WHERE {OPEN_SQL} AND held_until > ?',
                 (now,)).fetchone()[0]
             return OutboxStats(depth, max(0.0, now - oldest) if oldest else 0.0,
                                self._stored_bytes(), self.meta('evictions'), failed, held)
 
-    def events(self) -> List[Dict[str, Any]]:
-        """Return every recorded event with its states (oldest first)."""
+    def events(self, since: float = 0.0) -> List[Dict[str, Any]]:
+        """Return the events recorded at or after ``since`` with their states (oldest first)."""
         with self._lock:
             rows = self._db.execute('SELECT seq, event_id, alert, alert_state, image_state, '
-                                    'last_error, created_at, kind FROM events ORDER BY seq'
-                                    ).fetchall()
+                                    'last_error, created_at, kind FROM events '
+                                    'WHERE created_at >= ? ORDER BY seq', (since,)).fetchall()
         return [{'seq': r[0], 'event_id': r[1], 'alert': json.loads(r[2]),
                  'alert_state': r[3], 'image_state': r[4], 'last_error': r[5],
                  'created_at': r[6], 'kind': r[7]} for r in rows]
+
+    def disk_usage(self) -> DiskUsage:
+        """Return the bytes on disk of the database (WAL included) and of the snapshots."""
+        database = history.files_bytes(self.folder / f'outbox.db{suffix}'
+                                       for suffix in ('', '-wal', '-shm'))
+        with self._lock:  # the files of pending snapshots: the others are deleted
+            snapshots = self._db.execute(
+                f'SELECT COALESCE(SUM(image_bytes), 0) FROM events WHERE {PENDING_IMAGE_SQL}'
+            ).fetchone()[0]
+        return DiskUsage(database, int(snapshots))
 
     # -- meta counters (also used by the data budget) -------------------------------------
     def meta(self, key: str) -> int:
@@ -262,7 +324,7 @@ class Outbox:
 
     def _stored_bytes(self) -> int:
         pending = self._db.execute('SELECT COALESCE(SUM(image_bytes), 0) FROM events '
-                                   "WHERE image_state = 'pending'").fetchone()[0]
+                                   f'WHERE {PENDING_IMAGE_SQL}').fetchone()[0]
         # The database's logical size: the WAL file grows and shrinks with checkpoints.
         pages = self._db.execute('PRAGMA page_count').fetchone()[0]
         page_size = self._db.execute('PRAGMA page_size').fetchone()[0]
@@ -276,7 +338,7 @@ class Outbox:
     def _remove_orphans(self) -> None:
         """Remove snapshot files no pending event names (a crash before the commit)."""
         wanted = {row[0] for row in self._db.execute(
-            "SELECT image_path FROM events WHERE image_state = 'pending'")}
+            f'SELECT image_path FROM events WHERE {PENDING_IMAGE_SQL}')}
         for path in self.snapshots.iterdir():
             if path.name not in wanted:
                 path.unlink(missing_ok=True)
