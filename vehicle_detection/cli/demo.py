@@ -34,6 +34,7 @@ import time
 import requests
 
 from vehicle_detection.cli import run as runner
+from vehicle_detection.core.system.log_files import pipe_to_rotating_file
 
 DEVICE = 'edge-1'
 
@@ -90,11 +91,13 @@ def run(args: argparse.Namespace) -> int:
     data = Path(args.data).resolve()
     data.mkdir(parents=True, exist_ok=True)
     url = f'http://127.0.0.1:{args.port}'
-    log = open(data / 'server.log', 'ab')
-    # Listening on this machine only: the demo's dashboard needs no login.
+    # Listening on this machine only: the demo's dashboard needs no login. Its output
+    # goes to server.log, rotated at 10 MB (two old files kept).
     server = subprocess.Popen(_cloud_command('serve', '--port', str(args.port),
                                              '--public-dashboard', data=data),
-                              stdout=log, stderr=subprocess.STDOUT)
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    assert server.stdout is not None
+    log = pipe_to_rotating_file(server.stdout, data / 'server.log')
     try:
         _wait_healthy(url, server)
         key_file = _device_key(data)
@@ -119,4 +122,4 @@ def run(args: argparse.Namespace) -> int:
             server.wait(timeout=15)
         except subprocess.TimeoutExpired:
             server.kill()
-        log.close()
+        log.join(5.0)

@@ -52,6 +52,7 @@ from vehicle_detection.core.bridge.system_health import system_figures
 from vehicle_detection.core.bridge.uploader import Uploader, UploadSettings
 from vehicle_detection.core.counting.config import parse_geometry
 from vehicle_detection.core.counting.session import CountingSession, FrameCounts, PeriodCounts
+from vehicle_detection.core.system.log_files import folder_bytes, ros_log_dir
 from vehicle_detection.ros.detection_msgs import to_sightings
 from vehicle_detection.ros.diagnostics import DiagnosticsPublisher, ERROR, OK, WARN
 from vehicle_detection.ros.image_conv import ImageEncodingError, stamp_to_ns
@@ -279,8 +280,15 @@ class CloudBridgeNode(Node):
             'upload_success_rate': round(link.success_rate, 4), 'retries': link.retries,
             'evictions': stats.evictions, 'held_events': stats.held,
             'bytes_month': budget.used,
-            'projected_bytes_month': budget.projected, 'budget_bytes': budget.budget}
+            'projected_bytes_month': budget.projected, 'budget_bytes': budget.budget,
+            **self._disk_figures()}
         return figures
+
+    def _disk_figures(self) -> Dict[str, Any]:
+        """Return the disk used on this box: outbox database, waiting snapshots, ROS logs."""
+        disk = self.outbox.disk_usage()
+        return {'outbox_db_bytes': disk.database, 'snapshot_bytes': disk.snapshots,
+                'log_bytes': folder_bytes(ros_log_dir())}
 
     def _summary(self) -> Tuple[bytes, str, Dict[str, Any]]:
         figures = {**self._link_figures(), **self._system}
@@ -288,6 +296,7 @@ class CloudBridgeNode(Node):
         figures.update({f'counted_{line}_{direction}': count for (line, direction), count
                         in self.counting.direction_totals().items()})
         figures.update(alerts_this_run=self.recorder.recorded, key_source=self._key_source,
+                       history_pruned=self.outbox.pruned,
                        permanent_failures=link.permanent_failures,
                        missing_snapshots=link.missing_snapshots, last_error=link.last_error)
         level, message = self._state(link, figures)

@@ -52,7 +52,7 @@ CREATE INDEX IF NOT EXISTS events_pending_image ON events (seq, image_bytes)
     WHERE {PENDING_IMAGE_SQL};
 """
 INCREMENTAL = 2  # PRAGMA auto_vacuum value
-WAL_LIMIT_BYTES = 4 * 1024 * 1024  # the WAL file is cut back to this after a checkpoint
+WAL_LIMIT_BYTES = 1024 * 1024  # the WAL: checkpointed at this size and cut back to it
 PRUNE_BATCH = 5000  # rows deleted per statement: the lock is let go between batches
 SIZE_MARGIN = 0.05  # a size prune goes this far below the limit, so it runs rarely
 
@@ -61,12 +61,13 @@ log = logging.getLogger(__name__)
 
 def prepare(db: sqlite3.Connection) -> None:
     """
-    Ask for incremental vacuum on a new database (before its first table is made).
+    Ask for incremental vacuum (on a new database: before its first table) and a small WAL.
 
     An existing database keeps its mode until :func:`convert_vacuum` runs.
     """
     db.execute('PRAGMA auto_vacuum = INCREMENTAL')
     db.execute(f'PRAGMA journal_size_limit = {WAL_LIMIT_BYTES}')
+    db.execute(f'PRAGMA wal_autocheckpoint = {WAL_LIMIT_BYTES // 4096}')  # pages of 4 KB
 
 
 def convert_vacuum(db: sqlite3.Connection) -> bool:

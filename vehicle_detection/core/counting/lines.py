@@ -37,9 +37,8 @@ re-found under a new track keeps the time it stopped.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+import math
 from typing import Dict, List, Optional, Sequence, Set, Tuple
-
-import numpy as np
 
 from vehicle_detection.core.bridge.policy import iou
 
@@ -125,16 +124,17 @@ def ground_point(box: Box) -> Point:
 
 def signed_distance(line: CountingLine, point: Point) -> Optional[float]:
     """Return the point's distance from the line (> 0 on its right), None beside the segment."""
-    a, b, p = np.asarray(line.a, float), np.asarray(line.b, float), np.asarray(point, float)
-    direction = b - a
-    length = float(np.hypot(*direction))
+    # Plain floats: this runs for every vehicle, line and frame (NumPy costs more here).
+    (ax, ay), (bx, by), (px, py) = line.a, line.b, point
+    dx, dy = float(bx - ax), float(by - ay)
+    length = math.hypot(dx, dy)
     if length == 0.0:
         return None
-    along = float(np.dot(p - a, direction)) / (length * length)
+    along = ((px - ax) * dx + (py - ay) * dy) / (length * length)
     if not -0.02 <= along <= 1.02:  # beyond the ends: not this line's business
         return None
     # Image y grows downwards: the cross product's sign gives the side as seen on screen.
-    return float(direction[0] * (p[1] - a[1]) - direction[1] * (p[0] - a[0])) / length
+    return float(dx * (py - ay) - dy * (px - ax)) / length
 
 
 def contained(a: Box, b: Box) -> float:

@@ -1,0 +1,163 @@
+# Copyright 2026 The vehicle_detection Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+What ``bench/soak.py`` is built from: a flaky link, process and disk samples, fits.
+
+:class:`FlakyProxy` forwards TCP to the server and drops every connection
+(refusing new ones) for ``down_s`` seconds at the end of every ``period_s``.
+:func:`process_figures` reads a process tree's RSS, threads and open files;
+:func:`slope` is the least-squares growth of a series over time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+import select
+import socket
+import threading
+import time
+from typing import Dict, Iterable, List, Sequence, Tuple
+
+import psutil
+
+
+class FlakyProxy:
+    """A TCP forwarder on 127.0.0.1 that is down ``down_s`` s in every ``period_s`` s."""
+
+    def __init__(self, target_port: int, period_s: float = 300.0, down_s: float = 60.0) -> None:
+        self.target_port = target_port
+        self.period_s, self.down_s = period_s, down_s
+        self.drops = 0  # outages so far
+        self._started = time.monotonic()
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._open: List[socket.socket] = []
+        self._listener = self._listen(0)
+        self.port = self._listener.getsockname()[1]
+        self._thread = threading.Thread(target=self._run, daemon=True, name='flaky-proxy')
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        """Return the URL the edge is given."""
+        return f'http://127.0.0.1:{self.port}'
+
+    def is_down(self) -> bool:
+        """Tell whether the link is dropped now (the last ``down_s`` of each period)."""
+        return (time.monotonic() - self._started) % self.period_s >= self.period_s - self.down_s
+
+    def stop(self) -> None:
+        """Stop forwarding and close every socket."""
+        self._stop.set()
+        self._thread.join(5.0)
+        self._drop_all()
+        self._listener.close()
+
+    def _listen(self, port: int) -> socket.socket:
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(('127.0.0.1', port))
+        listener.listen(64)
+        listener.settimeout(0.2)
+        return listener
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            if self.is_down():  # no listener: connections are refused, open ones cut
+                self.drops += 1
+                self._listener.close()
+                self._drop_all()
+                while self.is_down() and not self._stop.wait(0.2):
+                    pass
+                self._listener = self._listen(self.port)
+                continue
+            try:
+                client, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            try:
+                server = socket.create_connection(('127.0.0.1', self.target_port), timeout=5)
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self._open += [client, server]
+            threading.Thread(target=self._pump, args=(client, server), daemon=True,
+                             name='flaky-pump').start()
+
+    def _pump(self, client: socket.socket, server: socket.socket) -> None:
+        peers = {client: server, server: client}
+        try:
+            while not self._stop.is_set():
+                readable, _, _ = select.select(list(peers), [], [], 0.5)
+                for sock in readable:
+                    data = sock.recv(65536)
+                    if not data:
+                        return
+                    peers[sock].sendall(data)
+        except (OSError, ValueError):
+            return  # dropped by an outage (a closed socket), or the peer went away
+        finally:
+            for sock in (client, server):
+                sock.close()
+            with self._lock:
+                self._open = [s for s in self._open if s not in (client, server)]
+
+    def _drop_all(self) -> None:
+        with self._lock:
+            sockets, self._open = self._open, []
+        for sock in sockets:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            sock.close()
+
+
+def process_figures(pid: int) -> Dict[str, float]:
+    """Return RSS (MB), threads and open files of a process and its children, summed."""
+    root = psutil.Process(pid)
+    rss = threads = files = 0.0
+    for process in [root, *root.children(recursive=True)]:
+        try:
+            with process.oneshot():
+                rss += process.memory_info().rss / 1024 / 1024
+                threads += process.num_threads()
+                files += process.num_fds()
+        except psutil.NoSuchProcess:
+            continue  # a child that just ended (nvidia-smi, a worker restart)
+    return {'rss_mb': rss, 'threads': threads, 'fds': files}
+
+
+def disk_bytes(paths: Iterable[Path]) -> int:
+    """Return the bytes of the files under ``paths`` (files or folders, missing ones 0)."""
+    total = 0
+    for path in paths:
+        if path.is_dir():
+            total += sum(f.stat().st_size for f in path.rglob('*') if f.is_file())
+        elif path.exists():
+            total += path.stat().st_size
+    return total
+
+
+def slope(points: Sequence[Tuple[float, float]]) -> float:
+    """Return the least-squares slope of (x, y) points (0 with fewer than two)."""
+    if len(points) < 2:
+        return 0.0
+    n = len(points)
+    mean_x = sum(x for x, _ in points) / n
+    mean_y = sum(y for _, y in points) / n
+    spread = sum((x - mean_x) ** 2 for x, _ in points)
+    return sum((x - mean_x) * (y - mean_y) for x, y in points) / spread if spread else 0.0

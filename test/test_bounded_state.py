@@ -1,0 +1,163 @@
+# Copyright 2026 The vehicle_detection Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+A box runs for months: the core's own state must not grow with the frames it has seen.
+
+Generated traffic (no images, no model) goes through the alert policy, the
+counting session and the recorder for 100 000 frames (almost three hours at
+10 fps), and through the tracker for 10 000; every object each of them keeps
+(tracks, per-track dicts, remembered places, counted ids, outbox rows) is
+counted along the way and must stay within what the traffic in view needs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+import random
+import tempfile
+from typing import Dict, Iterator, List, Tuple
+
+import numpy as np
+
+from vehicle_detection.core.bridge.budget import DataBudget
+from vehicle_detection.core.bridge.config import BridgeSettings
+from vehicle_detection.core.bridge.outbox import Outbox
+from vehicle_detection.core.bridge.policy import AlertPolicy, Sighting
+from vehicle_detection.core.bridge.recorder import AlertRecorder
+from vehicle_detection.core.counting.config import parse_geometry
+from vehicle_detection.core.counting.session import CountingSession
+from vehicle_detection.core.detection.detections import Detections
+from vehicle_detection.core.detection.tracker import ByteTracker
+
+FPS = 10.0
+SIZE = (640, 360)
+LANES = (80.0, 200.0, 360.0, 480.0)  # x of each lane; the first two drive down the picture
+LINES = 'road 0,0.5 1,0.5 towards/away'
+ZONES = 'shoulder 0,0.75 0.2,0.75 0.2,1 0,1 dwell=20'
+Box = Tuple[float, float, float, float]
+
+
+def traffic(frames: int, seed: int = 7) -> Iterator[List[Tuple[int, str, Box, float]]]:
+    """
+    Yield each frame's vehicles: (id, class, box, score), ids as a tracker gives them.
+
+    A vehicle enters every 1.5 s on average and crosses the picture in 4.5 s;
+    one in twenty is lost for half a second midway and comes back under a new
+    id (as after an occlusion), and every ten minutes one parks on the shoulder
+    zone for a minute.
+    """
+    rng = random.Random(seed)
+    moving: List[Dict] = []
+    next_id = 1
+    parked: Dict = {}
+    for index in range(frames):
+        if rng.random() < 1 / (1.5 * FPS):
+            lane = rng.randrange(len(LANES))
+            moving.append({'id': next_id, 'x': LANES[lane] + rng.uniform(-10, 10),
+                           'y': -40.0 if lane < 2 else 400.0, 'vy': 8.0 if lane < 2 else -8.0,
+                           'kind': rng.choice(('car', 'car', 'truck', 'bus')),
+                           'gap': rng.random() < 0.05})
+            next_id += 1
+        if index % int(600 * FPS) == 300:
+            parked = {'id': next_id, 'until': index + 60 * FPS}
+            next_id += 1
+        seen = []
+        for vehicle in moving:
+            vehicle['y'] += vehicle['vy']
+            if vehicle['gap'] and 170 < vehicle['y'] < 210:
+                continue  # hidden: its track is lost here
+            if vehicle['gap'] and vehicle['y'] >= 210 and not vehicle.get('refound'):
+                vehicle['refound'], vehicle['id'] = True, next_id
+                next_id += 1
+            x, y = vehicle['x'], vehicle['y']
+            seen.append((vehicle['id'], vehicle['kind'], (x, y, x + 60.0, y + 40.0),
+                         rng.uniform(0.4, 0.95)))
+        moving = [v for v in moving if -60 < v['y'] < 420]
+        if parked:
+            if index < parked['until']:
+                seen.append((parked['id'], 'car', (20.0, 300.0, 90.0, 345.0), 0.9))
+            else:
+                parked = {}
+        yield seen
+
+
+def policy_objects(policy: AlertPolicy) -> int:
+    """Count what the policy keeps: tracks, their votes and paths, places, classes."""
+    return (len(policy._tracks) + len(policy._places) + len(policy._class_last)
+            + sum(len(t.votes) + len(t.path) for t in policy._tracks.values()))
+
+
+def counting_objects(session: CountingSession) -> int:
+    """Count what the counting session keeps: per-track states and their dicts, totals."""
+    counter = session._counter
+    tracks = counter._tracks.values() if counter is not None else ()
+    return (len(session.totals) + len(session._open) + sum(
+        1 + len(s.sides) + len(s.counted) + len(s.entered) + len(s.raised) for s in tracks))
+
+
+def test_policy_counting_and_recorder_stay_bounded_over_100k_frames() -> None:
+    settings = BridgeSettings()
+    policy = AlertPolicy(min_track_hits=3, track_cooldown_s=60.0)
+    session = CountingSession(parse_geometry(LINES, ZONES), 60)
+    # On tmpfs where there is one: thousands of fsynced enqueues take seconds on a disk.
+    shm = Path('/dev/shm')
+    with tempfile.TemporaryDirectory(dir=shm if shm.is_dir() else None) as folder:
+        outbox = Outbox(folder, history_bytes=256 * 1024)
+        recorder = AlertRecorder(outbox, DataBudget(outbox, 0))
+        figures: List[Tuple[int, int, int]] = []
+        crossings = dwells = 0
+        for index, vehicles in enumerate(traffic(100_000)):
+            now = index / FPS
+            sightings = [Sighting(i, kind, score, box) for i, kind, box, score in vehicles]
+            for decision in policy.update(sightings, now, index):
+                recorder.record(settings, decision.sighting, int(now * 1e9), None)
+            counted = session.update([(i, kind, box) for i, kind, box, _ in vehicles], now,
+                                     SIZE)
+            crossings += len(counted.crossings)
+            dwells += len(counted.dwells)
+            for period in counted.closed:
+                recorder.record_counts(settings, period)
+            if index % 1000 == 999:
+                while (event := outbox.next_open()) is not None:  # as the uploader does
+                    outbox.mark(event.seq, 'alert', 'sent')
+                outbox.prune_history()  # what enqueue does once a minute of real time
+                figures.append((policy_objects(policy), counting_objects(session),
+                                outbox.disk_usage().database))
+        outbox.close()
+    # It did its work all along: thousands of alerts and crossings, a stop per parking.
+    assert recorder.recorded > 5000 and crossings > 5000 and dwells >= 16
+    first, second = figures[:len(figures) // 2], figures[len(figures) // 2:]
+    for column, limit in ((0, 1000), (1, 300), (2, 2 * 1024 * 1024)):
+        early, late = max(f[column] for f in first), max(f[column] for f in second)
+        assert late <= limit, (column, late, limit)
+        assert late <= early * 1.25 + 10, (column, early, late)  # no drift upwards
+
+
+def test_tracker_state_stays_bounded() -> None:
+    tracker = ByteTracker()
+    rng = np.random.default_rng(3)
+    counts = []
+    for index, vehicles in enumerate(traffic(10_000, seed=11)):
+        boxes = np.array([box for _, _, box, _ in vehicles], np.float32).reshape(-1, 4)
+        boxes += rng.normal(0, 1.0, boxes.shape).astype(np.float32)
+        tracker.update(Detections(boxes, np.array([s for *_, s in vehicles], np.float32),
+                                  np.full(len(vehicles), 2, np.int64),
+                                  [kind for _, kind, _, _ in vehicles],
+                                  np.full(len(vehicles), -1, np.int64)), SIZE, index / FPS)
+        if index % 100 == 99:
+            counts.append(len(tracker.tracks) + sum(len(t.votes) for t in tracker.tracks))
+    assert tracker._next_id > 600  # many vehicles went through
+    half = len(counts) // 2
+    assert max(counts) <= 60 and max(counts[half:]) <= max(counts[:half]) + 10, counts
