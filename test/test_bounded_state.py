@@ -19,7 +19,8 @@ Generated traffic (no images, no model) goes through the alert policy, the
 counting session and the recorder for 100 000 frames (almost three hours at
 10 fps), and through the tracker for 10 000; every object each of them keeps
 (tracks, per-track dicts, remembered places, counted ids, outbox rows) is
-counted along the way and must stay within what the traffic in view needs.
+counted along the way and must stay within what the traffic in view needs. The
+server's rate limits keep a bucket per client: those of clients gone are dropped.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from typing import Dict, Iterator, List, Tuple
 
 import numpy as np
 
+from vehicle_detection.cloud.server.access import PRUNE_AT, RateLimiter, SharedRateLimiter
 from vehicle_detection.core.bridge.budget import DataBudget
 from vehicle_detection.core.bridge.config import BridgeSettings
 from vehicle_detection.core.bridge.outbox import Outbox
@@ -161,3 +163,18 @@ def test_tracker_state_stays_bounded() -> None:
     assert tracker._next_id > 600  # many vehicles went through
     half = len(counts) // 2
     assert max(counts) <= 60 and max(counts[half:]) <= max(counts[:half]) + 10, counts
+
+
+def test_rate_limits_forget_clients_that_went_away(tmp_path: Path) -> None:
+    # Failed logins are limited per client address: an address scan must not pile up
+    # one bucket per address for ever (a million addresses here would be 100 MB).
+    for limiter in (RateLimiter(rate=0.5, burst=10.0),
+                    SharedRateLimiter(tmp_path / 'limits', rate=0.5, burst=10.0)):
+        sizes = []
+        for index in range(20_000):  # one new client every 0.1 s, each failing once
+            limiter.acquire(f'client-{index}', now=1000.0 + index / 10)
+            if index % 1000 == 999:
+                sizes.append(len(limiter))
+        assert max(sizes) <= 2 * PRUNE_AT, (type(limiter).__name__, sizes)
+        # Still a limit: a client hammering now is refused after its burst.
+        assert [limiter.acquire('hammer', now=4000.0) for _ in range(11)][-1] is not None
