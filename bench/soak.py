@@ -41,6 +41,7 @@ import os
 from pathlib import Path
 import random
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -139,8 +140,9 @@ def start_processes(args: argparse.Namespace, folder: Path, env: Dict[str, str]
     db, storage = f'sqlite:///{folder}/cloud.db', str(folder / 'images')
     key = add_device('soak', db, storage)
     port = free_port()
-    traced = [sys.executable, str(REPO / 'bench' / 'traced.py'), str(folder / 'traces'),
-              str(args.trace_every)] if args.tracemalloc else []
+    traced = [sys.executable, str(REPO / 'bench' / 'traced.py'),
+              *([] if args.tracemalloc else ['--malloc-only']), str(folder / 'traces'),
+              str(args.trace_every)] if args.tracemalloc or args.malloc_stats else []
     server_cmd = [*traced, 'vehicle_detection.cloud.server.cli:main'] if traced \
         else [str(BIN / 'vehicle-detection-cloud')]
     server_log = open(folder / 'server.log', 'wb')
@@ -257,6 +259,8 @@ def main() -> None:
                         help='bound expected of the ROS log folder')
     parser.add_argument('--tracemalloc', action='store_true',
                         help='trace allocations and print the lines that grew')
+    parser.add_argument('--malloc-stats', action='store_true',
+                        help="log glibc's heap in use and free (no tracemalloc)")
     parser.add_argument('--trace-every', type=float, default=120.0)
     parser.add_argument('--clip', default=str(REPO.parent / 'shared/samples/'
                                               'highway_bridge_jitter.mp4'))
@@ -324,6 +328,7 @@ def report(args: argparse.Namespace, folder: Path, samples: List[Dict[str, float
     result = {'minutes': args.minutes, 'flaky': args.flaky, 'camera_fps': args.fps,
               'frames': int(samples[-1]['frames']), 'alerts': int(samples[-1]['alerts']),
               'link_drops': running['proxy'].drops if running['proxy'] else 0, **result}
+    result['outbox_bytes_per_event'] = bytes_per_event(folder / 'edge' / 'outbox.db')
     summary = [line for line in (folder / 'edge.log').read_text(errors='replace').splitlines()
                if line.startswith('summary:')]
     print(summary[-1] if summary else 'edge printed no summary')
@@ -336,11 +341,39 @@ def report(args: argparse.Namespace, folder: Path, samples: List[Dict[str, float
     print(f"disk MB/h: outbox {result['outbox_db_mb_per_h']} (max {result['outbox_db_mb_max']} "
           f"MB, history_mb {args.history_mb}), snapshots {result['snapshot_mb_per_h']}, ROS "
           f"logs {result['ros_log_mb_per_h']} (max {result['ros_log_mb_max']} MB), server db "
-          f"{result['server_db_mb_per_h']}, server images {result['server_images_mb_per_h']}")
+          f"{result['server_db_mb_per_h']}, server images {result['server_images_mb_per_h']}; "
+          f"{result['outbox_bytes_per_event']} bytes per event kept in the outbox")
     if args.tracemalloc:
         print_growth(folder / 'traces', args.warmup * 60, args.trace_every)
+    if args.tracemalloc or args.malloc_stats:
+        print_malloc(folder / 'traces', args.warmup * 60)
     print(f'run kept in {folder}')
     print(json.dumps(result))
+
+
+def bytes_per_event(path: Path) -> Optional[int]:
+    """Return the outbox's bytes in use per event it holds (what a day of history costs)."""
+    db = sqlite3.connect(f'file:{path}?mode=ro', uri=True)
+    try:
+        rows = db.execute('SELECT COUNT(*) FROM events').fetchone()[0]
+        pages = db.execute('PRAGMA page_count').fetchone()[0] - db.execute(
+            'PRAGMA freelist_count').fetchone()[0]
+        return round(pages * db.execute('PRAGMA page_size').fetchone()[0] / rows) \
+            if rows else None
+    finally:
+        db.close()
+
+
+def print_malloc(traces: Path, warmup_s: float) -> None:
+    """Print, per process, the growth per hour of glibc's heap in use and free after warm-up."""
+    for path in sorted(traces.glob('*-malloc.jsonl')):
+        rows = [json.loads(line) for line in path.read_text().splitlines()]
+        kept = [row for row in rows if row['t'] - rows[0]['t'] >= warmup_s] if rows else []
+        if len(kept) < 2:
+            continue
+        rates = {key: round(slope([(row['t'] / 3600, row[key]) for row in kept]), 2)
+                 for key in kept[0] if key != 't'}
+        print(f"process {path.name.split('-')[0]}: per hour {rates} (last {kept[-1]})")
 
 
 def print_growth(traces: Path, warmup_s: float, every_s: float) -> None:

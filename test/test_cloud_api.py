@@ -168,7 +168,8 @@ def test_path_traversal_is_impossible(fleet: Fleet) -> None:
 
 def test_heartbeat_updates_the_device_panel(fleet: Fleet) -> None:
     figures = {'cpu_percent': 42.5, 'memory_percent': 61.0, 'queue_depth': 3,
-               'upload_success_rate': 0.98, 'bytes_month': 123456, 'link_state': 'up'}
+               'upload_success_rate': 0.98, 'bytes_month': 123456, 'link_state': 'up',
+               'outbox_db_bytes': 4096000, 'snapshot_bytes': 81920, 'log_bytes': 20480}
     answer = requests.post(f'{fleet.url}/devices/edge-2/heartbeat', json=figures, timeout=5,
                            headers={'X-API-Key': fleet.keys['edge-2']})
     assert answer.status_code == 200

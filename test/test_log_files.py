@@ -1,0 +1,85 @@
+# Copyright 2026 The vehicle_detection Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""The logs a box writes stay within their sizes: ROS 2's own file and the server's output."""
+
+from __future__ import annotations
+
+from pathlib import Path
+import subprocess
+import sys
+
+import pytest
+
+from vehicle_detection.core.system.log_files import pipe_to_rotating_file
+
+# A process of ours: rclpy through start_context, a chatty node, the keeper's check.
+CHATTY = """
+import sys
+from rclpy.node import Node
+from vehicle_detection.ros import spin
+
+context = spin.start_context([])
+node = Node('chatty', context=context)
+for round_ in range(3):
+    for index in range(2000):
+        node.get_logger().info(f'round {round_} line {index} ' + 'x' * 80)
+    spin._log_keeper.check()  # what its thread does every minute
+node.get_logger().error('the last line')  # spdlog flushes on errors
+print(spin._log_keeper.own_file(), spin._log_keeper.rotations)
+node.destroy_node()
+context.try_shutdown()
+"""
+
+
+@pytest.mark.ros
+def test_a_processs_ros_log_is_rotated_and_ended_ones_pruned(ros_env: dict,
+                                                             tmp_path: Path) -> None:
+    folder = tmp_path / 'log' / 'vehicle_detection'
+    folder.mkdir(parents=True)
+    # Files of runs long gone (no such process), 300 KB each: past VD_LOG_KEEP_MB.
+    for stamp in range(4):
+        (folder / f'python3_4000000{stamp}_17000000000{stamp}.log').write_bytes(b'x' * 300_000)
+    env = {**ros_env, 'ROS_HOME': str(tmp_path), 'VD_LOG_MAX_MB': '0.1',
+           'VD_LOG_KEEP_MB': '0.5'}
+    env.pop('ROS_LOG_DIR', None)
+    result = subprocess.run([sys.executable, '-c', CHATTY], env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stderr[-2000:]
+    own, rotations = result.stdout.split()
+    own_file = Path(own)
+    # In our own sub-folder of $ROS_HOME/log, rotated at each check (600 KB written).
+    assert own_file.parent == folder and int(rotations) == 3
+    assert own_file.stat().st_size < 150_000
+    assert own_file.read_text().rstrip().endswith('the last line')  # it writes on
+    backup = own_file.with_name(own_file.name + '.1')
+    assert 'round 2 line' in backup.read_text()
+    # The ended runs' files went, oldest first, until the folder fits 0.5 MB.
+    total = sum(path.stat().st_size for path in folder.iterdir())
+    assert total <= 500_000 + 150_000, sorted(p.name for p in folder.iterdir())
+    assert not (folder / 'python3_40000000_170000000000.log').exists()
+
+
+def test_a_childs_output_is_rotated(tmp_path: Path) -> None:
+    child = subprocess.Popen([sys.executable, '-c', "for i in range(20000): print(f'{i} ' + "
+                              "'x' * 100)"], stdout=subprocess.PIPE)
+    assert child.stdout is not None
+    copier = pipe_to_rotating_file(child.stdout, tmp_path / 'server.log', max_bytes=200_000,
+                                   backups=2)
+    assert child.wait(timeout=30) == 0
+    copier.join(30)
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ['server.log', 'server.log.1', 'server.log.2'], names
+    assert all((tmp_path / name).stat().st_size <= 200_000 for name in names)
+    assert (tmp_path / 'server.log').read_text().splitlines()[-1].startswith('19999 ')
