@@ -49,7 +49,8 @@ import threading
 import time
 from typing import Any, Dict, List, Optional
 
-from soak_tools import disk_bytes, FlakyProxy, process_figures, slope
+from soak_tools import (
+    disk_bytes, FlakyProxy, process_figures, seed_outbox, seed_server, slope)
 from traced import growth
 
 REPO = Path(__file__).resolve().parents[1]
@@ -139,6 +140,9 @@ def start_processes(args: argparse.Namespace, folder: Path, env: Dict[str, str]
     from cloud_helpers import add_device, free_port, wait_http
     db, storage = f'sqlite:///{folder}/cloud.db', str(folder / 'images')
     key = add_device('soak', db, storage)
+    if args.seed:  # a server and a box that have run for a while (see seed_server)
+        seed_server(db, 'soak', args.seed)
+        seed_outbox(folder / 'edge', args.history_mb)
     port = free_port()
     traced = [sys.executable, str(REPO / 'bench' / 'traced.py'),
               *([] if args.tracemalloc else ['--malloc-only']), str(folder / 'traces'),
@@ -257,6 +261,9 @@ def main() -> None:
                         help="the bridge's history_mb (small: pruning runs in the soak)")
     parser.add_argument('--ros-log-limit-mb', type=float, default=25.0,
                         help='bound expected of the ROS log folder')
+    parser.add_argument('--seed', type=int, default=100_000,
+                        help='alerts already on the server (the outbox starts at its '
+                        'history_mb); 0: start empty')
     parser.add_argument('--tracemalloc', action='store_true',
                         help='trace allocations and print the lines that grew')
     parser.add_argument('--malloc-stats', action='store_true',

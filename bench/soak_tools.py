@@ -161,3 +161,57 @@ def slope(points: Sequence[Tuple[float, float]]) -> float:
     mean_y = sum(y for _, y in points) / n
     spread = sum((x - mean_x) ** 2 for x, _ in points)
     return sum((x - mean_x) * (y - mean_y) for x, y in points) / spread if spread else 0.0
+
+
+def seed_server(db_url: str, device: str, alerts: int) -> None:
+    """
+    Give the server the alerts of a device that has been running for a while.
+
+    A fresh database grows in the soak, and SQLite's page cache of each
+    connection (2 MB) fills with it: that is a cache filling once, not a
+    leak, but it looks like one for the first tens of MB. Rows go in through
+    the server's own tables, in one transaction.
+    """
+    from datetime import datetime, timedelta, timezone
+    import uuid
+
+    from sqlalchemy import insert, select
+    from vehicle_detection.cloud.server.db import Alert, Device, make_engine, to_stored
+    engine = make_engine(db_url)
+    start = datetime.now(timezone.utc) - timedelta(days=30)
+    with engine.begin() as connection:
+        device_id = connection.execute(select(Device.id).where(Device.name == device)).scalar()
+        connection.execute(insert(Alert), [
+            {'event_id': str(uuid.uuid4()), 'device_id': device_id, 'camera_id': 'cam0',
+             'detected_at': to_stored(start + timedelta(seconds=index * 20)),
+             'received_at': to_stored(start + timedelta(seconds=index * 20)),
+             'track_id': index, 'class_name': 'car', 'confidence': 0.8,
+             'bbox': [10.0, 20.0, 110.0, 90.0], 'image_width': 426, 'image_height': 320,
+             'image_sha256': uuid.uuid4().hex * 2, 'kind': 'vehicle'}
+            for index in range(alerts)])
+    engine.dispose()
+
+
+def seed_outbox(folder: Path, megabytes: float) -> int:
+    """Fill a new outbox with sent history up to ``megabytes`` (a box in its second month)."""
+    import json
+    import sqlite3
+    import uuid
+
+    from vehicle_detection.core.bridge.outbox import Outbox
+    Outbox(str(folder)).close()
+    body = json.dumps({'event_id': str(uuid.uuid4()), 'device_id': 'soak', 'camera_id': 'cam0',
+                       'detected_at': '2026-11-23T10:00:00Z', 'track_id': 1,
+                       'class_name': 'car', 'confidence': 0.9,
+                       'bbox': [100.0, 120.0, 400.0, 380.0], 'image_width': 426,
+                       'image_height': 320, 'image_sha256': 'f' * 64, 'kind': 'vehicle'})
+    rows = int(megabytes * 1024 * 1024 / 650)  # the soak measures about 640 bytes an event
+    db = sqlite3.connect(folder / 'outbox.db', isolation_level=None)
+    now = time.time()
+    db.execute(
+        'WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n LIMIT ?) '
+        'INSERT INTO events (event_id, created_at, alert, alert_state, image_state) '
+        "SELECT lower(hex(randomblob(16))), ? + i, ?, 'sent', 'sent' FROM n",
+        (rows, now - rows - 60, body))
+    db.close()
+    return rows

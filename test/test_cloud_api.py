@@ -215,7 +215,10 @@ def test_metrics_count_requests_and_storage(fleet: Fleet) -> None:
     body = alert_body('edge-1')
     assert fleet.post(body).status_code == 201
     assert fleet.put_image(body['event_id'], jpeg_bytes(seed=3)).status_code == 201
+    for method in ('PROPFIND', 'MKCOL'):  # methods nobody serves: one label set for all
+        requests.request(method, fleet.server.url + '/api/v1/health', timeout=5)
     text = requests.get(fleet.server.url + '/metrics', timeout=5).text
+    assert 'method="OTHER"' in text and 'PROPFIND' not in text and 'MKCOL' not in text
     assert re.search(r'vd_http_requests_total\{method="POST",route="/api/v1/alerts",'
                      r'status="201"\} [1-9]', text)
     assert 'vd_http_request_duration_seconds_bucket' in text
