@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import atexit
 import ctypes
+import gc
 import importlib
 import json
 import os
@@ -57,7 +58,11 @@ class MallInfo2(ctypes.Structure):
 def malloc_figures() -> Dict[str, float]:
     """Return the heap in use and free (MB, every arena) and Python's allocated blocks."""
     figures: Dict[str, float] = {'t': time.monotonic(),
-                                 'python_blocks': sys.getallocatedblocks()}
+                                 'python_blocks': sys.getallocatedblocks(),
+                                 'gc_full_runs': gc.get_stats()[2]['collections']}
+    if os.environ.get('TRACED_COLLECT') == '1':  # is the growth garbage in cycles?
+        figures['gc_collected'] = gc.collect()
+        figures['python_blocks_after_gc'] = sys.getallocatedblocks()
     try:
         libc = ctypes.CDLL(None)
         libc.mallinfo2.restype = MallInfo2
