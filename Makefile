@@ -33,7 +33,7 @@ define apt_install
 	fi
 endef
 
-.PHONY: env test-env test lint unit run bench clean
+.PHONY: env test-env test lint unit run bench soak clean
 
 env: $(VENV)/.installed
 
@@ -104,6 +104,14 @@ bench: env
 	$(PY) bench/detector.py
 	$(PY) bench/cloud_load.py
 	$(PY) bench/outbox.py
+
+# Accelerated soak of edge + server (bench/soak.py): steady, then with the link dropping
+# a minute every five; SOAK_MINUTES each. Long and CPU-heavy: not part of `make bench`.
+SOAK_MINUTES ?= 30
+
+soak: env
+	$(PY) bench/soak.py --minutes $(SOAK_MINUTES)
+	$(PY) bench/soak.py --minutes $(SOAK_MINUTES) --flaky
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

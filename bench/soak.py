@@ -252,7 +252,7 @@ def main() -> None:
     parser.add_argument('--warmup', type=float, default=2.0, help='minutes left out of the fit')
     parser.add_argument('--interval', type=float, default=5.0, help='seconds between samples')
     parser.add_argument('--fps', type=float, default=0.0,
-                        help="camera rate; 0: what the detector takes here (measured first)")
+                        help='camera rate; 0: what the detector takes here (measured first)')
     parser.add_argument('--flaky', action='store_true',
                         help='drop the link for --flaky-down s in every --flaky-period s')
     parser.add_argument('--flaky-period', type=float, default=300.0)
@@ -295,6 +295,8 @@ def main() -> None:
                     raise SystemExit(f'{name} exited with {running[name].returncode}; see '
                                      f'{folder}/{name}.log')
             samples.append(sample(started, running, folder, diagnostics))
+            with open(folder / 'samples.jsonl', 'a', encoding='utf-8') as out:
+                out.write(json.dumps(samples[-1]) + '\n')
             if len(samples) % max(1, int(60 / args.interval)) == 0:
                 last = samples[-1]
                 print(f"{last['t'] / 60:5.1f} min: edge {last['edge_rss_mb']:.1f} MB "
