@@ -195,6 +195,7 @@ def sample(started: float, running: Dict[str, Any], folder: Path,
     row['frames'] = diagnostics.number('detector_node', 'published')
     row['alerts'] = diagnostics.number('cloud_bridge_node', 'alerts_this_run')
     row['queue_depth'] = diagnostics.number('cloud_bridge_node', 'queue_depth')
+    row['history_pruned'] = diagnostics.number('cloud_bridge_node', 'history_pruned')
     return row
 
 
@@ -336,6 +337,8 @@ def report(args: argparse.Namespace, folder: Path, samples: List[Dict[str, float
     result = verdict(fit(samples, args.warmup * 60), args)
     result = {'minutes': args.minutes, 'flaky': args.flaky, 'camera_fps': args.fps,
               'frames': int(samples[-1]['frames']), 'alerts': int(samples[-1]['alerts']),
+              'history_pruned': int(samples[-1]['history_pruned']),
+              'queue_depth_max': int(max(s['queue_depth'] for s in samples)),
               'link_drops': running['proxy'].drops if running['proxy'] else 0, **result}
     result['outbox_bytes_per_event'] = bytes_per_event(folder / 'edge' / 'outbox.db')
     summary = [line for line in (folder / 'edge.log').read_text(errors='replace').splitlines()

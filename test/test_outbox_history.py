@@ -28,7 +28,7 @@ import time
 from typing import List
 
 from vehicle_detection.core.bridge.outbox import Outbox
-from vehicle_detection.core.bridge.outbox_history import INCREMENTAL
+from vehicle_detection.core.bridge.outbox_history import CACHE_KB, INCREMENTAL
 
 DAY = 86400.0
 MB = 1024 * 1024
@@ -152,6 +152,7 @@ def test_an_outbox_of_an_older_version_is_converted_once(tmp_path: Path) -> None
     db.close()
     outbox = Outbox(str(tmp_path), history_bytes=1)
     assert outbox._db.execute('PRAGMA auto_vacuum').fetchone()[0] == INCREMENTAL
+    assert outbox._db.execute('PRAGMA cache_size').fetchone()[0] == -CACHE_KB  # bounded
     indexes = {row[0] for row in outbox._db.execute(
         "SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert 'events_open' not in indexes
