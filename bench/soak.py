@@ -45,8 +45,8 @@ import os
 from pathlib import Path
 import random
 import signal
-import statistics
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile

@@ -65,10 +65,10 @@ log = logging.getLogger(__name__)
 
 def prepare(db: sqlite3.Connection) -> None:
     """
-    Ask for incremental vacuum (on a new database: before its first table), a small WAL
-    and a small page cache.
+    Ask for incremental vacuum, a small WAL and a small page cache.
 
-    An existing database keeps its mode until :func:`convert_vacuum` runs.
+    Call before the first table of a new database is made; an existing
+    database keeps its vacuum mode until :func:`convert_vacuum` runs.
     """
     db.execute('PRAGMA auto_vacuum = INCREMENTAL')
     db.execute(f'PRAGMA cache_size = -{CACHE_KB}')
