@@ -17,10 +17,11 @@ A box runs for months: the core's own state must not grow with the frames it has
 
 Generated traffic (no images, no model) goes through the alert policy, the
 counting session and the recorder for 100 000 frames (almost three hours at
-10 fps), and through the tracker for 10 000; every object each of them keeps
+10 fps), and through the tracker for 6 000; every object each of them keeps
 (tracks, per-track dicts, remembered places, counted ids, outbox rows) is
 counted along the way and must stay within what the traffic in view needs. The
-server's rate limits keep a bucket per client: those of clients gone are dropped.
+server's rate limits keep a bucket per client: those of clients gone are dropped;
+the runner's monitor counts distinct vehicles without keeping every track id.
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ import tempfile
 from typing import Dict, Iterator, List, Tuple
 
 import numpy as np
+import pytest
 
+from vehicle_detection.cli.run import Monitor, RECENT_IDS_S
 from vehicle_detection.cloud.server.access import PRUNE_AT, RateLimiter, SharedRateLimiter
 from vehicle_detection.core.bridge.budget import DataBudget
 from vehicle_detection.core.bridge.config import BridgeSettings
@@ -151,7 +154,7 @@ def test_tracker_state_stays_bounded() -> None:
     tracker = ByteTracker()
     rng = np.random.default_rng(3)
     counts = []
-    for index, vehicles in enumerate(traffic(10_000, seed=11)):
+    for index, vehicles in enumerate(traffic(6_000, seed=11)):
         boxes = np.array([box for _, _, box, _ in vehicles], np.float32).reshape(-1, 4)
         boxes += rng.normal(0, 1.0, boxes.shape).astype(np.float32)
         tracker.update(Detections(boxes, np.array([s for *_, s in vehicles], np.float32),
@@ -160,7 +163,7 @@ def test_tracker_state_stays_bounded() -> None:
                                   np.full(len(vehicles), -1, np.int64)), SIZE, index / FPS)
         if index % 100 == 99:
             counts.append(len(tracker.tracks) + sum(len(t.votes) for t in tracker.tracks))
-    assert tracker._next_id > 600  # many vehicles went through
+    assert tracker._next_id > 350  # many vehicles went through
     half = len(counts) // 2
     assert max(counts) <= 60 and max(counts[half:]) <= max(counts[:half]) + 10, counts
 
@@ -178,3 +181,19 @@ def test_rate_limits_forget_clients_that_went_away(tmp_path: Path) -> None:
         assert max(sizes) <= 2 * PRUNE_AT, (type(limiter).__name__, sizes)
         # Still a limit: a client hammering now is refused after its burst.
         assert [limiter.acquire('hammer', now=4000.0) for _ in range(11)][-1] is not None
+
+
+@pytest.mark.ros
+def test_the_runners_monitor_counts_vehicles_without_keeping_every_id(ros_context) -> None:
+    monitor = Monitor(ros_context, quiet=True)
+    clock = [1000.0]
+    monitor.clock = lambda: clock[0]
+    try:
+        for second in range(7200):  # two hours, a new vehicle a second, each seen for 2 s
+            clock[0] = 1000.0 + second
+            monitor._count_vehicles([str(second), str(second - 1)] if second else ['0'])
+        assert monitor.vehicles == 7200
+        assert len(monitor._recent_ids) <= 2 * RECENT_IDS_S  # not one per vehicle ever seen
+    finally:
+        monitor.close()
+        monitor.destroy_node()

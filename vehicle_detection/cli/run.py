@@ -78,6 +78,7 @@ class Monitor(Node):
         self.vehicles = 0  # distinct vehicles (tracker ids)
         self._recent_ids: Dict[str, float] = {}  # track id -> when last seen (monotonic)
         self._next_forget = 0.0
+        self.clock = time.monotonic
         self._quiet = quiet
         self._images = ImageInput(self, 'camera/image_raw', image_qos(5),
                                   self._on_image)
@@ -103,7 +104,7 @@ class Monitor(Node):
                   flush=True)
 
     def _count_vehicles(self, track_ids: List[str]) -> None:
-        now = time.monotonic()
+        now = self.clock()
         for track_id in track_ids:
             if track_id not in self._recent_ids:
                 self.vehicles += 1
