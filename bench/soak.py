@@ -55,7 +55,8 @@ import time
 from typing import Any, Dict, List, Optional
 
 from soak_tools import (
-    disk_bytes, FlakyProxy, process_figures, seed_outbox, seed_server, slope)
+    detector_rate, disk_bytes, FlakyProxy, Probe, process_figures, seed_outbox, seed_server,
+    slope)
 from traced import growth
 
 REPO = Path(__file__).resolve().parents[1]
@@ -63,79 +64,6 @@ BIN = Path(sys.executable).parent
 LINES = 'road 0,0.55 1,0.55 towards/away'
 ZONES = 'shoulder 0,0.7 0.3,0.7 0.3,1 0,1 dwell=3'
 MB = 1024 * 1024
-
-
-def detector_rate(model: str, clip: str, seconds: float = 5.0) -> float:
-    """Return the frames per second the detector takes on this machine (clip frames)."""
-    import cv2
-    from vehicle_detection.core.detection.detector import Detector, DetectorSettings
-    detector = Detector(DetectorSettings(model, backend='onnxruntime'))
-    capture = cv2.VideoCapture(clip)
-    frames = [capture.read()[1] for _ in range(20)]
-    capture.release()
-    done, end = 0, time.monotonic() + seconds
-    start = time.monotonic()
-    while time.monotonic() < end:
-        detector.detect(frames[done % len(frames)])
-        done += 1
-    detector.close()
-    return done / (time.monotonic() - start)
-
-
-class Probe:
-    """
-    The latest /diagnostics values of each status, read in the soak's ROS domain.
-
-    Also turns the bridge's ``snapshot_quality``: the clip loops, and a frame
-    seen again would give the same JPEG, which the server already holds (alerts
-    of a known picture upload none); a real camera never repeats a frame.
-    """
-
-    def __init__(self, domain: int) -> None:
-        import rclpy
-        from diagnostic_msgs.msg import DiagnosticArray
-        from rcl_interfaces.srv import SetParameters
-        from rclpy.context import Context
-        from rclpy.executors import SingleThreadedExecutor
-        self.values: Dict[str, Dict[str, str]] = {}
-        self._context = Context()
-        rclpy.init(context=self._context, domain_id=domain)
-        self._node = rclpy.create_node('soak_probe', context=self._context)
-        self._node.create_subscription(DiagnosticArray, '/diagnostics', self._on_status, 50)
-        self._set = self._node.create_client(SetParameters,
-                                             '/cloud_bridge_node/set_parameters')
-        self._quality = 0
-        self._executor = SingleThreadedExecutor(context=self._context)
-        self._executor.add_node(self._node)
-        self._thread = threading.Thread(target=self._executor.spin, daemon=True)
-        self._thread.start()
-
-    def _on_status(self, msg: Any) -> None:
-        for status in msg.status:
-            self.values[status.name.split(':')[0]] = {v.key: v.value for v in status.values}
-
-    def vary_snapshots(self) -> None:
-        """Set the next of 36 snapshot qualities (60-95), without waiting for the answer."""
-        from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
-        from rcl_interfaces.srv import SetParameters
-        self._quality += 1
-        value = ParameterValue(type=ParameterType.PARAMETER_INTEGER,
-                               integer_value=60 + self._quality * 7 % 36)
-        self._set.call_async(SetParameters.Request(
-            parameters=[Parameter(name='snapshot_quality', value=value)]))
-
-    def number(self, node: str, key: str) -> float:
-        """Return one figure of ``node``'s last status (0 when not seen yet)."""
-        try:
-            return float(self.values.get(node, {}).get(key, 0))
-        except ValueError:
-            return 0.0
-
-    def close(self) -> None:
-        """Stop listening."""
-        self._executor.shutdown()
-        self._node.destroy_node()
-        self._context.try_shutdown()
 
 
 def start_processes(args: argparse.Namespace, folder: Path, env: Dict[str, str]

@@ -18,7 +18,9 @@ What ``bench/soak.py`` is built from: a flaky link, process and disk samples, fi
 :class:`FlakyProxy` forwards TCP to the server and drops every connection
 (refusing new ones) for ``down_s`` seconds at the end of every ``period_s``.
 :func:`process_figures` reads a process tree's RSS, threads and open files;
-:func:`slope` is the least-squares growth of a series over time.
+:func:`slope` is the least-squares growth of a series over time; :class:`Probe`
+reads /diagnostics (and varies the snapshots); the seeds give the server and the
+outbox a month of history.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import select
 import socket
 import threading
 import time
-from typing import Dict, Iterable, List, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Sequence, Tuple
 
 import psutil
 
@@ -215,3 +217,76 @@ def seed_outbox(folder: Path, megabytes: float) -> int:
         (rows, now - rows - 60, body))
     db.close()
     return rows
+
+
+def detector_rate(model: str, clip: str, seconds: float = 5.0) -> float:
+    """Return the frames per second the detector takes on this machine (clip frames)."""
+    import cv2
+    from vehicle_detection.core.detection.detector import Detector, DetectorSettings
+    detector = Detector(DetectorSettings(model, backend='onnxruntime'))
+    capture = cv2.VideoCapture(clip)
+    frames = [capture.read()[1] for _ in range(20)]
+    capture.release()
+    done, end = 0, time.monotonic() + seconds
+    start = time.monotonic()
+    while time.monotonic() < end:
+        detector.detect(frames[done % len(frames)])
+        done += 1
+    detector.close()
+    return done / (time.monotonic() - start)
+
+
+class Probe:
+    """
+    The latest /diagnostics values of each status, read in the soak's ROS domain.
+
+    Also turns the bridge's ``snapshot_quality``: the clip loops, and a frame
+    seen again would give the same JPEG, which the server already holds (alerts
+    of a known picture upload none); a real camera never repeats a frame.
+    """
+
+    def __init__(self, domain: int) -> None:
+        import rclpy
+        from diagnostic_msgs.msg import DiagnosticArray
+        from rcl_interfaces.srv import SetParameters
+        from rclpy.context import Context
+        from rclpy.executors import SingleThreadedExecutor
+        self.values: Dict[str, Dict[str, str]] = {}
+        self._context = Context()
+        rclpy.init(context=self._context, domain_id=domain)
+        self._node = rclpy.create_node('soak_probe', context=self._context)
+        self._node.create_subscription(DiagnosticArray, '/diagnostics', self._on_status, 50)
+        self._set = self._node.create_client(SetParameters,
+                                             '/cloud_bridge_node/set_parameters')
+        self._quality = 0
+        self._executor = SingleThreadedExecutor(context=self._context)
+        self._executor.add_node(self._node)
+        self._thread = threading.Thread(target=self._executor.spin, daemon=True)
+        self._thread.start()
+
+    def _on_status(self, msg: Any) -> None:
+        for status in msg.status:
+            self.values[status.name.split(':')[0]] = {v.key: v.value for v in status.values}
+
+    def vary_snapshots(self) -> None:
+        """Set the next of 36 snapshot qualities (60-95), without waiting for the answer."""
+        from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
+        from rcl_interfaces.srv import SetParameters
+        self._quality += 1
+        value = ParameterValue(type=ParameterType.PARAMETER_INTEGER,
+                               integer_value=60 + self._quality * 7 % 36)
+        self._set.call_async(SetParameters.Request(
+            parameters=[Parameter(name='snapshot_quality', value=value)]))
+
+    def number(self, node: str, key: str) -> float:
+        """Return one figure of ``node``'s last status (0 when not seen yet)."""
+        try:
+            return float(self.values.get(node, {}).get(key, 0))
+        except ValueError:
+            return 0.0
+
+    def close(self) -> None:
+        """Stop listening."""
+        self._executor.shutdown()
+        self._node.destroy_node()
+        self._context.try_shutdown()
