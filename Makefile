@@ -4,7 +4,8 @@
 # ros2 command line and launch from ../shared, and this package installed (not
 # editable, so that its share folder exists) with its executables linked into
 # lib/vehicle_detection/, where `ros2 run` and launch_ros look (as colcon does).
-# Test-only tools (PostgreSQL, Chromium, xmllint, pytest...) come with `make test`.
+# Test-only tools (PostgreSQL, HAProxy, Chromium, xmllint, systemd-analyze, pytest...) come
+# with `make test`; `make bench` installs PostgreSQL and HAProxy (bench/cloud_load.py).
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -14,7 +15,8 @@ SHARED ?= ../shared
 SOURCE ?= $(SHARED)/samples
 MODEL ?= $(SHARED)/models/yolox_nano.onnx
 RUN_APT := cmake g++
-TEST_APT := libxml2-utils postgresql chromium chromium-driver
+BENCH_APT := postgresql haproxy
+TEST_APT := libxml2-utils postgresql chromium chromium-driver systemd haproxy
 
 export AMENT_PREFIX_PATH := $(CURDIR)/$(VENV)
 export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
@@ -49,6 +51,10 @@ $(VENV)/.apt: $(VENV)/.created Makefile
 
 $(VENV)/.apt-test: $(VENV)/.created Makefile
 	$(call apt_install,$(TEST_APT))
+	touch $@
+
+$(VENV)/.apt-bench: $(VENV)/.created Makefile
+	$(call apt_install,$(BENCH_APT))
 	touch $@
 
 $(VENV)/.deps: $(VENV)/.apt requirements.txt
@@ -91,18 +97,21 @@ test: test-env lint
 # Counting lines for the demo (cloud_bridge_node.counting_lines), e.g. on the road clip:
 # make run SOURCE=../shared/samples/highway_bridge_jitter.mp4 COUNTING_LINES='road 0,0.5 1,0.5 towards/away'
 COUNTING_LINES ?=
+# Port of the demo's cloud server (make run PORT=8100 when 8000 is taken).
+PORT ?= 8000
 
 run: env
-	$(VENV)/bin/vehicle-detection demo --config config/config.yaml \
+	$(VENV)/bin/vehicle-detection demo --config config/config.yaml --port $(PORT) \
 	  --source $(SOURCE) --model $(MODEL) --set camera_node.loop=true \
 	  --set 'cloud_bridge_node.counting_lines=$(COUNTING_LINES)' \
 	  $(if $(DURATION),--duration $(DURATION))
 
-bench: env
+bench: env $(VENV)/.apt-bench
 	$(PY) bench/transport.py
 	$(PY) bench/foreign_camera.py
 	$(PY) bench/detector.py
 	$(PY) bench/cloud_load.py
+	$(PY) bench/cloud_images.py
 	$(PY) bench/outbox.py
 
 # Accelerated soak of edge + server (bench/soak.py): steady, then with the link dropping

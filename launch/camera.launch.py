@@ -12,27 +12,17 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Launch the camera node alone, with parameters from config/config.yaml."""
+"""
+Launch the camera node alone, with parameters from config/config.yaml.
 
-import os
+    ros2 launch vehicle_detection camera.launch.py source:=/dev/video2 fps:=15
+"""
 
-from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument
-from launch.substitutions import LaunchConfiguration
-from launch_ros.actions import Node
+
+from vehicle_detection.launch_support import launch_description
 
 
 def generate_launch_description() -> LaunchDescription:
-    """Describe the camera node with its parameter file."""
-    default_config = os.path.join(get_package_share_directory('vehicle_detection'),
-                                  'config', 'config.yaml')
-    return LaunchDescription([
-        DeclareLaunchArgument('config', default_value=default_config,
-                              description='ROS 2 parameter file of the nodes'),
-        DeclareLaunchArgument('log_level', default_value='info',
-                              description='Logging level of the node'),
-        Node(package='vehicle_detection', executable='camera_node', name='camera_node',
-             parameters=[LaunchConfiguration('config')], output='screen',
-             arguments=['--ros-args', '--log-level', LaunchConfiguration('log_level')]),
-    ])
+    """Describe the camera node with its arguments (source, fps, config, ...)."""
+    return launch_description(('camera_node',))

@@ -17,19 +17,15 @@ Launch detector and cloud bridge only, fed by a bag played alongside.
 
     ros2 launch vehicle_detection replay.launch.py model:=... cloud_url:=...
     vehicle-detection bag play my_bag   # or ros2 bag play: publishes /camera/image_raw
+
+Alerts and counts are marked as replays (``replay:=false``: the bag is live traffic).
 """
 
 from launch import LaunchDescription
-from launch.actions import OpaqueFunction
 
-from vehicle_detection.launch_support import declare_arguments, make_nodes
-
-
-def replay_nodes(context: object) -> list:
-    """Build the detector and the bridge (no camera: the bag is the camera)."""
-    return make_nodes(context, ('detector_node', 'cloud_bridge_node'))
+from vehicle_detection.launch_support import launch_description
 
 
 def generate_launch_description() -> LaunchDescription:
-    """Describe detector and bridge with the system's arguments and parameters."""
-    return LaunchDescription([*declare_arguments(), OpaqueFunction(function=replay_nodes)])
+    """Describe detector and bridge (no camera: the bag is the camera) with their arguments."""
+    return launch_description(('detector_node', 'cloud_bridge_node'), replay='true')

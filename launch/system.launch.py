@@ -15,11 +15,10 @@
 """Launch camera, detector and cloud bridge with parameters from config/config.yaml."""
 
 from launch import LaunchDescription
-from launch.actions import OpaqueFunction
 
-from vehicle_detection.launch_support import declare_arguments, make_nodes
+from vehicle_detection.launch_support import launch_description
 
 
 def generate_launch_description() -> LaunchDescription:
-    """Describe the three nodes of the system."""
-    return LaunchDescription([*declare_arguments(), OpaqueFunction(function=make_nodes)])
+    """Describe the three nodes of the system with their arguments."""
+    return launch_description(('camera_node', 'detector_node', 'cloud_bridge_node'))

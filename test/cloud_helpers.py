@@ -25,11 +25,13 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 from typing import Iterator, List, Optional
 import uuid
 
 import cv2
 import numpy as np
+import psutil
 import pytest
 import requests
 from vehicle_detection.wire import utc_iso
@@ -68,11 +70,13 @@ def wait_http(url: str, timeout: float = 30.0, process: Optional[subprocess.Pope
     wait_until(answers, timeout, f'{url} to answer', poll=0.05)
 
 
-def cloud_cli(*args: str, db: str, storage: str, check: bool = True
+def cloud_cli(*args: str, db: str, storage: str, check: bool = True,
+              stdin: Optional[str] = None, env: Optional[dict] = None
               ) -> subprocess.CompletedProcess:
-    """Run ``vehicle-detection-cloud`` with ``--db``/``--storage``."""
-    result = subprocess.run([CLOUD, *args, '--db', db, '--storage', storage],
-                            capture_output=True, text=True, timeout=120)
+    """Run ``vehicle-detection-cloud`` with ``--db``/``--storage`` (``stdin`` written to it)."""
+    result = subprocess.run([CLOUD, *args, '--db', db, '--storage', storage], input=stdin,
+                            capture_output=True, text=True, timeout=120,
+                            env={**os.environ, **(env or {})})
     if check:
         assert result.returncode == 0, result.stderr
     return result
@@ -93,23 +97,30 @@ class CloudServer:
     """``vehicle-detection-cloud serve`` in its own process on a free port."""
 
     def __init__(self, db: str, storage: str, extra: Optional[List[str]] = None,
-                 port: int = 0, public: bool = True) -> None:
+                 port: int = 0, public: bool = True, env: Optional[dict] = None,
+                 start_timeout: float = 30.0) -> None:
         """
         Start the server; ``public``: reads need no login (the login has its own tests).
 
-        With ``public`` False, :attr:`token` is a read token for the API.
+        With ``public`` False, :attr:`token` is a read token for the API. ``env``:
+        more variables (an object store's ``AWS_*``). Scheduled retention is off
+        unless ``extra`` names ``--retention-interval`` (tests use fixed dates that
+        age past the default policy).
         """
         self.db, self.storage = db, storage
         self.port = port or free_port()
         self.url = f'http://127.0.0.1:{self.port}'
         self.log = tempfile.TemporaryFile()
         self.token = '' if public else read_token(db, storage)
+        extra = list(extra or [])
+        if '--retention-interval' not in extra:
+            extra += ['--retention-interval', '0']
         self.process = subprocess.Popen(
             [CLOUD, 'serve', '--db', db, '--storage', storage, '--port', str(self.port),
-             *(['--public-dashboard'] if public else []), *(extra or [])],
-            stdout=self.log, stderr=subprocess.STDOUT)
+             *(['--public-dashboard'] if public else []), *extra],
+            stdout=self.log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
         try:
-            wait_http(self.url + '/api/v1/health', process=self.process)
+            wait_http(self.url + '/api/v1/health', start_timeout, process=self.process)
         except AssertionError:
             self.stop()
             raise AssertionError(f'server did not start:\n{self.output()}') from None
@@ -138,6 +149,70 @@ def jpeg_bytes(width: int = 320, height: int = 240, seed: int = 0, quality: int 
     return data.tobytes()
 
 
+def flat_jpeg(width: int, height: int, progressive: bool = False, full_chroma: bool = False,
+              seed: int = 0) -> bytes:
+    """
+    Return a JPEG of a plain picture: small on the wire at any size.
+
+    Its cost to decode is not: a progressive one needs 128 bytes per 8x8 block
+    of every component (``full_chroma``: 4:4:4, else 4:2:0), whatever it shows.
+    """
+    image = np.full((height, width, 3), (40 + seed % 200, 80, 120), np.uint8)
+    sampling = (cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444 if full_chroma
+                else cv2.IMWRITE_JPEG_SAMPLING_FACTOR_420)
+    ok, data = cv2.imencode('.jpg', image, [cv2.IMWRITE_JPEG_PROGRESSIVE, int(progressive),
+                                            cv2.IMWRITE_JPEG_SAMPLING_FACTOR, sampling])
+    assert ok
+    return data.tobytes()
+
+
+def first_scan_of_one_component(data: bytes) -> bytes:
+    """
+    Rewrite a baseline colour JPEG's first scan header to hold one component (multi-scan).
+
+    libjpeg then buffers the whole coefficient array, as for a progressive
+    file, before it finds that the data do not match: the header alone must
+    get such a file refused.
+    """
+    at = data.index(b'\xff\xda')
+    length = int.from_bytes(data[at + 2:at + 4], 'big')
+    header = data[at + 4:at + 2 + length]  # Ns, (Cs, Td/Ta) x Ns, Ss, Se, Ah/Al
+    one = bytes([1]) + header[1:3] + header[-3:]
+    return data[:at] + b'\xff\xda' + (2 + len(one)).to_bytes(2, 'big') + one + \
+        data[at + 2 + length:]
+
+
+class PeakMemory:
+    """Sample a process's resident memory in a thread (psutil) and keep the peak."""
+
+    def __init__(self, pid: int, every_s: float = 0.005) -> None:
+        self._process = psutil.Process(pid)
+        self._every_s = every_s
+        self._stop = threading.Event()
+        self.start_bytes = self.peak_bytes = self._process.memory_info().rss
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self._every_s):
+            try:
+                self.peak_bytes = max(self.peak_bytes, self._process.memory_info().rss)
+            except psutil.Error:
+                return
+
+    def __enter__(self) -> 'PeakMemory':
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def growth_mb(self) -> float:
+        """Return how far the peak rose over the memory at the start, in MiB."""
+        return (self.peak_bytes - self.start_bytes) / 2 ** 20
+
+
 def alert_body(device: str, event_id: Optional[str] = None, **changes: object) -> dict:
     """Return a valid alert body for ``device``."""
     body = {'event_id': event_id or str(uuid.uuid4()), 'device_id': device,
@@ -158,7 +233,8 @@ def postgres_bin() -> Optional[Path]:
 class PostgresServer:
     """A throw-away PostgreSQL cluster on 127.0.0.1, in a temporary folder."""
 
-    def __init__(self) -> None:
+    def __init__(self, options: str = '') -> None:
+        """Start the cluster; ``options``: more server options (``-c max_connections=300``)."""
         binaries = postgres_bin()
         require_tool(binaries is not None, 'PostgreSQL is not installed (apt-get install '
                                            'postgresql)')
@@ -174,7 +250,7 @@ class PostgresServer:
                   '-E', 'UTF8')
         self._run(str(binaries / 'pg_ctl'), '-D', data, '-l', os.path.join(self.folder, 'log'),
                   '-w', '-t', '60', '-o',
-                  f'-h 127.0.0.1 -p {self.port} -k {self.folder} -F', 'start')
+                  f'-h 127.0.0.1 -p {self.port} -k {self.folder} -F {options}', 'start')
         self.pg_ctl, self.data = str(binaries / 'pg_ctl'), data
         self._count = 0
 
@@ -214,10 +290,10 @@ def servers(db: str, storage: str) -> Iterator[CloudServer]:
 
 
 class Fleet:
-    """A running server with two registered devices."""
+    """A running server with two registered devices; ``store``: its snapshots as tests see them."""
 
-    def __init__(self, server: CloudServer, keys: dict) -> None:
-        self.server, self.keys = server, keys
+    def __init__(self, server: CloudServer, keys: dict, store: Optional[object] = None) -> None:
+        self.server, self.keys, self.store = server, keys, store
         self.url = server.url + '/api/v1'
 
     def post(self, body: dict, device: str = 'edge-1', **headers: str) -> requests.Response:

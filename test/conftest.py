@@ -107,22 +107,64 @@ def postgres():
         server.stop()
 
 
-@pytest.fixture(scope='module', params=['sqlite', 'postgresql'])
+@pytest.fixture(scope='session')
+def seaweedfs():
+    """Yield a SeaweedFS (S3) server on 127.0.0.1 for this test session."""
+    from object_stores import SeaweedServer
+
+    server = SeaweedServer()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def pytest_generate_tests(metafunc) -> None:
+    """
+    Run the tests of a server (``fleet``) on SQLite and PostgreSQL, and on each store.
+
+    A test marked ``snapshots`` also runs with its snapshots in object storage
+    (``fleet``: PostgreSQL and SeaweedFS, the fleet's set-up); a test that
+    asks for ``snapshot_store`` runs on the local disk and on SeaweedFS.
+    """
+    snapshots = metafunc.definition.get_closest_marker('snapshots') is not None
+    if 'fleet' in metafunc.fixturenames:
+        kinds = ['sqlite', 'postgresql'] + (['postgresql-s3'] if snapshots else [])
+        metafunc.parametrize('fleet', kinds, indirect=True, scope='module')
+    if 'snapshot_store' in metafunc.fixturenames:
+        metafunc.parametrize('snapshot_store', ['local', 's3'], indirect=True)
+
+
+@pytest.fixture
+def snapshot_store(request, tmp_path: Path):
+    """Return a snapshot store for one test: a folder, or a new bucket of SeaweedFS."""
+    from object_stores import BucketTestStore, LocalTestStore
+
+    if request.param == 'local':
+        return LocalTestStore(tmp_path / 'images')
+    return BucketTestStore(request.getfixturevalue('seaweedfs'))
+
+
+@pytest.fixture(scope='module')
 def fleet(request, tmp_path_factory) -> Iterator[object]:
-    """Run a real server, on SQLite and on PostgreSQL, with devices edge-1 and edge-2."""
+    """Run a real server, on SQLite or PostgreSQL, with devices edge-1 and edge-2."""
     from cloud_helpers import add_device, cloud_cli, CloudServer, Fleet
+    from object_stores import BucketTestStore, LocalTestStore
 
     folder = tmp_path_factory.mktemp(request.param)
+    store = (BucketTestStore(request.getfixturevalue('seaweedfs'))
+             if request.param.endswith('-s3') else LocalTestStore(folder / 'images'))
+    storage = store.location
     if request.param == 'sqlite':
         db = f'sqlite:///{folder}/cloud.db'
     else:
         db = request.getfixturevalue('postgres').new_database()
-        cloud_cli('migrate', db=db, storage=str(folder / 'images'))
-    storage = str(folder / 'images')
+        cloud_cli('migrate', db=db, storage=storage)
     keys = {name: add_device(name, db, storage) for name in ('edge-1', 'edge-2')}
     # A high rate limit: the tests here send bursts (the limit has its own test).
-    server = CloudServer(db, storage, ['--max-body-mb', '1', '--rate-limit', '1000'])
+    server = CloudServer(db, storage, ['--max-body-mb', '1', '--rate-limit', '1000'],
+                         env=store.env)
     try:
-        yield Fleet(server, keys)
+        yield Fleet(server, keys, store)
     finally:
         server.stop()

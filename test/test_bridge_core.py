@@ -196,8 +196,13 @@ def test_run_figures_count_this_run_and_the_whole_queue(tmp_path: Path) -> None:
 def test_recorder_shares_a_frames_snapshot_and_refuses_what_the_server_would(
         tmp_path: Path) -> None:
     from vehicle_detection.core.bridge.config import BridgeSettings
-    from vehicle_detection.core.bridge.policy import Sighting
     from vehicle_detection.core.bridge.recorder import AlertRecorder
+    from vehicle_detection.core.events.event import VehicleEvent
+    from vehicle_detection.core.events.vehicles import Sighting
+
+    def seen(track: int, stamp: int, confidence: float = 0.8) -> VehicleEvent:
+        return VehicleEvent('vehicle', Sighting(track, 'car', confidence, (1.0, 2.0, 30.0, 40.0)),
+                            stamp / 1e9, stamp)
 
     outbox = Outbox(str(tmp_path))
     recorder = AlertRecorder(outbox, DataBudget(outbox, 0))
@@ -205,14 +210,41 @@ def test_recorder_shares_a_frames_snapshot_and_refuses_what_the_server_would(
     frame = np.random.default_rng(3).integers(0, 255, (360, 640, 3), np.uint8)
     stamp = 1_700_000_000_000_000_000
     for track in (1, 2):  # two vehicles in one frame
-        recorder.record(settings, Sighting(track, 'car', 0.8, (1.0, 2.0, 30.0, 40.0)), stamp,
-                        frame)
-    recorder.record(settings, Sighting(3, 'car', 0.8, (1.0, 2.0, 30.0, 40.0)), stamp + 1, None)
+        recorder.record(settings, seen(track, stamp), frame)
+    recorder.record(settings, seen(3, stamp + 1), None)
     with pytest.raises(ValueError):
-        recorder.record(settings, Sighting(4, 'car', float('nan'), (1.0, 2.0, 3.0, 4.0)),
-                        stamp, frame)
+        recorder.record(settings, seen(4, stamp, float('nan')), frame)
     events = outbox.events()
     assert recorder.recorded == 3 and len(events) == 3
     digests = [e['alert'].get('image_sha256') for e in events]
     assert digests[0] == digests[1] is not None and digests[2] is None
     assert {e['alert']['device_id'] for e in events} == {'gate-1'}
+
+
+def test_an_older_outbox_drops_the_snapshots_of_failed_alerts_at_open(tmp_path: Path) -> None:
+    import sqlite3
+
+    outbox = Outbox(str(tmp_path))
+    outbox.enqueue({'event_id': 'refused'}, b'\xff\xd8 jpeg \xff\xd9')
+    outbox.enqueue({'event_id': 'waiting'}, b'\xff\xd8 other \xff\xd9')
+    outbox.close()
+    with sqlite3.connect(tmp_path / 'outbox.db') as db:  # as an older version left it
+        db.execute("UPDATE events SET alert_state = 'failed' WHERE event_id = 'refused'")
+    again = Outbox(str(tmp_path))
+    assert [e['image_state'] for e in again.events()] == ['dropped', 'pending']
+    assert [p.name for p in again.snapshots.iterdir()] == ['waiting.jpg']
+
+
+@pytest.mark.parametrize('header, seconds', [
+    ('120', 120.0), ('86400', 300.0), ('0', 0.0), (' 7 ', 7.0),
+    ('Sun, 06 Nov 1994 08:49:37 GMT', 0.0),  # a date past: go now
+    ('Sun, 06 Nov 2994 08:49:37 GMT', 300.0),  # far ahead: the cap
+    ('', None), ('soon', None), ('-5', None), ('1.5', None), ('\u0661\u0662', None)])
+def test_retry_after_reads_seconds_and_http_dates_capped(header: str, seconds) -> None:
+    from email.utils import formatdate
+
+    from vehicle_detection.core.bridge.transport import retry_after_seconds
+
+    assert retry_after_seconds(header, 300.0) == seconds
+    now = 1_800_000_000.0
+    assert retry_after_seconds(formatdate(now + 42, usegmt=True), 300.0, now) == 42.0

@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import json
 import os
 from pathlib import Path
 import random
@@ -28,6 +29,7 @@ from typing import Dict, Iterator, List, Tuple
 import uuid
 
 from cloud_helpers import add_device, CloudServer, free_port, jpeg_bytes
+from fake_cloud import expected_answer
 import pytest
 import requests
 
@@ -160,14 +162,14 @@ class Scripted(BaseHTTPRequestHandler):
 
     def _answer(self) -> None:
         length = int(self.headers.get('Content-Length') or 0)
-        self.rfile.read(length)
+        request = self.rfile.read(length)
         Scripted.seen.append((time.monotonic(), self.command, self.path))
         if self.path.endswith(('/health', '/heartbeat')):  # not scripted
             status, headers = 200, {}
         else:
             status, headers = Scripted.script.pop(0) if Scripted.script else (201, {})
             Scripted.inbox((self.command, self.path, status))
-        body = b'{"id": 1, "created": true}'
+        body = json.dumps(expected_answer(self.command, self.path, request)[1]).encode()
         self.send_response(status)
         for name, value in headers.items():
             self.send_header(name, value)

@@ -21,9 +21,12 @@ from pathlib import Path
 import shutil
 import subprocess
 import sys
+import time
+from typing import List, Tuple
 
 import cv2
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+import numpy as np
 import pytest
 from rclpy.exceptions import InvalidParameterValueException
 from rclpy.parameter import Parameter
@@ -34,6 +37,8 @@ from sensor_msgs.msg import CameraInfo, Image
 from vehicle_detection.core.params import ParamError
 from vehicle_detection.nodes.camera_node import CameraNode
 from vehicle_detection.ros.image_conv import stamp_to_ns, to_bgr
+from vehicle_detection.ros.qos import image_qos
+from waiting import Inbox
 
 pytestmark = pytest.mark.ros
 
@@ -159,3 +164,57 @@ def test_console_script_refuses_bad_start_value(ros_env) -> None:
     assert 'fps' in result.stderr + result.stdout
     assert 'Traceback' not in result.stderr, result.stderr
     assert os.environ.get('ROS_AUTOMATIC_DISCOVERY_RANGE') == 'LOCALHOST'
+
+
+def ended(diagnostics) -> bool:
+    """Whether a camera /diagnostics report says the source ended."""
+    return any(diagnostic_values(status).get('state') == 'ended'
+               for msg in diagnostics for status in msg.status)
+
+
+def play_to_the_end(context, source: Path, timeout: float, **params) -> List[Tuple[float, int]]:
+    """Play ``source`` once; return (arrival, stamp) of each frame, from its camera info."""
+    harness = Harness(context)
+    arrivals: Inbox = Inbox()
+    try:
+        # Camera info: one per frame with the frame's stamp, and small (no image copies).
+        harness.probe.create_subscription(
+            CameraInfo, 'camera/camera_info',
+            lambda msg: arrivals((time.monotonic(), stamp_to_ns(msg.header.stamp))),
+            image_qos(100))
+        diagnostics = harness.subscribe(DiagnosticArray, '/diagnostics')
+        harness.add(camera(context, source=str(source), **params))
+        diagnostics.wait_for(ended, timeout, 'the end of the recording')
+    finally:
+        harness.close()
+    return arrivals.messages
+
+
+def test_a_video_plays_in_real_time_under_the_rate_cap(ros_context, samples_dir: Path) -> None:
+    """The 19 s clip at 29.97 fps with fps 10: every third frame, 19 s, file-time stamps."""
+    played = play_to_the_end(ros_context, samples_dir / 'highway_bridge_jitter.mp4', 40.0,
+                             fps=10.0)
+    assert 189 <= len(played) <= 191, len(played)  # 570 frames / 2.997 (was all 570, 57 s)
+    wall = played[-1][0] - played[0][0]
+    assert 18.0 <= wall <= 21.0, wall  # real time, not 3x slower
+    stamps = np.array([stamp for _, stamp in played])
+    assert (stamps[-1] - stamps[0]) / 1e9 == pytest.approx(19.0, abs=0.1)
+    assert np.median(np.diff(stamps)) / 1e9 == pytest.approx(3 / 29.97, abs=1e-4)
+    # Each stamp is the start plus a source frame's own moment (frame number / 29.97).
+    frames = (stamps - stamps[0]) / 1e9 * 29.97
+    assert np.abs(frames - np.round(frames)).max() < 1e-3
+
+
+def test_every_frame_pace_plays_each_frame_at_the_cap(ros_context, tmp_path: Path) -> None:
+    video = tmp_path / 'thirty.avi'  # 1 s at 30 fps
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*'MJPG'), 30, (64, 48))
+    for index in range(30):
+        writer.write(np.full((48, 64, 3), index * 8, np.uint8))
+    writer.release()
+    slow = play_to_the_end(ros_context, video, 15.0, fps=10.0, pace='every_frame')
+    assert len(slow) == 30
+    gaps = np.diff([stamp for _, stamp in slow]) / 1e9
+    assert np.median(gaps) == pytest.approx(0.1, abs=0.01)  # 3 s for 1 s of video
+    timely = play_to_the_end(ros_context, video, 15.0, fps=10.0)
+    assert len(timely) == 10
+    assert np.diff([stamp for _, stamp in timely]).max() / 1e9 == pytest.approx(0.1, abs=1e-6)

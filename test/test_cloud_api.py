@@ -22,6 +22,7 @@ import sqlite3
 import uuid
 
 from cloud_helpers import add_device, alert_body, cloud_cli, CloudServer, Fleet, jpeg_bytes
+import pytest
 import requests
 
 from vehicle_detection.cloud.server.models import AlertIn, HeartbeatIn
@@ -105,6 +106,7 @@ def test_invalid_bodies_are_422(fleet: Fleet) -> None:
     assert fleet.post(body, **{'Idempotency-Key': str(uuid.uuid4())}).status_code == 422
 
 
+@pytest.mark.snapshots
 def test_snapshot_stored_under_server_made_name(fleet: Fleet) -> None:
     body = alert_body('edge-1', detected_at='2026-11-23T08:09:10Z', camera_id='gate_2')
     assert fleet.post(body).status_code == 201
@@ -113,14 +115,17 @@ def test_snapshot_stored_under_server_made_name(fleet: Fleet) -> None:
     assert first.status_code == 201, first.text
     name = f'2026-11-23/080910_gate_2_{body["event_id"]}.jpg'
     assert first.json()['path'] == name
-    assert (fleet.server.storage and open(f'{fleet.server.storage}/{name}', 'rb').read() == data)
+    assert fleet.store.read(name) == data
     assert fleet.put_image(body['event_id'], data).status_code == 200  # same bytes: no-op
     assert fleet.put_image(body['event_id'], jpeg_bytes(seed=1)).status_code == 409
+    assert fleet.store.read(name) == data  # the first stays
     image = requests.get(f'{fleet.url}/alerts/{body["event_id"]}/image', timeout=5)
     assert image.content == data and image.headers['content-type'] == 'image/jpeg'
     thumb = requests.get(f'{fleet.url}/alerts/{body["event_id"]}/image',
                          params={'thumbnail': 'true'}, timeout=5)
     assert thumb.status_code == 200 and len(thumb.content) < len(data)
+    # The thumbnail is made once and kept beside the snapshots.
+    assert fleet.store.read(f'.thumbnails/{name}') == thumb.content
 
 
 def _image_fields(fleet: Fleet, event_id: str) -> tuple:
@@ -128,6 +133,7 @@ def _image_fields(fleet: Fleet, event_id: str) -> tuple:
     return alert['image_url'], alert['image_bytes']
 
 
+@pytest.mark.snapshots
 def test_image_errors_store_nothing(fleet: Fleet) -> None:
     body = alert_body('edge-1')
     assert fleet.post(body).status_code == 201
@@ -149,12 +155,7 @@ def test_image_errors_store_nothing(fleet: Fleet) -> None:
                                      'Content-Type': 'image/jpeg'})
     assert streamed.status_code == 413
     assert _image_fields(fleet, event) == (None, None)
-    assert not any(event in str(path) for path in _files(fleet.server.storage))
-
-
-def _files(root: str) -> list:
-    import pathlib
-    return [p for p in pathlib.Path(root).rglob('*') if p.is_file()]
+    assert not any(event in name for name in fleet.store.names())
 
 
 def test_path_traversal_is_impossible(fleet: Fleet) -> None:
@@ -211,6 +212,7 @@ def test_out_of_range_queries_are_422_not_500(fleet: Fleet) -> None:
     assert early.status_code == 200
 
 
+@pytest.mark.snapshots
 def test_metrics_count_requests_and_storage(fleet: Fleet) -> None:
     body = alert_body('edge-1')
     assert fleet.post(body).status_code == 201

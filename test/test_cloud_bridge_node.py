@@ -22,7 +22,8 @@ from typing import Iterator, List, Tuple
 
 from cloud_helpers import add_device, CloudServer
 import cv2
-from diagnostic_msgs.msg import DiagnosticArray
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from fake_cloud import serve_fake_cloud
 import numpy as np
 import pytest
 from rclpy.parameter import Parameter
@@ -38,6 +39,8 @@ from vehicle_detection.ros.detection_msgs import to_detection_array
 from vehicle_detection.ros.image_conv import stamp_from_ns, to_image_msg
 from vision_msgs.msg import Detection2DArray
 from waiting import Inbox, wait_until
+
+WARN = DiagnosticStatus.WARN
 
 
 @pytest.fixture
@@ -153,5 +156,67 @@ def test_plain_http_to_another_machine_is_refused_unless_allowed(ros_context,
             Parameter('api_base_url', value='http://cloud.example.com')])
         assert allowed.successful
         assert node.uploader.settings.api_base_url == 'http://cloud.example.com'  # applied
+    finally:
+        harness.close()
+
+
+def test_a_captive_portal_shows_on_diagnostics_and_the_health_service(
+        ros_context, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv('VD_CLOUD_API_KEY', 'a-key')
+    portal = serve_fake_cloud(lambda handler, method, path, body: handler.reply(
+        200, b'<html>Sign in to the Wi-Fi</html>', 'text/html') or True)
+    url = next(portal)
+    harness = Harness(ros_context)
+    try:
+        node = start_bridge(harness, url, tmp_path, health_interval=0.5,
+                            max_retry_after=30.0, request_deadline=20.0)
+        assert (node.uploader.settings.max_retry_after,
+                node.uploader.settings.request_deadline) == (30.0, 20.0)
+        diagnostics = harness.subscribe(DiagnosticArray, 'diagnostics')
+        diagnostics.wait_for(lambda msgs: any(
+            diagnostic_values(s).get('link_state') == 'unexpected' and s.level == WARN
+            and f'unexpected answer from {url}/api/v1/health' in s.message
+            for m in msgs for s in m.status), what='the portal on /diagnostics')
+        client = harness.probe.create_client(Trigger, 'cloud_bridge_node/health_check')
+        assert client.wait_for_service(timeout_sec=10)
+        answer = Inbox()
+        client.call_async(Trigger.Request()).add_done_callback(lambda f: answer(f.result()))
+        result = answer.wait_count(1)[0]
+        assert not result.success and 'unexpected answer from' in result.message
+    finally:
+        harness.close()
+        portal.close()
+
+
+def test_a_device_id_other_than_the_keys_is_reported_not_failed(
+        ros_context, cloud, tmp_path: Path, monkeypatch) -> None:
+    """The server files alerts under the key's device: the health check says so and passes."""
+    server, key = cloud  # the key of gate-1
+    monkeypatch.setenv('VD_CLOUD_API_KEY', key)
+    harness = Harness(ros_context)
+    try:
+        start_bridge(harness, server.url, tmp_path, device_id='edge-nc', min_track_hits=2,
+                     snapshot_window=0.0, image_reliability='reliable', diagnostics_period=0.2)
+        reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+        images = harness.probe.create_publisher(Image, 'camera/image_raw', reliable)
+        detections = harness.probe.create_publisher(Detection2DArray, 'detections', reliable)
+        diagnostics = harness.subscribe(DiagnosticArray, 'diagnostics')
+        diagnostics.wait_count(1)
+        for seq in range(3):
+            image, array = frame_and_detections(seq, [(21, 'car')])
+            images.publish(image)
+            detections.publish(array)
+        assert [a['device_id'] for a in wait_alerts(server.url, 1)] == ['gate-1']
+        filed = "filed under 'gate-1' (the API key's device; device_id 'edge-nc' is not used)"
+        statuses = diagnostics.wait_for(lambda msgs: any(
+            filed in s.message for m in msgs[-3:] for s in m.status),
+            what='the device the server files under, on /diagnostics')
+        assert all(s.level == DiagnosticStatus.OK for m in statuses[-1:] for s in m.status)
+        client = harness.probe.create_client(Trigger, 'cloud_bridge_node/health_check')
+        assert client.wait_for_service(timeout_sec=10)
+        answer = Inbox()
+        client.call_async(Trigger.Request()).add_done_callback(lambda f: answer(f.result()))
+        result = answer.wait_count(1)[0]
+        assert result.success and filed in result.message, result.message
     finally:
         harness.close()

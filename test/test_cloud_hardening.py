@@ -26,7 +26,9 @@ import struct
 import subprocess
 import uuid
 
-from cloud_helpers import add_device, alert_body, CloudServer, Fleet, jpeg_bytes
+from cloud_helpers import (
+    add_device, alert_body, CloudServer, first_scan_of_one_component, flat_jpeg, Fleet,
+    jpeg_bytes, PeakMemory)
 import pytest
 import requests
 
@@ -84,6 +86,7 @@ def test_bad_heartbeats_and_queries_are_422(fleet: Fleet) -> None:
     assert requests.get(f'{fleet.url}/alerts/%00/image', timeout=10).status_code == 422
 
 
+@pytest.mark.snapshots
 def test_oversized_and_truncated_jpegs_are_refused(fleet: Fleet) -> None:
     good = jpeg_bytes()
     for data, why in ((huge_header(good, 20000, 20000), 'pixels'),
@@ -100,6 +103,41 @@ def test_oversized_and_truncated_jpegs_are_refused(fleet: Fleet) -> None:
     assert fleet.put_image(body['event_id'], good).status_code == 201
 
 
+def test_progressive_and_multi_scan_jpegs_are_refused_from_their_headers(fleet: Fleet) -> None:
+    """A 4096x4096 progressive JPEG needs 96 MiB to decode: 415 before any decoding."""
+    costly = [flat_jpeg(4096, 4096, progressive=True, full_chroma=True),
+              first_scan_of_one_component(flat_jpeg(4096, 4096, full_chroma=True))]
+    events = []
+    for _ in range(8):
+        body = alert_body('edge-1')
+        assert fleet.post(body).status_code == 201
+        events.append(body['event_id'])
+    with PeakMemory(fleet.server.process.pid) as memory:
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(fleet.put_image, events, costly * 4))
+    for answer in answers:
+        assert answer.status_code == 415, answer.text
+        detail = answer.json()['detail']
+        assert 'progressive or multi-scan' in detail and '96.0 MiB' in detail, detail
+        assert 'send a baseline JPEG' in detail
+    assert memory.growth_mb < 48, f'the server grew by {memory.growth_mb:.0f} MiB'
+    # Progressive files within the limit (a 1920x1088 colour picture, or twice its pixels
+    # with half-resolution chroma) are stored and thumbnailed; so are big baseline ones.
+    accepted = [flat_jpeg(1920, 1088, progressive=True, full_chroma=True),
+                flat_jpeg(2720, 1536, progressive=True), flat_jpeg(4096, 4096)]
+    stored = events[:len(accepted)]
+    for event, data in zip(stored, accepted):
+        answer = fleet.put_image(event, data)
+        assert answer.status_code == 201, answer.text
+    with ThreadPoolExecutor(8) as pool:
+        thumbnails = list(pool.map(lambda event: requests.get(
+            f'{fleet.url}/alerts/{event}/image', params={'thumbnail': 'true'}, timeout=30),
+            stored * 4))
+    assert [t.status_code for t in thumbnails] == [200] * len(thumbnails)
+    assert all(t.content.startswith(b'\xff\xd8') for t in thumbnails)
+
+
+@pytest.mark.snapshots
 def test_concurrent_uploads_of_one_event_have_one_winner(fleet: Fleet) -> None:
     for round_ in range(6):
         body = alert_body('edge-1')
@@ -121,10 +159,11 @@ def test_concurrent_uploads_of_one_event_have_one_winner(fleet: Fleet) -> None:
         for answer, data in zip(answers, different + same):
             assert answer.status_code == (201 if answer is winner else
                                           200 if data == stored else 409)
-        files = [p for p in Path(fleet.server.storage).rglob('*') if p.is_file()]
-        assert not [p for p in files if p.name.startswith('.upload-')]
+        assert fleet.store.read(winner.json()['path']) == stored
+        assert not [name for name in fleet.store.names() if '.upload-' in name]
 
 
+@pytest.mark.snapshots
 def test_thumbnails_fetched_concurrently(fleet: Fleet) -> None:
     events = []
     for seed in range(12):
@@ -137,7 +176,7 @@ def test_thumbnails_fetched_concurrently(fleet: Fleet) -> None:
         answers = list(pool.map(lambda url: requests.get(url, timeout=30), urls))
     assert [a.status_code for a in answers] == [200] * len(urls)
     assert all(a.content.startswith(b'\xff\xd8') for a in answers)
-    left = list(Path(fleet.server.storage).rglob('.upload-*'))
+    left = [name for name in fleet.store.names() if '.upload-' in name]
     assert not left, left
 
 

@@ -17,16 +17,20 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+import json
 from pathlib import Path
 import subprocess
 
+from alembic import command
 from cloud_helpers import CLOUD, free_port
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
+from sqlalchemy.exc import IntegrityError
 
 from vehicle_detection.cloud.server.access import RateLimiter
 from vehicle_detection.cloud.server.db import make_engine, to_stored
-from vehicle_detection.cloud.server.schema import current_revision, head_revision, upgrade
+from vehicle_detection.cloud.server.schema import (
+    alembic_config, current_revision, head_revision, upgrade)
 from vehicle_detection.cloud.server.storage import LocalImageStore, StorageError
 from vehicle_detection.wire import is_retryable, snapshot_name
 
@@ -61,6 +65,59 @@ def test_postgres_behind_refuses_to_start(postgres, tmp_path: Path) -> None:
     assert migrated.returncode == 0, migrated.stderr
     assert current_revision(url) == head_revision()
     assert {'devices', 'alerts'} <= _tables(url)
+
+
+@pytest.mark.parametrize('backend', ['sqlite', 'postgresql'])
+def test_migration_0005_sets_duplicate_periods_aside(backend: str, request,
+                                                     tmp_path: Path) -> None:
+    """An old database with periods stored twice migrates; nothing is lost, nothing summed."""
+    url = (f'sqlite:///{tmp_path}/old.db' if backend == 'sqlite'
+           else request.getfixturevalue('postgres').new_database())
+    command.upgrade(alembic_config(url), '0004')
+    engine = make_engine(url)
+    try:
+        with engine.begin() as db:
+            db.execute(text('INSERT INTO devices (id, name, key_hash, created_at) VALUES '
+                            "(1, 'edge-1', 'k1', '2026-01-01'), "
+                            "(2, 'edge-2', 'k2', '2026-01-01')"))
+            # edge-1 cam0 08:00 three times (ids 1, 2, 3), edge-1 cam1 08:00 and edge-2 cam0
+            # 08:00 once each: only two records of the first period are duplicates.
+            for pk, device, camera, record_id in ((1, 1, 'cam0', 'a'), (2, 1, 'cam0', 'b'),
+                                                  (3, 1, 'cam0', 'c'), (4, 1, 'cam1', 'd'),
+                                                  (5, 2, 'cam0', 'e')):
+                db.execute(text('INSERT INTO count_records (id, record_id, device_id, camera_id, '
+                                'period_start, period_s, received_at) VALUES (:pk, :rid, :dev, '
+                                ":cam, 1772438400, 60, '2026-03-02 08:01:00.000000')"),
+                           {'pk': pk, 'rid': record_id * 8, 'dev': device, 'cam': camera})
+                db.execute(text('INSERT INTO traffic_counts (record_id, device_id, line, '
+                                'direction, class_name, period_start, count) VALUES (:pk, :dev, '
+                                "'bar', 'away', 'car', 1772438400, :n)"),
+                           {'pk': pk, 'dev': device, 'n': 10 * pk})
+        command.upgrade(alembic_config(url), '0005')
+        with engine.begin() as db:
+            kept = db.execute(text('SELECT r.record_id, t.count FROM count_records r JOIN '
+                                   'traffic_counts t ON t.record_id = r.id ORDER BY r.id')).all()
+            assert [tuple(row) for row in kept] == [('a' * 8, 10), ('d' * 8, 40), ('e' * 8, 50)]
+            aside = db.execute(text('SELECT record_id, kept_record_id, counts, period_start '
+                                    'FROM count_duplicates ORDER BY record_id')).all()
+            assert [(r[0], r[1], r[3]) for r in aside] == [
+                ('b' * 8, 'a' * 8, 1772438400), ('c' * 8, 'a' * 8, 1772438400)]
+            assert [json.loads(r[2]) if isinstance(r[2], str) else r[2] for r in aside] == [
+                [['bar', 'away', 'car', 20]], [['bar', 'away', 'car', 30]]]
+            keys = db.execute(text('SELECT device_id, day, line FROM count_keys ORDER BY '
+                                   'device_id')).all()
+            assert [tuple(k) for k in keys] == [(1, 20514, 'bar'), (2, 20514, 'bar')]
+        with pytest.raises(IntegrityError), engine.begin() as db:  # one period, once
+            db.execute(text('INSERT INTO count_records (record_id, device_id, camera_id, '
+                            "period_start, period_s, received_at) VALUES ('ffffffff', 1, "
+                            "'cam0', 1772438400, 60, '2026-03-02')"))
+        command.downgrade(alembic_config(url), '0004')  # puts the set-aside records back
+        with engine.begin() as db:
+            restored = db.execute(text('SELECT sum(t.count), count(*) FROM traffic_counts t '
+                                       'JOIN count_records r ON t.record_id = r.id')).one()
+            assert tuple(restored) == (150, 5)
+    finally:
+        engine.dispose()
 
 
 def test_storage_never_leaves_its_root(tmp_path: Path) -> None:

@@ -16,14 +16,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 import json
 from pathlib import Path
 import threading
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 import numpy as np
+from rcl_interfaces.msg import Log
 from rclpy.parameter import Parameter
-from rclpy.qos import QoSProfile, ReliabilityPolicy
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 import requests
 from ros_helpers import diagnostic_values, Harness
 from sensor_msgs.msg import Image
@@ -39,6 +41,8 @@ from waiting import wait_until
 
 START_NS = 1_700_000_000_000_000_000  # on a 10 s boundary: one period of the test
 RELIABLE = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
+ROSOUT_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE,
+                        durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
 def frame(seq: int, stamp_ns: int, vehicles: list) -> tuple:
@@ -53,12 +57,14 @@ def frame(seq: int, stamp_ns: int, vehicles: list) -> tuple:
 
 def test_counts_topic_cloud_and_stopped_vehicle(ros_context, cloud, tmp_path: Path,  # noqa: F811
                                                 monkeypatch) -> None:
+    """Counts, a stopped vehicle and a wrong-way driver, through the outbox to the server."""
     server, key = cloud
     monkeypatch.setenv('VD_CLOUD_API_KEY', key)
     harness = Harness(ros_context)
     try:
         node = start_bridge(harness, server.url, tmp_path, image_reliability='reliable',
-                            count_period=10, counting_lines='bar 0,0.5 1,0.5 towards/away',
+                            count_period=10,
+                            counting_lines='bar 0,0.5 1,0.5 towards/away oneway=away',
                             counting_zones='shoulder 0.75,0 1,0 1,1 0.75,1 dwell=1.5')
         images = harness.probe.create_publisher(Image, 'camera/image_raw', RELIABLE)
         detections = harness.probe.create_publisher(Detection2DArray, 'detections', RELIABLE)
@@ -66,8 +72,8 @@ def test_counts_topic_cloud_and_stopped_vehicle(ros_context, cloud, tmp_path: Pa
         diagnostics = harness.subscribe(DiagnosticArray, 'diagnostics')
         diagnostics.wait_count(1)  # discovery done
         pace = threading.Event()
-        # 3 s at 10 fps: a car drives down across the line (y 60 -> 210), a van stands on
-        # the shoulder; then one frame of the next period closes this one.
+        # 3 s at 10 fps: a car drives down across the line (y 60 -> 210: the wrong way), a
+        # van stands on the shoulder; then one frame of the next period closes this one.
         for seq in [*range(30), 100]:
             vehicles = [(5, 'truck', (260.0, 100.0, 300.0, 140.0))]
             bottom = 60.0 + 5 * seq
@@ -81,6 +87,12 @@ def test_counts_topic_cloud_and_stopped_vehicle(ros_context, cloud, tmp_path: Pa
         assert (stopped['zone'], stopped['track_id'], stopped['class_name']) == (
             'shoulder', 5, 'truck')
         assert stopped['image_url']  # with the frame's snapshot
+        wrong = wait_until_alert(server.url, 'wrong_way')
+        assert (wrong['line'], wrong['direction'], wrong['track_id'], wrong['class_name'],
+                wrong['zone']) == ('bar', 'towards', 4, 'car', None)
+        crossed = START_NS / 1e9 + 1.5  # its bottom clears the line's band (y 131) at 1.5 s
+        seen = datetime.fromisoformat(wrong['detected_at'].replace('Z', '+00:00')).timestamp()
+        assert 0.0 < seen - crossed <= 2.0  # the snapshot of the frame that confirmed it
         series = wait_counts(server.url, 'gate-1')
         assert [(r['line'], r['direction'], r['class_name'], r['count'])
                 for r in series['rows']] == [('bar', 'towards', 'car', 1)]
@@ -160,5 +172,34 @@ def test_counting_without_images_or_track_ids_says_why(ros_context, tmp_path: Pa
         drive(-1, 40)  # the detector tracks nothing
         diagnostics.wait_for(warned('counting needs track ids'),
                              what='a warning that counting needs track ids')
+    finally:
+        harness.close()
+
+
+def test_a_line_outside_the_first_image_is_a_warning_naming_it(ros_context,
+                                                               tmp_path: Path) -> None:
+    """A line in pixels beyond the picture could never count: said once, and on /diagnostics."""
+    harness = Harness(ros_context)
+    try:
+        start_bridge(harness, 'http://127.0.0.1:9', tmp_path, enabled=False,
+                     diagnostics_period=0.2, image_reliability='reliable',
+                     counting_lines='out 0,500 426,500 towards/away; road 0,0.5 1,0.5')
+        images = harness.probe.create_publisher(Image, 'camera/image_raw', RELIABLE)
+        diagnostics = harness.subscribe(DiagnosticArray, 'diagnostics')
+        log = harness.subscribe(Log, '/rosout', ROSOUT_QOS)
+        diagnostics.wait_count(1)
+        warning = "line 'out' (0,500 426,500) lies outside the 426x320 image: it can never count"
+        assert not any(warning in s.message for m in diagnostics.messages for s in m.status)
+        picture = to_image_msg(np.zeros((320, 426, 3), np.uint8), stamp_from_ns(START_NS), 'cam')
+        for _ in range(3):  # the same size again: nothing new to say
+            images.publish(picture)
+        diagnostics.wait_for(lambda msgs: any(
+            s.level == DiagnosticStatus.WARN and warning in s.message
+            for m in msgs[-3:] for s in m.status), what='a WARN naming the line and the size')
+        seen = len(diagnostics.messages)
+        diagnostics.wait_count(seen + 5)  # a second of reports: the log said it once
+        said = [m for m in log.messages if m.name == 'cloud_bridge_node' and warning in m.msg]
+        assert len(said) == 1 and said[0].level == Log.WARN, [m.msg for m in said]
+        assert "'road'" not in said[0].msg  # fractions fit every image
     finally:
         harness.close()

@@ -16,15 +16,20 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 import os
 from pathlib import Path
 import shutil
 import subprocess
 from typing import Iterator
+from urllib.parse import parse_qs, urlsplit
+import uuid
 
 from cloud_helpers import add_device, alert_body, CLOUD, CloudServer, require_tool
 import pytest
 import requests
+
+from vehicle_detection.wire import CountRecord, utc_iso
 
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / 'test-artifacts'
@@ -64,7 +69,7 @@ def photo_jpegs(samples_dir: Path) -> list:
 def test_dashboard_shows_alerts_and_health_without_reload(browser, tmp_path: Path,
                                                           samples_dir: Path) -> None:
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
+    from selenium.webdriver.support.ui import Select, WebDriverWait
 
     db, storage = f'sqlite:///{tmp_path}/cloud.db', str(tmp_path / 'images')
     key = add_device('gate-north', db, storage)
@@ -112,6 +117,8 @@ def test_dashboard_shows_alerts_and_health_without_reload(browser, tmp_path: Pat
         assert '3.5 MB' in row.text  # disk used on the box: outbox, snapshots, logs
         assert browser.execute_script('return window.vdMarker') == 'same page'  # no reload
         assert len(browser.find_elements(By.CSS_SELECTOR, '#chart-class rect')) == 3
+        check_traffic_queries(browser, api, headers)
+        check_refused_range_and_replays(browser, api, headers, set(posted))
         browser.find_elements(By.CSS_SELECTOR, '#alerts .alert img')[0].click()
         wait.until(lambda d: d.execute_script(
             'const i = document.getElementById("viewer-img");'
@@ -119,14 +126,118 @@ def test_dashboard_shows_alerts_and_health_without_reload(browser, tmp_path: Pat
             '&& i.naturalWidth == 320'))
         browser.save_screenshot(str(ARTIFACTS / 'dashboard-viewer.png'))
         browser.find_element(By.CSS_SELECTOR, '#viewer button').click()
+        # A wrong-way driver: marked on its card, and the Kind filter shows it alone.
+        wrong = alert_body('gate-north', class_name='car', track_id=9, detected_at=_now_iso(),
+                           kind='wrong_way', line='north', direction='towards')
+        assert requests.post(f'{api}/alerts', json=wrong, headers=headers,
+                             timeout=5).status_code == 201
+        kinds = Select(browser.find_element(By.ID, 'f-kind'))
+        wait.until(lambda d: 'wrong_way' in [o.get_attribute('value') for o in kinds.options])
+        kinds.select_by_value('wrong_way')
+        wait.until(lambda d: [c.get_attribute('data-event-id') for c in d.find_elements(
+            By.CSS_SELECTOR, '#alerts .alert')] == [wrong['event_id']])
+        card = browser.find_element(By.CSS_SELECTOR, '#alerts .alert')
+        assert 'wrong way on north (towards)' in card.text
+        kinds.select_by_value('')
         assert browser.save_screenshot(str(ARTIFACTS / 'dashboard.png'))
         assert os.path.getsize(ARTIFACTS / 'dashboard.png') > 10000
     finally:
         server.stop()
 
 
+def check_traffic_queries(browser, api: str, headers: dict) -> None:
+    """Check that the traffic panel asks only for what it draws: its stacking, a bucket's span."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    minute = datetime.now(timezone.utc).replace(second=0, microsecond=0) - timedelta(minutes=1)
+    body = CountRecord(str(uuid.uuid4()), 'gate-north', 'cam0', utc_iso(minute), 60, (
+        ('bar', 'away', 'car', 3), ('bar', 'away', 'truck', 1), ('bar', 'towards', 'car', 2)))
+    assert requests.post(f'{api}/counts', json=body.to_json(), headers=headers,
+                         timeout=5).status_code == 201
+
+    def last_query(driver) -> dict:
+        urls = driver.execute_script(
+            'return performance.getEntriesByType("resource").map(e => e.name)'
+            '.filter(n => n.includes("/api/v1/counts?"))')
+        return parse_qs(urlsplit(urls[-1]).query) if urls else {}
+
+    def span_h(query: dict) -> float:
+        return (datetime.fromisoformat(query['until'][0].replace('Z', '+00:00')) -
+                datetime.fromisoformat(query['since'][0].replace('Z', '+00:00'))
+                ).total_seconds() / 3600
+
+    wait = WebDriverWait(browser, 20)
+    legend = 'figure.traffic[data-line="bar"] text.legend'
+    browser.execute_script(  # refresh now, as a change of the traffic controls does
+        'document.getElementById("traffic-controls").dispatchEvent(new Event("change"))')
+    wait.until(lambda d: {t.text for t in d.find_elements(By.CSS_SELECTOR, legend)} == {
+        'away (4)', 'towards (2)'})
+    query = last_query(browser)
+    assert (query['bucket'], query['by'], round(span_h(query))) == (['15min'], ['direction'], 24)
+    assert query['replay'] == ['exclude']  # live traffic only, unless the filter says
+    Select(browser.find_element(By.ID, 't-stack')).select_by_value('class_name')
+    Select(browser.find_element(By.ID, 't-bucket')).select_by_value('1min')
+    wait.until(lambda d: last_query(d).get('by') == ['class_name'] and
+               last_query(d).get('bucket') == ['1min'])
+    assert round(span_h(last_query(browser))) == 3  # 180 bars of a minute
+    wait.until(lambda d: {t.text for t in d.find_elements(By.CSS_SELECTOR, legend)} == {
+        'car (5)', 'truck (1)'})
+    csv_link = browser.find_element(By.ID, 't-csv').get_attribute('href')
+    assert 'by=' not in csv_link  # the export keeps every direction and class
+
+
+def check_refused_range_and_replays(browser, api: str, headers: dict, live: set) -> None:
+    """Since after Until: the server's reason, nothing stale. Replays: hidden, then shown."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    wait = WebDriverWait(browser, 20)
+    cards = '#alerts .alert'
+    browser.execute_script(
+        'const local = (ms) => new Date(ms - new Date(ms).getTimezoneOffset() * 60000)'
+        '.toISOString().slice(0, 16);'
+        'document.getElementById("f-since").value = local(Date.now() + 3600e3);'
+        'document.getElementById("f-until").value = local(Date.now() - 3600e3);'
+        'document.getElementById("filters").dispatchEvent(new Event("change"));')
+    problem = browser.find_element(By.ID, 'problem')
+    wait.until(lambda d: problem.is_displayed() and 'since must come before until' in problem.text)
+    assert 'HTTP' not in problem.text
+    assert not browser.find_elements(By.CSS_SELECTOR, cards)
+    for stale in ('#chart-hour rect', '#chart-class rect', '#traffic figure'):
+        assert not browser.find_elements(By.CSS_SELECTOR, stale), stale
+    browser.find_element(By.CSS_SELECTOR, '#filters button[type="reset"]').click()
+    wait.until(lambda d: not problem.is_displayed() and
+               len(d.find_elements(By.CSS_SELECTOR, cards)) == len(live))
+
+    replay = alert_body('gate-north', class_name='bus', detected_at=_now_iso(), replay=True)
+    assert requests.post(f'{api}/alerts', json=replay, headers=headers,
+                         timeout=5).status_code == 201
+    minute = datetime.now(timezone.utc).replace(second=0, microsecond=0) - timedelta(minutes=1)
+    counts = CountRecord(str(uuid.uuid4()), 'gate-north', 'cam0', utc_iso(minute), 60,
+                         (('bar', 'away', 'car', 7),), replay=True)
+    assert requests.post(f'{api}/counts', json=counts.to_json(), headers=headers,
+                         timeout=5).status_code == 201
+    legend = 'figure.traffic[data-line="bar"] text.legend'
+    refreshes = browser.execute_script(  # a refresh now, after the posts, as a change does
+        'document.getElementById("filters").dispatchEvent(new Event("change"));'
+        'return window.vdRefreshes')
+    wait.until(lambda d: d.execute_script('return window.vdRefreshes') > refreshes)
+    shown = {c.get_attribute('data-event-id')
+             for c in browser.find_elements(By.CSS_SELECTOR, cards)}
+    assert shown == live  # the replay is hidden by default, its counts too
+    assert {t.text for t in browser.find_elements(By.CSS_SELECTOR, legend)} == {
+        'car (5)', 'truck (1)'}
+    Select(browser.find_element(By.ID, 'f-replay')).select_by_value('include')
+    marked = f'#alerts .alert.replay[data-event-id="{replay["event_id"]}"] .replay-badge'
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, marked))
+    wait.until(lambda d: {t.text for t in d.find_elements(By.CSS_SELECTOR, legend)} == {
+        'car (12)', 'truck (1)'})
+    Select(browser.find_element(By.ID, 'f-replay')).select_by_value('exclude')
+    wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, marked))
+
+
 def _now_iso() -> str:
-    from datetime import datetime, timezone
     return datetime.now(timezone.utc).isoformat()
 
 

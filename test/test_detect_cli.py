@@ -115,6 +115,6 @@ def test_counting_lines_on_the_real_clip_at_10_fps(tmp_path: Path, model_path: P
     crossings = [c for r in records for c in r['crossings']]
     assert len(crossings) == sum(table.values())  # each frame's crossings add up to the table
     assert len({(c['line'], c['track_id']) for c in crossings}) == len(crossings)
-    assert not any(r['stopped'] for r in records)  # nothing stands on the verge
+    assert not any(r['events'] for r in records)  # nothing stands on the verge
     bad = detect(str(video), '--model', str(model_path), '--lines', 'bar 0,0.5 1,0.5 up/up')
     assert bad.returncode == 2 and 'two different names' in bad.stderr

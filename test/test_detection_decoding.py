@@ -34,9 +34,15 @@ from vehicle_detection.core.detection.classes import (
 from vehicle_detection.core.detection.decoders import detect_layout, grid_cells, LayoutError
 from vehicle_detection.core.detection.detector import Detector, DetectorSettings, INPUT_FORMATS
 from vehicle_detection.core.detection.preprocess import InputFormat, letterbox
+from vehicle_detection.core.params import slice_of
 
 SOURCE = np.zeros((64, 128, 3), np.uint8)  # 128 wide, 64 high: letterboxed into 64x64
 CELLS = grid_cells(64, 64)  # 84
+
+
+def backend_settings(model: str, **changes: str) -> BackendSettings:
+    """Return the backend's slice of the detector's settings (its defaults are the node's)."""
+    return slice_of(BackendSettings, DetectorSettings(model, **changes))
 
 
 def detector(path: Path, **kwargs) -> Detector:
@@ -137,17 +143,17 @@ def test_class_filter_keeps_vehicles_only(tmp_path: Path) -> None:
 
 
 def test_model_load_errors_name_file_and_reason(tmp_path: Path) -> None:
-    settings = BackendSettings(str(tmp_path / 'missing.onnx'), backend='onnxruntime')
+    settings = backend_settings(str(tmp_path / 'missing.onnx'), backend='onnxruntime')
     with pytest.raises(ModelLoadError, match=r'missing\.onnx does not exist'):
         create_backend(settings)
     text = tmp_path / 'notes.onnx'
     text.write_text('not a model')
     with pytest.raises(ModelLoadError, match=r'notes\.onnx as an ONNX model'):
-        create_backend(BackendSettings(str(text), backend='onnxruntime'))
+        create_backend(backend_settings(str(text), backend='onnxruntime'))
     flat = constant_model(tmp_path / 'flat.onnx', {'o': np.zeros((1, 4), np.float32)},
                           input_shape=(1, 12))
     with pytest.raises(ModelLoadError, match='rank 4'):
-        create_backend(BackendSettings(str(flat), backend='onnxruntime'))
+        create_backend(backend_settings(str(flat), backend='onnxruntime'))
 
 
 @pytest.mark.parametrize('src_hw', [(64, 128), (128, 64), (20, 30), (416, 416), (577, 769)])
@@ -210,11 +216,11 @@ def test_backend_choice_and_fallback(tmp_path: Path) -> None:
     assert choose_providers(['CUDAExecutionProvider'], False) == ['CPUExecutionProvider']
     model = constant_model(tmp_path / 'm.onnx', {'output': np.zeros((1, 252, 85), np.float32)})
     # auto with TensorRT claimed present but not importable here: falls back, says why.
-    backend, warnings = create_backend(BackendSettings(str(model)), trt_available=True, gpu=True)
+    backend, warnings = create_backend(backend_settings(str(model)), trt_available=True, gpu=True)
     assert backend.name == 'onnxruntime'
     assert any('tensorrt and pycuda' in w and 'falls back' in w for w in warnings)
     with pytest.raises(BackendUnavailable, match='pip install'):
-        create_backend(BackendSettings(str(model), backend='tensorrt'))
+        create_backend(backend_settings(str(model), backend='tensorrt'))
 
 
 def test_engine_cache_key_and_path(tmp_path: Path) -> None:
@@ -229,6 +235,17 @@ def test_engine_cache_key_and_path(tmp_path: Path) -> None:
     assert path.name == f'yolox_nano.fp16.{base}.engine'
     write_atomically(path, b'engine')
     assert path.read_bytes() == b'engine' and list(tmp_path.iterdir()) == [path]
+
+
+def test_every_model_load_error_is_one_error_type(tmp_path: Path) -> None:
+    """A missing backend, an unknown layout and unknown class names: one type to catch."""
+    for error in (BackendUnavailable, LayoutError, LabelsError):
+        assert issubclass(error, ModelLoadError)
+    with pytest.raises(ModelLoadError, match='set model_type'):
+        detector(constant_model(tmp_path / 'odd.onnx', {'a': np.zeros((2, 3), np.float32)}))
+    defaults = DetectorSettings('m.onnx')  # the node's defaults, not a second copy
+    assert (defaults.confidence_threshold, defaults.classes[0], defaults.backend) == (
+        0.35, 'car', 'auto')
 
 
 def test_input_formats_per_family() -> None:

@@ -24,25 +24,30 @@ import time
 import cv2
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from lifecycle_msgs.msg import Transition
-from lifecycle_msgs.srv import ChangeState
+from lifecycle_msgs.srv import ChangeState, GetState
 import numpy as np
 import pytest
+from rcl_interfaces.msg import Log
 from rclpy.parameter import Parameter
-from rclpy.qos import qos_profile_sensor_data
+from rclpy.qos import (
+    DurabilityPolicy, qos_profile_sensor_data, QoSProfile, ReliabilityPolicy)
 from ros_helpers import diagnostic_values, Harness
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
 from vehicle_detection.core.counting.overlay import LINE_COLOUR
+from vehicle_detection.core.detection import node_status
 from vehicle_detection.core.detection.detector import Detector
 from vehicle_detection.nodes.detector_node import DetectorNode
 from vehicle_detection.ros.image_conv import (
     stamp_from_ns, stamp_to_ns, to_bgr, to_image_msg)
 from vehicle_detection.ros.qos import COUNTS_QOS
 from vision_msgs.msg import Detection2DArray
-from waiting import wait_until
+from waiting import Inbox, wait_until
 
 pytestmark = pytest.mark.ros
+ROSOUT_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE,
+                        durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
 def start(harness: Harness, image_path: Path, period: float = 0.1, **params) -> DetectorNode:
@@ -109,27 +114,52 @@ def test_detections_with_header_classes_and_ids(ros_context, model_path: Path,
         harness.close()
 
 
-def test_missing_model_reported_on_diagnostics(ros_context, tmp_path: Path,
-                                               samples_dir: Path) -> None:
+def test_a_missing_model_fails_activation_until_model_path_is_fixed(
+        ros_context, tmp_path: Path, model_path: Path, samples_dir: Path) -> None:
     harness = Harness(ros_context)
     try:
         diagnostics = harness.subscribe(DiagnosticArray, '/diagnostics')
         detections = harness.subscribe(Detection2DArray, 'detections')
+        log = harness.subscribe(Log, '/rosout', ROSOUT_QOS)
         missing = tmp_path / 'absent.onnx'
-        start(harness, samples_dir / 'motorcycle.png', model_path=str(missing),
-              diagnostics_period=0.2)
-
-        def model_error(arrays):
-            return any(s.name.endswith(': detector') and s.level == DiagnosticStatus.ERROR
-                       and 'absent.onnx does not exist' in s.message
-                       for a in arrays for s in a.status)
-
-        arrays = diagnostics.wait_for(model_error, what='an ERROR naming the missing model')
+        node = start(harness, samples_dir / 'motorcycle.png', model_path=str(missing),
+                     diagnostics_period=0.2)
+        error = f'not detecting: activation failed: model file {missing} does not exist'
+        arrays = diagnostics.wait_for(lambda a: detector_status(a, DiagnosticStatus.ERROR,
+                                                                error),
+                                      what='an ERROR naming the missing model')
         status = next(s for a in arrays for s in a.status if s.level == DiagnosticStatus.ERROR)
-        assert int(diagnostic_values(status)['frames']) >= 0
+        assert int(diagnostic_values(status)['frames']) == 0  # inactive: frames not taken
+        assert node.lifecycle_state == 'inactive' and lifecycle_state(harness) == 'inactive'
+        assert not transition(harness, 'activate')  # again: refused, and not logged again
+        seen = len(diagnostics.messages)
+        diagnostics.wait_count(seen + 5)
+        said = [m.msg for m in log.messages if m.name == 'detector_node' and str(missing) in m.msg]
+        assert said == [f'cannot activate: model file {missing} does not exist; set model_path '
+                        '(ros2 param set), then activate (ros2 lifecycle set)'], said
         assert not detections.messages
+
+        assert node.set_parameters([Parameter('model_path', value=str(model_path))])[
+            0].successful
+        assert transition(harness, 'activate') and lifecycle_state(harness) == 'active'
+        detections.wait_for(lambda msgs: any(m.detections for m in msgs), timeout=30.0,
+                            what='detections once the model is there')
+        diagnostics.wait_for(lambda a: detector_status(a[-3:], DiagnosticStatus.OK, 'running'),
+                             timeout=30.0, what='running')
     finally:
         harness.close()
+
+
+def lifecycle_state(harness: Harness) -> str:
+    """Ask /detector_node/get_state, as `ros2 lifecycle get` does."""
+    client = harness.probe.create_client(GetState, '/detector_node/get_state')
+    try:
+        assert client.wait_for_service(timeout_sec=10.0)
+        answer = Inbox()
+        client.call_async(GetState.Request()).add_done_callback(lambda f: answer(f.result()))
+        return str(answer.wait_count(1)[0].current_state.label)
+    finally:
+        harness.probe.destroy_client(client)
 
 
 def test_stale_frames_are_dropped_not_queued(ros_context, model_path: Path,
@@ -260,3 +290,24 @@ def test_the_annotated_image_shows_the_counting_lines(ros_context, model_path: P
         annotated.wait_for(line_drawn, what='the counting line on detections/image')
     finally:
         harness.close()
+
+
+def test_what_stops_activation_is_found_from_the_files(tmp_path: Path) -> None:
+    model = tmp_path / 'model.onnx'
+    model.write_bytes(b'onnx')
+    model_problem, state = node_status.model_problem, node_status.DetectorState
+    assert model_problem('') == 'no model_path set'
+    assert model_problem(str(tmp_path / 'gone.onnx')) == (
+        f'model file {tmp_path / "gone.onnx"} does not exist')
+    assert model_problem(str(tmp_path)) == f'model file {tmp_path} is not a file'
+    assert model_problem(str(model), str(tmp_path / 'labels.txt')) == (
+        f'labels_file {tmp_path / "labels.txt"} does not exist')
+    assert model_problem(str(model)) == ''
+    # A second system's camera is named whatever the node's own state.
+    crowded = '/camera/image_raw has 2 publishers'
+    assert node_status.detector_status(state('active', True, crowded=crowded)) == (
+        node_status.WARN, f'running; {crowded}')
+    level, message = node_status.detector_status(state(
+        'inactive', False, activation_error='no model_path set', crowded=crowded))
+    assert level == node_status.ERROR and message.endswith(crowded)
+    assert 'no model_path set' in message

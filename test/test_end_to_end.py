@@ -34,7 +34,8 @@ from cloud_helpers import add_device, CloudServer, start_run, stop_run
 import cv2
 import numpy as np
 
-from vehicle_detection.core.system.bag_tools import compare, load_records, make_bag
+from vehicle_detection.core.system.bag_compare import compare, load_records
+from vehicle_detection.core.system.bag_tools import make_bag
 from waiting import Lines, wait_until
 
 CLI = str(Path(sys.prefix) / 'bin' / 'vehicle-detection')
@@ -103,8 +104,10 @@ def test_bag_replay_gives_one_alert_per_vehicle(samples_dir: Path, model_path: P
     # Images travel best-effort (sensor-data QoS): a frame may be lost, rarely. Every
     # frame that arrived is answered, empty ones too, and both runs must agree on them.
     assert len(first) >= 34 and len(second) >= 34
-    common = set(first) & set(second)
-    result = compare({s: second[s] for s in common}, {s: first[s] for s in common})
+    common = {r.stamp_ns for r in first} & {r.stamp_ns for r in second}
+    result = compare([r for r in second if r.stamp_ns in common],
+                     [r for r in first if r.stamp_ns in common])
+    assert result.joined_by == 'stamp' and result.frames == len(common)
     assert result.true_positives >= 20
     assert result.precision >= 0.95 and result.recall >= 0.95, result
 
@@ -112,5 +115,7 @@ def test_bag_replay_gives_one_alert_per_vehicle(samples_dir: Path, model_path: P
 def stored_alerts(db: Path) -> list:
     """Return (class_name, image_path) of the server's alerts that have their snapshot."""
     with sqlite3.connect(db) as connection:
+        assert not connection.execute('SELECT count(*) FROM alerts WHERE NOT replay'
+                                      ).fetchone()[0], 'run --replay marks every alert'
         return connection.execute('SELECT class_name, image_path FROM alerts '
                                   'WHERE image_path IS NOT NULL ORDER BY id').fetchall()

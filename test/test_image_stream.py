@@ -27,9 +27,11 @@ import pytest
 from ros_cli import Terminal
 
 from vehicle_detection.core.system.image_stream import (
-    check_image_stream, check_socket_buffers, lost_share, read_socket_buffers, StreamSample)
+    camera_info_topic, check_image_stream, check_socket_buffers, lost_share,
+    read_socket_buffers, sent_by_numbers, StreamSample)
 
 BIN = Path(sys.prefix) / 'bin'
+STOCK_CAMERA = Path(__file__).with_name('stock_camera.py')
 PROFILE = Path('/profile.xml')
 SECOND = 10**9
 
@@ -62,6 +64,61 @@ def test_stream_verdicts_name_the_cause_and_the_fix() -> None:
     assert not deaf.ok and 'never heard' in deaf.detail
     nobody = check_image_stream(sample([], publishers=()), PROFILE)
     assert nobody.ok and nobody.warning and 'no publisher' in nobody.detail
+
+
+def test_even_loss_is_counted_against_what_the_publisher_sent() -> None:
+    """One frame in five arriving, evenly: the stamps' gaps alone read it as a slow camera."""
+    every = [i * SECOND // 10 for i in range(50)]
+    publisher = (1, 2, 3)
+    fifth = every[::5]
+    numbers = [(publisher, 100 + i) for i in range(50)][::5]
+    assert sent_by_numbers(numbers) == 46  # frames 100 to 145
+    lossy = check_image_stream(StreamSample('/camera/image_raw', 5.0, 'best_effort', fifth,
+                                            2764800, ('reliable',), numbers), PROFILE)
+    assert not lossy.ok and '78% lost' in lossy.detail, lossy.detail  # 10 of 46
+    assert "10 of the 46 frames sent arrived, counted by the publisher's sequence" in lossy.detail
+    assert 'the publisher is reliable and this subscription best effort' in lossy.detail
+    assert lossy.fix.startswith('its publishers are reliable: set image_reliability: reliable')
+    # Without sequence numbers, the camera_info beside the images tells what was sent.
+    by_info = check_image_stream(StreamSample('/camera/image_raw', 5.0, 'best_effort', fifth,
+                                              2764800, ('best_effort',), camera_infos=50),
+                                 PROFILE)
+    assert not by_info.ok and '80% lost' in by_info.detail, by_info.detail
+    assert 'counted by its camera_info messages' in by_info.detail
+    whole = check_image_stream(StreamSample('/camera/image_raw', 5.0, 'best_effort', every,
+                                            2764800, ('reliable',),
+                                            [(publisher, 100 + i) for i in range(50)]), PROFILE)
+    assert whole.ok and not whole.warning and '0% lost' in whole.detail, whole.detail
+    assert sent_by_numbers([(publisher, 0), (publisher, 0)]) is None  # not counted
+    assert camera_info_topic('/front/camera/image_raw') == '/front/camera/camera_info'
+
+
+def test_frames_sent_before_the_first_and_after_the_last_arrival_count_as_lost() -> None:
+    """Two frames of thirty arrive (CI saw it): their numbers alone say one in three lost."""
+    publisher = (4, 5, 6)
+    numbers = [(publisher, 12), (publisher, 14)]
+    arrivals = [SECOND + 12 * SECOND // 10, SECOND + 14 * SECOND // 10]  # 10 fps here
+    assert sent_by_numbers(numbers) == 3  # the span alone
+    assert sent_by_numbers(numbers, arrivals, 3.0) == 30  # 10 a second for 3 s
+    sample = StreamSample('/camera/image_raw', 3.0, 'best_effort', [0, 2], 2764800,
+                          ('reliable',), numbers, arrivals_ns=arrivals)
+    lossy = check_image_stream(sample, PROFILE)
+    assert not lossy.ok and '93% lost' in lossy.detail, lossy.detail
+    # Every frame arriving over the window, with jitter: nothing lost.
+    every = [(publisher, 100 + i) for i in range(30)]
+    jittered = [i * SECOND // 10 + (i % 3) * SECOND // 200 for i in range(30)]
+    whole = check_image_stream(StreamSample('/camera/image_raw', 3.0, 'best_effort',
+                                            jittered, 2764800, ('reliable',), every,
+                                            arrivals_ns=jittered), PROFILE)
+    assert whole.ok and not whole.warning, whole.detail
+    # A bag replayed at half speed: its stamps are twice as dense as its arrivals; the
+    # pace comes from the arrivals, so nothing reads as lost.
+    slow = [i * SECOND // 5 for i in range(15)]
+    stamps = [i * SECOND // 10 for i in range(15)]
+    replay = check_image_stream(StreamSample('/camera/image_raw', 3.0, 'best_effort', stamps,
+                                             2764800, ('reliable',), every[:15],
+                                             arrivals_ns=slow), PROFILE)
+    assert replay.ok and not replay.warning, replay.detail
 
 
 def test_socket_buffers_against_one_frame(tmp_path: Path) -> None:
@@ -131,3 +188,22 @@ def test_doctor_says_a_reliable_subscription_cannot_hear_best_effort(
         report = doctor(ros_env, model_path, '--set', 'detector_node.image_reliability=reliable')
         tuned.interrupt()
     assert 'FAIL  images /camera/image_raw: image_reliability is reliable' in report, report
+
+
+def test_doctor_fails_a_stock_reliable_camera_and_passes_with_its_fix(
+        stock_env, ros_env, model_path: Path) -> None:
+    """A plain rclpy publisher, default QoS, stock middleware: most frames never arrive."""
+    command = [sys.executable, str(STOCK_CAMERA), '--rate', '10']
+    with Terminal(command, stock_env) as stock:
+        stock.wait_for('publishing')
+        lossy = doctor(ros_env, model_path)
+        fixed = doctor(ros_env, model_path, '--set', 'detector_node.image_reliability=reliable')
+        stock.interrupt()
+    line = next((x for x in lossy.splitlines() if 'images /camera/image_raw' in x), lossy)
+    assert line.startswith('FAIL  images /camera/image_raw: '), lossy
+    assert 'lost' in line and 'the publisher is reliable and this subscription best effort' \
+        in line, line
+    assert '-> its publishers are reliable: set image_reliability: reliable' in lossy, lossy
+    line = next((x for x in fixed.splitlines() if 'images /camera/image_raw' in x), fixed)
+    assert line.startswith('OK    images /camera/image_raw: '), fixed
+    assert "counted by the publisher's sequence numbers" in line, line

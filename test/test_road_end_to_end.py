@@ -38,13 +38,15 @@ from cloud_helpers import add_device, CloudServer, start_run, stop_run
 import requests
 from test_dashboard_browser import ARTIFACTS, browser  # noqa: F401 (browser: a fixture)
 
-from vehicle_detection.core.bridge.policy import AlertDecision, iou, Sighting
 from vehicle_detection.core.counting.config import parse_geometry
 from vehicle_detection.core.evaluation.alerts import score_alerts
 from vehicle_detection.core.evaluation.counts import true_crossings
 from vehicle_detection.core.evaluation.render import load_sprites, render_frames
 from vehicle_detection.core.evaluation.runs import every, load_clip_truth, read_video
-from vehicle_detection.core.evaluation.scene import build_truth, scenario, visible_vehicles
+from vehicle_detection.core.evaluation.scenarios import scenario
+from vehicle_detection.core.evaluation.scene import build_truth, visible_vehicles
+from vehicle_detection.core.events.event import VehicleEvent
+from vehicle_detection.core.events.vehicles import iou, Sighting
 from vehicle_detection.core.system.bag_tools import make_bag
 from waiting import Lines
 
@@ -65,11 +67,12 @@ def play(bag: Path, frames: int, env: dict) -> None:
     assert f'{frames}/{frames}' in result.stderr  # the progress bar reached the end
 
 
-def server_alerts(db: Path, start_ns: int, frames: int) -> List[AlertDecision]:
+def server_alerts(db: Path, start_ns: int, frames: int) -> List[VehicleEvent]:
     """Return the server's alerts of one bag, each keyed by the bag's frame index it names."""
     with sqlite3.connect(db) as connection:
         rows = connection.execute('SELECT detected_at, track_id, class_name, confidence, bbox, '
-                                  'image_path FROM alerts').fetchall()
+                                  'image_path FROM alerts WHERE replay').fetchall()
+        assert not connection.execute('SELECT count(*) FROM alerts WHERE NOT replay').fetchone()[0]
     alerts = []
     for detected_at, track, name, confidence, bbox, image_path in rows:
         moment = datetime.fromisoformat(detected_at).replace(tzinfo=timezone.utc)
@@ -77,7 +80,8 @@ def server_alerts(db: Path, start_ns: int, frames: int) -> List[AlertDecision]:
         if 0 <= index < frames:
             assert image_path, 'every alert has its snapshot'
             box = tuple(float(v) for v in bbox.strip('[]').split(','))
-            alerts.append(AlertDecision(Sighting(track, name, confidence, box), 0.0, index))
+            alerts.append(VehicleEvent('vehicle', Sighting(track, name, confidence, box), 0.0,
+                                       index))
     return alerts
 
 
@@ -144,8 +148,11 @@ def server_counts(url: str, start_ns: int, frames: int) -> dict:
     """Return the server's counts of one bag's time, per direction."""
     start = datetime.fromtimestamp(start_ns / 1e9, timezone.utc)
     end = datetime.fromtimestamp(start_ns / 1e9 + frames / FPS + 1, timezone.utc)
-    series = requests.get(f'{url}/api/v1/counts', timeout=10, params={
-        'from': start.isoformat(), 'to': end.isoformat(), 'bucket': '1min'}).json()
+    params = {'since': start.isoformat(), 'until': end.isoformat(), 'bucket': '1min'}
+    live = requests.get(f'{url}/api/v1/counts', timeout=10, params=params).json()
+    assert not live['rows'] and not live['coverage']  # a replay is no live traffic
+    series = requests.get(f'{url}/api/v1/counts', timeout=10,
+                          params={**params, 'replay': 'only'}).json()
     counts: dict = {}
     for row in series['rows']:
         if start <= datetime.fromisoformat(row['start']) + timedelta(minutes=1) and \
@@ -167,16 +174,19 @@ def dashboard_chart(browser, url: str) -> set:  # noqa: F811
         'const local = (ms) => new Date(ms - new Date(ms).getTimezoneOffset() * 60000)'
         '.toISOString().slice(0, 16);'
         'document.getElementById("f-since").value = local(arguments[0]);'
-        'document.getElementById("f-until").value = local(arguments[1]);',
+        'document.getElementById("f-until").value = local(arguments[1]);'
+        'document.getElementById("f-replay").value = "only";',  # the bags are replays
         SCENE_START // 10**6 - 60_000, CLIP_START // 10**6 + 120_000)
     Select(browser.find_element(By.ID, 't-bucket')).select_by_value('1min')  # change: refresh
-    figure = wait.until(lambda d: d.find_element(
-        By.CSS_SELECTOR, '#traffic figure[data-line="low"]'))
-    wait.until(lambda d: len(figure.find_elements(By.CSS_SELECTOR, 'rect[data-key]')) >= 3)
+    # Found afresh each time: the 5 s refresh redraws the charts.
+    wait.until(lambda d: len(d.find_elements(
+        By.CSS_SELECTOR, '#traffic figure[data-line="low"] rect[data-key]')) >= 3)
     ARTIFACTS.mkdir(exist_ok=True)
     assert browser.find_element(By.ID, 'traffic-panel').screenshot(
         str(ARTIFACTS / 'traffic.png'))  # the README's picture (docs/traffic.png)
     csv_link = browser.find_element(By.ID, 't-csv').get_attribute('href')
     table = requests.get(csv_link, timeout=10).text.splitlines()
     assert table[0] == 'bucket_start,device_id,line,direction,class_name,count'
-    return {t.text for t in figure.find_elements(By.CSS_SELECTOR, 'text.legend')}
+    return set(browser.execute_script(  # read in one go, between two redraws
+        'return [...document.querySelectorAll(arguments[0])].map(t => t.textContent)',
+        '#traffic figure[data-line="low"] text.legend'))

@@ -25,6 +25,7 @@ from rclpy.serialization import deserialize_message, serialize_message
 from sensor_msgs.msg import Image
 
 from vehicle_detection.core.camera.config import CAMERA_PARAMS
+from vehicle_detection.core.detection.node_config import DETECTOR_PARAMS
 from vehicle_detection.core.params import spec_map
 from vehicle_detection.core.system.config_file import ConfigError, node_parameters, parse_override
 from vehicle_detection.ros import transport
@@ -95,6 +96,29 @@ def test_config_file_and_overrides(tmp_path) -> None:
         node_parameters(specs, str(config))
     with pytest.raises(ConfigError, match='cannot read config file'):
         node_parameters(specs, str(tmp_path / 'missing.yaml'))
+
+
+def test_config_file_sections_as_ros_writes_them(tmp_path) -> None:
+    """/** for every node, merged under node sections; /name, /**/name; use_sim_time."""
+    config = tmp_path / 'config.yaml'
+    config.write_text(
+        '/**:\n  ros__parameters:\n    use_sim_time: true\n    fps: 4.0\n'
+        '/camera_node:\n  ros__parameters:\n    fps: 5.0\n'
+        '/**/camera_node:\n  ros__parameters:\n    loop: true\n')
+    specs = {'camera_node': CAMERA_PARAMS, 'detector_node': DETECTOR_PARAMS}
+    params = node_parameters(specs, str(config), ['**.use_sim_time=false',
+                                                  'detector_node.use_sim_time=true'])
+    assert params['camera_node'] == {'use_sim_time': False, 'fps': 5.0, 'loop': True}
+    assert params['detector_node'] == {'use_sim_time': True}  # the detector has no fps
+    config.write_text('/**:\n  ros__parameters:\n    fsp: 4.0\n')
+    with pytest.raises(ConfigError, match='section /\\*\\*: no node has fsp'):
+        node_parameters(specs, str(config))
+    config.write_text('/**:\n  ros__parameters:\n    use_sim_time: 1.5\n')
+    with pytest.raises(ConfigError, match='use_sim_time: expected bool'):
+        node_parameters(specs, str(config))
+    config.write_text('/front/camera_node:\n  ros__parameters:\n    fps: 4.0\n')
+    with pytest.raises(ConfigError, match="section '/front/camera_node': expected a node name"):
+        node_parameters(specs, str(config))
 
 
 def test_transport_tuning_respects_user_choices(monkeypatch) -> None:

@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Iterator, Tuple
 import uuid
 
 from cloud_helpers import add_device, alert_body, CloudServer, jpeg_bytes
+import pytest
 import requests
-from test_bridge_faults import cloud, drain, make_alert, settings  # noqa: F401 (fixture)
+from test_bridge_faults import drain, make_alert, settings
 
 from vehicle_detection.core.bridge.budget import DataBudget
 from vehicle_detection.core.bridge.outbox import Outbox
@@ -33,11 +35,25 @@ def with_digest(alert: dict, jpeg: bytes) -> dict:
     return {**alert, 'image_sha256': hashlib.sha256(jpeg).hexdigest()}
 
 
-def stored_files(storage: str) -> list:
-    return sorted(p for p in Path(storage).rglob('*.jpg'))
+def stored_pictures(store) -> list:
+    return [name for name in store.names() if name.endswith('.jpg')
+            and not name.startswith('.thumbnails/')]
 
 
-def test_one_upload_for_the_alerts_of_one_frame(cloud, tmp_path: Path) -> None:  # noqa: F811
+@pytest.fixture
+def cloud(tmp_path: Path, snapshot_store) -> Iterator[Tuple[CloudServer, str]]:
+    """Run a real server on SQLite, its snapshots on the local disk or in SeaweedFS."""
+    db = f'sqlite:///{tmp_path}/cloud.db'
+    key = add_device('edge-1', db, snapshot_store.location)
+    server = CloudServer(db, snapshot_store.location, ['--rate-limit', '0'],
+                         env=snapshot_store.env)
+    try:
+        yield server, key
+    finally:
+        server.stop()
+
+
+def test_one_upload_for_the_alerts_of_one_frame(cloud, tmp_path: Path, snapshot_store) -> None:
     server, key = cloud
     outbox = Outbox(str(tmp_path / 'edge'))
     frame, other = jpeg_bytes(seed=1), jpeg_bytes(seed=2)
@@ -57,18 +73,17 @@ def test_one_upload_for_the_alerts_of_one_frame(cloud, tmp_path: Path) -> None: 
     # with the four alert bodies, request headers and the answers.
     sent = budget.figures().used
     assert sent < 2.3 * len(frame), (sent, len(frame))
-    files = stored_files(server.storage)
-    assert len(files) == 2
+    assert len(stored_pictures(snapshot_store)) == 2
     shown = [requests.get(f'{server.url}/api/v1/alerts/{a["event_id"]}', timeout=5).json()
              for a in alerts]
     pictures = [requests.get(server.url + s['image_url'], timeout=5).content for s in shown]
     assert pictures == [frame, frame, frame, other]  # every alert shows its picture
 
 
-def test_server_links_by_content_per_device_only(tmp_path: Path) -> None:
-    db, storage = f'sqlite:///{tmp_path}/cloud.db', str(tmp_path / 'images')
+def test_server_links_by_content_per_device_only(tmp_path: Path, snapshot_store) -> None:
+    db, storage = f'sqlite:///{tmp_path}/cloud.db', snapshot_store.location
     keys = {name: add_device(name, db, storage) for name in ('edge-1', 'edge-2')}
-    server = CloudServer(db, storage, ['--rate-limit', '0'])
+    server = CloudServer(db, storage, ['--rate-limit', '0'], env=snapshot_store.env)
     try:
         def post(device: str, **changes) -> requests.Response:
             return requests.post(f'{server.url}/api/v1/alerts', json=alert_body(device, **changes),
@@ -97,7 +112,7 @@ def test_server_links_by_content_per_device_only(tmp_path: Path) -> None:
         plain = post('edge-1').json()
         stored = put('edge-1', plain['event_id'], jpeg).json()
         assert stored['created'] and stored['path'].endswith(f'_{first}.jpg')
-        assert len(stored_files(storage)) == 2  # edge-1's picture and edge-2's
+        assert len(stored_pictures(snapshot_store)) == 2  # edge-1's picture and edge-2's
         for bad in ('abc', digest.upper(), digest + '0'):
             assert post('edge-1', image_sha256=bad).status_code == 422
     finally:

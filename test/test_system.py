@@ -32,6 +32,7 @@ from waiting import Lines, wait_until
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = str(REPO / 'config' / 'config.yaml')
 CLI = str(Path(sys.prefix) / 'bin' / 'vehicle-detection')
+CLIP = 'highway_bridge_jitter.mp4'
 
 
 def test_config_file_is_the_one_the_specs_generate() -> None:
@@ -93,6 +94,66 @@ def test_demo_reports_vehicles_to_the_real_server(samples_dir: Path, model_path:
         assert (tmp_path / 'var' / 'images' / path).stat().st_size > 1000
 
 
+def test_demo_stops_when_its_port_is_taken_or_its_server_dies(
+        samples_dir: Path, model_path: Path, tmp_path: Path) -> None:
+    from cloud_helpers import CloudServer
+
+    env = {k: v for k, v in os.environ.items() if k != 'VD_CLOUD_API_KEY'}
+
+    def demo(port: int, data: Path) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [CLI, 'demo', '--config', CONFIG, '--source', str(samples_dir), '--model',
+             str(model_path), '--duration', '5', '--quiet', '--port', str(port), '--data',
+             str(data)], capture_output=True, text=True, timeout=120, env=env)
+
+    # Another server on the port answers /health like the demo's own would.
+    other = CloudServer(f'sqlite:///{tmp_path}/other.db', str(tmp_path / 'other'))
+    try:
+        taken = demo(other.port, tmp_path / 'var')
+    finally:
+        other.stop()
+    assert taken.returncode == 1, taken.stdout + taken.stderr
+    assert f'error: port {other.port} on 127.0.0.1 is taken' in taken.stderr, taken.stderr
+    assert 'make run PORT=8100' in taken.stderr
+    assert 'dashboard:' not in taken.stdout and 'summary:' not in taken.stdout, taken.stdout
+    # A server that cannot start: the reason comes from the end of its log.
+    broken = tmp_path / 'broken'
+    (broken / 'cloud.db').mkdir(parents=True)  # a folder where the database should be
+    died = demo(free_port(), broken)
+    assert died.returncode == 1, died.stdout + died.stderr
+    assert 'error: the cloud server exited at its start' in died.stderr, died.stderr
+    assert 'unable to open database file' in died.stderr, died.stderr
+    assert 'dashboard:' not in died.stdout
+
+
+def test_make_run_passes_port_to_the_demo() -> None:
+    dry = subprocess.run(['make', '-n', '-C', str(REPO), 'run', 'PORT=8100'],
+                         capture_output=True, text=True, timeout=60)
+    demo = [line for line in dry.stdout.splitlines() if 'vehicle-detection demo' in line]
+    assert demo and '--port 8100' in demo[0], dry.stdout + dry.stderr
+
+
+def test_run_prints_the_counts_per_line_and_direction(samples_dir: Path, model_path: Path,
+                                                      tmp_path: Path) -> None:
+    result = subprocess.run(
+        [CLI, 'run', '--config', CONFIG, '--source', str(samples_dir / CLIP), '--model',
+         str(model_path), '--cloud-url', f'http://127.0.0.1:{free_port()}', '--quiet',
+         '--set', f'cloud_bridge_node.data_dir={tmp_path / "edge"}',
+         '--set', 'cloud_bridge_node.counting_lines=bar 0,0.5 1,0.5 towards/away',
+         '--duration', '10'], capture_output=True, text=True, timeout=120,
+        env=dict(os.environ, VD_CLOUD_API_KEY='vdk_unused'))
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.strip().splitlines()
+    assert lines[-1].startswith('summary: frames=') and 'count_records_this_run=' in lines[-1]
+    table = lines[lines.index('traffic counts of this run:') + 1:-1]
+    assert table[0].split() == ['line', 'direction', 'class', 'count'], lines
+    by_class = [row.split() for row in table[1:] if row.split()[2] != 'all']
+    total = [row.split() for row in table[1:] if row.split()[2] == 'all']
+    # The clip's traffic drives away; its first cars cross the middle within seconds.
+    assert total and total[0][:2] == ['bar', 'away'] and int(total[0][3]) >= 1, table
+    assert sum(int(row[3]) for row in by_class) == int(total[0][3]), table
+
+
 def test_runner_reports_faults_without_crashing(tmp_path: Path) -> None:
     env = dict(os.environ, VD_CLOUD_API_KEY='vdk_unused')
     result = subprocess.run(
@@ -105,7 +166,11 @@ def test_runner_reports_faults_without_crashing(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     assert 'Traceback' not in result.stderr
     assert 'no-camera' in result.stderr  # the camera says what is wrong
-    assert 'no-model.onnx' in result.stderr  # so does the detector
+    # The runner says why the detector is not active; the node says it once, not every 5 s.
+    missing = tmp_path / 'no-model.onnx'
+    assert (f'detector_node is not active: model file {missing} does not exist; trying again '
+            'every 5 s') in result.stderr, result.stderr[-3000:]
+    assert result.stderr.count(f'cannot activate: model file {missing}') == 1, result.stderr
     assert result.stdout.strip().splitlines()[-1].startswith('summary: frames=0')
 
 

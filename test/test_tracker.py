@@ -62,7 +62,7 @@ def test_two_vehicles_crossing_keep_their_ids() -> None:
 
 
 def test_occlusion_gap_keeps_the_id() -> None:
-    tracker = ByteTracker(max_lost=10)
+    tracker = ByteTracker(max_lost_s=10 / 30)
     ids = []
     for t in range(30):
         box = box_at(20 + 10 * t)
@@ -84,7 +84,7 @@ def test_low_score_frames_continue_a_track() -> None:
 
 
 def test_parked_vehicle_one_id_and_lost_tracks_expire() -> None:
-    tracker = ByteTracker(max_lost=5)
+    tracker = ByteTracker(max_lost_s=5 / 30)
     jitter = np.random.default_rng(0).normal(0, 1.0, (200, 4))
     ids = {int(tracker.update(frame([np.add(box_at(300), jitter[t])], [0.8])).track_ids[0])
            for t in range(200)}
@@ -145,7 +145,7 @@ def test_receding_vehicle_found_again_short_of_its_prediction(fps: float) -> Non
 def test_lost_tracks_expire_after_a_time_not_a_frame_count() -> None:
     def ids_after(fps: float, unseen_until: float) -> List[int]:
         """Seen for 5 frames, missed in every frame until ``unseen_until``, seen again."""
-        tracker = ByteTracker(max_lost=60)  # two seconds
+        tracker = ByteTracker(max_lost_s=2.0)
         ids = [int(tracker.update(frame([box_at(300)], [0.8]), None, i / fps).track_ids[0])
                for i in range(5)]
         for index in range(5, int(unseen_until * fps)):
@@ -161,7 +161,7 @@ def test_lost_tracks_expire_after_a_time_not_a_frame_count() -> None:
 
 def test_a_gap_in_the_frames_does_not_end_a_track() -> None:
     """A stalled camera or detector: no frame for 3 s, the vehicle was not missed in any."""
-    tracker = ByteTracker(max_lost=60)
+    tracker = ByteTracker(max_lost_s=2.0)
     ids = [int(tracker.update(frame([box_at(300)], [0.8]), None, t).track_ids[0])
            for t in (0.0, 0.1, 0.2, 3.2, 3.3)]
     assert set(ids) == {1}

@@ -21,22 +21,27 @@ import csv
 from datetime import datetime, timedelta, timezone
 import io
 import sqlite3
-from typing import Dict, Tuple
+from typing import Dict, Sequence, Tuple
 import uuid
 
 from cloud_helpers import alert_body, Fleet
+import pytest
 import requests
 from test_bridge_faults import (  # noqa: F401 (cloud: a fixture)
     cloud, drain, make_alert, server_alerts, settings)
 
 from vehicle_detection.cloud.server.models import CountRowIn, CountsIn
+from vehicle_detection.cloud.server.routes_counts import MAX_ANSWER_ROWS
 from vehicle_detection.core.bridge.budget import DataBudget
 from vehicle_detection.core.bridge.config import BridgeSettings
 from vehicle_detection.core.bridge.outbox import Outbox
 from vehicle_detection.core.bridge.recorder import AlertRecorder
 from vehicle_detection.core.bridge.uploader import Uploader
+from vehicle_detection.core.counting import config as counting_config
 from vehicle_detection.core.counting.session import PeriodCounts
-from vehicle_detection.wire import COUNT_FIELDS, COUNT_ROW_FIELDS, CountRecord, utc_iso
+from vehicle_detection.wire import (
+    Alert, COUNT_FIELDS, COUNT_ROW_FIELDS, CountRecord, MAX_COUNT_CLASSES,
+    MAX_COUNT_DIRECTIONS, MAX_COUNT_LINES, MAX_COUNT_ROWS, utc_iso)
 
 # A fixed day well in the past: other tests' counts (now) never fall into it.
 DAY = datetime(2026, 3, 2, tzinfo=timezone.utc)
@@ -53,6 +58,25 @@ def post(fleet: Fleet, body: dict, device: str = 'edge-1') -> requests.Response:
                          headers={'X-API-Key': fleet.keys[device]})
 
 
+def every_key(lines: int, classes: int, directions: Sequence[str] = ('away', 'towards')
+              ) -> Tuple[Tuple[str, str, str, int], ...]:
+    """Return one vehicle for each of ``lines`` x ``directions`` x ``classes``."""
+    return tuple((f'line{n}', direction, f'class{c}', 1) for n in range(lines)
+                 for direction in directions for c in range(classes))
+
+
+def raw_record(start: datetime, rows: Sequence[Tuple[str, str, str, int]], **changes) -> dict:
+    """Return a record body as a client may send it: not checked by the wire contract."""
+    body = {**record(start, ()), **changes}
+    body['counts'] = [dict(zip(COUNT_ROW_FIELDS, row)) for row in rows]
+    return body
+
+
+def counts(fleet: Fleet, start: datetime, end: datetime, **params: str) -> requests.Response:
+    return requests.get(f'{fleet.url}/counts', timeout=30, params={
+        'device': 'edge-1', 'from': utc_iso(start), 'to': utc_iso(end), **params})
+
+
 def totals(answer: dict) -> Dict[Tuple[str, str, str], int]:
     found: Dict[Tuple[str, str, str], int] = {}
     for row in answer['rows']:
@@ -64,6 +88,9 @@ def totals(answer: dict) -> Dict[Tuple[str, str, str], int]:
 def test_models_follow_the_wire_contract() -> None:
     assert tuple(CountsIn.model_fields) == COUNT_FIELDS
     assert tuple(CountRowIn.model_fields) == COUNT_ROW_FIELDS
+    # The edge's limit of lines is the server's (one constant of the wire contract).
+    assert counting_config.MAX_ENTRIES == MAX_COUNT_LINES
+    assert MAX_COUNT_ROWS == MAX_COUNT_LINES * MAX_COUNT_DIRECTIONS * MAX_COUNT_CLASSES
 
 
 def test_counts_are_stored_once_and_summed_into_buckets(fleet: Fleet) -> None:
@@ -76,7 +103,8 @@ def test_counts_are_stored_once_and_summed_into_buckets(fleet: Fleet) -> None:
     with ThreadPoolExecutor(8) as pool:  # retries of one record, concurrently: stored once
         again = list(pool.map(lambda _: post(fleet, bodies[0]), range(16)))
     assert {a.status_code for a in again} == {200}
-    assert post(fleet, record(DAY + timedelta(hours=8, minutes=5), ())).status_code == 201
+    # Another record of a stored minute (a new record id) would count it twice: 409.
+    assert post(fleet, record(DAY + timedelta(hours=8, minutes=5), ())).status_code == 409
     window = {'device': 'edge-1', 'from': '2026-03-02T08:00:00Z',
               'to': '2026-03-02T09:00:00Z'}
     quarter = requests.get(f'{fleet.url}/counts', params=window, timeout=10).json()
@@ -84,8 +112,8 @@ def test_counts_are_stored_once_and_summed_into_buckets(fleet: Fleet) -> None:
     assert totals(quarter) == {(f'08:{m:02d}', 'bar', direction): n * 15
                                for m in (0, 15, 30, 45)
                                for direction, n in (('towards', 2), ('away', 1))}
-    # Coverage: 15 minutes of periods per bucket, plus the empty record's minute.
-    assert [c['seconds'] for c in quarter['coverage']] == [960, 900, 900, 900]
+    # Coverage: 15 minutes of periods per bucket.
+    assert [c['seconds'] for c in quarter['coverage']] == [900, 900, 900, 900]
     hour = requests.get(f'{fleet.url}/counts', timeout=10,
                         params={**window, 'bucket': 'hour', 'line': 'bar'}).json()
     assert {(r['direction'], r['class_name']): r['count'] for r in hour['rows']} == {
@@ -141,6 +169,143 @@ def test_bad_count_bodies_and_queries_are_422(fleet: Fleet) -> None:
         for path in ('counts', 'counts.csv'):
             answer = requests.get(f'{fleet.url}/{path}', params=params, timeout=10)
             assert answer.status_code == 422, (params, answer.text)
+
+
+def test_a_period_is_counted_once(fleet: Fleet) -> None:
+    """Records with new ids for one device, camera and minute: 10 vehicles, not 30."""
+    minute = DAY + timedelta(days=1, hours=9)
+    first = record(minute, (('bar', 'away', 'car', 10),))
+    assert post(fleet, first).status_code == 201
+    same = post(fleet, record(minute, (('bar', 'away', 'car', 10),)))
+    assert same.status_code == 200, same.text
+    assert same.json()['stored_record_id'] == first['record_id'] and not same.json()['created']
+    other = post(fleet, record(minute, (('bar', 'away', 'car', 7), ('bar', 'towards', 'bus', 3))))
+    assert other.status_code == 409 and first['record_id'] in other.json()['detail'], other.text
+    assert post(fleet, first).status_code == 200  # a retry of the stored record
+    # Another camera of the device has its own period; the minute is still covered once.
+    assert post(fleet, {**record(minute, (('bar', 'away', 'car', 2),)),
+                        'camera_id': 'cam1'}).status_code == 201
+    series = counts(fleet, minute, minute + timedelta(minutes=1), bucket='1min').json()
+    assert sum(row['count'] for row in series['rows']) == 12
+    assert [c['seconds'] for c in series['coverage']] == [60]
+    # Concurrent records of one new minute: one stored, the same counts 200, others 409.
+    later = minute + timedelta(minutes=1)
+    bodies = [record(later, (('bar', 'away', 'car', 4 if i % 2 else 5),)) for i in range(12)]
+    with ThreadPoolExecutor(12) as pool:
+        answers = list(pool.map(lambda body: post(fleet, body), bodies))
+    codes = [a.status_code for a in answers]
+    assert codes.count(201) == 1, codes
+    winner = bodies[codes.index(201)]['counts'][0]['count']
+    for answer, body in zip(answers, bodies):
+        if answer.status_code != 201:
+            assert answer.status_code == (200 if body['counts'][0]['count'] == winner
+                                          else 409), answer.text
+    series = counts(fleet, later, later + timedelta(minutes=1), bucket='1min').json()
+    assert [row['count'] for row in series['rows']] == [winner]
+
+
+def test_coverage_never_exceeds_the_bucket(fleet: Fleet) -> None:
+    start = DAY + timedelta(days=2, hours=10)
+    assert post(fleet, record(start, (('bar', 'away', 'car', 5),), period_s=86400)
+                ).status_code == 201
+    overlapping = record(start + timedelta(minutes=30), (('bar', 'away', 'car', 1),),
+                         period_s=3600)
+    assert post(fleet, {**overlapping, 'camera_id': 'cam1'}).status_code == 201
+    end = start + timedelta(hours=1)
+    minutes = counts(fleet, start, end, bucket='1min').json()
+    assert [(c['start'][11:16], c['seconds']) for c in minutes['coverage']] == [
+        ('10:00', 60), ('10:30', 60)]
+    assert [c['seconds'] for c in counts(fleet, start, end, bucket='hour').json()[
+        'coverage']] == [3600]  # 3600 + 1800 of periods, clipped to the hour
+    assert [c['seconds'] for c in counts(fleet, start, end, bucket='day').json()[
+        'coverage']] == [50400 + 3600]  # the day's period covers its day from 10:00
+
+
+@pytest.mark.parametrize('path, change', [
+    ('counts', {'count': True}), ('counts', {'count': '5'}), ('counts', {'count': 2.0}),
+    ('counts', {'period_s': True}), ('alerts', {'track_id': True}),
+    ('alerts', {'confidence': True}), ('alerts', {'bbox': [True, 0, 10, 10]}),
+    ('alerts', {'image_width': True}), ('alerts', {'image_height': '720'})])
+def test_a_json_boolean_or_string_is_no_number(fleet: Fleet, path: str, change: dict) -> None:
+    if path == 'counts':
+        body = record(DAY + timedelta(days=3), (('bar', 'away', 'car', 1),))
+        if 'count' in change:
+            body['counts'] = [{**body['counts'][0], **change}]
+        else:
+            body.update(change)
+        answer = post(fleet, body)
+    else:
+        answer = fleet.post(alert_body('edge-1', **change))
+    assert answer.status_code == 422, answer.text
+
+
+def test_the_wire_contract_refuses_booleans_as_numbers() -> None:
+    start = utc_iso(DAY)
+    for period_s, count in ((True, 1), (60, True), (60, 2.0)):
+        with pytest.raises(ValueError, match='integer'):
+            CountRecord(str(uuid.uuid4()), 'edge-1', 'cam0', start, period_s,
+                        (('bar', 'away', 'car', count),))
+    body = alert_body('edge-1')
+    fields = {name: body[name] for name in Alert.__dataclass_fields__ if name in body}
+    fields['bbox'] = tuple(body['bbox'])
+    Alert(**fields)  # the valid one
+    for change in ({'track_id': True}, {'confidence': True}, {'image_width': 1.5},
+                   {'bbox': (True, 0.0, 10.0, 10.0)}):
+        with pytest.raises(ValueError):
+            Alert(**{**fields, **change})
+
+
+def test_records_past_the_counting_limits_are_422(fleet: Fleet) -> None:
+    day = DAY + timedelta(days=4)
+    for rows, limit in ((every_key(MAX_COUNT_LINES + 1, 1, ('away',)), 'at most 32'),
+                        (every_key(1, MAX_COUNT_CLASSES + 1, ('away',)), 'classes, at most 16'),
+                        (every_key(1, 1, ('away', 'towards', 'across')), 'at most 2 per line'),
+                        (every_key(MAX_COUNT_LINES, MAX_COUNT_CLASSES + 1), 'at most 1024')):
+        answer = post(fleet, raw_record(day, rows))
+        assert answer.status_code == 422 and limit in answer.text, answer.text
+        with pytest.raises(ValueError, match=limit):  # the edge refuses it before queueing
+            CountRecord(str(uuid.uuid4()), 'edge-1', 'cam0', utc_iso(day), 60, rows)
+    # Per device and day: lines 0-19 at 00:00, then 20-39 would make 40 lines that day.
+    first = [(line, d, c, n) for line, d, c, n in every_key(40, 1)]
+    assert post(fleet, raw_record(day, first[:40])).status_code == 201
+    refused = post(fleet, raw_record(day + timedelta(minutes=1), first[40:]))
+    assert refused.status_code == 422, refused.text
+    assert '40 counting lines, at most 32' in refused.text and '2026-03-06' in refused.text
+    assert post(fleet, raw_record(day + timedelta(days=1), first[40:])).status_code == 201
+    assert post(fleet, raw_record(day + timedelta(minutes=2), first[:40])).status_code == 201
+    assert post(fleet, raw_record(day + timedelta(minutes=3), first[:40]),
+                device='edge-2').status_code == 201  # another device has its own limits
+
+
+def test_large_reads_are_refused_and_split_reads_are_small(fleet: Fleet) -> None:
+    start = DAY + timedelta(days=6)
+    classes = MAX_COUNT_CLASSES - 1  # 960 rows a minute (within the old cap of 1000 too)
+    full = every_key(MAX_COUNT_LINES, classes)
+    devices = ('edge-1', 'edge-2')  # posting side by side: one device's posts take turns
+    minutes = MAX_ANSWER_ROWS // (len(devices) * len(full)) + 1
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda job: post(fleet, record(
+            start + timedelta(minutes=job[1]), full, device=job[0]), device=job[0]),
+            [(device, minute) for device in devices for minute in range(minutes)]))
+    assert {answer.status_code for answer in answers} == {201}
+    window = {'from': utc_iso(start), 'to': utc_iso(start + timedelta(minutes=minutes))}
+
+    def read(path: str = 'counts', **params: str) -> requests.Response:
+        return requests.get(f'{fleet.url}/{path}', params={**window, **params}, timeout=30)
+
+    for path in ('counts', 'counts.csv'):
+        refused = read(path, bucket='1min')
+        assert refused.status_code == 422, refused.text[:200]
+        assert f'more than {MAX_ANSWER_ROWS} rows' in refused.json()['detail']
+        assert 'by=direction' in refused.json()['detail']
+    by_direction = read(bucket='1min', by='direction').json()
+    assert len(by_direction['rows']) == len(devices) * minutes * MAX_COUNT_LINES * 2
+    assert {row['class_name'] for row in by_direction['rows']} == {None}
+    assert sum(row['count'] for row in by_direction['rows']) == len(answers) * len(full)
+    by_class = read(bucket='1min', by='class_name').json()
+    assert len(by_class['rows']) == len(devices) * minutes * MAX_COUNT_LINES * classes
+    assert {row['direction'] for row in by_class['rows']} == {None}
+    assert len(read(bucket='hour').json()['rows']) == len(devices) * len(full)
 
 
 def test_the_csv_export_never_hands_a_spreadsheet_a_formula(fleet: Fleet) -> None:

@@ -23,6 +23,7 @@ import threading
 from typing import Dict, Iterator, List, Tuple
 
 from cloud_helpers import free_port
+from fake_cloud import expected_answer
 import pytest
 from test_bridge_faults import cloud, make_alert, server_alerts, settings, wait_for  # noqa: F401
 
@@ -45,7 +46,7 @@ class Recording(BaseHTTPRequestHandler):
             status, headers = 200, {}
         else:
             status, headers = self.rule(self.command, self.path, body)
-        payload = b'{"id": 1, "created": true, "status": "ok"}'
+        payload = json.dumps(expected_answer(self.command, self.path, body)[1]).encode()
         self.send_response(status)
         for name, value in headers.items():
             self.send_header(name, value)

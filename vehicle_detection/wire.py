@@ -12,23 +12,49 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
+
 """
 The wire contract between the edge boxes and the cloud server.
 
 One module, imported by both sides (and by nothing heavier than the standard
 library), so paths, headers, field names, limits and the retry rule cannot
-drift apart. The server's request models are checked against these field
-lists by a test.
+drift apart. The server's request models take their kinds, name rules and
+limits from here; ``Alert`` and ``CountRecord`` refuse what the server
+refuses (a test sends both the same bad bodies). The checks of single values
+(names, times, boxes, numbers) live in :mod:`vehicle_detection.wire_values`
+and are re-exported here.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
-import math
 import re
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 import uuid
+
+from vehicle_detection.wire_values import (
+    bbox_problem as bbox_problem,
+    class_name_problem as class_name_problem,
+    EARLIEST_DETECTION as EARLIEST_DETECTION,
+    is_integer as is_integer,
+    is_integer_in,
+    is_number as is_number,
+    is_valid_name as is_valid_name,
+    json_fields,
+    MAX_CLASS_NAME_LENGTH as MAX_CLASS_NAME_LENGTH,
+    MAX_CLOCK_SKEW_S as MAX_CLOCK_SKEW_S,
+    MAX_IMAGE_SIDE as MAX_IMAGE_SIDE,
+    MAX_NAME_LENGTH as MAX_NAME_LENGTH,
+    MAX_TRACK_ID as MAX_TRACK_ID,
+    NAME_PATTERN as NAME_PATTERN,
+    name_problems,
+    plausible_time as plausible_time,
+    printable_text as printable_text,
+    refuse,
+    time_problem,
+    uuid_problem,
+)
 
 API_PREFIX = '/api/v1'
 HEALTH_PATH = f'{API_PREFIX}/health'
@@ -41,29 +67,46 @@ IDEMPOTENCY_HEADER = 'Idempotency-Key'
 JPEG_CONTENT_TYPE = 'image/jpeg'
 
 MAX_BODY_BYTES = 5 * 1024 * 1024  # server default; the edge never sends more
-# A detection time is refused when it lies further ahead than a clock may be off, or
-# before 2000 (a clock never set). Older recordings replayed into the system are fine.
-MAX_CLOCK_SKEW_S = 300.0
-EARLIEST_DETECTION = datetime(2000, 1, 1, tzinfo=timezone.utc)
 
 ALERT_FIELDS: Tuple[str, ...] = (
     'event_id', 'device_id', 'camera_id', 'detected_at', 'track_id', 'class_name',
-    'confidence', 'bbox', 'image_width', 'image_height', 'image_sha256', 'kind', 'zone')
-# What an alert reports: a vehicle seen (once per vehicle), or a vehicle that stayed in a
-# counting zone longer than its dwell limit (``zone`` names it).
-ALERT_KINDS: Tuple[str, ...] = ('vehicle', 'stopped_vehicle')
+    'confidence', 'bbox', 'image_width', 'image_height', 'image_sha256', 'kind', 'zone',
+    'line', 'direction', 'replay')
+# Where an alert happened: each kind names the places it needs, and no others.
+ALERT_PLACES: Tuple[str, ...] = ('zone', 'line', 'direction')
+# What an alert reports, with the places of its kind:
+# - vehicle: a vehicle seen (once per vehicle);
+# - stopped_vehicle: a vehicle that stayed in a counting zone longer than its dwell limit;
+# - wrong_way: a vehicle that crossed a counting line against its allowed direction
+#   (``direction`` names the way it crossed).
+ALERT_KINDS: Dict[str, Tuple[str, ...]] = {
+    'vehicle': (),
+    'stopped_vehicle': ('zone',),
+    'wrong_way': ('line', 'direction'),
+}
 # The SHA-256 of the snapshot the edge will upload for an alert (lowercase hex). The
 # server links an alert to a snapshot it already holds from the same device (alerts of
 # one frame share one picture) and says so (``image_stored``): the edge skips the upload.
 SHA256_PATTERN = r'^[0-9a-f]{64}$'
+# ``replay: true`` marks an alert or a count record made from recorded images (a bag played
+# into the system: ``replay.launch.py``, ``vehicle-detection run --replay``), so that it
+# never passes for live traffic; the read API and the dashboard leave replays out unless
+# asked. Sent only when true: a live event's body is what older servers know.
 
 # Traffic counts of one period (``POST /api/v1/counts``): vehicles that crossed each
 # counting line, per direction and class. A period is sent even when nothing crossed,
 # so that "no traffic" differs from "no data"; one record is a few hundred bytes.
 COUNT_FIELDS: Tuple[str, ...] = (
-    'record_id', 'device_id', 'camera_id', 'period_start', 'period_s', 'counts')
+    'record_id', 'device_id', 'camera_id', 'period_start', 'period_s', 'counts', 'replay')
 COUNT_ROW_FIELDS: Tuple[str, ...] = ('line', 'direction', 'class_name', 'count')
-MAX_COUNT_ROWS = 1000  # rows in one record (lines x directions x classes)
+# Limits of counting, the same at the edge (its lines) and on the server (per record, and
+# per device and UTC day, so that a read of counts stays bounded): 32 lines of 2 directions
+# each, 16 classes (the 13 of FHWA's vehicle classification fit; the default is 5).
+MAX_COUNT_LINES = 32
+MAX_COUNT_DIRECTIONS = 2  # per line
+MAX_COUNT_CLASSES = 16
+MAX_COUNT_ROWS = MAX_COUNT_LINES * MAX_COUNT_DIRECTIONS * MAX_COUNT_CLASSES  # 1024
+MAX_COUNT = 1_000_000_000  # vehicles in one row of one period
 MAX_PERIOD_S = 86400
 
 # Health figures a heartbeat may carry; every one optional, numbers except link_state.
@@ -72,10 +115,6 @@ HEARTBEAT_FIELDS: Tuple[str, ...] = (
     'queue_depth', 'oldest_unsent_s', 'upload_success_rate', 'retries', 'evictions',
     'bytes_month', 'projected_bytes_month', 'budget_bytes', 'uptime_s', 'held_events',
     'outbox_db_bytes', 'snapshot_bytes', 'log_bytes')  # disk used on the box
-
-# Camera and device names end up in file names: keep them to a safe alphabet.
-NAME_PATTERN = r'^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$'
-_NAME = re.compile(NAME_PATTERN)
 
 
 def alert_image_path(event_id: str) -> str:
@@ -88,11 +127,6 @@ def heartbeat_path(device_id: str) -> str:
     return f'{DEVICES_PATH}/{device_id}/heartbeat'
 
 
-def is_valid_name(name: str) -> bool:
-    """Tell whether ``name`` may be a device or camera id (letters, digits, ``_.-``)."""
-    return bool(_NAME.match(name)) and '..' not in name
-
-
 def is_retryable(status: Optional[int]) -> bool:
     """
     Tell whether a request that ended with ``status`` should be sent again.
@@ -103,16 +137,42 @@ def is_retryable(status: Optional[int]) -> bool:
     return status is None or status >= 500 or status in (408, 429)
 
 
-def printable_text(value: str) -> str:
+def count_limits_problem(keys: Iterable[Tuple[str, str, str]]) -> Optional[str]:
     """
-    Return ``value`` if it is text every database stores; raise ValueError if not.
+    Say which counting limit the (line, direction, class) ``keys`` pass, or None.
 
-    Refused: NUL and other control characters, and lone surrogates (not
-    Unicode: they cannot be encoded as UTF-8).
+    The same check runs on one record (edge and server) and on what a device
+    counted in a day (server).
     """
-    if any(ord(c) < 32 or ord(c) == 127 or 0xD800 <= ord(c) <= 0xDFFF for c in value):
-        raise ValueError('must not contain control characters or lone surrogates')
-    return value
+    unique = set(keys)
+    lines = {line for line, _, _ in unique}
+    classes = {class_name for _, _, class_name in unique}
+    directions = len({(line, direction) for line, direction, _ in unique})
+    if len(lines) > MAX_COUNT_LINES:
+        return f'{len(lines)} counting lines, at most {MAX_COUNT_LINES}'
+    if directions > MAX_COUNT_DIRECTIONS * len(lines):
+        return (f'{directions} directions on {len(lines)} line(s), at most '
+                f'{MAX_COUNT_DIRECTIONS} per line')
+    if len(classes) > MAX_COUNT_CLASSES:
+        return f'{len(classes)} classes, at most {MAX_COUNT_CLASSES}'
+    return None
+
+
+def alert_kind_problem(kind: str, places: Mapping[str, Optional[str]]) -> Optional[str]:
+    """Say what is wrong with an alert's kind and places (None if they agree)."""
+    if kind not in ALERT_KINDS:
+        return f'alert kind {kind!r} is not one of {", ".join(ALERT_KINDS)}'
+    unknown = sorted(set(places) - set(ALERT_PLACES))
+    if unknown:
+        return f'{", ".join(unknown)} is not a place of an alert'
+    for place in ALERT_PLACES:
+        value = places.get(place)
+        if (value is None) == (place in ALERT_KINDS[kind]):
+            return (f'a {kind} alert names its {place}' if value is None
+                    else f'a {kind} alert names no {place}')
+        if value is not None and not (isinstance(value, str) and is_valid_name(value)):
+            return f'{place} {value!r} is not a valid name'
+    return None
 
 
 def utc_iso(moment: datetime) -> str:
@@ -134,6 +194,10 @@ def snapshot_name(detected_at: datetime, camera_id: str, event_id: str) -> str:
     return f'{moment:%Y-%m-%d}/{moment:%H%M%S}_{camera_id}_{event}.jpg'
 
 
+def _replay_problem(replay: Any) -> Optional[str]:
+    return None if isinstance(replay, bool) else f'replay must be true or false, not {replay!r}'
+
+
 @dataclass(frozen=True)
 class Alert:
     """One alert as the edge sends it (``POST /api/v1/alerts``)."""
@@ -151,28 +215,49 @@ class Alert:
     image_sha256: Optional[str] = None
     kind: str = 'vehicle'
     zone: Optional[str] = None  # the zone a stopped vehicle stayed in
+    line: Optional[str] = None  # the line a wrong-way vehicle crossed...
+    direction: Optional[str] = None  # ...and the way it crossed it
+    replay: bool = False  # seen in recorded images, not live
 
     def __post_init__(self) -> None:
         """Refuse what the server would refuse, before it is queued (clear error, no retry)."""
-        if self.kind not in ALERT_KINDS or (self.zone is None) != (self.kind == 'vehicle'):
-            raise ValueError(f'alert kind {self.kind!r} with zone {self.zone!r}: a '
-                             'stopped_vehicle alert names its zone, a vehicle alert none')
-        if self.zone is not None and not is_valid_name(self.zone):
-            raise ValueError(f'{self.zone!r} is not a valid zone name')
-        numbers = (self.confidence, *self.bbox)
-        if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in numbers):
-            raise ValueError(f'alert numbers must be finite: confidence {self.confidence}, '
-                             f'bbox {self.bbox}')
-        if not 0.0 <= self.confidence <= 1.0:
-            raise ValueError(f'confidence {self.confidence} is outside [0, 1]')
-        for name in (self.device_id, self.camera_id):
-            if not is_valid_name(name):
-                raise ValueError(f'{name!r} is not a valid device or camera id')
-        printable_text(self.class_name)
+        sides = (self.image_width, self.image_height)
+        places = {'zone': self.zone, 'line': self.line, 'direction': self.direction}
+        refuse([
+            uuid_problem('event_id', self.event_id),
+            *name_problems(device_id=self.device_id, camera_id=self.camera_id),
+            time_problem('detected_at', self.detected_at),
+            None if is_integer_in(self.track_id, -1, MAX_TRACK_ID)
+            else f'track id {self.track_id!r} is not an integer in [-1, {MAX_TRACK_ID}]',
+            class_name_problem(self.class_name) if isinstance(self.class_name, str)
+            else 'class name must be text',
+            None if is_number(self.confidence) and 0.0 <= self.confidence <= 1.0
+            else f'confidence {self.confidence!r} is not a number in [0, 1]',
+            bbox_problem(self.bbox) if isinstance(self.bbox, (list, tuple))
+            else 'bbox must be four finite numbers [x1, y1, x2, y2]',
+            None if all(is_integer_in(side, 1, MAX_IMAGE_SIDE) for side in sides)
+            else f'image size {sides!r}: integers in [1, {MAX_IMAGE_SIDE}]',
+            None if self.image_sha256 is None or (isinstance(self.image_sha256, str)
+                                                  and re.match(SHA256_PATTERN, self.image_sha256))
+            else 'image_sha256 must be 64 lowercase hex digits',
+            alert_kind_problem(self.kind, places) if isinstance(self.kind, str)
+            else 'kind must be text',
+            _replay_problem(self.replay)])
+
+    @classmethod
+    def from_json(cls, body: Mapping[str, Any]) -> 'Alert':
+        """Return the alert of a JSON body; ValueError says what the server would refuse."""
+        values = json_fields(cls, body, ALERT_FIELDS,
+                             ('image_sha256', 'kind', *ALERT_PLACES, 'replay'))
+        if isinstance(values.get('bbox'), list):
+            values['bbox'] = tuple(values['bbox'])
+        return cls(**values)
 
     def to_json(self) -> Dict[str, Any]:
-        """Return the JSON body (without ``image_sha256`` when there is no snapshot)."""
+        """Return the JSON body: no ``image_sha256`` or place it lacks, ``replay`` if live."""
         body = {k: v for k, v in asdict(self).items() if v is not None}
+        if not self.replay:
+            del body['replay']
         body['bbox'] = [round(float(v), 1) for v in self.bbox]
         body['confidence'] = round(float(self.confidence), 4)
         return body
@@ -188,23 +273,55 @@ class CountRecord:
     period_start: str  # UTC ISO 8601
     period_s: int
     counts: Tuple[Tuple[str, str, str, int], ...]  # (line, direction, class_name, count)
+    replay: bool = False  # counted in recorded images, not live
 
     def __post_init__(self) -> None:
         """Refuse what the server would refuse, before it is queued."""
-        for name in (self.device_id, self.camera_id):
-            if not is_valid_name(name):
-                raise ValueError(f'{name!r} is not a valid device or camera id')
-        if not 0 < self.period_s <= MAX_PERIOD_S or len(self.counts) > MAX_COUNT_ROWS:
-            raise ValueError(f'period of {self.period_s} s with {len(self.counts)} rows: '
-                             f'at most {MAX_PERIOD_S} s and {MAX_COUNT_ROWS} rows')
-        for line, direction, class_name, count in self.counts:
-            if not (is_valid_name(line) and is_valid_name(direction)) or count < 0:
-                raise ValueError(f'count row {line!r} {direction!r}: names must be valid and '
-                                 f'the count ({count}) not negative')
-            printable_text(class_name)
+        row_problems = [problem for row in self.counts for problem in _count_row_problems(row)]
+        keys = [(row[0], row[1], row[2]) for row in self.counts if len(row) > 2]
+        refuse([
+            uuid_problem('record_id', self.record_id),
+            *name_problems(device_id=self.device_id, camera_id=self.camera_id),
+            time_problem('period_start', self.period_start),
+            None if is_integer_in(self.period_s, 1, MAX_PERIOD_S)
+            else f'period of {self.period_s!r} s: an integer, at most {MAX_PERIOD_S} s',
+            None if len(self.counts) <= MAX_COUNT_ROWS
+            else f'{len(self.counts)} rows: at most {MAX_COUNT_ROWS}',
+            *row_problems,
+            None if len(set(keys)) == len(keys)
+            else 'counts must name each (line, direction, class_name) once',
+            # Limits on a record's lines, directions and classes (as the server's per day).
+            None if any(row_problems) or not count_limits_problem(keys)
+            else f'a count record of {count_limits_problem(keys)}',
+            _replay_problem(self.replay)])
+
+    @classmethod
+    def from_json(cls, body: Mapping[str, Any]) -> 'CountRecord':
+        """Return the record of a JSON body; ValueError says what the server would refuse."""
+        values = json_fields(cls, body, COUNT_FIELDS, ('replay',))
+        rows = values['counts']
+        if not isinstance(rows, list):
+            raise ValueError('counts must be a list of rows')
+        values['counts'] = tuple(
+            tuple(json_fields(cls, row, COUNT_ROW_FIELDS)[name] for name in COUNT_ROW_FIELDS)
+            for row in rows)
+        return cls(**values)
 
     def to_json(self) -> Dict[str, Any]:
-        """Return the JSON body."""
-        body: Dict[str, Any] = {name: getattr(self, name) for name in COUNT_FIELDS[:-1]}
+        """Return the JSON body (``replay`` only when true)."""
+        body: Dict[str, Any] = {name: getattr(self, name) for name in COUNT_FIELDS[:-2]}
         body['counts'] = [dict(zip(COUNT_ROW_FIELDS, row)) for row in self.counts]
+        if self.replay:
+            body['replay'] = True
         return body
+
+
+def _count_row_problems(row: Sequence[Any]) -> List[Optional[str]]:
+    if len(row) != len(COUNT_ROW_FIELDS):
+        return [f'count row {row!r} is not (line, direction, class_name, count)']
+    line, direction, class_name, count = row
+    return [*name_problems(line=line, direction=direction),
+            class_name_problem(class_name) if isinstance(class_name, str)
+            else 'class name must be text',
+            None if is_integer_in(count, 0, MAX_COUNT)
+            else f'count {count!r} is not an integer in [0, {MAX_COUNT}]']

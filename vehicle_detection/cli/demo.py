@@ -18,14 +18,21 @@ The whole system on one machine: the cloud server on its embedded defaults, then
 Starts ``vehicle-detection-cloud serve`` (SQLite and images under ``--data``),
 registers this device once (its key kept in ``--data``/edge.key), prints the
 dashboard URL, and runs camera, detector and cloud bridge in this process
-until Ctrl-C or ``--duration``; the server stops with it.
+until Ctrl-C or ``--duration``; the server stops with it. A port already
+taken, or a server that dies at its start, stops the demo with the reason
+(and the end of the server's log) before any node runs: otherwise the
+dashboard printed would be another server's, and the bridge's uploads
+would be refused by it.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import os
 from pathlib import Path
+import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -35,8 +42,11 @@ import requests
 
 from vehicle_detection.cli import run as runner
 from vehicle_detection.core.system.log_files import pipe_to_rotating_file
+from vehicle_detection.wire import HEALTH_PATH
 
 DEVICE = 'edge-1'
+PR_SET_PDEATHSIG = 1  # prctl option: a signal for this process when its parent dies
+LOG_TAIL_LINES = 20  # of the server's log, shown when it dies at its start
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -73,17 +83,58 @@ def _device_key(data: Path) -> Path:
     return key_file
 
 
-def _wait_healthy(url: str, server: subprocess.Popen, timeout: float = 60.0) -> None:
+def _end_with_the_demo() -> None:
+    """
+    Run in the server's process before exec: end it when the demo ends (Linux).
+
+    Even after ``kill -9`` of the demo, which cannot stop it: the server
+    itself never follows its parent (a service manager's may exit at once).
+    """
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass  # not Linux
+
+
+def port_taken(port: int) -> str:
+    """Say why this machine's ``port`` cannot be listened on ('' when it is free)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # As the server binds: a connection of an earlier run in TIME_WAIT is no obstacle.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(('127.0.0.1', port))
+        except OSError as error:
+            return error.strerror or str(error)
+    return ''
+
+
+def _log_tail(log: Path, start: int) -> str:
+    """Return the last lines the server wrote to ``log`` from offset ``start`` on."""
+    with open(log, 'rb') as file:
+        file.seek(min(start, os.fstat(file.fileno()).st_size))  # rotated meanwhile: all
+        lines = file.read().decode('utf-8', 'replace').splitlines()
+    return '\n'.join(f'  | {line}' for line in lines[-LOG_TAIL_LINES:]) or '  | (empty)'
+
+
+def _wait_healthy(url: str, server: subprocess.Popen, log: Path, start: int,
+                  copying: threading.Thread, timeout: float = 60.0) -> None:
     pause = threading.Event()
     deadline = time.monotonic() + timeout
     while server.poll() is None and time.monotonic() < deadline:
         try:
-            if requests.get(f'{url}/api/v1/health', timeout=2).ok:
+            # Answered while our server still runs: it is ours, not one that took the port.
+            if requests.get(url + HEALTH_PATH, timeout=2).ok and server.poll() is None:
                 return
         except requests.RequestException:
             pass
         pause.wait(0.1)
-    raise RuntimeError(f'the cloud server did not start at {url}')
+    code = server.poll()
+    if code is not None:
+        copying.join(5.0)  # the server's last lines are in the log before it is read
+    what = (f'exited at its start (exit code {code})' if code is not None
+            else f'did not answer at {url} within {timeout:.0f} s')
+    raise RuntimeError(f'the cloud server {what}; the end of its log ({log}):\n'
+                       f'{_log_tail(log, start)}')
 
 
 def run(args: argparse.Namespace) -> int:
@@ -91,15 +142,24 @@ def run(args: argparse.Namespace) -> int:
     data = Path(args.data).resolve()
     data.mkdir(parents=True, exist_ok=True)
     url = f'http://127.0.0.1:{args.port}'
+    taken = port_taken(args.port)
+    if taken:
+        print(f'error: port {args.port} on 127.0.0.1 is taken ({taken}): another server '
+              "listens there, not this demo's. Stop it, or choose a free port: make run "
+              'PORT=8100 (vehicle-detection demo --port 8100)', file=sys.stderr)
+        return 1
+    log_path = data / 'server.log'
+    start = log_path.stat().st_size if log_path.exists() else 0
     # Listening on this machine only: the demo's dashboard needs no login. Its output
     # goes to server.log, rotated at 10 MB (two old files kept).
     server = subprocess.Popen(_cloud_command('serve', '--port', str(args.port),
                                              '--public-dashboard', data=data),
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              preexec_fn=_end_with_the_demo)
     assert server.stdout is not None
-    log = pipe_to_rotating_file(server.stdout, data / 'server.log')
+    log = pipe_to_rotating_file(server.stdout, log_path)
     try:
-        _wait_healthy(url, server)
+        _wait_healthy(url, server, log_path, start, log)
         key_file = _device_key(data)
         print(f'dashboard: {url}/   (server log: {data / "server.log"})', flush=True)
         args.cloud_url = args.cloud_url or url
@@ -117,7 +177,7 @@ def run(args: argparse.Namespace) -> int:
         print(f'error: {error}', file=sys.stderr)
         return 1
     finally:
-        server.send_signal(2)
+        server.send_signal(signal.SIGINT)
         try:
             server.wait(timeout=15)
         except subprocess.TimeoutExpired:

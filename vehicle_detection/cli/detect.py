@@ -17,9 +17,10 @@ Run the detector on an image, a folder or a video, without ROS; one JSON line pe
 
 With ``--lines`` / ``--zones`` (the bridge's ``counting_lines`` and
 ``counting_zones`` syntax) vehicles are tracked and counted as the bridge
-counts them: each frame's record lists its crossings and stopped vehicles,
-and the totals per line, direction and class are printed at the end (on
-stderr, so that stdout stays JSON lines).
+counts them: each frame's record lists its crossings and its events
+(stopped vehicles, wrong-way drivers: the bridge's rules with its default
+settings), and the totals per line, direction and class are printed at the
+end (on stderr, so that stdout stays JSON lines).
 """
 
 from __future__ import annotations
@@ -29,17 +30,16 @@ import json
 import sys
 from typing import Any, Dict, IO, Tuple
 
-from vehicle_detection.core.bridge.config import BRIDGE_PARAMS
+from vehicle_detection.core.bridge.config import BRIDGE_PARAMS, BridgeSettings
+from vehicle_detection.core.bridge.watch import TrafficWatch
 from vehicle_detection.core.camera.sources import (
     ImageFolderSource, open_source, parse_source, SourceError)
 from vehicle_detection.core.counting.config import parse_geometry
-from vehicle_detection.core.counting.session import CountingSession, tracked_vehicles
-from vehicle_detection.core.detection.backends.base import BackendUnavailable, ModelLoadError
-from vehicle_detection.core.detection.classes import LabelsError
-from vehicle_detection.core.detection.decoders import LayoutError
+from vehicle_detection.core.counting.session import counts_table
+from vehicle_detection.core.detection.backends.base import ModelLoadError
 from vehicle_detection.core.detection.detections import Detections
-from vehicle_detection.core.detection.detector import Detector, DetectorSettings
-from vehicle_detection.core.detection.node_config import DETECTOR_PARAMS
+from vehicle_detection.core.detection.detector import Detector
+from vehicle_detection.core.detection.node_config import DETECTOR_PARAMS, detector_settings
 from vehicle_detection.core.params import ParamError, spec_map, validate_values
 
 # The detector node's parameters that ``detect`` takes: option -> parameter. Defaults,
@@ -88,26 +88,20 @@ def run(args: argparse.Namespace) -> int:
     except (ParamError, ValueError) as error:
         print(f'error: {error}', file=sys.stderr)
         return 2
-    settings = DetectorSettings(args.model, backend=checked['backend'],
-                                model_type=checked['model_type'],
-                                classes=tuple(checked['classes']),
-                                confidence_threshold=checked['confidence_threshold'],
-                                nms_iou_threshold=checked['nms_iou_threshold'],
-                                labels_file=checked['labels_file'],
-                                tracking=args.track or bool(geometry))
+    settings = detector_settings({**checked, 'model_path': args.model,
+                                  'tracking': args.track or bool(geometry)})
     try:
         detector = Detector(settings)
         spec = parse_source(args.path)
         source = open_source(spec, loop=False)
-    except (ModelLoadError, BackendUnavailable, LabelsError, LayoutError, SourceError,
-            ValueError) as error:
+    except (ModelLoadError, SourceError, ValueError) as error:
         print(f'error: {error}', file=sys.stderr)
         return 2
     out: IO[str] = sys.stdout if args.output == '-' else open(args.output, 'w',
                                                               encoding='utf-8')
     frames = 0
     rate = args.fps or getattr(source, 'frame_rate', 0.0) or DEFAULT_FPS
-    counting = CountingSession(geometry)
+    watch = TrafficWatch(BridgeSettings(counting_lines=args.lines, counting_zones=args.zones))
     try:
         while True:
             try:
@@ -118,11 +112,13 @@ def run(args: argparse.Namespace) -> int:
             if image is None:
                 break
             detections, timing = detector.detect(image, frames / rate)
-            record = {'frame': frames, 'width': image.shape[1], 'height': image.shape[0],
+            # time_s: the frame's moment in the video, which `bag compare` joins on.
+            record = {'frame': frames, 'time_s': round(frames / rate, 6),
+                      'width': image.shape[1], 'height': image.shape[0],
                       'inference_ms': round(timing.inference_ms, 2),
                       'detections': detections.to_records()}
             if geometry:
-                record.update(count_frame(counting, detections, frames / rate,
+                record.update(count_frame(watch, detections, frames / rate,
                                           (image.shape[1], image.shape[0])))
             if isinstance(source, ImageFolderSource):
                 record['file'] = source.last_path
@@ -134,27 +130,19 @@ def run(args: argparse.Namespace) -> int:
             out.close()
     print(f'{frames} frames processed', file=sys.stderr)
     if geometry.lines:
-        print(counts_table(counting), file=sys.stderr, end='')
+        print(counts_table(watch.counting), file=sys.stderr, end='')
     return 0
 
 
-def count_frame(counting: CountingSession, detections: Detections, stamp: float,
+def count_frame(watch: TrafficWatch, detections: Detections, stamp: float,
                 size: Tuple[int, int]) -> Dict[str, Any]:
-    """Count one frame's tracked vehicles; return its crossings and stopped vehicles."""
-    counted = counting.update(tracked_vehicles(detections), stamp, size)
+    """Count one frame's tracked vehicles; return its crossings and events."""
+    warning = watch.on_image(size)  # the size fractions need; lines outside the picture
+    if warning:
+        print(f'warning: {warning}', file=sys.stderr)
+    watched = watch.update(detections.sightings(), round(stamp * 1e9))
     return {'crossings': [{'line': c.line, 'direction': c.direction, 'track_id': c.track_id,
-                           'class_name': c.class_name} for c in counted.crossings],
-            'stopped': [{'zone': d.zone, 'track_id': d.track_id, 'class_name': d.class_name,
-                         'dwell_s': round(d.stamp - d.since, 1)} for d in counted.dwells]}
-
-
-def counts_table(counting: CountingSession) -> str:
-    """Return the totals per line, direction and class as an aligned text table."""
-    rows = [('line', 'direction', 'class', 'count')] + [
-        (line, direction, name, str(count))
-        for (line, direction, name), count in sorted(counting.totals.items())]
-    rows += [(line, direction, 'all', str(count))
-             for (line, direction), count in sorted(counting.direction_totals().items())]
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    return ''.join('  '.join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() + '\n'
-                   for row in rows)
+                           'class_name': c.class_name} for c in watched.crossings],
+            'events': [{'kind': e.kind, 'track_id': e.sighting.track_id,
+                        'class_name': e.sighting.class_name, **e.places}
+                       for e in watched.events if e.kind != 'vehicle']}

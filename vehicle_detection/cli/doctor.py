@@ -26,9 +26,13 @@ from typing import Any, Dict, List
 
 from vehicle_detection.cli.run import add_config_arguments, load_parameters
 from vehicle_detection.core.system.config_file import ConfigError, default_config_path
-from vehicle_detection.core.system.doctor import CheckResult, run_checks
+from vehicle_detection.core.system.doctor import check_publishers, CheckResult, run_checks
 from vehicle_detection.core.system.image_stream import (
     ASSUMED_FRAME, check_image_stream, check_socket_buffers, read_socket_buffers)
+
+# Longest wait for a first publisher of the input topics; a running system is found in
+# well under a second on this machine (the listening above waited for it already).
+DISCOVERY_S = 3.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -59,6 +63,16 @@ def stream_checks(params: Dict[str, Dict[str, Any]], seconds: float) -> List[Che
     return results
 
 
+def publisher_checks(params: Dict[str, Dict[str, Any]], seconds: float) -> List[CheckResult]:
+    """With ``--listen``: warn when another system also publishes on the nodes' inputs."""
+    if seconds <= 0:
+        return []
+    from vehicle_detection.ros.graph_watch import publishers_by_topic
+    topics = (params['detector_node']['input_topic'],
+              params['cloud_bridge_node']['image_topic'], 'detections')
+    return [check_publishers(*publishers_by_topic(topics, wait_s=DISCOVERY_S))]
+
+
 def run(args: argparse.Namespace) -> int:
     """Print one line per check; return 1 when any failed."""
     try:
@@ -69,6 +83,9 @@ def run(args: argparse.Namespace) -> int:
     print(f'OK    config: {args.config or default_config_path()}')
     results = run_checks(params, report=lambda result: print(result.line(), flush=True))
     for result in stream_checks(params, args.listen):
+        print(result.line(), flush=True)
+        results.append(result)
+    for result in publisher_checks(params, args.listen):
         print(result.line(), flush=True)
         results.append(result)
     failed = [r.name for r in results if not r.ok]

@@ -26,6 +26,7 @@ from rclpy.context import Context
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
+from vehicle_detection.core.counting.session import counts_table
 from vehicle_detection.core.system.config_file import ConfigError, default_config_path
 from vehicle_detection.core.system.system_config import system_parameters
 from vehicle_detection.nodes.camera_node import CameraNode
@@ -33,12 +34,14 @@ from vehicle_detection.nodes.cloud_bridge_node import CloudBridgeNode
 from vehicle_detection.nodes.detector_node import DetectorNode
 from vehicle_detection.ros.intra_process import ImageInput, ReceivedImage
 from vehicle_detection.ros.qos import DETECTIONS_QOS, image_qos
-from vehicle_detection.ros.spin import NodeFactory, spin_nodes, start_context
+from vehicle_detection.ros.spin import (
+    NodeFactory, process_stop_request, spin_nodes, start_context)
 from vision_msgs.msg import Detection2DArray
 
 # A track id unseen this long is forgotten by the monitor (the tracker drops a lost
 # track after 2 s): it counts distinct vehicles without keeping every id of a run.
 RECENT_IDS_S = 60.0
+ACTIVATION_RETRY_S = 5.0  # the detector's, while its model file is missing
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
@@ -66,7 +69,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='stop after this many seconds (default: run until Ctrl-C)')
     parser.add_argument('--quiet', action='store_true', help='do not print each detection')
     parser.add_argument('--replay', action='store_true',
-                        help='detector and bridge only, fed by `bag play` (like replay.launch.py)')
+                        help='detector and bridge only, fed by `bag play` (like '
+                             'replay.launch.py); alerts and counts are marked as replays')
+    parser.add_argument('--live', action='store_true',
+                        help='with --replay: the played images are live traffic (a camera '
+                             'bridged through a bag); alerts and counts are not marked')
+
+
+def replay_overrides(args: argparse.Namespace) -> List[str]:
+    """
+    Return ``args.overrides`` with the bridge's replay mark that ``--replay``/``--live`` imply.
+
+    ``--replay`` marks (before the user's ``--set``, which may say otherwise);
+    ``--live`` never marks, whatever the file or ``--set`` say.
+    """
+    overrides = list(args.overrides)
+    if getattr(args, 'live', False):
+        return [*overrides, 'cloud_bridge_node.replay=false']
+    if getattr(args, 'replay', False):
+        return ['cloud_bridge_node.replay=true', *overrides]
+    return overrides
 
 
 class Monitor(Node):
@@ -115,6 +137,25 @@ class Monitor(Node):
             self._next_forget = now + RECENT_IDS_S
 
 
+def retry_activation(detector: DetectorNode) -> DetectorNode:
+    """
+    Say why the detector did not activate, and try again every few seconds.
+
+    This process is the detector's lifecycle manager: a model file that
+    appears (or a ``model_path`` set with ``ros2 param set``) starts it.
+    """
+    if detector.activation_error and detector.settings.autostart:
+        print(f'detector_node is not active: {detector.activation_error}; trying again every '
+              f'{ACTIVATION_RETRY_S:.0f} s', file=sys.stderr, flush=True)
+
+        def retry() -> None:
+            if detector.lifecycle_state == 'inactive' and detector.activation_error:
+                detector.trigger_activate()
+
+        detector.create_timer(ACTIVATION_RETRY_S, retry)
+    return detector
+
+
 def as_overrides(values: Dict[str, Any]) -> List[Parameter]:
     """Turn validated values into rclpy parameter overrides."""
     return [Parameter(name, value=value) for name, value in values.items()]
@@ -122,6 +163,11 @@ def as_overrides(values: Dict[str, Any]) -> List[Parameter]:
 
 def run(args: argparse.Namespace) -> int:
     """Start the nodes, spin until Ctrl-C or ``--duration``, print a summary."""
+    if args.live and not args.replay:
+        print('error: --live goes with --replay (a live camera is never marked as a replay)',
+              file=sys.stderr)
+        return 2
+    args.overrides = replay_overrides(args)
     try:
         params = load_parameters(args)
     except ConfigError as error:
@@ -139,14 +185,22 @@ def run(args: argparse.Namespace) -> int:
         factory('camera', lambda c: CameraNode(
             context=c, parameter_overrides=as_overrides(params['camera_node'])))]
     factories += [
-        factory('detector', lambda c: DetectorNode(
-            context=c, parameter_overrides=as_overrides(params['detector_node']))),
+        factory('detector', lambda c: retry_activation(DetectorNode(
+            context=c, parameter_overrides=as_overrides(params['detector_node'])))),
         factory('bridge', lambda c: CloudBridgeNode(
             context=c, parameter_overrides=as_overrides(params['cloud_bridge_node']))),
         factory('monitor', lambda c: Monitor(c, args.quiet)),
     ]
-    code = spin_nodes(start_context(), factories, args.duration)
-    print(summary(made.get('monitor'), made.get('bridge')), flush=True)
+    stop = process_stop_request()
+    try:
+        code = spin_nodes(start_context(), factories, args.duration, stop=stop)
+        bridge = made.get('bridge')
+        counting = bridge.watch.counting if bridge is not None else None
+        if counting is not None and counting.geometry.lines:  # the counts, then the rest
+            print('traffic counts of this run:\n' + counts_table(counting), end='', flush=True)
+        print(summary(made.get('monitor'), bridge), flush=True)
+    finally:
+        stop.hold_until_exit()  # a second Ctrl-C during the exit is absorbed too
     return code
 
 

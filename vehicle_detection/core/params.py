@@ -27,8 +27,10 @@ as typed attributes (``settings.snapshot_quality``, checked by mypy).
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import (
+    Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Type, TypeVar, Union)
 
+T = TypeVar('T')
 ParamValue = Union[bool, int, float, str, List[str], List[int], List[float]]
 Check = Callable[[Any], Optional[str]]
 
@@ -133,6 +135,21 @@ def from_spec(spec: 'ParamSpec') -> Any:
                    check=spec.check)
 
 
+def slice_of(kind: Type[T], source: Any, **changes: Any) -> T:
+    """
+    Return a ``kind`` (a settings dataclass) holding ``source``'s values of its fields.
+
+    Fields are taken by name (attributes and properties of ``source``), so a
+    part of the system configured with a slice of a node's settings never
+    repeats their defaults; a field ``source`` lacks keeps its own default,
+    and ``changes`` give or replace single values.
+    """
+    values = {f.name: changes[f.name] if f.name in changes else getattr(source, f.name)
+              for f in fields(kind)  # type: ignore[arg-type]  # a dataclass, by contract
+              if f.name in changes or hasattr(source, f.name)}
+    return kind(**values)
+
+
 def specs_of(settings_class: type) -> Tuple['ParamSpec', ...]:
     """Return the parameter specs of a settings class, in field order."""
     return tuple(ParamSpec(f.name, **f.metadata['spec']) for f in fields(settings_class))
@@ -145,6 +162,15 @@ IMAGE_RELIABILITY = ParamSpec(
     'camera; reliable hears only reliable publishers, but large frames from another '
     'process then arrive whole instead of being lost to one dropped fragment.',
     choices=('best_effort', 'reliable'), read_only=True)
+
+
+#: parameters every ROS 2 node has (rclpy declares them itself): accepted for each node
+#: in parameter files and overrides, passed to the node, never declared again
+ROS_NODE_PARAMS = (
+    ParamSpec('use_sim_time', False,
+              'Take the time from /clock (a bag played with --clock) instead of the system '
+              'clock.'),
+)
 
 
 class ParamError(ValueError):

@@ -55,7 +55,7 @@ class CameraNode(Node):
         self.create_timer(self._config.diagnostics_period, self._report)
         self._stream.start()
         self.get_logger().info(f'camera source {self._config.source!r}, '
-                               f'fps cap {self._config.fps:g}')
+                               f'fps cap {self._config.fps:g}, pace {self._config.pace}')
 
     def _apply(self, values: Dict[str, Any], _previous: Dict[str, Any]) -> None:
         config = CameraConfig.from_values(values)

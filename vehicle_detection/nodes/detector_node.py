@@ -19,7 +19,9 @@ A managed (lifecycle) node: configure creates the publishers and the image
 subscription, activate starts the worker threads (the first thing they do is
 load the model, so a TensorRT build never blocks the executor), deactivate
 stops them and frees the model, cleanup destroys the topics. It configures and
-activates itself at start unless ``autostart`` is false.
+activates itself at start unless ``autostart`` is false. Activation fails (the
+node stays inactive, /diagnostics says ERROR with the path) while the model
+file is missing: ``ros2 param set`` a right ``model_path``, then activate.
 """
 
 from __future__ import annotations
@@ -37,17 +39,18 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import Header, String
 
 from vehicle_detection.core.counting.overlay import draw_counts, parse_status
-from vehicle_detection.core.detection.backends.base import BackendUnavailable, ModelLoadError
-from vehicle_detection.core.detection.classes import LabelsError
-from vehicle_detection.core.detection.decoders import LayoutError
+from vehicle_detection.core.detection.backends.base import ModelLoadError
 from vehicle_detection.core.detection.detections import Detections
 from vehicle_detection.core.detection.detector import Detector, Timing
 from vehicle_detection.core.detection.frame_slot import NewestFrameSlot
 from vehicle_detection.core.detection.node_config import (
     DETECTOR_PARAMS, detector_settings, DetectorNodeSettings, MODEL_PARAMS)
+from vehicle_detection.core.detection.node_status import (
+    detector_status, DetectorState, model_problem)
 from vehicle_detection.core.detection.pipeline_figures import PipelineFigures
 from vehicle_detection.ros.detection_msgs import annotate, to_detection_array
-from vehicle_detection.ros.diagnostics import DiagnosticsPublisher, ERROR, OK, WARN
+from vehicle_detection.ros.diagnostics import DiagnosticsPublisher
+from vehicle_detection.ros.graph_watch import PublisherWatch
 from vehicle_detection.ros.image_conv import ImageEncodingError, stamp_to_ns, to_image_msg
 from vehicle_detection.ros.intra_process import ImageInput, ReceivedImage
 from vehicle_detection.ros.parameters import DeclaredParameters
@@ -55,7 +58,7 @@ from vehicle_detection.ros.qos import COUNTS_QOS, DETECTIONS_QOS, image_qos
 from vehicle_detection.ros.spin import run_nodes
 from vision_msgs.msg import Detection2DArray
 
-LOAD_ERRORS = (ModelLoadError, BackendUnavailable, LabelsError, LayoutError)
+LOAD_ERRORS = ModelLoadError  # a missing backend, an unknown layout, class names: all one
 RELOAD_RETRY_S = 5.0
 SUCCESS = TransitionCallbackReturn.SUCCESS
 
@@ -71,6 +74,7 @@ class DetectorNode(LifecycleNode):
         self._detector: Optional[Detector] = None
         self._load_error = ''
         self._worker_error = ''
+        self.activation_error = ''  # why the last activation was refused
         self._reload = threading.Event()
         self._stop = threading.Event()
         self.lifecycle_state = 'unconfigured'  # as `ros2 lifecycle get` names it
@@ -88,6 +92,7 @@ class DetectorNode(LifecycleNode):
         self._figures = PipelineFigures()
         # /diagnostics in every state: an operator sees an inactive detector too.
         self._diagnostics = DiagnosticsPublisher(self)
+        self._input_watch = PublisherWatch(self, (self.settings.input_topic,))
         self.create_timer(self.settings.diagnostics_period, self._report)
         if self.settings.autostart:
             self.trigger_configure()
@@ -110,7 +115,14 @@ class DetectorNode(LifecycleNode):
         return SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        """Start the worker threads; they load the model first."""
+        """Start the worker threads (they load the model first); refuse without a model."""
+        problem = model_problem(self.settings.model_path, self.settings.labels_file)
+        if problem and problem != self.activation_error:  # logged once, not at every retry
+            self.get_logger().error(f'cannot activate: {problem}; set model_path (ros2 param '
+                                    'set), then activate (ros2 lifecycle set)')
+        self.activation_error = problem
+        if problem:
+            return TransitionCallbackReturn.FAILURE
         self._stop.clear()
         self._reload.set()
         self._worker_error = ''
@@ -225,9 +237,10 @@ class DetectorNode(LifecycleNode):
         try:
             detector = Detector(settings)
         except LOAD_ERRORS as error:
+            if str(error) != self._load_error:  # once: /diagnostics repeats it meanwhile
+                self.get_logger().error(f'cannot load the detector: {error}; retrying every '
+                                        f'{RELOAD_RETRY_S:.0f} s')
             self._load_error = str(error)
-            self.get_logger().error(f'cannot load the detector: {error}; '
-                                    f'retrying in {RELOAD_RETRY_S:.0f} s')
             return
         for warning in detector.warnings:
             self.get_logger().warning(warning)
@@ -305,22 +318,12 @@ class DetectorNode(LifecycleNode):
             'model': self.settings.model_path, 'frames': self.frames,
             'published': self.published, 'dropped_frames': self.dropped,
             **self._figures.figures()}
-        if self._worker_error:
-            self._diagnostics.publish('detector', ERROR, self._worker_error, values)
-            return
-        if self.lifecycle_state != 'active':
-            self._diagnostics.publish('detector', WARN, 'not detecting: lifecycle state '
-                                      f'{self.lifecycle_state}', values)
-            return
-        if detector is None:
-            self._diagnostics.publish('detector', ERROR, f'model not loaded: {self._load_error}',
-                                      values)
-            return
-        values.update(backend=detector.backend.name, backend_detail=detector.backend.detail,
-                      layout=detector.layout, input_dtype=str(detector.backend.input_dtype))
-        level = WARN if self._load_error else OK
-        message = (f'running; reload failed: {self._load_error}' if self._load_error
-                   else 'running')
+        if detector is not None:
+            values.update(backend=detector.backend.name, backend_detail=detector.backend.detail,
+                          layout=detector.layout, input_dtype=str(detector.backend.input_dtype))
+        level, message = detector_status(DetectorState(
+            self.lifecycle_state, detector is not None, self._worker_error,
+            self.activation_error, self._load_error, self._input_watch.check()))
         self._diagnostics.publish('detector', level, message, values)
 
     def close(self) -> None:

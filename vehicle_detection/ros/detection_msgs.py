@@ -22,8 +22,8 @@ import cv2
 import numpy as np
 from std_msgs.msg import Header
 
-from vehicle_detection.core.bridge.policy import Sighting
 from vehicle_detection.core.detection.detections import Detections
+from vehicle_detection.core.events.vehicles import Sighting
 from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithPose
 
 
@@ -63,7 +63,7 @@ def annotate(image: np.ndarray, detections: Detections) -> np.ndarray:
 
 
 def to_sightings(msg: Detection2DArray) -> List[Sighting]:
-    """Turn a Detection2DArray back into the alert policy's sightings."""
+    """Turn a Detection2DArray back into sightings (what the event rules and counting take)."""
     sightings = []
     for detection in msg.detections:
         if not detection.results:

@@ -77,6 +77,7 @@ class DeclaredParameters:
                  ) -> None:
         self._node = node
         self._specs = specs
+        self._names = {spec.name for spec in specs}
         self._cross_check = cross_check
         self._change_check = change_check
         self._on_change = on_change
@@ -100,7 +101,11 @@ class DeclaredParameters:
         return self._typed
 
     def _validate(self, params: List[Parameter]) -> SetParametersResult:
-        changes = {param.name: param.value for param in params}
+        # Parameters rclpy declared itself (use_sim_time...) are its business: a set of
+        # an undeclared name never gets here, and rclpy checks their types.
+        changes = {param.name: param.value for param in params if param.name in self._names}
+        if not changes:
+            return SetParametersResult(successful=True)
         try:
             checked = validate_values(self._specs, changes, self._cross_check,
                                       current=self.values)
@@ -117,7 +122,7 @@ class DeclaredParameters:
 
     def _commit(self, params: List[Parameter]) -> None:
         """Take the values validated a moment ago (rclpy calls this after a successful set)."""
-        if self._pending is None:
+        if self._pending is None or not any(param.name in self._names for param in params):
             return
         previous, self.values, self._pending = self.values, self._pending, None
         if self._on_change is not None:

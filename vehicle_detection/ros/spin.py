@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -30,6 +31,7 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 
 from vehicle_detection.core.system.log_files import LogKeeper, use_package_log_dir
+from vehicle_detection.core.system.parent_watch import ParentWatch
 from vehicle_detection.ros.transport import start_heap_trimming, tune_transport
 
 NodeFactory = Callable[[Context], Node]
@@ -53,13 +55,18 @@ class StopRequest:
     shut the context down under a running wait (an RCLError, not a clean
     stop). Installed in the main thread only (Python's rule); elsewhere it is
     a plain flag.
+
+    With a :class:`ParentWatch`, the launch process going away is a stop
+    request too (see ``core/system/parent_watch.py``).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, parent: Optional[ParentWatch] = None) -> None:
         """Create the flag; :meth:`install` hooks the signals up to it."""
         self._event = threading.Event()
         self.signal_name = ''
         self._previous: Dict[int, object] = {}
+        self._parent = parent
+        self.parent_gone = False
 
     def __call__(self, signum: int, frame: Optional[FrameType]) -> None:
         """Record the signal (the handler itself)."""
@@ -79,27 +86,62 @@ class StopRequest:
             signal.signal(signum, handler)  # type: ignore[arg-type]
         self._previous.clear()
 
+    def hold_until_exit(self) -> None:
+        """
+        Ignore SIGINT and SIGTERM from now on: the process is on its way out.
+
+        While Python finalizes it puts the default disposition back for every
+        signal that has a Python handler, so a second Ctrl-C arriving then
+        (0.1-0.3 s after the first, while DDS tears down) killed the process:
+        launch reported "exit code -2". An ignored signal stays ignored. A
+        hung exit is still ended by SIGKILL, launch's last resort.
+        """
+        if threading.current_thread() is threading.main_thread():
+            for signum in STOP_SIGNALS:
+                signal.signal(signum, signal.SIG_IGN)
+        self._previous.clear()
+
     def is_set(self) -> bool:
-        """Whether a stop was asked for."""
+        """Whether a stop was asked for (a signal, or the watched parent is gone)."""
+        if not self._event.is_set() and self._parent is not None and self._parent.gone():
+            self.parent_gone = True
+            self._event.set()
         return self._event.is_set()
 
 
+def detach_output() -> None:
+    """
+    Point stdout and stderr at /dev/null: their reader, the launch process, is gone.
+
+    A write to its pipe would fail (BrokenPipeError, or exit code 120 when
+    Python flushes at exit); the ROS log file still gets every log line.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for descriptor in (1, 2):
+        os.dup2(devnull, descriptor)
+    os.close(devnull)
+
+
 def spin_nodes(context: Context, factories: Sequence[NodeFactory],
-               duration: float = 0.0) -> int:
+               duration: float = 0.0, stop: Optional[StopRequest] = None) -> int:
     """
     Create the nodes in ``context``, spin them, then shut everything down.
 
-    Spins until SIGINT (Ctrl-C), SIGTERM, an external shutdown or
-    ``duration`` seconds (0: no limit); then closes and destroys every node,
-    still handling further signals as stop requests. Returns 0 on a clean
-    stop, 1 when a node refused its start-up parameters (the reason is
-    printed, without a traceback).
+    Spins until SIGINT (Ctrl-C), SIGTERM, an external shutdown, ``duration``
+    seconds (0: no limit) or the parent that ``stop`` watches going away;
+    then closes and destroys every node, still handling further signals as
+    stop requests. A ``stop`` given by the caller stays installed (the
+    caller ends with :meth:`StopRequest.hold_until_exit`); without one, the
+    previous handlers are put back at the end. Returns 0 on a clean stop, 1
+    when a node refused its start-up parameters (the reason is printed,
+    without a traceback).
     """
     nodes: List[Node] = []
     # One thread is enough: nodes do their slow work (inference, network, disk) in
     # their own threads, and the multi-threaded executor costs a core at 30 fps.
     executor = SingleThreadedExecutor(context=context)
-    stop = StopRequest().install()
+    owned = stop is None
+    stop = StopRequest().install() if stop is None else stop
     deadline = time.monotonic() + duration if duration > 0 else float('inf')
     code = 0
     try:
@@ -117,6 +159,11 @@ def spin_nodes(context: Context, factories: Sequence[NodeFactory],
         print(f'error: {error}', file=sys.stderr)
         code = 1
     finally:
+        if stop.parent_gone:
+            for node in nodes[:1]:  # into the ROS log file; the terminal went with launch
+                node.get_logger().warning('the launch process that started this node is gone: '
+                                          'stopping')
+            detach_output()
         executor.shutdown()
         for node in reversed(nodes):
             close = getattr(node, 'close', None)
@@ -124,7 +171,8 @@ def spin_nodes(context: Context, factories: Sequence[NodeFactory],
                 close()
             node.destroy_node()
         context.try_shutdown()
-        stop.restore()
+        if owned:
+            stop.restore()
     return code
 
 
@@ -147,6 +195,21 @@ def start_context(args: Optional[List[str]] = None) -> Context:
     return context
 
 
+def process_stop_request() -> StopRequest:
+    """
+    Take SIGINT and SIGTERM as stop requests for the rest of this process's life.
+
+    Also watches the parent when it is ``ros2 launch``. For entry points: call
+    first, pass it to :func:`spin_nodes`, end with ``hold_until_exit()``.
+    """
+    return StopRequest(ParentWatch.of_this_process()).install()
+
+
 def run_nodes(factories: Sequence[NodeFactory], args: Optional[List[str]] = None) -> int:
     """Entry-point helper: init a context from ``args`` and spin the nodes in it."""
-    return spin_nodes(start_context(args if args is not None else sys.argv), factories)
+    stop = process_stop_request()
+    try:
+        return spin_nodes(start_context(args if args is not None else sys.argv), factories,
+                          stop=stop)
+    finally:
+        stop.hold_until_exit()

@@ -12,15 +12,13 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Device API keys (stored only as hashes) and the rate limits (per process or shared)."""
+"""Device API keys (stored only as hashes) and the per-process rate limiter."""
 
 from __future__ import annotations
 
 import hashlib
 import math
-from pathlib import Path
 import secrets
-import sqlite3
 import threading
 import time
 from typing import Dict, Optional, Tuple
@@ -79,52 +77,3 @@ class RateLimiter:
                 return None
             self._buckets[device] = (tokens, now)
             return max(1, math.ceil((1.0 - tokens) / self.rate))
-
-
-class SharedRateLimiter(RateLimiter):
-    """
-    The same token buckets, kept in a SQLite file that every worker process uses.
-
-    With ``--workers N`` each process would otherwise allow the whole rate
-    (N times the setting in all). One short write transaction per request;
-    the file is a cache (no fsync): losing it after a crash only refills the
-    buckets.
-    """
-
-    def __init__(self, path: Path, rate: float, burst: float) -> None:
-        super().__init__(rate, burst)
-        self._db = sqlite3.connect(path, timeout=10, isolation_level=None,
-                                   check_same_thread=False)
-        self._db.execute('PRAGMA journal_mode=WAL')
-        self._db.execute('PRAGMA synchronous=OFF')
-        self._db.execute('CREATE TABLE IF NOT EXISTS buckets (name TEXT PRIMARY KEY, '
-                         'tokens REAL NOT NULL, at REAL NOT NULL)')
-        self._acquired = 0
-
-    def __len__(self) -> int:
-        """Return how many buckets the shared file holds."""
-        with self._lock:
-            return int(self._db.execute('SELECT COUNT(*) FROM buckets').fetchone()[0])
-
-    def acquire(self, device: str, now: Optional[float] = None) -> Optional[int]:
-        """Take one token from the shared bucket of ``device``."""
-        if self.rate <= 0:
-            return None
-        now = time.time() if now is None else now  # one clock for every process
-        with self._lock:
-            self._acquired += 1
-            if self._acquired % PRUNE_AT == 0:  # buckets refilled to full are no buckets
-                self._db.execute('DELETE FROM buckets WHERE tokens + (? - at) * ? >= ?',
-                                 (now, self.rate, self.burst))
-            self._db.execute('BEGIN IMMEDIATE')
-            try:
-                row = self._db.execute('SELECT tokens, at FROM buckets WHERE name = ?',
-                                       (device,)).fetchone()
-                tokens, last = row if row else (self.burst, now)
-                tokens = min(self.burst, tokens + max(0.0, now - last) * self.rate)
-                taken = tokens >= 1.0
-                self._db.execute('INSERT OR REPLACE INTO buckets VALUES (?, ?, ?)',
-                                 (device, tokens - 1.0 if taken else tokens, now))
-            finally:
-                self._db.execute('COMMIT')
-        return None if taken else max(1, math.ceil((1.0 - tokens) / self.rate))

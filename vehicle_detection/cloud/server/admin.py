@@ -20,16 +20,18 @@ import argparse
 from contextlib import contextmanager
 import getpass
 import sys
-from typing import Iterator
+from typing import Iterator, Optional
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from vehicle_detection.cloud.server.access import hash_key, new_key
 from vehicle_detection.cloud.server.db import (
-    Device, is_sqlite, make_engine, Operator, ReadToken, utcnow)
-from vehicle_detection.cloud.server.operators import hash_password, new_read_token
+    Device, is_sqlite, LoginGuard, make_engine, Operator, ReadToken, utcnow)
+from vehicle_detection.cloud.server.login_guard import name_subject
+from vehicle_detection.cloud.server.operators import (
+    end_sessions, hash_password, live_sessions, new_read_token, set_password)
 from vehicle_detection.cloud.server.schema import check_current, upgrade
 from vehicle_detection.wire import is_valid_name
 
@@ -119,19 +121,27 @@ def revoke_device(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_user(args: argparse.Namespace) -> int:
-    """Create an operator (or set a new password), reading the password safely."""
-    if not valid_name('user', args.name):
-        return 2
+def read_password(args: argparse.Namespace) -> Optional[str]:
+    """Read a new password (stdin line or asked twice); None, said why, if unfit."""
     if args.password_stdin:
         password = sys.stdin.readline().rstrip('\n')
     else:
         password = getpass.getpass(f'password for {args.name}: ')
         if getpass.getpass('again: ') != password:
             print('error: the passwords differ', file=sys.stderr)
-            return 1
+            return None
     if len(password) < MIN_PASSWORD:
         print(f'error: the password needs at least {MIN_PASSWORD} characters', file=sys.stderr)
+        return None
+    return password
+
+
+def add_user(args: argparse.Namespace) -> int:
+    """Create an operator (or give one a new password and role), reading the password safely."""
+    if not valid_name('user', args.name):
+        return 2
+    password = read_password(args)
+    if password is None:
         return 1
     with transaction(args) as session:
         user = session.execute(select(Operator).where(Operator.name == args.name)).scalar()
@@ -139,8 +149,57 @@ def add_user(args: argparse.Namespace) -> int:
             session.add(Operator(name=args.name, password_hash=hash_password(password),
                                  role=args.role, created_at=utcnow()))
         else:
-            user.password_hash, user.role = hash_password(password), args.role
+            user.role = args.role
+            set_password(session.connection(), user.id, password)
+            _unlock(session, args.name)
     print(f'user {args.name} ({args.role}) can log in at /login')
+    return 0
+
+
+def change_password(args: argparse.Namespace) -> int:
+    """Give an operator a new password; every session of theirs ends."""
+    password = read_password(args)
+    if password is None:
+        return 1
+    with transaction(args) as session:
+        user = session.execute(select(Operator).where(Operator.name == args.name)).scalar()
+        if user is not None:
+            ended = set_password(session.connection(), user.id, password)
+            _unlock(session, args.name)
+    if user is None:
+        print(f'error: no user {args.name!r}', file=sys.stderr)
+        return 1
+    print(f'password of {args.name} changed; {ended} session(s) ended')
+    return 0
+
+
+def _unlock(session: Session, name: str) -> None:
+    """Lift the login lock of a name whose password was just set by the operator."""
+    session.execute(delete(LoginGuard).where(LoginGuard.subject == name_subject(name)))
+
+
+def remove_user(args: argparse.Namespace) -> int:
+    """Remove an operator and end their sessions."""
+    with transaction(args) as session:
+        user = session.execute(select(Operator).where(Operator.name == args.name)).scalar()
+        if user is not None:
+            ended = end_sessions(session.connection(), user.id)
+            session.delete(user)
+    if user is None:
+        print(f'error: no user {args.name!r}', file=sys.stderr)
+        return 1
+    print(f'user {args.name} removed; {ended} session(s) ended')
+    return 0
+
+
+def list_users(args: argparse.Namespace) -> int:
+    """Print the operators: name, role, created, live sessions."""
+    with transaction(args) as session:
+        users = session.execute(select(Operator).order_by(Operator.name)).scalars().all()
+        sessions = live_sessions(session.connection())
+        for user in users:
+            print(f'{user.name}\t{user.role}\tcreated {user.created_at.isoformat()}Z\t'
+                  f'{sessions.get(user.id, 0)} active session(s)')
     return 0
 
 

@@ -16,25 +16,34 @@
 
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
 import ctypes
+import logging
+import multiprocessing
+from multiprocessing.process import BaseProcess
 import os
 from pathlib import Path
 import signal
-from typing import Any, Awaitable, Callable, MutableMapping
+from typing import Any, AsyncIterator, Awaitable, Callable, MutableMapping, Optional
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.responses import (
+    FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response)
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
+from starlette.requests import ClientDisconnect
 
 from vehicle_detection import __version__
 from vehicle_detection.cloud.server import metrics
 from vehicle_detection.cloud.server.deps import reader, ServerState, state
 from vehicle_detection.cloud.server.headers import SecurityHeaders
 from vehicle_detection.cloud.server.operators import SESSION_COOKIE, session_reader
+from vehicle_detection.cloud.server.protocol import CUT_OFF
+from vehicle_detection.cloud.server.retention_schedule import RetentionSchedule
+from vehicle_detection.cloud.server.routes_admin import router as admin_router
 from vehicle_detection.cloud.server.routes_auth import router as auth_router
 from vehicle_detection.cloud.server.routes_counts import ingest_router as counts_ingest_router
 from vehicle_detection.cloud.server.routes_counts import read_router as counts_read_router
@@ -49,6 +58,7 @@ Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
+log = logging.getLogger('vehicle_detection.cloud.http')
 
 
 class BodyTooLarge(HTTPException):
@@ -124,6 +134,21 @@ async def invalid_request(request: Request, error: Exception) -> JSONResponse:
     return JSONResponse({'detail': detail}, status_code=422)
 
 
+async def client_gone(request: Request, error: Exception) -> Response:
+    """
+    Log, in one line, a client that went away before its request body was in.
+
+    A dropped upload (a lost link, a killed edge box) ends the body with a
+    disconnect: that is the network, not a server error worth a traceback.
+    A connection the server cut for its deadline was logged there already.
+    """
+    if not request.scope.get('state', {}).get(CUT_OFF):
+        client = request.client.host if request.client else 'unknown'
+        log.warning('client %s went away before its request body was in: %s %s', client,
+                    request.method, request.url.path)
+    return Response(status_code=400)  # nobody is there to read it
+
+
 def _text(value: object) -> object:
     """Return ``value`` as JSON can carry it (a string's lone surrogates replaced)."""
     if isinstance(value, int):
@@ -133,19 +158,34 @@ def _text(value: object) -> object:
 
 def create_app(settings: ServerSettings) -> FastAPI:
     """Build the app for ``settings`` (the database must already be migrated)."""
-    app = FastAPI(title='vehicle_detection cloud', version=__version__,
+    server = ServerState(settings)
+    retention = RetentionSchedule(server.engine, server.store, settings.retention(),
+                                  settings.retention_interval_s)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        retention.start()  # a pass an hour, one worker at a time (retention_schedule.py)
+        try:
+            yield
+        finally:
+            retention.stop()
+
+    app = FastAPI(title='vehicle_detection cloud', version=__version__, lifespan=lifespan,
                   description='Alerts, snapshots and device health from vehicle_detection '
                               'edge boxes. Devices write with `X-API-Key`; operators read '
                               'after logging in (session cookie), scripts with a read '
                               'token (`Authorization: Bearer`).',
                   docs_url=None, redoc_url=None, openapi_url=None)
-    app.state.server = ServerState(settings)
+    app.state.server = server
+    app.state.retention = retention
     app.add_exception_handler(RequestValidationError, invalid_request)
+    app.add_exception_handler(ClientDisconnect, client_gone)
     app.include_router(ingest_router)
     app.include_router(counts_ingest_router)
     app.include_router(read_router, dependencies=[Depends(reader)])
     app.include_router(counts_read_router, dependencies=[Depends(reader)])
     app.include_router(auth_router)
+    app.include_router(admin_router)
     app.add_middleware(metrics.RequestMetrics)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders, tls=settings.tls)
@@ -187,21 +227,27 @@ def create_app(settings: ServerSettings) -> FastAPI:
 
 def app_from_env() -> FastAPI:
     """Build the app from ``VD_CLOUD_*`` variables (uvicorn workers start here)."""
-    die_with_parent()
+    die_with_master(multiprocessing.parent_process())
     return create_app(ServerSettings.from_env())
 
 
-def die_with_parent() -> None:
+def die_with_master(master: Optional[BaseProcess]) -> None:
     """
-    Have the kernel stop this process when its parent dies (Linux).
+    Have the kernel stop this worker process when its master dies (Linux).
 
     A worker whose master was killed (``kill -9``) would go on serving the
-    port, and the restarted server could not bind it.
+    port, and the restarted server could not bind it. ``master`` is the
+    process that spawned this one (``multiprocessing.parent_process()``):
+    None in the master itself and in the single process of the default
+    mode, which never follow their own parent: that is a shell, systemd,
+    tini or a container runtime, and it may exit at once or be PID 1.
     """
+    if master is None:
+        return
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     except (OSError, AttributeError):
         return  # not Linux: nothing to arm
-    if os.getppid() == 1:  # the parent is already gone
+    if os.getppid() != master.pid:  # the master died before the signal was armed
         os.kill(os.getpid(), signal.SIGTERM)

@@ -17,28 +17,39 @@
 from __future__ import annotations
 
 import argparse
+import fcntl
+import ipaddress
+import math
 import os
 from pathlib import Path
 import resource
 import shutil
 import sys
+import tempfile
 from typing import List, Optional
 
 from sqlalchemy.exc import OperationalError
 
 from vehicle_detection.cloud.server.admin import (
-    add_device, add_token, add_user, list_devices, migrate, prepare, revoke_device,
-    revoke_token)
-from vehicle_detection.cloud.server.deps import RATE_LIMIT_FILE
+    add_device, add_token, add_user, change_password, list_devices, list_users, migrate,
+    prepare, remove_user, revoke_device, revoke_token)
+from vehicle_detection.cloud.server.db import make_engine
 from vehicle_detection.cloud.server.operators import ROLES
 from vehicle_detection.cloud.server.protocol import (
-    DeadlineHttpProtocol, DEFAULT_READ_TIMEOUT_S, READ_TIMEOUT_ENV)
+    DeadlineHttpProtocol, DEFAULT_MIN_BODY_RATE, DEFAULT_READ_TIMEOUT_S, MIN_BODY_RATE_ENV,
+    READ_TIMEOUT_ENV)
+from vehicle_detection.cloud.server.retention import RetentionPolicy
+from vehicle_detection.cloud.server.retention_schedule import run_once
 from vehicle_detection.cloud.server.schema import SchemaBehind
 from vehicle_detection.cloud.server.settings import DEFAULT_DB, DEFAULT_STORAGE, ServerSettings
-from vehicle_detection.cloud.server.storage import DEFAULT_MAX_PIXELS, LocalImageStore
+from vehicle_detection.cloud.server.storage import (
+    DEFAULT_MAX_PIXELS, ImageStore, LocalImageStore, open_store, StorageError)
 
 GRACEFUL_SHUTDOWN_S = 5
-METRICS_FOLDER = '.metrics'  # under the storage root (snapshot names never start with '.')
+WORKER_PING_S = 60  # seconds a worker has to answer its master's health check
+METRICS_PREFIX = 'vd-cloud-metrics-'  # + pid + '-': a folder per instance, local
+METRICS_OWNER = '.owner'  # locked by the instance's master while it runs
+_HELD: List[int] = []  # descriptors this process keeps locked
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -47,41 +58,192 @@ def serve(args: argparse.Namespace) -> int:
     if bool(args.tls_cert) != bool(args.tls_key):
         print('error: --tls-cert and --tls-key go together', file=sys.stderr)
         return 2
+    wrong = not_addresses(args.forwarded_allow_ips)
+    if wrong:
+        print(f'error: --forwarded-allow-ips: not an IP address or network: {wrong}',
+              file=sys.stderr)
+        return 2
     settings = ServerSettings(db=args.db, storage=args.storage,
                               max_body_bytes=args.max_body_mb * 1024 * 1024,
                               rate_limit=args.rate_limit, rate_burst=2 * args.rate_limit,
                               max_image_pixels=args.max_image_pixels,
                               public_dashboard=args.public_dashboard, tls=bool(args.tls_cert),
-                              workers=1 if args.debug else args.workers)
-    # Nothing is uploading before this server listens: every temporary file is a
-    # left-over of a killed one.
-    removed = LocalImageStore(args.storage).remove_stale_temporaries(older_than_s=0.0)
-    if removed:
-        print(f'removed {removed} temporary files left by an interrupted upload', flush=True)
+                              workers=1 if args.debug else args.workers,
+                              keep_pictures_days=args.keep_pictures_days,
+                              keep_alerts_days=args.keep_alerts_days,
+                              keep_counts_days=args.keep_counts_days,
+                              retention_interval_s=args.retention_interval)
+    store = checked_store(args.storage)
+    if store is None:
+        return 2
+    if isinstance(store, LocalImageStore):
+        # Nothing is uploading before this server listens: every temporary file is a
+        # left-over of a killed one (an object store has none: a PUT is whole or absent).
+        removed = store.remove_stale_temporaries(older_than_s=0.0)
+        if removed:
+            print(f'removed {removed} temporary files left by an interrupted upload',
+                  flush=True)
     os.environ.update(settings.to_env())
     os.environ[READ_TIMEOUT_ENV] = str(args.read_timeout)
+    os.environ[MIN_BODY_RATE_ENV] = str(args.min_body_rate * 1024)
     _raise_file_limit()
+    _remove_legacy_state(args.storage)
     metrics_dir = None
-    if args.workers > 1:
-        # Each worker counts in files here; a scrape adds them up (metrics.py). Under the
-        # storage root, emptied at every start: a killed server leaves nothing behind.
-        metrics_dir = Path(args.storage) / METRICS_FOLDER
-        shutil.rmtree(metrics_dir, ignore_errors=True)
-        metrics_dir.mkdir(parents=True)
-        for name in (RATE_LIMIT_FILE, RATE_LIMIT_FILE.replace('.db', '.failures')):
-            for leftover in Path(args.storage).glob(name + '*'):  # buckets of a last run
-                leftover.unlink()
+    if args.workers > 1 and not args.debug:
+        # Each worker counts in files there; a scrape adds them up (metrics.py). Local to
+        # this host and this instance (never the storage, which other instances share).
+        metrics_dir = new_metrics_folder()
         os.environ['PROMETHEUS_MULTIPROC_DIR'] = str(metrics_dir)
     scheme = 'https' if args.tls_cert else 'http'
     print(f'dashboard: {scheme}://{args.host}:{args.port}/  API docs: '
-          f'{scheme}://{args.host}:{args.port}/docs  database: {args.db}'
-          + ('  (public: no login)' if args.public_dashboard else ''), flush=True)
+          f'{scheme}://{args.host}:{args.port}/docs  database: {args.db}  snapshots: '
+          f'{args.storage}' + ('  (public: no login)' if args.public_dashboard else ''),
+          flush=True)
+    print(f'retention: {settings.retention().describe()}' + (
+        f', a pass every {args.retention_interval:g} s' if args.retention_interval else
+        ', no scheduled pass (--retention-interval 0)'), flush=True)
     try:
         _run_uvicorn(args)
     finally:
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
+
+
+def checked_store(location: str) -> Optional[ImageStore]:
+    """Return the store of ``--storage`` once it answers and is writable; None after an error."""
+    try:
+        store = open_store(location)
+        store.check()
+    except (StorageError, OSError) as error:
+        print(f'error: --storage {location}: {error}', file=sys.stderr)
+        return None
+    return store
+
+
+def prune(args: argparse.Namespace) -> int:
+    """Apply the retention policy once (``--dry-run``: say what would go)."""
+    prepare(args)
+    policy = retention_policy(args)
+    store = open_store(args.storage) if policy.active else None
+    if store is None:
+        print('retention keeps everything (every --keep-*-days is 0): nothing to do')
+        return 0
+    engine = make_engine(args.db)
+    try:
+        freed = run_once(engine, store, policy, dry_run=args.dry_run)
+    except StorageError as error:
+        print(f'error: --storage {args.storage}: {error}', file=sys.stderr)
+        return 2
+    finally:
+        engine.dispose()
+    if freed is None:
+        print('error: another retention pass is running (a server is pruning): try again '
+              'later', file=sys.stderr)
+        return 1
+    verb = 'would delete' if args.dry_run else 'deleted'
+    print(f'retention ({policy.describe()}) {verb} {freed.describe()}')
+    return 0
+
+
+def retention_policy(args: argparse.Namespace) -> RetentionPolicy:
+    """Return the policy of the ``--keep-*-days`` options."""
+    return RetentionPolicy(args.keep_pictures_days, args.keep_alerts_days,
+                           args.keep_counts_days)
+
+
+def days(text: str) -> float:
+    """Parse a number of days: 0 (forever) or more."""
+    return _not_negative(text, 'days', '0 (forever)')
+
+
+def seconds(text: str) -> float:
+    """Parse a number of seconds: 0 (never) or more."""
+    return _not_negative(text, 'seconds', '0 (never)')
+
+
+def _not_negative(text: str, unit: str, zero: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'not a number of {unit}: {text!r}') from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f'{unit} must be {zero} or more, not {text}')
+    return value
+
+
+def new_metrics_folder() -> Path:
+    """
+    Make this instance's folder for its workers' metric files, under the temporary folder.
+
+    The master holds a lock on a file in it while it runs; folders whose lock
+    is free are left-overs of killed servers and are removed here. The lock,
+    not a process id, tells: servers in other PID namespaces (containers)
+    may share the temporary folder. A lock of all the folders covers the
+    moment between making a folder and locking it.
+    """
+    temporary = Path(tempfile.gettempdir())
+    guard = _lock_file(temporary / (METRICS_PREFIX + 'lock'), fcntl.LOCK_EX)
+    try:
+        if guard is not None:
+            for folder in temporary.glob(METRICS_PREFIX + '*-*'):
+                if folder.is_dir():
+                    _remove_if_abandoned(folder)
+        folder = Path(tempfile.mkdtemp(prefix=f'{METRICS_PREFIX}{os.getpid()}-'))
+        owner = _lock_file(folder / METRICS_OWNER, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        assert owner is not None  # a new file in a new folder of ours
+        _HELD.append(owner)  # until this process ends
+    finally:
+        if guard is not None:
+            os.close(guard)
+    return folder
+
+
+def _lock_file(path: Path, how: int) -> Optional[int]:
+    """Open ``path`` and ``flock`` it; None when it cannot be opened or is locked."""
+    try:
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError:  # another user's
+        return None
+    try:
+        fcntl.flock(descriptor, how)
+    except OSError:
+        os.close(descriptor)
+        return None
+    return descriptor
+
+
+def _remove_if_abandoned(folder: Path) -> None:
+    if not (folder / METRICS_OWNER).exists():
+        return  # not made by this scheme (or not ours): leave it
+    owner = _lock_file(folder / METRICS_OWNER, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    if owner is not None:  # its server is gone
+        try:
+            shutil.rmtree(folder, ignore_errors=True)
+        finally:
+            os.close(owner)
+
+
+def _remove_legacy_state(storage: str) -> None:
+    """Remove what servers before schema 0009 kept beside the snapshots (metrics, rate limits)."""
+    root = Path(storage)
+    if not root.is_dir():
+        return
+    shutil.rmtree(root / '.metrics', ignore_errors=True)
+    for leftover in (*root.glob('.ratelimit.db*'), *root.glob('.ratelimit.failures*')):
+        leftover.unlink(missing_ok=True)
+
+
+def not_addresses(proxies: str) -> str:
+    """Return the first item of a comma-separated list that is no address, network or *."""
+    for item in (part.strip() for part in proxies.split(',') if part.strip()):
+        if item == '*':
+            continue
+        try:
+            ipaddress.ip_network(item)  # as uvicorn reads it: host bits zero
+        except ValueError:
+            return item
+    return ''
 
 
 def _raise_file_limit() -> None:
@@ -104,8 +266,18 @@ def _run_uvicorn(args: argparse.Namespace) -> None:
                 reload_dirs=[str(Path(__file__).resolve().parents[2])] if args.debug else None,
                 access_log=args.debug, ssl_certfile=args.tls_cert, ssl_keyfile=args.tls_key,
                 http=DeadlineHttpProtocol,
+                # X-Forwarded-For/-Proto only from the proxies named: from anyone else
+                # (loopback included) a forged header would pick the logged address
+                # and the login limit's bucket.
+                proxy_headers=bool(args.forwarded_allow_ips),
+                forwarded_allow_ips=args.forwarded_allow_ips or None,
                 # A client that keeps its connection open cannot hold up a stop.
-                timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S)
+                timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+                # The master replaces a worker that does not answer its ping in time: on a
+                # busy machine a worker still importing the app took over 5 s (uvicorn's
+                # default), was killed, and its successor too (the server took 300 s to
+                # answer at a load average of 25). A worker that hangs is still replaced.
+                timeout_worker_healthcheck=WORKER_PING_S)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -115,10 +287,22 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f'database URL (default {DEFAULT_DB}; '
                              f'postgresql://user:pass@host/db for a fleet)')
     common.add_argument('--storage', default=os.environ.get('VD_CLOUD_STORAGE', DEFAULT_STORAGE),
-                        help=f'snapshot folder (default {DEFAULT_STORAGE})')
+                        help=f'snapshot folder (default {DEFAULT_STORAGE}), or '
+                             f's3://bucket/prefix for S3-compatible object storage (endpoint '
+                             f'and credentials from AWS_ENDPOINT_URL_S3, AWS_ACCESS_KEY_ID, '
+                             f'AWS_SECRET_ACCESS_KEY, AWS_REGION or AWS_PROFILE)')
+    keep = argparse.ArgumentParser(add_help=False)
+    defaults = RetentionPolicy()
+    kinds = (('pictures', defaults.pictures_days, 'snapshots (the alerts stay)'),
+             ('alerts', defaults.alerts_days, 'alerts, with their snapshots'),
+             ('counts', defaults.counts_days, 'traffic count records'))
+    for kind, default, what in kinds:
+        keep.add_argument(f'--keep-{kind}-days', type=days, default=default, metavar='DAYS',
+                          help=f'delete {what} older than this (0: keep forever; default '
+                               f'{default:g})')
     parser = argparse.ArgumentParser(prog='vehicle-detection-cloud', description=__doc__)
     commands = parser.add_subparsers(dest='command', required=True)
-    run = commands.add_parser('serve', parents=[common], help='run the API and dashboard')
+    run = commands.add_parser('serve', parents=[common, keep], help='run the API and dashboard')
     run.add_argument('--host', default='127.0.0.1', help='address to listen on '
                      '(0.0.0.0 for every interface)')
     run.add_argument('--port', type=int, default=8000)
@@ -132,11 +316,27 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument('--tls-cert', help='serve https with this certificate (PEM)')
     run.add_argument('--tls-key', help='private key of --tls-cert (PEM)')
     run.add_argument('--read-timeout', type=float, default=DEFAULT_READ_TIMEOUT_S,
-                     help='seconds a client has to send its request headers, and the '
-                          'longest pause within a body')
+                     help='seconds a client has to send its request headers, the '
+                          'longest pause within a body, and the grace before --min-body-rate')
+    run.add_argument('--min-body-rate', type=float, default=DEFAULT_MIN_BODY_RATE / 1024,
+                     metavar='KIB_PER_S',
+                     help='a request body slower than this on average is cut off '
+                          '(default %(default)g KiB/s: 64 kbit/s)')
+    run.add_argument('--forwarded-allow-ips', default='', metavar='ADDRESSES',
+                     help='comma-separated addresses (or networks, or *) of the reverse '
+                          'proxies whose X-Forwarded-For/-Proto are trusted (default: none, '
+                          'the headers are ignored)')
     run.add_argument('--rate-limit', type=float, default=50.0,
                      help='requests per second per device (0: no limit)')
+    run.add_argument('--retention-interval', type=seconds, default=3600.0, metavar='SECONDS',
+                     help='seconds between retention passes (one worker at a time across '
+                          'workers and instances; 0: none, run `prune` instead)')
     run.set_defaults(handler=serve)
+    cut = commands.add_parser('prune', parents=[common, keep],
+                              help='apply the retention policy once')
+    cut.add_argument('--dry-run', action='store_true',
+                     help='count what would be deleted, delete nothing')
+    cut.set_defaults(handler=prune)
     commands.add_parser('migrate', parents=[common],
                         help='migrate the database schema').set_defaults(handler=migrate)
     add = commands.add_parser('add-device', parents=[common], help='register a device')
@@ -154,6 +354,18 @@ def build_parser() -> argparse.ArgumentParser:
     user.add_argument('--password-stdin', action='store_true',
                       help='read the password from the first line of stdin (scripts)')
     user.set_defaults(handler=add_user)
+    password = commands.add_parser('set-password', parents=[common],
+                                   help="change a user's password (ends their sessions)")
+    password.add_argument('name')
+    password.add_argument('--password-stdin', action='store_true',
+                          help='read the password from the first line of stdin (scripts)')
+    password.set_defaults(handler=change_password)
+    unuser = commands.add_parser('remove-user', parents=[common],
+                                 help='remove a user (ends their sessions)')
+    unuser.add_argument('name')
+    unuser.set_defaults(handler=remove_user)
+    commands.add_parser('list-users', parents=[common], help='list users: name, role, '
+                        'created, active sessions').set_defaults(handler=list_users)
     token = commands.add_parser('add-token', parents=[common],
                                 help='add a read token for scripts')
     token.add_argument('name')

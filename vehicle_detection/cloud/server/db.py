@@ -27,12 +27,12 @@ import fcntl
 import os
 from pathlib import Path
 import threading
-from typing import Any, Iterator, Optional, overload
+from typing import Any, ContextManager, Iterator, Optional, overload
 import weakref
 
 from sqlalchemy import (
-    BigInteger, create_engine, DateTime, event, Float, ForeignKey, Index, Integer, JSON,
-    String)
+    BigInteger, Boolean, create_engine, DateTime, event, false, Float, ForeignKey, Index,
+    Integer, JSON, String)
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -90,14 +90,47 @@ class ReadToken(Base):
     revoked_at: Mapped[Optional[datetime]] = mapped_column(DateTime, nullable=True)
 
 
+class LoginGuard(Base):
+    """
+    Failed logins of one name (``name:...``) or one address (``addr:...``) and its lock.
+
+    Shared by every worker and every server instance (migration 0006); times
+    are epoch seconds (see :mod:`login_guard`).
+    """
+
+    __tablename__ = 'login_guard'
+
+    subject: Mapped[str] = mapped_column(String(80), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    locked_until: Mapped[float] = mapped_column(Float)
+    last_failure_at: Mapped[float] = mapped_column(Float, index=True)
+
+
+class RateLimit(Base):
+    """
+    One rate-limit budget: a device's requests (``dev:...``) or an address's failures.
+
+    ``tat`` is the bucket's theoretical arrival time in epoch seconds by the
+    database's clock (see :class:`access.SharedRateLimiter`); shared by every
+    worker and every server instance (migration 0009: UNLOGGED on PostgreSQL).
+    """
+
+    __tablename__ = 'rate_limits'
+
+    subject: Mapped[str] = mapped_column(String(80), primary_key=True)
+    tat: Mapped[float] = mapped_column(Float)
+
+
 class Alert(Base):
     """One vehicle reported by a device; ``event_id`` makes posting idempotent."""
 
     __tablename__ = 'alerts'
     # ix_alerts_device_image finds a device's stored snapshot by content (alerts of one
-    # frame share it; migration 0002).
+    # frame share it; migration 0002); ix_alerts_image_path the alerts that name a stored
+    # picture (retention deletes it when none does; migration 0008).
     __table_args__ = (Index('ix_alerts_device_detected', 'device_id', 'detected_at'),
-                      Index('ix_alerts_device_image', 'device_id', 'image_sha256'))
+                      Index('ix_alerts_device_image', 'device_id', 'image_sha256'),
+                      Index('ix_alerts_image_path', 'image_path'))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)  # noqa: A003 (wire name)
     event_id: Mapped[str] = mapped_column(String(36), unique=True)
@@ -114,16 +147,31 @@ class Alert(Base):
     image_path: Mapped[Optional[str]] = mapped_column(String(200), nullable=True)
     image_bytes: Mapped[Optional[int]] = mapped_column(Integer, nullable=True)
     image_sha256: Mapped[Optional[str]] = mapped_column(String(64), nullable=True)
-    kind: Mapped[str] = mapped_column(String(16), default='vehicle',
-                                      server_default='vehicle')  # migration 0004
+    kind: Mapped[str] = mapped_column(String(16), default='vehicle', server_default='vehicle',
+                                      index=True)  # migration 0004, its index 0010
+    # Where it happened (wire.ALERT_PLACES): a stopped vehicle's zone (migration 0004),
+    # a wrong-way driver's line and direction (migration 0010).
     zone: Mapped[Optional[str]] = mapped_column(String(64), nullable=True)
+    line: Mapped[Optional[str]] = mapped_column(String(64), nullable=True)
+    direction: Mapped[Optional[str]] = mapped_column(String(64), nullable=True)
+    # Made from recorded images (a bag), not live traffic (migration 0007).
+    replay: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class CountRecord(Base):
-    """One period of traffic counts of one camera; ``record_id`` makes posting idempotent."""
+    """
+    One period of traffic counts of one camera; ``record_id`` makes posting idempotent.
+
+    One period per device, camera and start (migration 0005): a second record
+    for it would count the same vehicles twice. A replay's periods are apart
+    from live ones (migration 0007): a bag recorded on a box, played again,
+    counts periods the box counted live then.
+    """
 
     __tablename__ = 'count_records'
-    __table_args__ = (Index('ix_count_records_device_start', 'device_id', 'period_start'),)
+    __table_args__ = (Index('ix_count_records_device_start', 'device_id', 'period_start'),
+                      Index('uq_count_records_period', 'device_id', 'camera_id',
+                            'period_start', 'replay', unique=True))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)  # noqa: A003 (wire name)
     record_id: Mapped[str] = mapped_column(String(36), unique=True)
@@ -132,14 +180,18 @@ class CountRecord(Base):
     period_start: Mapped[int] = mapped_column(BigInteger)  # epoch seconds: buckets by arithmetic
     period_s: Mapped[int] = mapped_column(Integer)
     received_at: Mapped[datetime] = mapped_column(DateTime)
+    replay: Mapped[bool] = mapped_column(Boolean, default=False,
+                                         server_default=false())  # migration 0007
 
 
 class TrafficCount(Base):
     """Vehicles of one class that crossed one line one way in one period."""
 
     __tablename__ = 'traffic_counts'
+    # ix_traffic_counts_record_id: a record's rows, for its cascading delete (migration 0008).
     __table_args__ = (Index('ix_traffic_counts_device_line_start', 'device_id', 'line',
-                            'period_start'),)
+                            'period_start'),
+                      Index('ix_traffic_counts_record_id', 'record_id'))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)  # noqa: A003 (wire name)
     record_id: Mapped[int] = mapped_column(ForeignKey('count_records.id', ondelete='CASCADE'))
@@ -149,6 +201,48 @@ class TrafficCount(Base):
     class_name: Mapped[str] = mapped_column(String(64))
     period_start: Mapped[int] = mapped_column(BigInteger)  # the record's
     count: Mapped[int] = mapped_column(Integer)
+    replay: Mapped[bool] = mapped_column(Boolean, default=False,
+                                         server_default=false())  # the record's (0007)
+
+
+class CountKey(Base):
+    """
+    A (line, direction, class) a device counted on one UTC day (migration 0005).
+
+    Keeps the limits of lines, directions and classes per device and day
+    (``wire.MAX_COUNT_*``) cheap to check: a few rows per device and day.
+    """
+
+    __tablename__ = 'count_keys'
+
+    device_id: Mapped[int] = mapped_column(ForeignKey('devices.id'), primary_key=True)
+    day: Mapped[int] = mapped_column(Integer, primary_key=True)  # epoch seconds // 86400
+    line: Mapped[str] = mapped_column(String(64), primary_key=True)
+    direction: Mapped[str] = mapped_column(String(64), primary_key=True)
+    class_name: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class CountDuplicate(Base):
+    """
+    A count record set aside by migration 0005: another one of its period was stored first.
+
+    Before 0005 such records were summed with the first; they are kept here,
+    rows and all, for an operator to look at (``kept_record_id`` names the one
+    counted).
+    """
+
+    __tablename__ = 'count_duplicates'
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)  # noqa: A003 (wire name)
+    record_id: Mapped[str] = mapped_column(String(36))
+    device_id: Mapped[int] = mapped_column(ForeignKey('devices.id'))
+    camera_id: Mapped[str] = mapped_column(String(64))
+    period_start: Mapped[int] = mapped_column(BigInteger)
+    period_s: Mapped[int] = mapped_column(Integer)
+    received_at: Mapped[datetime] = mapped_column(DateTime)
+    counts: Mapped[Any] = mapped_column(JSON)  # [[line, direction, class_name, count], ...]
+    kept_record_id: Mapped[str] = mapped_column(String(36))
+    set_aside_at: Mapped[datetime] = mapped_column(DateTime)
 
 
 def utcnow() -> datetime:
@@ -258,6 +352,12 @@ class WriteLock:
 _WRITE_LOCKS: 'weakref.WeakKeyDictionary[Engine, WriteLock]' = weakref.WeakKeyDictionary()
 
 
+def write_lock(engine: Engine) -> ContextManager[object]:
+    """Return the lock SQLite writers of ``engine``'s database take turns with (or none)."""
+    lock = _WRITE_LOCKS.get(engine)
+    return lock if lock is not None else nullcontext()
+
+
 @contextmanager
 def writing(engine: Engine) -> Iterator[Connection]:
     """
@@ -267,7 +367,6 @@ def writing(engine: Engine) -> Iterator[Connection]:
     PostgreSQL MVCC and the unique constraints do that job. Core statements
     only: the lock is held for as short a time as possible.
     """
-    lock = _WRITE_LOCKS.get(engine)
-    with lock if lock is not None else nullcontext():
+    with write_lock(engine):
         with engine.begin() as connection:
             yield connection

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 import logging
-from pathlib import Path
 import threading
 import time
 from typing import Dict, Optional, Tuple
@@ -28,15 +27,17 @@ from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBea
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from vehicle_detection.cloud.server.access import hash_key, RateLimiter, SharedRateLimiter
+from vehicle_detection.cloud.server.access import hash_key
 from vehicle_detection.cloud.server.db import Device, make_engine
+from vehicle_detection.cloud.server.login_guard import HashSlots, LoginGuardStore
 from vehicle_detection.cloud.server.operators import (
-    Reader, SESSION_COOKIE, session_reader, token_reader)
+    dummy_hash, Reader, SESSION_COOKIE, session_reader, token_reader)
+from vehicle_detection.cloud.server.rate_limits import buckets_for, SharedRateLimiter
 from vehicle_detection.cloud.server.settings import ServerSettings
-from vehicle_detection.cloud.server.storage import ImageStore, LocalImageStore
+from vehicle_detection.cloud.server.storage import ImageStore, open_store
 from vehicle_detection.wire import API_KEY_HEADER
 
-RATE_LIMIT_FILE = '.ratelimit.db'  # under the storage root, with --workers > 1
+DEVICE_SUBJECT, ADDRESS_SUBJECT = 'dev:', 'addr:'  # rate_limits.subject prefixes
 KEY_CACHE_S = 5.0  # a revoked key stops working within this time in every worker
 # Failed authentications (bad device key, token, session or password) per client
 # address: a burst of 10, then one every 2 s; then 429 and a log line.
@@ -57,21 +58,22 @@ class Caller:
 
 
 class ServerState:
-    """What one app (one worker process) holds: engine, store, limiter, key cache."""
+    """What one app (one worker process) holds: engine, store, limiters, key cache."""
 
     def __init__(self, settings: ServerSettings) -> None:
         self.settings = settings
         self.engine: Engine = make_engine(settings.db)
-        self.store: ImageStore = LocalImageStore(settings.storage)
-        if settings.workers > 1:  # one budget for all the workers, in a file beside the images
-            shared = Path(settings.storage) / RATE_LIMIT_FILE
-            self.limiter: RateLimiter = SharedRateLimiter(shared, settings.rate_limit,
-                                                          settings.rate_burst)
-            self.failures: RateLimiter = SharedRateLimiter(shared.with_suffix('.failures'),
-                                                           FAILURE_RATE, FAILURE_BURST)
-        else:
-            self.limiter = RateLimiter(settings.rate_limit, settings.rate_burst)
-            self.failures = RateLimiter(FAILURE_RATE, FAILURE_BURST)
+        self.store: ImageStore = open_store(settings.storage)
+        self.login_guard = LoginGuardStore(self.engine)  # in the database: every instance
+        self.hash_slots = HashSlots()
+        dummy_hash()  # now, so that the first unknown name costs no more than a known one
+        # In the database: one budget per device, and one per address for failures, for
+        # every worker of every instance (no file on one host).
+        buckets = buckets_for(self.engine)
+        self.limiter = SharedRateLimiter(buckets, DEVICE_SUBJECT, settings.rate_limit,
+                                         settings.rate_burst)
+        self.failures = SharedRateLimiter(buckets, ADDRESS_SUBJECT, FAILURE_RATE,
+                                          FAILURE_BURST)
         self._keys: Dict[str, Tuple[float, Optional[Caller]]] = {}
         self._lock = threading.Lock()
 
@@ -117,17 +119,29 @@ def authenticated(request: Request,
     return caller
 
 
+def client_address(request: Request) -> str:
+    """Return the client's address (a proxy's X-Forwarded-For only where trusted)."""
+    return request.client.host if request.client else 'unknown'
+
+
+def note_failure(request: Request, what: str) -> Optional[int]:
+    """Log a failed authentication; return the seconds to wait when the client fails too often."""
+    client = client_address(request)
+    wait = state(request).failures.acquire(client)
+    log.warning('%s from %s: %s %s', what, client, request.method, request.url.path)
+    return wait
+
+
 def refuse(request: Request, what: str, detail: str, status: int = 401) -> None:
     """
     Answer wrong credentials: 401 (or ``status``), 429 once a client fails too often.
 
     Every failure is logged with the client's address; a client that keeps
-    failing is slowed down whatever it tries (keys, tokens, sessions,
-    passwords). Requests without credentials are not failures.
+    failing is slowed down whatever it tries (keys, tokens, sessions; failed
+    logins count here too, and have their own lock, see :mod:`login_guard`).
+    Requests without credentials are not failures.
     """
-    client = request.client.host if request.client else 'unknown'
-    wait = state(request).failures.acquire(client)
-    log.warning('%s from %s: %s %s', what, client, request.method, request.url.path)
+    wait = note_failure(request, what)
     if wait is not None:
         raise HTTPException(429, 'too many failed authentications from this address',
                             headers={'Retry-After': str(wait)})
@@ -138,9 +152,28 @@ def refuse(request: Request, what: str, detail: str, status: int = 401) -> None:
 def reader(request: Request, session: Optional[str] = Security(_session_cookie),
            bearer: Optional[HTTPAuthorizationCredentials] = Security(_read_token)) -> Reader:
     """Resolve a session cookie or read token to a reader: 401 without one (unless public)."""
-    server = state(request)
-    if server.settings.public_dashboard:
+    if state(request).settings.public_dashboard:
         return Reader('public', 'viewer', 'public')
+    return _signed_in(request, session, bearer)
+
+
+def admin(request: Request, session: Optional[str] = Security(_session_cookie),
+          bearer: Optional[HTTPAuthorizationCredentials] = Security(_read_token)) -> Reader:
+    """
+    Resolve an operator with the ``admin`` role: 401 without a login, 403 for a viewer.
+
+    Read tokens are viewers; ``--public-dashboard`` opens reads, never this.
+    """
+    who = _signed_in(request, session, bearer)
+    if who.role != 'admin':
+        raise HTTPException(403, f'{who.name} is a {who.role}: this needs the admin role')
+    return who
+
+
+def _signed_in(request: Request, session: Optional[str],
+               bearer: Optional[HTTPAuthorizationCredentials]) -> Reader:
+    """Resolve a session cookie or read token: 401 (429 when repeated) if bad or missing."""
+    server = state(request)
     found = None
     if bearer is not None:
         found = token_reader(server.engine, bearer.credentials)

@@ -27,18 +27,24 @@ DOCS_POLICY = ("default-src 'self'; img-src 'self' data: https://fastapi.tiangol
                "script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
                "style-src 'self' https://cdn.jsdelivr.net; frame-ancestors 'none'; "
                "base-uri 'none'; object-src 'none'")
+HSTS = (b'strict-transport-security', b'max-age=31536000')
 
 
 class SecurityHeaders:
-    """ASGI middleware adding CSP, nosniff, frame and referrer policies (and HSTS over TLS)."""
+    """
+    ASGI middleware adding CSP, nosniff, frame and referrer policies (and HSTS over TLS).
+
+    HSTS goes with every answer over https: served with ``--tls-cert``, or
+    behind a TLS proxy that forwards the scheme (uvicorn sets it from
+    ``X-Forwarded-Proto`` for the proxies of ``--forwarded-allow-ips`` only).
+    """
 
     def __init__(self, app: Any, tls: bool = False) -> None:
         self.app = app
         common = [(b'x-content-type-options', b'nosniff'), (b'x-frame-options', b'DENY'),
                   (b'referrer-policy', b'no-referrer'),
                   (b'cross-origin-opener-policy', b'same-origin')]
-        if tls:
-            common.append((b'strict-transport-security', b'max-age=31536000'))
+        self.tls = tls
         self._strict = [(b'content-security-policy', STRICT_POLICY.encode()), *common]
         self._docs = [(b'content-security-policy', DOCS_POLICY.encode()), *common]
 
@@ -48,6 +54,8 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
         extra = self._docs if scope.get('path') == '/docs' else self._strict
+        if self.tls or scope.get('scheme') == 'https':
+            extra = [*extra, HSTS]
 
         async def adding_send(message: Any) -> None:
             if message['type'] == 'http.response.start':

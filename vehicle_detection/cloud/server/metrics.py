@@ -16,8 +16,11 @@
 Prometheus metrics: requests and latencies per route, stored alerts and bytes.
 
 With several workers the CLI sets ``PROMETHEUS_MULTIPROC_DIR`` before they
-start, and a scrape adds up every worker's counters. Stored totals come from
-the database at scrape time, so they are right whichever worker answers.
+start (a folder of this server instance under the host's temporary folder,
+see ``cli.new_metrics_folder``), and a scrape adds up every worker's
+counters: each instance counts its own requests, whichever of its workers
+answers, and never another instance's. Stored totals come from the database
+at scrape time, so they are the same on every instance.
 """
 
 from __future__ import annotations
@@ -44,6 +47,38 @@ REQUESTS = Counter('vd_http_requests_total', 'HTTP requests answered',
 LATENCY = Histogram('vd_http_request_duration_seconds', 'Time to answer a request',
                     ['method', 'route'], registry=None,
                     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5, 5.0))
+
+# Logins: every password hash computed, and the logins refused before any hash (locked:
+# the login lock; busy: no hash slot came free in time).
+PASSWORD_HASHES = Counter('vd_password_hashes_total', 'Password hashes computed to check '
+                          'a login', registry=None)
+LOGIN_REFUSALS = Counter('vd_login_refusals_total', 'Logins refused before any password '
+                         'hash', ['reason'], registry=None)
+
+# Retention (retention_schedule.py): what this instance's passes deleted and freed.
+RETENTION_PASSES = Counter('vd_retention_passes_total', 'Retention passes run, by result',
+                           ['result'], registry=None)
+RETENTION_ROWS = Counter('vd_retention_rows_deleted_total', 'Rows deleted by retention',
+                         ['table'], registry=None)
+RETENTION_EXPIRED = Counter('vd_retention_pictures_expired_total', 'Alerts whose picture '
+                            'retention took away (the alert stays)', registry=None)
+RETENTION_OBJECTS = Counter('vd_retention_objects_deleted_total', 'Stored files or objects '
+                            'deleted by retention', ['kind'], registry=None)
+RETENTION_BYTES = Counter('vd_retention_bytes_freed_total', 'Bytes of storage freed by '
+                          'retention', ['kind'], registry=None)
+_OWN = (REQUESTS, LATENCY, PASSWORD_HASHES, LOGIN_REFUSALS, RETENTION_PASSES, RETENTION_ROWS,
+        RETENTION_EXPIRED, RETENTION_OBJECTS, RETENTION_BYTES)
+
+
+def count_retention(freed: Any) -> None:
+    """Add a retention pass's figures (a :class:`retention.Freed`) to the counters."""
+    RETENTION_ROWS.labels('alerts').inc(freed.alerts)
+    RETENTION_ROWS.labels('count_records').inc(freed.count_records)
+    RETENTION_EXPIRED.inc(freed.pictures_expired)
+    RETENTION_OBJECTS.labels('picture').inc(freed.pictures)
+    RETENTION_OBJECTS.labels('thumbnail').inc(freed.thumbnails)
+    RETENTION_BYTES.labels('picture').inc(freed.picture_bytes)
+    RETENTION_BYTES.labels('thumbnail').inc(freed.thumbnail_bytes)
 
 
 class StoredCollector:
@@ -99,7 +134,7 @@ def endpoint(request: Request) -> Response:
     if os.environ.get('PROMETHEUS_MULTIPROC_DIR'):
         MultiProcessCollector(registry)
     else:
-        registry.register(REQUESTS)
-        registry.register(LATENCY)
+        for collector in _OWN:
+            registry.register(collector)
     registry.register(StoredCollector(request.app.state.server.engine))
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

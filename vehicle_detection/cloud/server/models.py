@@ -12,35 +12,35 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Request and response bodies of the API (pydantic), mirroring the wire contract."""
+"""
+Request and response bodies of the API (pydantic), built from the wire contract.
+
+Kinds, the places each kind names, name rules and limits all come from
+:mod:`vehicle_detection.wire`, the module the edge checks its bodies with
+before it queues them: the edge never queues what the server refuses (a
+test feeds both the same bad bodies).
+"""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
-from typing import Annotated, Dict, List, Literal, Optional, Tuple
+from datetime import datetime
+from typing import Annotated, Any, Dict, List, Optional, Tuple
 import uuid
 
 from pydantic import (
-    AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field,
+    AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field,
     model_validator)
 
 from vehicle_detection.wire import (
-    EARLIEST_DETECTION, is_valid_name, MAX_CLOCK_SKEW_S, MAX_COUNT_ROWS, MAX_PERIOD_S,
-    NAME_PATTERN, printable_text, SHA256_PATTERN)
+    alert_kind_problem, ALERT_KINDS, bbox_problem, class_name_problem, count_limits_problem,
+    is_valid_name, MAX_COUNT, MAX_COUNT_ROWS, MAX_IMAGE_SIDE, MAX_NAME_LENGTH, MAX_PERIOD_S,
+    MAX_TRACK_ID, NAME_PATTERN, plausible_time, printable_text, SHA256_PATTERN)
 
 Text = Annotated[str, AfterValidator(printable_text)]
 BIG = 2 ** 62  # counters stay within a signed 64-bit integer
-
-
-def plausible_time(value: datetime) -> datetime:
-    """Refuse a time further ahead than a clock may be off, or before 2000 (clock never set)."""
-    now = datetime.now(timezone.utc)
-    if value > now + timedelta(seconds=MAX_CLOCK_SKEW_S):
-        raise ValueError(f'lies more than {MAX_CLOCK_SKEW_S:g} s in the future '
-                         f'(server time {now:%Y-%m-%dT%H:%M:%SZ}): check the clock')
-    if value < EARLIEST_DETECTION:
-        raise ValueError(f'lies before {EARLIEST_DETECTION:%Y-%m-%d}: check the clock')
-    return value
+# Numbers are strict: JSON true is no number, nor is "5" (lax pydantic took both as 1 and 5).
+# A float field still takes an integer.
+Number = Annotated[float, Field(strict=True)]
 
 
 def safe_name(value: str) -> str:
@@ -50,12 +50,30 @@ def safe_name(value: str) -> str:
     return value
 
 
-PlausibleTime = Annotated[AwareDatetime, AfterValidator(plausible_time)]
-SafeName = Annotated[str, Field(pattern=NAME_PATTERN, max_length=64), AfterValidator(safe_name)]
+def class_name(value: str) -> str:
+    """Refuse a class name the wire refuses (length, control characters)."""
+    problem = class_name_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+def iso_text(value: Any) -> Any:
+    """Refuse a time given as anything but ISO 8601 text (the wire sends text)."""
+    if not isinstance(value, str):
+        raise ValueError('must be an ISO 8601 time with its time zone')
+    return value
+
+
+PlausibleTime = Annotated[AwareDatetime, BeforeValidator(iso_text),
+                          AfterValidator(plausible_time)]
+SafeName = Annotated[str, Field(pattern=NAME_PATTERN, max_length=MAX_NAME_LENGTH),
+                     AfterValidator(safe_name)]
+ClassName = Annotated[str, Field(min_length=1), AfterValidator(class_name)]
 
 
 class AlertIn(BaseModel):
-    """``POST /api/v1/alerts`` body (``wire.ALERT_FIELDS``)."""
+    """``POST /api/v1/alerts`` body (``wire.ALERT_FIELDS``, checked as ``wire.Alert`` does)."""
 
     model_config = ConfigDict(extra='forbid', allow_inf_nan=False)
 
@@ -63,23 +81,25 @@ class AlertIn(BaseModel):
     device_id: SafeName
     camera_id: SafeName
     detected_at: PlausibleTime
-    track_id: int = Field(ge=-1, le=BIG)
-    class_name: Text = Field(min_length=1, max_length=64)
-    confidence: float = Field(ge=0.0, le=1.0)
-    bbox: Tuple[float, float, float, float]
-    image_width: int = Field(gt=0, le=100_000)
-    image_height: int = Field(gt=0, le=100_000)
+    track_id: int = Field(ge=-1, le=MAX_TRACK_ID, strict=True)
+    class_name: ClassName
+    confidence: float = Field(ge=0.0, le=1.0, strict=True)
+    bbox: Tuple[Number, Number, Number, Number]
+    image_width: int = Field(gt=0, le=MAX_IMAGE_SIDE, strict=True)
+    image_height: int = Field(gt=0, le=MAX_IMAGE_SIDE, strict=True)
     image_sha256: Optional[str] = Field(None, pattern=SHA256_PATTERN)
-    kind: Literal['vehicle', 'stopped_vehicle'] = 'vehicle'  # wire.ALERT_KINDS
+    kind: str = Field('vehicle', json_schema_extra={'enum': list(ALERT_KINDS)})
     zone: Optional[SafeName] = None  # where a stopped vehicle stayed
+    line: Optional[SafeName] = None  # the line a wrong-way driver crossed...
+    direction: Optional[SafeName] = None  # ...and the way it crossed it
+    replay: bool = Field(False, strict=True)  # seen in recorded images (a bag), not live
 
     @model_validator(mode='after')
-    def _box_is_ordered(self) -> 'AlertIn':
-        x1, y1, x2, y2 = self.bbox
-        if x2 < x1 or y2 < y1:
-            raise ValueError('bbox must be [x1, y1, x2, y2] with x2 >= x1 and y2 >= y1')
-        if (self.zone is None) != (self.kind == 'vehicle'):
-            raise ValueError('a stopped_vehicle alert names its zone, a vehicle alert none')
+    def _as_the_wire_says(self) -> 'AlertIn':
+        problem = bbox_problem(self.bbox) or alert_kind_problem(
+            self.kind, {'zone': self.zone, 'line': self.line, 'direction': self.direction})
+        if problem:
+            raise ValueError(problem)
         return self
 
 
@@ -115,6 +135,9 @@ class AlertOut(BaseModel):
     image_bytes: Optional[int]
     kind: str = 'vehicle'
     zone: Optional[str] = None
+    line: Optional[str] = None
+    direction: Optional[str] = None
+    replay: bool = False  # made from recorded images: not live traffic
 
 
 class AlertPage(BaseModel):
@@ -170,11 +193,12 @@ class DeviceOut(BaseModel):
 
 
 class Stats(BaseModel):
-    """Alert counts per hour and per class for the charts."""
+    """Alert counts per hour, per class and per kind (every kind, 0 too) for the charts."""
 
     per_hour: List[Tuple[datetime, int]]
     per_class: Dict[str, int]
     total: int
+    per_kind: Dict[str, int] = Field(default_factory=dict)
 
 
 class CountRowIn(BaseModel):
@@ -184,8 +208,8 @@ class CountRowIn(BaseModel):
 
     line: SafeName
     direction: SafeName
-    class_name: Text = Field(min_length=1, max_length=64)
-    count: int = Field(ge=0, le=1_000_000_000)
+    class_name: ClassName
+    count: int = Field(ge=0, le=MAX_COUNT, strict=True)
 
 
 class CountsIn(BaseModel):
@@ -197,33 +221,52 @@ class CountsIn(BaseModel):
     device_id: SafeName
     camera_id: SafeName
     period_start: PlausibleTime
-    period_s: int = Field(gt=0, le=MAX_PERIOD_S)
+    period_s: int = Field(gt=0, le=MAX_PERIOD_S, strict=True)
     counts: List[CountRowIn] = Field(max_length=MAX_COUNT_ROWS)
+    replay: bool = Field(False, strict=True)  # counted in recorded images (a bag), not live
 
     @model_validator(mode='after')
-    def _rows_are_unique(self) -> 'CountsIn':
-        keys = [(row.line, row.direction, row.class_name) for row in self.counts]
+    def _rows_are_unique_and_within_limits(self) -> 'CountsIn':
+        keys = self.count_keys()
         if len(set(keys)) != len(keys):
             raise ValueError('counts must name each (line, direction, class_name) once')
+        problem = count_limits_problem(keys)
+        if problem:
+            raise ValueError(f'a count record of {problem}')
         return self
+
+    def count_keys(self) -> List[Tuple[str, str, str]]:
+        """Return the (line, direction, class_name) of each row."""
+        return [(row.line, row.direction, row.class_name) for row in self.counts]
 
 
 class CountsCreated(BaseModel):
-    """Answer to a counts post: 201 the first time, 200 with the same record id after."""
+    """
+    Answer to a counts post: 201 the first time, 200 when that period is stored already.
+
+    200 answers a retry (the same record id) and a record of a stored period
+    with the same counts (``stored_record_id`` names the stored record); a
+    record with other counts for a stored period is a 409.
+    """
 
     record_id: uuid.UUID
     created: bool
     device_id: str  # the key's device, under which the counts are filed
+    stored_record_id: Optional[uuid.UUID] = None  # the record counted for that period
 
 
 class CountBucket(BaseModel):
-    """Vehicles of one class that crossed one line in one direction within one bucket."""
+    """
+    Vehicles of one class that crossed one line in one direction within one bucket.
+
+    ``direction`` or ``class_name`` is null when the query summed over it (``by``).
+    """
 
     start: datetime
     device_id: str
     line: str
-    direction: str
-    class_name: str
+    direction: Optional[str]
+    class_name: Optional[str]
     count: int
 
 

@@ -17,13 +17,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import NoReturn, Optional
 
-from fastapi import APIRouter, Cookie, Depends, Request, Response
+from fastapi import APIRouter, Cookie, Depends, HTTPException, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
-from vehicle_detection.cloud.server.deps import reader, refuse, state
+from vehicle_detection.cloud.server.deps import client_address, note_failure, reader, state
+from vehicle_detection.cloud.server.metrics import LOGIN_REFUSALS
 from vehicle_detection.cloud.server.operators import (
     check_password, close_session, open_session, Reader, SESSION_COOKIE, SESSION_HOURS)
 from vehicle_detection.wire import API_PREFIX
@@ -56,18 +58,62 @@ def login_page() -> FileResponse:
 
 @router.post(SESSION_PATH, response_model=SessionOut,
              responses={401: {'description': 'wrong name or password'},
-                        429: {'description': 'too many failed attempts from this address'}})
-def log_in(login: LoginIn, request: Request, response: Response) -> SessionOut:
-    """Check a name and password; on success set the session cookie (HttpOnly, SameSite)."""
+                        429: {'description': 'this name or address is locked after failed '
+                                             'logins (Retry-After: seconds left)'},
+                        503: {'description': 'too many logins being checked at once '
+                                             '(Retry-After)'}})
+async def log_in(login: LoginIn, request: Request, response: Response) -> SessionOut:
+    """
+    Check a name and password; on success set the session cookie (HttpOnly, SameSite).
+
+    The login lock is checked first, so a locked name or address costs no
+    password hash; at most a few hashes run at once (the others wait briefly,
+    then 503). Async so that waiting logins hold no worker thread.
+    """
     server = state(request)
-    operator = check_password(server.engine, login.name, login.password)
+    address = client_address(request)
+    wait = await run_in_threadpool(server.login_guard.locked, login.name, address)
+    if wait:
+        _refused_before_hashing('locked', wait)
+    if not await server.hash_slots.acquire():
+        _refused_before_hashing('busy', 1)
+    try:
+        claim = await run_in_threadpool(server.login_guard.claim, login.name, address)
+        if not claim.allowed:
+            _refused_before_hashing('locked', claim.retry_after)
+        operator = await run_in_threadpool(check_password, server.engine, login.name,
+                                           login.password)
+    finally:
+        server.hash_slots.release()
     if operator is None:
-        refuse(request, f'failed login for {login.name!r}', 'wrong name or password')
-    assert operator is not None
-    token = open_session(server.engine, operator.id)
+        await run_in_threadpool(note_failure, request, f'failed login for {login.name!r}')
+        raise HTTPException(401, 'wrong name or password', headers={'WWW-Authenticate': 'Bearer'})
+    await run_in_threadpool(server.login_guard.succeeded, claim)
+    token = await run_in_threadpool(open_session, server.engine, operator.id)
     response.set_cookie(SESSION_COOKIE, token, max_age=SESSION_HOURS * 3600, path='/',
-                        httponly=True, samesite='strict', secure=server.settings.tls)
+                        httponly=True, samesite='strict', secure=over_tls(request))
     return SessionOut(name=operator.name, role=operator.role, via='session')
+
+
+def over_tls(request: Request) -> bool:
+    """
+    Tell whether the browser reached us over https: served with TLS, or behind a TLS proxy.
+
+    The scheme a trusted proxy forwards (``X-Forwarded-Proto``, only from the
+    addresses of ``--forwarded-allow-ips``) is the request's scheme: the
+    session cookie is then Secure as with ``--tls-cert``.
+    """
+    return state(request).settings.tls or request.url.scheme == 'https'
+
+
+def _refused_before_hashing(reason: str, wait: int) -> NoReturn:
+    """Answer a login that is not checked: 429 while locked, 503 when too busy."""
+    LOGIN_REFUSALS.labels(reason).inc()
+    if reason == 'locked':  # the same answer whether the name exists or not
+        raise HTTPException(429, 'too many failed logins for this name or from this address: '
+                                 f'try again in {wait} s', headers={'Retry-After': str(wait)})
+    raise HTTPException(503, 'too many logins are being checked right now: try again',
+                        headers={'Retry-After': str(wait)})
 
 
 @router.get(SESSION_PATH, response_model=SessionOut)
@@ -84,5 +130,5 @@ def log_out(request: Request,
         close_session(state(request).engine, session)
     response = Response(status_code=204)
     response.delete_cookie(SESSION_COOKIE, path='/', httponly=True, samesite='strict',
-                           secure=state(request).settings.tls)
+                           secure=over_tls(request))
     return response

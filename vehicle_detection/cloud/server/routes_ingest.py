@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from typing import Optional, Union
 import uuid
 
@@ -34,11 +35,13 @@ from vehicle_detection.cloud.server.deps import (
 from vehicle_detection.cloud.server.models import (
     AlertCreated, AlertIn, HeartbeatIn, ImageStored)
 from vehicle_detection.cloud.server.storage import (
-    check_jpeg, SnapshotConflict, StorageError, StorageFull)
+    check_jpeg, ImageStore, SnapshotConflict, StorageError, StorageFull)
 from vehicle_detection.wire import (
     ALERTS_PATH, DEVICES_PATH, IDEMPOTENCY_HEADER, JPEG_CONTENT_TYPE, snapshot_name)
 
 router = APIRouter(tags=['ingest'])
+STORE_RETRY_AFTER = '30'  # seconds an edge waits before it retries a snapshot the store refused
+log = logging.getLogger('vehicle_detection.cloud.storage')
 Executes = Union[Session, Connection]  # what runs a statement: an ORM session or a connection
 
 
@@ -63,7 +66,8 @@ def post_alert(alert: AlertIn, request: Request, response: Response,
               'received_at': utcnow(), 'track_id': alert.track_id,
               'class_name': alert.class_name, 'confidence': alert.confidence,
               'bbox': list(alert.bbox), 'image_width': alert.image_width,
-              'image_height': alert.image_height, 'kind': alert.kind, 'zone': alert.zone}
+              'image_height': alert.image_height, 'kind': alert.kind, 'zone': alert.zone,
+              'line': alert.line, 'direction': alert.direction, 'replay': alert.replay}
     dialect = postgresql if engine.dialect.name == 'postgresql' else sqlite
     # Concurrent retries of one event race here: the unique event_id decides, the
     # loser reads the winner's row.
@@ -157,8 +161,9 @@ def _store_image(request: Request, event_id: str, caller: Caller, data: bytes) -
         raise HTTPException(409, str(error)) from error
     except StorageFull as error:
         raise HTTPException(507, str(error)) from error
-    except StorageError as error:
-        raise HTTPException(503, str(error)) from error
+    except StorageError as error:  # unreachable or refusing: the alert row stays, try later
+        raise HTTPException(503, str(error), headers={'Retry-After': STORE_RETRY_AFTER}
+                            ) from error
     return _record_image(server, event_id, name, len(data), digest, data, written)
 
 
@@ -181,13 +186,21 @@ def _record_image(server: ServerState, event_id: str, path: str, size: int, dige
                     Alert.event_id == event_id)).one()
     except Exception:
         if written:
-            server.store.delete(path)  # nothing partial: no file without its row
+            _undo(server.store, path)  # nothing partial: no file without its row
         raise
     if not claimed:
         if written:
-            server.store.delete(path)
+            _undo(server.store, path)
         return _already_stored(event_id, row.image_sha256, row.image_path, digest, data)
     return ImageStored(event_id=event_id, path=path, bytes=len(data), created=True)
+
+
+def _undo(store: ImageStore, path: str) -> None:
+    """Remove a snapshot no row names; if the store refuses, retention removes it later."""
+    try:
+        store.delete(path)
+    except StorageError as error:
+        log.warning('snapshot %s without its row left in the store: %s', path, error)
 
 
 def _already_stored(event_id: str, stored_digest: str, path: Optional[str], digest: str,

@@ -17,11 +17,11 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional, Union
 import uuid
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response
-from sqlalchemy import func, select
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from sqlalchemy import false, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
@@ -29,24 +29,39 @@ from vehicle_detection.cloud.server.db import (
     Alert, Device, from_stored, to_stored, utcnow)
 from vehicle_detection.cloud.server.deps import state
 from vehicle_detection.cloud.server.models import AlertOut, AlertPage, DeviceOut, Stats
-from vehicle_detection.cloud.server.storage import StorageError
+from vehicle_detection.cloud.server.read_params import (
+    known_device, replay_choice, replay_condition, ReplayChoice, time_range, TimeRange)
+from vehicle_detection.cloud.server.storage import StorageError, StorageUnavailable
 from vehicle_detection.wire import (
-    alert_image_path, ALERTS_PATH, API_PREFIX, DEVICES_PATH, JPEG_CONTENT_TYPE, printable_text)
+    alert_image_path, ALERT_KINDS, ALERTS_PATH, API_PREFIX, DEVICES_PATH, JPEG_CONTENT_TYPE,
+    printable_text)
 
 router = APIRouter(tags=['read'])
+RANGE_REFUSED: Dict[Union[int, str], Dict[str, Any]] = {
+    404: {'description': 'no device of that name'},
+    422: {'description': 'a bad query: since not before until, a time without a time zone, '
+                         'a bad name, an unknown kind'}}
+KIND_TEXT = f'Only alerts of this kind: one of {", ".join(ALERT_KINDS)}.'
 
 
 def _filtered(query: Select, device: Optional[str], class_name: Optional[str],
-              since: Optional[datetime], until: Optional[datetime]) -> Select:
-    for name, value in (('device', device), ('class_name', class_name)):
-        try:
-            printable_text(value or '')
-        except ValueError as error:
-            raise HTTPException(422, f'{name} {error}') from None
+              since: Optional[datetime], until: Optional[datetime],
+              replay: ReplayChoice, kind: Optional[str] = None) -> Select:
+    try:
+        printable_text(class_name or '')
+    except ValueError as error:
+        raise HTTPException(422, f'class_name {error}') from None
+    if kind and kind not in ALERT_KINDS:
+        raise HTTPException(422, f'kind must be one of {", ".join(ALERT_KINDS)}')
+    condition = replay_condition(Alert.replay, replay)
+    if condition is not None:
+        query = query.where(condition)
     if device:
         query = query.where(Device.name == device)
     if class_name:
         query = query.where(Alert.class_name == class_name)
+    if kind:
+        query = query.where(Alert.kind == kind)
     if since is not None:
         query = query.where(Alert.detected_at >= to_stored(since))
     if until is not None:
@@ -62,17 +77,25 @@ def _alert_out(alert: Alert, device: str) -> AlertOut:
         track_id=alert.track_id, class_name=alert.class_name, confidence=alert.confidence,
         bbox=list(alert.bbox), image_width=alert.image_width, image_height=alert.image_height,
         image_url=image, thumbnail_url=f'{image}?thumbnail=true' if image else None,
-        image_bytes=alert.image_bytes, kind=alert.kind, zone=alert.zone)
+        image_bytes=alert.image_bytes, kind=alert.kind, zone=alert.zone, line=alert.line,
+        direction=alert.direction, replay=alert.replay)
 
 
-@router.get(ALERTS_PATH, response_model=AlertPage)
-def list_alerts(request: Request, device: Optional[str] = None,
-                class_name: Optional[str] = None, since: Optional[datetime] = None,
-                until: Optional[datetime] = None, limit: int = Query(50, ge=1, le=500),
-                before_id: Optional[int] = Query(None, ge=1, le=2 ** 63 - 1)) -> AlertPage:
-    """Return alerts newest first, filtered by device, class and time, one page at a time."""
+@router.get(ALERTS_PATH, response_model=AlertPage, responses=RANGE_REFUSED)
+def list_alerts(request: Request, device: Optional[str] = Depends(known_device),
+                class_name: Optional[str] = None, window: TimeRange = Depends(time_range),
+                replay: ReplayChoice = Depends(replay_choice),
+                limit: int = Query(50, ge=1, le=500),
+                before_id: Optional[int] = Query(None, ge=1, le=2 ** 63 - 1),
+                kind: Optional[str] = Query(None, description=KIND_TEXT)) -> AlertPage:
+    """
+    Return alerts newest first, filtered by device, class, kind and time, page by page.
+
+    Replays (alerts made from recorded images) are left out unless ``replay``
+    asks for them.
+    """
     query = select(Alert, Device.name).join(Device, Alert.device_id == Device.id)
-    query = _filtered(query, device, class_name, since, until)
+    query = _filtered(query, device, class_name, window.since, window.until, replay, kind)
     if before_id is not None:
         query = query.where(Alert.id < before_id)
     query = query.order_by(Alert.id.desc()).limit(limit + 1)
@@ -105,6 +128,8 @@ def get_image(event_id: uuid.UUID, request: Request, thumbnail: bool = False) ->
         raise HTTPException(404, f'no snapshot for alert {event_id}')
     try:
         data = server.store.thumbnail(name) if thumbnail else server.store.get(name)
+    except StorageUnavailable as error:  # the store does not answer now: not a missing picture
+        raise HTTPException(503, str(error), headers={'Retry-After': '30'}) from error
     except StorageError as error:
         raise HTTPException(404, str(error)) from error
     return Response(data, media_type=JPEG_CONTENT_TYPE,
@@ -117,7 +142,8 @@ def list_devices(request: Request) -> List[DeviceOut]:
     server = state(request)
     now = utcnow()
     counts = (select(Alert.device_id, func.count().label('n'))
-              .where(Alert.detected_at >= now - timedelta(hours=24))
+              .where(Alert.detected_at >= now - timedelta(hours=24),
+                     Alert.replay == false())  # live traffic, as the dashboard shows
               .group_by(Alert.device_id).subquery())
     with Session(server.engine) as session:
         rows = session.execute(select(Device, counts.c.n).outerjoin(
@@ -131,29 +157,39 @@ def list_devices(request: Request) -> List[DeviceOut]:
             for device, count in rows]
 
 
-@router.get(API_PREFIX + '/stats', response_model=Stats)
-def stats(request: Request, device: Optional[str] = None, class_name: Optional[str] = None,
-          since: Optional[datetime] = None, until: Optional[datetime] = None) -> Stats:
-    """Count alerts per hour and per class (the last 24 hours unless ``since`` is given)."""
+@router.get(API_PREFIX + '/stats', response_model=Stats, responses=RANGE_REFUSED)
+def stats(request: Request, device: Optional[str] = Depends(known_device),
+          class_name: Optional[str] = None, window: TimeRange = Depends(time_range),
+          replay: ReplayChoice = Depends(replay_choice),
+          kind: Optional[str] = Query(None, description=KIND_TEXT)) -> Stats:
+    """Count alerts per hour, class and kind (without ``since``: the 24 hours to ``until``)."""
     engine = state(request).engine
+    since, until = window.since, window.until
     if since is None:
-        since = (utcnow() - timedelta(hours=24)).replace(minute=0, second=0, microsecond=0)
+        end = to_stored(until) if until is not None else utcnow()
+        try:
+            since = (end - timedelta(hours=24)).replace(minute=0, second=0, microsecond=0)
+        except OverflowError:  # until in year 1
+            since = datetime.min
     if engine.dialect.name == 'postgresql':
         hour = func.date_trunc('hour', Alert.detected_at)
     else:
         hour = func.strftime('%Y-%m-%d %H:00:00', Alert.detected_at)
     base = select().select_from(Alert).join(Device, Alert.device_id == Device.id)
-    base = _filtered(base, device, class_name, since, until)
+    base = _filtered(base, device, class_name, since, until, replay, kind)
     with Session(engine) as session:
         hours = session.execute(base.add_columns(hour.label('hour'), func.count())
                                 .group_by('hour').order_by('hour')).all()
         classes = session.execute(base.add_columns(Alert.class_name, func.count())
                                   .group_by(Alert.class_name)).all()
+        kinds = session.execute(base.add_columns(Alert.kind, func.count())
+                                .group_by(Alert.kind)).all()
     # SQLite's strftime gives NULL for a time it cannot format: such a row counts in the
     # totals but has no hour (none gets in now: detected_at is checked at the door).
     per_hour = [(_hour(value), count) for value, count in hours if value is not None]
     per_class: Dict[str, int] = dict(classes)
-    return Stats(per_hour=per_hour, per_class=per_class, total=sum(per_class.values()))
+    return Stats(per_hour=per_hour, per_class=per_class, total=sum(per_class.values()),
+                 per_kind={**dict.fromkeys(ALERT_KINDS, 0), **dict(kinds)})
 
 
 def _hour(value: object) -> datetime:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, fields
 import os
 from typing import Any, Dict
 
+from vehicle_detection.cloud.server.retention import RetentionPolicy
 from vehicle_detection.cloud.server.storage import DEFAULT_MAX_PIXELS
 from vehicle_detection.wire import MAX_BODY_BYTES
 
@@ -41,7 +42,17 @@ class ServerSettings:
     max_image_pixels: int = DEFAULT_MAX_PIXELS  # larger snapshots are refused (415)
     public_dashboard: bool = False  # reads need no login (a trusted LAN only)
     tls: bool = False  # served over https: cookies are Secure, HSTS is sent
-    workers: int = 1  # several share their rate limits through a file
+    workers: int = 1  # worker processes (the rate limits are in the database, shared)
+    # Retention (see retention.py and the README): days kept, 0 forever; a pass an hour.
+    keep_pictures_days: float = RetentionPolicy.pictures_days
+    keep_alerts_days: float = RetentionPolicy.alerts_days
+    keep_counts_days: float = RetentionPolicy.counts_days
+    retention_interval_s: float = 3600.0  # 0: no scheduled pass (`prune` still works)
+
+    def retention(self) -> RetentionPolicy:
+        """Return the retention policy of these settings."""
+        return RetentionPolicy(self.keep_pictures_days, self.keep_alerts_days,
+                               self.keep_counts_days)
 
     def to_env(self) -> Dict[str, str]:
         """Return the settings as ``VD_CLOUD_*`` variables for worker processes."""

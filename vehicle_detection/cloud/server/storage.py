@@ -13,7 +13,7 @@
 # limitations under the License.
 
 """
-Snapshot storage behind a small interface (local disk now, object storage later).
+Snapshot storage behind a small interface: local disk, or S3-compatible object storage.
 
 Names come from :func:`vehicle_detection.wire.snapshot_name` only, and
 every path is resolved and checked to stay under the root, so no request can
@@ -21,27 +21,36 @@ read or write outside it. Snapshots are written once: the first complete
 file wins (hard link from a uniquely named temporary file), the same bytes
 again is a no-op, different bytes a conflict. A full disk (no space, no
 inodes, quota) is :class:`StorageFull`, never a half-written file.
+:func:`open_store` builds the store a ``--storage`` value names (a folder, or
+``s3://bucket/prefix``: :mod:`object_store`).
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 import errno
 import hashlib
 import logging
 import os
 from pathlib import Path
+import re
 import tempfile
 import time
-from typing import Tuple
+from typing import Iterable, Iterator, List
 
-import cv2
-import numpy as np
-import simplejpeg
+from vehicle_detection.cloud.server import jpeg
+from vehicle_detection.cloud.server.jpeg import check_jpeg, DEFAULT_MAX_PIXELS, ImageRefused
 
-THUMBNAIL_WIDTH = 240
-DEFAULT_MAX_PIXELS = 4096 * 4096
+__all__ = ['DEFAULT_MAX_PIXELS', 'ImageRefused', 'ImageStore', 'LocalImageStore',
+           'SnapshotConflict', 'SnapshotMissing', 'StorageError', 'StorageFull',
+           'StorageUnavailable', 'StoredObject', 'check_jpeg', 'make_thumbnail', 'open_store']
+
 TEMPORARY_PREFIX = '.upload-'
+THUMBNAILS = '.thumbnails'  # thumbnails are cached under this folder of the root or prefix
+S3_SCHEME = 's3://'
+DAY_FOLDER = re.compile(r'\d{4}-\d{2}-\d{2}')  # snapshot_name's first part
+_SAFE_PART = re.compile(r'[A-Za-z0-9_.-]+')
 STALE_TEMPORARY_S = 3600.0  # older temporary files are left-overs of a killed process
 FULL_DISK = (errno.ENOSPC, errno.EDQUOT)
 log = logging.getLogger(__name__)
@@ -59,6 +68,23 @@ class SnapshotConflict(StorageError):
     """A different snapshot is already stored under that name."""
 
 
+class SnapshotMissing(StorageError):
+    """No snapshot is stored under that name (a read answers 404)."""
+
+
+class StorageUnavailable(StorageError):
+    """The store cannot be reached or refused for now (answered 503: try again later)."""
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """One stored file or object, as a listing gives it (for retention)."""
+
+    name: str  # relative to the root or prefix, e.g. '2026-11-23/080910_cam0_<event>.jpg'
+    size: int
+    modified: float  # epoch seconds
+
+
 class ImageStore(ABC):
     """Where snapshot JPEGs live, addressed by their relative name."""
 
@@ -72,11 +98,27 @@ class ImageStore(ABC):
 
     @abstractmethod
     def delete(self, name: str) -> None:
-        """Remove a snapshot (used to undo a put whose database update failed)."""
+        """Remove a snapshot and its thumbnail (used to undo a put whose row was not set)."""
 
     def thumbnail(self, name: str) -> bytes:
         """Return a small JPEG of the snapshot (made on demand)."""
         return make_thumbnail(self.get(name))
+
+    @abstractmethod
+    def check(self) -> None:
+        """Raise :class:`StorageError` saying what to fix when the store cannot be used."""
+
+    @abstractmethod
+    def day_folders(self, thumbnails: bool = False) -> List[str]:
+        """Return the ``YYYY-MM-DD`` folders holding snapshots (or their thumbnails)."""
+
+    @abstractmethod
+    def listing(self, folder: str) -> Iterator[List[StoredObject]]:
+        """Yield the objects under ``folder`` (e.g. '2026-11-23'), a page at a time."""
+
+    @abstractmethod
+    def delete_many(self, names: Iterable[str]) -> None:
+        """Remove these objects (exact names, as listed); absent ones are no error."""
 
 
 class LocalImageStore(ImageStore):
@@ -91,6 +133,11 @@ class LocalImageStore(ImageStore):
         if self.root not in path.parents:
             raise StorageError(f'{name!r} is outside the storage root')
         return path
+
+    def check(self) -> None:
+        """Raise :class:`StorageError` unless the root is a writable folder."""
+        if not os.access(self.root, os.W_OK | os.X_OK):
+            raise StorageError(f'the storage folder {self.root} is not writable by this user')
 
     def put(self, name: str, data: bytes) -> bool:
         """Store ``data`` under ``name``: fsync, then link into place if nothing is there."""
@@ -116,12 +163,14 @@ class LocalImageStore(ImageStore):
         """Return the bytes of ``name``."""
         try:
             return self._path(name).read_bytes()
+        except FileNotFoundError:
+            raise SnapshotMissing(f'snapshot {name} is not stored') from None
         except OSError as error:
             raise StorageError(f'snapshot {name} is not readable: {error.strerror}') from error
 
     def thumbnail(self, name: str) -> bytes:
         """Return the cached thumbnail of ``name``, making it on first use."""
-        cached = self._path(f'.thumbnails/{name}')
+        cached = self._path(f'{THUMBNAILS}/{name}')
         if cached.exists():
             return cached.read_bytes()
         data = make_thumbnail(self.get(name))
@@ -135,8 +184,56 @@ class LocalImageStore(ImageStore):
 
     def delete(self, name: str) -> None:
         """Remove ``name`` and its thumbnail if present."""
-        for path in (self._path(name), self._path(f'.thumbnails/{name}')):
-            path.unlink(missing_ok=True)
+        self.delete_many([name, f'{THUMBNAILS}/{name}'])
+
+    def delete_many(self, names: Iterable[str]) -> None:
+        """Remove these files; a day folder left empty goes too."""
+        folders = set()
+        for name in names:
+            path = self._path(name)
+            try:
+                path.unlink(missing_ok=True)
+            except OSError as error:
+                raise _storage_error(name, error) from error
+            folders.add(path.parent)
+        for folder in folders:
+            if folder != self.root and DAY_FOLDER.fullmatch(folder.name):
+                try:
+                    folder.rmdir()
+                except OSError:
+                    pass  # not empty (or a new snapshot came): kept
+
+    def day_folders(self, thumbnails: bool = False) -> List[str]:
+        """Return the day folders under the root (or under its thumbnail folder)."""
+        base = self.root / THUMBNAILS if thumbnails else self.root
+        try:
+            return sorted(entry.name for entry in os.scandir(base)
+                          if entry.is_dir() and DAY_FOLDER.fullmatch(entry.name))
+        except FileNotFoundError:
+            return []
+
+    def listing(self, folder: str, page: int = 1000) -> Iterator[List[StoredObject]]:
+        """Yield the files of ``folder`` (not the temporary ones), ``page`` at a time."""
+        base = self._path(folder)
+        batch: List[StoredObject] = []
+        try:
+            entries = os.scandir(base)
+        except FileNotFoundError:
+            return
+        with entries:
+            for entry in entries:
+                if entry.name.startswith(TEMPORARY_PREFIX) or not entry.is_file():
+                    continue
+                try:
+                    stat = entry.stat()
+                except FileNotFoundError:
+                    continue  # removed meanwhile
+                batch.append(StoredObject(f'{folder}/{entry.name}', stat.st_size, stat.st_mtime))
+                if len(batch) >= page:
+                    yield batch
+                    batch = []
+        if batch:
+            yield batch
 
     def remove_stale_temporaries(self, older_than_s: float = STALE_TEMPORARY_S) -> int:
         """Delete temporary files left by a killed process; return how many."""
@@ -150,6 +247,33 @@ class LocalImageStore(ImageStore):
             except OSError:
                 continue  # gone already, or not ours to remove
         return removed
+
+
+def open_store(location: str) -> ImageStore:
+    """
+    Return the store that a ``--storage`` value names.
+
+    ``s3://bucket/prefix`` is an S3-compatible object store (endpoint, region
+    and credentials from the usual AWS variables or config files); anything
+    else is a local folder.
+    """
+    if location.startswith(S3_SCHEME):
+        from vehicle_detection.cloud.server.object_store import S3ImageStore  # boto3: only here
+        return S3ImageStore.from_url(location)
+    return LocalImageStore(location)
+
+
+def is_object_store(location: str) -> bool:
+    """Tell whether a ``--storage`` value names an object store rather than a folder."""
+    return location.startswith(S3_SCHEME)
+
+
+def checked_name(name: str) -> str:
+    """Return ``name`` if it is relative, made of safe parts, and stays where it is put."""
+    parts = name.split('/')
+    if not all(_SAFE_PART.fullmatch(part) and part not in ('.', '..') for part in parts):
+        raise StorageError(f'{name!r} is not a snapshot name')
+    return name
 
 
 def _write_temporary(folder: Path, data: bytes, durable: bool) -> Path:
@@ -173,60 +297,12 @@ def _storage_error(name: str, error: OSError) -> StorageError:
     return StorageError(f'cannot store {name}: {error.strerror}')
 
 
-def jpeg_size(data: bytes) -> Tuple[int, int]:
-    """Return (width, height) from a JPEG's header; raise ValueError if it has none."""
-    if not data.startswith(b'\xff\xd8\xff'):
-        raise ValueError('not a JPEG (no JPEG start-of-image marker)')
-    try:
-        height, width, _, _ = simplejpeg.decode_jpeg_header(data)
-    except ValueError as error:
-        raise ValueError(f'the JPEG header cannot be read: {error}') from None
-    return width, height
-
-
-def check_jpeg(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Tuple[int, int]:
-    """
-    Raise ValueError unless ``data`` is a whole JPEG of at most ``max_pixels``; return its size.
-
-    The pixel count is read from the header before anything is decoded; then
-    every entropy-coded block is decoded (at 1/8 scale, in grey: the cost is
-    the walk, not the pixels) with libjpeg-turbo's warnings as errors, so a
-    JPEG cut short, even with an end marker appended, is refused.
-    """
-    width, height = jpeg_size(data)
-    if width * height > max_pixels:
-        raise ValueError(f'the JPEG is {width}x{height} pixels, over the limit of '
-                         f'{max_pixels} pixels')
-    try:
-        simplejpeg.decode_jpeg(data, colorspace='GRAY', strict=True, min_width=1,
-                               min_height=1)
-    except ValueError as error:
-        raise ValueError(f'the JPEG data is corrupt or cut short: {error}') from None
-    return width, height
-
-
 def make_thumbnail(data: bytes) -> bytes:
-    """
-    Return a JPEG at most :data:`THUMBNAIL_WIDTH` pixels wide.
-
-    The snapshot is decoded at the smallest scale that is still wider than the
-    thumbnail (libjpeg's DCT scaling), so a large picture never costs its full
-    size in memory.
-    """
-    width, height = jpeg_size(data)
+    """Return a small JPEG of a stored snapshot (:func:`jpeg.make_thumbnail`)."""
     try:
-        image = simplejpeg.decode_jpeg(data, colorspace='BGR', min_width=THUMBNAIL_WIDTH,
-                                       min_height=1)
+        return jpeg.make_thumbnail(data)
     except ValueError as error:
         raise StorageError(f'the snapshot cannot be decoded: {error}') from None
-    if image.shape[1] > THUMBNAIL_WIDTH:
-        image = cv2.resize(image, (THUMBNAIL_WIDTH, max(1, height * THUMBNAIL_WIDTH // width)),
-                           interpolation=cv2.INTER_AREA)
-    ok, encoded = cv2.imencode('.jpg', np.ascontiguousarray(image),
-                               [cv2.IMWRITE_JPEG_QUALITY, 80])
-    if not ok:
-        raise StorageError('cannot encode the thumbnail')
-    return encoded.tobytes()
 
 
 def _digest(data: bytes) -> str:

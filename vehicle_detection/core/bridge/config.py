@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any, Mapping, Optional, Tuple
 from urllib.parse import urlsplit
 
-from vehicle_detection.core.counting.config import lines_problem, zones_problem
+from vehicle_detection.core.counting.config import lines_problem, parse_geometry, zones_problem
+from vehicle_detection.core.events.geometry import Geometry
 from vehicle_detection.core.params import from_spec, IMAGE_RELIABILITY, setting, specs_of
 from vehicle_detection.wire import is_valid_name
 
@@ -53,7 +54,9 @@ class BridgeSettings:
                                 'could read it.')
     device_id: str = setting('edge-1', "This device's name on the server.", check=_name)
     camera_id: str = setting('cam0', 'Camera name in alerts and snapshot names.', check=_name)
-    upload_interval: float = setting(5.0, 'Seconds before a failed upload round is tried again.',
+    upload_interval: float = setting(5.0, 'Seconds before a failed upload round is tried again '
+                                     '(doubled while rounds keep failing, up to 60 s; a new '
+                                     'event or the link coming back starts one at once).',
                                      minimum=0.1, maximum=3600.0)
     max_image_size_mb: float = setting(1.0, 'Largest snapshot sent, in MB.',
                                        minimum=0.01, maximum=5.0)
@@ -63,8 +66,18 @@ class BridgeSettings:
                                   minimum=1, maximum=100)
     retry_delay: float = setting(1.0, 'First retry delay in seconds (doubled each retry, with '
                                  'jitter, capped at 60 s).', minimum=0.01, maximum=600.0)
+    max_retry_after: float = setting(300.0, 'Longest wait in seconds a server may ask for with '
+                                     'Retry-After (seconds or an HTTP date); longer asks are cut '
+                                     'to this. A new event ends the wait sooner.',
+                                     minimum=1.0, maximum=86400.0)
+    request_deadline: float = setting(60.0, 'Seconds one upload request may take in all '
+                                      '(connect, send, the whole answer); one still running is '
+                                      'cut off and retried. A snapshot of max_image_size_mb must '
+                                      'go within it on the slowest link.',
+                                      minimum=1.0, maximum=3600.0)
     data_dir: str = setting('~/.local/share/vehicle_detection', 'Folder of the outbox database '
-                            '(read at start).', read_only=True)
+                            '(read at start); one bridge per folder: a second bridge on it '
+                            'refuses to start.', read_only=True)
     snapshot_dir: str = setting('', 'Folder of snapshots waiting for upload; empty: '
                                 'data_dir/snapshots (read at start).', read_only=True)
     snapshot_quality: int = setting(70, 'JPEG quality of snapshots.', minimum=10, maximum=100)
@@ -96,12 +109,18 @@ class BridgeSettings:
                                     'vehicles always alert).', minimum=0.0, maximum=86400.0)
     class_cooldown: float = setting(0.0, 'Minimum seconds between two alerts of one class; 0: '
                                     'none.', minimum=0.0, maximum=86400.0)
+    replay: bool = setting(False, 'The images are recorded (a bag played in), not live: alerts '
+                           'and counts are marked as replays, which the dashboard and the read '
+                           'API leave out unless asked. replay.launch.py and `vehicle-detection '
+                           'run --replay` set it.')
     counting_lines: str = setting(
-        '', 'Counting lines, ";"-separated: NAME X1,Y1 X2,Y2 [FIRST/SECOND]; a vehicle '
-        'crossing to the right of the line drawn from the first point to the second (on the '
-        'picture) counts as FIRST, the other way as SECOND; coordinates in [0, 1] are '
-        'fractions of the image, others pixels. Example: "stop_bar 0,0.62 1,0.62 '
-        'towards/away".', check=lines_problem)
+        '', 'Counting lines, ";"-separated: NAME X1,Y1 X2,Y2 [FIRST/SECOND] '
+        '[oneway=FIRST|SECOND]; a vehicle crossing to the right of the line drawn from the '
+        'first point to the second (on the picture) counts as FIRST, the other way as SECOND; '
+        'oneway= names the only direction allowed (a line over one carriageway): a vehicle '
+        'crossing the other way raises one wrong_way alert with a snapshot. Coordinates in '
+        '[0, 1] are fractions of the image, others pixels. Example: "stop_bar 0,0.62 1,0.62 '
+        'towards/away; north 0,0.7 0.5,0.7 towards/away oneway=away".', check=lines_problem)
     counting_zones: str = setting(
         '', 'Zones, ";"-separated: NAME X,Y X,Y X,Y [...] [dwell=SECONDS]; a vehicle staying '
         'in a zone longer than its dwell limit raises one stopped_vehicle alert with a '
@@ -120,6 +139,11 @@ class BridgeSettings:
                                 'start).', minimum=1, maximum=1000, read_only=True)
     diagnostics_period: float = setting(1.0, 'Seconds between /diagnostics reports (read at '
                                         'start).', minimum=0.1, maximum=60.0, read_only=True)
+
+    @property
+    def geometry(self) -> Geometry:
+        """Return the counting lines and zones, parsed (they were checked as parameters)."""
+        return parse_geometry(self.counting_lines, self.counting_zones)
 
 
 BRIDGE_PARAMS = specs_of(BridgeSettings)

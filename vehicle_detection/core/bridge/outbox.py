@@ -33,10 +33,11 @@ from pathlib import Path
 import sqlite3
 import threading
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterable, List, Optional
 
 from vehicle_detection.core.bridge import outbox_history as history
-from vehicle_detection.core.bridge.outbox_history import FAILED_SQL, OPEN_SQL, PENDING_IMAGE_SQL
+from vehicle_detection.core.bridge.outbox_history import (
+    FAILED_SQL, KeptHistory, OPEN_SQL, PENDING_IMAGE_SQL)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -52,7 +53,8 @@ CREATE TABLE IF NOT EXISTS events (
     last_error TEXT,
     server_errors INTEGER NOT NULL DEFAULT 0,
     held_until REAL NOT NULL DEFAULT 0,
-    kind TEXT NOT NULL DEFAULT 'alert'
+    kind TEXT NOT NULL DEFAULT 'alert',
+    holds INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
@@ -61,17 +63,17 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 ALERT, COUNTS = 'alert', 'counts'
 # States. An alert: pending -> sent | failed. A snapshot: pending -> sent | failed,
 # or none (no snapshot taken), evicted (storage full), missing (file lost or
-# corrupt), skipped (data budget spent).
-PENDING, SENT, FAILED = 'pending', 'sent', 'failed'
-# An event the server keeps answering with an error (while it answers others) is
-# held back for a while so that the events behind it flow; it is kept and tried again.
-SET_ASIDE_AFTER = 5  # server errors in a row
-HOLD_S = 3600.0
+# corrupt), skipped (data budget spent), dropped (its alert failed for good: the
+# snapshot can never go, its file is removed).
+PENDING, SENT, FAILED, DROPPED = 'pending', 'sent', 'failed', 'dropped'
+# An event the server keeps answering with an error while it accepts others (a
+# poison event) is held back for a while so that the events behind it flow; it is
+# kept and tried again, each hold twice the last (the uploader decides: Outbox.hold).
+SET_ASIDE_AFTER = 5  # server errors in a row before the event is suspected
 ADDED_COLUMNS = {'server_errors': 'INTEGER NOT NULL DEFAULT 0',
                  'held_until': 'REAL NOT NULL DEFAULT 0',
-                 'kind': "TEXT NOT NULL DEFAULT 'alert'"}  # outboxes of older versions
-PRUNE_EVERY_S = 60.0  # the history is pruned by enqueue at most this often
-DAY_S = 86400.0
+                 'kind': "TEXT NOT NULL DEFAULT 'alert'",
+                 'holds': 'INTEGER NOT NULL DEFAULT 0'}  # outboxes of older versions
 
 
 @dataclass(frozen=True)
@@ -100,15 +102,7 @@ class OutboxStats:
     held: int  # open events set aside after repeated server errors
 
 
-@dataclass(frozen=True)
-class DiskUsage:
-    """Bytes on disk of the outbox: its database (with WAL) and its snapshot files."""
-
-    database: int
-    snapshots: int
-
-
-class Outbox:
+class Outbox(KeptHistory):
     """Events and their snapshots under ``folder``; safe to use from several threads."""
 
     def __init__(self, folder: str, max_storage_bytes: int = 0,
@@ -179,25 +173,62 @@ class Outbox:
                              (state, error, seq))
             if part == 'image' and state != PENDING:
                 self._drop_snapshot(seq)
+            elif part == 'alert' and state == FAILED:
+                # Its snapshot can never go: free the disk and the storage bound.
+                self._db.execute('UPDATE events SET image_state = ? WHERE seq = ? '
+                                 "AND image_state = 'pending'", (DROPPED, seq))
+                self._drop_snapshot(seq)
 
-    def count_attempt(self, seq: int, error: str, server_error: bool = False) -> bool:
+    def count_attempt(self, seq: int, error: str, server_error: bool = False) -> Optional[int]:
         """
-        Record one failed try of event ``seq``; True when it is now set aside.
+        Record one failed try of event ``seq``; say whether it looks like a poison event.
 
         ``server_error``: the server answered this event with an error (not a
-        network failure). After :data:`SET_ASIDE_AFTER` of those in a row the
-        event is held for :data:`HOLD_S` and the events behind it go first.
+        network failure nor an unexpected answer). Returns None until
+        :data:`SET_ASIDE_AFTER` of those came in a row, then how often the event
+        was set aside before (:meth:`hold`).
         """
         with self._lock:
             self._db.execute(
                 'UPDATE events SET attempts = attempts + 1, last_error = ?, '
                 'server_errors = CASE WHEN ? THEN server_errors + 1 ELSE 0 END WHERE seq = ?',
                 (error, server_error, seq))
-            held = self._db.execute(
-                'UPDATE events SET held_until = ?, server_errors = 0 '
-                'WHERE seq = ? AND server_errors >= ?',
-                (time.time() + HOLD_S, seq, SET_ASIDE_AFTER)).rowcount
-        return held == 1
+            row = self._db.execute('SELECT server_errors, holds FROM events WHERE seq = ?',
+                                   (seq,)).fetchone()
+        return row[1] if row is not None and row[0] >= SET_ASIDE_AFTER else None
+
+    def hold(self, seq: int, first_s: float, longest_s: float) -> float:
+        """
+        Set event ``seq`` aside so that the events behind it go first; return for how long.
+
+        The first hold lasts ``first_s``, each next one twice the last, at most
+        ``longest_s``.
+        """
+        with self._lock:
+            row = self._db.execute('SELECT holds FROM events WHERE seq = ?', (seq,)).fetchone()
+            seconds = min(longest_s, first_s * 2.0 ** min(row[0] if row else 0, 60))
+            self._db.execute('UPDATE events SET held_until = ?, holds = holds + 1 '
+                             'WHERE seq = ?', (time.time() + seconds, seq))
+        return seconds
+
+    def forgive(self, seqs: Iterable[int]) -> None:
+        """Forget the server errors of ``seqs``: they failed with the others (an outage)."""
+        with self._lock:
+            self._db.executemany('UPDATE events SET server_errors = 0 WHERE seq = ?',
+                                 [(seq,) for seq in seqs])
+
+    def release_held(self) -> int:
+        """Make every held event due now (the link is healthy again); return how many."""
+        with self._lock:
+            return self._db.execute(f'UPDATE events SET held_until = 0 WHERE {OPEN_SQL} '
+                                    'AND held_until > ?', (time.time(),)).rowcount
+
+    def next_release(self) -> Optional[float]:
+        """Return the time (``time.time()``) when the next held event is due, None if none."""
+        with self._lock:
+            due = self._db.execute(f'SELECT MIN(held_until) FROM events WHERE {OPEN_SQL} '
+                                   'AND held_until > ?', (time.time(),)).fetchone()[0]
+        return None if due is None else float(due)
 
     def enforce_limit(self) -> int:
         """Evict the oldest unsent snapshots until storage fits; return how many."""
@@ -217,35 +248,6 @@ class Outbox:
                 self._add_meta('evictions', 1)
                 evicted += 1
         return evicted
-
-    def prune_history(self, now: Optional[float] = None) -> int:
-        """
-        Delete the oldest sent events past ``history_days`` or ``history_bytes``.
-
-        Never an event still to send. Rows go in batches (the lock is let go
-        between them), then the freed pages are handed back to the file
-        system. Returns how many events were deleted.
-        """
-        now = time.time() if now is None else now
-        self._next_prune = time.monotonic() + PRUNE_EVERY_S
-        deleted = 0
-        while True:
-            with self._lock:
-                batch = 0
-                if self.history_days > 0:
-                    batch = history.expired_batch(self._db, now - self.history_days * DAY_S,
-                                                  history.PRUNE_BATCH)
-                if not batch and self.history_bytes > 0:
-                    batch = history.oversize_batch(self._db, self.history_bytes,
-                                                   history.PRUNE_BATCH)
-            deleted += batch
-            if not batch:
-                break
-        if deleted:
-            with self._lock:
-                history.release_free_pages(self._db)
-            self.pruned += deleted
-        return deleted
 
     # -- reading ---------------------------------------------------------------------
     def next_open(self, after_seq: int = 0) -> Optional[Event]:
@@ -289,16 +291,6 @@ class Outbox:
                  'alert_state': r[3], 'image_state': r[4], 'last_error': r[5],
                  'created_at': r[6], 'kind': r[7]} for r in rows]
 
-    def disk_usage(self) -> DiskUsage:
-        """Return the bytes on disk of the database (WAL included) and of the snapshots."""
-        database = history.files_bytes(self.folder / f'outbox.db{suffix}'
-                                       for suffix in ('', '-wal', '-shm'))
-        with self._lock:  # the files of pending snapshots: the others are deleted
-            snapshots = self._db.execute(
-                f'SELECT COALESCE(SUM(image_bytes), 0) FROM events WHERE {PENDING_IMAGE_SQL}'
-            ).fetchone()[0]
-        return DiskUsage(database, int(snapshots))
-
     # -- meta counters (also used by the data budget) -------------------------------------
     def meta(self, key: str) -> int:
         """Return a persisted counter (0 when unset)."""
@@ -337,6 +329,9 @@ class Outbox:
 
     def _remove_orphans(self) -> None:
         """Remove snapshot files no pending event names (a crash before the commit)."""
+        # Older versions kept the snapshots of alerts that failed for good.
+        self._db.execute("UPDATE events SET image_state = ? WHERE alert_state = 'failed' "
+                         "AND image_state = 'pending'", (DROPPED,))
         wanted = {row[0] for row in self._db.execute(
             f'SELECT image_path FROM events WHERE {PENDING_IMAGE_SQL}')}
         for path in self.snapshots.iterdir():

@@ -30,11 +30,13 @@ a month of history costs an enqueue or a drain nothing.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 import logging
 import math
 from pathlib import Path
 import sqlite3
-from typing import Iterable
+import time
+from typing import Any, ContextManager, Iterable, Optional
 
 # An event to send: its alert, or its snapshot after the alert.
 OPEN_SQL = "(alert_state = 'pending' OR (alert_state = 'sent' AND image_state = 'pending'))"
@@ -59,6 +61,8 @@ WAL_LIMIT_BYTES = 1024 * 1024  # the WAL: checkpointed at this size and cut back
 CACHE_KB = 512
 PRUNE_BATCH = 5000  # rows deleted per statement: the lock is let go between batches
 SIZE_MARGIN = 0.05  # a size prune goes this far below the limit, so it runs rarely
+PRUNE_EVERY_S = 60.0  # the history is pruned by enqueue at most this often
+DAY_S = 86400.0
 
 log = logging.getLogger(__name__)
 
@@ -148,3 +152,61 @@ def files_bytes(paths: Iterable[Path]) -> int:
         except OSError:
             continue  # not there (no WAL yet): nothing on disk
     return total
+
+
+@dataclass(frozen=True)
+class DiskUsage:
+    """Bytes on disk of the outbox: its database (with WAL) and its snapshot files."""
+
+    database: int
+    snapshots: int
+
+
+class KeptHistory:
+    """The outbox's part that keeps its history within bounds (mixed into ``Outbox``)."""
+
+    folder: Path
+    history_days: float  # sent events are kept this long (0: no bound)
+    history_bytes: int  # and the database within this size (0: no bound)
+    pruned: int  # done events deleted by this instance
+    _next_prune: float  # monotonic time of the next prune by enqueue
+    _db: sqlite3.Connection
+    _lock: ContextManager[Any]
+
+    def prune_history(self, now: Optional[float] = None) -> int:
+        """
+        Delete the oldest sent events past ``history_days`` or ``history_bytes``.
+
+        Never an event still to send. Rows go in batches (the lock is let go
+        between them), then the freed pages are handed back to the file
+        system. Returns how many events were deleted.
+        """
+        now = time.time() if now is None else now
+        self._next_prune = time.monotonic() + PRUNE_EVERY_S
+        deleted = 0
+        while True:
+            with self._lock:
+                batch = 0
+                if self.history_days > 0:
+                    batch = expired_batch(self._db, now - self.history_days * DAY_S,
+                                          PRUNE_BATCH)
+                if not batch and self.history_bytes > 0:
+                    batch = oversize_batch(self._db, self.history_bytes, PRUNE_BATCH)
+            deleted += batch
+            if not batch:
+                break
+        if deleted:
+            with self._lock:
+                release_free_pages(self._db)
+            self.pruned += deleted
+        return deleted
+
+    def disk_usage(self) -> DiskUsage:
+        """Return the bytes on disk of the database (WAL included) and of the snapshots."""
+        database = files_bytes(self.folder / f'outbox.db{suffix}'
+                               for suffix in ('', '-wal', '-shm'))
+        with self._lock:  # the files of pending snapshots: the others are deleted
+            snapshots = self._db.execute(
+                f'SELECT COALESCE(SUM(image_bytes), 0) FROM events WHERE {PENDING_IMAGE_SQL}'
+            ).fetchone()[0]
+        return DiskUsage(database, int(snapshots))

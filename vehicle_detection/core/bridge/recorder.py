@@ -13,7 +13,7 @@
 # limitations under the License.
 
 """
-From an alert decision to an event on disk: the alert body and its snapshot.
+From a vehicle event to an alert on disk: the alert body and its snapshot.
 
 Also a period's traffic counts, which go through the same outbox.
 
@@ -35,9 +35,9 @@ import numpy as np
 from vehicle_detection.core.bridge.budget import DataBudget
 from vehicle_detection.core.bridge.config import BridgeSettings
 from vehicle_detection.core.bridge.outbox import COUNTS, Outbox
-from vehicle_detection.core.bridge.policy import Sighting
 from vehicle_detection.core.bridge.snapshot import encode_snapshot
 from vehicle_detection.core.counting.session import PeriodCounts
+from vehicle_detection.core.events.event import VehicleEvent
 from vehicle_detection.wire import Alert, CountRecord, utc_iso
 
 MB = 1024 * 1024
@@ -53,26 +53,29 @@ class AlertRecorder:
         self.count_records = 0  # periods of traffic counts written (this run)
         self._last_snapshot: Tuple[int, Optional[bytes]] = (-1, None)
 
-    def record(self, settings: BridgeSettings, sighting: Sighting, stamp_ns: int,
-               frame: Optional[np.ndarray], zone: Optional[str] = None) -> None:
+    def record(self, settings: BridgeSettings, event: VehicleEvent,
+               frame: Optional[np.ndarray]) -> None:
         """
-        Queue one alert with its frame's snapshot (``frame`` None: without one).
+        Queue one event as an alert with its frame's snapshot (``frame`` None: without one).
 
-        With ``zone``, the alert reports a vehicle stopped in that zone.
+        The event's kind and places (zone, line, direction) go as they are;
+        ``event.frame`` is the frame's stamp in nanoseconds (alerts of one
+        frame share its snapshot).
 
         Raises ValueError when the alert breaks the wire contract and OSError
         when the outbox cannot be written; nothing is queued then.
         """
         height, width = frame.shape[:2] if frame is not None else (0, 0)
-        jpeg = self._encode(settings, stamp_ns, frame) if frame is not None else None
-        moment = datetime.fromtimestamp(stamp_ns / 1e9, timezone.utc)
+        jpeg = self._encode(settings, event.frame, frame) if frame is not None else None
+        moment = datetime.fromtimestamp(event.stamp, timezone.utc)
+        sighting = event.sighting
         # The digest lets the server link this alert to the same picture sent with an
         # earlier alert of this frame: the bytes go over the link once.
         alert = Alert(str(uuid.uuid4()), settings.device_id, settings.camera_id,
                       utc_iso(moment), sighting.track_id, sighting.class_name,
                       sighting.confidence, sighting.bbox, max(width, 1), max(height, 1),
                       hashlib.sha256(jpeg).hexdigest() if jpeg is not None else None,
-                      'vehicle' if zone is None else 'stopped_vehicle', zone)
+                      event.kind, **event.places, replay=settings.replay)
         self.outbox.enqueue(alert.to_json(), jpeg)
         self.recorded += 1
 
@@ -80,7 +83,7 @@ class AlertRecorder:
         """Queue one period's traffic counts (ValueError, OSError: nothing is queued)."""
         start = datetime.fromtimestamp(period.start, timezone.utc)
         record = CountRecord(str(uuid.uuid4()), settings.device_id, settings.camera_id,
-                             utc_iso(start), period.period_s, period.rows())
+                             utc_iso(start), period.period_s, period.rows(), settings.replay)
         self.outbox.enqueue(record.to_json(), None, COUNTS)
         self.count_records += 1
 

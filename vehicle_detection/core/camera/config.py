@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
+from vehicle_detection.core.camera.pacing import PACES
 from vehicle_detection.core.camera.sources import parse_source
 from vehicle_detection.core.params import setting, specs_of, validate_values
 
@@ -52,9 +53,15 @@ class CameraConfig:
     source: str = setting('0', 'Camera source: device index or /dev/videoN, video file, folder '
                           'of images (natural order), rtsp:// or http(s):// URL, or a GStreamer '
                           'pipeline.', check=_check_source)
-    fps: float = setting(10.0, 'Publishing rate cap in frames per second; 0 publishes every '
-                         'frame (recorded sources then play as fast as they decode).',
-                         minimum=0.0, maximum=240.0)
+    fps: float = setting(10.0, 'Publishing rate cap in frames per second: a live source drops '
+                         'the frames over it, a video file plays in real time and skips them '
+                         '(see pace); 0: no cap.', minimum=0.0, maximum=240.0)
+    pace: str = setting('realtime', 'How a video file plays: realtime keeps its own clock like '
+                        "a live camera (the fps cap skips frames; stamps follow the file's "
+                        'timeline); every_frame publishes each frame, one per 1/fps (slower '
+                        "than real time when fps is below the file's rate; as fast as they "
+                        'decode with fps 0). Folders of images play one image per 1/fps.',
+                        choices=PACES)
     width: int = setting(0, 'Resize frames to this width in pixels; 0 keeps the source width (or '
                          'the aspect ratio when only height is set).', minimum=0, maximum=8192)
     height: int = setting(0, 'Resize frames to this height in pixels; 0 keeps the source height '

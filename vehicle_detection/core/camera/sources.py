@@ -110,6 +110,10 @@ class FrameSource(ABC):
     """An open source of BGR frames."""
 
     live: bool = False
+    #: seconds of the frame read last on the recording's own timeline (its number
+    #: over the rate the file declares, loops included); None where there is no
+    #: such timeline (live sources, image folders, files that declare no rate)
+    position: Optional[float] = None
 
     @abstractmethod
     def read(self) -> Optional[np.ndarray]:
@@ -203,6 +207,8 @@ class VideoCaptureSource(FrameSource):
         self._signature = signature
         self._history = history
         self._frames = 0
+        self._looped = 0  # frames of the loops played before this one
+        self._rate = 0.0 if live else self.frame_rate
 
     @property
     def frame_rate(self) -> float:
@@ -215,6 +221,8 @@ class VideoCaptureSource(FrameSource):
         ok, frame = self._capture.read()
         if ok and frame is not None:
             self._frames += 1
+            if self._rate:
+                self.position = (self._looped + self._frames - 1) / self._rate
             return frame
         if self.live:
             raise SourceError(f'{self._name}: no frame from the stream')
@@ -222,6 +230,7 @@ class VideoCaptureSource(FrameSource):
             raise SourceError(f'{self._name}: no decodable frame in the file')
         if self._loop:
             self._capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
+            self._looped += self._frames
             self._frames = 0
             return self.read()
         if self._signature is not None:

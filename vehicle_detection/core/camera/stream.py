@@ -17,7 +17,8 @@ A self-healing camera stream: pacing, resize, stall detection, reconnect.
 
 :class:`CameraStream` owns two kinds of thread. A *reader* per open source
 generation calls the (possibly blocking) ``read`` and hands frames over; the
-*supervisor* paces and resizes them, calls ``on_frame``, and when the reader
+*supervisor* paces (a video file in real time on its own timeline, see
+``pacing.py``) and resizes them, calls ``on_frame``, and when the reader
 fails, the source ends or no frame arrives within ``stall_timeout``, abandons
 that generation and reopens the source with capped exponential backoff. A
 reader stuck inside a blocking read is left to finish on its own; it never
@@ -39,10 +40,12 @@ import numpy as np
 
 from vehicle_detection.core.backoff import Backoff
 from vehicle_detection.core.camera.config import CameraConfig
+from vehicle_detection.core.camera.pacing import RecordingTimeline
 from vehicle_detection.core.camera.sources import (
     FrameSource, open_source, parse_source, SourceError, SourceHistory, SourceSpec)
 
 Opener = Callable[[SourceSpec, bool, SourceHistory], FrameSource]
+Captured = Tuple[np.ndarray, int, Optional[float]]  # image, capture time, position in a file
 LogSink = Callable[[str, str], None]  # (level: 'info' | 'warn' | 'error', message)
 
 
@@ -88,8 +91,7 @@ class _Generation:
     def __init__(self, source: FrameSource, clock_ns: Callable[[], int]) -> None:
         self.source = source
         self.abandoned = threading.Event()
-        self.slot: 'queue.Queue[Union[Tuple[np.ndarray, int], object, SourceError]]' = (
-            queue.Queue(maxsize=1))
+        self.slot: 'queue.Queue[Union[Captured, object, SourceError]]' = queue.Queue(maxsize=1)
         self._clock_ns = clock_ns
         self.thread = threading.Thread(target=self._read_loop, daemon=True,
                                        name='camera-reader')
@@ -109,7 +111,7 @@ class _Generation:
                 if image is None:
                     self._hand_over(_END)
                     return
-                self._hand_over((image, self._clock_ns()))
+                self._hand_over((image, self._clock_ns(), self.source.position))
         finally:
             self.source.close()
 
@@ -253,6 +255,7 @@ class CameraStream:
               ) -> Tuple[StreamState, str]:
         """Deliver frames of one generation until it ends, fails or stalls."""
         next_due = 0.0
+        timeline = RecordingTimeline(self._clock_ns)
         try:
             while not self._stop.is_set() and not self._restart.is_set():
                 with self._lock:
@@ -266,9 +269,18 @@ class CameraStream:
                     return StreamState.ENDED, 'end of source'
                 if isinstance(item, SourceError):
                     return StreamState.RECONNECTING, str(item)
-                image, stamp_ns = cast(Tuple[np.ndarray, int], item)
+                image, stamp_ns, position = cast(Captured, item)
                 backoff.reset()
                 self._set_state(StreamState.STREAMING)
+                if position is not None and config.pace == 'realtime':
+                    # A video file: real time on its own timeline, the cap skips frames.
+                    placed = timeline.place(position, config.fps)
+                    if placed is None:
+                        continue
+                    if placed[0] > 0 and self._restart.wait(placed[0]):
+                        break
+                    self._deliver(resize(image, config.width, config.height), placed[1])
+                    continue
                 period = 1.0 / config.fps if config.fps > 0 else 0.0
                 now = time.monotonic()
                 if period and now < next_due - _PACING_SLACK:

@@ -21,58 +21,38 @@ parameter, in ``config.yaml`` and after ``vehicle-detection detect --lines``)::
     counting_lines: "stop_bar 0,0.62 1,0.62 towards/away; ramp 410,300 600,300"
     counting_zones: "shoulder 0.8,0.5 1,0.5 1,1 0.8,1 dwell=30"
 
-A line is ``NAME X1,Y1 X2,Y2 [FIRST/SECOND]``: a vehicle crossing to the
-right-hand side of the line as drawn from the first point to the second (on
-the picture) is counted as FIRST, one crossing to its left as SECOND. A
-zone is ``NAME X,Y X,Y X,Y [...] [dwell=SECONDS]``. When every coordinate of
-an entry lies in [0, 1] they are fractions of the image width and height
-(the entry then fits any resolution); otherwise pixels.
+A line is ``NAME X1,Y1 X2,Y2 [FIRST/SECOND] [oneway=FIRST|SECOND]``: a
+vehicle crossing to the right-hand side of the line as drawn from the first
+point to the second (on the picture) is counted as FIRST, one crossing to its
+left as SECOND; ``oneway=`` names the only direction traffic may take across
+it (a line over one carriageway), and a vehicle crossing the other way raises
+a ``wrong_way`` alert. A zone is ``NAME X,Y X,Y X,Y [...] [dwell=SECONDS]``.
+When every coordinate of an entry lies in [0, 1] they are fractions of the
+image width and height (the entry then fits any resolution); otherwise pixels.
+An entry that mixes both (``0,0.5 1.2,0.5``) is refused: it is a typo, not a
+1.2-pixel line. An entry in pixels can lie outside the image;
+:meth:`Geometry.outside_image` says so once the image size is known.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 import math
 import re
 from typing import Callable, List, Optional, Tuple
 
-from vehicle_detection.core.counting.lines import CountingLine, Point, Zone
-from vehicle_detection.wire import is_valid_name
+from vehicle_detection.core.events.geometry import CountingLine, Geometry, Zone
+from vehicle_detection.core.events.vehicles import Point
+from vehicle_detection.wire import is_valid_name, MAX_COUNT_LINES
 
-LINE_SYNTAX = 'NAME X1,Y1 X2,Y2 [FIRST/SECOND]'
+LINE_SYNTAX = 'NAME X1,Y1 X2,Y2 [FIRST/SECOND] [oneway=FIRST|SECOND]'
+ONEWAY = 'oneway='
 ZONE_SYNTAX = 'NAME X,Y X,Y X,Y [...] [dwell=SECONDS]'
 MAX_DWELL_S = 86400.0
-MAX_ENTRIES = 32  # lines, and zones: each is checked for every tracked vehicle of every frame
+# Lines (the wire contract's limit, which the server also keeps per device), and zones: each
+# is checked for every tracked vehicle of every frame.
+MAX_ENTRIES = MAX_COUNT_LINES
 MAX_POINTS = 64  # of one zone
 _POINT = re.compile(r'^([0-9.eE+-]+),([0-9.eE+-]+)$')
-
-
-@dataclass(frozen=True)
-class Geometry:
-    """Lines and zones as written: in pixels, or in fractions of the image (``fractions``)."""
-
-    lines: Tuple[Tuple[CountingLine, bool], ...] = ()
-    zones: Tuple[Tuple[Zone, bool], ...] = ()
-
-    def __bool__(self) -> bool:
-        """Tell whether there is anything to count."""
-        return bool(self.lines or self.zones)
-
-    @property
-    def needs_size(self) -> bool:
-        """Tell whether an entry is in fractions of the image (it needs the image's size)."""
-        return any(fractions for _, fractions in (*self.lines, *self.zones))
-
-    def in_pixels(self, width: int, height: int) -> Tuple[List[CountingLine], List[Zone]]:
-        """Return the lines and zones in pixels of a ``width`` x ``height`` image."""
-        def scale(point: Point, fractions: bool) -> Point:
-            return (point[0] * width, point[1] * height) if fractions else point
-
-        lines = [CountingLine(line.name, scale(line.a, f), scale(line.b, f), line.directions)
-                 for line, f in self.lines]
-        zones = [Zone(zone.name, tuple(scale(p, f) for p in zone.polygon), zone.dwell_limit_s)
-                 for zone, f in self.zones]
-        return lines, zones
 
 
 def parse_geometry(lines: str, zones: str) -> Geometry:
@@ -119,6 +99,11 @@ def _entries(text: str) -> List[List[str]]:
 def _parse_line(words: List[str]) -> Tuple[CountingLine, bool]:
     entry = ' '.join(words)
     name, rest = _name(words, entry, LINE_SYNTAX)
+    marks = [word[len(ONEWAY):] for word in rest if word.startswith(ONEWAY)]
+    if len(marks) > 1:
+        raise ValueError(f'line {entry!r}: one oneway= at most')
+    rest = [word for word in rest if not word.startswith(ONEWAY)]
+    oneway = marks[0] if marks else None
     directions = ('right', 'left')
     if rest and '/' in rest[-1]:
         first, _, second = rest.pop().partition('/')
@@ -126,12 +111,16 @@ def _parse_line(words: List[str]) -> Tuple[CountingLine, bool]:
             raise ValueError(f'line {entry!r}: directions must be two different names '
                              'like towards/away (letters, digits, "_", "." or "-")')
         directions = (first, second)
+    if oneway is not None and oneway not in directions:
+        raise ValueError(f'line {entry!r}: oneway={oneway} must name one of its directions, '
+                         f'{directions[0]} or {directions[1]}')
     points = [_point(word, entry) for word in rest]
     if len(points) != 2:
         raise ValueError(f'line {entry!r}: expected {LINE_SYNTAX}')
     if points[0] == points[1]:
         raise ValueError(f'line {entry!r}: its two points are the same')
-    return CountingLine(name, points[0], points[1], directions), _fractions(points)
+    return CountingLine(name, points[0], points[1], directions, oneway), _fractions(
+        points, 'line', entry)
 
 
 def _parse_zone(words: List[str]) -> Tuple[Zone, bool]:
@@ -151,7 +140,7 @@ def _parse_zone(words: List[str]) -> Tuple[Zone, bool]:
     area = sum(x1 * y2 - x2 * y1 for (x1, y1), (x2, y2) in zip(points, points[1:] + points[:1]))
     if abs(area) < 1e-9:
         raise ValueError(f'zone {entry!r}: its points enclose no area')
-    return Zone(name, tuple(points), dwell), _fractions(points)
+    return Zone(name, tuple(points), dwell), _fractions(points, 'zone', entry)
 
 
 def _name(words: List[str], entry: str, syntax: str) -> Tuple[str, List[str]]:
@@ -172,5 +161,15 @@ def _point(word: str, entry: str) -> Point:
     return point
 
 
-def _fractions(points: List[Point]) -> bool:
-    return all(v <= 1.0 for point in points for v in point)
+def _fractions(points: List[Point], kind: str, entry: str) -> bool:
+    """Tell whether the points are fractions of the image; refuse a mix with pixels."""
+    values = [v for point in points for v in point]
+    if all(v <= 1.0 for v in values):
+        return True
+    # Pixels may be 0 or 1, but a pixel entry has no coordinate strictly between them.
+    between = [v for v in values if 0.0 < v < 1.0]
+    if between:
+        raise ValueError(f'{kind} {entry!r}: mixes fractions of the image ({between[0]:g}) and '
+                         f'pixels ({max(values):g}): write every coordinate in [0, 1] '
+                         '(fractions) or every one in pixels')
+    return False

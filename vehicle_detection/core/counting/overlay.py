@@ -53,6 +53,9 @@ def draw_counts(canvas: np.ndarray, status: Dict[str, Any]) -> np.ndarray:
             continue
         name = str(line.get('name', ''))
         cv2.line(canvas, a, b, LINE_COLOUR, 2, cv2.LINE_AA)
+        oneway = line.get('oneway')
+        if oneway in directions:  # an arrow the way traffic may cross
+            _arrow(canvas, a, b, 1 if oneway == directions[0] else -1)
         labels = [f'{d}: {totals.get((name, str(d)), 0)}' for d in directions]
         _label(canvas, f'{name}  ' + '  '.join(labels), (min(a[0], b[0]) + 4,
                                                          max(14, min(a[1], b[1]) - 6)))
@@ -93,6 +96,19 @@ def _point(value: Any) -> Optional[Tuple[int, int]]:
     if not (-1e5 <= x <= 1e5 and -1e5 <= y <= 1e5):
         return None
     return round(x), round(y)
+
+
+def _arrow(canvas: np.ndarray, a: Tuple[int, int], b: Tuple[int, int], side: int) -> None:
+    """Draw an arrow across the middle of line a-b to its right (1) or left (-1) side."""
+    dx, dy = b[0] - a[0], b[1] - a[1]
+    length = math.hypot(dx, dy)
+    if length < 1:
+        return
+    reach = min(30.0, length / 3) * side / length
+    middle = ((a[0] + b[0]) // 2, (a[1] + b[1]) // 2)
+    tip = (round(middle[0] - dy * reach), round(middle[1] + dx * reach))
+    tail = (round(middle[0] + dy * reach), round(middle[1] - dx * reach))
+    cv2.arrowedLine(canvas, tail, tip, LINE_COLOUR, 2, cv2.LINE_AA, tipLength=0.35)
 
 
 def _label(canvas: np.ndarray, text: str, origin: Tuple[int, int]) -> None:

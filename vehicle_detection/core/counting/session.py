@@ -13,11 +13,12 @@
 # limitations under the License.
 
 """
-One camera's traffic counting: geometry, crossings, dwell events and periods.
+One camera's traffic counting: geometry, crossings and periods.
 
-The lines and zones are put in pixels on the first frame (fractions need the
-image size). Crossings are summed per line, direction and class into periods
-of ``period_s`` aligned to the clock (a 1-minute period starts on the
+The lines are put in pixels on the first frame (fractions need the image
+size); who crossed which line which way is :class:`LineCrossings`' rule.
+Crossings are summed per line, direction and class into periods of
+``period_s`` aligned to the clock (a 1-minute period starts on the
 minute), by the frames' own stamps, so a replayed recording is counted in its
 own time. A period closes when the first frame of a later one arrives (or at
 :meth:`CountingSession.flush`); a period in which frames were seen is closed
@@ -31,9 +32,8 @@ from dataclasses import dataclass
 import math
 from typing import Any, Counter, Dict, List, Optional, Sequence, Tuple
 
-from vehicle_detection.core.counting.config import Geometry
-from vehicle_detection.core.counting.lines import Box, Crossing, Dwell, TrafficCounter
-from vehicle_detection.core.detection.detections import Detections
+from vehicle_detection.core.events.geometry import Crossing, Geometry, LineCrossings
+from vehicle_detection.core.events.vehicles import Sighting
 
 CountKey = Tuple[str, str, str]  # line, direction, class
 
@@ -53,10 +53,9 @@ class PeriodCounts:
 
 @dataclass(frozen=True)
 class FrameCounts:
-    """What one frame added: crossings, dwell events and the periods it closed."""
+    """What one frame added: crossings and the periods it closed."""
 
     crossings: List[Crossing]
-    dwells: List[Dwell]
     closed: List[PeriodCounts]
 
 
@@ -67,31 +66,29 @@ class CountingSession:
         self.geometry = geometry
         self.period_s = period_s
         self.totals: Counter[CountKey] = collections.Counter()  # since the session started
-        self._counter: Optional[TrafficCounter] = None
+        self._counter: Optional[LineCrossings] = None
         self._size: Tuple[int, int] = (0, 0)
         self._period: Optional[int] = None  # index of the open period
         self._open: Counter[CountKey] = collections.Counter()
 
-    def update(self, tracked: Sequence[Tuple[int, str, Box]], stamp: float,
+    def update(self, sightings: Sequence[Sighting], stamp: float,
                size: Tuple[int, int]) -> FrameCounts:
-        """Feed one frame (track id, class, box of each vehicle; its stamp and image size)."""
-        if not self.geometry:
-            return FrameCounts([], [], [])
+        """Feed one frame: its tracked vehicles, its stamp and image size."""
+        if not self.geometry.lines:
+            return FrameCounts([], [])
         if self._counter is None or size != self._size:
-            lines, zones = self.geometry.in_pixels(*size)
-            self._counter, self._size = TrafficCounter(lines, zones), size
+            self._counter, self._size = LineCrossings(self.geometry.in_pixels(*size)[0]), size
         closed = []
         period = math.floor(stamp / self.period_s)
         if self._period is not None and period != self._period:
             closed = self.flush()
-        if self.geometry.lines:
-            self._period = period
-        crossings, dwells = self._counter.update(tracked, stamp)
+        self._period = period
+        crossings = self._counter.update(sightings, stamp)
         for crossing in crossings:
             key = (crossing.line, crossing.direction, crossing.class_name)
             self._open[key] += 1
             self.totals[key] += 1
-        return FrameCounts(crossings, dwells, closed)
+        return FrameCounts(crossings, closed)
 
     def flush(self) -> List[PeriodCounts]:
         """Close the open period (at a stop, or a change of lines); [] when none is open."""
@@ -116,15 +113,22 @@ class CountingSession:
             'period_s': self.period_s,
             'period': _rows(self._open), 'total': _rows(self.totals),
             'lines': [{'name': line.name, 'a': list(line.a), 'b': list(line.b),
-                       'directions': list(line.directions)} for line in lines],
+                       'directions': list(line.directions), 'oneway': line.oneway}
+                      for line in lines],
             'zones': [{'name': zone.name, 'polygon': [list(p) for p in zone.polygon],
                        'dwell_s': zone.dwell_limit_s} for zone in zones]}
 
 
-def tracked_vehicles(detections: Detections) -> List[Tuple[int, str, Box]]:
-    """Return (track id, class, box) of each detection: what :meth:`update` takes."""
-    return [(int(t), n, (b[0], b[1], b[2], b[3])) for t, n, b in zip(
-        detections.track_ids.tolist(), detections.class_names, detections.boxes.tolist())]
+def counts_table(counting: CountingSession) -> str:
+    """Return the totals per line, direction and class as an aligned text table."""
+    rows = [('line', 'direction', 'class', 'count')] + [
+        (line, direction, name, str(count))
+        for (line, direction, name), count in sorted(counting.totals.items())]
+    rows += [(line, direction, 'all', str(count))
+             for (line, direction), count in sorted(counting.direction_totals().items())]
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    return ''.join('  '.join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() + '\n'
+                   for row in rows)
 
 
 def _rows(counts: Counter[CountKey]) -> List[Dict[str, Any]]:

@@ -22,6 +22,8 @@ from typing import List, Mapping, Optional, Sequence
 
 import numpy as np
 
+from vehicle_detection.core.detection.backends.base import ModelLoadError
+
 COCO80 = (
     'person', 'bicycle', 'car', 'motorcycle', 'airplane', 'bus', 'train', 'truck', 'boat',
     'traffic light', 'fire hydrant', 'stop sign', 'parking meter', 'bench', 'bird', 'cat',
@@ -37,7 +39,7 @@ COCO80 = (
 VEHICLE_CLASSES = ('car', 'truck', 'bus', 'motorcycle', 'bicycle')
 
 
-class LabelsError(ValueError):
+class LabelsError(ModelLoadError, ValueError):
     """Class names cannot be determined; the message says what to provide."""
 
 

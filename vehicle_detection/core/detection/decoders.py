@@ -40,12 +40,14 @@ from typing import Any, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
+from vehicle_detection.core.detection.backends.base import ModelLoadError
+
 LAYOUTS = ('yolox', 'yolov5', 'yolov8', 'end2end')
 NESTED_CONTAINMENT = 0.85  # share of a box inside a larger one that makes it a part-box
 STRIDES = (8, 16, 32)
 
 
-class LayoutError(ValueError):
+class LayoutError(ModelLoadError, ValueError):
     """The model's outputs match no supported layout; the message shows the shapes."""
 
 

@@ -21,6 +21,8 @@ from typing import List
 
 import numpy as np
 
+from vehicle_detection.core.events.vehicles import Sighting
+
 
 @dataclass
 class Detections:
@@ -52,3 +54,9 @@ class Detections:
                  'bbox': [round(float(v), 1) for v in box], 'track_id': int(tid)}
                 for box, score, cid, name, tid in zip(self.boxes, self.scores, self.class_ids,
                                                       self.class_names, self.track_ids)]
+
+    def sightings(self) -> List[Sighting]:
+        """Return one :class:`Sighting` per detection (what the event rules take)."""
+        return [Sighting(int(tid), name, float(score), (box[0], box[1], box[2], box[3]))
+                for box, score, name, tid in zip(self.boxes.tolist(), self.scores.tolist(),
+                                                 self.class_names, self.track_ids.tolist())]

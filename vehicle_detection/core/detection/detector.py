@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 import threading
 import time
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Tuple
 
 import numpy as np
 
@@ -28,8 +28,12 @@ from vehicle_detection.core.detection.backends.factory import BackendSettings, c
 from vehicle_detection.core.detection.classes import class_mask, resolve_names
 from vehicle_detection.core.detection.decoders import decode, detect_layout, LayoutError, LAYOUTS
 from vehicle_detection.core.detection.detections import Detections
+from vehicle_detection.core.detection.node_config import DetectorSettings
 from vehicle_detection.core.detection.preprocess import InputFormat, Letterbox, letterbox
 from vehicle_detection.core.detection.tracker import ByteTracker
+from vehicle_detection.core.params import slice_of
+
+__all__ = ['Detector', 'DetectorSettings', 'Timing']
 
 # YOLOX wants BGR 0..255 at the top left; Ultralytics-style models RGB 0..1, centred.
 INPUT_FORMATS = {
@@ -50,25 +54,6 @@ def input_format(layout: str, dtype: np.dtype) -> InputFormat:
     family = INPUT_FORMATS[layout]
     return replace(family, dtype=np.dtype(dtype),
                    scale=1.0 if np.dtype(dtype) == np.uint8 else family.scale)
-
-
-@dataclass(frozen=True)
-class DetectorSettings:
-    """Everything the detector core is configured with."""
-
-    model_path: str
-    backend: str = 'auto'
-    model_type: str = 'auto'
-    precision: str = 'fp16'
-    engine_cache_dir: str = '~/.cache/vehicle_detection/engines'
-    calibration_images: str = ''
-    labels_file: str = ''
-    classes: Sequence[str] = ('car', 'truck', 'bus', 'motorcycle', 'bicycle')
-    confidence_threshold: float = 0.35
-    nms_iou_threshold: float = 0.45
-    class_agnostic_nms: bool = True
-    tracking: bool = True
-    threads: int = 0
 
 
 @dataclass(frozen=True)
@@ -108,9 +93,7 @@ class Detector:
         self.warnings: List[str] = []
         if backend is None:
             # DetectorSettings holds every BackendSettings field under the same name.
-            backend_settings = BackendSettings(**{
-                name: getattr(settings, name) for name in BackendSettings.__dataclass_fields__})
-            backend, self.warnings = create_backend(backend_settings,
+            backend, self.warnings = create_backend(slice_of(BackendSettings, settings),
                                                     preprocess=self._calibration_tensor)
         self.backend = backend
         self.input_hw = backend.input_hw

@@ -12,18 +12,17 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""The detector node's parameters and the detector settings built from them."""
+"""The detector node's parameters, and the detector's settings: a slice of them."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, List, Mapping, Optional
+from typing import Any, List, Mapping, Optional, Sequence
 
 from vehicle_detection.core.detection.backends.engine_cache import PRECISIONS
 from vehicle_detection.core.detection.backends.factory import BACKENDS
 from vehicle_detection.core.detection.classes import VEHICLE_CLASSES
 from vehicle_detection.core.detection.decoders import LAYOUTS
-from vehicle_detection.core.detection.detector import DetectorSettings
 from vehicle_detection.core.params import from_spec, IMAGE_RELIABILITY, setting, specs_of
 
 # Changing one of these reloads the model (in the worker thread, never the executor).
@@ -41,8 +40,8 @@ class DetectorNodeSettings:
     """The detector node's parameters, typed: one field per parameter."""
 
     model_path: str = setting('', 'ONNX detector model (YOLOX, YOLOv5, YOLOv8/11 or end-to-end '
-                              'with NMS inside). Empty: the node waits and reports it on '
-                              '/diagnostics.')
+                              'with NMS inside). Empty or missing: activation fails, the node '
+                              'stays inactive and says why on /diagnostics.')
     backend: str = setting('auto', 'Inference backend; auto uses TensorRT when it imports and a '
                            'GPU is present, else ONNX Runtime.',
                            choices=BACKENDS)
@@ -79,6 +78,26 @@ class DetectorNodeSettings:
 
 
 DETECTOR_PARAMS = specs_of(DetectorNodeSettings)
+_NODE = DetectorNodeSettings()  # the defaults of the settings below are the node's
+
+
+@dataclass(frozen=True)
+class DetectorSettings:
+    """Everything the detector core is configured with: the node's parameters that shape it."""
+
+    model_path: str
+    backend: str = _NODE.backend
+    model_type: str = _NODE.model_type
+    precision: str = _NODE.precision
+    engine_cache_dir: str = _NODE.engine_cache_dir
+    calibration_images: str = _NODE.calibration_images
+    labels_file: str = _NODE.labels_file
+    classes: Sequence[str] = tuple(_NODE.classes)
+    confidence_threshold: float = _NODE.confidence_threshold
+    nms_iou_threshold: float = _NODE.nms_iou_threshold
+    class_agnostic_nms: bool = _NODE.class_agnostic_nms
+    tracking: bool = _NODE.tracking
+    threads: int = _NODE.threads
 
 
 def detector_settings(values: Mapping[str, Any]) -> DetectorSettings:

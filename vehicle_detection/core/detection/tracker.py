@@ -29,12 +29,15 @@ filter (:mod:`box_filter`), then detections are matched in three passes:
    occlusion, and keeps a small, fast vehicle whose boxes no longer overlap
    from one frame to the next (10 fps).
 
-Unmatched tracks wait ``max_lost`` reference frames (1 s; or until their
-prediction leaves the picture) before they are dropped; unmatched high-score detections start
-new tracks. Association is class-agnostic and each track's class is decided
-by a vote weighted by score, so a truck scored "bus" for a few frames keeps
-its id and stays a truck. A side of a box that lies on the image edge is not
-used to correct the filter (the vehicle is cut there, see :mod:`box_filter`).
+Unmatched tracks wait ``max_lost_s`` seconds (``reid.LOST_WAIT_S``, 2 s; or
+until their prediction leaves the picture) before they are dropped; unmatched
+high-score detections start new tracks, unless they are a part of a vehicle
+already tracked (:mod:`rigs`: a cab and its lorry are one vehicle, one id).
+Association is class-agnostic and each track's class is decided by a vote
+weighted by score and box size, so a truck scored "bus" for a few frames
+(or while small, far away) keeps its id and stays a truck. A side of a box
+that lies on the image edge is not used to correct the filter (the vehicle
+is cut there, see :mod:`box_filter`).
 """
 
 from __future__ import annotations
@@ -44,8 +47,10 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
+from vehicle_detection.core.detection import rigs
 from vehicle_detection.core.detection.box_filter import BoxFilter, REFERENCE_FPS
 from vehicle_detection.core.detection.detections import Detections
+from vehicle_detection.core.events.reid import LOST_WAIT_S
 
 EDGE_MARGIN = 2.0  # pixels: a side this close to the image edge counts as cut
 MAX_GATE = 1.5  # box diagonals: how far off its path a re-found vehicle may be
@@ -112,26 +117,33 @@ def path_affinity(dets: np.ndarray, tracks: np.ndarray, last_seen: np.ndarray,
     return np.where(similar, 1.0 - distance / gates[None], 0.0).astype(np.float32)
 
 
-@dataclass
+@dataclass(eq=False)  # identity: tracks are told apart by who they are, not by value
 class Track:
-    """One tracked vehicle."""
+    """One tracked vehicle, or a part of one (:mod:`rigs`)."""
 
-    track_id: int
+    track_id: int  # 0 while not published (held back, or a part of another track's vehicle)
     motion: BoxFilter
     last_box: np.ndarray = field(default_factory=lambda: np.zeros(4, np.float32))
     lost: int = 0  # frames missed in a row
     unseen: float = 0.0  # time since last seen, in reference frames
     votes: Dict[Tuple[int, str], float] = field(default_factory=dict)
+    host: Optional['Track'] = None  # the vehicle this track is held back for, or a part of
+    part: bool = False
+    nested_s: float = 0.0  # seconds nested with its host
+    apart_s: float = 0.0  # seconds apart from its host
 
     @property
     def box(self) -> np.ndarray:
         """Return the filtered (or, while lost, predicted) box."""
         return self.motion.box
 
-    def vote(self, class_id: int, class_name: str, score: float) -> Tuple[int, str]:
-        """Add one detection's class to the vote and return the winning class."""
+    def vote(self, class_id: int, class_name: str, weight: float) -> None:
+        """Add one detection's class to the vote, with its weight (score times size)."""
         key = (class_id, class_name)
-        self.votes[key] = self.votes.get(key, 0.0) + score
+        self.votes[key] = self.votes.get(key, 0.0) + weight
+
+    def voted(self) -> Tuple[int, str]:
+        """Return the class (id, name) the track's detections voted for."""
         return max(self.votes.items(), key=lambda item: item[1])[0]
 
 
@@ -140,14 +152,14 @@ class ByteTracker:
 
     def __init__(self, high_threshold: float = 0.5, low_threshold: float = 0.1,
                  match_iou: float = 0.2, low_match_iou: float = 0.4,
-                 new_track_threshold: float = 0.5, max_lost: int = 60,
+                 new_track_threshold: float = 0.5, max_lost_s: float = LOST_WAIT_S,
                  refind_gate: float = 0.8) -> None:
         self.high_threshold = high_threshold
         self.low_threshold = low_threshold
         self.match_iou = match_iou
         self.low_match_iou = low_match_iou
         self.new_track_threshold = new_track_threshold
-        self.max_lost = max_lost
+        self.max_lost_s = max_lost_s
         self.refind_gate = refind_gate  # least centre gate, in box diagonals
         self.tracks: List[Track] = []
         self._next_id = 1
@@ -168,9 +180,10 @@ class ByteTracker:
         for track in self.tracks:
             track.motion.predict(steps)
             track.unseen += steps
-        # Expired: missed for longer than max_lost. A track seen in the last frame is
+        # Expired: missed for longer than max_lost_s. A track seen in the last frame is
         # never dropped by a gap in the frames themselves (a stalled camera or detector).
-        self.tracks = [t for t in self.tracks if t.lost == 0 or t.unseen <= self.max_lost]
+        self.tracks = [t for t in self.tracks
+                       if t.lost == 0 or t.unseen <= self.max_lost_s * REFERENCE_FPS]
         predicted = np.array([t.box for t in self.tracks], np.float32).reshape(-1, 4)
         if image_size is not None:  # a vehicle leaving the picture is matched by its visible part
             predicted = _clip(predicted, image_size)
@@ -201,29 +214,39 @@ class ByteTracker:
         affinity *= self._same_way(boxes[rest], free)
         match(rest, free, affinity, 1e-6)
 
-        ids = np.full(len(detections), -1, np.int64)
-        class_ids, names = detections.class_ids.copy(), list(detections.class_names)
-        matched = set()
+        owners: Dict[int, Track] = {}  # detection index -> its track
         for index in np.flatnonzero(assigned >= 0):
             track = self.tracks[assigned[index]]
             self._correct(track, boxes[index], image_size)
-            class_ids[index], names[index] = track.vote(
-                int(class_ids[index]), names[index], float(scores[index]))
-            ids[index] = track.track_id
-            matched.add(assigned[index])
-        for t, track in enumerate(self.tracks):
-            if t not in matched:
+            track.vote(int(detections.class_ids[index]), detections.class_names[index],
+                       _weight(boxes[index], scores[index]))
+            owners[int(index)] = track
+        matched = set(owners.values())
+        for track in self.tracks:
+            if track not in matched:
                 track.lost += 1
         self.tracks = [t for t in self.tracks
                        if not (t.lost and _outside(t.box, image_size))]
-        for index in high[assigned[high] < 0]:
-            if scores[index] >= self.new_track_threshold:
-                track = Track(self._next_id, BoxFilter(boxes[index].astype(np.float64)),
-                              boxes[index].astype(np.float32))
-                track.vote(int(class_ids[index]), names[index], float(scores[index]))
-                self.tracks.append(track)
-                ids[index] = self._next_id
-                self._next_id += 1
+        # Larger boxes first: of a rig's boxes found in one frame, the whole is published.
+        newborn = [i for i in high[assigned[high] < 0] if scores[i] >= self.new_track_threshold]
+        for index in sorted(newborn, key=lambda i: -_weight(boxes[i], 1.0)):
+            track = Track(0, BoxFilter(boxes[index].astype(np.float64)),
+                          boxes[index].astype(np.float32))
+            track.vote(int(detections.class_ids[index]), detections.class_names[index],
+                       _weight(boxes[index], scores[index]))
+            track.host = rigs.host_for(boxes[index], self.tracks)
+            if track.host is None:
+                track.track_id, self._next_id = self._next_id, self._next_id + 1
+            self.tracks.append(track)
+            owners[int(index)] = track
+        self._next_id = rigs.settle(self.tracks, steps / REFERENCE_FPS, self._next_id)
+        # One detection per vehicle: its largest box, its id, the class that box's track
+        # voted for.
+        ids = np.full(len(detections), -1, np.int64)
+        class_ids, names = detections.class_ids.copy(), list(detections.class_names)
+        for chosen, (vehicle, track) in rigs.report(owners, boxes, self.tracks).items():
+            ids[chosen] = vehicle.track_id
+            class_ids[chosen], names[chosen] = track.voted()
         return Detections(boxes, scores, class_ids, names, ids).select(ids >= 0)
 
     def reset(self) -> None:
@@ -313,3 +336,8 @@ def _outside(box: np.ndarray, image_size: Optional[ImageSize]) -> bool:
         return False
     width, height = image_size
     return bool(box[2] <= 0 or box[3] <= 0 or box[0] >= width or box[1] >= height)
+
+
+def _weight(box: np.ndarray, score: float) -> float:
+    """Return a detection's weight in its track's class vote: its score times its area."""
+    return float(score) * max(float(np.prod(box[2:] - box[:2])), 1.0)

@@ -25,13 +25,14 @@ expects an alert for: recall (vehicles alerted at least once), duplicates
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List, Mapping, Sequence
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from vehicle_detection.core.bridge.policy import AlertDecision, AlertPolicy, iou, Sighting
 from vehicle_detection.core.detection.detections import Detections
-from vehicle_detection.core.evaluation.scene import Truth
+from vehicle_detection.core.evaluation.scene import CLASS_OF, Truth
+from vehicle_detection.core.events.event import FrameInfo, Rule, VehicleEvent
+from vehicle_detection.core.events.vehicles import iou
 
 MATCH_IOU = 0.3
 
@@ -63,7 +64,7 @@ class AlertScore:
                 'no_vehicle_per_100': round(self.per_100(self.no_vehicle), 2)}
 
 
-def match_alert(alert: AlertDecision, frame_truth: Sequence[Truth]) -> int:
+def match_alert(alert: VehicleEvent, frame_truth: Sequence[Truth]) -> int:
     """Return the vehicle id an alert shows (-1: none)."""
     best, best_iou = -1, MATCH_IOU
     for truth in frame_truth:
@@ -73,7 +74,7 @@ def match_alert(alert: AlertDecision, frame_truth: Sequence[Truth]) -> int:
     return best
 
 
-def score_alerts(alerts: Sequence[AlertDecision], truth: Sequence[Sequence[Truth]],
+def score_alerts(alerts: Sequence[VehicleEvent], truth: Sequence[Sequence[Truth]],
                  expected: Mapping[int, str]) -> AlertScore:
     """
     Score alerts whose ``frame`` is a frame index of ``truth``.
@@ -85,7 +86,7 @@ def score_alerts(alerts: Sequence[AlertDecision], truth: Sequence[Sequence[Truth
     per_vehicle: Dict[int, int] = {}
     no_vehicle = 0
     for alert in alerts:
-        vehicle = match_alert(alert, truth[int(alert.frame)])  # type: ignore[call-overload]
+        vehicle = match_alert(alert, truth[alert.frame])
         if vehicle < 0:
             no_vehicle += 1
         else:
@@ -95,40 +96,45 @@ def score_alerts(alerts: Sequence[AlertDecision], truth: Sequence[Sequence[Truth
     return AlertScore(len(expected), alerted, duplicates, no_vehicle, len(alerts))
 
 
-def to_sightings(detections: Detections) -> List[Sighting]:
-    """Turn one frame's tracked detections into the alert policy's sightings."""
-    sightings = []
-    for box, score, name, track in zip(detections.boxes.tolist(), detections.scores.tolist(),
-                                       detections.class_names, detections.track_ids.tolist()):
-        x1, y1, x2, y2 = box
-        sightings.append(Sighting(track, name, score, (x1, y1, x2, y2)))
-    return sightings
-
-
-def run_policy(frames: Sequence[Detections], fps: float,
-               policy: AlertPolicy) -> List[AlertDecision]:
-    """Feed tracked detections, one list per frame, to ``policy``; frame keys are indices."""
-    alerts: List[AlertDecision] = []
+def run_policy(frames: Sequence[Detections], fps: float, rule: Rule,
+               size: Optional[Tuple[int, int]] = None) -> List[VehicleEvent]:
+    """Feed tracked detections, one list per frame, to ``rule``; frame keys are indices."""
+    events: List[VehicleEvent] = []
     for index, detections in enumerate(frames):
-        alerts.extend(policy.update(to_sightings(detections), index / fps, index))
-    return alerts + policy.flush()
+        events.extend(rule.update(detections.sightings(), FrameInfo(index / fps, index, size)))
+    return events + rule.flush()
 
 
 def truth_as_detections(frame_truth: Sequence[Truth], rng: np.random.Generator,
                         min_visible: float = 0.4, jitter: float = 0.04,
-                        min_size: float = 8.0) -> Detections:
+                        min_size: float = 8.0, part_rate: float = 0.7) -> Detections:
     """
     Return what a good detector would see: visible vehicles, boxes jittered.
 
     Each box side moves by ``jitter`` of the box size (normal); scores fall
-    with occlusion; boxes under ``min_size`` pixels are missed. For tracker
-    tests without rendering or a model.
+    with occlusion; boxes under ``min_size`` pixels are missed. A rig's parts
+    (its cab, its trailer, a car's front and rear) are found too, each in
+    ``part_rate`` of the frames, as a detector finds them beside the whole.
+    For tracker tests without rendering or a model.
     """
     seen = [t for t in frame_truth if t.visible >= min_visible
             and t.box[2] - t.box[0] >= min_size and t.box[3] - t.box[1] >= min_size]
     boxes = np.array([t.box for t in seen], np.float32).reshape(-1, 4)
     sizes = np.tile(boxes[:, 2:] - boxes[:, :2], 2)  # w, h, w, h: one per side
     boxes += (rng.normal(0, jitter, boxes.shape) * sizes).astype(np.float32)
-    scores = np.array([0.55 + 0.4 * t.visible for t in seen], np.float32)
-    return Detections(boxes, scores, np.full(len(seen), 2, np.int64), [t.kind for t in seen],
-                      np.full(len(seen), -1, np.int64))
+    scores = [0.55 + 0.4 * t.visible for t in seen]
+    names = [CLASS_OF[t.kind] for t in seen]
+    parts = [(name, box, 0.45 + 0.3 * t.visible) for t in seen if t.parts
+             for name, box in t.parts if box[2] - box[0] >= min_size
+             and box[3] - box[1] >= min_size]
+    if parts:  # only rigs draw more numbers: scenes without them stay as they were
+        found = rng.random(len(parts)) < part_rate
+        part_boxes = np.array([box for _, box, _ in parts], np.float32)[found]
+        part_sizes = np.tile(part_boxes[:, 2:] - part_boxes[:, :2], 2)
+        part_boxes += (rng.normal(0, jitter, part_boxes.shape) * part_sizes).astype(np.float32)
+        boxes = np.concatenate([boxes, part_boxes])
+        kept = [part for part, keep in zip(parts, found) if keep]
+        scores += [score for _, _, score in kept]
+        names += [name for name, _, _ in kept]
+    return Detections(boxes, np.array(scores, np.float32), np.full(len(names), 2, np.int64),
+                      names, np.full(len(names), -1, np.int64))

@@ -29,11 +29,10 @@ from __future__ import annotations
 import collections
 from typing import Counter, Dict, List, Sequence, Tuple
 
-from vehicle_detection.core.counting.config import Geometry
-from vehicle_detection.core.counting.lines import CountingLine, side_of
-from vehicle_detection.core.counting.session import CountingSession, tracked_vehicles
+from vehicle_detection.core.counting.session import CountingSession
 from vehicle_detection.core.detection.detections import Detections
 from vehicle_detection.core.evaluation.scene import Truth
+from vehicle_detection.core.events.geometry import CountingLine, Geometry, side_of
 
 LineDirection = Tuple[str, str]
 
@@ -63,6 +62,6 @@ def counted_crossings(tracked: Sequence[Detections], stamps: Sequence[float],
     session = CountingSession(geometry)
     counts: Counter[LineDirection] = collections.Counter()
     for detections, stamp in zip(tracked, stamps):
-        for crossing in session.update(tracked_vehicles(detections), stamp, size).crossings:
+        for crossing in session.update(detections.sightings(), stamp, size).crossings:
             counts[(crossing.line, crossing.direction)] += 1
     return counts

@@ -111,7 +111,7 @@ def render_frames(scene: Scene, sprites: Dict[str, List[np.ndarray]]) -> Iterato
         for truth in frame_truth:  # far first: near vehicles paint over
             vehicle = vehicles[truth.vehicle_id]
             # The whole box, also where the image edge cuts it (the truth's is clipped).
-            box = scene.camera.box(vehicle.lateral, truth.distance, vehicle.size)
+            box = vehicle.box(scene.camera, truth.distance)
             _paste(frame, sprite_of[truth.vehicle_id], box)
         # A little sensor noise, as a camera has.
         noise = rng.integers(-4, 5, frame.shape, dtype=np.int16)

@@ -32,11 +32,13 @@ import cv2
 import numpy as np
 
 from vehicle_detection.core.bridge.config import BridgeSettings
-from vehicle_detection.core.bridge.policy import AlertDecision, AlertPolicy
 from vehicle_detection.core.detection.detections import Detections
 from vehicle_detection.core.detection.detector import Detector
 from vehicle_detection.core.evaluation.alerts import AlertScore, run_policy, score_alerts
 from vehicle_detection.core.evaluation.scene import Truth
+from vehicle_detection.core.events.event import VehicleEvent
+from vehicle_detection.core.events.policy import AlertPolicy, PolicySettings
+from vehicle_detection.core.params import slice_of
 
 
 @dataclass
@@ -83,12 +85,9 @@ def every(frames: Iterable[np.ndarray], step: int) -> Iterator[np.ndarray]:
             yield frame
 
 
-def default_policy() -> AlertPolicy:
-    """Return the alert policy with the bridge's default parameters."""
-    settings = BridgeSettings()
-    return AlertPolicy(settings.min_track_hits, settings.track_cooldown,
-                       settings.class_cooldown, min_alert_score=settings.min_alert_score,
-                       snapshot_window_s=settings.snapshot_window)
+def default_policy(**changes: object) -> AlertPolicy:
+    """Return the alert policy with the bridge's default parameters (``changes``: some other)."""
+    return AlertPolicy(slice_of(PolicySettings, BridgeSettings(), **changes))
 
 
 @dataclass
@@ -96,7 +95,7 @@ class Run:
     """One pass over a scene at one frame rate."""
 
     tracked: List[Detections]
-    alerts: List[AlertDecision]
+    alerts: List[VehicleEvent]
     score: AlertScore
     frame_indices: List[int]  # source frame index of each processed frame
 

@@ -24,25 +24,41 @@ overtake, stop in queues and park on the shoulder. Every frame has each
 vehicle's box and the share of it left visible by nearer vehicles, so a
 tracker, an alert policy or the whole detector can be scored against it.
 
-Scenes are built by :func:`scenario` from a name and a seed; the same name
-and seed always give the same scene.
+Rigs are vehicles a detector finds as more than one box (:data:`RIGS`): an
+articulated lorry as its cab and the whole, a pickup towing a trailer as a
+car, a trailer and the whole, a car as its front and its rear. Their truth
+is one vehicle with the boxes of those parts beside its own.
+
+Scenes are built by :func:`vehicle_detection.core.evaluation.scenarios.scenario`
+from a name and a seed; the same name and seed always give the same scene.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 import math
-import random
 from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
-Box = Tuple[float, float, float, float]
+from vehicle_detection.core.events.vehicles import Box
 
 # Sizes in metres: width, length, height.
 # No motorcycles: the samples hold no picture of one seen from behind and
 # above, and a side view squeezed into such a box is nothing a detector knows.
-SIZES = {'car': (1.8, 4.5, 1.5), 'truck': (2.5, 12.0, 3.8), 'bus': (2.55, 12.0, 3.2)}
+SIZES = {'car': (1.8, 4.5, 1.5), 'truck': (2.5, 12.0, 3.8), 'bus': (2.55, 12.0, 3.2),
+         'articulated': (2.55, 16.5, 4.0), 'pickup_trailer': (1.9, 10.0, 1.9),
+         'split_car': (1.8, 4.5, 1.5)}
+# The class a detector gives each kind's whole box.
+CLASS_OF = {'car': 'car', 'truck': 'truck', 'bus': 'bus', 'articulated': 'truck',
+            'pickup_trailer': 'truck', 'split_car': 'car'}
+# Parts a detector also finds of a rig: class, and where the part lies along the
+# vehicle as fractions of its length from the front.
+RIGS: Dict[str, Tuple[Tuple[str, float, float], ...]] = {
+    'articulated': (('truck', 0.0, 0.16),),  # the cab (hidden by the trailer from behind)
+    'pickup_trailer': (('car', 0.0, 0.55), ('truck', 0.6, 1.0)),  # the pickup, the trailer
+    'split_car': (('car', 0.0, 0.5), ('car', 0.5, 1.0)),  # its front and its rear
+}
 LANE_WIDTH = 3.6
 
 
@@ -83,11 +99,42 @@ class Vehicle:
     lateral: float  # lane centre, metres
     position: Callable[[float], Optional[float]]  # time -> distance of its near end (None: absent)
     sprite: int = 0  # which picture of its kind the renderer uses
+    heading: int = 0  # 1 driving away from the camera, -1 towards it, 0 parked
 
     @property
     def size(self) -> Tuple[float, float, float]:
         """Return width, length, height in metres."""
         return SIZES[self.kind]
+
+    @property
+    def wrong_way(self) -> bool:
+        """Tell whether it drives against its lane (lanes left of the middle come towards)."""
+        return self.heading != 0 and self.heading != (1 if self.lateral > 0 else -1)
+
+    def box(self, camera: 'Camera', distance: float) -> Box:
+        """Return its image box; a rig's spans its parts (seen at their own distances)."""
+        box = camera.box(self.lateral, distance, self.size)
+        for _, part in self._parts(camera, distance, hidden=True):
+            box = (min(box[0], part[0]), min(box[1], part[1]), max(box[2], part[2]),
+                   max(box[3], part[3]))
+        return box
+
+    def part_boxes(self, camera: 'Camera', distance: float) -> Tuple[Tuple[str, Box], ...]:
+        """Return the class and image box of each part a detector finds of this rig."""
+        return tuple(self._parts(camera, distance, hidden=False))
+
+    def _parts(self, camera: 'Camera', distance: float,
+               hidden: bool) -> List[Tuple[str, Box]]:
+        width, length, height = self.size
+        boxes = []
+        for name, front, back in RIGS.get(self.kind, ()):
+            if not hidden and self.kind == 'articulated' and self.heading > 0:
+                continue  # a lorry's cab is hidden behind its trailer from behind
+            # The near end is the rear of a vehicle driving away, the front of one coming.
+            near = distance + length * ((1.0 - back) if self.heading > 0 else front)
+            boxes.append((name, camera.box(self.lateral, near,
+                                           (width, length * (back - front), height))))
+        return boxes
 
 
 @dataclass(frozen=True)
@@ -99,6 +146,7 @@ class Truth:
     box: Box  # clipped to the image
     visible: float  # share of the box not hidden by nearer vehicles or the image edge
     distance: float
+    parts: Tuple[Tuple[str, Box], ...] = ()  # a rig's parts a detector also finds (clipped)
 
 
 @dataclass
@@ -130,7 +178,7 @@ def truth_at(camera: Camera, vehicles: List[Vehicle], t: float) -> List[Truth]:
         if distance is None or distance + vehicle.size[1] < camera.near * 0.5 \
                 or distance > 130:
             continue
-        box = camera.box(vehicle.lateral, distance, vehicle.size)
+        box = vehicle.box(camera, distance)
         if box[2] <= 0 or box[0] >= camera.width or box[3] <= camera.horizon:
             continue
         placed.append((distance, vehicle, box))
@@ -143,12 +191,13 @@ def truth_at(camera: Camera, vehicles: List[Vehicle], t: float) -> List[Truth]:
     result = []
     for order, (distance, vehicle, box) in enumerate(placed):
         full = max(1.0, (box[2] - box[0]) * (box[3] - box[1]))
-        clipped = (max(box[0], 0.0), max(box[1], 0.0), min(box[2], float(camera.width)),
-                   min(box[3], float(camera.height)))
+        clipped = _clip(box, camera)
         x1, y1, x2, y2 = (round(v / scale) for v in clipped)
         own = float((cover[y1:y2, x1:x2] == order + 1).sum()) * scale * scale
+        parts = tuple((name, _clip(part, camera))
+                      for name, part in vehicle.part_boxes(camera, distance))
         result.append(Truth(vehicle.vehicle_id, vehicle.kind, clipped,
-                            min(1.0, own / full), distance))
+                            min(1.0, own / full), distance, parts))
     return result
 
 
@@ -156,117 +205,6 @@ def build_truth(scene: Scene) -> Scene:
     """Fill ``scene.truth`` for every frame and return the scene."""
     scene.truth = [scene.frame_truth(i) for i in range(scene.frame_count)]
     return scene
-
-
-# -- motion ----------------------------------------------------------------------------
-def driving(start_t: float, start_d: float, speed: float,
-            stops: Tuple[Tuple[float, float], ...] = (),
-            end_d: float = 120.0) -> Callable[[float], Optional[float]]:
-    """
-    Return a position function: from ``start_d`` at ``start_t`` at ``speed`` m/s.
-
-    ``speed`` < 0 drives towards the camera. ``stops`` are (time, seconds):
-    the vehicle brakes to a stand at that time for that long (a queue).
-    """
-    def position(t: float) -> Optional[float]:
-        if t < start_t:
-            return None
-        moving = t - start_t
-        for stop_t, duration in stops:  # time stood still before t
-            moving -= min(max(t - stop_t, 0.0), duration)
-        d = start_d + speed * moving
-        return d if 0.0 < d < end_d else None
-    return position
-
-
-def parked(distance: float) -> Callable[[float], Optional[float]]:
-    """Return the position function of a vehicle that never moves."""
-    return lambda t: distance
-
-
-# -- scenarios ---------------------------------------------------------------------------
-def _lanes(per_direction: int) -> Tuple[List[float], List[float]]:
-    """Return lane centres towards the camera (left) and away from it (right)."""
-    towards = [-(i + 0.5) * LANE_WIDTH - 0.5 for i in range(per_direction)]
-    away = [(i + 0.5) * LANE_WIDTH + 0.5 for i in range(per_direction)]
-    return towards, away
-
-
-def _kind(rng: random.Random) -> str:
-    return rng.choices(('car', 'truck'), (0.85, 0.15))[0]
-
-
-def scenario(name: str, seed: int = 0, fps: float = 10.0) -> Scene:
-    """Build a named scene: ``motorway``, ``queue``, ``parking`` or ``mixed``."""
-    rng = random.Random(f'{name}:{seed}')
-    builders = {'motorway': _motorway, 'queue': _queue, 'parking': _parking,
-                'mixed': _mixed}
-    if name not in builders:
-        raise ValueError(f'unknown scene {name!r}: one of {", ".join(builders)}')
-    camera, vehicles, seconds = builders[name](rng)
-    return Scene(name, camera, vehicles, fps, seconds)
-
-
-def _traffic(rng: random.Random, camera: Camera, seconds: float, per_direction: int,
-             headway: float, speeds: Tuple[float, float], next_id: int,
-             stops: Tuple[Tuple[float, float], ...] = ()) -> List[Vehicle]:
-    """Lanes of followers about ``headway`` s apart, both directions, overtaking included."""
-    towards, away = _lanes(per_direction)
-    far = 110.0  # metres: a car is about 10 px high there
-    vehicles = []
-    for lane_index, lateral in enumerate(towards + away):
-        direction = -1.0 if lateral < 0 else 1.0
-        # Inner lanes are faster: vehicles there overtake the outer lanes.
-        lane_speed = rng.uniform(*speeds) * (1.0 + 0.15 * (lane_index % per_direction))
-        t = rng.uniform(-4.0, 1.0)
-        while t < seconds - 1.0:
-            kind = _kind(rng)
-            start_d = far if direction < 0 else camera.near * 0.6
-            speed = direction * lane_speed * rng.uniform(0.95, 1.05)
-            lane_stops = stops if direction < 0 else ()
-            vehicles.append(Vehicle(next_id, kind, lateral,
-                                    driving(t, start_d, speed, lane_stops),
-                                    sprite=rng.randrange(1000)))
-            next_id += 1
-            t += headway * rng.uniform(0.8, 1.6) + (1.0 if kind == 'truck' else 0.0)
-    return vehicles
-
-
-def _motorway(rng: random.Random) -> Tuple[Camera, List[Vehicle], float]:
-    camera = Camera()
-    return camera, _traffic(rng, camera, 30.0, 2, 1.2, (24.0, 30.0), 1), 30.0
-
-
-def _queue(rng: random.Random) -> Tuple[Camera, List[Vehicle], float]:
-    """Slow traffic that stops twice and starts again (towards the camera)."""
-    camera = Camera()
-    stops = ((8.0, 5.0), (20.0, 4.0))
-    return camera, _traffic(rng, camera, 30.0, 2, 1.6, (8.0, 11.0), 1, stops), 30.0
-
-
-def _parking(rng: random.Random) -> Tuple[Camera, List[Vehicle], float]:
-    """Two parked cars on the shoulder; lorries pass in front of them, cars follow."""
-    camera = Camera()
-    shoulder = 2 * LANE_WIDTH + 2.5
-    vehicles = [Vehicle(1, 'car', shoulder, parked(32.0), sprite=rng.randrange(1000)),
-                Vehicle(2, 'car', -shoulder, parked(45.0), sprite=rng.randrange(1000))]
-    next_id = 3
-    for start in (2.0, 9.0, 16.0):  # a lorry in the outer lane hides each parked car
-        for lateral, direction in ((1.5 * LANE_WIDTH + 0.5, 1.0),
-                                   (-1.5 * LANE_WIDTH - 0.5, -1.0)):
-            start_d = camera.near * 0.6 if direction > 0 else 140.0
-            vehicles.append(Vehicle(next_id, 'truck', lateral,
-                                    driving(start, start_d, direction * 9.0),
-                                    sprite=rng.randrange(1000)))
-            next_id += 1
-    vehicles += _traffic(rng, camera, 25.0, 1, 2.5, (14.0, 18.0), next_id)
-    return camera, vehicles, 25.0
-
-
-def _mixed(rng: random.Random) -> Tuple[Camera, List[Vehicle], float]:
-    """Three lanes each way, dense: followers a second apart, trucks hiding cars."""
-    camera = Camera(mount_height=11.0)
-    return camera, _traffic(rng, camera, 30.0, 3, 1.0, (20.0, 28.0), 1), 30.0
 
 
 def visible_vehicles(scene: Scene, min_height: float = 16.0, min_visible: float = 0.6,
@@ -286,3 +224,8 @@ def visible_vehicles(scene: Scene, min_height: float = 16.0, min_visible: float 
                 counts[truth.vehicle_id] = counts.get(truth.vehicle_id, 0) + 1
                 kinds[truth.vehicle_id] = truth.kind
     return {v: kinds[v] for v, n in counts.items() if n >= needed}
+
+
+def _clip(box: Box, camera: Camera) -> Box:
+    return (max(box[0], 0.0), max(box[1], 0.0), min(box[2], float(camera.width)),
+            min(box[3], float(camera.height)))

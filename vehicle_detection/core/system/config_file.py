@@ -25,7 +25,8 @@ import os
 import sys
 from typing import Any, Dict, Iterable, Mapping, Optional, Sequence
 
-from vehicle_detection.core.params import ParamError, ParamSpec, validate_values
+from vehicle_detection.core.params import (
+    ParamError, ParamSpec, ROS_NODE_PARAMS, validate_values)
 import yaml
 
 NodeSpecs = Mapping[str, Sequence[ParamSpec]]
@@ -35,8 +36,40 @@ class ConfigError(ValueError):
     """The configuration file or an override is invalid; the message says where."""
 
 
+#: the section (or ``--set`` node) that applies to every node, as ROS writes it
+ALL_NODES = '**'
+
+
+def section_node(key: object, where: str) -> str:
+    """
+    Return the node a parameter-file section is for; :data:`ALL_NODES` for all of them.
+
+    Accepts what ROS accepts for one node: ``name``, ``/name``, ``/**/name``
+    and ``/*/name`` (any namespace), and ``/**`` or ``**`` for every node.
+    Sections for one namespace (``/ns/name``) are refused: these nodes take
+    their namespace from the launch, and such a section would silently
+    apply to nothing elsewhere.
+    """
+    text = str(key).strip()
+    if text in ('**', '/**'):
+        return ALL_NODES
+    for prefix in ('/**/', '/*/', '**/', '*/', '/'):
+        if text.startswith(prefix):
+            text = text[len(prefix):]
+            break
+    if not text or '/' in text or '*' in text:
+        raise ConfigError(f'{where}: section {key!r}: expected a node name, /node_name, '
+                          '/**/node_name or /** (every node)')
+    return text
+
+
 def load_config(path: Optional[str]) -> Dict[str, Dict[str, Any]]:
-    """Read a ROS 2 parameter file into ``{node: {param: value}}``."""
+    """
+    Read a ROS 2 parameter file into ``{node: {param: value}}``.
+
+    Sections that name the same node are merged in file order; a ``/**``
+    section is kept under :data:`ALL_NODES` (see :func:`node_parameters`).
+    """
     if not path:
         return {}
     try:
@@ -50,12 +83,12 @@ def load_config(path: Optional[str]) -> Dict[str, Dict[str, Any]]:
         raise ConfigError(f'config file {path}: expected a mapping of node names')
     result: Dict[str, Dict[str, Any]] = {}
     for node, section in document.items():
-        node_name = str(node).lstrip('/')
+        node_name = section_node(node, f'config file {path}')
         params = (section or {}).get('ros__parameters') if isinstance(section, dict) else None
         if not isinstance(params, dict):
             raise ConfigError(f'config file {path}: section {node!r} needs a '
                               '"ros__parameters" mapping')
-        result[node_name] = dict(params)
+        result.setdefault(node_name, {}).update(params)
     return result
 
 
@@ -71,7 +104,7 @@ def parse_override(text: str) -> tuple:
         raise ConfigError(f'override {text!r}: value is not valid YAML: {error}') from error
     if value is None:
         value = ''
-    return node, param, value
+    return section_node(node, f'override {text!r}'), param, value
 
 
 def node_parameters(specs: NodeSpecs, config_path: Optional[str] = None,
@@ -81,22 +114,35 @@ def node_parameters(specs: NodeSpecs, config_path: Optional[str] = None,
     """
     Return the validated parameters of every node: file values plus overrides.
 
-    Unknown nodes or parameters and invalid values raise :class:`ConfigError`
-    that names the file, node and parameter.
+    As in ROS, a ``/**`` section (or ``--set '**.param=value'``) sets a
+    parameter on every node that has it, and a node's own section wins over
+    it; the parameters every ROS node has (``use_sim_time``) are accepted for
+    each. Unknown nodes or parameters (one in ``/**`` that no node has) and
+    invalid values raise :class:`ConfigError` that names the file, node and
+    parameter.
     """
     merged = load_config(config_path)
     for text in overrides:
         node, param, value = parse_override(text)
         merged.setdefault(node, {})[param] = value
     where = f'config {config_path}' if config_path else 'settings'
-    result: Dict[str, Dict[str, Any]] = {}
     for node in merged:
-        if node not in specs:
-            raise ConfigError(f'{where}: unknown node {node!r} (known: {", ".join(specs)})')
+        if node != ALL_NODES and node not in specs:
+            raise ConfigError(f'{where}: unknown node {node!r} (known: {", ".join(specs)}, '
+                              '/** for all)')
+    known = {spec.name for node_specs in specs.values()
+             for spec in (*node_specs, *ROS_NODE_PARAMS)}
+    shared = merged.get(ALL_NODES, {})
+    unknown = sorted(set(shared) - known)
+    if unknown:
+        raise ConfigError(f'{where}, section /**: no node has {", ".join(unknown)}')
+    result: Dict[str, Dict[str, Any]] = {}
     for node, node_specs in specs.items():
         check = (cross_checks or {}).get(node)
+        names = {spec.name for spec in (*node_specs, *ROS_NODE_PARAMS)}
+        values = {**{k: v for k, v in shared.items() if k in names}, **merged.get(node, {})}
         try:
-            result[node] = validate_values(node_specs, merged.get(node, {}), check)
+            result[node] = validate_values((*node_specs, *ROS_NODE_PARAMS), values, check)
         except ParamError as error:
             raise ConfigError(f'{where}, node {node}: {error}') from error
     return result

@@ -31,11 +31,10 @@ import requests
 
 from vehicle_detection.core.bridge.config import resolve_api_key
 from vehicle_detection.core.camera.sources import open_source, parse_source, SourceError
-from vehicle_detection.core.detection.backends.base import BackendUnavailable, ModelLoadError
-from vehicle_detection.core.detection.classes import LabelsError
-from vehicle_detection.core.detection.decoders import LayoutError
+from vehicle_detection.core.detection.backends.base import ModelLoadError
 from vehicle_detection.core.detection.detector import Detector
 from vehicle_detection.core.detection.node_config import detector_settings
+from vehicle_detection.core.system.crosstalk import CROSSTALK_FIX, crowded_topic
 from vehicle_detection.wire import API_KEY_HEADER, HEALTH_PATH, heartbeat_path
 
 SOURCE_TIMEOUT_S = 10.0
@@ -67,7 +66,7 @@ def check_model(values: Dict[str, Any]) -> CheckResult:
                            'set detector_node.model_path (or --model)')
     try:
         detector = Detector(detector_settings(values))
-    except (ModelLoadError, BackendUnavailable, LabelsError, LayoutError) as error:
+    except ModelLoadError as error:  # the backend, the layout and the class names too
         return CheckResult('model', False, str(error),
                            'check the path, or export the model to ONNX (opset >= 11)')
     detail = f'{values["model_path"]}: {detector.describe()}'
@@ -148,6 +147,16 @@ def check_disk(values: Dict[str, Any]) -> CheckResult:
     ok = free_mb >= needed
     return CheckResult('disk', ok, f'{existing}: {free_mb:.0f} MB free, outbox may use up to '
                                    f'{needed:.0f} MB', 'free space or lower max_storage_mb')
+
+
+def check_publishers(domain_id: int, publishers: Dict[str, List[str]]) -> CheckResult:
+    """Warn when an input topic has more publishers than one system gives it (cross-talk)."""
+    crowded = [crowded_topic(topic, names, domain_id) for topic, names in publishers.items()]
+    warnings = '; '.join(filter(None, crowded))
+    found = '; '.join(f'{topic}: {", ".join(names) or "no publisher"}'
+                      for topic, names in publishers.items())
+    return CheckResult('publishers', True, warnings or found, CROSSTALK_FIX,
+                       warning=bool(warnings))
 
 
 def run_checks(params: Dict[str, Dict[str, Any]],

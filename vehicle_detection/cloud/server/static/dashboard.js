@@ -12,16 +12,36 @@ function filters() {
   const add = (key, value) => { if (value) params.set(key, value); };
   add('device', $('f-device').value);
   add('class_name', $('f-class').value);
+  add('kind', $('f-kind').value);
   const since = $('f-since').value, until = $('f-until').value;
   if (since) params.set('since', new Date(since).toISOString());
   if (until) params.set('until', new Date(until).toISOString());
+  params.set('replay', $('f-replay').value);
   return params;
+}
+
+async function problemOf(response) {
+  // The server's reason in words: its detail, or each refused parameter and why.
+  let detail;
+  try {
+    detail = (await response.json()).detail;
+  } catch (error) {
+    detail = undefined;
+  }
+  if (Array.isArray(detail)) {
+    detail = detail.map((d) => `${(d.loc || []).slice(-1)[0] || 'query'}: ${d.msg}`).join('; ');
+  }
+  return detail ? String(detail) : `the server answered HTTP ${response.status}`;
 }
 
 async function getJSON(path) {
   const response = await fetch(path, { cache: 'no-store' });
   if (response.status === 401) window.location.assign('/login'); // session ended
-  if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
+  if (!response.ok) {
+    const error = new Error(await problemOf(response));
+    error.refused = response.status >= 400 && response.status < 500;
+    throw error;
+  }
   return response.json();
 }
 
@@ -79,6 +99,15 @@ function openViewer(alert) {
   $('viewer').showModal();
 }
 
+// An alert of another kind than a vehicle seen says what happened, and where.
+function eventText(alert) {
+  if (alert.kind === 'stopped_vehicle') return ` stopped in ${alert.zone}`;
+  if (alert.kind === 'wrong_way') return ` wrong way on ${alert.line} (${alert.direction})`;
+  if (!alert.kind || alert.kind === 'vehicle') return '';
+  const places = ['zone', 'line', 'direction'].filter((p) => alert[p]).map((p) => alert[p]);
+  return ` ${alert.kind.replace(/_/g, ' ')} ${places.join(' ')}`.trimEnd();
+}
+
 function renderAlerts(page) {
   const box = $('alerts');
   box.replaceChildren();
@@ -95,9 +124,13 @@ function renderAlerts(page) {
     } else {
       card.appendChild(text('div', 'no snapshot yet', 'noimg muted'));
     }
-    const what = alert.kind === 'stopped_vehicle' ? ` stopped in ${alert.zone}` : '';
+    if (alert.replay) {
+      card.classList.add('replay');
+      card.appendChild(text('span', 'replay', 'replay-badge'));
+    }
+    const what = eventText(alert);
     card.appendChild(text('div', `${alert.class_name} ${(100 * alert.confidence).toFixed(0)} %`
-      + what, what ? 'stopped' : ''));
+      + what, what ? 'event' : ''));
     card.appendChild(text('div', `${alert.device_id} · track ${alert.track_id}`, 'muted'));
     card.appendChild(text('div', fmtTime(alert.detected_at), 'muted'));
     box.appendChild(card);
@@ -151,27 +184,57 @@ function renderStats(stats) {
     slots.map(([, n]) => n));
   const classes = Object.keys(stats.per_class).sort();
   barChart($('chart-class'), classes, classes.map((c) => stats.per_class[c]));
-  const select = $('f-class');
-  const known = new Set([...select.options].map((o) => o.value));
-  classes.filter((c) => !known.has(c)).forEach((c) => select.appendChild(new Option(c, c)));
+  addOptions($('f-class'), classes, (c) => c);
+  addOptions($('f-kind'), Object.keys(stats.per_kind || {}).sort(),
+    (k) => k.replace(/_/g, ' '));
 }
+
+function addOptions(select, values, label) {
+  const known = new Set([...select.options].map((o) => o.value));
+  values.filter((v) => !known.has(v)).forEach((v) => select.appendChild(new Option(label(v), v)));
+}
+
+function showProblem(message) {
+  // A refused query leaves nothing stale: alerts, charts and traffic are cleared.
+  $('problem').textContent = `Not shown: ${message}`;
+  $('problem').hidden = false;
+  $('alerts').replaceChildren();
+  $('alert-count').textContent = '';
+  $('chart-hour').replaceChildren();
+  $('chart-class').replaceChildren();
+  $('traffic').replaceChildren();
+}
+
+let latestRefresh = 0; // a refresh overtaken by a newer one (the filters changed) draws nothing
 
 async function refresh() {
   const query = filters();
+  const mine = ++latestRefresh;
   try {
+    // The devices panel takes no filter: it stays current whatever the filters say.
+    renderDevices(await getJSON(`${API}/devices`));
     const alertQuery = new URLSearchParams(query);
     alertQuery.set('limit', '60');
-    const [devices, page, stats] = await Promise.all([
-      getJSON(`${API}/devices`), getJSON(`${API}/alerts?${alertQuery}`),
-      getJSON(`${API}/stats?${query}`)]);
-    renderDevices(devices);
+    const [page, stats] = await Promise.all([
+      getJSON(`${API}/alerts?${alertQuery}`), getJSON(`${API}/stats?${query}`)]);
+    if (mine !== latestRefresh) return;
     renderAlerts(page);
     renderStats(stats);
-    await window.vdTraffic.refreshTraffic(getJSON, query);
+    const current = () => mine === latestRefresh;
+    await window.vdTraffic.refreshTraffic(query, current);
+    if (!current()) return;
+    $('problem').hidden = true;
     window.vdRefreshes += 1;
     $('status').textContent = `updated ${new Date().toLocaleTimeString()}`;
   } catch (error) {
-    $('status').textContent = `update failed: ${error.message}`;
+    if (mine !== latestRefresh) return;
+    if (error.refused) {
+      showProblem(error.message);
+      window.vdRefreshes += 1; // answered: the filters are what is wrong
+      $('status').textContent = `updated ${new Date().toLocaleTimeString()}`;
+    } else {
+      $('status').textContent = `update failed: ${error.message}`;
+    }
   }
 }
 

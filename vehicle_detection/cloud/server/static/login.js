@@ -17,7 +17,17 @@ document.getElementById('login').addEventListener('submit', async (event) => {
   if (response.ok) {
     window.location.assign('/');
   } else {
-    error.textContent = response.status === 429
-      ? 'Too many failed attempts: wait a moment.' : 'Wrong name or password.';
+    const wait = response.headers.get('Retry-After');
+    if (response.status === 429) {
+      error.textContent = `Locked after too many failed logins: try again in ${wait} s.`;
+    } else if (response.status === 503) {
+      error.textContent = 'The server is busy checking other logins: try again in a moment.';
+    } else if (response.status === 401) {
+      error.textContent = 'Wrong name or password.';
+    } else if (response.status === 422) {
+      error.textContent = 'Enter a name and a password.';
+    } else {
+      error.textContent = `Login failed (HTTP ${response.status}).`;
+    }
   }
 });

@@ -6,13 +6,24 @@ const TRAFFIC_COLOURS = ['#3b6fd8', '#e8710a', '#1e8e3e', '#a142f4', '#d93025', 
 const SVG_NS = 'http://www.w3.org/2000/svg';
 const MAX_CHARTS = 12;
 
+// Without a time window in the filters, the span each bucket draws: at most 180 bars.
+const BUCKET_SPAN_MS = { '1min': 3 * 3600e3, '15min': 24 * 3600e3, hour: 7 * 86400e3,
+  day: 30 * 86400e3 };
+
 function trafficQuery(filters) {
-  // The alert filters' device and time window; the traffic panel's bucket.
+  // The alert filters' device, time window and replays; the traffic panel's bucket. Only
+  // what the charts draw: rows split by the stacking (direction or class), the other summed.
   const params = new URLSearchParams();
+  const bucket = document.getElementById('t-bucket').value;
   if (filters.get('device')) params.set('device', filters.get('device'));
-  if (filters.get('since')) params.set('from', filters.get('since'));
-  if (filters.get('until')) params.set('to', filters.get('until'));
-  params.set('bucket', document.getElementById('t-bucket').value);
+  const until = filters.get('until') ? new Date(filters.get('until')) : new Date();
+  const since = filters.get('since') ? new Date(filters.get('since'))
+    : new Date(until.getTime() - BUCKET_SPAN_MS[bucket]);
+  params.set('since', since.toISOString());
+  params.set('until', until.toISOString());
+  params.set('replay', filters.get('replay') || 'exclude');
+  params.set('bucket', bucket);
+  params.set('by', document.getElementById('t-stack').value);
   return params;
 }
 
@@ -113,10 +124,31 @@ function renderTraffic(series) {
   });
 }
 
-async function refreshTraffic(getJSON, filters) {
+function showRefusal(detail) {
+  // A window the server will not answer in one go (too many rows): say what to change.
+  const note = document.createElement('p');
+  note.className = 'muted';
+  note.textContent = `not shown: ${detail}`;
+  document.getElementById('traffic').replaceChildren(note);
+}
+
+async function refreshTraffic(filters, current = () => true) {
+  // current(): whether this refresh is still the newest (an older one must not draw).
   const query = trafficQuery(filters);
-  document.getElementById('t-csv').href = `/api/v1/counts.csv?${query}`;
-  renderTraffic(await getJSON(`/api/v1/counts?${query}`));
+  const everything = new URLSearchParams(query);
+  everything.delete('by'); // the export keeps every direction and class
+  document.getElementById('t-csv').href = `/api/v1/counts.csv?${everything}`;
+  const path = `/api/v1/counts?${query}`;
+  const response = await fetch(path, { cache: 'no-store' });
+  if (!current()) return;
+  if (response.status === 422) {
+    showRefusal((await response.json()).detail);
+    return;
+  }
+  if (response.status === 401) window.location.assign('/login'); // session ended
+  if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
+  const series = await response.json();
+  if (current()) renderTraffic(series);
 }
 
 window.vdTraffic = { refreshTraffic };

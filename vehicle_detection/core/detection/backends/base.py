@@ -28,10 +28,16 @@ INPUT_DTYPES: Dict[str, np.dtype] = {
 
 
 class ModelLoadError(RuntimeError):
-    """The model cannot be loaded; the message names the file and the reason."""
+    """
+    The detector cannot be made ready; the message names the file and the reason.
+
+    The one error type of loading a model: its subclasses tell a missing
+    backend (:class:`BackendUnavailable`), outputs of no known layout
+    (``LayoutError``) and class names that cannot be found (``LabelsError``).
+    """
 
 
-class BackendUnavailable(RuntimeError):
+class BackendUnavailable(ModelLoadError):
     """The backend's libraries are not installed here; the message says what to install."""
 
 

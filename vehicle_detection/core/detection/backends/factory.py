@@ -54,14 +54,14 @@ def choose_backend(requested: str, trt_available: bool, gpu: bool) -> Tuple[str,
 
 @dataclass(frozen=True)
 class BackendSettings:
-    """What the backends need to know, from the detector parameters."""
+    """What the backends need to know: a slice of ``DetectorSettings`` (``params.slice_of``)."""
 
     model_path: str
-    backend: str = 'auto'
-    precision: str = 'fp16'
-    engine_cache_dir: str = '~/.cache/vehicle_detection/engines'
-    calibration_images: str = ''
-    threads: int = 0
+    backend: str
+    precision: str
+    engine_cache_dir: str
+    calibration_images: str
+    threads: int
 
 
 def create_backend(settings: BackendSettings,
