@@ -16,11 +16,12 @@
 A box runs for months: its logs and its heap stay within their sizes.
 
 ROS 2's own log file and the server's output are rotated; the heap that frames
-pass through goes back to the system.
+pass through goes back to the system, and threads share a few malloc arenas.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 import subprocess
 import sys
@@ -116,3 +117,45 @@ def test_the_heap_freed_by_frames_goes_back_to_the_system() -> None:
     before, after, started, again = result.stdout.split()
     assert int(before) - int(after) > 100, result.stdout  # 144 MB freed between live blocks
     assert started == 'True' and again == 'False'  # one trimming thread per process
+
+
+# Threads that allocate at the same time, as the executor, DDS, inference, the writer and
+# the uploader do; glibc prints one "Arena N:" block per arena on stderr.
+THREADS = """
+import ctypes
+import threading
+from vehicle_detection.ros import transport
+
+assert transport.tune_allocator()
+together = threading.Barrier(8)
+
+def work():
+    together.wait()
+    kept = [bytearray(200_000) for _ in range(20)]
+    together.wait()
+
+threads = [threading.Thread(target=work) for _ in range(8)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+ctypes.CDLL(None).malloc_stats()
+"""
+
+
+@pytest.mark.parametrize('environment, most, fewest', [
+    ({}, 2, 1),  # the default: two arenas for every thread
+    ({'VD_MALLOC_ARENAS': '0'}, 64, 3),  # glibc's own: one per thread (here, 8 a core)
+    ({'MALLOC_ARENA_MAX': '4'}, 4, 3),  # glibc's setting in the environment wins
+    ({'VD_MALLOC_ARENAS': 'two'}, 2, 1),  # not a number: said, and the default kept
+], ids=['default', 'glibc', 'MALLOC_ARENA_MAX', 'bad'])
+def test_threads_share_a_few_malloc_arenas(environment: dict, most: int, fewest: int) -> None:
+    env = {name: value for name, value in os.environ.items()
+           if name not in ('MALLOC_ARENA_MAX', 'VD_MALLOC_ARENAS', 'VD_TRANSPORT_TUNING')}
+    result = subprocess.run([sys.executable, '-c', THREADS], capture_output=True, text=True,
+                            timeout=60, env={**env, **environment})
+    assert result.returncode == 0, result.stderr[-2000:]
+    arenas = result.stderr.count('Arena ')
+    assert fewest <= arenas <= most, (arenas, result.stderr[-2000:])
+    if 'two' in environment.values():
+        assert "VD_MALLOC_ARENAS='two' is not a whole number" in result.stderr

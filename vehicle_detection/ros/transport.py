@@ -24,14 +24,18 @@ Two measured causes of slow 720p frames (see ``bench/transport.py``):
   falls back to fragmented UDP; the packaged profile enlarges the segment.
 
 A user's own ``FASTDDS_DEFAULT_PROFILES_FILE`` (or another RMW) is left alone,
-and ``VD_TRANSPORT_TUNING=0`` turns both off.
+and ``VD_TRANSPORT_TUNING=0`` turns every tuning here off.
 
 With the high trim threshold glibc never hands freed heap back, and memory
 freed by one thread's arena is not always reused by another: over hours the
 free part of the heap grows (measured by ``bench/soak.py --malloc-stats``: the
 edge's heap in use flat, its free part +6 MB/h). :func:`start_heap_trimming`
 returns it with ``malloc_trim`` once a minute; between trims frames keep
-their warm buffers.
+their warm buffers. glibc also gives threads arenas of their own (up to 8
+per core), and a free chunk in one arena is no use to a thread of another:
+the process's threads (executor, DDS, inference, writer, uploader) are
+limited to ``VD_MALLOC_ARENAS`` arenas (2; 0 leaves glibc's default, and a
+``MALLOC_ARENA_MAX`` in the environment wins, as glibc reads it itself).
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ import ctypes
 import ctypes.util
 import os
 from pathlib import Path
+import sys
 import threading
 from typing import Optional
 
@@ -47,6 +52,8 @@ PROFILE = Path(__file__).with_name('fastdds_large_images.xml')
 _PROFILE_VARIABLES = ('FASTDDS_DEFAULT_PROFILES_FILE', 'FASTRTPS_DEFAULT_PROFILES_FILE')
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
+_M_ARENA_MAX = -8
+ARENAS = 2  # the threads' malloc arenas (VD_MALLOC_ARENAS; 0: glibc's own 8 per core)
 _KEEP_BYTES = 64 * 1024 * 1024
 TRIM_EVERY_S = 60.0
 _trimmer: Optional[threading.Thread] = None  # one per process
@@ -88,11 +95,36 @@ def start_heap_trimming(period_s: float = TRIM_EVERY_S) -> bool:
     return True
 
 
+def arena_limit() -> int:
+    """
+    Return how many malloc arenas this process should have (0: leave glibc's default).
+
+    ``MALLOC_ARENA_MAX`` set in the environment is glibc's own setting: left
+    alone. ``VD_MALLOC_ARENAS`` that is no whole number >= 0 is reported on
+    stderr and the default kept.
+    """
+    if os.environ.get('MALLOC_ARENA_MAX'):
+        return 0
+    text = os.environ.get('VD_MALLOC_ARENAS', '').strip()
+    if not text:
+        return ARENAS
+    if not text.isdigit():
+        print(f'warning: VD_MALLOC_ARENAS={text!r} is not a whole number >= 0 (0: glibc\'s '
+              f'default); using {ARENAS}', file=sys.stderr, flush=True)
+        return ARENAS
+    return int(text)
+
+
 def tune_allocator() -> bool:
-    """Keep buffers up to 64 MB in the heap (glibc only); True when applied."""
+    """Keep buffers up to 64 MB in the heap and bound the arenas (glibc only); True if applied."""
     mallopt = getattr(_libc(), 'mallopt', None)
     if mallopt is None:
         return False  # not glibc: nothing to tune
+    arenas = arena_limit()
+    # Before the executor, DDS and inference threads exist: each takes its arena at its
+    # first allocation, and an arena once made is never given up.
+    if arenas and not mallopt(_M_ARENA_MAX, arenas):
+        return False
     return bool(mallopt(_M_MMAP_THRESHOLD, _KEEP_BYTES)) and bool(
         mallopt(_M_TRIM_THRESHOLD, 4 * _KEEP_BYTES))
 
