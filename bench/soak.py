@@ -161,7 +161,7 @@ def arguments() -> argparse.Namespace:
     parser.add_argument('--flaky-down', type=float, default=60.0)
     parser.add_argument('--arenas', default='',
                         help='comma-separated VD_MALLOC_ARENAS values: one edge each, side by '
-                        'side (0: glibc\'s default); empty: one edge as configured')
+                        "side (0: glibc's default); empty: one edge as configured")
     parser.add_argument('--history-mb', type=float, default=2.0,
                         help="the bridge's history_mb (small: pruning runs in the soak)")
     parser.add_argument('--ros-log-limit-mb', type=float, default=25.0,

@@ -254,7 +254,7 @@ class Probe:
         self.values: Dict[str, Dict[str, str]] = {}
         self._context = Context()
         rclpy.init(context=self._context, domain_id=domain)
-        self._node = rclpy.create_node('soak_probe', context=self._context)
+        self._node = rclpy.create_node(f'soak_probe_{domain}', context=self._context)
         self._node.create_subscription(DiagnosticArray, '/diagnostics', self._on_status, 50)
         self._set = self._node.create_client(SetParameters,
                                              '/cloud_bridge_node/set_parameters')

@@ -109,8 +109,8 @@ def arena_limit() -> int:
     if not text:
         return ARENAS
     if not text.isdigit():
-        print(f'warning: VD_MALLOC_ARENAS={text!r} is not a whole number >= 0 (0: glibc\'s '
-              f'default); using {ARENAS}', file=sys.stderr, flush=True)
+        print(f'warning: VD_MALLOC_ARENAS={text!r} is not a whole number >= 0 (0: the '
+              f'default of glibc); using {ARENAS}', file=sys.stderr, flush=True)
         return ARENAS
     return int(text)
 
