@@ -33,9 +33,11 @@ edge's heap in use flat, its free part +6 MB/h). :func:`start_heap_trimming`
 returns it with ``malloc_trim`` once a minute; between trims frames keep
 their warm buffers. glibc also gives threads arenas of their own (up to 8
 per core), and a free chunk in one arena is no use to a thread of another:
-the process's threads (executor, DDS, inference, writer, uploader) are
-limited to ``VD_MALLOC_ARENAS`` arenas (2; 0 leaves glibc's default, and a
-``MALLOC_ARENA_MAX`` in the environment wins, as glibc reads it itself).
+``VD_MALLOC_ARENAS=N`` limits the process's threads (executor, DDS,
+inference, writer, uploader) to N arenas. Unset or 0 leaves glibc's default:
+three side-by-side soaks with 2 arenas showed no steady gain (README,
+"Unattended for months"). A ``MALLOC_ARENA_MAX`` in the environment wins,
+as glibc reads it itself.
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ _PROFILE_VARIABLES = ('FASTDDS_DEFAULT_PROFILES_FILE', 'FASTRTPS_DEFAULT_PROFILE
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
 _M_ARENA_MAX = -8
-ARENAS = 2  # the threads' malloc arenas (VD_MALLOC_ARENAS; 0: glibc's own 8 per core)
+ARENAS = 0  # the threads' malloc arenas (VD_MALLOC_ARENAS; 0: glibc's own, 8 per core)
 _KEEP_BYTES = 64 * 1024 * 1024
 TRIM_EVERY_S = 60.0
 _trimmer: Optional[threading.Thread] = None  # one per process
@@ -101,7 +103,7 @@ def arena_limit() -> int:
 
     ``MALLOC_ARENA_MAX`` set in the environment is glibc's own setting: left
     alone. ``VD_MALLOC_ARENAS`` that is no whole number >= 0 is reported on
-    stderr and the default kept.
+    stderr and glibc's default kept.
     """
     if os.environ.get('MALLOC_ARENA_MAX'):
         return 0
@@ -109,21 +111,21 @@ def arena_limit() -> int:
     if not text:
         return ARENAS
     if not text.isdigit():
-        print(f'warning: VD_MALLOC_ARENAS={text!r} is not a whole number >= 0 (0: the '
-              f'default of glibc); using {ARENAS}', file=sys.stderr, flush=True)
+        print(f'warning: VD_MALLOC_ARENAS={text!r} is not a whole number >= 0: '
+              "glibc's default kept", file=sys.stderr, flush=True)
         return ARENAS
     return int(text)
 
 
 def tune_allocator() -> bool:
-    """Keep buffers up to 64 MB in the heap and bound the arenas (glibc only); True if applied."""
+    """Keep buffers up to 64 MB in the heap, bound the arenas if asked (glibc); True if applied."""
     mallopt = getattr(_libc(), 'mallopt', None)
     if mallopt is None:
         return False  # not glibc: nothing to tune
     arenas = arena_limit()
     # Before the executor, DDS and inference threads exist: each takes its arena at its
     # first allocation, and an arena once made is never given up.
-    if arenas and not mallopt(_M_ARENA_MAX, arenas):
+    if arenas and not mallopt(_M_ARENA_MAX, arenas):  # VD_MALLOC_ARENAS asks for a limit
         return False
     return bool(mallopt(_M_MMAP_THRESHOLD, _KEEP_BYTES)) and bool(
         mallopt(_M_TRIM_THRESHOLD, 4 * _KEEP_BYTES))
