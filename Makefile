@@ -35,7 +35,7 @@ define apt_install
 	fi
 endef
 
-.PHONY: env test-env test lint unit run bench clean
+.PHONY: env test-env test lint unit run bench soak clean
 
 env: $(VENV)/.installed
 
@@ -114,6 +114,14 @@ bench: env $(VENV)/.apt-bench
 	$(PY) bench/cloud_images.py
 	$(PY) bench/operators.py
 	$(PY) bench/outbox.py
+
+# Accelerated soak of edge + server (bench/soak.py): steady, then with the link dropping
+# a minute every five; SOAK_MINUTES each. Long and CPU-heavy: not part of `make bench`.
+SOAK_MINUTES ?= 30
+
+soak: env
+	$(PY) bench/soak.py --minutes $(SOAK_MINUTES)
+	$(PY) bench/soak.py --minutes $(SOAK_MINUTES) --flaky
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

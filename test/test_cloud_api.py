@@ -169,7 +169,8 @@ def test_path_traversal_is_impossible(fleet: Fleet) -> None:
 
 def test_heartbeat_updates_the_device_panel(fleet: Fleet) -> None:
     figures = {'cpu_percent': 42.5, 'memory_percent': 61.0, 'queue_depth': 3,
-               'upload_success_rate': 0.98, 'bytes_month': 123456, 'link_state': 'up'}
+               'upload_success_rate': 0.98, 'bytes_month': 123456, 'link_state': 'up',
+               'outbox_db_bytes': 4096000, 'snapshot_bytes': 81920, 'log_bytes': 20480}
     answer = requests.post(f'{fleet.url}/devices/edge-2/heartbeat', json=figures, timeout=5,
                            headers={'X-API-Key': fleet.keys['edge-2']})
     assert answer.status_code == 200
@@ -216,7 +217,10 @@ def test_metrics_count_requests_and_storage(fleet: Fleet) -> None:
     body = alert_body('edge-1')
     assert fleet.post(body).status_code == 201
     assert fleet.put_image(body['event_id'], jpeg_bytes(seed=3)).status_code == 201
+    for method in ('PROPFIND', 'MKCOL'):  # methods nobody serves: one label set for all
+        requests.request(method, fleet.server.url + '/api/v1/health', timeout=5)
     text = requests.get(fleet.server.url + '/metrics', timeout=5).text
+    assert 'method="OTHER"' in text and 'PROPFIND' not in text and 'MKCOL' not in text
     assert re.search(r'vd_http_requests_total\{method="POST",route="/api/v1/alerts",'
                      r'status="201"\} [1-9]', text)
     assert 'vd_http_request_duration_seconds_bucket' in text

@@ -119,6 +119,11 @@ def test_one_alert_per_vehicle_with_its_frame(ros_context, cloud, tmp_path: Path
             diagnostic_values(s).get('link_state') == 'up' and s.name.endswith('cloud_bridge')
             for m in msgs for s in m.status), what='link up on /diagnostics')
         assert status
+        # The disk used on the box: the outbox database (two alerts), the ROS logs.
+        values = diagnostic_values([s for m in status for s in m.status
+                                    if s.name.endswith('cloud_bridge')][-1])
+        assert int(values['outbox_db_bytes']) > 0 and int(values['snapshot_bytes']) == 0
+        assert int(values['log_bytes']) >= 0 and int(values['history_pruned']) == 0
         assert node.recorder.recorded == 2  # alerts recorded this run
     finally:
         harness.close()

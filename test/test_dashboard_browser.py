@@ -105,7 +105,9 @@ def test_dashboard_shows_alerts_and_health_without_reload(browser, tmp_path: Pat
             posted.append(body['event_id'])
         heartbeat = {'cpu_percent': 37.0, 'memory_percent': 52.0, 'temperature_c': 48.5,
                      'queue_depth': 4, 'oldest_unsent_s': 12.0, 'upload_success_rate': 0.97,
-                     'bytes_month': 512 * 1048576, 'budget_bytes': 20480 * 1048576}
+                     'bytes_month': 512 * 1048576, 'budget_bytes': 20480 * 1048576,
+                     'outbox_db_bytes': 3 * 1048576, 'snapshot_bytes': 1048576 // 2,
+                     'log_bytes': 0}
         assert requests.post(f'{api}/devices/gate-north/heartbeat', json=heartbeat,
                              headers=headers, timeout=5).status_code == 200
 
@@ -120,6 +122,7 @@ def test_dashboard_shows_alerts_and_health_without_reload(browser, tmp_path: Pat
             By.CSS_SELECTOR, '#devices tr[data-device="gate-north"]'))
         wait.until(lambda d: 'online' in row.text and '37 %' in row.text)
         assert '512.0 MB / 20480.0 MB' in row.text and '97 %' in row.text
+        assert '3.5 MB' in row.text  # disk used on the box: outbox, snapshots, logs
         assert browser.execute_script('return window.vdMarker') == 'same page'  # no reload
         # After the first page, each refresh asks only for alerts newer than those shown.
         wait.until(lambda d: any(f'after_id={max(ids)}' in query for query in d.execute_script(

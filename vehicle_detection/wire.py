@@ -117,7 +117,8 @@ MAX_PERIOD_S = 86400
 HEARTBEAT_FIELDS: Tuple[str, ...] = (
     'cpu_percent', 'memory_percent', 'temperature_c', 'gpu_percent', 'link_state',
     'queue_depth', 'oldest_unsent_s', 'upload_success_rate', 'retries', 'evictions',
-    'bytes_month', 'projected_bytes_month', 'budget_bytes', 'uptime_s', 'held_events')
+    'bytes_month', 'projected_bytes_month', 'budget_bytes', 'uptime_s', 'held_events',
+    'outbox_db_bytes', 'snapshot_bytes', 'log_bytes')  # disk used on the box
 
 
 def alert_image_path(event_id: str) -> str:

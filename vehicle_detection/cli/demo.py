@@ -41,6 +41,7 @@ import time
 import requests
 
 from vehicle_detection.cli import run as runner
+from vehicle_detection.core.system.log_files import pipe_to_rotating_file
 from vehicle_detection.wire import HEALTH_PATH
 
 DEVICE = 'edge-1'
@@ -110,13 +111,13 @@ def port_taken(port: int) -> str:
 def _log_tail(log: Path, start: int) -> str:
     """Return the last lines the server wrote to ``log`` from offset ``start`` on."""
     with open(log, 'rb') as file:
-        file.seek(start)
+        file.seek(min(start, os.fstat(file.fileno()).st_size))  # rotated meanwhile: all
         lines = file.read().decode('utf-8', 'replace').splitlines()
     return '\n'.join(f'  | {line}' for line in lines[-LOG_TAIL_LINES:]) or '  | (empty)'
 
 
 def _wait_healthy(url: str, server: subprocess.Popen, log: Path, start: int,
-                  timeout: float = 60.0) -> None:
+                  copying: threading.Thread, timeout: float = 60.0) -> None:
     pause = threading.Event()
     deadline = time.monotonic() + timeout
     while server.poll() is None and time.monotonic() < deadline:
@@ -128,6 +129,8 @@ def _wait_healthy(url: str, server: subprocess.Popen, log: Path, start: int,
             pass
         pause.wait(0.1)
     code = server.poll()
+    if code is not None:
+        copying.join(5.0)  # the server's last lines are in the log before it is read
     what = (f'exited at its start (exit code {code})' if code is not None
             else f'did not answer at {url} within {timeout:.0f} s')
     raise RuntimeError(f'the cloud server {what}; the end of its log ({log}):\n'
@@ -146,15 +149,17 @@ def run(args: argparse.Namespace) -> int:
               'PORT=8100 (vehicle-detection demo --port 8100)', file=sys.stderr)
         return 1
     log_path = data / 'server.log'
-    log = open(log_path, 'ab')
-    start = log.tell()
-    # Listening on this machine only: the demo's dashboard needs no login.
+    start = log_path.stat().st_size if log_path.exists() else 0
+    # Listening on this machine only: the demo's dashboard needs no login. Its output
+    # goes to server.log, rotated at 10 MB (two old files kept).
     server = subprocess.Popen(_cloud_command('serve', '--port', str(args.port),
                                              '--public-dashboard', data=data),
-                              stdout=log, stderr=subprocess.STDOUT,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                               preexec_fn=_end_with_the_demo)
+    assert server.stdout is not None
+    log = pipe_to_rotating_file(server.stdout, log_path)
     try:
-        _wait_healthy(url, server, log_path, start)
+        _wait_healthy(url, server, log_path, start, log)
         key_file = _device_key(data)
         print(f'dashboard: {url}/   (server log: {data / "server.log"})', flush=True)
         args.cloud_url = args.cloud_url or url
@@ -177,4 +182,4 @@ def run(args: argparse.Namespace) -> int:
             server.wait(timeout=15)
         except subprocess.TimeoutExpired:
             server.kill()
-        log.close()
+        log.join(5.0)

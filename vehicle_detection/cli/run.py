@@ -19,7 +19,8 @@ from __future__ import annotations
 import argparse
 from dataclasses import asdict
 import sys
-from typing import Any, Dict, List, Optional, Set
+import time
+from typing import Any, Dict, List, Optional
 
 from rclpy.context import Context
 from rclpy.node import Node
@@ -37,6 +38,9 @@ from vehicle_detection.ros.spin import (
     NodeFactory, process_stop_request, spin_nodes, start_context)
 from vision_msgs.msg import Detection2DArray
 
+# A track id unseen this long is forgotten by the monitor (the tracker drops a lost
+# track after 2 s): it counts distinct vehicles without keeping every id of a run.
+RECENT_IDS_S = 60.0
 ACTIVATION_RETRY_S = 5.0  # the detector's, while its model file is missing
 
 
@@ -93,7 +97,10 @@ class Monitor(Node):
     def __init__(self, context: Context, quiet: bool) -> None:
         super().__init__('vehicle_detection_monitor', context=context)
         self.frames = self.detection_messages = self.detections = 0
-        self.track_ids: Set[str] = set()  # distinct vehicles (tracker ids)
+        self.vehicles = 0  # distinct vehicles (tracker ids)
+        self._recent_ids: Dict[str, float] = {}  # track id -> when last seen (monotonic)
+        self._next_forget = 0.0
+        self.clock = time.monotonic
         self._quiet = quiet
         self._images = ImageInput(self, 'camera/image_raw', image_qos(5),
                                   self._on_image)
@@ -110,13 +117,24 @@ class Monitor(Node):
     def _on_detections(self, msg: Detection2DArray) -> None:
         self.detection_messages += 1
         self.detections += len(msg.detections)
-        self.track_ids.update(d.id for d in msg.detections if d.id)
+        self._count_vehicles([d.id for d in msg.detections if d.id])
         if msg.detections and not self._quiet:
             found = ', '.join(f'{d.results[0].hypothesis.class_id}#{d.id} '
                               f'{d.results[0].hypothesis.score:.2f}'
                               for d in msg.detections if d.results)
             print(f'/detections {msg.header.stamp.sec}.{msg.header.stamp.nanosec:09d}: {found}',
                   flush=True)
+
+    def _count_vehicles(self, track_ids: List[str]) -> None:
+        now = self.clock()
+        for track_id in track_ids:
+            if track_id not in self._recent_ids:
+                self.vehicles += 1
+            self._recent_ids[track_id] = now
+        if now >= self._next_forget:  # a run lasts months: keep the recent ids only
+            self._recent_ids = {k: seen for k, seen in self._recent_ids.items()
+                                if now - seen < RECENT_IDS_S}
+            self._next_forget = now + RECENT_IDS_S
 
 
 def retry_activation(detector: DetectorNode) -> DetectorNode:
@@ -191,7 +209,7 @@ def summary(monitor: Optional[Monitor], bridge: Optional[CloudBridgeNode]) -> st
     parts = [f'frames={monitor.frames if monitor else 0}',
              f'detection_messages={monitor.detection_messages if monitor else 0}',
              f'detections={monitor.detections if monitor else 0}',
-             f'vehicles={len(monitor.track_ids) if monitor else 0}']
+             f'vehicles={monitor.vehicles if monitor else 0}']
     if bridge is not None and bridge.run_figures is not None:
         parts += [f'{name}={value}' for name, value in asdict(bridge.run_figures).items()]
     return 'summary: ' + ' '.join(parts)

@@ -105,7 +105,8 @@ class CloudBridgeNode(Node):
             self.get_logger().fatal(str(error))
             raise
         self.outbox = Outbox(settings.data_dir, int(settings.max_storage_mb * MB),
-                             settings.snapshot_dir)
+                             settings.snapshot_dir, settings.history_days,
+                             int(settings.history_mb * MB))
         self.budget = DataBudget(self.outbox, int(settings.monthly_budget_mb * MB))
         self.recorder = AlertRecorder(self.outbox, self.budget)  # the writer thread's
         self.watch = TrafficWatch(settings)  # the event rules and the line counts
@@ -147,6 +148,8 @@ class CloudBridgeNode(Node):
         for period in self.watch.configure(settings):  # new lines: the open period, as it was
             self.writer.counts(period)
         self.outbox.max_storage_bytes = int(settings.max_storage_mb * MB)
+        self.outbox.history_days = settings.history_days
+        self.outbox.history_bytes = int(settings.history_mb * MB)
         self.budget.budget = int(settings.monthly_budget_mb * MB)
         self.uploader.settings = slice_of(UploadSettings, settings,
                                           api_key=self.uploader.settings.api_key)
@@ -276,7 +279,7 @@ class CloudBridgeNode(Node):
         record = self.remote.record
         figures.update(config_version=record.version, config_state=record.state or 'none')
         figures.update(alerts_this_run=self.recorder.recorded, key_source=self._key_source,
-                       replay=self.settings.replay,
+                       history_pruned=self.outbox.pruned, replay=self.settings.replay,
                        permanent_failures=link.permanent_failures,
                        missing_snapshots=link.missing_snapshots, last_error=link.last_error)
         verdict, message = health.link_verdict(self._problem, link, self.settings, figures)

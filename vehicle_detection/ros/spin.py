@@ -30,13 +30,15 @@ from rclpy.exceptions import InvalidParameterValueException, ParameterException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 
+from vehicle_detection.core.system.log_files import LogKeeper, use_package_log_dir
 from vehicle_detection.core.system.parent_watch import ParentWatch
-from vehicle_detection.ros.transport import tune_transport
+from vehicle_detection.ros.transport import start_heap_trimming, tune_transport
 
 NodeFactory = Callable[[Context], Node]
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 # How often the spin loop looks at the stop request when no callback wakes it.
 STOP_POLL_S = 0.1
+_log_keeper: Optional[LogKeeper] = None  # one per process: ROS logging is per process
 
 
 class StopRequest:
@@ -175,10 +177,21 @@ def spin_nodes(context: Context, factories: Sequence[NodeFactory],
 
 
 def start_context(args: Optional[List[str]] = None) -> Context:
-    """Tune the transport for large images, then init a fresh rclpy Context."""
+    """
+    Tune the transport for large images, then init a fresh rclpy Context.
+
+    The process's ROS log file goes to our log folder and is kept within its
+    size from then on (:mod:`log_files`); the heap is trimmed once a minute
+    (see :mod:`transport`).
+    """
+    global _log_keeper
     tune_transport()
+    start_heap_trimming()
+    use_package_log_dir()
     context = Context()
     rclpy.init(args=args, context=context)
+    if _log_keeper is None:
+        _log_keeper = LogKeeper().start()
     return context
 
 

@@ -24,7 +24,20 @@ Two measured causes of slow 720p frames (see ``bench/transport.py``):
   falls back to fragmented UDP; the packaged profile enlarges the segment.
 
 A user's own ``FASTDDS_DEFAULT_PROFILES_FILE`` (or another RMW) is left alone,
-and ``VD_TRANSPORT_TUNING=0`` turns both off.
+and ``VD_TRANSPORT_TUNING=0`` turns every tuning here off.
+
+With the high trim threshold glibc never hands freed heap back, and memory
+freed by one thread's arena is not always reused by another: over hours the
+free part of the heap grows (measured by ``bench/soak.py --malloc-stats``: the
+edge's heap in use flat, its free part +6 MB/h). :func:`start_heap_trimming`
+returns it with ``malloc_trim`` once a minute; between trims frames keep
+their warm buffers. glibc also gives threads arenas of their own (up to 8
+per core), and a free chunk in one arena is no use to a thread of another:
+``VD_MALLOC_ARENAS=N`` limits the process's threads (executor, DDS,
+inference, writer, uploader) to N arenas. Unset or 0 leaves glibc's default:
+three side-by-side soaks with 2 arenas showed no steady gain (README,
+"Unattended for months"). A ``MALLOC_ARENA_MAX`` in the environment wins,
+as glibc reads it itself.
 """
 
 from __future__ import annotations
@@ -33,24 +46,87 @@ import ctypes
 import ctypes.util
 import os
 from pathlib import Path
+import sys
+import threading
+from typing import Optional
 
 PROFILE = Path(__file__).with_name('fastdds_large_images.xml')
 _PROFILE_VARIABLES = ('FASTDDS_DEFAULT_PROFILES_FILE', 'FASTRTPS_DEFAULT_PROFILES_FILE')
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
+_M_ARENA_MAX = -8
+ARENAS = 0  # the threads' malloc arenas (VD_MALLOC_ARENAS; 0: glibc's own, 8 per core)
 _KEEP_BYTES = 64 * 1024 * 1024
+TRIM_EVERY_S = 60.0
+_trimmer: Optional[threading.Thread] = None  # one per process
+
+
+def _libc() -> Optional[ctypes.CDLL]:
+    name = ctypes.util.find_library('c')
+    try:
+        return ctypes.CDLL(name) if name else None
+    except OSError:
+        return None
+
+
+def trim_heap() -> bool:
+    """Hand the heap's free pages back to the system (glibc); True when it did."""
+    libc = _libc()
+    trim = getattr(libc, 'malloc_trim', None)
+    return bool(trim(0)) if trim is not None else False
+
+
+def start_heap_trimming(period_s: float = TRIM_EVERY_S) -> bool:
+    """
+    Trim the heap every ``period_s`` on a daemon thread (glibc, once per process).
+
+    Only where :func:`tune_allocator` kept freed memory in the heap; False otherwise.
+    """
+    global _trimmer
+    if _trimmer is not None or os.environ.get('VD_TRANSPORT_TUNING', '1') == '0' \
+            or getattr(_libc(), 'malloc_trim', None) is None:
+        return False
+    pause = threading.Event()
+
+    def run() -> None:
+        while not pause.wait(period_s):
+            trim_heap()
+
+    _trimmer = threading.Thread(target=run, daemon=True, name='heap-trim')
+    _trimmer.start()
+    return True
+
+
+def arena_limit() -> int:
+    """
+    Return how many malloc arenas this process should have (0: leave glibc's default).
+
+    ``MALLOC_ARENA_MAX`` set in the environment is glibc's own setting: left
+    alone. ``VD_MALLOC_ARENAS`` that is no whole number >= 0 is reported on
+    stderr and glibc's default kept.
+    """
+    if os.environ.get('MALLOC_ARENA_MAX'):
+        return 0
+    text = os.environ.get('VD_MALLOC_ARENAS', '').strip()
+    if not text:
+        return ARENAS
+    if not text.isdigit():
+        print(f'warning: VD_MALLOC_ARENAS={text!r} is not a whole number >= 0: '
+              "glibc's default kept", file=sys.stderr, flush=True)
+        return ARENAS
+    return int(text)
 
 
 def tune_allocator() -> bool:
-    """Keep buffers up to 64 MB in the heap (glibc only); True when applied."""
-    name = ctypes.util.find_library('c')
-    if not name:
-        return False
-    try:
-        libc = ctypes.CDLL(name)
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
+    """Keep buffers up to 64 MB in the heap, bound the arenas if asked (glibc); True if applied."""
+    mallopt = getattr(_libc(), 'mallopt', None)
+    if mallopt is None:
         return False  # not glibc: nothing to tune
+    arenas = arena_limit()
+    # Before the executor, DDS and inference threads exist: each takes its arena at its
+    # first allocation, and an arena once made is never given up.
+    if arenas and not mallopt(_M_ARENA_MAX, arenas):  # VD_MALLOC_ARENAS asks for a limit
+        return False
     return bool(mallopt(_M_MMAP_THRESHOLD, _KEEP_BYTES)) and bool(
         mallopt(_M_TRIM_THRESHOLD, 4 * _KEEP_BYTES))
 

@@ -24,6 +24,10 @@ import time
 from typing import Dict, Optional, Tuple
 
 KEY_PREFIX = 'vdk_'
+# Buckets are kept per name (a device, or a client address for failed logins): once
+# this many are held, those refilled to full are dropped (a full bucket is the same as
+# none), so clients that come and go (an address scan) never pile up.
+PRUNE_AT = 1024
 
 
 def new_key() -> str:
@@ -48,6 +52,11 @@ class RateLimiter:
         self.rate, self.burst = rate, max(burst, 1.0)
         self._buckets: Dict[str, Tuple[float, float]] = {}
         self._lock = threading.Lock()
+        self._prune_at = PRUNE_AT
+
+    def __len__(self) -> int:
+        """Return how many buckets are held (not full)."""
+        return len(self._buckets)
 
     def acquire(self, device: str, now: Optional[float] = None) -> Optional[int]:
         """Take one token; return None, or the whole seconds to wait when refused."""
@@ -55,6 +64,12 @@ class RateLimiter:
             return None
         now = time.monotonic() if now is None else now
         with self._lock:
+            if len(self._buckets) >= self._prune_at:
+                self._buckets = {name: (tokens, last) for name, (tokens, last)
+                                 in self._buckets.items()
+                                 if tokens + (now - last) * self.rate < self.burst}
+                # Many clients limited at once: prune again only after as many more.
+                self._prune_at = max(PRUNE_AT, 2 * len(self._buckets))
             tokens, last = self._buckets.get(device, (self.burst, now))
             tokens = min(self.burst, tokens + (now - last) * self.rate)
             if tokens >= 1.0:

@@ -39,6 +39,9 @@ from sqlalchemy.engine import Engine
 
 from vehicle_detection.cloud.server.db import Alert
 
+# A client may send any method token: others are labelled OTHER, so that made-up methods
+# cannot add label sets (memory) without bound.
+METHODS = frozenset(('GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'))
 REQUESTS = Counter('vd_http_requests_total', 'HTTP requests answered',
                    ['method', 'route', 'status'], registry=None)
 LATENCY = Histogram('vd_http_request_duration_seconds', 'Time to answer a request',
@@ -125,8 +128,9 @@ class RequestMetrics:
             await self.app(scope, receive, noting_send)
         finally:
             route = getattr(scope.get('route'), 'path', 'unmatched')
-            REQUESTS.labels(scope['method'], route, str(status)).inc()
-            LATENCY.labels(scope['method'], route).observe(time.perf_counter() - start)
+            method = scope['method'] if scope['method'] in METHODS else 'OTHER'
+            REQUESTS.labels(method, route, str(status)).inc()
+            LATENCY.labels(method, route).observe(time.perf_counter() - start)
 
 
 def endpoint(request: Request) -> Response:

@@ -180,6 +180,9 @@ class HeartbeatIn(BaseModel):
     budget_bytes: Optional[int] = Field(None, ge=0, le=BIG)
     uptime_s: Optional[float] = Field(None, ge=0)
     held_events: Optional[int] = Field(None, ge=0, le=BIG)
+    outbox_db_bytes: Optional[int] = Field(None, ge=0, le=BIG)
+    snapshot_bytes: Optional[int] = Field(None, ge=0, le=BIG)
+    log_bytes: Optional[int] = Field(None, ge=0, le=BIG)
 
 
 class ConfigSummary(BaseModel):

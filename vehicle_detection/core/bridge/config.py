@@ -89,6 +89,13 @@ class BridgeSettings:
     max_storage_mb: float = setting(1024.0, 'Bound on outbox + snapshots; the oldest unsent '
                                     'snapshots are evicted first, alerts never.',
                                     minimum=1.0, maximum=1e6)
+    history_days: float = setting(30.0, 'Days sent events are kept in the outbox as local '
+                                  'history, then deleted (oldest first; an event still to '
+                                  'send never is); 0: no time limit.', minimum=0.0,
+                                  maximum=3650.0)
+    history_mb: float = setting(256.0, 'Largest outbox database in MB: past it the oldest sent '
+                                'events are deleted first; keep it below max_storage_mb; 0: '
+                                'no size limit.', minimum=0.0, maximum=1e6)
     monthly_budget_mb: float = setting(20480.0, 'Mobile data per calendar month; 0: no budget.',
                                        minimum=0.0, maximum=1e7)
     min_track_hits: int = setting(3, 'Frames a track must be seen with at least min_alert_score '

@@ -28,12 +28,13 @@ from vehicle_detection.core.bridge.budget import DataBudget
 from vehicle_detection.core.bridge.config import BridgeSettings
 from vehicle_detection.core.bridge.link import LinkState, LinkStats
 from vehicle_detection.core.bridge.outbox import Outbox
+from vehicle_detection.core.system.log_files import folder_bytes, ros_log_dir
 
 OK, WARN, ERROR = 'ok', 'warn', 'error'
 
 
 def link_figures(outbox: Outbox, link: LinkStats, budget: DataBudget) -> Dict[str, Any]:
-    """Return the figures of the link, the outbox and the data budget."""
+    """Return the figures of the link, the outbox (disk used included) and the data budget."""
     stats, spent = outbox.stats(), budget.figures()
     return {
         'link_state': str(link.link_state), 'queue_depth': stats.depth,
@@ -41,7 +42,15 @@ def link_figures(outbox: Outbox, link: LinkStats, budget: DataBudget) -> Dict[st
         'upload_success_rate': round(link.success_rate, 4), 'retries': link.retries,
         'evictions': stats.evictions, 'held_events': stats.held,
         'bytes_month': spent.used,
-        'projected_bytes_month': spent.projected, 'budget_bytes': spent.budget}
+        'projected_bytes_month': spent.projected, 'budget_bytes': spent.budget,
+        **disk_figures(outbox)}
+
+
+def disk_figures(outbox: Outbox) -> Dict[str, Any]:
+    """Return the disk used on this box: outbox database, waiting snapshots, ROS logs."""
+    disk = outbox.disk_usage()
+    return {'outbox_db_bytes': disk.database, 'snapshot_bytes': disk.snapshots,
+            'log_bytes': folder_bytes(ros_log_dir())}
 
 
 def link_verdict(problem: str, link: LinkStats, settings: BridgeSettings,

@@ -19,7 +19,9 @@ One SQLite file (WAL, ``synchronous=FULL``) holds every event (it is also the
 local record of detection results) with the state of its alert and of its
 snapshot; snapshots are JPEG files beside it, written by rename before the
 row that names them is committed. After a crash or ``kill -9`` a pending
-event is simply sent again: the server is idempotent on the event id.
+event is simply sent again: the server is idempotent on the event id. Sent
+events are kept as local history for ``history_days`` or ``history_mb``
+(:mod:`outbox_history`), then deleted, oldest first.
 """
 
 from __future__ import annotations
@@ -32,6 +34,10 @@ import sqlite3
 import threading
 import time
 from typing import Any, Dict, Iterable, List, Optional
+
+from vehicle_detection.core.bridge import outbox_history as history
+from vehicle_detection.core.bridge.outbox_history import (
+    FAILED_SQL, KeptHistory, OPEN_SQL, PENDING_IMAGE_SQL)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -50,7 +56,6 @@ CREATE TABLE IF NOT EXISTS events (
     kind TEXT NOT NULL DEFAULT 'alert',
     holds INTEGER NOT NULL DEFAULT 0
 );
-CREATE INDEX IF NOT EXISTS events_open ON events (alert_state, image_state);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
 
@@ -61,7 +66,6 @@ ALERT, COUNTS = 'alert', 'counts'
 # corrupt), skipped (data budget spent), dropped (its alert failed for good: the
 # snapshot can never go, its file is removed).
 PENDING, SENT, FAILED, DROPPED = 'pending', 'sent', 'failed', 'dropped'
-OPEN_SQL = "(alert_state = 'pending' OR (alert_state = 'sent' AND image_state = 'pending'))"
 # An event the server keeps answering with an error while it accepts others (a
 # poison event) is held back for a while so that the events behind it flow; it is
 # kept and tried again, each hold twice the last (the uploader decides: Outbox.hold).
@@ -98,21 +102,28 @@ class OutboxStats:
     held: int  # open events set aside after repeated server errors
 
 
-class Outbox:
+class Outbox(KeptHistory):
     """Events and their snapshots under ``folder``; safe to use from several threads."""
 
     def __init__(self, folder: str, max_storage_bytes: int = 0,
-                 snapshot_dir: str = '') -> None:
+                 snapshot_dir: str = '', history_days: float = 0.0,
+                 history_bytes: int = 0) -> None:
         self.folder = Path(folder).expanduser()
         self.folder.mkdir(parents=True, exist_ok=True)
         self.snapshots = Path(snapshot_dir).expanduser() if snapshot_dir else \
             self.folder / 'snapshots'
         self.snapshots.mkdir(parents=True, exist_ok=True)
         self.max_storage_bytes = max_storage_bytes
+        # Local history of sent events: kept this long and within this size (0: no bound).
+        self.history_days = history_days
+        self.history_bytes = history_bytes
+        self.pruned = 0  # done events deleted by this instance
+        self._next_prune = 0.0  # monotonic time of the next prune by enqueue
         # Re-entrant: stats() reads meta() under the lock that meta() takes itself.
         self._lock = threading.RLock()
         self._db = sqlite3.connect(self.folder / 'outbox.db', check_same_thread=False,
                                    isolation_level=None, timeout=30)
+        history.prepare(self._db)  # before the first table of a new outbox
         self._db.execute('PRAGMA journal_mode=WAL')
         self._db.execute('PRAGMA synchronous=FULL')
         self._db.executescript(SCHEMA)
@@ -120,6 +131,8 @@ class Outbox:
         for name, declaration in ADDED_COLUMNS.items():
             if name not in columns:
                 self._db.execute(f'ALTER TABLE events ADD COLUMN {name} {declaration}')
+        self._db.executescript(history.INDEXES)
+        history.convert_vacuum(self._db)  # an outbox of an older version, once
         self._remove_orphans()
 
     # -- writing ---------------------------------------------------------------------
@@ -148,6 +161,8 @@ class Outbox:
                  kind))
             added = cursor.rowcount == 1
         self.enforce_limit()
+        if time.monotonic() >= self._next_prune:
+            self.prune_history()
         return added
 
     def mark(self, seq: int, part: str, state: str, error: Optional[str] = None) -> None:
@@ -223,7 +238,7 @@ class Outbox:
         with self._lock:
             while self._stored_bytes() > self.max_storage_bytes:
                 row = self._db.execute(
-                    "SELECT seq FROM events WHERE image_state = 'pending' "
+                    f'SELECT seq FROM events WHERE {PENDING_IMAGE_SQL} '
                     'ORDER BY seq LIMIT 1').fetchone()
                 if row is None:
                     break  # only alerts left: those are never evicted
@@ -259,20 +274,19 @@ class Outbox:
             depth, oldest = self._db.execute(
                 f'SELECT COUNT(*), MIN(created_at) FROM events WHERE {OPEN_SQL}').fetchone()
             failed = self._db.execute(
-                "SELECT COUNT(*) FROM events WHERE alert_state = 'failed' "
-                "OR image_state = 'failed'").fetchone()[0]
+                f'SELECT COUNT(*) FROM events WHERE {FAILED_SQL}').fetchone()[0]
             held = self._db.execute(
                 f'SELECT COUNT(*) FROM events WHERE {OPEN_SQL} AND held_until > ?',
                 (now,)).fetchone()[0]
             return OutboxStats(depth, max(0.0, now - oldest) if oldest else 0.0,
                                self._stored_bytes(), self.meta('evictions'), failed, held)
 
-    def events(self) -> List[Dict[str, Any]]:
-        """Return every recorded event with its states (oldest first)."""
+    def events(self, since: float = 0.0) -> List[Dict[str, Any]]:
+        """Return the events recorded at or after ``since`` with their states (oldest first)."""
         with self._lock:
             rows = self._db.execute('SELECT seq, event_id, alert, alert_state, image_state, '
-                                    'last_error, created_at, kind FROM events ORDER BY seq'
-                                    ).fetchall()
+                                    'last_error, created_at, kind FROM events '
+                                    'WHERE created_at >= ? ORDER BY seq', (since,)).fetchall()
         return [{'seq': r[0], 'event_id': r[1], 'alert': json.loads(r[2]),
                  'alert_state': r[3], 'image_state': r[4], 'last_error': r[5],
                  'created_at': r[6], 'kind': r[7]} for r in rows]
@@ -302,7 +316,7 @@ class Outbox:
 
     def _stored_bytes(self) -> int:
         pending = self._db.execute('SELECT COALESCE(SUM(image_bytes), 0) FROM events '
-                                   "WHERE image_state = 'pending'").fetchone()[0]
+                                   f'WHERE {PENDING_IMAGE_SQL}').fetchone()[0]
         # The database's logical size: the WAL file grows and shrinks with checkpoints.
         pages = self._db.execute('PRAGMA page_count').fetchone()[0]
         page_size = self._db.execute('PRAGMA page_size').fetchone()[0]
@@ -319,7 +333,7 @@ class Outbox:
         self._db.execute("UPDATE events SET image_state = ? WHERE alert_state = 'failed' "
                          "AND image_state = 'pending'", (DROPPED,))
         wanted = {row[0] for row in self._db.execute(
-            "SELECT image_path FROM events WHERE image_state = 'pending'")}
+            f'SELECT image_path FROM events WHERE {PENDING_IMAGE_SQL}')}
         for path in self.snapshots.iterdir():
             if path.name not in wanted:
                 path.unlink(missing_ok=True)

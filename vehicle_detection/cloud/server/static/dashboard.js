@@ -64,6 +64,10 @@ const fmtNum = (value, unit, digits = 0) =>
   (value === undefined || value === null ? '–' : `${Number(value).toFixed(digits)}${unit}`);
 const fmtMB = (bytes) => fmtNum(bytes === undefined ? undefined : bytes / 1048576, ' MB', 1);
 
+// Disk used on the box: outbox database, snapshots waiting, logs (undefined: not reported).
+const diskBytes = (h) => (h.outbox_db_bytes === undefined ? undefined
+  : h.outbox_db_bytes + (h.snapshot_bytes || 0) + (h.log_bytes || 0));
+
 function renderDevices(devices) {
   const body = $('devices').querySelector('tbody');
   body.replaceChildren();
@@ -81,8 +85,8 @@ function renderDevices(devices) {
       text('td', fmtNum(h.queue_depth, '')), text('td', fmtNum(h.oldest_unsent_s, ' s')),
       text('td', fmtNum(h.upload_success_rate === undefined ? undefined
         : 100 * h.upload_success_rate, ' %')),
-      text('td', fmtMB(h.bytes_month) + budget), text('td', String(device.alerts_24h)),
-      window.vdConfig.cell(device),
+      text('td', fmtMB(h.bytes_month) + budget), text('td', fmtMB(diskBytes(h))),
+      text('td', String(device.alerts_24h)), window.vdConfig.cell(device),
     ].forEach((cell) => row.appendChild(cell));
     body.appendChild(row);
     if (!known.has(device.name)) select.appendChild(new Option(device.name, device.name));

@@ -1,0 +1,161 @@
+# Copyright 2026 The vehicle_detection Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+What ``bench/soak.py`` makes of its samples: growth per hour, the targets, the print-out.
+
+Every sample is one flat dict: ``t`` (s), then per process (each edge by its
+name, and ``server``) ``<name>_rss_mb``, ``_threads`` and ``_fds``; per edge
+its frames, alerts, queue depth, history pruned and the bytes of its outbox,
+snapshots, ROS logs and console log; the server's log, database and images.
+:func:`fit` fits each series after the warm-up (least squares), :func:`verdict`
+checks the targets, :func:`print_report` prints them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+import sqlite3
+import statistics
+from typing import Any, Dict, List, Optional, Sequence
+
+from soak_tools import slope
+from traced import growth
+
+MB = 1024 * 1024
+RSS_TARGET_MB_H = 1.0
+EDGE_DISK = ('outbox_db', 'snapshot', 'ros_log', 'log')
+SERVER_DISK = ('server_log', 'server_db', 'server_images')
+
+
+def fit(samples: List[Dict[str, float]], warmup_s: float,
+        edges: Sequence[str]) -> Dict[str, Any]:
+    """Fit the growth per hour of every sampled figure after the warm-up."""
+    kept = [s for s in samples if s['t'] >= warmup_s]
+    hours = (kept[-1]['t'] - kept[0]['t']) / 3600 if len(kept) > 1 else 0.0
+    rates = {key: slope([(s['t'] / 3600, s[key]) for s in kept]) for key in kept[0]
+             if key != 't'}
+    result: Dict[str, Any] = {'fit_minutes': round(hours * 60, 1)}
+    for edge in edges:
+        result[f'{edge}_frames_per_h'] = round(rates[f'{edge}_frames'])
+        result[f'{edge}_alerts_per_h'] = round(rates[f'{edge}_alerts'])
+    all_frames = sum(rates[f'{edge}_frames'] for edge in edges)
+    all_alerts = sum(rates[f'{edge}_alerts'] for edge in edges)
+    for name in (*edges, 'server'):
+        frames_h = rates[f'{name}_frames'] if name in edges else all_frames
+        alerts_h = rates[f'{name}_alerts'] if name in edges else all_alerts
+        mb_h = rates[f'{name}_rss_mb']
+        result[f'{name}_rss_mb'] = [round(kept[0][f'{name}_rss_mb'], 1),
+                                    round(kept[-1][f'{name}_rss_mb'], 1)]
+        result[f'{name}_rss_mb_per_h'] = round(mb_h, 2)
+        result[f'{name}_rss_mb_per_100k_frames'] = round(mb_h / frames_h * 1e5, 3) \
+            if frames_h else None
+        result[f'{name}_rss_mb_per_100k_alerts'] = round(mb_h / alerts_h * 1e5, 2) \
+            if alerts_h else None
+        for key in ('threads', 'fds'):
+            values = [s[f'{name}_{key}'] for s in kept]
+            result[f'{name}_{key}'] = [int(min(values)), int(max(values))]
+            result[f'{name}_{key}_per_h'] = round(rates[f'{name}_{key}'], 2)
+            # Flat: the last quarter's median no higher than the first quarter's (after the
+            # warm-up) plus one; a request or an outage in flight comes and goes.
+            quarter = max(1, len(values) // 4)
+            result[f'{name}_{key}_flat'] = statistics.median(values[-quarter:]) <= \
+                statistics.median(values[:quarter]) + 1
+    disks = [f'{edge}_{what}' for edge in edges for what in EDGE_DISK] + list(SERVER_DISK)
+    for name in disks:
+        result[f'{name}_mb_per_h'] = round(rates[f'{name}_bytes'] / MB, 3)
+        result[f'{name}_mb_max'] = round(max(s[f'{name}_bytes'] for s in kept) / MB, 2)
+    return result
+
+
+def verdict(result: Dict[str, Any], edges: Sequence[str], history_mb: float,
+            ros_log_limit_mb: float) -> Dict[str, Any]:
+    """Add the ratios to the targets and whether every one is met."""
+    checks = {}
+    for name in (*edges, 'server'):
+        result[f'{name}_rss_ratio'] = round(result[f'{name}_rss_mb_per_h'] / RSS_TARGET_MB_H, 3)
+        checks[f'{name}_rss'] = result[f'{name}_rss_ratio'] <= 1.0
+        for key in ('threads', 'fds'):
+            checks[f'{name}_{key}'] = result.pop(f'{name}_{key}_flat')
+    for edge in edges:
+        # The outbox's own limit, plus its WAL (cut back to 1 MB after each checkpoint).
+        checks[f'{edge}_outbox_within_limit'] = \
+            result[f'{edge}_outbox_db_mb_max'] <= history_mb * 1.05 + 8
+        checks[f'{edge}_ros_logs_within_limit'] = \
+            result[f'{edge}_ros_log_mb_max'] <= ros_log_limit_mb
+    result['checks'] = checks
+    result['meets_targets'] = all(checks.values())
+    return result
+
+
+def print_report(result: Dict[str, Any], edges: Sequence[str], history_mb: float,
+                 folder: Path) -> None:
+    """Print each edge's summary line and the fitted figures of every process."""
+    for edge in edges:
+        summary = [line for line in (folder / f'{edge}.log').read_text(
+            errors='replace').splitlines() if line.startswith('summary:')]
+        print(f'{edge}: ' + (summary[-1] if summary else 'printed no summary'))
+    for name in (*edges, 'server'):
+        print(f"{name}: RSS {result[f'{name}_rss_mb'][0]} -> {result[f'{name}_rss_mb'][1]} MB, "
+              f"{result[f'{name}_rss_mb_per_h']} MB/h "
+              f"({result[f'{name}_rss_mb_per_100k_frames']} MB per 100k frames, "
+              f"{result[f'{name}_rss_mb_per_100k_alerts']} per 100k alerts); threads "
+              f"{result[f'{name}_threads']}, open files {result[f'{name}_fds']}")
+    for edge in edges:
+        print(f"{edge} disk MB/h: outbox {result[f'{edge}_outbox_db_mb_per_h']} (max "
+              f"{result[f'{edge}_outbox_db_mb_max']} MB, history_mb {history_mb}), snapshots "
+              f"{result[f'{edge}_snapshot_mb_per_h']}, ROS logs "
+              f"{result[f'{edge}_ros_log_mb_per_h']} (max {result[f'{edge}_ros_log_mb_max']} "
+              f"MB); {result[f'{edge}_outbox_bytes_per_event']} bytes per event kept")
+    print(f"server disk MB/h: database {result['server_db_mb_per_h']}, images "
+          f"{result['server_images_mb_per_h']}")
+
+
+def bytes_per_event(path: Path) -> Optional[int]:
+    """Return the outbox's bytes in use per event it holds (what a day of history costs)."""
+    db = sqlite3.connect(f'file:{path}?mode=ro', uri=True)
+    try:
+        rows = db.execute('SELECT COUNT(*) FROM events').fetchone()[0]
+        pages = db.execute('PRAGMA page_count').fetchone()[0] - db.execute(
+            'PRAGMA freelist_count').fetchone()[0]
+        return round(pages * db.execute('PRAGMA page_size').fetchone()[0] / rows) \
+            if rows else None
+    finally:
+        db.close()
+
+
+def print_malloc(traces: Path, warmup_s: float) -> None:
+    """Print, per process, the growth per hour of glibc's heap in use and free after warm-up."""
+    for path in sorted(traces.glob('*-malloc.jsonl')):
+        rows = [json.loads(line) for line in path.read_text().splitlines()]
+        kept = [row for row in rows if row['t'] - rows[0]['t'] >= warmup_s] if rows else []
+        if len(kept) < 2:
+            continue
+        rates = {key: round(slope([(row['t'] / 3600, row[key]) for row in kept]), 2)
+                 for key in kept[0] if key != 't'}
+        print(f"process {path.name.split('-')[0]}: per hour {rates} (last {kept[-1]})")
+
+
+def print_growth(traces: Path, warmup_s: float, every_s: float) -> None:
+    """Print, per traced process, the lines that grew most from after the warm-up to the end."""
+    first_index = int(warmup_s // every_s)
+    for pid in sorted({path.name.split('-')[0] for path in traces.glob('*.tracemalloc')}):
+        snapshots = sorted(traces.glob(f'{pid}-*.tracemalloc'))
+        first: Optional[Path] = snapshots[min(first_index, len(snapshots) - 1)]
+        if first is None or first == snapshots[-1]:
+            continue
+        print(f'process {pid}: growth {first.name} -> {snapshots[-1].name}')
+        for where, kb, count in growth(first, snapshots[-1]):
+            print(f'  {kb:+9.1f} KB {count:+7d} blocks  {where}')
