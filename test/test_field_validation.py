@@ -100,7 +100,8 @@ def scene() -> Tuple[List[List[Truth]], List[Crossed]]:
 
 def record(out: Path, truth: List[List[Truth]], missed: Tuple[str, ...] = ()) -> None:
     """Write the window as `validate record` does, counted by the bridge's session."""
-    session = CountingSession(parse_geometry(LINES, ''))
+    # The detector's labels (coco): the manual count's default classes (validate count).
+    session = CountingSession(parse_geometry(LINES, ''), scheme='coco')
     picture = np.full((36, 64, 3), 90, np.uint8)  # small: the report needs only stamps
     with RecordingWriter(str(out)) as writer:
         for index, frame in enumerate(truth):
