@@ -25,7 +25,7 @@ function cropAround(bbox, width, height) {
   return { x: place((x1 + x2) / 2, w, width), y: place((y1 + y2) / 2, h, height), w, h };
 }
 
-const percent = (value) => `${(100 * value).toFixed(3)}%`;
+const cssPercent = (value) => `${(100 * value).toFixed(3)}%`;
 
 function thumbnail(alert, onOpen) {
   // A frame of THUMB_ASPECT showing the crop of the thumbnail, the box outlined.
@@ -36,20 +36,20 @@ function thumbnail(alert, onOpen) {
   img.alt = `${alert.class_name} snapshot`;
   const W = alert.image_width, H = alert.image_height;
   const crop = cropAround(alert.bbox, W, H);
-  Object.assign(img.style, { left: percent(-crop.x / crop.w), top: percent(-crop.y / crop.h),
-    width: percent(W / crop.w), height: percent(H / crop.h) });
+  Object.assign(img.style, { left: cssPercent(-crop.x / crop.w), top: cssPercent(-crop.y / crop.h),
+    width: cssPercent(W / crop.w), height: cssPercent(H / crop.h) });
   const [x1, y1, x2, y2] = alert.bbox;
   const box = document.createElement('div');
   box.className = 'box';
-  Object.assign(box.style, { left: percent((x1 - crop.x) / crop.w),
-    top: percent((y1 - crop.y) / crop.h), width: percent((x2 - x1) / crop.w),
-    height: percent((y2 - y1) / crop.h) });
+  Object.assign(box.style, { left: cssPercent((x1 - crop.x) / crop.w),
+    top: cssPercent((y1 - crop.y) / crop.h), width: cssPercent((x2 - x1) / crop.w),
+    height: cssPercent((y2 - y1) / crop.h) });
   frame.append(img, box);
   frame.addEventListener('click', onOpen);
   return frame;
 }
 
-let shown = []; // the alerts with a snapshot, as the list shows them (newest first)
+let viewable = []; // the alerts with a snapshot, as the list shows them (newest first)
 let current = null; // the event id in the viewer
 
 function caption(alert) {
@@ -91,9 +91,9 @@ function drawBox(alert) {
 }
 
 function show(eventId) {
-  const index = shown.findIndex((a) => a.event_id === eventId);
+  const index = viewable.findIndex((a) => a.event_id === eventId);
   if (index < 0) return;
-  const alert = shown[index];
+  const alert = viewable[index];
   current = eventId;
   const img = document.getElementById('viewer-img');
   document.getElementById('viewer-box').replaceChildren();
@@ -115,27 +115,27 @@ function show(eventId) {
     img.src = alert.image_url;
   }
   document.getElementById('viewer-caption').textContent = caption(alert);
-  document.getElementById('viewer-position').textContent = `${index + 1} of ${shown.length}`;
+  document.getElementById('viewer-position').textContent = `${index + 1} of ${viewable.length}`;
   document.getElementById('viewer-prev').disabled = index === 0;
-  document.getElementById('viewer-next').disabled = index === shown.length - 1;
+  document.getElementById('viewer-next').disabled = index === viewable.length - 1;
 }
 
 function step(by) {
   // Previous (-1: newer) or next (+1: older) in the list as shown now.
-  const index = shown.findIndex((a) => a.event_id === current);
-  const next = shown[index + by];
+  const index = viewable.findIndex((a) => a.event_id === current);
+  const next = viewable[index + by];
   if (index >= 0 && next) show(next.event_id);
 }
 
 function setAlerts(alerts) {
-  shown = alerts.filter((a) => a.image_url);
+  viewable = alerts.filter((a) => a.image_url);
   const viewer = document.getElementById('viewer');
   if (viewer.open && current) {
-    const index = shown.findIndex((a) => a.event_id === current);
+    const index = viewable.findIndex((a) => a.event_id === current);
     document.getElementById('viewer-position').textContent =
-      index < 0 ? 'no longer in the list' : `${index + 1} of ${shown.length}`;
+      index < 0 ? 'no longer in the list' : `${index + 1} of ${viewable.length}`;
     document.getElementById('viewer-prev').disabled = index <= 0;
-    document.getElementById('viewer-next').disabled = index < 0 || index === shown.length - 1;
+    document.getElementById('viewer-next').disabled = index < 0 || index === viewable.length - 1;
   }
 }
 
