@@ -44,6 +44,12 @@ function timeLabel(ms) {
   return `${pad2(date.getHours())}:${pad2(date.getMinutes())}`;
 }
 
+function clockLabel(ms) {
+  // The end of a span: its time of day, also at midnight (23:45–00:00, not 23:45–7/12).
+  const date = new Date(ms);
+  return `${pad2(date.getHours())}:${pad2(date.getMinutes())}`;
+}
+
 function fullTimeLabel(ms) {
   const date = new Date(ms);
   return `${date.getFullYear()}-${pad2(date.getMonth() + 1)}-${pad2(date.getDate())} ` +
@@ -102,7 +108,7 @@ function barOptions({ timeAxis, step, yTitle, stacked, min, max }) {
         callbacks: {
           title: (items) => (items.length && timeAxis
             ? `${fullTimeLabel(items[0].parsed.x - step / 2)}–` +
-              `${timeLabel(items[0].parsed.x + step / 2)}` : items.map((i) => i.label)[0]),
+              `${clockLabel(items[0].parsed.x + step / 2)}` : items.map((i) => i.label)[0]),
           footer: (items) => (items.length > 1
             ? `total: ${items.reduce((sum, i) => sum + i.parsed.y, 0)}` : ''),
         },
@@ -139,4 +145,6 @@ function clearChart(canvas) {
   if (chart) chart.destroy();
 }
 
-window.vdCharts = { barChart, clearChart, atBucket, BAR_COLOURS, timeLabel, fullTimeLabel, pad2 };
+window.vdCharts = {
+  barChart, clearChart, atBucket, BAR_COLOURS, clockLabel, timeLabel, fullTimeLabel, pad2,
+};

@@ -78,9 +78,7 @@ function peakHour({ quarters, covered, columns, value }) {
 }
 
 function renderTable(box, series, device, line) {
-  const { timeLabel, fullTimeLabel, pad2 } = window.vdCharts;
-  // The peak hour as clock times (timeLabel names a midnight by its date: 23:00–7/12).
-  const clock = (ms) => `${pad2(new Date(ms).getHours())}:${pad2(new Date(ms).getMinutes())}`;
+  const { clockLabel, timeLabel, fullTimeLabel } = window.vdCharts;
   const data = quarterTable(series, device, line);
   const { quarters, covered, columns, value } = data;
   const table = cell('table', '', { className: 't15', 'data-device': device, 'data-line': line });
@@ -134,10 +132,10 @@ function renderTable(box, series, device, line) {
   } else {
     peakRow.dataset.start = new Date(peak.start).toISOString();
     const all = peak.columns[peak.columns.length - 1];
-    title.textContent += ` · peak hour ${clock(peak.start)}–` +
-      `${clock(peak.start + 4 * QUARTER_MS)}: ${all.volume} vehicles, PHF ${all.phf.toFixed(2)}`;
-    peakRow.appendChild(cell('th', `Peak hour ${clock(peak.start)}–` +
-      `${clock(peak.start + 4 * QUARTER_MS)}`));
+    title.textContent += ` · peak hour ${clockLabel(peak.start)}–` +
+      `${clockLabel(peak.start + 4 * QUARTER_MS)}: ${all.volume} vehicles, PHF ${all.phf.toFixed(2)}`;
+    peakRow.appendChild(cell('th', `Peak hour ${clockLabel(peak.start)}–` +
+      `${clockLabel(peak.start + 4 * QUARTER_MS)}`));
     phfRow.appendChild(cell('th', 'PHF'));
     peak.columns.forEach((p, k) => {
       peakRow.appendChild(cell('td', String(p.volume), attributes(columns[k])));
