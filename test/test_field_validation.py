@@ -53,7 +53,7 @@ BOUNDARY_S = 1_900_000 * 900  # a 15-minute boundary (2024-03-09 16:00 UTC)
 FIRST = 30  # the window starts at this frame of the scene: a crossing (frame 22) before it
 SPLIT = 137  # the boundary falls at this frame, between crossings (frames 128 and 145)
 KEYS = {('towards', 'car'): '1', ('towards', 'truck'): '2', ('away', 'car'): 'q',
-        ('away', 'truck'): 'w'}  # the default keys, classes car,truck,bus,motorcycle
+        ('away', 'truck'): 'w'}  # the default keys of the recording's scheme (coco)
 
 Crossed = Tuple[int, str, str]  # frame, direction, class
 
@@ -204,7 +204,8 @@ def test_a_system_that_misses_lorries_is_rejected(tmp_path: Path, scene, capsys)
     assert capsys.readouterr().out.strip().endswith('ACCEPT')
     assert main(['validate', 'report', str(bag), str(manual), '--limit', '50',
                  '--per-class']) == 1
-    assert 'REJECT (4 of 20 rows)' in capsys.readouterr().out
+    # 2 intervals x 2 directions x (the coco scheme's 5 classes + all): 24 rows
+    assert 'REJECT (4 of 24 rows)' in capsys.readouterr().out
 
 
 def test_counting_in_the_terminal_goes_on_where_it_stopped(tmp_path: Path, scene) -> None:

@@ -34,7 +34,8 @@ from pathlib import Path
 import sys
 from typing import Any, Dict, IO, List, Optional, Tuple
 
-from vehicle_detection.core.detection.classes import VEHICLE_CLASSES
+from vehicle_detection.core.bridge.config import BridgeSettings
+from vehicle_detection.core.counting.schemes import scheme_classes
 from vehicle_detection.core.validation.manual import (
     CONTROLS, CountError, CountingDesk, default_keys, load_count, ManualCount, Mark,
     parse_key, save_count, script_tokens)
@@ -55,9 +56,12 @@ def add_arguments(count: argparse.ArgumentParser) -> None:
                        help='the counting line to count (default: the only one recorded)')
     count.add_argument('--directions', default='', metavar='FIRST/SECOND',
                        help="the line's directions, for a bag without the system's counts")
-    count.add_argument('--classes', default=','.join(VEHICLE_CLASSES[:4]),
-                       help='classes, comma-separated, in key order (default %(default)s): '
-                            'the names the system counts in')
+    count.add_argument('--classes', default=None,
+                       help='classes, comma-separated, in key order: the names the system '
+                            "counts in (default: the classes of the recording's class "
+                            "scheme, else of the bridge's default, "
+                            f'{BridgeSettings().class_scheme}: '
+                            f'{",".join(scheme_classes(BridgeSettings().class_scheme))})')
     count.add_argument('--key', action='append', default=[], metavar='K=DIRECTION/CLASS',
                        help='another key for a mark (repeatable); by default 1..9 mark the '
                             "line's first direction in class order, q..o its second")
@@ -101,6 +105,10 @@ def open_count(args: argparse.Namespace) -> Tuple[ManualCount, Dict[str, Mark], 
         raise CountError(f'{args.bag} names no counting line (no {COUNTS_TOPIC}): give '
                          '--line NAME and --directions FIRST/SECOND')
     line = chosen[0].name if chosen else args.line or 'line'
+    if args.classes is None:  # the scheme the recorded counts name
+        scheme = next((str(status['scheme']) for status in reversed(statuses)
+                       if status.get('scheme')), BridgeSettings().class_scheme)
+        args.classes = ','.join(scheme_classes(scheme))
     classes = [name.strip() for name in args.classes.split(',') if name.strip()]
     if Path(args.out).exists():
         count = load_count(args.out, stamps)

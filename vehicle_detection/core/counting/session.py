@@ -226,6 +226,7 @@ class CountingSession:
         lines, zones = self.geometry.in_pixels(*self._size) if self._size[0] else ([], [])
         return {
             'stamp': self._stamp,
+            'scheme': self.scheme.name,  # what the class names are
             'period_start': None if self._period is None else self._period * self.period_s,
             'period_s': self.period_s,
             'period': _rows(self._open), 'total': _rows(self.totals),
