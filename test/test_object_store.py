@@ -219,6 +219,7 @@ def test_serve_refuses_a_store_it_cannot_use(seaweedfs: SeaweedServer, tmp_path:
         started = time.monotonic()
         result = serve_error(storage, {**env, 'DB': db})
         assert result.returncode == 2, (storage, result.stdout, result.stderr)
-        assert f'error: --storage {storage}: ' in result.stderr and expected in result.stderr, \
-            result.stderr
+        # The start-up check's line (vehicle-detection-cloud check), with its fix.
+        assert f'error: FAIL  storage: {storage}: ' in result.stderr \
+            and expected in result.stderr and 'fix: ' in result.stderr, result.stderr
         assert time.monotonic() - started < 30

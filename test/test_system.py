@@ -122,7 +122,9 @@ def test_demo_stops_when_its_port_is_taken_or_its_server_dies(
     died = demo(free_port(), broken)
     assert died.returncode == 1, died.stdout + died.stderr
     assert 'error: the cloud server exited at its start' in died.stderr, died.stderr
-    assert 'unable to open database file' in died.stderr, died.stderr
+    # serve's start-up check names the database and the fix (vehicle-detection-cloud check)
+    assert 'FAIL  database: cannot use sqlite:' in died.stderr and 'fix: ' in died.stderr, \
+        died.stderr
     assert 'dashboard:' not in died.stdout
 
 
