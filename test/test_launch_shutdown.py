@@ -71,7 +71,11 @@ def test_ctrl_c_twice_stops_every_node_cleanly(env: Dict[str, str], samples_dir:
         os.killpg(terminal.process.pid, signal.SIGINT)
         threading.Event().wait(gap)  # the time between the two key presses is the test
         code = terminal.interrupt(signal.SIGINT)
-    assert_clean_stop(terminal, code, NODES)
+    # Upstream `ros2 launch` itself may die of the second SIGINT once its nodes are done
+    # (CI: every node "finished cleanly", then launch exited -2, no traceback): the nodes
+    # are this package's, and each must stop cleanly.
+    assert code in (0, -signal.SIGINT), terminal.text()[-3000:]
+    assert_clean_stop(terminal, 0, NODES)
 
 
 def test_sigterm_to_launch_alone_stops_its_nodes(env: Dict[str, str], samples_dir: Path,
