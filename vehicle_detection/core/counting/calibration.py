@@ -37,11 +37,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 import math
-import re
 from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from vehicle_detection.core.counting.config import number_pair
 from vehicle_detection.core.events.vehicles import Point
 from vehicle_detection.wire import is_valid_name
 
@@ -49,7 +49,6 @@ SYNTAX = ('image X,Y X,Y X,Y X,Y road E,N E,N E,N E,N (four picture points and t
           'positions in metres) or lines NAME NAME METRES (two counting lines that far apart)')
 MAX_ROAD_M = 10_000.0  # a calibrated stretch is a road, not a map
 MIN_TRAP_M = 1.0  # two lines closer than this time nothing at camera rates
-_NUMBER_PAIR = re.compile(r'^([0-9.eE+-]+),([0-9.eE+-]+)$')
 
 
 @dataclass(frozen=True)
@@ -170,12 +169,8 @@ def _parse_lines(words: List[str], text: str) -> Calibration:
 
 
 def _pair(word: str, text: str) -> Point:
-    match = _NUMBER_PAIR.match(word)
-    try:
-        point = (float(match.group(1)), float(match.group(2))) if match else None
-    except ValueError:
-        point = None
-    if point is None or not all(math.isfinite(v) and abs(v) <= 100_000 for v in point):
+    point = number_pair(word)  # road metres may be negative, unlike picture points
+    if point is None or not all(abs(v) <= 100_000 for v in point):
         raise ValueError(f'{text.strip()!r}: {word!r} is not a point X,Y')
     return point
 

@@ -150,13 +150,19 @@ def _name(words: List[str], entry: str, syntax: str) -> Tuple[str, List[str]]:
     return words[0], words[1:]
 
 
-def _point(word: str, entry: str) -> Point:
+def number_pair(word: str) -> Optional[Point]:
+    """Return ``X,Y`` as two finite numbers, or None when it is not such a pair."""
     match = _POINT.match(word)
     try:
         point = (float(match.group(1)), float(match.group(2))) if match else None
     except ValueError:
-        point = None
-    if point is None or not all(math.isfinite(v) and 0.0 <= v <= 100_000 for v in point):
+        return None
+    return point if point is not None and all(math.isfinite(v) for v in point) else None
+
+
+def _point(word: str, entry: str) -> Point:
+    point = number_pair(word)
+    if point is None or not all(0.0 <= v <= 100_000 for v in point):
         raise ValueError(f'{entry!r}: {word!r} is not a point X,Y (two numbers >= 0)')
     return point
 
