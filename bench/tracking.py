@@ -190,6 +190,8 @@ def main() -> None:
     parser.add_argument('--classes', action='store_true',
                         help='only the classes, quality flags and night figures of the clips')
     args = parser.parse_args()
+    if args.wrong_way_vehicles < 1:
+        parser.error('--wrong-way-vehicles must be at least 1')
     detector = Detector(DetectorSettings(args.model, backend='onnxruntime'))
     if args.classes:
         print(json.dumps(class_figures.all_figures(detector, Path(args.samples))))
