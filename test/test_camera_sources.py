@@ -155,7 +155,9 @@ def test_stream_paces_recorded_frames(tmp_path: Path) -> None:
     finally:
         stream.stop()
     gaps = np.diff([f.stamp_ns for f in frames[:11]]) / 1e9
-    assert 0.4 <= gaps.sum() <= 0.75, f'10 periods at 20 fps took {gaps.sum():.3f} s'
+    # Not faster than the cap; slower only by what a loaded machine takes (the bound
+    # tells a paced stream from one waiting several periods per frame).
+    assert 0.4 <= gaps.sum() < 1.5, f'10 periods at 20 fps took {gaps.sum():.3f} s'
     assert gaps.min() > 0.03
     assert [f.seq for f in frames[:11]] == list(range(11))
     assert int(frames[6].image[0, 0, 0]) == 0  # looped back to the first image
