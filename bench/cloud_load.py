@@ -64,7 +64,8 @@ import requests
 from sqlalchemy import select, text
 
 from vehicle_detection.cloud.server.access import hash_key, new_key
-from vehicle_detection.cloud.server.db import Alert, Device, make_engine, utcnow
+from vehicle_detection.cloud.server.db import Alert, Device
+from vehicle_detection.cloud.server.engine import make_engine, utcnow
 from vehicle_detection.cloud.server.rate_limits import buckets_for, SharedRateLimiter
 
 TEST_HELPERS = Path(__file__).resolve().parents[1] / 'test'

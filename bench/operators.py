@@ -286,7 +286,8 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict:
     from sqlalchemy import insert
 
     from vehicle_detection.cloud.server.access import hash_key
-    from vehicle_detection.cloud.server.db import Device, make_engine, utcnow
+    from vehicle_detection.cloud.server.db import Device
+    from vehicle_detection.cloud.server.engine import make_engine, utcnow
     from vehicle_detection.cloud.server.schema import upgrade
 
     postgres = PostgresServer() if backend == 'postgresql' else None

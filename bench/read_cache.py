@@ -63,8 +63,8 @@ Record = Tuple[str, float, int, str]  # route, ms, status, X-Cache
 def fill(db: str, devices: int, alerts: int) -> None:
     """Write a fleet's day straight into the database (the server is not running yet)."""
     from sqlalchemy import insert, select
-    from vehicle_detection.cloud.server.db import (
-        Alert, CountRecord, Device, make_engine, TrafficCount)
+    from vehicle_detection.cloud.server.db import Alert, CountRecord, Device, TrafficCount
+    from vehicle_detection.cloud.server.engine import make_engine
 
     engine = make_engine(db)
     now = datetime.now(timezone.utc).replace(tzinfo=None)

@@ -30,7 +30,8 @@ warm-up instead of growing with a new database); the bridge keeps a small
 history (``--history-mb``) so that pruning runs during the soak.
 ``--arenas 2,0`` runs one edge per value side by side (each its own ROS
 domain, outbox and device, the same server), with ``VD_MALLOC_ARENAS`` set to
-it: the figures of both come from the same minutes on the same machine.
+it: the figures of both come from the same minutes on the same machine;
+``--allocators glibc,jemalloc`` does the same with glibc's malloc and jemalloc.
 ``--tracemalloc`` runs both processes under tracemalloc and prints the lines
 whose memory grew most after the warm-up; ``--malloc-stats`` logs glibc's heap
 in use and free (see ``traced.py``). ``make soak`` runs it steady and flaky.
@@ -38,7 +39,8 @@ in use and free (see ``traced.py``). ``make soak`` runs it steady and flaky.
 Targets: RSS growth <= 1 MB/h of real time per process, threads and open files
 flat, outbox and logs within their limits. The last line is one JSON object.
 
-    python bench/soak.py --minutes 30 [--flaky] [--arenas 2,0] [--tracemalloc]
+    python bench/soak.py --minutes 30 [--flaky] [--arenas 2,0 | --allocators glibc,jemalloc]
+        [--tracemalloc]
 """
 
 from __future__ import annotations
@@ -68,8 +70,13 @@ ZONES = 'shoulder 0,0.7 0.3,0.7 0.3,1 0,1 dwell=3'
 MB = 1024 * 1024
 
 
+ALLOCATORS = {'glibc': {}, 'jemalloc': {'LD_PRELOAD': 'libjemalloc.so.2'}}
+
+
 def edge_names(args: argparse.Namespace) -> Dict[str, Dict[str, str]]:
     """Return each edge to run with the environment it adds ('edge' alone by default)."""
+    if args.allocators:
+        return {f'edge_{name}': ALLOCATORS[name] for name in args.allocators.split(',')}
     if not args.arenas:
         return {'edge': {}}
     return {f'edge_arenas{value}': {'VD_MALLOC_ARENAS': value}
@@ -162,6 +169,9 @@ def arguments() -> argparse.Namespace:
     parser.add_argument('--arenas', default='',
                         help='comma-separated VD_MALLOC_ARENAS values: one edge each, side by '
                         "side (0: glibc's default); empty: one edge as configured")
+    parser.add_argument('--allocators', default='',
+                        help='comma-separated allocators, one edge each side by side: glibc, '
+                        "jemalloc (LD_PRELOAD of Debian's libjemalloc2)")
     parser.add_argument('--history-mb', type=float, default=2.0,
                         help="the bridge's history_mb (small: pruning runs in the soak)")
     parser.add_argument('--ros-log-limit-mb', type=float, default=25.0,
@@ -181,6 +191,12 @@ def arguments() -> argparse.Namespace:
     args = parser.parse_args()
     if any(not value.isdigit() for value in args.arenas.split(',')) and args.arenas:
         parser.error(f'--arenas {args.arenas!r}: whole numbers >= 0, comma-separated')
+    unknown = set(filter(None, args.allocators.split(','))) - set(ALLOCATORS)
+    if unknown:
+        parser.error(f'--allocators: unknown {", ".join(sorted(unknown))}; '
+                     f'choose from {", ".join(ALLOCATORS)}')
+    if args.allocators and args.arenas:
+        parser.error('--allocators and --arenas each run edges side by side: give one')
     return args
 
 
@@ -257,6 +273,7 @@ def report(args: argparse.Namespace, folder: Path, samples: List[Dict[str, float
                      args.ros_log_limit_mb)
     head: Dict[str, Any] = {'minutes': args.minutes, 'flaky': args.flaky,
                             'camera_fps': args.fps, 'arenas': args.arenas,
+                            'allocators': args.allocators,
                             'link_drops': running['proxy'].drops if running['proxy'] else 0}
     for edge in edges:
         last = samples[-1]

@@ -178,7 +178,8 @@ def seed_server(db_url: str, device: str, alerts: int) -> None:
     import uuid
 
     from sqlalchemy import insert, select
-    from vehicle_detection.cloud.server.db import Alert, Device, make_engine, to_stored
+    from vehicle_detection.cloud.server.db import Alert, Device
+    from vehicle_detection.cloud.server.engine import make_engine, to_stored
     engine = make_engine(db_url)
     start = datetime.now(timezone.utc) - timedelta(days=30)
     with engine.begin() as connection:

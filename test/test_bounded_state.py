@@ -40,7 +40,7 @@ import pytest
 from vehicle_detection.cli.run import Monitor, RECENT_IDS_S
 from vehicle_detection.cloud.server import rate_limits
 from vehicle_detection.cloud.server.access import PRUNE_AT, RateLimiter
-from vehicle_detection.cloud.server.db import make_engine
+from vehicle_detection.cloud.server.engine import make_engine
 from vehicle_detection.core.bridge.budget import DataBudget
 from vehicle_detection.core.bridge.config import BridgeSettings
 from vehicle_detection.core.bridge.outbox import Outbox

@@ -39,7 +39,8 @@ import requests
 from sqlalchemy import select
 from test_bridge_faults import make_alert
 
-from vehicle_detection.cloud.server.db import Alert, make_engine
+from vehicle_detection.cloud.server.db import Alert
+from vehicle_detection.cloud.server.engine import make_engine
 from vehicle_detection.cloud.server.rate_limits import buckets_for, SharedRateLimiter
 from vehicle_detection.core.bridge.budget import DataBudget
 from vehicle_detection.core.bridge.outbox import Outbox

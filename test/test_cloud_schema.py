@@ -28,7 +28,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.exc import IntegrityError
 
 from vehicle_detection.cloud.server.access import RateLimiter
-from vehicle_detection.cloud.server.db import make_engine, to_stored
+from vehicle_detection.cloud.server.engine import make_engine, to_stored
 from vehicle_detection.cloud.server.schema import (
     alembic_config, current_revision, head_revision, upgrade)
 from vehicle_detection.cloud.server.storage import LocalImageStore, StorageError

@@ -28,7 +28,7 @@ import psutil
 import pytest
 import requests
 
-from vehicle_detection.cloud.server.db import make_engine
+from vehicle_detection.cloud.server.engine import make_engine
 from vehicle_detection.cloud.server.login_guard import (
     ADDRESS_FAILURES, FIRST_LOCK_S, FORGET_S, LoginGuardStore, MAX_LOCK_S, NAME_FAILURES)
 from vehicle_detection.cloud.server.schema import upgrade

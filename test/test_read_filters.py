@@ -32,7 +32,7 @@ import pytest
 import requests
 from sqlalchemy import text
 
-from vehicle_detection.cloud.server.db import make_engine
+from vehicle_detection.cloud.server.engine import make_engine
 from vehicle_detection.cloud.server.schema import alembic_config
 from vehicle_detection.wire import Alert, CountRecord, utc_iso
 

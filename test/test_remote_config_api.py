@@ -25,7 +25,7 @@ import requests
 from sqlalchemy import inspect
 from test_operator_admin import logged_in, user_command
 
-from vehicle_detection.cloud.server.db import make_engine
+from vehicle_detection.cloud.server.engine import make_engine
 from vehicle_detection.cloud.server.schema import alembic_config, current_revision, upgrade
 
 ADMIN = '/api/v1/admin'

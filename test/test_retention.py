@@ -34,7 +34,8 @@ from sqlalchemy import func, select
 from test_bridge_faults import wait_for
 
 from vehicle_detection.cloud.server.db import (
-    CountRecord, CountSpeedBin, CountVehicle, make_engine, TrafficCount)
+    CountRecord, CountSpeedBin, CountVehicle, TrafficCount)
+from vehicle_detection.cloud.server.engine import make_engine
 from vehicle_detection.cloud.server.retention_schedule import retention_lock
 from vehicle_detection.wire import CountRecord as CountBody, utc_iso
 

@@ -44,7 +44,8 @@ from sqlalchemy.engine import Engine
 from vehicle_detection.cloud.server.access import hash_key
 from vehicle_detection.cloud.server.app import create_app
 from vehicle_detection.cloud.server.db import (
-    Alert, AlertHour, CountQuarter, CountRecord, Device, make_engine, TrafficCount, utcnow)
+    Alert, AlertHour, CountQuarter, CountRecord, Device, TrafficCount)
+from vehicle_detection.cloud.server.engine import make_engine, utcnow
 from vehicle_detection.cloud.server.schema import alembic_config, upgrade
 from vehicle_detection.cloud.server.settings import ServerSettings
 from vehicle_detection.wire import CountRecord as WireRecord, utc_iso

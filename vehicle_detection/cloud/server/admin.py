@@ -28,8 +28,8 @@ from sqlalchemy.orm import Session
 
 from vehicle_detection.cloud.server.access import hash_key, new_key
 from vehicle_detection.cloud.server.data_version import track_writes
-from vehicle_detection.cloud.server.db import (
-    Device, is_sqlite, LoginGuard, make_engine, Operator, ReadToken, utcnow)
+from vehicle_detection.cloud.server.db import Device, LoginGuard, Operator, ReadToken
+from vehicle_detection.cloud.server.engine import is_sqlite, make_engine, utcnow
 from vehicle_detection.cloud.server.login_guard import name_subject
 from vehicle_detection.cloud.server.operators import (
     end_sessions, hash_password, live_sessions, new_read_token, set_password)

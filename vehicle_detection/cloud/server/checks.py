@@ -43,7 +43,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from vehicle_detection.cloud.server.cache_store import CacheUnavailable, RedisStore
-from vehicle_detection.cloud.server.db import is_sqlite
+from vehicle_detection.cloud.server.engine import is_sqlite
 from vehicle_detection.cloud.server.schema import alembic_config, head_revision
 from vehicle_detection.cloud.server.storage import StorageError
 from vehicle_detection.cloud.server.stores import open_store

@@ -33,7 +33,7 @@ from vehicle_detection.cloud.server.admin import (
     prepare, remove_user, revoke_device, revoke_token)
 from vehicle_detection.cloud.server.checks import run_checks
 from vehicle_detection.cloud.server.data_version import track_writes
-from vehicle_detection.cloud.server.db import make_engine
+from vehicle_detection.cloud.server.engine import make_engine
 from vehicle_detection.cloud.server.monitor_figures import MASTER_PID_ENV
 from vehicle_detection.cloud.server.operators import ROLES
 from vehicle_detection.cloud.server.protocol import (

@@ -29,7 +29,8 @@ from sqlalchemy.engine import Engine
 
 from vehicle_detection.cloud.server.access import hash_key
 from vehicle_detection.cloud.server.data_version import track_writes
-from vehicle_detection.cloud.server.db import Device, make_engine
+from vehicle_detection.cloud.server.db import Device
+from vehicle_detection.cloud.server.engine import make_engine
 from vehicle_detection.cloud.server.login_guard import HashSlots, LoginGuardStore
 from vehicle_detection.cloud.server.operators import (
     dummy_hash, Reader, SESSION_COOKIE, session_reader, token_reader)

@@ -45,7 +45,8 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine, Row
 
-from vehicle_detection.cloud.server.db import LoginGuard, writing
+from vehicle_detection.cloud.server.db import LoginGuard
+from vehicle_detection.cloud.server.engine import writing
 
 NAME_FAILURES = 5  # failed logins of one name before it is locked
 ADDRESS_FAILURES = 10  # failed logins from one address before it is locked

@@ -40,8 +40,8 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from vehicle_detection.cloud.server.access import hash_key
-from vehicle_detection.cloud.server.db import (
-    Operator, OperatorSession, ReadToken, utcnow, writing)
+from vehicle_detection.cloud.server.db import Operator, OperatorSession, ReadToken
+from vehicle_detection.cloud.server.engine import utcnow, writing
 from vehicle_detection.cloud.server.metrics import PASSWORD_HASHES
 
 ROLES = ('viewer', 'admin')

@@ -45,7 +45,7 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 
 from vehicle_detection.cloud.server.access import RateLimiter
-from vehicle_detection.cloud.server.db import write_lock
+from vehicle_detection.cloud.server.engine import write_lock
 
 SUBJECT_CHARS = 80  # rate_limits.subject
 PRUNE_CHANCE = 0.001  # an acquisition also deletes long-full buckets now and then

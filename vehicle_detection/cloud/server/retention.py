@@ -51,7 +51,8 @@ from sqlalchemy.engine import Engine
 
 from vehicle_detection.cloud.server.db import (
     Alert, CountDuplicate, CountKey, CountRecord, CountSpeedBin, CountVehicle, Device,
-    to_stored, TrafficCount, utcnow, writing)
+    TrafficCount)
+from vehicle_detection.cloud.server.engine import to_stored, utcnow, writing
 from vehicle_detection.cloud.server.rollups import forget_alerts, forget_count_records
 from vehicle_detection.cloud.server.storage import ImageStore, THUMBNAILS
 

@@ -25,9 +25,9 @@ from pydantic import BaseModel
 from sqlalchemy import delete, select, update
 from sqlalchemy.engine import Row
 
-from vehicle_detection.cloud.server.db import (
-    Device, from_stored, Operator, OperatorSession, utcnow, writing)
+from vehicle_detection.cloud.server.db import Device, Operator, OperatorSession
 from vehicle_detection.cloud.server.deps import admin, KEY_CACHE_S, state
+from vehicle_detection.cloud.server.engine import from_stored, utcnow, writing
 from vehicle_detection.cloud.server.operators import end_sessions, live_sessions, Reader
 from vehicle_detection.wire import API_PREFIX, is_valid_name
 

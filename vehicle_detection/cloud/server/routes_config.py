@@ -34,9 +34,9 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from vehicle_detection.cloud.server.db import (
-    Device, DeviceConfig, from_stored, utcnow, writing)
+from vehicle_detection.cloud.server.db import Device, DeviceConfig
 from vehicle_detection.cloud.server.deps import admin, authenticated, Caller, state
+from vehicle_detection.cloud.server.engine import from_stored, utcnow, writing
 from vehicle_detection.cloud.server.models import ConfigSummary
 from vehicle_detection.cloud.server.operators import Reader
 from vehicle_detection.cloud.server.routes_admin import ADMIN_PREFIX

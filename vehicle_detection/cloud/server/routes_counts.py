@@ -44,9 +44,9 @@ from vehicle_detection.cloud.server.count_queries import (
 from vehicle_detection.cloud.server.count_speeds import (
     NO_SPEEDS, speed_summaries, store_speeds)
 from vehicle_detection.cloud.server.counts_table import dense_rows, table_zone, to_csv
-from vehicle_detection.cloud.server.db import (
-    CountKey, CountRecord, TrafficCount, utcnow, writing)
+from vehicle_detection.cloud.server.db import CountKey, CountRecord, TrafficCount
 from vehicle_detection.cloud.server.deps import authenticated, Caller, state
+from vehicle_detection.cloud.server.engine import utcnow, writing
 from vehicle_detection.cloud.server.models import (
     CountsCreated, CountSeries, CountsIn)
 from vehicle_detection.cloud.server.read_params import (

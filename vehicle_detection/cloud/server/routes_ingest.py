@@ -28,10 +28,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.orm import Session
 
-from vehicle_detection.cloud.server.db import (
-    Alert, Device, from_stored, to_stored, utcnow, writing)
+from vehicle_detection.cloud.server.db import Alert, Device
 from vehicle_detection.cloud.server.deps import (
     authenticated, Caller, ServerState, state)
+from vehicle_detection.cloud.server.engine import from_stored, to_stored, utcnow, writing
 from vehicle_detection.cloud.server.models import (
     AlertCreated, AlertIn, HeartbeatIn, ImageStored)
 from vehicle_detection.cloud.server.rollups import add_alert

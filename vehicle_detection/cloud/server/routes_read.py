@@ -25,9 +25,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
-from vehicle_detection.cloud.server.db import (
-    Alert, Device, from_stored, to_stored, utcnow)
+from vehicle_detection.cloud.server.db import Alert, Device
 from vehicle_detection.cloud.server.deps import state
+from vehicle_detection.cloud.server.engine import from_stored, to_stored, utcnow
 from vehicle_detection.cloud.server.models import AlertOut, AlertPage, DeviceOut, Stats
 from vehicle_detection.cloud.server.read_params import (
     known_device, replay_choice, replay_condition, ReplayChoice, time_range, TimeRange)

@@ -24,7 +24,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from vehicle_detection.cloud.server.db import make_engine
+from vehicle_detection.cloud.server.engine import make_engine
 
 MIGRATIONS = Path(__file__).resolve().parent / 'migrations'
 

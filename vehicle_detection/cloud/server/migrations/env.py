@@ -16,7 +16,8 @@
 
 from alembic import context
 
-from vehicle_detection.cloud.server.db import Base, make_engine
+from vehicle_detection.cloud.server.db import Base
+from vehicle_detection.cloud.server.engine import make_engine
 
 engine = make_engine(context.config.get_main_option('sqlalchemy.url') or '')
 with engine.connect() as connection:
