@@ -14,7 +14,7 @@ PY := $(VENV)/bin/python
 SHARED ?= ../shared
 SOURCE ?= $(SHARED)/samples
 MODEL ?= $(SHARED)/models/yolox_nano.onnx
-RUN_APT := cmake g++
+RUN_APT := cmake g++ libjemalloc2
 BENCH_APT := postgresql haproxy
 TEST_APT := libxml2-utils postgresql chromium chromium-driver systemd haproxy redis-server
 

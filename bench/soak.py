@@ -31,7 +31,8 @@ history (``--history-mb``) so that pruning runs during the soak.
 ``--arenas 2,0`` runs one edge per value side by side (each its own ROS
 domain, outbox and device, the same server), with ``VD_MALLOC_ARENAS`` set to
 it: the figures of both come from the same minutes on the same machine;
-``--allocators glibc,jemalloc`` does the same with glibc's malloc and jemalloc.
+``--allocators glibc,jemalloc`` does the same with glibc's malloc and jemalloc
+(``--server-allocator`` picks the server's).
 ``--tracemalloc`` runs both processes under tracemalloc and prints the lines
 whose memory grew most after the warm-up; ``--malloc-stats`` logs glibc's heap
 in use and free (see ``traced.py``). ``make soak`` runs it steady and flaky.
@@ -70,7 +71,8 @@ ZONES = 'shoulder 0,0.7 0.3,0.7 0.3,1 0,1 dwell=3'
 MB = 1024 * 1024
 
 
-ALLOCATORS = {'glibc': {}, 'jemalloc': {'LD_PRELOAD': 'libjemalloc.so.2'}}
+# What each process runs with; as shipped, the entry points relaunch with jemalloc.
+ALLOCATORS = {'glibc': {'VD_ALLOCATOR': 'glibc'}, 'jemalloc': {'VD_ALLOCATOR': 'jemalloc'}}
 
 
 def edge_names(args: argparse.Namespace) -> Dict[str, Dict[str, str]]:
@@ -79,7 +81,7 @@ def edge_names(args: argparse.Namespace) -> Dict[str, Dict[str, str]]:
         return {f'edge_{name}': ALLOCATORS[name] for name in args.allocators.split(',')}
     if not args.arenas:
         return {'edge': {}}
-    return {f'edge_arenas{value}': {'VD_MALLOC_ARENAS': value}
+    return {f'edge_arenas{value}': {'VD_MALLOC_ARENAS': value, 'VD_ALLOCATOR': 'glibc'}
             for value in args.arenas.split(',')}
 
 
@@ -104,7 +106,8 @@ def start_processes(args: argparse.Namespace, folder: Path, env: Dict[str, str],
     running: Dict[str, Any] = {'server': subprocess.Popen(
         [*server_cmd, 'serve', '--db', db, '--storage', storage, '--port', str(port),
          '--public-dashboard', '--rate-limit', '0'],
-        stdout=logs['server'], stderr=subprocess.STDOUT, env=env)}
+        stdout=logs['server'], stderr=subprocess.STDOUT,
+        env={**env, **ALLOCATORS[args.server_allocator]})}
     wait_http(f'http://127.0.0.1:{port}/api/v1/health', process=running['server'])
     proxy = FlakyProxy(port, args.flaky_period, args.flaky_down) if args.flaky else None
     url = proxy.url if proxy else f'http://127.0.0.1:{port}'
@@ -170,8 +173,10 @@ def arguments() -> argparse.Namespace:
                         help='comma-separated VD_MALLOC_ARENAS values: one edge each, side by '
                         "side (0: glibc's default); empty: one edge as configured")
     parser.add_argument('--allocators', default='',
-                        help='comma-separated allocators, one edge each side by side: glibc, '
-                        "jemalloc (LD_PRELOAD of Debian's libjemalloc2)")
+                        help='comma-separated allocators (VD_ALLOCATOR), one edge each side '
+                        'by side: glibc, jemalloc; empty: one edge as shipped (jemalloc)')
+    parser.add_argument('--server-allocator', default='jemalloc', choices=sorted(ALLOCATORS),
+                        help="the server's allocator (VD_ALLOCATOR)")
     parser.add_argument('--history-mb', type=float, default=2.0,
                         help="the bridge's history_mb (small: pruning runs in the soak)")
     parser.add_argument('--ros-log-limit-mb', type=float, default=25.0,
@@ -274,6 +279,7 @@ def report(args: argparse.Namespace, folder: Path, samples: List[Dict[str, float
     head: Dict[str, Any] = {'minutes': args.minutes, 'flaky': args.flaky,
                             'camera_fps': args.fps, 'arenas': args.arenas,
                             'allocators': args.allocators,
+                            'server_allocator': args.server_allocator,
                             'link_drops': running['proxy'].drops if running['proxy'] else 0}
     for edge in edges:
         last = samples[-1]

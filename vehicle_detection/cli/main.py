@@ -21,6 +21,8 @@ import importlib
 import sys
 from typing import List, Optional
 
+from vehicle_detection.allocator import relaunch_with_jemalloc
+
 # subcommand -> module with ``add_arguments(parser)`` and ``run(args) -> int``
 COMMANDS = {
     'run': ('vehicle_detection.cli.run', 'run the nodes in one process'),
@@ -31,6 +33,8 @@ COMMANDS = {
     'validate': ('vehicle_detection.cli.validate',
                  'field check: record a window, count it by hand, report the error'),
 }
+#: subcommands that run for months: they relaunch with jemalloc (see allocator.py)
+LONG_RUNNING = ('run', 'demo')
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[List[str]] = None) -> int:
     """Parse arguments and run the chosen subcommand."""
     args = build_parser().parse_args(argv)
+    if argv is None and args.command in LONG_RUNNING:  # the program, not a call in a test
+        relaunch_with_jemalloc()
     return int(args.handler(args))
 
 

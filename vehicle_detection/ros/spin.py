@@ -30,6 +30,7 @@ from rclpy.exceptions import InvalidParameterValueException, ParameterException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 
+from vehicle_detection.allocator import relaunch_with_jemalloc
 from vehicle_detection.core.system.log_files import LogKeeper, use_package_log_dir
 from vehicle_detection.core.system.parent_watch import ParentWatch
 from vehicle_detection.ros.transport import start_heap_trimming, tune_transport
@@ -207,6 +208,8 @@ def process_stop_request() -> StopRequest:
 
 def run_nodes(factories: Sequence[NodeFactory], args: Optional[List[str]] = None) -> int:
     """Entry-point helper: init a context from ``args`` and spin the nodes in it."""
+    if args is None:  # a console script: the process runs for months
+        relaunch_with_jemalloc()
     stop = process_stop_request()
     try:
         return spin_nodes(start_context(args if args is not None else sys.argv), factories,

@@ -37,7 +37,9 @@ per core), and a free chunk in one arena is no use to a thread of another:
 inference, writer, uploader) to N arenas. Unset or 0 leaves glibc's default:
 three side-by-side soaks with 2 arenas showed no steady gain (README,
 "Unattended for months"). A ``MALLOC_ARENA_MAX`` in the environment wins,
-as glibc reads it itself.
+as glibc reads it itself. All of this is for glibc's malloc only: the entry
+points relaunch with jemalloc where it is installed (:mod:`vehicle_detection.allocator`),
+and then nothing here is done.
 """
 
 from __future__ import annotations
@@ -49,6 +51,8 @@ from pathlib import Path
 import sys
 import threading
 from typing import Optional
+
+from vehicle_detection.allocator import jemalloc_loaded
 
 PROFILE = Path(__file__).with_name('fastdds_large_images.xml')
 _PROFILE_VARIABLES = ('FASTDDS_DEFAULT_PROFILES_FILE', 'FASTRTPS_DEFAULT_PROFILES_FILE')
@@ -84,7 +88,7 @@ def start_heap_trimming(period_s: float = TRIM_EVERY_S) -> bool:
     """
     global _trimmer
     if _trimmer is not None or os.environ.get('VD_TRANSPORT_TUNING', '1') == '0' \
-            or getattr(_libc(), 'malloc_trim', None) is None:
+            or getattr(_libc(), 'malloc_trim', None) is None or jemalloc_loaded():
         return False
     pause = threading.Event()
 
@@ -120,8 +124,8 @@ def arena_limit() -> int:
 def tune_allocator() -> bool:
     """Keep buffers up to 64 MB in the heap, bound the arenas if asked (glibc); True if applied."""
     mallopt = getattr(_libc(), 'mallopt', None)
-    if mallopt is None:
-        return False  # not glibc: nothing to tune
+    if mallopt is None or jemalloc_loaded():
+        return False  # not glibc's malloc: nothing to tune (jemalloc keeps its own pages)
     arenas = arena_limit()
     # Before the executor, DDS and inference threads exist: each takes its arena at its
     # first allocation, and an arena once made is never given up.

@@ -28,6 +28,7 @@ from typing import List, Optional
 
 from sqlalchemy.exc import OperationalError
 
+from vehicle_detection.allocator import relaunch_with_jemalloc
 from vehicle_detection.cloud.server.admin import (
     add_device, add_token, add_user, change_password, list_devices, list_users, migrate,
     prepare, remove_user, revoke_device, revoke_token)
@@ -363,6 +364,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[List[str]] = None) -> int:
     """Entry point of ``vehicle-detection-cloud``."""
     args = build_parser().parse_args(argv)
+    if argv is None and args.handler is serve:  # the program, not a call in a test
+        relaunch_with_jemalloc()
     try:
         return args.handler(args)
     except SchemaBehind as error:

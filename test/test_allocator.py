@@ -1,0 +1,94 @@
+# Copyright 2026 The vehicle_detection Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""The long-running processes relaunch themselves with jemalloc, once, where it is installed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+import subprocess
+import sys
+
+from cloud_helpers import CloudServer
+import cv2
+import numpy as np
+import pytest
+from rclpy.qos import qos_profile_sensor_data
+from ros_helpers import Harness
+from sensor_msgs.msg import Image
+
+from vehicle_detection.allocator import (
+    jemalloc_library, relaunch_plan, RELAUNCHED_ENV)
+
+LIBRARY = '/usr/lib/x86_64-linux-gnu/libjemalloc.so.2'
+
+
+def maps_of(pid: int) -> str:
+    return Path(f'/proc/{pid}/maps').read_text(errors='replace')
+
+
+def test_the_plan_preloads_jemalloc_once_unless_told_otherwise(capsys) -> None:
+    plan = relaunch_plan({'PATH': '/bin'}, LIBRARY, loaded=False)
+    assert plan == {'PATH': '/bin', 'LD_PRELOAD': LIBRARY, RELAUNCHED_ENV: '1'}
+    # Another preload is kept, after jemalloc.
+    plan = relaunch_plan({'LD_PRELOAD': '/opt/x.so'}, LIBRARY, loaded=False)
+    assert plan is not None and plan['LD_PRELOAD'] == f'{LIBRARY}:/opt/x.so'
+    assert relaunch_plan({'VD_ALLOCATOR': 'glibc'}, LIBRARY, loaded=False) is None
+    assert relaunch_plan({}, LIBRARY, loaded=True) is None  # already there
+    assert relaunch_plan({}, None, loaded=False) is None  # not installed: glibc's
+    # Relaunched and still without it (a preload the system ignored): never a loop.
+    assert relaunch_plan({RELAUNCHED_ENV: '1'}, LIBRARY, loaded=False) is None
+    assert relaunch_plan({'VD_ALLOCATOR': 'tcmalloc'}, LIBRARY, loaded=False) is None
+    assert "VD_ALLOCATOR='tcmalloc' is none of jemalloc, glibc" in capsys.readouterr().err
+
+
+def test_the_server_runs_with_jemalloc_and_glibc_on_request(tmp_path: Path) -> None:
+    assert jemalloc_library() is not None, 'libjemalloc2 missing: make test installs it'
+    servers = {choice: CloudServer(f'sqlite:///{tmp_path}/{choice}.db',
+                                   str(tmp_path / f'{choice}-images'),
+                                   env={'VD_ALLOCATOR': choice})
+               for choice in ('jemalloc', 'glibc')}
+    try:
+        # The process Popen started is the one serving: same PID, relaunched in place.
+        assert 'libjemalloc' in maps_of(servers['jemalloc'].process.pid)
+        assert 'libjemalloc' not in maps_of(servers['glibc'].process.pid)
+    finally:
+        for server in servers.values():
+            server.stop()
+    for server in servers.values():
+        assert server.process.returncode == 0, server.output()
+        assert 'Traceback' not in server.output(), server.output()
+
+
+@pytest.mark.ros
+def test_a_node_script_relaunches_in_place_and_stops_cleanly(
+        ros_context, ros_env, tmp_path: Path) -> None:
+    for name in ('a.png', 'b.png'):
+        cv2.imwrite(str(tmp_path / name), np.full((48, 64, 3), 90, np.uint8))
+    script = Path(sys.prefix) / 'bin' / 'camera_node'
+    harness = Harness(ros_context)
+    process = subprocess.Popen(
+        [str(script), '--ros-args', '-p', f'source:={tmp_path}', '-p', 'loop:=true',
+         '-p', 'fps:=15.0'], env=ros_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True)
+    try:
+        images = harness.subscribe(Image, 'camera/image_raw', qos_profile_sensor_data)
+        images.wait_count(3, timeout=30.0)
+        assert 'libjemalloc' in maps_of(process.pid)
+    finally:
+        process.send_signal(2)  # SIGINT, like Ctrl-C
+        output, _ = process.communicate(timeout=20)
+        harness.close()
+    assert process.returncode == 0, output
+    assert 'Traceback' not in output, output

@@ -1,0 +1,106 @@
+# Copyright 2026 The vehicle_detection Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+jemalloc for the processes that run for months, where it is installed.
+
+Frames, tensors and messages of a few hundred KB to a few MB are allocated
+and freed by a dozen threads all day. glibc's malloc keeps the freed pieces
+scattered over its arenas and the process's memory creeps up however often
+the heap is trimmed; jemalloc's size classes and its return of unused pages
+after a few seconds keep it flat (``bench/soak.py --allocators glibc,jemalloc``:
+the figures are in the README, "Unattended for months").
+
+An allocator cannot be swapped in a running process, so the entry points of
+the long-running processes (``vehicle-detection run``, each node's console
+script, ``vehicle-detection-cloud serve``) call :func:`relaunch_with_jemalloc`
+before they start a thread: the process replaces itself (same PID, arguments,
+environment and open files) with jemalloc preloaded, once. Where Debian's
+``libjemalloc2`` is missing glibc's malloc is kept. ``VD_ALLOCATOR=glibc``
+keeps it on purpose (a debugger, a sanitizer, another preload).
+"""
+
+from __future__ import annotations
+
+import ctypes.util
+import os
+import sys
+from typing import Dict, Mapping, Optional
+
+ALLOCATORS = ('jemalloc', 'glibc')
+CHOICE_ENV = 'VD_ALLOCATOR'
+#: set in the relaunched process: a preload the system ignores never loops
+RELAUNCHED_ENV = 'VD_ALLOCATOR_RELAUNCHED'
+_LIBRARY = 'libjemalloc.so.2'
+_SEARCHED = ('/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64',
+             '/usr/lib', '/usr/local/lib')
+
+
+def jemalloc_library() -> Optional[str]:
+    """Return the path of jemalloc's shared library, or None where it is not installed."""
+    for folder in _SEARCHED:
+        path = os.path.join(folder, _LIBRARY)
+        if os.path.isfile(path):
+            return path
+    found = ctypes.util.find_library('jemalloc')
+    return found if found and os.path.isabs(found) else None
+
+
+def jemalloc_loaded() -> bool:
+    """Tell whether this process runs with jemalloc (preloaded or linked)."""
+    try:
+        with open('/proc/self/maps', encoding='utf-8', errors='replace') as maps:
+            return any('libjemalloc' in line for line in maps)
+    except OSError:  # no /proc: not Linux, nothing to relaunch for
+        return False
+
+
+def relaunch_plan(environ: Mapping[str, str], library: Optional[str],
+                  loaded: bool) -> Optional[Dict[str, str]]:
+    """
+    Return the environment to relaunch with, or None to go on as the process is.
+
+    Pure: the choice is ``environ``'s ``VD_ALLOCATOR`` (jemalloc by default);
+    a bad value is reported and glibc's kept.
+    """
+    choice = environ.get(CHOICE_ENV, 'jemalloc').strip().lower() or 'jemalloc'
+    if choice not in ALLOCATORS:
+        print(f'warning: {CHOICE_ENV}={choice!r} is none of {", ".join(ALLOCATORS)}: '
+              "glibc's malloc kept", file=sys.stderr, flush=True)
+        return None
+    if choice == 'glibc' or loaded or library is None or environ.get(RELAUNCHED_ENV):
+        return None
+    preload = environ.get('LD_PRELOAD', '')
+    return {**environ, 'LD_PRELOAD': f'{library}:{preload}' if preload else library,
+            RELAUNCHED_ENV: '1'}
+
+
+def relaunch_with_jemalloc() -> None:
+    """
+    Replace this process by itself with jemalloc preloaded; return where it is not to.
+
+    Call first in an entry point, before any thread starts (the threads would
+    not survive) and before output is written that is not flushed.
+    """
+    plan = relaunch_plan(os.environ, jemalloc_library(), jemalloc_loaded())
+    if plan is None:
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # orig_argv is the command line as started: `python -m module ...` or a console script.
+    try:
+        os.execve(sys.executable, sys.orig_argv, plan)
+    except OSError as error:  # the process goes on as it is
+        print(f'warning: cannot relaunch with jemalloc ({error.strerror}): '
+              "glibc's malloc kept", file=sys.stderr, flush=True)
