@@ -64,6 +64,8 @@ from soak_report import (
 from soak_tools import (
     detector_rate, disk_bytes, FlakyProxy, Probe, process_figures, seed_outbox, seed_server)
 
+from vehicle_detection.allocator import jemalloc_library
+
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 LINES = 'road 0,0.55 1,0.55 towards/away'
@@ -71,8 +73,10 @@ ZONES = 'shoulder 0,0.7 0.3,0.7 0.3,1 0,1 dwell=3'
 MB = 1024 * 1024
 
 
-# What each process runs with; as shipped, the entry points relaunch with jemalloc.
-ALLOCATORS = {'glibc': {'VD_ALLOCATOR': 'glibc'}, 'jemalloc': {'VD_ALLOCATOR': 'jemalloc'}}
+# What each process runs with. As shipped the entry points relaunch with jemalloc;
+# the preload is set here too, for the processes traced.py starts in-process.
+ALLOCATORS = {'glibc': {'VD_ALLOCATOR': 'glibc'},
+              'jemalloc': {'VD_ALLOCATOR': 'jemalloc', 'LD_PRELOAD': jemalloc_library() or ''}}
 
 
 def edge_names(args: argparse.Namespace) -> Dict[str, Dict[str, str]]:
@@ -196,6 +200,9 @@ def arguments() -> argparse.Namespace:
     args = parser.parse_args()
     if any(not value.isdigit() for value in args.arenas.split(',')) and args.arenas:
         parser.error(f'--arenas {args.arenas!r}: whole numbers >= 0, comma-separated')
+    wanted = {*filter(None, args.allocators.split(',')), args.server_allocator}
+    if 'jemalloc' in wanted and jemalloc_library() is None:
+        parser.error('jemalloc is not installed: apt-get install libjemalloc2')
     unknown = set(filter(None, args.allocators.split(','))) - set(ALLOCATORS)
     if unknown:
         parser.error(f'--allocators: unknown {", ".join(sorted(unknown))}; '

@@ -41,16 +41,32 @@ def maps_of(pid: int) -> str:
 def test_the_plan_preloads_jemalloc_once_unless_told_otherwise(capsys) -> None:
     plan = relaunch_plan({'PATH': '/bin'}, LIBRARY, loaded=False)
     assert plan == {'PATH': '/bin', 'LD_PRELOAD': LIBRARY, RELAUNCHED_ENV: '1'}
-    # Another preload is kept, after jemalloc.
-    plan = relaunch_plan({'LD_PRELOAD': '/opt/x.so'}, LIBRARY, loaded=False)
-    assert plan is not None and plan['LD_PRELOAD'] == f'{LIBRARY}:/opt/x.so'
+    assert relaunch_plan({'VD_ALLOCATOR': 'jemalloc'}, LIBRARY, loaded=False) is not None
     assert relaunch_plan({'VD_ALLOCATOR': 'glibc'}, LIBRARY, loaded=False) is None
     assert relaunch_plan({}, LIBRARY, loaded=True) is None  # already there
-    assert relaunch_plan({}, None, loaded=False) is None  # not installed: glibc's
+    assert relaunch_plan({}, None, loaded=False) is None  # not installed: glibc's, quietly
+    assert capsys.readouterr().err == ''
+    # The user's own preload (a sanitizer, a profiler) or a debugger comes first.
+    assert relaunch_plan({'LD_PRELOAD': '/opt/x.so'}, LIBRARY, loaded=False) is None
+    assert relaunch_plan({}, LIBRARY, loaded=False, under_tracer=True) is None
     # Relaunched and still without it (a preload the system ignored): never a loop.
     assert relaunch_plan({RELAUNCHED_ENV: '1'}, LIBRARY, loaded=False) is None
     assert relaunch_plan({'VD_ALLOCATOR': 'tcmalloc'}, LIBRARY, loaded=False) is None
     assert "VD_ALLOCATOR='tcmalloc' is none of jemalloc, glibc" in capsys.readouterr().err
+    assert relaunch_plan({'VD_ALLOCATOR': 'jemalloc'}, None, loaded=False) is None
+    assert 'apt-get install libjemalloc2' in capsys.readouterr().err
+
+
+def test_glibc_tuning_stands_aside_under_jemalloc() -> None:
+    script = ('from vehicle_detection.ros.transport import start_heap_trimming, '
+              'tune_allocator\nprint(tune_allocator(), start_heap_trimming())')
+    library = jemalloc_library()
+    assert library is not None, 'libjemalloc2 missing: make test installs it'
+    answers = {name: subprocess.run([sys.executable, '-c', script], env=env, check=True,
+                                    capture_output=True, text=True).stdout.split()
+               for name, env in (('glibc', {'PATH': '/usr/bin'}),
+                                 ('jemalloc', {'PATH': '/usr/bin', 'LD_PRELOAD': library}))}
+    assert answers == {'glibc': ['True', 'True'], 'jemalloc': ['False', 'False']}
 
 
 def test_the_server_runs_with_jemalloc_and_glibc_on_request(tmp_path: Path) -> None:

@@ -25,10 +25,12 @@ the figures are in the README, "Unattended for months").
 An allocator cannot be swapped in a running process, so the entry points of
 the long-running processes (``vehicle-detection run``, each node's console
 script, ``vehicle-detection-cloud serve``) call :func:`relaunch_with_jemalloc`
-before they start a thread: the process replaces itself (same PID, arguments,
-environment and open files) with jemalloc preloaded, once. Where Debian's
-``libjemalloc2`` is missing glibc's malloc is kept. ``VD_ALLOCATOR=glibc``
-keeps it on purpose (a debugger, a sanitizer, another preload).
+before they start any work of their own: the process replaces itself (same
+PID, arguments and standard streams; the environment gains ``LD_PRELOAD`` and
+a marker) with jemalloc preloaded, once. glibc's malloc is kept where Debian's
+``libjemalloc2`` is missing, where the user preloads something already (a
+sanitizer, a profiler, valgrind), under a debugger, and with
+``VD_ALLOCATOR=glibc``. Children inherit the preload.
 """
 
 from __future__ import annotations
@@ -53,51 +55,69 @@ def jemalloc_library() -> Optional[str]:
         path = os.path.join(folder, _LIBRARY)
         if os.path.isfile(path):
             return path
-    found = ctypes.util.find_library('jemalloc')
-    return found if found and os.path.isabs(found) else None
+    return None
 
 
 def jemalloc_loaded() -> bool:
-    """Tell whether this process runs with jemalloc (preloaded or linked)."""
+    """Tell whether this process's malloc is jemalloc's (preloaded or linked)."""
+    # Only libraries in the global namespace are seen: one bundled privately by an
+    # extension (its own jemalloc, not the process's malloc) is not.
+    return hasattr(ctypes.CDLL(None), 'mallctl')
+
+
+def traced() -> bool:
+    """Tell whether a debugger or tracer is attached (Linux; False where unknown)."""
     try:
-        with open('/proc/self/maps', encoding='utf-8', errors='replace') as maps:
-            return any('libjemalloc' in line for line in maps)
-    except OSError:  # no /proc: not Linux, nothing to relaunch for
+        with open('/proc/self/status', encoding='ascii', errors='replace') as status:
+            return any(line.startswith('TracerPid:') and line.split()[1] != '0'
+                       for line in status)
+    except (OSError, IndexError):
         return False
 
 
-def relaunch_plan(environ: Mapping[str, str], library: Optional[str],
-                  loaded: bool) -> Optional[Dict[str, str]]:
+def relaunch_plan(environ: Mapping[str, str], library: Optional[str], loaded: bool,
+                  under_tracer: bool = False) -> Optional[Dict[str, str]]:
     """
     Return the environment to relaunch with, or None to go on as the process is.
 
-    Pure: the choice is ``environ``'s ``VD_ALLOCATOR`` (jemalloc by default);
-    a bad value is reported and glibc's kept.
+    The choice is ``environ``'s ``VD_ALLOCATOR`` (jemalloc by default). A bad
+    value, or jemalloc asked for by name where it is missing, is reported on
+    stderr and glibc's kept.
     """
-    choice = environ.get(CHOICE_ENV, 'jemalloc').strip().lower() or 'jemalloc'
-    if choice not in ALLOCATORS:
+    choice = environ.get(CHOICE_ENV, '').strip().lower()
+    if choice not in ('', *ALLOCATORS):
         print(f'warning: {CHOICE_ENV}={choice!r} is none of {", ".join(ALLOCATORS)}: '
               "glibc's malloc kept", file=sys.stderr, flush=True)
         return None
-    if choice == 'glibc' or loaded or library is None or environ.get(RELAUNCHED_ENV):
+    if choice == 'glibc' or loaded or environ.get(RELAUNCHED_ENV):
         return None
-    preload = environ.get('LD_PRELOAD', '')
-    return {**environ, 'LD_PRELOAD': f'{library}:{preload}' if preload else library,
-            RELAUNCHED_ENV: '1'}
+    if library is None:
+        if choice == 'jemalloc':
+            print(f'warning: {CHOICE_ENV}=jemalloc but {_LIBRARY} is not installed '
+                  "(apt-get install libjemalloc2): glibc's malloc kept",
+                  file=sys.stderr, flush=True)
+        return None
+    if environ.get('LD_PRELOAD', '').strip() or under_tracer:
+        return None  # the user's own preload or debugger comes first: leave it be
+    return {**environ, 'LD_PRELOAD': library, RELAUNCHED_ENV: '1'}
 
 
 def relaunch_with_jemalloc() -> None:
     """
     Replace this process by itself with jemalloc preloaded; return where it is not to.
 
-    Call first in an entry point, before any thread starts (the threads would
-    not survive) and before output is written that is not flushed.
+    Call first in an entry point, before it starts threads or opens anything of
+    its own: only the PID, the arguments and the standard streams go on.
     """
-    plan = relaunch_plan(os.environ, jemalloc_library(), jemalloc_loaded())
+    plan = relaunch_plan(os.environ, jemalloc_library(), jemalloc_loaded(), traced())
     if plan is None:
         return
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError):  # a closed or broken stream: nothing to keep
+            pass
     # orig_argv is the command line as started: `python -m module ...` or a console script.
     try:
         os.execve(sys.executable, sys.orig_argv, plan)

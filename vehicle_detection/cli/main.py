@@ -53,9 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Parse arguments and run the chosen subcommand."""
+    if argv is None and sys.argv[1:2] and sys.argv[1] in LONG_RUNNING:
+        relaunch_with_jemalloc()  # the program, not a call in a test; before the imports
     args = build_parser().parse_args(argv)
-    if argv is None and args.command in LONG_RUNNING:  # the program, not a call in a test
-        relaunch_with_jemalloc()
     return int(args.handler(args))
 
 

@@ -37,9 +37,9 @@ per core), and a free chunk in one arena is no use to a thread of another:
 inference, writer, uploader) to N arenas. Unset or 0 leaves glibc's default:
 three side-by-side soaks with 2 arenas showed no steady gain (README,
 "Unattended for months"). A ``MALLOC_ARENA_MAX`` in the environment wins,
-as glibc reads it itself. All of this is for glibc's malloc only: the entry
-points relaunch with jemalloc where it is installed (:mod:`vehicle_detection.allocator`),
-and then nothing here is done.
+as glibc reads it itself. The heap tuning and trimming are for glibc's malloc
+only: the entry points relaunch with jemalloc where it is installed
+(:mod:`vehicle_detection.allocator`), and then only the Fast DDS profile applies.
 """
 
 from __future__ import annotations
