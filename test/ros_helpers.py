@@ -22,12 +22,18 @@ a test can wait for them with a timeout instead of sleeping.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from pathlib import Path
+import subprocess
+import sys
 import threading
-from typing import Any, Callable, List, Optional
+from typing import Any, Callable, Iterator, List, Optional
 
 from rclpy.context import Context
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import Image
 from waiting import Inbox
 
 
@@ -70,3 +76,30 @@ class Harness:
 def diagnostic_values(status: Any) -> dict:
     """Return the key/value pairs of a DiagnosticStatus as a dict."""
     return {kv.key: kv.value for kv in status.values}
+
+
+@contextmanager
+def camera_script(context: Context, env: dict, source: Path) -> Iterator[subprocess.Popen]:
+    """
+    Run the ``camera_node`` console script on ``source`` as ``ros2 run`` would.
+
+    Yields once it publishes; at the end sends SIGINT (Ctrl-C) and checks that
+    it stopped cleanly: exit 0, no traceback.
+    """
+    script = Path(sys.prefix) / 'bin' / 'camera_node'
+    assert script.exists(), 'package not installed: run make test'
+    harness = Harness(context)
+    process = subprocess.Popen(
+        [str(script), '--ros-args', '-p', f'source:={source}', '-p', 'loop:=true',
+         '-p', 'fps:=15.0'], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True)
+    try:
+        images = harness.subscribe(Image, 'camera/image_raw', qos_profile_sensor_data)
+        images.wait_count(3, timeout=30.0)
+        yield process
+    finally:
+        process.send_signal(2)  # SIGINT, like Ctrl-C
+        output, _ = process.communicate(timeout=20)
+        harness.close()
+    assert process.returncode == 0, output
+    assert 'Traceback' not in output, output

@@ -24,9 +24,7 @@ from cloud_helpers import CloudServer
 import cv2
 import numpy as np
 import pytest
-from rclpy.qos import qos_profile_sensor_data
-from ros_helpers import Harness
-from sensor_msgs.msg import Image
+from ros_helpers import camera_script
 
 from vehicle_detection.allocator import (
     jemalloc_library, relaunch_plan, RELAUNCHED_ENV)
@@ -92,19 +90,6 @@ def test_a_node_script_relaunches_in_place_and_stops_cleanly(
         ros_context, ros_env, tmp_path: Path) -> None:
     for name in ('a.png', 'b.png'):
         cv2.imwrite(str(tmp_path / name), np.full((48, 64, 3), 90, np.uint8))
-    script = Path(sys.prefix) / 'bin' / 'camera_node'
-    harness = Harness(ros_context)
-    process = subprocess.Popen(
-        [str(script), '--ros-args', '-p', f'source:={tmp_path}', '-p', 'loop:=true',
-         '-p', 'fps:=15.0'], env=ros_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True)
-    try:
-        images = harness.subscribe(Image, 'camera/image_raw', qos_profile_sensor_data)
-        images.wait_count(3, timeout=30.0)
+    with camera_script(ros_context, ros_env, tmp_path) as process:
+        # The process Popen started is the one publishing: relaunched in place.
         assert 'libjemalloc' in maps_of(process.pid)
-    finally:
-        process.send_signal(2)  # SIGINT, like Ctrl-C
-        output, _ = process.communicate(timeout=20)
-        harness.close()
-    assert process.returncode == 0, output
-    assert 'Traceback' not in output, output
