@@ -118,3 +118,53 @@ def test_counting_lines_on_the_real_clip_at_10_fps(tmp_path: Path, model_path: P
     assert not any(r['events'] for r in records)  # nothing stands on the verge
     bad = detect(str(video), '--model', str(model_path), '--lines', 'bar 0,0.5 1,0.5 up/up')
     assert bad.returncode == 2 and 'two different names' in bad.stderr
+
+
+# The clip's ground calibration and speed trap, from its lane markings (bench/clip_speeds.py:
+# a US broken lane line repeats every 12.192 m, lanes are 3.658 m wide).
+CLIP_LINES = 'bar 0,0.5 1,0.5 towards/away; near 0,288 426,288; far 0,157 426,157'
+CLIP_GROUND = ('image 153,288 279.5,288 260.4,129 207,129 '
+               'road 0,0 3.658,0 3.658,36.576 0,36.576')
+CLIP_TRAP = 'lines near far 24.384'
+
+
+def speed_rows(stderr: str) -> dict:
+    """Return {(line, direction, class): (vehicles, p50, p85)} from the speeds table."""
+    lines = stderr.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.split()[3:4] == ['vehicles'])
+    return {tuple(row.split()[:3]): (int(row.split()[3]), float(row.split()[4]),
+                                     float(row.split()[5]))
+            for row in lines[start + 1:]
+            if len(row.split()) == 6 and row.split()[3].isdigit()}  # not the unmeasured line
+
+
+def test_speeds_on_the_real_clip_agree_between_two_calibrations(
+        model_path: Path, samples_dir: Path) -> None:
+    clip = str(samples_dir / 'highway_bridge_jitter.mp4')
+    ground = detect(clip, '--model', str(model_path), '--lines', CLIP_LINES,
+                    '--speed-calibration', CLIP_GROUND)
+    trap = detect(clip, '--model', str(model_path), '--lines', CLIP_LINES,
+                  '--speed-calibration', CLIP_TRAP)
+    assert ground.returncode == 0 and trap.returncode == 0, ground.stderr + trap.stderr
+    by_ground, by_trap = speed_rows(ground.stderr), speed_rows(trap.stderr)
+    cars = by_ground[('bar', 'away', 'car')]
+    assert cars[0] >= 12 and 85.0 <= cars[1] <= 110.0, cars  # motorway traffic, 99 km/h typical
+    # Two measurements that share nothing but the tracks: the trap times each vehicle
+    # between two lines; the ground map fits its road positions around the crossing.
+    trap_cars = by_trap[('bar', 'away', 'car')]
+    assert abs(trap_cars[1] - cars[1]) <= 5.0, (trap_cars, cars)
+    records = [json.loads(line) for line in ground.stdout.splitlines()]
+    assert len(records) == 570  # one JSON object per frame, as without speeds
+
+
+def test_a_speed_calibration_is_checked_before_any_frame(model_path: Path) -> None:
+    cases = {
+        ('--speed-calibration', CLIP_GROUND): 'give --lines',
+        ('--lines', 'bar 0,0.5 1,0.5', '--speed-calibration', 'lines bar other 20'):
+            'the lines other are not counting lines',
+        ('--lines', 'bar 0,0.5 1,0.5', '--speed-calibration', 'image 1,2'):
+            'expected image X,Y X,Y X,Y X,Y road',
+    }
+    for args, message in cases.items():
+        result = detect('no-such-video.mp4', '--model', str(model_path), *args)
+        assert result.returncode == 2 and message in result.stderr, result.stderr

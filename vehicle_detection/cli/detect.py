@@ -28,14 +28,18 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any, Dict, IO, Tuple
+from typing import Any, Dict, IO, List, Sequence, Tuple
 
-from vehicle_detection.core.bridge.config import BRIDGE_PARAMS, BridgeSettings
+import numpy as np
+
+from vehicle_detection.core.bridge.config import (
+    BRIDGE_PARAMS, BridgeSettings, speed_trap_problem)
 from vehicle_detection.core.bridge.watch import TrafficWatch
 from vehicle_detection.core.camera.sources import (
     ImageFolderSource, open_source, parse_source, SourceError)
+from vehicle_detection.core.counting.calibration import parse_calibration
 from vehicle_detection.core.counting.config import parse_geometry
-from vehicle_detection.core.counting.session import counts_table
+from vehicle_detection.core.counting.session import counts_table, PeriodCounts, VehicleRow
 from vehicle_detection.core.detection.backends.base import ModelLoadError
 from vehicle_detection.core.detection.detections import Detections
 from vehicle_detection.core.detection.detector import Detector
@@ -71,6 +75,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         + ' Implies --track.')
     parser.add_argument('--zones', default='', help=bridge['counting_zones'].description
                         + ' Implies --track.')
+    parser.add_argument('--speed-calibration', default='',
+                        help=bridge['speed_calibration'].description.split(' The speed of')[0]
+                        + '. Each counted vehicle\'s speed goes into its period; a table of '
+                        'speeds per line, direction and class is printed at the end. '
+                        'Needs --lines.')
     parser.add_argument('--scheme', default=bridge['class_scheme'].default,
                         choices=bridge['class_scheme'].choices,
                         help=bridge['class_scheme'].description.replace(' Read at start.', ''))
@@ -86,6 +95,13 @@ def run(args: argparse.Namespace) -> int:
     try:
         checked = validate_values(DETECTOR_PARAMS, values)
         geometry = parse_geometry(args.lines, args.zones)
+        if args.speed_calibration and not geometry.lines:
+            raise ValueError('--speed-calibration measures counted vehicles: give --lines')
+        parse_calibration(args.speed_calibration)
+        trap = speed_trap_problem({'counting_lines': args.lines,
+                                   'speed_calibration': args.speed_calibration})
+        if trap:
+            raise ValueError(trap)
         if not 0.0 <= args.fps <= 1000.0:
             raise ValueError(f'--fps {args.fps:g} is outside [0, 1000]')
     except (ParamError, ValueError) as error:
@@ -105,7 +121,10 @@ def run(args: argparse.Namespace) -> int:
     frames = 0
     rate = args.fps or getattr(source, 'frame_rate', 0.0) or DEFAULT_FPS
     watch = TrafficWatch(BridgeSettings(counting_lines=args.lines, counting_zones=args.zones,
+                                        speed_calibration=args.speed_calibration,
+                                        count_vehicles=bool(args.speed_calibration),
                                         class_scheme=args.scheme))
+    periods: List[PeriodCounts] = []  # closed ones: their vehicles carry the speeds
     try:
         while True:
             try:
@@ -123,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
                       'detections': detections.to_records()}
             if geometry:
                 record.update(count_frame(watch, detections, frames / rate,
-                                          (image.shape[1], image.shape[0])))
+                                          (image.shape[1], image.shape[0]), periods))
             if isinstance(source, ImageFolderSource):
                 record['file'] = source.last_path
             out.write(json.dumps(record) + '\n')
@@ -135,18 +154,41 @@ def run(args: argparse.Namespace) -> int:
     print(f'{frames} frames processed', file=sys.stderr)
     if geometry.lines:
         print(counts_table(watch.counting), file=sys.stderr, end='')
+    if args.speed_calibration:
+        periods += watch.counting.flush()
+        print(speeds_table([row for period in periods for row in period.vehicles]),
+              file=sys.stderr, end='')
     return 0
 
 
 def count_frame(watch: TrafficWatch, detections: Detections, stamp: float,
-                size: Tuple[int, int]) -> Dict[str, Any]:
+                size: Tuple[int, int], closed: List[PeriodCounts]) -> Dict[str, Any]:
     """Count one frame's tracked vehicles; return its crossings and events."""
     warning = watch.on_image(size)  # the size fractions need; lines outside the picture
     if warning:
         print(f'warning: {warning}', file=sys.stderr)
     watched = watch.update(detections.sightings(), round(stamp * 1e9))
+    closed += watched.closed
     return {'crossings': [{'line': c.line, 'direction': c.direction, 'track_id': c.track_id,
                            'class_name': c.class_name} for c in watched.crossings],
             'events': [{'kind': e.kind, 'track_id': e.sighting.track_id,
                         'class_name': e.sighting.class_name, **e.places}
                        for e in watched.events if e.kind != 'vehicle']}
+
+
+def speeds_table(vehicles: Sequence[VehicleRow]) -> str:
+    """Return counted vehicles' speeds per line, direction and class: n, p50, p85 (km/h)."""
+    speeds: Dict[Tuple[str, str, str], List[float]] = {}
+    unmeasured = 0
+    for _offset, line, direction, name, kmh in vehicles:
+        if kmh is None:
+            unmeasured += 1  # left the picture too soon, or cut by its edge
+        else:
+            speeds.setdefault((line, direction, name), []).append(kmh)
+    rows = [('line', 'direction', 'class', 'vehicles', 'p50 km/h', 'p85 km/h')] + [
+        (*key, str(len(values)), f'{np.percentile(values, 50):.1f}',
+         f'{np.percentile(values, 85):.1f}') for key, values in sorted(speeds.items())]
+    widths = [max(len(row[i]) for row in rows) for i in range(6)]
+    table = ''.join('  '.join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() + '\n'
+                    for row in rows)
+    return table + (f'{unmeasured} counted vehicles without a speed\n' if unmeasured else '')
