@@ -77,7 +77,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         + ' Implies --track.')
     parser.add_argument('--speed-calibration', default='',
                         help=bridge['speed_calibration'].description.split(' The speed of')[0]
-                        + '. Each counted vehicle\'s speed goes into its period; a table of '
+                        + ". Each counted vehicle's speed goes into its period; a table of "
                         'speeds per line, direction and class is printed at the end. '
                         'Needs --lines.')
     parser.add_argument('--scheme', default=bridge['class_scheme'].default,
