@@ -35,7 +35,7 @@ sanitizer, a profiler, valgrind), under a debugger, and with
 
 from __future__ import annotations
 
-import ctypes.util
+import ctypes
 import os
 import sys
 from typing import Dict, Mapping, Optional

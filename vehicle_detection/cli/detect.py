@@ -39,7 +39,8 @@ from vehicle_detection.core.camera.sources import (
     ImageFolderSource, open_source, parse_source, SourceError)
 from vehicle_detection.core.counting.calibration import parse_calibration
 from vehicle_detection.core.counting.config import parse_geometry
-from vehicle_detection.core.counting.session import counts_table, PeriodCounts, VehicleRow
+from vehicle_detection.core.counting.session import (
+    aligned_table, counts_table, PeriodCounts, VehicleRow)
 from vehicle_detection.core.detection.backends.base import ModelLoadError
 from vehicle_detection.core.detection.detections import Detections
 from vehicle_detection.core.detection.detector import Detector
@@ -188,7 +189,5 @@ def speeds_table(vehicles: Sequence[VehicleRow]) -> str:
     rows = [('line', 'direction', 'class', 'vehicles', 'p50 km/h', 'p85 km/h')] + [
         (*key, str(len(values)), f'{np.percentile(values, 50):.1f}',
          f'{np.percentile(values, 85):.1f}') for key, values in sorted(speeds.items())]
-    widths = [max(len(row[i]) for row in rows) for i in range(6)]
-    table = ''.join('  '.join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() + '\n'
-                    for row in rows)
-    return table + (f'{unmeasured} counted vehicles without a speed\n' if unmeasured else '')
+    return aligned_table(rows) + (
+        f'{unmeasured} counted vehicles without a speed\n' if unmeasured else '')

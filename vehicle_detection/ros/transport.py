@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import os
 from pathlib import Path
 import sys
@@ -65,7 +66,9 @@ TRIM_EVERY_S = 60.0
 _trimmer: Optional[threading.Thread] = None  # one per process
 
 
+@functools.lru_cache(maxsize=1)
 def _libc() -> Optional[ctypes.CDLL]:
+    # Once per process: find_library runs ldconfig, and the trimmer asks every minute.
     name = ctypes.util.find_library('c')
     try:
         return ctypes.CDLL(name) if name else None

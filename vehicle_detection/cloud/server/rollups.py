@@ -188,10 +188,7 @@ def count_alerts(executor: Executes, by: Sequence[str], since: Optional[datetime
             query = query.where(AlertHour.hour >= low)
         if high is not None:
             query = query.where(AlertHour.hour < high)
-        if device:
-            query = query.join(Device, AlertHour.device_id == Device.id).where(
-                Device.name == device)
-        query = _where(query, AlertHour, class_name, kind, replay)
+        query = _where(query, AlertHour, device, class_name, kind, replay)
         for hour, *values, alerts in executor.execute(query.group_by(*columns)):
             given = iter(values)
             found[tuple(hour if name == 'hour' else next(given) for name in by)] += int(alerts)
@@ -201,10 +198,7 @@ def count_alerts(executor: Executes, by: Sequence[str], since: Optional[datetime
             Alert.detected_at >= start)
         if end is not None:
             query = query.where(Alert.detected_at < end)
-        if device:
-            query = query.join(Device, Alert.device_id == Device.id).where(
-                Device.name == device)
-        query = _where(query, Alert, class_name, kind, replay)
+        query = _where(query, Alert, device, class_name, kind, replay)
         for *values, alerts in executor.execute(query.group_by(*columns)):
             if alerts:
                 given = iter(values)
@@ -212,9 +206,11 @@ def count_alerts(executor: Executes, by: Sequence[str], since: Optional[datetime
     return found
 
 
-def _where(query: Any, table: Any, class_name: Optional[str], kind: Optional[str],
-           replay: ReplayChoice) -> Any:
-    """Keep the class, kind and replay mark asked for (on alerts or their rollup)."""
+def _where(query: Any, table: Any, device: Optional[str], class_name: Optional[str],
+           kind: Optional[str], replay: ReplayChoice) -> Any:
+    """Keep the device, class, kind and replay mark asked for (on alerts or their rollup)."""
+    if device:
+        query = query.join(Device, table.device_id == Device.id).where(Device.name == device)
     if class_name:
         query = query.where(table.class_name == class_name)
     if kind:

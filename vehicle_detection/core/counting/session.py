@@ -255,7 +255,12 @@ def counts_table(counting: CountingSession) -> str:
         for (line, direction, name), count in sorted(counting.totals.items())]
     rows += [(line, direction, 'all', str(count))
              for (line, direction), count in sorted(counting.direction_totals().items())]
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    return aligned_table(rows)
+
+
+def aligned_table(rows: Sequence[Sequence[str]]) -> str:
+    """Return ``rows`` (a header first) as text, each column padded to its widest cell."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return ''.join('  '.join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() + '\n'
                    for row in rows)
 
