@@ -41,6 +41,21 @@ def browser() -> Iterator[object]:
     yield from chromium()
 
 
+def page_wait(driver, seconds: float):
+    """
+    Wait on the live dashboard, whose tables re-render at every poll.
+
+    An element found a moment ago may be replaced by the next render before
+    its text is read (StaleElementReferenceException): the condition is then
+    simply asked again, like an element not there yet.
+    """
+    from selenium.common.exceptions import (NoSuchElementException,
+                                            StaleElementReferenceException)
+    from selenium.webdriver.support.ui import WebDriverWait
+    return WebDriverWait(driver, seconds, ignored_exceptions=(
+        NoSuchElementException, StaleElementReferenceException))
+
+
 def chromium(env: Optional[dict] = None) -> Iterator[object]:
     """Yield a headless Chromium (1400 x 1000); ``env``: more variables (its ``TZ``)."""
     chromium = shutil.which('chromium') or shutil.which('chromium-browser')
@@ -76,7 +91,7 @@ def photo_jpegs(samples_dir: Path) -> list:
 def test_dashboard_shows_alerts_and_health_without_reload(browser, tmp_path: Path,
                                                           samples_dir: Path) -> None:
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import Select, WebDriverWait
+    from selenium.webdriver.support.ui import Select
 
     db, storage = f'sqlite:///{tmp_path}/cloud.db', str(tmp_path / 'images')
     key = add_device('gate-north', db, storage)
@@ -86,7 +101,7 @@ def test_dashboard_shows_alerts_and_health_without_reload(browser, tmp_path: Pat
     try:
         ARTIFACTS.mkdir(exist_ok=True)
         browser.get(server.url + '/')
-        wait = WebDriverWait(browser, 20)
+        wait = page_wait(browser, 20)
         wait.until(lambda d: d.execute_script('return window.vdRefreshes') >= 1)
         browser.execute_script('window.vdMarker = "same page"')
         posted, ids = [], []
@@ -163,7 +178,7 @@ def test_dashboard_shows_alerts_and_health_without_reload(browser, tmp_path: Pat
 def check_traffic_queries(browser, api: str, headers: dict) -> None:
     """Check that the traffic panel asks only for what it draws: its stacking, a bucket's span."""
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import Select, WebDriverWait
+    from selenium.webdriver.support.ui import Select
 
     minute = datetime.now(timezone.utc).replace(second=0, microsecond=0) - timedelta(minutes=1)
     body = CountRecord(str(uuid.uuid4()), 'gate-north', 'cam0', utc_iso(minute), 60, (
@@ -186,7 +201,7 @@ def check_traffic_queries(browser, api: str, headers: dict) -> None:
                 datetime.fromisoformat(query['since'][0].replace('Z', '+00:00'))
                 ).total_seconds() / 3600
 
-    wait = WebDriverWait(browser, 20)
+    wait = page_wait(browser, 20)
     legend = 'figure.traffic[data-line="bar"] ul.legend li'
     browser.execute_script(  # refresh now, as a change of the traffic controls does
         'document.getElementById("traffic-controls").dispatchEvent(new Event("change"))')
@@ -223,9 +238,9 @@ def check_traffic_queries(browser, api: str, headers: dict) -> None:
 def check_refused_range_and_replays(browser, api: str, headers: dict, live: set) -> None:
     """Since after Until: the server's reason, nothing stale. Replays: hidden, then shown."""
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import Select, WebDriverWait
+    from selenium.webdriver.support.ui import Select
 
-    wait = WebDriverWait(browser, 20)
+    wait = page_wait(browser, 20)
     cards = '#alerts .alert'
     browser.execute_script(
         'const local = (ms) => new Date(ms - new Date(ms).getTimezoneOffset() * 60000)'
@@ -278,7 +293,6 @@ def _now_iso() -> str:
 
 def test_login_flow_in_the_browser(browser, tmp_path: Path) -> None:
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
 
     db, storage = f'sqlite:///{tmp_path}/cloud.db', str(tmp_path / 'images')
     add_device('gate-north', db, storage)
@@ -287,7 +301,7 @@ def test_login_flow_in_the_browser(browser, tmp_path: Path) -> None:
                             '--storage', storage], input='a long passphrase\n', text=True,
                            capture_output=True, timeout=60)
     assert added.returncode == 0, added.stderr
-    wait = WebDriverWait(browser, 20)
+    wait = page_wait(browser, 20)
     try:
         browser.get(server.url + '/')
         wait.until(lambda d: d.current_url.endswith('/login'))  # not logged in yet
@@ -317,7 +331,6 @@ def test_login_flow_in_the_browser(browser, tmp_path: Path) -> None:
 
 def test_monitor_panel_shows_the_database_going_down(browser, tmp_path: Path) -> None:
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
 
     cluster = PostgresServer()  # its own: stopped and started again here
     storage = str(tmp_path / 'images')
@@ -329,7 +342,7 @@ def test_monitor_panel_shows_the_database_going_down(browser, tmp_path: Path) ->
         try:
             ARTIFACTS.mkdir(exist_ok=True)
             browser.get(server.url + '/')
-            wait = WebDriverWait(browser, 30)
+            wait = page_wait(browser, 30)
 
             def tile(key: str):
                 return browser.find_element(By.CSS_SELECTOR, f'#monitor .tile[data-key="{key}"]')

@@ -30,7 +30,7 @@ import uuid
 from cloud_helpers import add_device, alert_body, CloudServer
 import pytest
 import requests
-from test_dashboard_browser import ARTIFACTS, chromium
+from test_dashboard_browser import ARTIFACTS, chromium, page_wait
 
 from vehicle_detection.wire import CountRecord, utc_iso
 
@@ -122,13 +122,12 @@ def test_the_15_minute_table_and_the_chart_agree_with_the_posted_counts(
         browser, server) -> None:
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
 
     cloud, headers = server
     quarters, truth = post_quarters(cloud.url + '/api/v1', headers)
     browser.get(cloud.url + '/')
     table = 'figure.traffic[data-line="bar"] table.t15'
-    wait = WebDriverWait(browser, 20)
+    wait = page_wait(browser, 20)
     wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, f'{table} tbody tr')) == 10)
     iso = [utc_iso(t).replace('+00:00', 'Z') for t in quarters]
     body = read_cells(browser, f'{table} tbody tr')
@@ -236,7 +235,6 @@ def assert_box_on_image(image: dict, box: dict, bbox: List[float]) -> None:
 def test_the_viewer_draws_the_box_and_steps_through_the_alerts(browser, server) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
-    from selenium.webdriver.support.ui import WebDriverWait
 
     cloud, headers = server
     api = cloud.url + '/api/v1'
@@ -255,7 +253,7 @@ def test_the_viewer_draws_the_box_and_steps_through_the_alerts(browser, server) 
         posted.append(body['event_id'])
     newest_first = list(reversed(posted))
     browser.get(cloud.url + '/')
-    wait = WebDriverWait(browser, 20)
+    wait = page_wait(browser, 20)
     wait.until(lambda d: d.execute_script(
         'return [...document.querySelectorAll("#alerts .thumb img")]'
         '.filter(i => i.complete && i.naturalWidth > 0).length') == 3)

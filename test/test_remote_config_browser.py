@@ -35,7 +35,7 @@ from ros_helpers import Harness
 from sensor_msgs.msg import Image
 from test_cloud_bridge_node import start_bridge
 from test_counting_node import frame, START_NS
-from test_dashboard_browser import ARTIFACTS, browser  # noqa: F401 (a fixture)
+from test_dashboard_browser import ARTIFACTS, browser, page_wait  # noqa: F401 (a fixture)
 from test_operator_admin import PASSWORD
 from test_remote_config import admin_server, FAST  # noqa: F401 (a fixture)
 
@@ -49,7 +49,6 @@ def test_admin_draws_a_line_the_edge_counts_on_it_and_refuses_a_bad_one(
         ros_context, admin_server, browser, tmp_path: Path, monkeypatch) -> None:  # noqa: F811
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
 
     server, key, admin = admin_server
     monkeypatch.setenv('VD_CLOUD_API_KEY', key)
@@ -67,7 +66,7 @@ def test_admin_draws_a_line_the_edge_counts_on_it_and_refuses_a_bad_one(
         images = harness.probe.create_publisher(Image, 'camera/image_raw', RELIABLE)
         detections = harness.probe.create_publisher(Detection2DArray, 'detections', RELIABLE)
         diagnostics = harness.subscribe(DiagnosticArray, 'diagnostics')
-        wait = WebDriverWait(browser, 20)
+        wait = page_wait(browser, 20)
         browser.get(server.url + '/login')
         browser.find_element(By.ID, 'name').send_keys('ana')
         browser.find_element(By.ID, 'password').send_keys(PASSWORD)
@@ -120,7 +119,7 @@ def test_admin_draws_a_line_the_edge_counts_on_it_and_refuses_a_bad_one(
         browser.find_element(By.ID, 'cfg-save').click()
         wait.until(lambda d: d.find_element(By.CSS_SELECTOR, state).text.startswith(
             'v2 refused'))
-        shown = browser.find_element(By.CSS_SELECTOR, state).text
+        shown = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, state).text)
         assert re.search(r"counting_lines: line 'bad 0\.\d+,0\.\d+ towards/away': expected NAME "
                          r'X1,Y1 X2,Y2', shown), shown
         assert shown.endswith('(v1 applied)'), shown

@@ -39,7 +39,7 @@ from cloud_helpers import add_device, CloudServer, start_run, stop_run
 import numpy as np
 import pytest
 import requests
-from test_dashboard_browser import ARTIFACTS, browser  # noqa: F401 (browser: a fixture)
+from test_dashboard_browser import ARTIFACTS, browser, page_wait  # noqa: F401 (browser: a fixture)
 
 from vehicle_detection.cloud.server.count_speeds import SPEED_COLUMNS
 from vehicle_detection.core.counting.config import parse_geometry
@@ -230,10 +230,10 @@ def server_counts(url: str, start_ns: int, frames: int) -> dict:
 def dashboard_chart(browser, url: str) -> set:  # noqa: F811
     """Show the bags' window in the dashboard; return the chart's legend (direction (n))."""
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import Select, WebDriverWait
+    from selenium.webdriver.support.ui import Select
 
     browser.get(url + '/')
-    wait = WebDriverWait(browser, 20)
+    wait = page_wait(browser, 20)
     wait.until(lambda d: d.execute_script('return window.vdRefreshes') >= 1)
     # The bags' time (2001) in the window filters, as local times like a user types them.
     browser.execute_script(
