@@ -56,6 +56,25 @@ def page_wait(driver, seconds: float):
         NoSuchElementException, StaleElementReferenceException))
 
 
+def text_of(driver, selector: str) -> str:
+    """Read the rendered text of the first element matching ``selector`` ('' if none)."""
+    return driver.execute_script(
+        'const e = document.querySelector(arguments[0]); return e ? e.innerText : ""', selector)
+
+
+def texts_of(driver, selector: str, attribute: Optional[str] = None) -> list:
+    """
+    Read the text (or ``attribute``) of every element matching ``selector`` at once.
+
+    One script call sees one render of the page: element handles kept across
+    calls may belong to a table the next poll has already replaced.
+    """
+    return driver.execute_script(
+        'return [...document.querySelectorAll(arguments[0])]'
+        '.map(e => arguments[1] ? e.getAttribute(arguments[1]) : e.innerText)',
+        selector, attribute)
+
+
 def chromium(env: Optional[dict] = None) -> Iterator[object]:
     """Yield a headless Chromium (1400 x 1000); ``env``: more variables (its ``TZ``)."""
     chromium = shutil.which('chromium') or shutil.which('chromium-browser')
@@ -131,13 +150,12 @@ def test_dashboard_shows_alerts_and_health_without_reload(browser, tmp_path: Pat
                 'return [...document.querySelectorAll("#alerts .alert img")]'
                 '.filter(i => i.complete && i.naturalWidth > 0).length') == len(posted)
         wait.until(thumbnails_loaded)  # the 5 s refresh picks them up
-        cards = browser.find_elements(By.CSS_SELECTOR, '#alerts .alert')
-        assert {c.get_attribute('data-event-id') for c in cards} == set(posted)
-        row = wait.until(lambda d: d.find_element(
-            By.CSS_SELECTOR, '#devices tr[data-device="gate-north"]'))
-        wait.until(lambda d: 'online' in row.text and '37 %' in row.text)
-        assert '512.0 MB / 20480.0 MB' in row.text and '97 %' in row.text
-        assert '3.5 MB' in row.text  # disk used on the box: outbox, snapshots, logs
+        assert set(texts_of(browser, '#alerts .alert', 'data-event-id')) == set(posted)
+        row = '#devices tr[data-device="gate-north"]'
+        shown = wait.until(lambda d: (lambda text: 'online' in text and '37 %' in text and text)(
+            text_of(d, row)))
+        assert '512.0 MB / 20480.0 MB' in shown and '97 %' in shown
+        assert '3.5 MB' in shown  # disk used on the box: outbox, snapshots, logs
         assert browser.execute_script('return window.vdMarker') == 'same page'  # no reload
         # After the first page, each refresh asks only for alerts newer than those shown.
         wait.until(lambda d: any(f'after_id={max(ids)}' in query for query in d.execute_script(
@@ -273,10 +291,8 @@ def check_refused_range_and_replays(browser, api: str, headers: dict, live: set)
         'document.getElementById("filters").dispatchEvent(new Event("change"));'
         'return window.vdRefreshes')
     wait.until(lambda d: d.execute_script('return window.vdRefreshes') > refreshes)
-    shown = {c.get_attribute('data-event-id')
-             for c in browser.find_elements(By.CSS_SELECTOR, cards)}
-    assert shown == live  # the replay is hidden by default, its counts too
-    assert {t.text for t in browser.find_elements(By.CSS_SELECTOR, legend)} == {
+    assert set(texts_of(browser, cards, 'data-event-id')) == live  # the replay is hidden
+    assert set(texts_of(browser, legend)) == {  # by default, its counts too
         'car (5)', 'truck (1)'}
     Select(browser.find_element(By.ID, 'f-replay')).select_by_value('include')
     marked = f'#alerts .alert.replay[data-event-id="{replay["event_id"]}"] .replay-badge'
@@ -344,16 +360,18 @@ def test_monitor_panel_shows_the_database_going_down(browser, tmp_path: Path) ->
             browser.get(server.url + '/')
             wait = page_wait(browser, 30)
 
-            def tile(key: str):
-                return browser.find_element(By.CSS_SELECTOR, f'#monitor .tile[data-key="{key}"]')
+            def tile(key: str, attribute: Optional[str] = None) -> str:
+                """Read a tile's text (or attribute) as the panel shows it now."""
+                found = texts_of(browser, f'#monitor .tile[data-key="{key}"]', attribute)
+                return found[0] if found else ''
 
             wait.until(lambda d: d.execute_script('return window.vdMonitorRefreshes') >= 1)
-            wait.until(lambda d: tile('workers').text.splitlines()[1] == '2 of 2')
+            wait.until(lambda d: tile('workers').splitlines()[1:2] == ['2 of 2'])
             database = tile('database')
-            assert 'postgresql' in database.text and 'up' in database.text
-            assert 'schema' in database.text and 'down' not in database.get_attribute('class')
-            assert 'free' in tile('storage').text and 'hits' in tile('cache').text
-            assert '/s' in tile('requests').text and 'version' in tile('uptime').text
+            assert 'postgresql' in database and 'up' in database and 'schema' in database
+            assert 'down' not in tile('database', 'class')
+            assert 'free' in tile('storage') and 'hits' in tile('cache')
+            assert '/s' in tile('requests') and 'version' in tile('uptime')
             # Unchanged reads are revalidated with their ETag: the server answers 304.
             wait.until(lambda d: d.execute_script('return window.vdRefreshes') >= 3)
             assert _answered_304(server.url) > 0
@@ -362,20 +380,21 @@ def test_monitor_panel_shows_the_database_going_down(browser, tmp_path: Path) ->
 
             subprocess.run([*cluster.prefix, cluster.pg_ctl, '-D', cluster.data, '-m',
                             'immediate', 'stop'], capture_output=True, timeout=60, check=True)
-            wait.until(lambda d: 'down' in tile('database').get_attribute('class'))
-            database = tile('database')
-            assert 'DOWN' in database.text
-            red = database.find_element(By.CSS_SELECTOR, '.value').value_of_css_property('color')
+            wait.until(lambda d: 'down' in tile('database', 'class'))
+            assert 'DOWN' in tile('database')
+            red = browser.execute_script(
+                'return getComputedStyle(document.querySelector('
+                '\'#monitor .tile[data-key="database"] .value\')).color')
             assert red in ('rgba(179, 38, 30, 1)', 'rgb(179, 38, 30)')
             wait.until(lambda d: 'update failed' in d.find_element(By.ID, 'status').text)
             browser.save_screenshot(str(ARTIFACTS / 'dashboard-monitor-database-down.png'))
             refreshes = browser.execute_script('return window.vdMonitorRefreshes')
             wait.until(lambda d: d.execute_script('return window.vdMonitorRefreshes')
                        > refreshes)  # the page goes on
-            assert 'down' not in tile('workers').get_attribute('class')
+            assert 'down' not in tile('workers', 'class')
 
             _start_again(cluster)
-            wait.until(lambda d: 'down' not in tile('database').get_attribute('class'))
+            wait.until(lambda d: 'down' not in tile('database', 'class'))
             wait.until(lambda d: d.find_element(By.ID, 'status').text.startswith('updated'))
             assert browser.execute_script('return window.vdMarker') == 'same page'
         finally:

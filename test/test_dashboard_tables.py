@@ -30,7 +30,7 @@ import uuid
 from cloud_helpers import add_device, alert_body, CloudServer
 import pytest
 import requests
-from test_dashboard_browser import ARTIFACTS, chromium, page_wait
+from test_dashboard_browser import ARTIFACTS, chromium, page_wait, text_of
 
 from vehicle_detection.wire import CountRecord, utc_iso
 
@@ -153,7 +153,7 @@ def test_the_15_minute_table_and_the_chart_agree_with_the_posted_counts(
         assert (d, c) == key
         phf = expected[key][1]
         assert (text == '–') if phf is None else abs(float(text) - phf) <= 0.005 + 1e-9, key
-    label = browser.find_element(By.CSS_SELECTOR, f'{table} tfoot tr.peak th').text
+    label = text_of(browser, f'{table} tfoot tr.peak th')
     assert label == f'Peak hour {first.astimezone(KOLKATA):%H:%M}–' \
                     f'{(first + 4 * QUARTER).astimezone(KOLKATA):%H:%M}'
 
