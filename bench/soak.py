@@ -64,7 +64,7 @@ from soak_report import (
 from soak_tools import (
     detector_rate, disk_bytes, FlakyProxy, Probe, process_figures, seed_outbox, seed_server)
 
-from vehicle_detection.allocator import jemalloc_library
+from vehicle_detection.allocator import JEMALLOC_CONF, jemalloc_library
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -73,10 +73,15 @@ ZONES = 'shoulder 0,0.7 0.3,0.7 0.3,1 0,1 dwell=3'
 MB = 1024 * 1024
 
 
-# What each process runs with. As shipped the entry points relaunch with jemalloc;
-# the preload is set here too, for the processes traced.py starts in-process.
+# What each process runs with. As shipped the entry points relaunch with jemalloc and
+# its background thread; the preload and options are set here too, for the processes
+# traced.py starts in-process. jemalloc-lazy: without the background thread.
 ALLOCATORS = {'glibc': {'VD_ALLOCATOR': 'glibc'},
-              'jemalloc': {'VD_ALLOCATOR': 'jemalloc', 'LD_PRELOAD': jemalloc_library() or ''}}
+              'jemalloc': {'VD_ALLOCATOR': 'jemalloc', 'LD_PRELOAD': jemalloc_library() or '',
+                           'MALLOC_CONF': JEMALLOC_CONF},
+              'jemalloc-lazy': {'VD_ALLOCATOR': 'jemalloc',
+                                'LD_PRELOAD': jemalloc_library() or '',
+                                'MALLOC_CONF': 'background_thread:false'}}
 
 
 def edge_names(args: argparse.Namespace) -> Dict[str, Dict[str, str]]:
@@ -201,7 +206,7 @@ def arguments() -> argparse.Namespace:
     if any(not value.isdigit() for value in args.arenas.split(',')) and args.arenas:
         parser.error(f'--arenas {args.arenas!r}: whole numbers >= 0, comma-separated')
     wanted = {*filter(None, args.allocators.split(',')), args.server_allocator}
-    if 'jemalloc' in wanted and jemalloc_library() is None:
+    if any(name.startswith('jemalloc') for name in wanted) and jemalloc_library() is None:
         parser.error('jemalloc is not installed: apt-get install libjemalloc2')
     unknown = set(filter(None, args.allocators.split(','))) - set(ALLOCATORS)
     if unknown:

@@ -19,6 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 import subprocess
 import sys
+from typing import List
 
 from cloud_helpers import CloudServer
 import cv2
@@ -27,7 +28,8 @@ import pytest
 from ros_helpers import camera_script
 
 from vehicle_detection.allocator import (
-    jemalloc_library, relaunch_plan, RELAUNCHED_ENV)
+    JEMALLOC_CONF, jemalloc_library, relaunch_plan, RELAUNCHED_ENV)
+from waiting import wait_until
 
 LIBRARY = '/usr/lib/x86_64-linux-gnu/libjemalloc.so.2'
 
@@ -36,9 +38,18 @@ def maps_of(pid: int) -> str:
     return Path(f'/proc/{pid}/maps').read_text(errors='replace')
 
 
+def thread_names(pid: int) -> List[str]:
+    """Return the names of the threads of process ``pid``."""
+    return [(task / 'comm').read_text().strip() for task in Path(f'/proc/{pid}/task').iterdir()]
+
+
 def test_the_plan_preloads_jemalloc_once_unless_told_otherwise(capsys) -> None:
     plan = relaunch_plan({'PATH': '/bin'}, LIBRARY, loaded=False)
-    assert plan == {'PATH': '/bin', 'LD_PRELOAD': LIBRARY, RELAUNCHED_ENV: '1'}
+    assert plan == {'PATH': '/bin', 'LD_PRELOAD': LIBRARY, RELAUNCHED_ENV: '1',
+                    'MALLOC_CONF': JEMALLOC_CONF}
+    # jemalloc's options of the user's own are kept as they are.
+    assert relaunch_plan({'MALLOC_CONF': 'narenas:2'}, LIBRARY,
+                         loaded=False)['MALLOC_CONF'] == 'narenas:2'
     assert relaunch_plan({'VD_ALLOCATOR': 'jemalloc'}, LIBRARY, loaded=False) is not None
     assert relaunch_plan({'VD_ALLOCATOR': 'glibc'}, LIBRARY, loaded=False) is None
     assert relaunch_plan({}, LIBRARY, loaded=True) is None  # already there
@@ -77,6 +88,9 @@ def test_the_server_runs_with_jemalloc_and_glibc_on_request(tmp_path: Path) -> N
         # The process Popen started is the one serving: same PID, relaunched in place.
         assert 'libjemalloc' in maps_of(servers['jemalloc'].process.pid)
         assert 'libjemalloc' not in maps_of(servers['glibc'].process.pid)
+        # jemalloc's own thread returns unused pages on time (started on its first purge).
+        wait_until(lambda: 'jemalloc_bg_thd' in thread_names(servers['jemalloc'].process.pid),
+                   30, "jemalloc's background thread in the server")
     finally:
         for server in servers.values():
             server.stop()

@@ -31,6 +31,12 @@ a marker) with jemalloc preloaded, once. glibc's malloc is kept where Debian's
 ``libjemalloc2`` is missing, where the user preloads something already (a
 sanitizer, a profiler, valgrind), under a debugger, and with
 ``VD_ALLOCATOR=glibc``. Children inherit the preload.
+
+jemalloc runs with its background thread (:data:`JEMALLOC_CONF`, as Redis
+does): without it, unused pages go back to the system only when the arena
+holding them is used again, so a burst on a thread that then goes quiet (the
+backlog sent at once after a link outage) stays resident. A ``MALLOC_CONF``
+of the user's own is kept as it is.
 """
 
 from __future__ import annotations
@@ -44,6 +50,9 @@ ALLOCATORS = ('jemalloc', 'glibc')
 CHOICE_ENV = 'VD_ALLOCATOR'
 #: set in the relaunched process: a preload the system ignores never loops
 RELAUNCHED_ENV = 'VD_ALLOCATOR_RELAUNCHED'
+#: jemalloc's options as shipped: pages unused for its decay time (10 s) are returned
+#: by its own thread, on time, whatever the threads that freed them do next
+JEMALLOC_CONF = 'background_thread:true'
 _LIBRARY = 'libjemalloc.so.2'
 _SEARCHED = ('/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64',
              '/usr/lib', '/usr/local/lib')
@@ -99,7 +108,8 @@ def relaunch_plan(environ: Mapping[str, str], library: Optional[str], loaded: bo
         return None
     if environ.get('LD_PRELOAD', '').strip() or under_tracer:
         return None  # the user's own preload or debugger comes first: leave it be
-    return {**environ, 'LD_PRELOAD': library, RELAUNCHED_ENV: '1'}
+    return {'MALLOC_CONF': JEMALLOC_CONF, **environ, 'LD_PRELOAD': library,
+            RELAUNCHED_ENV: '1'}
 
 
 def relaunch_with_jemalloc() -> None:
