@@ -47,6 +47,9 @@ def fit(samples: List[Dict[str, float]], warmup_s: float,
     hours = (kept[-1]['t'] - kept[0]['t']) / 3600 if len(kept) > 1 else 0.0
     rates = {key: slope([(s['t'] / 3600, s[key]) for s in kept]) for key in kept[0]
              if key != 't'}
+    # The second half alone tells a one-time step (a code path first run at the first
+    # outage, caches filling) from growth that goes on: a leak grows in both halves.
+    later = kept[len(kept) // 2:]
     result: Dict[str, Any] = {'fit_minutes': round(hours * 60, 1)}
     for edge in edges:
         result[f'{edge}_frames_per_h'] = round(rates[f'{edge}_frames'])
@@ -60,6 +63,8 @@ def fit(samples: List[Dict[str, float]], warmup_s: float,
         result[f'{name}_rss_mb'] = [round(kept[0][f'{name}_rss_mb'], 1),
                                     round(kept[-1][f'{name}_rss_mb'], 1)]
         result[f'{name}_rss_mb_per_h'] = round(mb_h, 2)
+        result[f'{name}_rss_mb_per_h_second_half'] = round(slope(
+            [(s['t'] / 3600, s[f'{name}_rss_mb']) for s in later]), 2)
         result[f'{name}_rss_mb_per_100k_frames'] = round(mb_h / frames_h * 1e5, 3) \
             if frames_h else None
         result[f'{name}_rss_mb_per_100k_alerts'] = round(mb_h / alerts_h * 1e5, 2) \
@@ -110,7 +115,8 @@ def print_report(result: Dict[str, Any], edges: Sequence[str], history_mb: float
     for name in (*edges, 'server'):
         print(f"{name}: RSS {result[f'{name}_rss_mb'][0]} -> {result[f'{name}_rss_mb'][1]} MB, "
               f"{result[f'{name}_rss_mb_per_h']} MB/h "
-              f"({result[f'{name}_rss_mb_per_100k_frames']} MB per 100k frames, "
+              f"({result[f'{name}_rss_mb_per_h_second_half']} over the second half; "
+              f"{result[f'{name}_rss_mb_per_100k_frames']} MB per 100k frames, "
               f"{result[f'{name}_rss_mb_per_100k_alerts']} per 100k alerts); threads "
               f"{result[f'{name}_threads']}, open files {result[f'{name}_fds']}")
     for edge in edges:
