@@ -50,6 +50,9 @@ def test_the_plan_preloads_jemalloc_once_unless_told_otherwise(capsys) -> None:
     # jemalloc's options of the user's own are kept as they are.
     assert relaunch_plan({'MALLOC_CONF': 'narenas:2'}, LIBRARY,
                          loaded=False)['MALLOC_CONF'] == 'narenas:2'
+    # A blank one (`MALLOC_CONF=` in an EnvironmentFile) is taken as unset.
+    assert relaunch_plan({'MALLOC_CONF': ' '}, LIBRARY,
+                         loaded=False)['MALLOC_CONF'] == JEMALLOC_CONF
     assert relaunch_plan({'VD_ALLOCATOR': 'jemalloc'}, LIBRARY, loaded=False) is not None
     assert relaunch_plan({'VD_ALLOCATOR': 'glibc'}, LIBRARY, loaded=False) is None
     assert relaunch_plan({}, LIBRARY, loaded=True) is None  # already there
@@ -88,7 +91,7 @@ def test_the_server_runs_with_jemalloc_and_glibc_on_request(tmp_path: Path) -> N
         # The process Popen started is the one serving: same PID, relaunched in place.
         assert 'libjemalloc' in maps_of(servers['jemalloc'].process.pid)
         assert 'libjemalloc' not in maps_of(servers['glibc'].process.pid)
-        # jemalloc's own thread returns unused pages on time (started on its first purge).
+        # jemalloc's own thread returns unused pages on time.
         wait_until(lambda: 'jemalloc_bg_thd' in thread_names(servers['jemalloc'].process.pid),
                    30, "jemalloc's background thread in the server")
     finally:

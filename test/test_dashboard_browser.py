@@ -56,6 +56,12 @@ def page_wait(driver, seconds: float):
         NoSuchElementException, StaleElementReferenceException))
 
 
+def click_when_shown(wait, selector: str) -> None:
+    """Find and click ``selector`` in one go, again if a re-render replaced it between."""
+    from selenium.webdriver.common.by import By
+    wait.until(lambda d: d.find_element(By.CSS_SELECTOR, selector).click() is None)
+
+
 def text_of(driver, selector: str) -> str:
     """Read the rendered text of the first element matching ``selector`` ('' if none)."""
     return driver.execute_script(
@@ -152,8 +158,11 @@ def test_dashboard_shows_alerts_and_health_without_reload(browser, tmp_path: Pat
         wait.until(thumbnails_loaded)  # the 5 s refresh picks them up
         assert set(texts_of(browser, '#alerts .alert', 'data-event-id')) == set(posted)
         row = '#devices tr[data-device="gate-north"]'
-        shown = wait.until(lambda d: (lambda text: 'online' in text and '37 %' in text and text)(
-            text_of(d, row)))
+
+        def device_row_online(driver) -> str:
+            text = text_of(driver, row)
+            return text if 'online' in text and '37 %' in text else ''
+        shown = wait.until(device_row_online)
         assert '512.0 MB / 20480.0 MB' in shown and '97 %' in shown
         assert '3.5 MB' in shown  # disk used on the box: outbox, snapshots, logs
         assert browser.execute_script('return window.vdMarker') == 'same page'  # no reload
@@ -165,7 +174,7 @@ def test_dashboard_shows_alerts_and_health_without_reload(browser, tmp_path: Pat
         ) == ['bicycle', 'motorcycle', 'truck']
         check_traffic_queries(browser, api, headers)
         check_refused_range_and_replays(browser, api, headers, set(posted))
-        browser.find_elements(By.CSS_SELECTOR, '#alerts .alert img')[0].click()
+        click_when_shown(wait, '#alerts .alert img')
         wait.until(lambda d: d.execute_script(
             'const i = document.getElementById("viewer-img");'
             'return document.getElementById("viewer").open && i.complete '

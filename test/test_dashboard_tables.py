@@ -30,7 +30,7 @@ import uuid
 from cloud_helpers import add_device, alert_body, CloudServer
 import pytest
 import requests
-from test_dashboard_browser import ARTIFACTS, chromium, page_wait, text_of
+from test_dashboard_browser import ARTIFACTS, chromium, click_when_shown, page_wait, text_of
 
 from vehicle_detection.wire import CountRecord, utc_iso
 
@@ -268,8 +268,7 @@ def test_the_viewer_draws_the_box_and_steps_through_the_alerts(browser, server) 
         assert box['width'] >= 0.2 * frame['width']  # zoomed in: not a speck
     ARTIFACTS.mkdir(exist_ok=True)
     assert browser.find_element(By.ID, 'alerts').screenshot(str(ARTIFACTS / 'thumbnails.png'))
-    browser.find_element(By.CSS_SELECTOR, f'.alert[data-event-id="{newest_first[0]}"] .thumb'
-                         ).click()
+    click_when_shown(wait, f'.alert[data-event-id="{newest_first[0]}"] .thumb')
 
     def shows(event_id: str) -> None:
         wait.until(lambda d: d.execute_script(

@@ -35,7 +35,8 @@ from ros_helpers import Harness
 from sensor_msgs.msg import Image
 from test_cloud_bridge_node import start_bridge
 from test_counting_node import frame, START_NS
-from test_dashboard_browser import ARTIFACTS, browser, page_wait  # noqa: F401 (a fixture)
+from test_dashboard_browser import (  # noqa: F401 (browser: a fixture)
+    ARTIFACTS, browser, click_when_shown, page_wait)
 from test_operator_admin import PASSWORD
 from test_remote_config import admin_server, FAST  # noqa: F401 (a fixture)
 
@@ -72,8 +73,7 @@ def test_admin_draws_a_line_the_edge_counts_on_it_and_refuses_a_bad_one(
         browser.find_element(By.ID, 'password').send_keys(PASSWORD)
         browser.find_element(By.ID, 'submit').click()
         row = '#devices tr[data-device="gate-1"]'
-        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, f'{row} button.cfg-open'))
-        browser.find_element(By.CSS_SELECTOR, f'{row} button.cfg-open').click()
+        click_when_shown(wait, f'{row} button.cfg-open')
         wait.until(lambda d: d.execute_script(
             'const i = document.getElementById("cfg-picture");'
             'return document.getElementById("config-editor").open && i.complete '
@@ -117,9 +117,8 @@ def test_admin_draws_a_line_the_edge_counts_on_it_and_refuses_a_bad_one(
         click_at(0.5, 0.3)
         browser.find_element(By.ID, 'cfg-finish').click()
         browser.find_element(By.ID, 'cfg-save').click()
-        wait.until(lambda d: d.find_element(By.CSS_SELECTOR, state).text.startswith(
-            'v2 refused'))
-        shown = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, state).text)
+        shown = wait.until(lambda d: (lambda text: text.startswith('v2 refused') and text)(
+            d.find_element(By.CSS_SELECTOR, state).text))
         assert re.search(r"counting_lines: line 'bad 0\.\d+,0\.\d+ towards/away': expected NAME "
                          r'X1,Y1 X2,Y2', shown), shown
         assert shown.endswith('(v1 applied)'), shown

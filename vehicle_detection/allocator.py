@@ -108,8 +108,8 @@ def relaunch_plan(environ: Mapping[str, str], library: Optional[str], loaded: bo
         return None
     if environ.get('LD_PRELOAD', '').strip() or under_tracer:
         return None  # the user's own preload or debugger comes first: leave it be
-    return {'MALLOC_CONF': JEMALLOC_CONF, **environ, 'LD_PRELOAD': library,
-            RELAUNCHED_ENV: '1'}
+    options = environ.get('MALLOC_CONF', '').strip() or JEMALLOC_CONF  # blank: as unset
+    return {**environ, 'MALLOC_CONF': options, 'LD_PRELOAD': library, RELAUNCHED_ENV: '1'}
 
 
 def relaunch_with_jemalloc() -> None:
