@@ -197,7 +197,9 @@ def _record_image(server: ServerState, event_id: str, path: str, size: int, dige
             _undo(server.store, path)  # nothing partial: no file without its row
         raise
     if not claimed:
-        if written:
+        # The winner may be an upload of the same bytes that found this very file in
+        # place (it wrote nothing): its row names the file, which then stays.
+        if written and row.image_path != path:
             _undo(server.store, path)
         return _already_stored(event_id, row.image_sha256, row.image_path, digest, data)
     return ImageStored(event_id=event_id, path=path, bytes=len(data), created=True)

@@ -53,6 +53,7 @@ DAY_FOLDER = re.compile(r'\d{4}-\d{2}-\d{2}')  # snapshot_name's first part
 _SAFE_PART = re.compile(r'[A-Za-z0-9_.-]+')
 STALE_TEMPORARY_S = 3600.0  # older temporary files are left-overs of a killed process
 FULL_DISK = (errno.ENOSPC, errno.EDQUOT)
+RACING_DELETES = 3  # tries of one upload while deletes remove its file or day folder
 log = logging.getLogger(__name__)
 
 
@@ -142,22 +143,35 @@ class LocalImageStore(ImageStore):
     def put(self, name: str, data: bytes) -> bool:
         """Store ``data`` under ``name``: fsync, then link into place if nothing is there."""
         path = self._path(name)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            temporary = _write_temporary(path.parent, data, durable=True)
-        except OSError as error:
-            raise _storage_error(name, error) from error
-        try:
-            os.link(temporary, path)  # atomic and exclusive: one upload wins
-            return True
-        except FileExistsError:
-            if _digest(path.read_bytes()) == _digest(data):
-                return False
-            raise SnapshotConflict(f'another snapshot is already stored as {name}') from None
-        except OSError as error:
-            raise _storage_error(name, error) from error
-        finally:
-            temporary.unlink(missing_ok=True)
+        # A delete racing this upload (retention, or a losing upload taking back its file)
+        # may remove the file or its day folder between two steps: then this one goes again.
+        for _ in range(RACING_DELETES):
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                temporary = _write_temporary(path.parent, data, durable=True)
+            except FileNotFoundError:
+                continue  # the day folder went between mkdir and the write
+            except OSError as error:
+                raise _storage_error(name, error) from error
+            try:
+                os.link(temporary, path)  # atomic and exclusive: one upload wins
+                return True
+            except FileExistsError:
+                try:
+                    existing = path.read_bytes()
+                except FileNotFoundError:
+                    continue  # removed since the link failed: try to be the one stored
+                if _digest(existing) == _digest(data):
+                    return False
+                raise SnapshotConflict(f'another snapshot is already stored as {name}') from None
+            except FileNotFoundError:
+                continue  # the day folder went before the link
+            except OSError as error:
+                raise _storage_error(name, error) from error
+            finally:
+                temporary.unlink(missing_ok=True)
+        raise StorageError(f'snapshot {name} was removed while being stored, '
+                           f'{RACING_DELETES} times: try again')
 
     def get(self, name: str) -> bytes:
         """Return the bytes of ``name``."""
