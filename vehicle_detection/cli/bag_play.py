@@ -131,7 +131,7 @@ def play(args: argparse.Namespace) -> int:
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.node import Node
 
-    from vehicle_detection.ros.spin import start_context
+    from vehicle_detection.ros.spin import process_stop_request, start_context
 
     if args.rate <= 0 or args.start_offset < 0 or args.clock < 0:
         raise ValueError('--rate must be positive, --start-offset and --clock not negative')
@@ -142,6 +142,9 @@ def play(args: argparse.Namespace) -> int:
     total = count_messages(args.bag, args.topic) - skipped
     if total <= 0:
         raise ValueError(f'--start-offset {args.start_offset:g}: the bag ends before that')
+    # Ctrl-C only sets a flag that the loops read: as an exception it could land in the
+    # middle of a publish or of the shutdown below (the player then exited 1).
+    stop = process_stop_request()
     context = start_context()
     node = Node('bag_player', context=context)
     player = Player(node, topics, args.clock, bool(args.record))
@@ -150,20 +153,21 @@ def play(args: argparse.Namespace) -> int:
     executor.add_node(node)
     spinner = threading.Thread(target=executor.spin, daemon=True)
     spinner.start()
-    pause = threading.Event()
     try:
         # Messages published before discovery completes are lost: wait for the
         # subscribers (and, when recording, for /detections) to be matched, with a limit.
         deadline = time.monotonic() + args.settle
         while time.monotonic() < deadline and not player.ready(args.topic):
-            pause.wait(0.05)
-        pause.wait(0.5)  # matching is seen here a little before the other side is ready
-        while play_once(args, player, start_ns, total, pause) and args.loop:
+            if stop.wait(0.05):
+                break
+        stop.wait(0.5)  # matching is seen here a little before the other side is ready
+        while not stop.is_set() and play_once(args, player, start_ns, total, stop) \
+                and args.loop:
             pass
-        if args.record:
+        if args.record and not stop.is_set():
             player.last_arrived.wait(args.settle)
-    except KeyboardInterrupt:
-        print('\ninterrupted', file=sys.stderr)
+        if stop.is_set():
+            print('\ninterrupted', file=sys.stderr)
     finally:
         if args.record:
             save_record(args.record, player)
@@ -171,12 +175,13 @@ def play(args: argparse.Namespace) -> int:
         spinner.join(5.0)
         node.destroy_node()
         context.try_shutdown()
+        stop.hold_until_exit()
     return 0
 
 
 def play_once(args: argparse.Namespace, player: Player, start_ns: int, total: int,
-              pause: threading.Event) -> int:
-    """Publish the bag once from ``start_ns``; return how many images went out."""
+              stop: Any) -> int:
+    """Publish the bag once from ``start_ns`` until ``stop``; return the images sent."""
     from rclpy.serialization import deserialize_message
 
     from vehicle_detection.ros.image_conv import stamp_to_ns
@@ -188,7 +193,9 @@ def play_once(args: argparse.Namespace, player: Player, start_ns: int, total: in
         due = wall_start + (timestamp - bag_start) / 1e9 / args.rate
         while (now := time.monotonic()) < due:
             player.tick(min(timestamp, bag_start + round((now - wall_start) * args.rate * 1e9)))
-            pause.wait(min(due - now, step) if step else due - now)
+            if stop.wait(min(due - now, step) if step else due - now):
+                print(file=sys.stderr)
+                return index
         player.tick(timestamp)
         msg = deserialize_message(raw, player.types[topic])
         if topic == args.topic:

@@ -102,6 +102,10 @@ class StopRequest:
                 signal.signal(signum, signal.SIG_IGN)
         self._previous.clear()
 
+    def wait(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` s for a stop request; return whether one came."""
+        return self._event.wait(timeout) or self.is_set()
+
     def is_set(self) -> bool:
         """Whether a stop was asked for (a signal, or the watched parent is gone)."""
         if not self._event.is_set() and self._parent is not None and self._parent.gone():
