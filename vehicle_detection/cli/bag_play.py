@@ -29,13 +29,16 @@ import argparse
 import sys
 import threading
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, TYPE_CHECKING
 
 from vehicle_detection.core.system.bag_compare import write_record
 from vehicle_detection.core.system.bag_tools import (
     bag_topics, count_messages, first_message, header_stamp_ns, IMAGE_TYPE, images_before,
     INFO_TYPE, read_messages)
 from vehicle_detection.core.system.image_stream import camera_info_topic
+
+if TYPE_CHECKING:  # rclpy is imported when a bag is played, not with the CLI
+    from vehicle_detection.ros.spin import StopRequest
 
 CLOCK_HZ = 40.0  # /clock between messages, as ros2 bag play --clock
 
@@ -180,7 +183,7 @@ def play(args: argparse.Namespace) -> int:
 
 
 def play_once(args: argparse.Namespace, player: Player, start_ns: int, total: int,
-              stop: Any) -> int:
+              stop: StopRequest) -> int:
     """Publish the bag once from ``start_ns`` until ``stop``; return the images sent."""
     from rclpy.serialization import deserialize_message
 
@@ -190,6 +193,8 @@ def play_once(args: argparse.Namespace, player: Player, start_ns: int, total: in
     index = 0
     for topic, _kind, timestamp, raw in read_messages(args.bag, list(player.publishers),
                                                       start_ns):
+        if stop.is_set():  # asked between two waits (a fast --rate may not wait at all)
+            break
         due = wall_start + (timestamp - bag_start) / 1e9 / args.rate
         while (now := time.monotonic()) < due:
             player.tick(min(timestamp, bag_start + round((now - wall_start) * args.rate * 1e9)))
