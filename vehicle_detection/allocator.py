@@ -35,8 +35,8 @@ sanitizer, a profiler, valgrind), under a debugger, and with
 jemalloc runs with its background thread (:data:`JEMALLOC_CONF`, as Redis
 does): without it, unused pages go back to the system only when the arena
 holding them is used again, so a burst on a thread that then goes quiet (the
-backlog sent at once after a link outage) stays resident. A ``MALLOC_CONF``
-of the user's own is kept as it is.
+backlog sent at once after a link outage) stays resident. A non-blank
+``MALLOC_CONF`` of the user's own is kept as it is.
 """
 
 from __future__ import annotations

@@ -164,9 +164,8 @@ def play(args: argparse.Namespace) -> int:
             if stop.wait(0.05):
                 break
         stop.wait(0.5)  # matching is seen here a little before the other side is ready
-        while not stop.is_set() and play_once(args, player, start_ns, total, stop) \
-                and args.loop:
-            pass
+        while play_once(args, player, start_ns, total, stop) and args.loop:
+            pass  # a pass asked to stop sends nothing more: 0, the loop ends
         if args.record and not stop.is_set():
             player.last_arrived.wait(args.settle)
         if stop.is_set():
