@@ -59,7 +59,7 @@ from typing import Any, Dict, List, Optional
 
 from bench_stats import percentile
 from load_devices import client_process, Outcome
-import psutil
+from process_cpu import cpu_of, cpu_since, database_backends, postmaster_pid, tree_cpu
 import requests
 from sqlalchemy import select, text
 
@@ -104,8 +104,8 @@ def limiter_cost(db: str, calls: int = 2000) -> Dict[str, float]:
         with engine.connect() as connection:
             for label, once in (('acquire', lambda index: limiter.acquire(f'd{index % 150}')),
                                 ('select_1', lambda _: connection.execute(text('SELECT 1')))):
-                backends = _backends(engine)
-                database_cpu = _cpu(backends)
+                backends = database_backends(engine)
+                database_cpu = cpu_of(backends)
                 wall, cpu = time.perf_counter(), time.process_time()
                 for index in range(calls):
                     once(index)
@@ -113,54 +113,10 @@ def limiter_cost(db: str, calls: int = 2000) -> Dict[str, float]:
                 figures[f'{label}_cpu_us'] = round((time.process_time() - cpu) / calls * 1e6, 1)
                 if backends:
                     figures[f'{label}_database_cpu_us'] = round(
-                        (_cpu(backends) - database_cpu) / calls * 1e6, 1)
+                        (cpu_of(backends) - database_cpu) / calls * 1e6, 1)
     finally:
         engine.dispose()
     return figures
-
-
-def _backends(engine: Any) -> List[Any]:
-    """Return the PostgreSQL server processes of this database (none for SQLite)."""
-    if engine.dialect.name != 'postgresql':
-        return []
-    with engine.connect() as connection:
-        pids = connection.execute(text('SELECT pid FROM pg_stat_activity '
-                                       'WHERE datname = current_database()')).scalars().all()
-    return [psutil.Process(pid) for pid in pids]
-
-
-def _postmaster(pg: Any) -> int:
-    """Return the pid of the PostgreSQL cluster's main process (postmaster.pid)."""
-    return int(Path(pg.data, 'postmaster.pid').read_text().split()[0])
-
-
-def _tree_cpu(pid: int) -> Optional[float]:
-    """Return the CPU seconds (user + system) of ``pid`` and its descendants (None: gone)."""
-    try:
-        root = psutil.Process(pid)
-        return _cpu([root, *root.children(recursive=True)])
-    except psutil.Error:
-        return None
-
-
-def _cpu_since(pids: List[int], before: Dict[int, Optional[float]]) -> float:
-    """Return the CPU seconds ``pids`` used since ``before``; a killed one's time is lost."""
-    total = 0.0
-    for pid in pids:
-        now, then = _tree_cpu(pid), before.get(pid)
-        if now is not None and then is not None:
-            total += now - then
-    return total
-
-
-def _cpu(processes: List[Any]) -> float:
-    total = 0.0
-    for process in processes:
-        try:
-            total += sum(process.cpu_times()[:2])
-        except psutil.Error:
-            pass  # ended meanwhile
-    return total
 
 
 def served_by(url: str, token: str) -> int:
@@ -218,9 +174,9 @@ def run_setup(label: str, pg: Any, args: argparse.Namespace, folder: str,
             balancer = HAProxy([f'127.0.0.1:{server.port}' for server in servers])
         url = balancer.url if balancer else servers[0].url
         groups = {'servers': [server.process.pid for server in servers],
-                  'postgresql': [_postmaster(pg)],
+                  'postgresql': [postmaster_pid(pg)],
                   'haproxy': [balancer.process.pid] if balancer else []}
-        cpu_before = {pid: _tree_cpu(pid) for pids in groups.values() for pid in pids}
+        cpu_before = {pid: tree_cpu(pid) for pids in groups.values() for pid in pids}
         shares = [keys[i::args.clients] for i in range(args.clients)]
         start_at = time.time() + 1.0
         with Pool(args.clients) as pool:
@@ -232,7 +188,7 @@ def run_setup(label: str, pg: Any, args: argparse.Namespace, folder: str,
                 servers[0].process.kill()  # its workers die with it
                 servers[0].process.wait()
             parts = waiting.get()
-        cpu_used = {group: _cpu_since(pids, cpu_before) for group, pids in groups.items()}
+        cpu_used = {group: cpu_since(pids, cpu_before) for group, pids in groups.items()}
         per_instance = [served_by(server.url, server.token) for server in servers
                         if server.process.poll() is None]
     finally:

@@ -64,7 +64,7 @@ from soak_report import (
 from soak_tools import (
     detector_rate, disk_bytes, FlakyProxy, Probe, process_figures, seed_outbox, seed_server)
 
-from vehicle_detection.allocator import JEMALLOC_CONF, jemalloc_library
+from vehicle_detection.allocator import JEMALLOC_ENV, jemalloc_library
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -73,15 +73,26 @@ ZONES = 'shoulder 0,0.7 0.3,0.7 0.3,1 0,1 dwell=3'
 MB = 1024 * 1024
 
 
-# What each process runs with. As shipped the entry points relaunch with jemalloc and
-# its background thread; the preload and options are set here too, for the processes
-# traced.py starts in-process. jemalloc-lazy: without the background thread.
+# What each process runs with. As shipped the entry points relaunch with jemalloc, its
+# background thread and Python's objects in it; the preload and options are set here
+# too, for the processes traced.py starts in-process. jemalloc-pymalloc: Python's
+# objects in pymalloc's arenas; jemalloc-lazy: without the background thread.
+_JEMALLOC = {'VD_ALLOCATOR': 'jemalloc', 'LD_PRELOAD': jemalloc_library() or '', **JEMALLOC_ENV}
 ALLOCATORS = {'glibc': {'VD_ALLOCATOR': 'glibc'},
-              'jemalloc': {'VD_ALLOCATOR': 'jemalloc', 'LD_PRELOAD': jemalloc_library() or '',
-                           'MALLOC_CONF': JEMALLOC_CONF},
-              'jemalloc-lazy': {'VD_ALLOCATOR': 'jemalloc',
-                                'LD_PRELOAD': jemalloc_library() or '',
-                                'MALLOC_CONF': 'background_thread:false'}}
+              'jemalloc': _JEMALLOC,
+              'jemalloc-pymalloc': {**_JEMALLOC, 'PYTHONMALLOC': 'pymalloc'},
+              'jemalloc-lazy': {**_JEMALLOC, 'MALLOC_CONF': 'background_thread:false'},
+              # Freed pages handed back at once: a reused extent is always fresh pages.
+              'jemalloc-eager': {
+                  **_JEMALLOC, 'MALLOC_CONF': 'background_thread:true,dirty_decay_ms:0'},
+              # Only allocations of 256 KiB and more (frames) in jemalloc's oversize arena,
+              # which hands its pages back at once.
+              'jemalloc-oversize': {
+                  **_JEMALLOC, 'MALLOC_CONF': 'background_thread:true,oversize_threshold:262144'},
+              # One arena for every thread (8 by default on 2 cores): Python's threads take
+              # turns at the GIL anyway, and each arena holds pages of its own.
+              'jemalloc-one-arena': {
+                  **_JEMALLOC, 'MALLOC_CONF': 'background_thread:true,narenas:1'}}
 
 
 def edge_names(args: argparse.Namespace) -> Dict[str, Dict[str, str]]:
@@ -234,7 +245,7 @@ def main() -> None:
     running = start_processes(args, folder, env, domains)
     started, samples = time.monotonic(), []
     pause = threading.Event()
-    try:
+    try:  # Ctrl-C ends the run early: the processes stop and what was sampled is fitted
         while time.monotonic() - started < args.minutes * 60:
             for name in (*domains, 'server'):
                 if running[name].poll() is not None:
@@ -249,10 +260,15 @@ def main() -> None:
                 for probe in probes.values():
                     probe.vary_snapshots()
             pause.wait(args.interval)
+    except KeyboardInterrupt:
+        print('interrupted: what was sampled is fitted', flush=True)
     finally:
         stop(running, list(domains))
         for probe in probes.values():
             probe.close()
+    if sum(s['t'] >= args.warmup * 60 for s in samples) < 2:
+        raise SystemExit(f'stopped before two samples after the warm-up: nothing to fit '
+                         f'(the run is in {folder})')
     report(args, folder, samples, running, list(domains))
 
 

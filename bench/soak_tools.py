@@ -252,9 +252,12 @@ class Probe:
         from rcl_interfaces.srv import SetParameters
         from rclpy.context import Context
         from rclpy.executors import SingleThreadedExecutor
+        from rclpy.signals import SignalHandlerOptions
         self.values: Dict[str, Dict[str, str]] = {}
         self._context = Context()
-        rclpy.init(context=self._context, domain_id=domain)
+        # rclpy's own SIGINT handler would swallow Ctrl-C: the soak stops on it instead.
+        rclpy.init(context=self._context, domain_id=domain,
+                   signal_handler_options=SignalHandlerOptions.NO)
         self._node = rclpy.create_node(f'soak_probe_{domain}', context=self._context)
         self._node.create_subscription(DiagnosticArray, '/diagnostics', self._on_status, 50)
         self._set = self._node.create_client(SetParameters,

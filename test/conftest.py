@@ -180,3 +180,19 @@ def redis_server():
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def fake() -> Iterator[str]:
+    """Yield the URL of a fake cloud (fake_cloud.py) for one test; its rule is the test's."""
+    from fake_cloud import serve_fake_cloud
+
+    yield from serve_fake_cloud()
+
+
+@pytest.fixture
+def browser() -> Iterator[object]:
+    """Yield a headless Chromium (browser_pages.chromium); a module may define its own."""
+    from browser_pages import chromium
+
+    yield from chromium()

@@ -19,7 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 import subprocess
 import sys
-from typing import List
+from typing import Dict, List
 
 from cloud_helpers import CloudServer
 import cv2
@@ -38,6 +38,12 @@ def maps_of(pid: int) -> str:
     return Path(f'/proc/{pid}/maps').read_text(errors='replace')
 
 
+def environment_of(pid: int) -> Dict[str, str]:
+    """Return the environment process ``pid`` started (or relaunched itself) with."""
+    entries = Path(f'/proc/{pid}/environ').read_bytes().decode(errors='replace').split('\0')
+    return dict(entry.split('=', 1) for entry in entries if '=' in entry)
+
+
 def thread_names(pid: int) -> List[str]:
     """Return the names of the threads of process ``pid``."""
     return [(task / 'comm').read_text().strip() for task in Path(f'/proc/{pid}/task').iterdir()]
@@ -46,13 +52,14 @@ def thread_names(pid: int) -> List[str]:
 def test_the_plan_preloads_jemalloc_once_unless_told_otherwise(capsys) -> None:
     plan = relaunch_plan({'PATH': '/bin'}, LIBRARY, loaded=False)
     assert plan == {'PATH': '/bin', 'LD_PRELOAD': LIBRARY, RELAUNCHED_ENV: '1',
-                    'MALLOC_CONF': JEMALLOC_CONF}
-    # jemalloc's options of the user's own are kept as they are.
-    assert relaunch_plan({'MALLOC_CONF': 'narenas:2'}, LIBRARY,
-                         loaded=False)['MALLOC_CONF'] == 'narenas:2'
+                    'MALLOC_CONF': JEMALLOC_CONF, 'PYTHONMALLOC': 'malloc'}
+    # jemalloc's options and Python's allocator of the user's own are kept as they are.
+    own = relaunch_plan({'MALLOC_CONF': 'narenas:2', 'PYTHONMALLOC': 'debug'}, LIBRARY,
+                        loaded=False)
+    assert (own['MALLOC_CONF'], own['PYTHONMALLOC']) == ('narenas:2', 'debug')
     # A blank one (`MALLOC_CONF=` in an EnvironmentFile) is taken as unset.
-    assert relaunch_plan({'MALLOC_CONF': ' '}, LIBRARY,
-                         loaded=False)['MALLOC_CONF'] == JEMALLOC_CONF
+    blank = relaunch_plan({'MALLOC_CONF': ' ', 'PYTHONMALLOC': ''}, LIBRARY, loaded=False)
+    assert (blank['MALLOC_CONF'], blank['PYTHONMALLOC']) == (JEMALLOC_CONF, 'malloc')
     assert relaunch_plan({'VD_ALLOCATOR': 'jemalloc'}, LIBRARY, loaded=False) is not None
     assert relaunch_plan({'VD_ALLOCATOR': 'glibc'}, LIBRARY, loaded=False) is None
     assert relaunch_plan({}, LIBRARY, loaded=True) is None  # already there
@@ -91,6 +98,9 @@ def test_the_server_runs_with_jemalloc_and_glibc_on_request(tmp_path: Path) -> N
         # The process Popen started is the one serving: same PID, relaunched in place.
         assert 'libjemalloc' in maps_of(servers['jemalloc'].process.pid)
         assert 'libjemalloc' not in maps_of(servers['glibc'].process.pid)
+        # Python's small objects go to jemalloc too; under glibc pymalloc keeps them.
+        assert environment_of(servers['jemalloc'].process.pid).get('PYTHONMALLOC') == 'malloc'
+        assert 'PYTHONMALLOC' not in environment_of(servers['glibc'].process.pid)
         # jemalloc's own thread returns unused pages on time.
         wait_until(lambda: 'jemalloc_bg_thd' in thread_names(servers['jemalloc'].process.pid),
                    30, "jemalloc's background thread in the server")

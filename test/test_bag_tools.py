@@ -20,6 +20,7 @@ import json
 from pathlib import Path
 import subprocess
 import sys
+import time
 from typing import Dict, List, Optional
 
 import cv2
@@ -198,3 +199,17 @@ def test_replays_of_two_bags_of_one_clip_and_detect_agree(
     result = cli('bag', 'compare', str(tmp_path / 'a.jsonl'), str(tmp_path / 'detect.jsonl'))
     assert result.returncode == 0, result.stdout
     assert 'joined by time since the start of the recording' in result.stdout
+
+
+@pytest.mark.ros
+def test_play_waits_for_its_subscribers_then_says_it_plays_without_them(
+        tmp_path: Path, ros_env: Dict[str, str]) -> None:
+    bag = tmp_path / 'bag'
+    make_bag('', str(bag), 10.0, frames=iter([np.zeros((48, 64, 3), np.uint8)] * 3))
+    started = time.monotonic()
+    played = cli('bag', 'play', str(bag), '--subscribers', '2', '--settle', '1', env=ros_env)
+    assert played.returncode == 0, played.stderr
+    assert 'warning: 0 of 2 subscribers of /camera/image_raw matched in 1 s' in played.stderr
+    assert time.monotonic() - started >= 1.0  # it waited its --settle for them
+    refused = cli('bag', 'play', str(bag), '--subscribers', '-1', env=ros_env)
+    assert refused.returncode == 2 and '--subscribers not negative' in refused.stderr

@@ -12,96 +12,23 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""The dashboard in a real headless Chromium: alerts and device health appear live."""
+"""The dashboard in a real headless Chromium: alerts, device health and the monitor appear live."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 import os
 from pathlib import Path
-import shutil
 import subprocess
-from typing import Iterator, Optional
+from typing import Optional
 from urllib.parse import parse_qs, urlsplit
 import uuid
 
-from cloud_helpers import (
-    add_device, alert_body, CLOUD, cloud_cli, CloudServer, PostgresServer, require_tool)
-import pytest
+from browser_pages import ARTIFACTS, click_when_shown, page_wait, text_of, texts_of
+from cloud_helpers import add_device, alert_body, cloud_cli, CloudServer, PostgresServer
 import requests
 
 from vehicle_detection.wire import CountRecord, utc_iso
-
-
-ARTIFACTS = Path(__file__).resolve().parents[1] / 'test-artifacts'
-
-
-@pytest.fixture
-def browser() -> Iterator[object]:
-    yield from chromium()
-
-
-def page_wait(driver, seconds: float):
-    """
-    Wait on the live dashboard, whose tables re-render at every poll.
-
-    An element found a moment ago may be replaced by the next render before
-    its text is read (StaleElementReferenceException): the condition is then
-    simply asked again, like an element not there yet.
-    """
-    from selenium.common.exceptions import (NoSuchElementException,
-                                            StaleElementReferenceException)
-    from selenium.webdriver.support.ui import WebDriverWait
-    return WebDriverWait(driver, seconds, ignored_exceptions=(
-        NoSuchElementException, StaleElementReferenceException))
-
-
-def click_when_shown(wait, selector: str) -> None:
-    """Find and click ``selector`` in one go, again if a re-render replaced it between."""
-    from selenium.webdriver.common.by import By
-    wait.until(lambda d: d.find_element(By.CSS_SELECTOR, selector).click() is None)
-
-
-def text_of(driver, selector: str) -> str:
-    """Read the rendered text of the first element matching ``selector`` ('' if none)."""
-    return driver.execute_script(
-        'const e = document.querySelector(arguments[0]); return e ? e.innerText : ""', selector)
-
-
-def texts_of(driver, selector: str, attribute: Optional[str] = None) -> list:
-    """
-    Read the text (or ``attribute``) of every element matching ``selector`` at once.
-
-    One script call sees one render of the page: element handles kept across
-    calls may belong to a table the next poll has already replaced.
-    """
-    return driver.execute_script(
-        'return [...document.querySelectorAll(arguments[0])]'
-        '.map(e => arguments[1] ? e.getAttribute(arguments[1]) : e.innerText)',
-        selector, attribute)
-
-
-def chromium(env: Optional[dict] = None) -> Iterator[object]:
-    """Yield a headless Chromium (1400 x 1000); ``env``: more variables (its ``TZ``)."""
-    chromium = shutil.which('chromium') or shutil.which('chromium-browser')
-    driver_path = shutil.which('chromedriver')
-    require_tool(bool(chromium and driver_path),
-                 'Chromium and chromedriver are not installed (apt-get install chromium '
-                 'chromium-driver)')
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in ('--headless=new', '--no-sandbox', '--disable-gpu',
-                 '--disable-dev-shm-usage', '--window-size=1400,1000'):
-        options.add_argument(flag)
-    service = Service(driver_path, env={**os.environ, **(env or {})})
-    driver = webdriver.Chrome(service=service, options=options)
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 def photo_jpegs(samples_dir: Path) -> list:
@@ -314,44 +241,6 @@ def check_refused_range_and_replays(browser, api: str, headers: dict, live: set)
 
 def _now_iso() -> str:
     return datetime.now(timezone.utc).isoformat()
-
-
-def test_login_flow_in_the_browser(browser, tmp_path: Path) -> None:
-    from selenium.webdriver.common.by import By
-
-    db, storage = f'sqlite:///{tmp_path}/cloud.db', str(tmp_path / 'images')
-    add_device('gate-north', db, storage)
-    server = CloudServer(db, storage, public=False)
-    added = subprocess.run([CLOUD, 'add-user', 'ana', '--password-stdin', '--db', db,
-                            '--storage', storage], input='a long passphrase\n', text=True,
-                           capture_output=True, timeout=60)
-    assert added.returncode == 0, added.stderr
-    wait = page_wait(browser, 20)
-    try:
-        browser.get(server.url + '/')
-        wait.until(lambda d: d.current_url.endswith('/login'))  # not logged in yet
-
-        def log_in(password: str) -> None:
-            for field, value in (('name', 'ana'), ('password', password)):
-                element = browser.find_element(By.ID, field)
-                element.clear()
-                element.send_keys(value)
-            browser.find_element(By.ID, 'submit').click()
-
-        log_in('a wrong passphrase')
-        wait.until(lambda d: 'Wrong name or password' in d.find_element(By.ID, 'error').text)
-        log_in('a long passphrase')
-        wait.until(lambda d: not d.current_url.endswith('/login')
-                   and d.execute_script('return window.vdRefreshes || 0') >= 1)
-        cookie = browser.get_cookie('vd_session')
-        assert cookie and cookie['httpOnly'] and cookie['sameSite'] == 'Strict'
-        assert browser.execute_script('return document.cookie') == ''  # not readable by JS
-        browser.find_element(By.ID, 'logout').click()
-        wait.until(lambda d: d.current_url.endswith('/login'))
-        browser.get(server.url + '/')
-        wait.until(lambda d: d.current_url.endswith('/login'))  # the session is gone
-    finally:
-        server.stop()
 
 
 def test_monitor_panel_shows_the_database_going_down(browser, tmp_path: Path) -> None:

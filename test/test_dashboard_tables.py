@@ -27,10 +27,10 @@ import random
 from typing import Dict, Iterator, List, Optional, Tuple
 import uuid
 
+from browser_pages import ARTIFACTS, chromium, click_when_shown, page_wait, text_of
 from cloud_helpers import add_device, alert_body, CloudServer
 import pytest
 import requests
-from test_dashboard_browser import ARTIFACTS, chromium, click_when_shown, page_wait, text_of
 
 from vehicle_detection.wire import CountRecord, utc_iso
 

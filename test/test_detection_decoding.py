@@ -23,9 +23,10 @@ import numpy as np
 from onnx_models import constant_model
 import pytest
 
+from vehicle_detection.core.atomic_files import write_atomically
 from vehicle_detection.core.detection.backends.base import BackendUnavailable, ModelLoadError
 from vehicle_detection.core.detection.backends.engine_cache import (
-    engine_key, engine_path, write_atomically)
+    engine_key, engine_path)
 from vehicle_detection.core.detection.backends.factory import (
     BackendSettings, choose_backend, create_backend)
 from vehicle_detection.core.detection.backends.onnxruntime_backend import choose_providers

@@ -31,7 +31,7 @@ import json
 from pathlib import Path
 import subprocess
 import sys
-from typing import Dict, List, Tuple
+from typing import Dict, Iterator, List, Tuple
 
 import numpy as np
 import pytest
@@ -40,7 +40,7 @@ from vehicle_detection.core.counting.config import parse_geometry
 from vehicle_detection.core.counting.session import CountingSession
 from vehicle_detection.core.evaluation.scenarios import scenario
 from vehicle_detection.core.evaluation.scene import build_truth, Truth
-from vehicle_detection.core.events.geometry import CountingLine, side_of
+from vehicle_detection.core.events.geometry import CountingLine, Crossing, side_of
 from vehicle_detection.core.events.vehicles import Sighting
 from vehicle_detection.core.system.bag_tools import make_bag
 from vehicle_detection.core.validation.recording import (
@@ -98,20 +98,41 @@ def scene() -> Tuple[List[List[Truth]], List[Crossed]]:
     return scene_crossings()
 
 
-def record(out: Path, truth: List[List[Truth]], missed: Tuple[str, ...] = ()) -> None:
-    """Write the window as `validate record` does, counted by the bridge's session."""
+def counted_frames(truth: List[List[Truth]], missed: Tuple[str, ...] = ()
+                   ) -> Iterator[Tuple[int, CountingSession, List[Crossing]]]:
+    """Count the scene frame by frame as the bridge's session does: (index, session, crossings)."""
     # The detector's labels (coco): the manual count's default classes (validate count).
     session = CountingSession(parse_geometry(LINES, ''), scheme='coco')
+    for index, frame in enumerate(truth):
+        seen = [Sighting(t.vehicle_id, t.kind, 0.9, t.box) for t in frame
+                if t.kind not in missed]
+        yield index, session, session.update(seen, stamp_ns(index) / 1e9, (640, 360)).crossings
+
+
+def record(out: Path, truth: List[List[Truth]], missed: Tuple[str, ...] = (),
+           lost_before: int = 0) -> None:
+    """
+    Write the window as `validate record` does, counted by the bridge's session.
+
+    The statuses of frames before ``lost_before`` are not recorded (a recorder matched late).
+    """
     picture = np.full((36, 64, 3), 90, np.uint8)  # small: the report needs only stamps
     with RecordingWriter(str(out)) as writer:
-        for index, frame in enumerate(truth):
-            seen = [Sighting(t.vehicle_id, t.kind, 0.9, t.box) for t in frame
-                    if t.kind not in missed]
-            if session.update(seen, stamp_ns(index) / 1e9, (640, 360)).crossings:
+        for index, session, crossings in counted_frames(truth, missed):
+            if crossings and index >= lost_before:
                 status = {'device_id': 'edge-1', 'camera_id': 'cam', **session.status()}
                 writer.status(stamp_ns(index), json.dumps(status))  # as the bridge publishes
             if index >= FIRST:
                 writer.frame(stamp_ns(index), picture)
+
+
+def crossings_held(crossed: List[Crossed], stamps: List[int],
+                   start_ns: int) -> List[Tuple[int, str, str, int]]:
+    """Return the crossings between the first and last recorded frame, with their moments."""
+    frame_ns = round(1e9 / FPS)
+    moments = ((frame, direction, kind, start_ns + frame * frame_ns)
+               for frame, direction, kind in crossed)
+    return [held for held in moments if stamps[0] <= held[3] <= stamps[-1]]
 
 
 def key_script_for(crossed: List[Crossed], stamps: List[int], start_ns: int) -> str:
@@ -123,11 +144,9 @@ def key_script_for(crossed: List[Crossed], stamps: List[int], start_ns: int) -> 
     """
     frame_ns = round(1e9 / FPS)
     lines = []
-    for frame, direction, kind in crossed:
-        moment = start_ns + frame * frame_ns
-        if stamps[0] <= moment <= stamps[-1]:
-            index = next(i for i, stamp in enumerate(stamps) if stamp >= moment - frame_ns // 2)
-            lines.append(f'goto:{index} {KEYS[(direction, kind)]}  # {direction} {kind}')
+    for _frame, direction, kind, moment in crossings_held(crossed, stamps, start_ns):
+        index = next(i for i, stamp in enumerate(stamps) if stamp >= moment - frame_ns // 2)
+        lines.append(f'goto:{index} {KEYS[(direction, kind)]}  # {direction} {kind}')
     return '\n'.join([*lines, f'goto:{len(stamps) - 1}', 'x']) + '\n'
 
 
@@ -273,6 +292,8 @@ def test_bad_input_gets_a_clear_error_and_keeps_the_count(tmp_path: Path, scene,
          '1 to 9 classes have a key each'),
         (['record', str(bag)], 'already exists'),  # refused before anything starts
         (['record', str(tmp_path / 'new'), '--quality', '0'], '--quality 0: 1 to 100'),
+        (['record', str(tmp_path / 'new'), '--counts-wait', '-1'],
+         'and --counts-wait must not be negative'),
         (['record', str(tmp_path / 'no' / 'new')], 'its folder does not exist'),
     ]
     for args, said in cases:

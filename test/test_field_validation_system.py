@@ -35,7 +35,7 @@ from typing import List
 
 import pytest
 from test_field_validation import (
-    BOUNDARY_S, CLI, cli, FPS, key_script_for, LINES, scene_crossings, SPLIT)
+    BOUNDARY_S, CLI, cli, crossings_held, FPS, key_script_for, LINES, scene_crossings, SPLIT)
 
 from vehicle_detection.core.evaluation.render import load_sprites, render_frames
 from vehicle_detection.core.evaluation.scenarios import scenario
@@ -82,10 +82,12 @@ def record_window(bag: Path, out: Path, env: dict, offset_s: float, frames: int 
                                 stderr=subprocess.PIPE, text=True)
     try:
         Lines(recorder.stderr).wait_for('recording', timeout=30)
+        # Two subscribers to wait for, the detector and the recorder: the window then holds
+        # the frames from the offset on, however late DDS matches the recorder.
         played = subprocess.run([CLI, 'bag', 'play', str(bag), '--start-offset',
-                                 str(offset_s), '--rate', str(rate)], capture_output=True,
-                                text=True, timeout=120, env=env)
-        assert played.returncode == 0, played.stderr
+                                 str(offset_s), '--rate', str(rate), '--subscribers', '2'],
+                                capture_output=True, text=True, timeout=120, env=env)
+        assert played.returncode == 0 and 'warning' not in played.stderr, played.stderr
         if not frames:
             recorder.send_signal(2)  # Ctrl-C: the window ends, its last counts are awaited
         said, _ = recorder.communicate(timeout=30)
@@ -153,5 +155,9 @@ def test_a_window_recorded_on_the_running_system_is_accepted_then_rejected(
     assert result.returncode == 1 and 'REJECT' in result.stdout, result.stdout
     assert len(later) == 100  # --frames: the recorder stopped by itself
     totals = [(r['manual'], r['system']) for r in rows if r['class_name'] == 'all']
-    assert sum(m for m, _ in totals) >= 8 and sum(s for _, s in totals) < sum(
-        m for m, _ in totals), totals
+    # The recorder's subscription may be matched a moment after the detector's (DDS
+    # discovery on a loaded machine): the window is the frames it holds, wherever it began.
+    # Any 100 frames of the scene from 10 s on hold at least 7 crossings.
+    held = len(crossings_held(crossed, later, later_ns))
+    assert held >= 7 and sum(m for m, _ in totals) == held, (totals, held)
+    assert sum(s for _, s in totals) < held, totals

@@ -27,6 +27,7 @@ from pathlib import Path
 import re
 import threading
 
+from browser_pages import ARTIFACTS, click_when_shown, page_wait
 from cloud_helpers import alert_body, jpeg_bytes
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -35,8 +36,6 @@ from ros_helpers import Harness
 from sensor_msgs.msg import Image
 from test_cloud_bridge_node import start_bridge
 from test_counting_node import frame, START_NS
-from test_dashboard_browser import (  # noqa: F401 (browser: a fixture)
-    ARTIFACTS, browser, click_when_shown, page_wait)
 from test_operator_admin import PASSWORD
 from test_remote_config import admin_server, FAST  # noqa: F401 (a fixture)
 

@@ -35,11 +35,11 @@ import subprocess
 import sys
 from typing import Dict, List
 
+from browser_pages import ARTIFACTS, page_wait
 from cloud_helpers import add_device, CloudServer, start_run, stop_run
 import numpy as np
 import pytest
 import requests
-from test_dashboard_browser import ARTIFACTS, browser, page_wait  # noqa: F401 (browser: a fixture)
 
 from vehicle_detection.cloud.server.count_speeds import SPEED_COLUMNS
 from vehicle_detection.core.counting.config import parse_geometry
@@ -99,7 +99,7 @@ def server_alerts(db: Path, start_ns: int, frames: int) -> List[VehicleEvent]:
 
 def test_generated_scene_and_real_clip_through_the_system(
         samples_dir: Path, model_path: Path, tmp_path: Path, ros_env: dict,
-        browser) -> None:  # noqa: F811
+        browser) -> None:
     scene = build_truth(scenario('parking', fps=FPS))
     scene_frames = make_bag('', str(tmp_path / 'scene'), FPS, start_ns=SCENE_START,
                             frames=render_frames(scene, load_sprites(samples_dir)))
@@ -227,7 +227,7 @@ def server_counts(url: str, start_ns: int, frames: int) -> dict:
     return counts
 
 
-def dashboard_chart(browser, url: str) -> set:  # noqa: F811
+def dashboard_chart(browser, url: str) -> set:
     """Show the bags' window in the dashboard; return the chart's legend (direction (n))."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select

@@ -142,8 +142,10 @@ def test_launch_with_a_wildcard_section_runs_on_the_bag_clock(
                            '--timeout', '10', check=False)
             assert 'Set parameter successful' in changed.stdout, changed.stdout + changed.stderr
         before = len(probe.diagnostics.messages)  # the bridge was on the system clock a moment
-        played = subprocess.run([CLI, 'bag', 'play', str(bag), '--clock'], env=env,
-                                capture_output=True, text=True, timeout=60)
+        # Half speed: the bag's 2 s of time last 4 s, so that on a loaded machine the nodes'
+        # /clock subscriptions are matched to the new player while the bag still plays.
+        played = subprocess.run([CLI, 'bag', 'play', str(bag), '--clock', '--rate', '0.5'],
+                                env=env, capture_output=True, text=True, timeout=60)
         assert played.returncode == 0 and '20/20' in played.stderr, played.stderr
         clock = probe.clock.wait_count(20)
         # Nodes on sim time report on /diagnostics at the bag's time, once per its second.

@@ -22,7 +22,8 @@ drift apart. The server's request models take their kinds, name rules and
 limits from here; ``Alert`` and ``CountRecord`` refuse what the server
 refuses (a test sends both the same bad bodies). The checks of single values
 (names, times, boxes, numbers) live in :mod:`vehicle_detection.wire_values`
-and are re-exported here.
+and are re-exported here, as are count records and the limits of counting
+(:mod:`vehicle_detection.wire_counts`).
 """
 
 from __future__ import annotations
@@ -30,17 +31,22 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 import re
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Mapping, Optional, Tuple
 import uuid
 
-from vehicle_detection.wire_speeds import speed_kmh_problem, speeds_problems, vehicles_problems
+# Part of the contract: count records and the limits of counting, re-exported.
+from vehicle_detection.wire_counts import (  # noqa: F401
+    COUNT_FIELDS, count_limits_problem, COUNT_OPTIONAL, COUNT_ROW_FIELDS, CountRecord, MAX_COUNT,
+    MAX_COUNT_CLASSES, MAX_COUNT_DIRECTIONS, MAX_COUNT_LINES, MAX_COUNT_ROWS, MAX_PERIOD_S,
+    OPTIONAL_COUNT_FIELDS, QUALITY_FIELDS, QUALITY_FLAGS, quality_problem)
+from vehicle_detection.wire_speeds import speed_kmh_problem
 # Part of the contract: the single-value checks and limits, re-exported.
 from vehicle_detection.wire_values import (  # noqa: F401
     bbox_problem, class_name_problem, EARLIEST_DETECTION, is_integer, is_number, is_valid_name,
     MAX_CLASS_NAME_LENGTH, MAX_CLOCK_SKEW_S, MAX_IMAGE_SIDE, MAX_NAME_LENGTH, MAX_TRACK_ID,
     NAME_PATTERN, plausible_time, printable_text)
 from vehicle_detection.wire_values import (
-    is_integer_in, json_fields, name_problems, refuse, time_problem, uuid_problem)
+    is_integer_in, json_fields, name_problems, refuse, replay_problem, time_problem, uuid_problem)
 
 API_PREFIX = '/api/v1'
 HEALTH_PATH = f'{API_PREFIX}/health'
@@ -79,39 +85,7 @@ SHA256_PATTERN = r'^[0-9a-f]{64}$'
 # never passes for live traffic; the read API and the dashboard leave replays out unless
 # asked. Sent only when true: a live event's body is what older servers know.
 
-# Traffic counts of one period (``POST /api/v1/counts``): vehicles that crossed each
-# counting line, per direction and class. A period is sent even when nothing crossed,
-# so that "no traffic" differs from "no data"; one record is a few hundred bytes.
-# Optional, sent only when there is something in them (an older server knows neither):
-# ``speeds``, per line, direction and class, the 2 km/h bins of the counted vehicles' speeds
-# (a calibrated camera); ``vehicles``, one row per counted vehicle (the device's
-# ``count_vehicles``): see :mod:`vehicle_detection.wire_speeds`.
-COUNT_FIELDS: Tuple[str, ...] = (
-    'record_id', 'device_id', 'camera_id', 'period_start', 'period_s', 'counts', 'replay',
-    'scheme', 'quality', 'speeds', 'vehicles')
-COUNT_ROW_FIELDS: Tuple[str, ...] = ('line', 'direction', 'class_name', 'count')
-# Optional on a count record (an older edge sends neither): ``scheme``, the name of the class
-# scheme its class names belong to (``uk6``, ``coco``: the detector's labels), and
-# ``quality``: ``{"flags": [...], "observed_s": s}``, what degraded detection in the period
-# (flags of QUALITY_FLAGS) and the seconds of it the camera actually saw.
-QUALITY_FLAGS: Tuple[str, ...] = (
-    'dark', 'glare', 'detections_collapsed', 'camera_reconnected', 'stalled')
-QUALITY_FIELDS: Tuple[str, ...] = ('flags', 'observed_s')
-# Fields of a count record (and an alert) an older server does not know: refused by it as
-# unknown (422, extra_forbidden), the edge sends the body again without them, so that the
-# counts (the alert) themselves still arrive. Also the ones json_fields takes as optional.
-OPTIONAL_COUNT_FIELDS: Tuple[str, ...] = ('scheme', 'quality', 'speeds', 'vehicles')
-OPTIONAL_ALERT_FIELDS: Tuple[str, ...] = ('speed_kmh',)
-COUNT_OPTIONAL: Tuple[str, ...] = ('replay', *OPTIONAL_COUNT_FIELDS)
-# Limits of counting, the same at the edge (its lines) and on the server (per record, and
-# per device and UTC day, so that a read of counts stays bounded): 32 lines of 2 directions
-# each, 16 classes (the 13 of FHWA's vehicle classification fit; the default is 5).
-MAX_COUNT_LINES = 32
-MAX_COUNT_DIRECTIONS = 2  # per line
-MAX_COUNT_CLASSES = 16
-MAX_COUNT_ROWS = MAX_COUNT_LINES * MAX_COUNT_DIRECTIONS * MAX_COUNT_CLASSES  # 1024
-MAX_COUNT = 1_000_000_000  # vehicles in one row of one period
-MAX_PERIOD_S = 86400
+OPTIONAL_ALERT_FIELDS: Tuple[str, ...] = ('speed_kmh',)  # as OPTIONAL_COUNT_FIELDS
 
 # Health figures a heartbeat may carry; every one optional, numbers except link_state.
 HEARTBEAT_FIELDS: Tuple[str, ...] = (
@@ -139,27 +113,6 @@ def is_retryable(status: Optional[int]) -> bool:
     4xx is permanent for that request (the sender records it and moves on).
     """
     return status is None or status >= 500 or status in (408, 429)
-
-
-def count_limits_problem(keys: Iterable[Tuple[str, str, str]]) -> Optional[str]:
-    """
-    Say which counting limit the (line, direction, class) ``keys`` pass, or None.
-
-    The same check runs on one record (edge and server) and on what a device
-    counted in a day (server).
-    """
-    unique = set(keys)
-    lines = {line for line, _, _ in unique}
-    classes = {class_name for _, _, class_name in unique}
-    directions = len({(line, direction) for line, direction, _ in unique})
-    if len(lines) > MAX_COUNT_LINES:
-        return f'{len(lines)} counting lines, at most {MAX_COUNT_LINES}'
-    if directions > MAX_COUNT_DIRECTIONS * len(lines):
-        return (f'{directions} directions on {len(lines)} line(s), at most '
-                f'{MAX_COUNT_DIRECTIONS} per line')
-    if len(classes) > MAX_COUNT_CLASSES:
-        return f'{len(classes)} classes, at most {MAX_COUNT_CLASSES}'
-    return None
 
 
 def alert_kind_problem(kind: str, places: Mapping[str, Optional[str]]) -> Optional[str]:
@@ -196,10 +149,6 @@ def snapshot_name(detected_at: datetime, camera_id: str, event_id: str) -> str:
     event = str(uuid.UUID(event_id))
     moment = detected_at.astimezone(timezone.utc)
     return f'{moment:%Y-%m-%d}/{moment:%H%M%S}_{camera_id}_{event}.jpg'
-
-
-def _replay_problem(replay: Any) -> Optional[str]:
-    return None if isinstance(replay, bool) else f'replay must be true or false, not {replay!r}'
 
 
 @dataclass(frozen=True)
@@ -247,7 +196,7 @@ class Alert:
             else 'image_sha256 must be 64 lowercase hex digits',
             alert_kind_problem(self.kind, places) if isinstance(self.kind, str)
             else 'kind must be text',
-            _replay_problem(self.replay), speed_kmh_problem(self.speed_kmh)])
+            replay_problem(self.replay), speed_kmh_problem(self.speed_kmh)])
 
     @classmethod
     def from_json(cls, body: Mapping[str, Any]) -> 'Alert':
@@ -268,120 +217,3 @@ class Alert:
         if self.speed_kmh is not None:
             body['speed_kmh'] = round(float(self.speed_kmh), 1)
         return body
-
-
-@dataclass(frozen=True)
-class CountRecord:
-    """Vehicles counted on each line in one period (``POST /api/v1/counts``)."""
-
-    record_id: str  # a UUID: the server stores each record once
-    device_id: str
-    camera_id: str
-    period_start: str  # UTC ISO 8601
-    period_s: int
-    counts: Tuple[Tuple[str, str, str, int], ...]  # (line, direction, class_name, count)
-    replay: bool = False  # counted in recorded images, not live
-    # (line, direction, class_name, ((bin, vehicles), ...)): 2 km/h bins of measured speeds
-    speeds: Optional[Tuple[Tuple[str, str, str, Tuple[Tuple[int, int], ...]], ...]] = None
-    # (offset_s, line, direction, class_name, speed_kmh or None): one per counted vehicle
-    vehicles: Optional[Tuple[Tuple[float, str, str, str, Optional[float]], ...]] = None
-    scheme: Optional[str] = None  # the class scheme of the class names (uk6, coco)
-    quality: Optional[Mapping[str, Any]] = None  # {"flags": [...], "observed_s": s}
-
-    def __post_init__(self) -> None:
-        """Refuse what the server would refuse, before it is queued."""
-        row_problems = [problem for row in self.counts for problem in _count_row_problems(row)]
-        keys = [(row[0], row[1], row[2]) for row in self.counts if len(row) > 2]
-        counted = {(row[0], row[1], row[2]): row[3] for row in self.counts if len(row) == 4}
-        refuse([
-            uuid_problem('record_id', self.record_id),
-            *name_problems(device_id=self.device_id, camera_id=self.camera_id),
-            time_problem('period_start', self.period_start),
-            None if is_integer_in(self.period_s, 1, MAX_PERIOD_S)
-            else f'period of {self.period_s!r} s: an integer, at most {MAX_PERIOD_S} s',
-            None if len(self.counts) <= MAX_COUNT_ROWS
-            else f'{len(self.counts)} rows: at most {MAX_COUNT_ROWS}',
-            *row_problems,
-            None if len(set(keys)) == len(keys)
-            else 'counts must name each (line, direction, class_name) once',
-            # Limits on a record's lines, directions and classes (as the server's per day).
-            None if any(row_problems) or not count_limits_problem(keys)
-            else f'a count record of {count_limits_problem(keys)}',
-            _replay_problem(self.replay),
-            None if self.scheme is None or (isinstance(self.scheme, str)
-                                            and is_valid_name(self.scheme))
-            else f'scheme {self.scheme!r} is not a valid name',
-            quality_problem(self.quality, self.period_s),
-            *(speeds_problems(_as_lists(self.speeds), counted) if self.speeds is not None
-              else ()),
-            *(vehicles_problems(_as_lists(self.vehicles), self.period_s, counted)
-              if self.vehicles is not None else ())])
-
-    @classmethod
-    def from_json(cls, body: Mapping[str, Any]) -> 'CountRecord':
-        """Return the record of a JSON body; ValueError says what the server would refuse."""
-        values = json_fields(cls, body, COUNT_FIELDS, COUNT_OPTIONAL)
-        rows = values['counts']
-        if not isinstance(rows, list):
-            raise ValueError('counts must be a list of rows')
-        values['counts'] = tuple(
-            tuple(json_fields(cls, row, COUNT_ROW_FIELDS)[name] for name in COUNT_ROW_FIELDS)
-            for row in rows)
-        for name in ('speeds', 'vehicles'):  # checked in __post_init__, kept as tuples
-            if isinstance(values.get(name), list):
-                values[name] = _as_tuples(values[name])
-        return cls(**values)
-
-    def to_json(self) -> Dict[str, Any]:
-        """Return the JSON body (``replay`` only when true, the optional fields when known)."""
-        body: Dict[str, Any] = {name: getattr(self, name) for name in COUNT_FIELDS[:5]}
-        body['counts'] = [dict(zip(COUNT_ROW_FIELDS, row)) for row in self.counts]
-        if self.replay:
-            body['replay'] = True
-        if self.scheme is not None:
-            body['scheme'] = self.scheme
-        if self.quality is not None:
-            body['quality'] = {'flags': list(self.quality['flags']),
-                               'observed_s': self.quality['observed_s']}
-        if self.speeds:
-            body['speeds'] = _as_lists(self.speeds)
-        if self.vehicles:
-            body['vehicles'] = _as_lists(self.vehicles)
-        return body
-
-
-def quality_problem(quality: Any, period_s: Any) -> Optional[str]:
-    """Say what is wrong with a count record's ``quality`` (None if fine or absent)."""
-    if quality is None:
-        return None
-    if not isinstance(quality, Mapping) or set(quality) != set(QUALITY_FIELDS):
-        return 'quality must be {"flags": [...], "observed_s": seconds}'
-    flags, observed = quality['flags'], quality['observed_s']
-    if not isinstance(flags, (list, tuple)) or not all(
-            isinstance(flag, str) and flag in QUALITY_FLAGS for flag in flags) \
-            or len(set(flags)) != len(flags):
-        return f'quality flags must be distinct, of {", ".join(QUALITY_FLAGS)}'
-    limit = period_s if is_integer(period_s) else MAX_PERIOD_S
-    if not (is_number(observed) and 0 <= observed <= limit):
-        return f'observed_s {observed!r} is not a number of seconds in [0, {limit}]'
-    return None
-
-
-def _as_lists(value: Any) -> Any:
-    """Return nested tuples as the JSON lists they travel as."""
-    return [_as_lists(item) for item in value] if isinstance(value, (list, tuple)) else value
-
-
-def _as_tuples(value: Any) -> Any:
-    return tuple(_as_tuples(item) for item in value) if isinstance(value, list) else value
-
-
-def _count_row_problems(row: Sequence[Any]) -> List[Optional[str]]:
-    if len(row) != len(COUNT_ROW_FIELDS):
-        return [f'count row {row!r} is not (line, direction, class_name, count)']
-    line, direction, class_name, count = row
-    return [*name_problems(line=line, direction=direction),
-            class_name_problem(class_name) if isinstance(class_name, str)
-            else 'class name must be text',
-            None if is_integer_in(count, 0, MAX_COUNT)
-            else f'count {count!r} is not an integer in [0, {MAX_COUNT}]']

@@ -138,6 +138,11 @@ def uuid_problem(field: str, value: Any) -> Optional[str]:
     return None
 
 
+def replay_problem(replay: Any) -> Optional[str]:
+    """Say what is wrong with a body's ``replay`` flag (None if it is true or false)."""
+    return None if isinstance(replay, bool) else f'replay must be true or false, not {replay!r}'
+
+
 def refuse(problems: Sequence[Optional[str]]) -> None:
     """Raise ValueError naming every problem found (None: no problem)."""
     found = [problem for problem in problems if problem]

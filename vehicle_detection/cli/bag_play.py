@@ -63,7 +63,12 @@ def add_arguments(play: argparse.ArgumentParser) -> None:
     play.add_argument('--record', default='', metavar='FILE.jsonl',
                       help='also write the /detections of the replay as JSON lines')
     play.add_argument('--settle', type=float, default=10.0,
-                      help='seconds to wait for the last detections after the last frame')
+                      help='seconds to wait for the subscribers before the first frame and '
+                           'for the last detections after the last frame')
+    play.add_argument('--subscribers', type=int, default=1, metavar='N',
+                      help='subscribers of the image topic to wait for (up to --settle) '
+                           'before the first frame: 2 for the detector and a recorder such as '
+                           '`validate record`')
 
 
 class Player:
@@ -110,9 +115,9 @@ class Player:
             from vehicle_detection.ros.image_conv import stamp_from_ns
             self.clock.publish(self.clock_message(clock=stamp_from_ns(bag_time_ns)))
 
-    def ready(self, image_topic: str) -> bool:
+    def ready(self, image_topic: str, subscribers: int = 1) -> bool:
         """Whether the subscribers that matter are matched (the detector, its detections)."""
-        return self.publishers[image_topic].get_subscription_count() > 0 and (
+        return self.publishers[image_topic].get_subscription_count() >= subscribers and (
             self.subscription is None or self.subscription.get_publisher_count() > 0)
 
 
@@ -136,8 +141,9 @@ def play(args: argparse.Namespace) -> int:
 
     from vehicle_detection.ros.spin import process_stop_request, start_context
 
-    if args.rate <= 0 or args.start_offset < 0 or args.clock < 0:
-        raise ValueError('--rate must be positive, --start-offset and --clock not negative')
+    if args.rate <= 0 or args.start_offset < 0 or args.clock < 0 or args.subscribers < 0:
+        raise ValueError('--rate must be positive, --start-offset, --clock and --subscribers '
+                         'not negative')
     topics = chosen_topics(args)
     first_ns, first_raw = first_message(args.bag, args.topic)
     start_ns = first_ns + round(args.start_offset * 1e9)
@@ -160,9 +166,14 @@ def play(args: argparse.Namespace) -> int:
         # Messages published before discovery completes are lost: wait for the
         # subscribers (and, when recording, for /detections) to be matched, with a limit.
         deadline = time.monotonic() + args.settle
-        while time.monotonic() < deadline and not player.ready(args.topic):
+        while time.monotonic() < deadline and not player.ready(args.topic, args.subscribers):
             if stop.wait(0.05):
                 break
+        matched = player.publishers[args.topic].get_subscription_count()
+        if matched < args.subscribers and not stop.is_set():
+            print(f'warning: {matched} of {args.subscribers} subscribers of {args.topic} '
+                  f'matched in {args.settle:g} s: playing anyway (a subscriber matched later '
+                  'misses the first frames)', file=sys.stderr)
         stop.wait(0.5)  # matching is seen here a little before the other side is ready
         while play_once(args, player, start_ns, total, stop) and args.loop:
             pass  # a pass asked to stop sends nothing more: 0, the loop ends

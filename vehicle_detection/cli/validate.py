@@ -34,7 +34,7 @@ import sys
 
 from vehicle_detection.core.validation.manual import CountError, load_count
 from vehicle_detection.core.validation.recording import (
-    count_statuses, frame_times, image_topic, RecordingError, system_crossings)
+    count_statuses, frame_times, image_topic, RecordingError, system_counts)
 from vehicle_detection.core.validation.report import (
     build_report, DEFAULT_INTERVAL_S, DEFAULT_LIMIT_PCT, report_csv, report_json, report_table)
 
@@ -93,8 +93,9 @@ def report(args: argparse.Namespace) -> int:
         raise RecordingError(f"{args.bag} holds no status of the system's counts: it cannot "
                              'be judged')
     manual = load_count(args.manual, stamps)
-    result = build_report(manual, system_crossings(statuses), args.limit, args.interval,
-                          args.per_class)
+    system = system_counts(statuses)
+    result = build_report(manual, system.crossings, args.limit, args.interval, args.per_class,
+                          system.unplaced, system.unplaced_before)
     print(report_table(result), end='')
     for path, text in ((args.csv, report_csv), (args.json, report_json)):
         if path:

@@ -59,13 +59,17 @@ def add_arguments(record: argparse.ArgumentParser) -> None:
                         default='best_effort', help='QoS of the image subscription')
     record.add_argument('--settle', type=float, default=3.0, metavar='SECONDS',
                         help='wait this long after the last frame for its counts')
+    record.add_argument('--counts-wait', type=float, default=10.0, metavar='SECONDS',
+                        help="before the window opens, wait this long for the bridge's "
+                             'counts publisher to be matched (its latest status first)')
     record.add_argument('--storage', choices=STORAGES, default='sqlite3')
 
 
 def check(args: argparse.Namespace) -> None:
     """Refuse bad options before anything starts."""
-    if args.duration < 0 or args.frames < 0 or args.settle < 0:
-        raise ValueError('--duration, --frames and --settle must not be negative')
+    if min(args.duration, args.frames, args.settle, args.counts_wait) < 0:
+        raise ValueError('--duration, --frames, --settle and --counts-wait must not be '
+                         'negative')
     if not 1 <= args.quality <= 100:
         raise ValueError(f'--quality {args.quality}: 1 to 100')
     ensure_new(args.out)
@@ -126,7 +130,7 @@ def record(args: argparse.Namespace) -> int:
     from std_msgs.msg import String
 
     from vehicle_detection.ros.image_conv import ImageEncodingError, stamp_to_ns, to_bgr
-    from vehicle_detection.ros.qos import COUNTS_QOS, image_qos
+    from vehicle_detection.ros.qos import COUNTS_RECORDER_QOS, image_qos
     from vehicle_detection.ros.spin import start_context, StopRequest
 
     check(args)
@@ -161,15 +165,26 @@ def record(args: argparse.Namespace) -> int:
             latest['frame_ns'] or time.time_ns())
         sink.inbox.put(('status', stamp_ns, msg.data))  # every status matters: wait for room
 
-    images = node.create_subscription(Image, args.topic, on_image,
-                                      image_qos(10, args.reliability))
-    node.create_subscription(String, args.counts_topic, on_status, COUNTS_QOS)
+    counts = node.create_subscription(String, args.counts_topic, on_status,
+                                      COUNTS_RECORDER_QOS)
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(node)
     stop = StopRequest().install()
-    print(f'recording {args.topic} and {args.counts_topic} to {args.out} (Ctrl-C to stop)',
-          file=sys.stderr, flush=True)
     try:
+        # The window opens once the bridge's statuses reach us: a status it made while we were
+        # not matched would be lost, and its crossings could not be placed in the window.
+        matched_by = time.monotonic() + args.counts_wait
+        while (context.ok() and not stop.is_set() and not counts.get_publisher_count()
+               and time.monotonic() < matched_by):
+            executor.spin_once(timeout_sec=STOP_POLL_S)
+        if not counts.get_publisher_count():
+            print(f'warning: nothing publishes {args.counts_topic} (is the bridge counting, in '
+                  'this ROS_DOMAIN_ID?): recording frames; the report needs its counts',
+                  file=sys.stderr, flush=True)
+        images = node.create_subscription(Image, args.topic, on_image,
+                                          image_qos(10, args.reliability))
+        print(f'recording {args.topic} and {args.counts_topic} to {args.out} (Ctrl-C to '
+              'stop)', file=sys.stderr, flush=True)
         while context.ok() and not stop.is_set() and not done.is_set():
             executor.spin_once(timeout_sec=STOP_POLL_S)
         node.destroy_subscription(images)  # the window is closed: no more frames

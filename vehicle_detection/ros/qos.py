@@ -45,10 +45,20 @@ def reliable_qos(depth: int) -> QoSProfile:
                       history=QoSHistoryPolicy.KEEP_LAST)
 
 
+def latched_qos(depth: int) -> QoSProfile:
+    """Return the QoS of a status kept for a late subscriber: reliable, transient local."""
+    return QoSProfile(depth=depth, reliability=ReliabilityPolicy.RELIABLE,
+                      durability=QoSDurabilityPolicy.TRANSIENT_LOCAL,
+                      history=QoSHistoryPolicy.KEEP_LAST)
+
+
 #: detections, diagnostics: small and each one matters, a short queue
 DETECTIONS_QOS = reliable_qos(10)
 
 #: traffic counts: reliable, and the latest kept for a late subscriber (``ros2 topic echo``)
-COUNTS_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
-                        durability=QoSDurabilityPolicy.TRANSIENT_LOCAL,
-                        history=QoSHistoryPolicy.KEEP_LAST)
+COUNTS_QOS = latched_qos(1)
+
+#: a recorder of the counts (``validate record``): a queue deep enough that the latest status
+#: from before the window (what the totals start from) is not replaced by the next one before
+#: the executor takes it
+COUNTS_RECORDER_QOS = latched_qos(100)

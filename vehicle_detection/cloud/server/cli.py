@@ -17,8 +17,6 @@
 from __future__ import annotations
 
 import argparse
-import ipaddress
-import math
 import os
 from pathlib import Path
 import resource
@@ -33,20 +31,20 @@ from vehicle_detection.cloud.server.admin import (
     add_device, add_token, add_user, change_password, list_devices, list_users, migrate,
     prepare, remove_user, revoke_device, revoke_token)
 from vehicle_detection.cloud.server.checks import run_checks
+from vehicle_detection.cloud.server.cli_options import (
+    add_serve_options, common_options, not_addresses, retention_options)
 from vehicle_detection.cloud.server.data_version import track_writes
 from vehicle_detection.cloud.server.engine import make_engine
 from vehicle_detection.cloud.server.monitor_figures import MASTER_PID_ENV
 from vehicle_detection.cloud.server.operators import ROLES
 from vehicle_detection.cloud.server.protocol import (
-    DeadlineHttpProtocol, DEFAULT_MIN_BODY_RATE, DEFAULT_READ_TIMEOUT_S, MIN_BODY_RATE_ENV,
-    READ_TIMEOUT_ENV)
+    DeadlineHttpProtocol, MIN_BODY_RATE_ENV, READ_TIMEOUT_ENV)
 from vehicle_detection.cloud.server.retention import RetentionPolicy
 from vehicle_detection.cloud.server.retention_schedule import run_once
 from vehicle_detection.cloud.server.runtime import new_runtime_folder
 from vehicle_detection.cloud.server.schema import SchemaBehind
-from vehicle_detection.cloud.server.settings import DEFAULT_DB, DEFAULT_STORAGE, ServerSettings
-from vehicle_detection.cloud.server.storage import (
-    DEFAULT_MAX_PIXELS, ImageStore, LocalImageStore, StorageError)
+from vehicle_detection.cloud.server.settings import ServerSettings
+from vehicle_detection.cloud.server.storage import ImageStore, LocalImageStore, StorageError
 from vehicle_detection.cloud.server.stores import open_store
 
 GRACEFUL_SHUTDOWN_S = 5
@@ -173,26 +171,6 @@ def retention_policy(args: argparse.Namespace) -> RetentionPolicy:
                            args.keep_counts_days)
 
 
-def days(text: str) -> float:
-    """Parse a number of days: 0 (forever) or more."""
-    return _not_negative(text, 'days', '0 (forever)')
-
-
-def seconds(text: str) -> float:
-    """Parse a number of seconds: 0 (never) or more."""
-    return _not_negative(text, 'seconds', '0 (never)')
-
-
-def _not_negative(text: str, unit: str, zero: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'not a number of {unit}: {text!r}') from None
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f'{unit} must be {zero} or more, not {text}')
-    return value
-
-
 def _remove_legacy_state(storage: str) -> None:
     """Remove what servers before schema 0009 kept beside the snapshots (metrics, rate limits)."""
     root = Path(storage)
@@ -201,18 +179,6 @@ def _remove_legacy_state(storage: str) -> None:
     shutil.rmtree(root / '.metrics', ignore_errors=True)
     for leftover in (*root.glob('.ratelimit.db*'), *root.glob('.ratelimit.failures*')):
         leftover.unlink(missing_ok=True)
-
-
-def not_addresses(proxies: str) -> str:
-    """Return the first item of a comma-separated list that is no address, network or *."""
-    for item in (part.strip() for part in proxies.split(',') if part.strip()):
-        if item == '*':
-            continue
-        try:
-            ipaddress.ip_network(item)  # as uvicorn reads it: host bits zero
-        except ValueError:
-            return item
-    return ''
 
 
 def _raise_file_limit() -> None:
@@ -251,67 +217,11 @@ def _run_uvicorn(args: argparse.Namespace) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the command-line parser."""
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument('--db', default=os.environ.get('VD_CLOUD_DB', DEFAULT_DB),
-                        help=f'database URL (default {DEFAULT_DB}; '
-                             f'postgresql://user:pass@host/db for a fleet)')
-    common.add_argument('--storage', default=os.environ.get('VD_CLOUD_STORAGE', DEFAULT_STORAGE),
-                        help=f'snapshot folder (default {DEFAULT_STORAGE}), or '
-                             f's3://bucket/prefix for S3-compatible object storage (endpoint '
-                             f'and credentials from AWS_ENDPOINT_URL_S3, AWS_ACCESS_KEY_ID, '
-                             f'AWS_SECRET_ACCESS_KEY, AWS_REGION or AWS_PROFILE)')
-    keep = argparse.ArgumentParser(add_help=False)
-    defaults = RetentionPolicy()
-    kinds = (('pictures', defaults.pictures_days, 'snapshots (the alerts stay)'),
-             ('alerts', defaults.alerts_days, 'alerts, with their snapshots'),
-             ('counts', defaults.counts_days, 'traffic count records'))
-    for kind, default, what in kinds:
-        keep.add_argument(f'--keep-{kind}-days', type=days, default=default, metavar='DAYS',
-                          help=f'delete {what} older than this (0: keep forever; default '
-                               f'{default:g})')
+    common, keep = common_options(), retention_options()
     parser = argparse.ArgumentParser(prog='vehicle-detection-cloud', description=__doc__)
     commands = parser.add_subparsers(dest='command', required=True)
     run = commands.add_parser('serve', parents=[common, keep], help='run the API and dashboard')
-    run.add_argument('--host', default='127.0.0.1', help='address to listen on '
-                     '(0.0.0.0 for every interface)')
-    run.add_argument('--port', type=int, default=8000)
-    run.add_argument('--workers', type=int, default=1, help='worker processes (production)')
-    run.add_argument('--debug', action='store_true', help='auto-reload and verbose logs')
-    run.add_argument('--max-body-mb', type=int, default=5, help='largest request body')
-    run.add_argument('--max-image-pixels', type=int, default=DEFAULT_MAX_PIXELS,
-                     help='largest snapshot, in pixels (width x height); larger are refused')
-    run.add_argument('--public-dashboard', action='store_true',
-                     help='reads need no login (only on a trusted network)')
-    run.add_argument('--tls-cert', help='serve https with this certificate (PEM)')
-    run.add_argument('--tls-key', help='private key of --tls-cert (PEM)')
-    run.add_argument('--read-timeout', type=float, default=DEFAULT_READ_TIMEOUT_S,
-                     help='seconds a client has to send its request headers, the '
-                          'longest pause within a body, and the grace before --min-body-rate')
-    run.add_argument('--min-body-rate', type=float, default=DEFAULT_MIN_BODY_RATE / 1024,
-                     metavar='KIB_PER_S',
-                     help='a request body slower than this on average is cut off '
-                          '(default %(default)g KiB/s: 64 kbit/s)')
-    run.add_argument('--forwarded-allow-ips', default='', metavar='ADDRESSES',
-                     help='comma-separated addresses (or networks, or *) of the reverse '
-                          'proxies whose X-Forwarded-For/-Proto are trusted (default: none, '
-                          'the headers are ignored)')
-    run.add_argument('--rate-limit', type=float, default=50.0,
-                     help='requests per second per device (0: no limit)')
-    run.add_argument('--retention-interval', type=seconds, default=3600.0, metavar='SECONDS',
-                     help='seconds between retention passes (one worker at a time across '
-                          'workers and instances; 0: none, run `prune` instead)')
-    run.add_argument('--redis', default=os.environ.get('VD_CLOUD_REDIS', ''), metavar='URL',
-                     help="Redis (redis://host:6379/0) holding the dashboard's read cache for "
-                          "every instance (default: shared by this instance's workers only)")
-    run.add_argument('--cache-fresh', type=float, default=2.0, metavar='SECONDS',
-                     help='a cached read is answered without asking the database whether '
-                          'the data changed for this long (0: ask every time)')
-    run.add_argument('--cache-ttl', type=float, default=10.0, metavar='SECONDS',
-                     help='the longest a cached read is kept, even when the data did not '
-                          'change (0: no read cache)')
-    run.add_argument('--min-free-mb', type=int, default=1024,
-                     help='the check fails (and serve does not start) with less free space '
-                          'for snapshots')
+    add_serve_options(run)
     run.set_defaults(handler=serve)
     commands.add_parser('check', parents=[run], add_help=False,
                         help="run serve's start-up checks with these options (database, "

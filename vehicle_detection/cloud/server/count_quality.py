@@ -28,7 +28,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence
 from sqlalchemy import case, func
 
 from vehicle_detection.cloud.server.db import CountRecord
-from vehicle_detection.cloud.server.models import CountCoverage, CountsIn
+from vehicle_detection.cloud.server.models_counts import CountCoverage, CountsIn
 from vehicle_detection.wire import QUALITY_FLAGS
 
 CSV_COLUMNS = ('coverage_s', 'observed_s', 'quality', 'scheme')

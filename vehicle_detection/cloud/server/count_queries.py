@@ -32,8 +32,8 @@ from sqlalchemy import func, select
 from sqlalchemy.sql import Select
 
 from vehicle_detection.cloud.server.count_quality import coverage_aggregates
-from vehicle_detection.cloud.server.db import (
-    CountCoverage, CountQuarter, CountRecord, Device, TrafficCount)
+from vehicle_detection.cloud.server.db import CountRecord, Device, TrafficCount
+from vehicle_detection.cloud.server.db_rollups import CountCoverage, CountQuarter
 from vehicle_detection.cloud.server.replays import replay_condition, ReplayChoice
 from vehicle_detection.cloud.server.rollups import bucket_of, covered_seconds
 

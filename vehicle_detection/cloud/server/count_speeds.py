@@ -40,7 +40,7 @@ from sqlalchemy.sql import Select
 
 from vehicle_detection.cloud.server.db import CountSpeedBin, CountVehicle, Device
 from vehicle_detection.cloud.server.deps import state
-from vehicle_detection.cloud.server.models import CountBucket, CountsIn
+from vehicle_detection.cloud.server.models_counts import CountBucket, CountsIn
 from vehicle_detection.cloud.server.read_params import (
     known_device, replay_choice, replay_condition, ReplayChoice, time_range, TimeRange)
 from vehicle_detection.wire import COUNTS_PATH, is_valid_name

@@ -42,7 +42,7 @@ from fastapi import HTTPException
 
 from vehicle_detection.cloud.server.count_quality import csv_cells, CSV_COLUMNS
 from vehicle_detection.cloud.server.count_speeds import speed_cells, SPEED_COLUMNS
-from vehicle_detection.cloud.server.models import CountSeries
+from vehicle_detection.cloud.server.models_counts import CountSeries
 
 MAX_TZ_LENGTH = 64
 Key = Tuple[str, Optional[str], Optional[str]]  # line, direction, class (None: summed over)

@@ -17,6 +17,7 @@ The server's tables (SQLAlchemy ORM), for SQLite and PostgreSQL.
 
 Times are stored as naive UTC (SQLite has no time zones); the API turns
 them back into aware UTC (:mod:`.engine`'s ``to_stored``/``from_stored``).
+The rollup tables the reads sum are in :mod:`.db_rollups`.
 """
 
 from __future__ import annotations
@@ -306,67 +307,6 @@ class CountDuplicate(Base):
     counts: Mapped[Any] = mapped_column(JSON)  # [[line, direction, class_name, count], ...]
     kept_record_id: Mapped[str] = mapped_column(String(36))
     set_aside_at: Mapped[datetime] = mapped_column(DateTime)
-
-
-class AlertHour(Base):
-    """
-    Alerts of one UTC hour (epoch seconds of its start), device, class, kind and replay mark.
-
-    Kept as alerts arrive, in their transaction (migration 0012, see
-    :mod:`rollups`): ``/stats`` and the devices' ``alerts_24h`` sum these.
-    """
-
-    __tablename__ = 'alert_hours'
-    __table_args__ = (Index('ix_alert_hours_device_hour', 'device_id', 'hour'),)
-
-    hour: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    device_id: Mapped[int] = mapped_column(ForeignKey('devices.id'), primary_key=True)
-    class_name: Mapped[str] = mapped_column(String(64), primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
-    replay: Mapped[bool] = mapped_column(Boolean, primary_key=True)  # apart, as the alerts
-    alerts: Mapped[int] = mapped_column(Integer)
-
-
-class CountQuarter(Base):
-    """
-    Vehicles of one 15-minute bucket, device, line, direction, class and replay mark (0012).
-
-    The sum of the ``traffic_counts`` rows whose period starts in the bucket;
-    ``rows`` of them (the row goes when the last of them does). Hour and day
-    buckets are sums of these.
-    """
-
-    __tablename__ = 'count_quarters'
-    __table_args__ = (Index('ix_count_quarters_device_start', 'device_id', 'bucket_start'),)
-
-    bucket_start: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    device_id: Mapped[int] = mapped_column(ForeignKey('devices.id'), primary_key=True)
-    line: Mapped[str] = mapped_column(String(64), primary_key=True)
-    direction: Mapped[str] = mapped_column(String(64), primary_key=True)
-    class_name: Mapped[str] = mapped_column(String(64), primary_key=True)
-    replay: Mapped[bool] = mapped_column(Boolean, primary_key=True)
-    vehicles: Mapped[int] = mapped_column(BigInteger)
-    rows: Mapped[int] = mapped_column(Integer)
-
-
-class CountCoverage(Base):
-    """
-    Seconds of counting a device reported in one bucket of 15 min, an hour or a day (0012).
-
-    Each period adds what it covers of the bucket its start falls in (at
-    most to the bucket's end); a read clips the sum to the bucket. Replayed
-    periods are summed apart from live ones.
-    """
-
-    __tablename__ = 'count_coverage'
-    __table_args__ = (Index('ix_count_coverage_device', 'device_id', 'bucket_s',
-                            'bucket_start'),)
-
-    bucket_s: Mapped[int] = mapped_column(Integer, primary_key=True)
-    bucket_start: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    device_id: Mapped[int] = mapped_column(ForeignKey('devices.id'), primary_key=True)
-    replay: Mapped[bool] = mapped_column(Boolean, primary_key=True)
-    seconds: Mapped[int] = mapped_column(BigInteger)
 
 
 class DeviceConfig(Base):

@@ -43,8 +43,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
-from vehicle_detection.cloud.server.db import (
-    Alert, AlertHour, CountCoverage, CountQuarter, CountRecord, Device, TrafficCount)
+from vehicle_detection.cloud.server.db import Alert, CountRecord, Device, TrafficCount
+from vehicle_detection.cloud.server.db_rollups import AlertHour, CountCoverage, CountQuarter
 from vehicle_detection.cloud.server.replays import replay_condition, ReplayChoice
 
 HOUR_S = 3600

@@ -47,7 +47,7 @@ from vehicle_detection.cloud.server.counts_table import dense_rows, table_zone, 
 from vehicle_detection.cloud.server.db import CountKey, CountRecord, TrafficCount
 from vehicle_detection.cloud.server.deps import authenticated, Caller, state
 from vehicle_detection.cloud.server.engine import utcnow, writing
-from vehicle_detection.cloud.server.models import (
+from vehicle_detection.cloud.server.models_counts import (
     CountsCreated, CountSeries, CountsIn)
 from vehicle_detection.cloud.server.read_params import (
     known_device, replay_choice, ReplayChoice, time_range, TimeRange)

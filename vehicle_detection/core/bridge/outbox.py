@@ -28,13 +28,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 import json
-import os
 from pathlib import Path
 import sqlite3
 import threading
 import time
 from typing import Any, Dict, Iterable, List, Optional
 
+from vehicle_detection.core.atomic_files import write_atomically
 from vehicle_detection.core.bridge import outbox_history as history
 from vehicle_detection.core.bridge.outbox_history import (
     FAILED_SQL, KeptHistory, OPEN_SQL, PENDING_IMAGE_SQL)
@@ -151,7 +151,7 @@ class Outbox(KeptHistory):
         image_path = None
         if jpeg is not None:
             image_path = f'{event_id}.jpg'
-            _write_atomic(self.snapshots / image_path, jpeg)
+            write_atomically(self.snapshots / image_path, jpeg)
         with self._lock:
             cursor = self._db.execute(
                 'INSERT OR IGNORE INTO events (event_id, created_at, alert, image_path, '
@@ -337,17 +337,3 @@ class Outbox(KeptHistory):
         for path in self.snapshots.iterdir():
             if path.name not in wanted:
                 path.unlink(missing_ok=True)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    temporary = path.with_name(f'.{path.name}.tmp')
-    with open(temporary, 'wb') as stream:
-        stream.write(data)
-        stream.flush()
-        os.fsync(stream.fileno())
-    os.replace(temporary, path)
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)

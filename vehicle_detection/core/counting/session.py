@@ -133,6 +133,7 @@ class CountingSession:
         self._period: Optional[int] = None  # index of the open period
         self._periods: Dict[int, _Period] = {}  # the open one and those waiting for speeds
         self._stamp: Optional[float] = None  # of the last frame counted
+        self._counted: Counter[CountKey] = collections.Counter()  # what that frame added
 
     @property
     def _open(self) -> Counter[CountKey]:
@@ -159,8 +160,10 @@ class CountingSession:
         if self.meter is not None:
             self.meter.see(sightings, stamp)
         crossings = self._counter.update(sightings, stamp)
+        self._counted = collections.Counter()
         for crossing in crossings:
             key = (crossing.line, crossing.direction, self.classify(crossing))
+            self._counted[key] += 1
             open_period.counts[key] += 1
             self.totals[key] += 1
             offset = vehicle_offset(crossing.stamp - period * self.period_s, self.period_s)
@@ -219,9 +222,11 @@ class CountingSession:
         """
         Return the running counts and the geometry in pixels, as plain JSON data.
 
-        ``stamp`` is the last counted frame's (epoch seconds): a recording of
-        these statuses (``vehicle-detection validate record``) places each
-        change of the totals at the frame that made it.
+        ``stamp`` is the last counted frame's (epoch seconds) and ``counted``
+        what that frame added to ``total``: a recording of these statuses
+        (``vehicle-detection validate record``) places each change of the
+        totals at the frame that made it, and the crossings of its first
+        status even when the statuses before it were not recorded.
         """
         lines, zones = self.geometry.in_pixels(*self._size) if self._size[0] else ([], [])
         return {
@@ -230,6 +235,7 @@ class CountingSession:
             'period_start': None if self._period is None else self._period * self.period_s,
             'period_s': self.period_s,
             'period': _rows(self._open), 'total': _rows(self.totals),
+            'counted': _rows(self._counted),
             'lines': [{'name': line.name, 'a': list(line.a), 'b': list(line.b),
                        'directions': list(line.directions), 'oneway': line.oneway}
                       for line in lines],

@@ -20,17 +20,17 @@ A validation recording: a bag of the camera's frames and the system's counts.
 ``sensor_msgs/CompressedImage``, so that a 15-minute window fits the box's
 disk) and every ``traffic_counts`` status the bridge published while they
 were taken (``std_msgs/String``, JSON): the totals per line, direction and
-class since the bridge started, and the stamp of the frame that changed
-them. The system's crossings of the window are the increases of those
-totals, each at that frame's stamp. A bag of raw ``sensor_msgs/Image``
-(``vehicle-detection bag make``) is read as well.
+class since the bridge started, the stamp of the frame that changed them
+and what that frame added. The system's crossings of the window are the
+increases of those totals, each at that frame's stamp. A bag of raw
+``sensor_msgs/Image`` (``vehicle-detection bag make``) is read as well.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 import json
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -210,29 +210,60 @@ def count_statuses(bag: str, topic: str = COUNTS_TOPIC) -> List[Dict[str, Any]]:
     return statuses
 
 
-def system_crossings(statuses: Sequence[Dict[str, Any]]) -> List[Crossing]:
-    """
-    Return the crossings the statuses' totals show, each at the stamp of its status.
+@dataclass(frozen=True)
+class SystemCounts:
+    """The system's crossings a recording's statuses place, and those they cannot."""
 
-    Totals count from the bridge's start: what a status made before the
-    window (the one a late subscriber gets first) shows lies before the
-    window's first frame, and the report leaves it out. Totals that fall (the
+    crossings: List[Crossing]
+    # Crossings the first recorded status's totals hold from before its own frame, when the
+    # statuses that made them were not recorded: their moment is unknown, so none is placed.
+    unplaced: int = 0
+    unplaced_before: Optional[float] = None  # the stamp of that first status
+
+
+def system_counts(statuses: Sequence[Dict[str, Any]]) -> SystemCounts:
+    """
+    Return the crossings the statuses show, each at the stamp of its status.
+
+    Totals count from the bridge's start, and a status's ``counted`` is what
+    its own frame added. After the first status, each increase of the totals
+    is placed at the stamp of the status that shows it (all of it, should a
+    status between have been lost). The first status places only its
+    ``counted``: what its totals held before may lie anywhere before it (the
+    recorder missed the statuses that made them), so it is left out and
+    returned as unplaced; a status made before the window (the one a late
+    subscriber gets first) lies before the window's first frame, and the
+    report leaves it out as well. A status without ``counted`` (a recording
+    made by an older bridge) places its whole totals. Totals that fall (the
     bridge restarted, its lines changed) start afresh from zero. A status
     without a stamp (one from before any frame) places nothing.
     """
     crossings: List[Crossing] = []
-    previous: Dict[Tuple[str, str, str], int] = {}
+    previous: Optional[Dict[Tuple[str, str, str], int]] = None  # None: no status before
+    unplaced, unplaced_before = 0, None
     for status in statuses:
         totals = _totals(status.get('total'))
         stamp = status.get('stamp')
-        if any(totals.get(key, 0) < count for key, count in previous.items()):
+        if previous is not None and any(totals.get(key, 0) < count
+                                        for key, count in previous.items()):
             previous = {}
         if isinstance(stamp, (int, float)) and not isinstance(stamp, bool):
-            for key, count in sorted(totals.items()):
-                crossings.extend(Crossing(float(stamp), *key)
-                                 for _ in range(count - previous.get(key, 0)))
+            if previous is None and isinstance(status.get('counted'), list):
+                added = _totals(status['counted'])
+                unplaced = sum(totals.values()) - sum(added.values())
+                unplaced_before = float(stamp) if unplaced else None
+            else:
+                added = {key: count - (previous or {}).get(key, 0)
+                         for key, count in totals.items()}
+            for key, count in sorted(added.items()):
+                crossings.extend(Crossing(float(stamp), *key) for _ in range(count))
         previous = totals
-    return crossings
+    return SystemCounts(crossings, unplaced, unplaced_before)
+
+
+def system_crossings(statuses: Sequence[Dict[str, Any]]) -> List[Crossing]:
+    """Return the crossings the statuses place (:func:`system_counts`)."""
+    return system_counts(statuses).crossings
 
 
 def recorded_lines(statuses: Sequence[Dict[str, Any]]) -> List[LineInfo]:

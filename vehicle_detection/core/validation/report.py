@@ -99,8 +99,15 @@ def error_pct(manual: int, system: int) -> Optional[float]:
 
 def build_report(manual: ManualCount, system: Sequence[Crossing],
                  limit_pct: float = DEFAULT_LIMIT_PCT, interval_s: int = DEFAULT_INTERVAL_S,
-                 per_class: bool = False) -> Report:
-    """Compare the manual count with the system's crossings of its line over its window."""
+                 per_class: bool = False, unplaced: int = 0,
+                 unplaced_before: Optional[float] = None) -> Report:
+    """
+    Compare the manual count with the system's crossings of its line over its window.
+
+    ``unplaced`` crossings the system counted before ``unplaced_before`` have
+    no moment in the recording (``recording.SystemCounts``); a note says so when
+    that moment lies in the window.
+    """
     if not (math.isfinite(limit_pct) and limit_pct >= 0) or interval_s <= 0:
         raise ValueError('the limit must be a percentage >= 0 and the interval positive')
     start, end = manual.window
@@ -116,6 +123,11 @@ def build_report(manual: ManualCount, system: Sequence[Crossing],
     if manual.reached < len(manual.stamps) - 1:
         notes.append(f'the manual count reaches frame {manual.reached} of '
                      f'{len(manual.stamps) - 1} ({iso(end)}): the report covers that part')
+    if unplaced and unplaced_before is not None and unplaced_before >= start:
+        notes.append(f'{unplaced} crossings the system counted before its first recorded '
+                     f'status ({iso(unplaced_before)}) have no moment in the recording (the '
+                     'statuses that made them were not recorded) and are left out: the first '
+                     'interval may show the system low')
     classes = list(manual.classes) + sorted(
         {name for _, _, name in marks + counted} - set(manual.classes))
     rows = []

@@ -17,6 +17,7 @@
 from alembic import context
 
 from vehicle_detection.cloud.server.db import Base
+import vehicle_detection.cloud.server.db_rollups  # noqa: F401 (the rollup tables, in Base)
 from vehicle_detection.cloud.server.engine import make_engine
 
 engine = make_engine(context.config.get_main_option('sqlalchemy.url') or '')

@@ -44,14 +44,3 @@ def engine_path(cache_dir: str, model_path: str, key: str, precision: str) -> Pa
     """Return the engine file for ``model_path`` under ``cache_dir``."""
     stem = Path(model_path).stem
     return Path(os.path.expanduser(cache_dir)) / f'{stem}.{precision}.{key}.engine'
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write ``data`` so that a crash never leaves a half-written engine behind."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(path.suffix + f'.tmp{os.getpid()}')
-    with open(temporary, 'wb') as stream:
-        stream.write(data)
-        stream.flush()
-        os.fsync(stream.fileno())
-    os.replace(temporary, path)

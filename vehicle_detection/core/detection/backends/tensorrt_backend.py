@@ -31,10 +31,11 @@ from typing import Callable, List, Optional
 
 import numpy as np
 
+from vehicle_detection.core.atomic_files import write_atomically
 from vehicle_detection.core.detection.backends.base import (
     Backend, BackendUnavailable, ModelLoadError, widen_half)
 from vehicle_detection.core.detection.backends.engine_cache import (
-    engine_key, engine_path, file_digest, write_atomically)
+    engine_key, engine_path, file_digest)
 
 LOG = logging.getLogger(__name__)
 INSTALL_HINT = ('TensorRT backend needs the tensorrt and pycuda Python packages: on Jetson '
