@@ -35,7 +35,7 @@ import psutil
 import pytest
 import requests
 from vehicle_detection.wire import utc_iso
-from waiting import wait_until
+from waiting import wait_until, Watched
 
 BIN = Path(sys.prefix) / 'bin'
 CLOUD = str(BIN / 'vehicle-detection-cloud')
@@ -308,21 +308,19 @@ class Fleet:
 
 
 def start_run(config: str, model: Path, server: 'CloudServer', key: str, data_dir: Path,
-              env: dict, *settings: str) -> subprocess.Popen:
-    """Start ``vehicle-detection run --replay`` against ``server`` (stdout, stderr piped)."""
-    return subprocess.Popen(
+              env: dict, *settings: str) -> Watched:
+    """Start ``vehicle-detection run --replay`` against ``server``, its output read as it comes."""
+    return Watched(
         [str(BIN / 'vehicle-detection'), 'run', '--replay', '--config', config, '--model',
          str(model), '--cloud-url', server.url, '--quiet',
          '--set', f'cloud_bridge_node.data_dir={data_dir}',
          *(part for setting in settings for part in ('--set', setting))],
-        env=dict(env, VD_CLOUD_API_KEY=key), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True)
+        dict(env, VD_CLOUD_API_KEY=key))
 
 
-def stop_run(system: subprocess.Popen, timeout: float = 60.0) -> str:
+def stop_run(system: Watched, timeout: float = 60.0) -> str:
     """Stop ``vehicle-detection run`` as Ctrl-C does; check it sent everything; return stdout."""
-    system.send_signal(2)  # the bridge sends what is confirmed, then stops
-    out, _ = system.communicate(timeout=timeout)
-    assert system.returncode == 0
+    out = system.interrupt(timeout)  # the bridge sends what is confirmed, then stops
+    assert system.returncode == 0, system.stderr()[-3000:]
     assert 'pending=0' in out.strip().splitlines()[-1], out
     return out

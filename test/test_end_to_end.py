@@ -36,7 +36,7 @@ import numpy as np
 
 from vehicle_detection.core.system.bag_compare import compare, load_records
 from vehicle_detection.core.system.bag_tools import make_bag
-from waiting import Lines, wait_until
+from waiting import wait_until
 
 CLI = str(Path(sys.prefix) / 'bin' / 'vehicle-detection')
 CONFIG = str(Path(__file__).resolve().parents[1] / 'config' / 'config.yaml')
@@ -82,7 +82,7 @@ def test_bag_replay_gives_one_alert_per_vehicle(samples_dir: Path, model_path: P
     system = start_run(CONFIG, model_path, server, key, tmp_path / 'edge', ros_env,
                        'cloud_bridge_node.min_track_hits=3')
     try:
-        Lines(system.stderr).wait_for('detector ready')
+        system.err.wait_for('detector ready')
         play(bag, tmp_path / 'first.jsonl', ros_env)
         # Every vehicle of the first pass is on the server before the second pass: the
         # second pass replays the same moving vehicles, which may alert again.
@@ -92,8 +92,7 @@ def test_bag_replay_gives_one_alert_per_vehicle(samples_dir: Path, model_path: P
         play(bag, tmp_path / 'second.jsonl', ros_env)
         stop_run(system)
     finally:
-        if system.poll() is None:
-            system.kill()
+        system.close()
         server.stop()
     rows = first_pass
     classes = sorted(name for name, _ in rows)

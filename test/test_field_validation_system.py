@@ -42,7 +42,7 @@ from vehicle_detection.core.evaluation.scenarios import scenario
 from vehicle_detection.core.evaluation.scene import build_truth
 from vehicle_detection.core.system.bag_tools import make_bag
 from vehicle_detection.core.validation.recording import frame_times, image_topic
-from waiting import Lines
+from waiting import Watched
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = str(REPO / 'config' / 'config.yaml')
@@ -77,26 +77,20 @@ def record_window(bag: Path, out: Path, env: dict, offset_s: float, frames: int 
 
     The recorder stops after ``frames`` frames, or (0) at Ctrl-C after the bag.
     """
-    recorder = subprocess.Popen([CLI, 'validate', 'record', str(out), '--settle', '3',
-                                 '--frames', str(frames)], env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
-    try:
-        Lines(recorder.stderr).wait_for('recording', timeout=30)
+    with Watched([CLI, 'validate', 'record', str(out), '--settle', '3', '--frames',
+                  str(frames)], env) as recorder:
+        recorder.err.wait_for('recording', timeout=30)
         # Two subscribers to wait for, the detector and the recorder: the window then holds
         # the frames from the offset on, however late DDS matches the recorder.
         played = subprocess.run([CLI, 'bag', 'play', str(bag), '--start-offset',
                                  str(offset_s), '--rate', str(rate), '--subscribers', '2'],
                                 capture_output=True, text=True, timeout=120, env=env)
         assert played.returncode == 0 and 'warning' not in played.stderr, played.stderr
-        if not frames:
-            recorder.send_signal(2)  # Ctrl-C: the window ends, its last counts are awaited
-        said, _ = recorder.communicate(timeout=30)
-        assert recorder.returncode == 0, said
+        # Ctrl-C (0 frames) ends the window; its last counts are awaited.
+        said = recorder.interrupt(30) if not frames else recorder.finish(30)
+        assert recorder.returncode == 0, recorder.stderr()
         assert re.match(r'recorded \d+ frames over [\d.]+ s and \d+ counts statuses to ',
                         said), said
-    finally:
-        if recorder.poll() is None:
-            recorder.kill()
     return [stamp for _time, stamp in frame_times(str(out), image_topic(str(out))[0])]
 
 
@@ -112,26 +106,19 @@ def test_a_window_recorded_on_the_running_system_is_accepted_then_rejected(
         assert make_bag('', str(tmp_path / name), FPS, start_ns=start,
                         frames=iter(frames)) == len(frames)
     _truth, crossed = scene_crossings()
-    system = subprocess.Popen(
-        [CLI, 'run', '--replay', '--config', CONFIG, '--model', str(model_path), '--quiet',
-         '--set', f'cloud_bridge_node.data_dir={tmp_path / "edge"}',
-         '--set', 'cloud_bridge_node.enabled=false',
-         '--set', f'cloud_bridge_node.counting_lines={LINES}'],
-        env=ros_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        Lines(system.stderr).wait_for('detector ready')
+    with Watched([CLI, 'run', '--replay', '--config', CONFIG, '--model', str(model_path),
+                  '--quiet', '--set', f'cloud_bridge_node.data_dir={tmp_path / "edge"}',
+                  '--set', 'cloud_bridge_node.enabled=false',
+                  '--set', f'cloud_bridge_node.counting_lines={LINES}'], ros_env) as system:
+        system.err.wait_for('detector ready')
         # From 9 s (frame 90, between crossings), at half speed: the detector sees every
         # frame even on a loaded machine (a frame it drops can lose a vehicle: -20 % seen).
         stamps = record_window(tmp_path / 'scene', tmp_path / 'window', ros_env, 9.0,
                                rate=0.5)
         set_confidence(ros_context, 0.95)  # the system now misses vehicles
         later = record_window(tmp_path / 'later', tmp_path / 'missed', ros_env, 10.0, 100)
-        system.send_signal(2)
-        system.communicate(timeout=60)
-        assert system.returncode == 0
-    finally:
-        if system.poll() is None:
-            system.kill()
+        system.interrupt(60)
+        assert system.returncode == 0, system.stderr()
 
     # The manual count: the true crossings on the frames the recording holds.
     (tmp_path / 'keys.txt').write_text(key_script_for(crossed, stamps, start_ns))

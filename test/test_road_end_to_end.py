@@ -54,7 +54,6 @@ from vehicle_detection.core.events.event import VehicleEvent
 from vehicle_detection.core.events.geometry import CountingLine
 from vehicle_detection.core.events.vehicles import iou, Sighting
 from vehicle_detection.core.system.bag_tools import make_bag
-from waiting import Lines
 
 CLI = str(Path(sys.prefix) / 'bin' / 'vehicle-detection')
 REPO = Path(__file__).resolve().parents[1]
@@ -118,7 +117,7 @@ def test_generated_scene_and_real_clip_through_the_system(
                        f'cloud_bridge_node.speed_calibration={CALIBRATION}',
                        'cloud_bridge_node.count_vehicles=true')
     try:
-        Lines(system.stderr).wait_for('detector ready')
+        system.err.wait_for('detector ready')
         play(tmp_path / 'scene', scene_frames, ros_env)
         play(tmp_path / 'clip', clip_frames, ros_env)
         stop_run(system)
@@ -127,8 +126,7 @@ def test_generated_scene_and_real_clip_through_the_system(
         scene_speeds = server_speeds(server.url, SCENE_START, scene_frames)
         chart_totals = dashboard_chart(browser, server.url)
     finally:
-        if system.poll() is None:
-            system.kill()
+        system.close()
         server.stop()
 
     # Counts: the line's true crossings (in process at 10 fps: parking exact, clip exact).

@@ -27,7 +27,7 @@ import pytest
 
 from vehicle_detection.core.system.config_file import ConfigError
 from vehicle_detection.core.system.system_config import NODE_SPECS, system_parameters
-from waiting import Lines, wait_until
+from waiting import wait_until, Watched
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = str(REPO / 'config' / 'config.yaml')
@@ -214,7 +214,7 @@ def test_runner_recovers_when_the_faults_are_removed(samples_dir: Path, model_pa
     key = add_device('edge-1', db, storage)
     port = free_port()
     camera, model = tmp_path / 'camera', tmp_path / 'model.onnx'
-    runner = subprocess.Popen(
+    runner = Watched(
         [CLI, 'run', '--config', CONFIG, '--source', str(camera), '--model', str(model),
          '--cloud-url', f'http://127.0.0.1:{port}', '--quiet',
          '--set', 'camera_node.loop=true', '--set', 'camera_node.fps=4.0',
@@ -223,27 +223,23 @@ def test_runner_recovers_when_the_faults_are_removed(samples_dir: Path, model_pa
          '--set', 'cloud_bridge_node.health_interval=0.5',
          '--set', 'cloud_bridge_node.upload_interval=0.5',
          '--set', 'cloud_bridge_node.min_track_hits=2'],
-        env=dict(os.environ, VD_CLOUD_API_KEY=key), stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True)
+        dict(os.environ, VD_CLOUD_API_KEY=key))
     server = None
     try:
-        log = Lines(runner.stderr)
-        log.wait_for('camera')  # each fault is reported...
-        log.wait_for('model.onnx')
+        runner.err.wait_for('camera')  # each fault is reported...
+        runner.err.wait_for('model.onnx')
         shutil.copytree(samples_dir, camera)  # ...then removed, one by one
         shutil.copy(model_path, model)
-        log.wait_for('detector ready', timeout=30)
+        runner.err.wait_for('detector ready', timeout=30)
         server = CloudServer(db, storage, port=port)
         wait_until(lambda: sqlite3.connect(tmp_path / 'cloud.db').execute(
             'SELECT COUNT(*) FROM alerts WHERE image_path IS NOT NULL').fetchone()[0] > 0,
             timeout=60, what='an alert with its snapshot on the server', poll=0.2)
-        runner.send_signal(2)
-        out, _ = runner.communicate(timeout=30)
+        out = runner.interrupt(30)
     finally:
-        if runner.poll() is None:
-            runner.kill()
+        runner.close()
         if server is not None:
             server.stop()
     assert runner.returncode == 0
-    assert 'Traceback' not in ''.join(log.lines)
+    assert 'Traceback' not in runner.stderr()
     assert out.strip().splitlines()[-1].startswith('summary:')

@@ -16,9 +16,11 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
 import threading
 import time
-from typing import Callable, Generic, List, TypeVar
+from typing import Callable, Dict, Generic, List, TypeVar
 
 T = TypeVar('T')
 
@@ -85,3 +87,51 @@ class Lines:
         with self._cond:
             assert self._cond.wait_for(lambda: any(text in line for line in self.lines),
                                        timeout), ''.join(self.lines[-30:])
+
+
+class Watched:
+    """
+    A command whose stdout and stderr are read line by line while it runs.
+
+    Use it, not ``Popen.communicate``, when a test waits for a line of a
+    running process: ``communicate`` reads the stream a :class:`Lines` thread
+    already reads, takes lines from it, and closes it under that thread.
+    """
+
+    def __init__(self, command: List[str], env: Dict[str, str]) -> None:
+        self.process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE, text=True)
+        self.out = Lines(self.process.stdout)
+        self.err = Lines(self.process.stderr)
+
+    @property
+    def returncode(self) -> int | None:
+        return self.process.returncode
+
+    def finish(self, timeout: float = 60.0) -> str:
+        """Wait for the exit and the end of both streams; return what it printed on stdout."""
+        self.process.wait(timeout=timeout)
+        self.out.wait_closed(timeout)
+        self.err.wait_closed(timeout)
+        return ''.join(self.out.lines)
+
+    def interrupt(self, timeout: float = 60.0) -> str:
+        """Stop it as Ctrl-C does; return its stdout (see :meth:`finish`)."""
+        self.process.send_signal(signal.SIGINT)
+        return self.finish(timeout)
+
+    def stderr(self) -> str:
+        """Return what it printed on stderr so far."""
+        return ''.join(self.err.lines)
+
+    def close(self) -> None:
+        """Kill it if it still runs (a failed test), then reap it."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def __enter__(self) -> 'Watched':
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
