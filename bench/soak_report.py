@@ -16,7 +16,7 @@
 What ``bench/soak.py`` makes of its samples: growth per hour, the targets, the print-out.
 
 Every sample is one flat dict: ``t`` (s), then per process (each edge by its
-name, and ``server``) ``<name>_rss_mb``, ``_threads`` and ``_fds``; per edge
+name, and ``server``) ``<name>_rss_mb``, ``_threads``, ``_fds`` and ``_cpu_s``; per edge
 its frames, alerts, queue depth, history pruned and the bytes of its outbox,
 snapshots, ROS logs and console log; the server's log, database and images.
 :func:`fit` fits each series after the warm-up (least squares), :func:`verdict`
@@ -69,6 +69,10 @@ def fit(samples: List[Dict[str, float]], warmup_s: float,
             if frames_h else None
         result[f'{name}_rss_mb_per_100k_alerts'] = round(mb_h / alerts_h * 1e5, 2) \
             if alerts_h else None
+        # CPU beside memory: an allocator that hands pages back sooner pays in page faults.
+        result[f'{name}_cpu_percent'] = round(rates[f'{name}_cpu_s'] / 36, 1)
+        result[f'{name}_cpu_ms_per_frame'] = round(rates[f'{name}_cpu_s'] / frames_h * 1e3, 2) \
+            if frames_h else None
         for key in ('threads', 'fds'):
             values = [s[f'{name}_{key}'] for s in kept]
             result[f'{name}_{key}'] = [int(min(values)), int(max(values))]
@@ -118,7 +122,9 @@ def print_report(result: Dict[str, Any], edges: Sequence[str], history_mb: float
               f"({result[f'{name}_rss_mb_per_h_second_half']} over the second half; "
               f"{result[f'{name}_rss_mb_per_100k_frames']} MB per 100k frames, "
               f"{result[f'{name}_rss_mb_per_100k_alerts']} per 100k alerts); threads "
-              f"{result[f'{name}_threads']}, open files {result[f'{name}_fds']}")
+              f"{result[f'{name}_threads']}, open files {result[f'{name}_fds']}; CPU "
+              f"{result[f'{name}_cpu_percent']} % of a core "
+              f"({result[f'{name}_cpu_ms_per_frame']} ms per frame)")
     for edge in edges:
         print(f"{edge} disk MB/h: outbox {result[f'{edge}_outbox_db_mb_per_h']} (max "
               f"{result[f'{edge}_outbox_db_mb_max']} MB, history_mb {history_mb}), snapshots "

@@ -129,18 +129,20 @@ class FlakyProxy:
 
 
 def process_figures(pid: int) -> Dict[str, float]:
-    """Return RSS (MB), threads and open files of a process and its children, summed."""
+    """Return RSS (MB), threads, open files and CPU time (s) of a process and its children."""
     root = psutil.Process(pid)
-    rss = threads = files = 0.0
+    rss = threads = files = cpu = 0.0
     for process in [root, *root.children(recursive=True)]:
         try:
             with process.oneshot():
                 rss += process.memory_info().rss / 1024 / 1024
                 threads += process.num_threads()
                 files += process.num_fds()
+                times = process.cpu_times()
+                cpu += times.user + times.system
         except psutil.NoSuchProcess:
             continue  # a child that just ended (nvidia-smi, a worker restart)
-    return {'rss_mb': rss, 'threads': threads, 'fds': files}
+    return {'rss_mb': rss, 'threads': threads, 'fds': files, 'cpu_s': cpu}
 
 
 def disk_bytes(paths: Iterable[Path]) -> int:
