@@ -92,9 +92,7 @@ ALLOCATORS = {'glibc': {'VD_ALLOCATOR': 'glibc'},
               # One arena for every thread (8 by default on 2 cores): Python's threads take
               # turns at the GIL anyway, and each arena holds pages of its own.
               'jemalloc-one-arena': {
-                  **_JEMALLOC, 'MALLOC_CONF': 'background_thread:true,narenas:1'},
-              # Without the minute's purge of every arena's dirty pages.
-              'jemalloc-untrimmed': {**_JEMALLOC, 'VD_HEAP_TRIM_S': '0'}}
+                  **_JEMALLOC, 'MALLOC_CONF': 'background_thread:true,narenas:1'}}
 
 
 def edge_names(args: argparse.Namespace) -> Dict[str, Dict[str, str]]:

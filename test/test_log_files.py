@@ -28,7 +28,6 @@ import sys
 
 import pytest
 
-from vehicle_detection.allocator import jemalloc_library
 from vehicle_detection.core.system.log_files import pipe_to_rotating_file
 
 # A process of ours: rclpy through start_context, a chatty node, the keeper's check.
@@ -93,15 +92,13 @@ def test_a_childs_output_is_rotated(tmp_path: Path) -> None:
 
 
 # A frame-sized buffer per block, most freed between live ones: the heap keeps them
-# (glibc: the allocator tuning's trim threshold; jemalloc: here its decay is turned off)
-# until trim_heap() hands them back.
+# (the allocator tuning's trim threshold) until trim_heap() hands them back.
 FRAGMENTED = """
 import numpy as np
 import psutil
-from vehicle_detection.allocator import jemalloc_loaded
 from vehicle_detection.ros import transport
 
-assert jemalloc_loaded() or transport.tune_allocator()
+assert transport.tune_allocator()
 blocks = [np.ones(400_000, np.uint8) for _ in range(400)]
 kept = blocks[::10]
 del blocks
@@ -113,36 +110,13 @@ print(before // 2**20, after // 2**20, transport.start_heap_trimming(),
 """
 
 
-@pytest.mark.parametrize('allocator', ['glibc', 'jemalloc'])
-def test_the_heap_freed_by_frames_goes_back_to_the_system(allocator: str) -> None:
-    env = {'PATH': os.environ.get('PATH', '/usr/bin')}
-    if allocator == 'jemalloc':
-        library = jemalloc_library()
-        assert library is not None, 'libjemalloc2 missing: make test installs it'
-        env.update(LD_PRELOAD=library, MALLOC_CONF='background_thread:false,dirty_decay_ms:-1')
+def test_the_heap_freed_by_frames_goes_back_to_the_system() -> None:
     result = subprocess.run([sys.executable, '-c', FRAGMENTED], capture_output=True,
-                            text=True, timeout=60, env=env)
+                            text=True, timeout=60)
     assert result.returncode == 0, result.stderr[-2000:]
     before, after, started, again = result.stdout.split()
     assert int(before) - int(after) > 100, result.stdout  # 144 MB freed between live blocks
     assert started == 'True' and again == 'False'  # one trimming thread per process
-
-
-@pytest.mark.parametrize('value, started, warned', [
-    ('0', 'False', False), ('30', 'True', False), ('soon', 'True', True), ('-5', 'True', True)])
-def test_the_trim_period_comes_from_the_environment(value: str, started: str,
-                                                    warned: bool) -> None:
-    script = ('from vehicle_detection.ros import transport\n'
-              'print(transport.trim_period(), transport.start_heap_trimming())')
-    result = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True,
-                            timeout=60, env={'PATH': os.environ.get('PATH', '/usr/bin'),
-                                             'VD_HEAP_TRIM_S': value})
-    assert result.returncode == 0, result.stderr[-2000:]
-    period, trimming = result.stdout.split()
-    assert trimming == started
-    assert float(period) == (60.0 if warned else float(value))
-    said = f'VD_HEAP_TRIM_S={value!r} is not a number of seconds >= 0: 60 kept'
-    assert (said in result.stderr) == warned, result.stderr
 
 
 # Threads that allocate at the same time, as the executor, DDS, inference, the writer and

@@ -37,11 +37,9 @@ per core), and a free chunk in one arena is no use to a thread of another:
 inference, writer, uploader) to N arenas. Unset or 0 leaves glibc's default:
 three side-by-side soaks with 2 arenas showed no steady gain (README,
 "Unattended for months"). A ``MALLOC_ARENA_MAX`` in the environment wins,
-as glibc reads it itself. The heap tuning is for glibc's malloc only: the
-entry points relaunch with jemalloc where it is installed
-(:mod:`vehicle_detection.allocator`), and then the Fast DDS profile and the
-minute's trim apply (jemalloc's dirty pages purged; ``VD_HEAP_TRIM_S`` sets
-the period, 0 turns it off).
+as glibc reads it itself. The heap tuning and trimming are for glibc's malloc
+only: the entry points relaunch with jemalloc where it is installed
+(:mod:`vehicle_detection.allocator`), and then only the Fast DDS profile applies.
 """
 
 from __future__ import annotations
@@ -65,7 +63,6 @@ _M_ARENA_MAX = -8
 ARENAS = 0  # the threads' malloc arenas (VD_MALLOC_ARENAS; 0: glibc's own, 8 per core)
 _KEEP_BYTES = 64 * 1024 * 1024
 TRIM_EVERY_S = 60.0
-_ALL_ARENAS = 4096  # jemalloc's MALLCTL_ARENAS_ALL: the purge applies to every arena
 _trimmer: Optional[threading.Thread] = None  # one per process
 
 
@@ -80,60 +77,26 @@ def _libc() -> Optional[ctypes.CDLL]:
 
 
 def trim_heap() -> bool:
-    """
-    Hand the heap's unused pages back to the system now; True when it did.
-
-    glibc: ``malloc_trim``. jemalloc: every arena's dirty pages (freed, kept for
-    reuse) are purged, as its decay would do over the next seconds; pages are
-    counted resident once written, so the ones a reuse would only partly write
-    otherwise stay counted for good.
-    """
-    if jemalloc_loaded():
-        mallctl = ctypes.CDLL(None).mallctl  # the preloaded library, not libc's handle
-        return mallctl(f'arena.{_ALL_ARENAS}.purge'.encode(), None, None, None,
-                       ctypes.c_size_t(0)) == 0
-    trim = getattr(_libc(), 'malloc_trim', None)
+    """Hand the heap's free pages back to the system (glibc); True when it did."""
+    libc = _libc()
+    trim = getattr(libc, 'malloc_trim', None)
     return bool(trim(0)) if trim is not None else False
 
 
-def trim_period() -> float:
+def start_heap_trimming(period_s: float = TRIM_EVERY_S) -> bool:
     """
-    Return the seconds between two heap trims (``VD_HEAP_TRIM_S``; 0: never).
+    Trim the heap every ``period_s`` on a daemon thread (glibc, once per process).
 
-    A value that is no number >= 0 is reported on stderr and the default kept.
-    """
-    text = os.environ.get('VD_HEAP_TRIM_S', '').strip()
-    if not text:
-        return TRIM_EVERY_S
-    try:
-        period = float(text)
-    except ValueError:
-        period = -1.0
-    if not 0.0 <= period < float('inf'):
-        print(f'warning: VD_HEAP_TRIM_S={text!r} is not a number of seconds >= 0: '
-              f'{TRIM_EVERY_S:g} kept', file=sys.stderr, flush=True)
-        return TRIM_EVERY_S
-    return period
-
-
-def start_heap_trimming(period_s: Optional[float] = None) -> bool:
-    """
-    Trim the heap every ``period_s`` (:func:`trim_period`) on a daemon thread, once per process.
-
-    Under jemalloc always; under glibc only where :func:`tune_allocator` kept freed
-    memory in the heap. False where no thread was started.
+    Only where :func:`tune_allocator` kept freed memory in the heap; False otherwise.
     """
     global _trimmer
-    period = trim_period() if period_s is None else period_s
-    if _trimmer is not None or period <= 0:
-        return False
-    if not jemalloc_loaded() and (os.environ.get('VD_TRANSPORT_TUNING', '1') == '0'
-                                  or getattr(_libc(), 'malloc_trim', None) is None):
+    if _trimmer is not None or os.environ.get('VD_TRANSPORT_TUNING', '1') == '0' \
+            or getattr(_libc(), 'malloc_trim', None) is None or jemalloc_loaded():
         return False
     pause = threading.Event()
 
     def run() -> None:
-        while not pause.wait(period):
+        while not pause.wait(period_s):
             trim_heap()
 
     _trimmer = threading.Thread(target=run, daemon=True, name='heap-trim')
