@@ -119,9 +119,9 @@ def test_generated_scene_and_real_clip_through_the_system(
     try:
         system.err.wait_for('detector ready')
         # The scene's counts must be exact, so none of its frames may be dropped: at half
-        # speed the detector has 200 ms per frame, not 100 ms, before it drops one (a CI run
-        # on two loaded cores once counted 9 of 10 crossings at full speed; the summary in
-        # the messages below says whether frames were lost).
+        # speed an inference may take twice as long before the detector (which keeps the
+        # newest frame) drops one. A CI run on two loaded cores once counted 9 of 10
+        # crossings at full speed; the summary in the messages below says if frames were lost.
         play(tmp_path / 'scene', scene_frames, ros_env, rate=0.5)
         play(tmp_path / 'clip', clip_frames, ros_env)
         summary = stop_run(system).strip().splitlines()[-1]
