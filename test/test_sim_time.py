@@ -102,6 +102,12 @@ class Probe:
         self._thread = threading.Thread(target=self.executor.spin, daemon=True)
         self._thread.start()
 
+    def reports_since(self, before: int, what: str, timeout: float = 20.0) -> list:
+        """Wait for /diagnostics of the detector and the bridge after the first ``before``."""
+        return self.diagnostics.wait_for(
+            lambda got: {'detector_node', 'cloud_bridge_node'} <= {
+                name.split(':')[0] for name, _ in got[before:]}, timeout, what)[before:]
+
     def close(self) -> None:
         self.executor.shutdown()
         self._thread.join(5.0)
@@ -151,10 +157,7 @@ def test_launch_with_a_wildcard_section_runs_on_the_bag_clock(
         assert played.returncode == 0 and '20/20' in played.stderr, played.stderr
         clock = probe.clock.wait_count(20)
         # Nodes on sim time report on /diagnostics at the bag's time, once per its second.
-        diagnostics = probe.diagnostics.wait_for(
-            lambda got: {'detector_node', 'cloud_bridge_node'} <= {
-                name.split(':')[0] for name, _ in got[before:]}, 20, 'diagnostics of both nodes'
-        )[before:]
+        diagnostics = probe.reports_since(before, 'diagnostics of both nodes')
         code = terminal.interrupt()
     assert_clean_stop(terminal, code, NODES[1:])
     assert on_bag_time(clock) and clock == sorted(clock), clock[:5]
@@ -182,10 +185,8 @@ def test_run_with_a_wildcard_section_and_a_looped_offset_replay(
             detections = probe.detections.wait_count(5)
             looped = len(probe.diagnostics.messages)
             try:
-                diagnostics = probe.diagnostics.wait_for(
-                    lambda got: {'detector_node', 'cloud_bridge_node'} <= {
-                        name.split(':')[0] for name, _ in got[looped:]}, 20,
-                    'diagnostics of both nodes after the clock went back')[looped:]
+                diagnostics = probe.reports_since(
+                    looped, 'diagnostics of both nodes after the clock went back')
             except AssertionError as error:
                 raise AssertionError(f'{error}; /clock {len(probe.clock.messages)}, '
                                      f'/detections {len(probe.detections.messages)}\n'
