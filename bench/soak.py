@@ -60,9 +60,11 @@ import time
 from typing import Any, Dict, List
 
 from soak_report import (
-    bytes_per_event, fit, print_growth, print_malloc, print_report, verdict)
+    bytes_per_event, fit, print_growth, print_malloc, print_open_files, print_report,
+    print_windows, verdict)
 from soak_tools import (
-    detector_rate, disk_bytes, FlakyProxy, Probe, process_figures, seed_outbox, seed_server)
+    detector_rate, disk_bytes, FlakyProxy, note_open_files, Probe, process_figures, seed_outbox,
+    seed_server)
 
 from vehicle_detection.allocator import JEMALLOC_ENV, jemalloc_library
 
@@ -85,6 +87,10 @@ ALLOCATORS = {'glibc': {'VD_ALLOCATOR': 'glibc'},
               # Freed pages handed back at once: a reused extent is always fresh pages.
               'jemalloc-eager': {
                   **_JEMALLOC, 'MALLOC_CONF': 'background_thread:true,dirty_decay_ms:0'},
+              # Freed pages handed back within about a second instead of ten: less of
+              # them resident at any moment, most still reused before they go.
+              'jemalloc-decay1s': {
+                  **_JEMALLOC, 'MALLOC_CONF': 'background_thread:true,dirty_decay_ms:1000'},
               # Only allocations of 256 KiB and more (frames) in jemalloc's oversize arena,
               # which hands its pages back at once.
               'jemalloc-oversize': {
@@ -256,6 +262,8 @@ def main() -> None:
                 out.write(json.dumps(samples[-1]) + '\n')
             if len(samples) % max(1, int(60 / args.interval)) == 0:
                 print_progress(samples[-1], list(domains))
+                note_open_files(folder / 'open_files.jsonl', samples[-1]['t'],
+                                {name: running[name].pid for name in (*domains, 'server')})
             if len(samples) % max(1, int(20 / args.interval)) == 0:
                 for probe in probes.values():
                     probe.vary_snapshots()
@@ -323,6 +331,8 @@ def report(args: argparse.Namespace, folder: Path, samples: List[Dict[str, float
         result['rss_growth_ratio'] = round(first / second, 3) if second else None
     result = {**head, **result}
     print_report(result, edges, args.history_mb, folder)
+    print_windows(samples, [*edges, 'server'], args.warmup * 60)
+    print_open_files(folder / 'open_files.jsonl', args.warmup * 60)
     if args.tracemalloc:
         print_growth(folder / 'traces', args.warmup * 60, args.trace_every)
     if args.tracemalloc or args.malloc_stats:

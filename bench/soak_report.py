@@ -20,11 +20,14 @@ name, and ``server``) ``<name>_rss_mb``, ``_threads``, ``_fds`` and ``_cpu_s``; 
 its frames, alerts, queue depth, history pruned and the bytes of its outbox,
 snapshots, ROS logs and console log; the server's log, database and images.
 :func:`fit` fits each series after the warm-up (least squares), :func:`verdict`
-checks the targets, :func:`print_report` prints them.
+checks the targets, :func:`print_report` prints them. ``python bench/soak_report.py
+RUN_DIR`` prints a kept run's medians, 30-minute windows and open files again.
 """
 
 from __future__ import annotations
 
+import argparse
+from collections import Counter
 import json
 from pathlib import Path
 import sqlite3
@@ -148,6 +151,50 @@ def bytes_per_event(path: Path) -> Optional[int]:
         db.close()
 
 
+def print_windows(samples: List[Dict[str, float]], names: Sequence[str], warmup_s: float,
+                  window_s: float = 1800.0) -> None:
+    """
+    Print each process's RSS as 5-minute medians, and fitted over each 30-minute window.
+
+    A run longer than the target's 30 minutes shows how far fits of that length scatter
+    (an allocator's cache wanders by a few MB) beside the one fit of the whole run.
+    """
+    kept = [s for s in samples if s['t'] >= warmup_s]
+    if not kept:
+        return
+    # Windows every 10 minutes, the first from the warm-up's end, the last ending at most a
+    # sample short of the run's.
+    last = kept[-1]['t'] + 30
+    starts = [max(start, warmup_s) for start in range(0, int(last - window_s) + 1, 600)]
+    for name in names:
+        spans: Dict[int, List[float]] = {}
+        for s in kept:
+            spans.setdefault(int(s['t'] // 300), []).append(s[f'{name}_rss_mb'])
+        windows = [f"{start / 60:.0f}-{(start // 600 * 600 + window_s) / 60:.0f}: " + format(slope(
+            [(s['t'] / 3600, s[f'{name}_rss_mb']) for s in kept
+             if start <= s['t'] <= start // 600 * 600 + window_s]), '+.2f') for start in starts]
+        print(f'{name} RSS median of each 5 minutes: '
+              + ', '.join(f'{statistics.median(v):.1f}' for _, v in sorted(spans.items()))
+              + ' MB' + (f"; MB/h over 30-minute windows (minutes) {', '.join(windows)}"
+                         if windows else ''))
+
+
+def print_open_files(path: Path, warmup_s: float) -> None:
+    """Print the open files each process gained or lost from the warm-up's end to the last."""
+    rows = [json.loads(line) for line in path.read_text(encoding='utf-8').splitlines()] \
+        if path.exists() else []
+    after = [row for row in rows if row['t'] >= warmup_s]
+    if len(after) < 2:
+        return
+    for name in (key for key in after[0] if key != 't'):
+        first, last = Counter(after[0][name]), Counter(after[-1][name])
+        gained, lost = last - first, first - last
+        if gained or lost:
+            print(f'{name} open files from minute {after[0]["t"] / 60:.0f} to '
+                  f'{after[-1]["t"] / 60:.0f}: gained {dict(gained) or "none"}, '
+                  f'lost {dict(lost) or "none"}')
+
+
 def print_malloc(traces: Path, warmup_s: float) -> None:
     """Print, per process, the growth per hour of glibc's heap in use and free after warm-up."""
     for path in sorted(traces.glob('*-malloc.jsonl')):
@@ -182,3 +229,20 @@ def print_growth(traces: Path, warmup_s: float, every_s: float) -> None:
         print(f'process {pid}: growth {first.name} -> {snapshots[-1].name}')
         for where, kb, count in growth(first, snapshots[-1]):
             print(f'  {kb:+9.1f} KB {count:+7d} blocks  {where}')
+
+
+def main() -> None:
+    """Print a kept run's RSS medians, 30-minute windows and open files again."""
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument('run', type=Path, help='a folder kept by bench/soak.py --keep')
+    parser.add_argument('--warmup', type=float, default=2.0, help='minutes left out')
+    args = parser.parse_args()
+    lines = (args.run / 'samples.jsonl').read_text(encoding='utf-8').splitlines()
+    samples = [json.loads(line) for line in lines]
+    names = [key[:-len('_rss_mb')] for key in samples[0] if key.endswith('_rss_mb')]
+    print_windows(samples, names, args.warmup * 60)
+    print_open_files(args.run / 'open_files.jsonl', args.warmup * 60)
+
+
+if __name__ == '__main__':
+    main()

@@ -25,6 +25,8 @@ outbox a month of history.
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 import select
 import socket
@@ -143,6 +145,32 @@ def process_figures(pid: int) -> Dict[str, float]:
         except psutil.NoSuchProcess:
             continue  # a child that just ended (nvidia-smi, a worker restart)
     return {'rss_mb': rss, 'threads': threads, 'fds': files, 'cpu_s': cpu}
+
+
+def open_files(pid: int) -> List[str]:
+    """Return what the open files of a process and its children point to (sockets by kind)."""
+    root, targets = psutil.Process(pid), []
+    for process in [root, *root.children(recursive=True)]:
+        try:
+            fds = list(Path(f'/proc/{process.pid}/fd').iterdir())
+        except OSError:
+            continue  # a child that just ended
+        for fd in fds:
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue  # closed between the listing and the read
+            targets.append(target.split(':')[0] if target.startswith(('socket:', 'pipe:',
+                                                                      'anon_inode:'))
+                           else target)
+    return sorted(targets)
+
+
+def note_open_files(path: Path, t: float, pids: Dict[str, int]) -> None:
+    """Add a line to ``path``: what the open files of each named process are at ``t``."""
+    row = {'t': t, **{name: open_files(pid) for name, pid in pids.items()}}
+    with open(path, 'a', encoding='utf-8') as out:
+        out.write(json.dumps(row) + '\n')
 
 
 def disk_bytes(paths: Iterable[Path]) -> int:
