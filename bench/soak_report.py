@@ -170,9 +170,12 @@ def print_windows(samples: List[Dict[str, float]], names: Sequence[str], warmup_
         spans: Dict[int, List[float]] = {}
         for s in kept:
             spans.setdefault(int(s['t'] // 300), []).append(s[f'{name}_rss_mb'])
-        windows = [f"{start / 60:.0f}-{(start // 600 * 600 + window_s) / 60:.0f}: " + format(slope(
-            [(s['t'] / 3600, s[f'{name}_rss_mb']) for s in kept
-             if start <= s['t'] <= start // 600 * 600 + window_s]), '+.2f') for start in starts]
+        windows = []
+        for start in starts:
+            end = start // 600 * 600 + window_s
+            fitted = slope([(s['t'] / 3600, s[f'{name}_rss_mb']) for s in kept
+                            if start <= s['t'] <= end])
+            windows.append(f'{start / 60:.0f}-{end / 60:.0f}: {fitted:+.2f}')
         print(f'{name} RSS median of each 5 minutes: '
               + ', '.join(f'{statistics.median(v):.1f}' for _, v in sorted(spans.items()))
               + ' MB' + (f"; MB/h over 30-minute windows (minutes) {', '.join(windows)}"

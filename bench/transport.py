@@ -48,7 +48,7 @@ import time
 from bench_stats import percentile
 import numpy as np
 
-from vehicle_detection.allocator import jemalloc_library
+from vehicle_detection.allocator import JEMALLOC_ENV, jemalloc_library
 from vehicle_detection.ros.transport import tune_transport
 
 WIDTH, HEIGHT = 1280, 720
@@ -149,7 +149,9 @@ def measure(setup: str, frames: int, rate: float) -> dict:
         library = jemalloc_library()
         if library is None:
             raise SystemExit('jemalloc is not installed: apt-get install libjemalloc2')
-        env['LD_PRELOAD'] = library
+        # The nodes' options, unless set (MALLOC_CONF=background_thread:true: the 10 s decay).
+        env.update({key: os.environ.get(key, '').strip() or value
+                    for key, value in JEMALLOC_ENV.items()}, LD_PRELOAD=library)
     args = ['--frames', str(frames), '--rate', str(rate)]
     sub = subprocess.Popen([sys.executable, __file__, '--role', 'sub', *args], env=env,
                            stdout=subprocess.PIPE, text=True)
