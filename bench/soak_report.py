@@ -32,7 +32,7 @@ import json
 from pathlib import Path
 import sqlite3
 import statistics
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from soak_tools import slope
 from traced import growth
@@ -151,6 +151,14 @@ def bytes_per_event(path: Path) -> Optional[int]:
         db.close()
 
 
+def five_minute_medians(points: Sequence[Tuple[float, float]]) -> str:
+    """Return the median of each 5 minutes of (seconds, value) points, comma-separated."""
+    spans: Dict[int, List[float]] = {}
+    for t, value in points:
+        spans.setdefault(int(t // 300), []).append(value)
+    return ', '.join(f'{statistics.median(values):.1f}' for _, values in sorted(spans.items()))
+
+
 def print_windows(samples: List[Dict[str, float]], names: Sequence[str], warmup_s: float,
                   window_s: float = 1800.0) -> None:
     """
@@ -167,19 +175,16 @@ def print_windows(samples: List[Dict[str, float]], names: Sequence[str], warmup_
     last = kept[-1]['t'] + 30
     starts = [max(start, warmup_s) for start in range(0, int(last - window_s) + 1, 600)]
     for name in names:
-        spans: Dict[int, List[float]] = {}
-        for s in kept:
-            spans.setdefault(int(s['t'] // 300), []).append(s[f'{name}_rss_mb'])
         windows = []
         for start in starts:
             end = start // 600 * 600 + window_s
             fitted = slope([(s['t'] / 3600, s[f'{name}_rss_mb']) for s in kept
                             if start <= s['t'] <= end])
             windows.append(f'{start / 60:.0f}-{end / 60:.0f}: {fitted:+.2f}')
-        print(f'{name} RSS median of each 5 minutes: '
-              + ', '.join(f'{statistics.median(v):.1f}' for _, v in sorted(spans.items()))
-              + ' MB' + (f"; MB/h over 30-minute windows (minutes) {', '.join(windows)}"
-                         if windows else ''))
+        medians = five_minute_medians([(s['t'], s[f'{name}_rss_mb']) for s in kept])
+        spread = f"; MB/h over 30-minute windows (minutes) {', '.join(windows)}" \
+            if windows else ''
+        print(f'{name} RSS median of each 5 minutes: {medians} MB{spread}')
 
 
 def print_open_files(path: Path, warmup_s: float) -> None:
@@ -212,13 +217,11 @@ def print_malloc(traces: Path, warmup_s: float) -> None:
             # jemalloc counts pages as resident from when it hands them out, the kernel once
             # written: a gap that shrinks while jemalloc's figures stay flat is pages first
             # written, which stops when it closes; memory taken would move jemalloc's too.
-            spans: Dict[int, List[float]] = {}
-            for row in rows:
-                spans.setdefault(int((row['t'] - rows[0]['t']) // 300), []).append(
-                    row['je_resident_mb'] - row['rssanon_mb'])
-            print("  jemalloc's resident minus the anonymous RSS, median of each 5 minutes: "
-                  + ', '.join(f'{statistics.median(gaps):.1f}' for _, gaps in sorted(
-                      spans.items())) + ' MB')
+            gaps = five_minute_medians([(row['t'] - rows[0]['t'],
+                                         row['je_resident_mb'] - row['rssanon_mb'])
+                                        for row in rows])
+            print(f"  jemalloc's resident minus the anonymous RSS, median of each 5 minutes: "
+                  f'{gaps} MB')
 
 
 def print_growth(traces: Path, warmup_s: float, every_s: float) -> None:

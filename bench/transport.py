@@ -48,7 +48,7 @@ import time
 from bench_stats import percentile
 import numpy as np
 
-from vehicle_detection.allocator import JEMALLOC_ENV, jemalloc_library
+from vehicle_detection.allocator import CHOICE_ENV, jemalloc_library, relaunch_plan
 from vehicle_detection.ros.transport import tune_transport
 
 WIDTH, HEIGHT = 1280, 720
@@ -146,12 +146,12 @@ def measure(setup: str, frames: int, rate: float) -> dict:
                ROS_DOMAIN_ID=str(60 + os.getpid() % 30),
                ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST')
     if setup == 'jemalloc':
-        library = jemalloc_library()
-        if library is None:
+        # The preload and options the nodes relaunch with (a MALLOC_CONF of yours kept).
+        plan = relaunch_plan({**env, CHOICE_ENV: 'jemalloc', 'LD_PRELOAD': ''},
+                             jemalloc_library(), loaded=False)
+        if plan is None:
             raise SystemExit('jemalloc is not installed: apt-get install libjemalloc2')
-        # The nodes' options, unless set (MALLOC_CONF=background_thread:true: the 10 s decay).
-        env.update({key: os.environ.get(key, '').strip() or value
-                    for key, value in JEMALLOC_ENV.items()}, LD_PRELOAD=library)
+        env = plan
     args = ['--frames', str(frames), '--rate', str(rate)]
     sub = subprocess.Popen([sys.executable, __file__, '--role', 'sub', *args], env=env,
                            stdout=subprocess.PIPE, text=True)
